@@ -1,0 +1,544 @@
+#include "agents/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <span>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+#include "bus/connect.hpp"
+
+namespace agency::config {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kDefaultYaml = R"yaml(# agency.yaml: what `agency up` runs. Every key is optional; docs/CONFIG.md
+# describes them all. Relative paths are relative to this file.
+
+# Where `agency up` keeps the JetStream store, its logs and nats.url.
+# state_dir: .agency
+
+nats:
+  # Empty: `agency up` starts its own nats-server with JetStream. Set the URL
+  # of an existing server or cluster (nats://host:4222, comma-separated) to
+  # use that instead.
+  url: ""
+  # The embedded server: listen address, client port (0: a free one) and
+  # monitoring port (0: a free one, -1: none).
+  host: 127.0.0.1
+  port: 0
+  monitor_port: 0
+  # nats-server binary to start; empty: the one on PATH.
+  binary: ""
+  # Replicas of every stream and bucket: 1 on one machine, 3 in a cluster.
+  replicas: 1
+
+# The repositories the fleet works on, for example:
+#   - name: api                  # letters, digits, '-' and '_'
+#     repo: ../api               # a git repository
+#     default_branch: main
+#     test_command: make test    # run in the task's worktree
+projects: []
+
+# The roles `agency up` runs, in this order, and how many agents of each.
+# A role written without settings (`planner:`) takes all defaults. Each role
+# may also set engine (default: the one its SKILL.md names), model, binary,
+# skill, args and env.
+roles:
+  planner:
+    count: 1
+  builder:
+    count: 1
+  adversary:
+    count: 1
+  reviewer:
+    count: 1
+)yaml";
+
+constexpr std::array<std::string_view, 4> kTopKeys = {"state_dir", "nats", "projects", "roles"};
+constexpr std::array<std::string_view, 6> kNatsKeys = {"url",          "host",   "port",
+                                                       "monitor_port", "binary", "replicas"};
+constexpr std::array<std::string_view, 4> kProjectKeys = {"name", "repo", "default_branch",
+                                                          "test_command"};
+constexpr std::array<std::string_view, 7> kRoleKeys = {"count", "binary", "engine", "model",
+                                                       "skill", "args",   "env"};
+
+// The parser reports the first problem by throwing this; parse() turns it
+// into an Error. It never leaves this file.
+struct Failure {
+  std::string message;
+};
+
+// One value of the document with what is needed to point at it in an error.
+struct Item {
+  YAML::Node key;    // undefined for list entries and the document itself
+  YAML::Node value;
+  std::string path;  // "roles.builder.count", "projects[0].repo"
+};
+
+bool is_token(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0 || c == '-' || c == '_';
+  });
+}
+
+bool is_env_name(std::string_view s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s.front())) != 0) return false;
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0 || c == '_';
+  });
+}
+
+std::string join(std::span<const std::string_view> words) {
+  std::string out;
+  for (auto w : words) {
+    if (!out.empty()) out += ", ";
+    out += w;
+  }
+  return out;
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string describe(const YAML::Node& n) {
+  if (!n.IsDefined() || n.IsNull()) return "nothing";
+  if (n.IsSequence()) return "a list";
+  if (n.IsMap()) return "a map";
+  return "'" + n.Scalar() + "'";
+}
+
+std::optional<std::string> home_dir() {
+  const char* home = std::getenv("HOME");
+  if (home == nullptr || *home == '\0') return std::nullopt;
+  return std::string(home);
+}
+
+class Parser {
+ public:
+  Parser(std::string label, fs::path base) : label_(std::move(label)), base_(std::move(base)) {}
+
+  Config run(const YAML::Node& root) {
+    Config c;
+    c.state_dir = base_ / ".agency";
+    bool roles_given = false;
+    Item doc{YAML::Node(), root, ""};
+    if (root.IsDefined() && !root.IsNull()) {
+      if (!root.IsMap()) {
+        fail(doc, "the file must be a map with the keys " + join(kTopKeys) + ", got " +
+                      describe(root));
+      }
+      for (const auto& item : entries(doc, kTopKeys)) {
+        auto name = item.key.Scalar();
+        if (name == "state_dir") {
+          if (auto p = string_value(item, "a directory path")) c.state_dir = resolve(*p);
+        } else if (name == "nats") {
+          c.nats = nats(item);
+        } else if (name == "projects") {
+          c.projects = projects(item);
+        } else if (name == "roles") {
+          c.roles = roles(item);
+          roles_given = true;
+        }
+      }
+    }
+    if (!roles_given) c.roles = default_roles();
+    return c;
+  }
+
+ private:
+  [[noreturn]] void fail(const Item& at, const std::string& what) const {
+    // A scalar is pointed at where it is written; a section or a missing
+    // value where its key is.
+    YAML::Mark mark = YAML::Mark::null_mark();
+    if (at.value.IsDefined() && at.value.IsScalar()) mark = at.value.Mark();
+    if (mark.is_null() && at.key.IsDefined()) mark = at.key.Mark();
+    if (mark.is_null() && at.value.IsDefined()) mark = at.value.Mark();
+    std::string msg = label_;
+    if (!mark.is_null()) msg += ":" + std::to_string(mark.line + 1);
+    msg += ": ";
+    if (!at.path.empty()) msg += at.path + ": ";
+    msg += what;
+    throw Failure{std::move(msg)};
+  }
+
+  std::string child(const std::string& parent, const std::string& key) const {
+    return parent.empty() ? key : parent + "." + key;
+  }
+
+  // The entries of a map, in file order, after checking every key is known
+  // and appears once.
+  std::vector<Item> entries(const Item& map, std::span<const std::string_view> known) {
+    std::vector<Item> out;
+    std::set<std::string> seen;
+    for (auto it = map.value.begin(); it != map.value.end(); ++it) {
+      Item item{it->first, it->second, ""};
+      if (!it->first.IsScalar()) {
+        fail(Item{it->first, it->first, map.path}, "a key must be a plain name, got " +
+                                                       describe(it->first));
+      }
+      const std::string& key = it->first.Scalar();
+      item.path = child(map.path, key);
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        std::string what = "unknown key '" + key + "'";
+        for (auto k : known) {
+          if (edit_distance(key, k) <= 2) {
+            what += " (did you mean '" + std::string(k) + "'?)";
+            break;
+          }
+        }
+        what += "; the known keys" + (map.path.empty() ? std::string() : " of " + map.path) +
+                " are: " + join(known);
+        fail(Item{it->first, YAML::Node(), map.path}, what);
+      }
+      if (!seen.insert(key).second) fail(Item{it->first, YAML::Node(), item.path}, "given twice");
+      out.push_back(std::move(item));
+    }
+    return out;
+  }
+
+  // nullopt when the value is empty (`key:` or `key: ~`): the default holds.
+  std::optional<std::string> string_value(const Item& item, std::string_view expected) {
+    if (item.value.IsNull()) return std::nullopt;
+    if (!item.value.IsScalar()) {
+      fail(item, "must be " + std::string(expected) + ", got " + describe(item.value));
+    }
+    return item.value.Scalar();
+  }
+
+  std::optional<int> int_value(const Item& item, int lo, int hi) {
+    if (item.value.IsNull()) return std::nullopt;
+    auto must = [&] {
+      fail(item, "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                     ", got " + describe(item.value));
+    };
+    if (!item.value.IsScalar()) must();
+    const std::string& s = item.value.Scalar();
+    int n = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || n < lo || n > hi) must();
+    return n;
+  }
+
+  fs::path resolve(const std::string& p) const {
+    fs::path path(p);
+    if (p == "~" || p.rfind("~/", 0) == 0) {
+      if (auto home = home_dir()) path = fs::path(*home + p.substr(1));
+    }
+    if (path.is_relative()) path = base_ / path;
+    return path.lexically_normal();
+  }
+
+  // A binary named with a '/' is a path (relative to the file); a bare name
+  // is looked up on PATH when it runs.
+  std::string binary(const std::string& b) const {
+    if (b.find('/') == std::string::npos) return b;
+    return resolve(b).string();
+  }
+
+  Nats nats(const Item& section) {
+    Nats n;
+    if (section.value.IsNull()) return n;
+    if (!section.value.IsMap()) {
+      fail(section, "must be a map with the keys " + join(kNatsKeys) + ", got " +
+                        describe(section.value));
+    }
+    for (const auto& item : entries(section, kNatsKeys)) {
+      auto key = item.key.Scalar();
+      if (key == "url") {
+        if (auto v = string_value(item, "a NATS URL")) {
+          if (!v->empty()) check_url(item, *v);
+          n.url = *v;
+        }
+      } else if (key == "host") {
+        if (auto v = string_value(item, "a host name or address")) {
+          if (v->empty()) fail(item, "must not be empty (127.0.0.1 listens on this machine only)");
+          n.host = *v;
+        }
+      } else if (key == "port") {
+        if (auto v = int_value(item, 0, 65535)) n.port = *v;
+      } else if (key == "monitor_port") {
+        if (auto v = int_value(item, -1, 65535)) n.monitor_port = *v;
+      } else if (key == "binary") {
+        if (auto v = string_value(item, "a program name or path")) n.binary = binary(*v);
+      } else if (key == "replicas") {
+        if (auto v = int_value(item, 1, 5)) n.replicas = *v;
+      }
+    }
+    return n;
+  }
+
+  // The same rules as NATS_URL, so a URL that works in one works in the other.
+  void check_url(const Item& item, const std::string& url) {
+    auto env = [&url](std::string_view name) -> std::optional<std::string> {
+      if (name == "NATS_URL") return url;
+      return std::nullopt;
+    };
+    auto settings = settings_from_environment(env);
+    if (!settings) {
+      std::string msg = settings.error().message;
+      // The message names NATS_URL, which the user did not set.
+      if (msg.rfind("NATS_URL: ", 0) == 0) msg.erase(0, 10);
+      fail(item, msg);
+    }
+  }
+
+  std::vector<Project> projects(const Item& section) {
+    std::vector<Project> out;
+    if (section.value.IsNull()) return out;
+    if (!section.value.IsSequence()) {
+      fail(section, "must be a list of projects (- name: ..., repo: ...), got " +
+                        describe(section.value));
+    }
+    for (size_t i = 0; i < section.value.size(); ++i) {
+      Item entry{YAML::Node(), section.value[i], section.path + "[" + std::to_string(i) + "]"};
+      if (!entry.value.IsMap()) {
+        fail(entry, "must be a map with the keys " + join(kProjectKeys) + ", got " +
+                        describe(entry.value));
+      }
+      Project p;
+      bool has_repo = false;
+      for (const auto& item : entries(entry, kProjectKeys)) {
+        auto key = item.key.Scalar();
+        if (key == "name") {
+          auto v = string_value(item, "a name");
+          if (!v || !is_token(*v)) {
+            fail(item, "must be a name of letters, digits, '-' and '_' (it becomes part of NATS "
+                       "subjects), got " + describe(item.value));
+          }
+          p.name = *v;
+        } else if (key == "repo") {
+          auto v = string_value(item, "the path of a git repository");
+          if (!v || v->empty()) fail(item, "must be the path of a git repository, got nothing");
+          p.repo = resolve(*v);
+          has_repo = true;
+        } else if (key == "default_branch") {
+          if (auto v = string_value(item, "a branch name")) {
+            if (v->empty()) fail(item, "must be a branch name, got ''");
+            p.default_branch = *v;
+          }
+        } else if (key == "test_command") {
+          if (auto v = string_value(item, "a shell command")) p.test_command = *v;
+        }
+      }
+      if (p.name.empty()) fail(entry, "has no 'name' (letters, digits, '-' and '_')");
+      if (!has_repo) fail(entry, "project '" + p.name + "' has no 'repo' (the path of its git "
+                                 "repository)");
+      for (const auto& other : out) {
+        if (other.name == p.name) {
+          fail(entry, "project name '" + p.name + "' is used twice; project names must differ");
+        }
+      }
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+  std::vector<Role> roles(const Item& section) {
+    std::vector<Role> out;
+    if (section.value.IsNull()) return out;
+    if (!section.value.IsMap()) {
+      fail(section, "must be a map from role name to its settings (builder: {count: 2}), got " +
+                        describe(section.value));
+    }
+    std::set<std::string> seen;
+    for (auto it = section.value.begin(); it != section.value.end(); ++it) {
+      Item entry{it->first, it->second, ""};
+      if (!it->first.IsScalar() || !is_token(it->first.Scalar())) {
+        fail(Item{it->first, it->first, section.path},
+             "role names are letters, digits, '-' and '_' (they become part of NATS subjects), "
+             "got " + describe(it->first));
+      }
+      Role r;
+      r.name = it->first.Scalar();
+      entry.path = child(section.path, r.name);
+      if (!seen.insert(r.name).second) fail(entry, "role '" + r.name + "' is given twice");
+      if (!entry.value.IsNull()) {
+        if (!entry.value.IsMap()) {
+          fail(entry, "must be a map with the keys " + join(kRoleKeys) + ", or nothing for all "
+                      "defaults, got " + describe(entry.value));
+        }
+        for (const auto& item : entries(entry, kRoleKeys)) role_key(item, r);
+      }
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  void role_key(const Item& item, Role& r) {
+    auto key = item.key.Scalar();
+    if (key == "count") {
+      if (auto v = int_value(item, 0, 64)) r.count = *v;
+    } else if (key == "engine") {
+      if (auto v = string_value(item, "an engine name")) {
+        if (!v->empty() && !is_token(*v)) {
+          fail(item, "must be an engine name (claude, codex, gemini, command, openai, anthropic, "
+                     "scripted), got " + describe(item.value));
+        }
+        r.engine = *v;
+      }
+    } else if (key == "model") {
+      if (auto v = string_value(item, "a model name")) r.model = *v;
+    } else if (key == "binary") {
+      if (auto v = string_value(item, "a program name or path")) r.binary = binary(*v);
+    } else if (key == "skill") {
+      if (auto v = string_value(item, "the path of a SKILL.md")) {
+        if (!v->empty()) r.skill = resolve(*v);
+      }
+    } else if (key == "args") {
+      if (item.value.IsNull()) return;
+      if (!item.value.IsSequence()) {
+        fail(item, "must be a list of arguments ([--verbose, -x]), got " + describe(item.value));
+      }
+      for (size_t i = 0; i < item.value.size(); ++i) {
+        Item arg{YAML::Node(), item.value[i], item.path + "[" + std::to_string(i) + "]"};
+        if (!arg.value.IsScalar()) fail(arg, "must be a string, got " + describe(arg.value));
+        r.args.push_back(arg.value.Scalar());
+      }
+    } else if (key == "env") {
+      if (item.value.IsNull()) return;
+      if (!item.value.IsMap()) {
+        fail(item, "must be a map of environment variables (NAME: value), got " +
+                       describe(item.value));
+      }
+      for (auto it = item.value.begin(); it != item.value.end(); ++it) {
+        Item var{it->first, it->second, item.path};
+        if (!it->first.IsScalar() || !is_env_name(it->first.Scalar())) {
+          fail(Item{it->first, it->first, item.path},
+               "environment variable names are letters, digits and '_', not starting with a "
+               "digit, got " + describe(it->first));
+        }
+        var.path = child(item.path, it->first.Scalar());
+        if (r.env.count(it->first.Scalar()) != 0) fail(var, "given twice");
+        std::string value;
+        if (!var.value.IsNull()) {
+          if (!var.value.IsScalar()) fail(var, "must be a string, got " + describe(var.value));
+          value = var.value.Scalar();
+        }
+        r.env.emplace(it->first.Scalar(), std::move(value));
+      }
+    }
+  }
+
+  // Without a roles section the file means the default fleet.
+  std::vector<Role> default_roles() const { return embedded_default(base_).roles; }
+
+  std::string label_;
+  fs::path base_;
+};
+
+// Shared by parse() and embedded_default(): `base` is the directory relative
+// paths are resolved against.
+Result<Config> parse_at(std::string_view yaml_text, const std::string& label, const fs::path& base) {
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml_text));
+    if (docs.size() > 1) {
+      return make_error(errc::config, label + ": holds " + std::to_string(docs.size()) +
+                                          " YAML documents (separated by ---); write one");
+    }
+    Parser parser(label, base);
+    return parser.run(docs.empty() ? YAML::Node() : docs.front());
+  } catch (const Failure& f) {
+    return make_error(errc::config, f.message);
+  } catch (const YAML::Exception& e) {
+    std::string where = label;
+    if (!e.mark.is_null()) {
+      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+    }
+    return make_error(errc::config, where + ": not valid YAML: " + e.msg);
+  }
+}
+
+}  // namespace
+
+const Project* Config::project(std::string_view name) const {
+  for (const auto& p : projects) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+const Role* Config::role(std::string_view name) const {
+  for (const auto& r : roles) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+Result<Config> parse(std::string_view yaml_text, const fs::path& source) {
+  fs::path absolute;
+  std::error_code ec;
+  if (!source.empty()) absolute = fs::absolute(source, ec).lexically_normal();
+  fs::path base = source.empty() ? fs::current_path(ec) : absolute.parent_path();
+  std::string label = source.empty() ? std::string("agency.yaml") : source.string();
+  auto config = parse_at(yaml_text, label, base);
+  if (config) config->source = absolute;
+  return config;
+}
+
+Result<Config> load_file(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    return make_error(errc::config, path.string() + ": is a directory, not a config file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return make_error(errc::config, path.string() + ": cannot read the config file (" +
+                                        (fs::exists(path, ec) ? "permission denied?"
+                                                              : "it does not exist") +
+                                        "); `agency init --config` writes one");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), path);
+}
+
+Result<Config> load(const std::optional<fs::path>& explicit_path, const fs::path& cwd) {
+  auto against_cwd = [&](const fs::path& p) { return p.is_relative() ? cwd / p : p; };
+  if (explicit_path && !explicit_path->empty()) return load_file(against_cwd(*explicit_path));
+  if (const char* env = std::getenv("AGENCY_CONFIG"); env != nullptr && *env != '\0') {
+    auto config = load_file(against_cwd(env));
+    if (!config) {
+      return make_error(errc::config, "AGENCY_CONFIG: " + config.error().message);
+    }
+    return config;
+  }
+  auto local = cwd / "agency.yaml";
+  std::error_code ec;
+  if (fs::exists(local, ec)) return load_file(local);
+  return embedded_default(cwd);
+}
+
+std::string_view default_yaml() { return kDefaultYaml; }
+
+Config embedded_default(const fs::path& cwd) {
+  auto config = parse_at(kDefaultYaml, "embedded default agency.yaml", cwd);
+  // The text is part of the program; the unit tests parse it.
+  if (!config) throw std::logic_error(config.error().message);
+  return std::move(config).value();
+}
+
+}  // namespace agency::config

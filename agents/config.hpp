@@ -1,0 +1,88 @@
+// agency.yaml: projects, roles, NATS, state dir (DESIGN section 10).
+//
+// Found at --config, else $AGENCY_CONFIG, else ./agency.yaml; without any,
+// the embedded default (one agent per pipeline role, an embedded
+// nats-server, no projects). Unknown keys are errors that name the key and
+// its place, so a typo never silently changes behaviour.
+//
+// Later issues add sections (engines, limits, schedules, triggers); each
+// adds its own struct here and its keys to the parser.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bus/result.hpp"
+
+namespace agency::config {
+
+struct Nats {
+  // Empty: `agency up` starts an embedded nats-server. Else the URL of an
+  // existing server (agents and the CLI also honour NATS_URL).
+  std::string url;
+  // Embedded server settings.
+  std::string host = "127.0.0.1";
+  int port = 0;            // 0: a free port, printed by `agency up`
+  int monitor_port = 0;    // 0: a free port; -1: none
+  std::string binary;      // empty: nats-server on PATH
+  int replicas = 1;        // stream and bucket replicas (3 in a cluster)
+};
+
+struct Project {
+  std::string name;                  // a subject token: letters, digits, '-', '_'
+  std::filesystem::path repo;        // git repository (relative paths: to the config file)
+  std::string default_branch = "main";
+  std::string test_command;          // run in the worktree by builder and adversary
+};
+
+struct Role {
+  std::string name;                  // planner, builder, ... or a user's own
+  int count = 1;                     // agents `agency up` runs
+  std::string engine;                // engine kind; empty: the role's SKILL.md default
+  std::string model;
+  // Binary to run; empty: agency-<name> next to `agency`, else on PATH,
+  // else agency-role --skill <skill>.
+  std::string binary;
+  std::filesystem::path skill;       // SKILL.md; empty: roles/<name>/SKILL.md
+  std::vector<std::string> args;     // extra arguments for the binary
+  std::map<std::string, std::string> env;  // extra environment for the binary
+};
+
+struct Config {
+  // File it was read from; empty for the embedded default.
+  std::filesystem::path source;
+  // Where `agency up` keeps the JetStream store, logs and nats.url:
+  // "state_dir" in the file (relative to it), default .agency next to the
+  // file (or in the working directory for the embedded default).
+  std::filesystem::path state_dir;
+  Nats nats;
+  std::vector<Project> projects;
+  std::vector<Role> roles;
+
+  [[nodiscard]] const Project* project(std::string_view name) const;
+  [[nodiscard]] const Role* role(std::string_view name) const;
+};
+
+// Parses YAML text. `source` resolves relative paths and names the file in
+// errors. Errors (errc::config) say what is wrong and where
+// ("agency.yaml: roles.builder.count: must be a whole number from 0 to 64, got 'two'").
+Result<Config> parse(std::string_view yaml_text, const std::filesystem::path& source);
+
+// Reads the file at `path`.
+Result<Config> load_file(const std::filesystem::path& path);
+
+// --config PATH if given, else $AGENCY_CONFIG, else ./agency.yaml, else the
+// embedded default (working directory = `cwd`).
+Result<Config> load(const std::optional<std::filesystem::path>& explicit_path,
+                    const std::filesystem::path& cwd = std::filesystem::current_path());
+
+// The embedded default configuration, as YAML (printed by `agency init --config`)
+// and parsed.
+std::string_view default_yaml();
+Config embedded_default(const std::filesystem::path& cwd);
+
+}  // namespace agency::config

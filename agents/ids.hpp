@@ -1,0 +1,18 @@
+// Ids people read and type: a short prefix, then a time-sortable base32
+// suffix (48 bits of milliseconds, 40 random bits): t-01JD3Q8ZK4X7M2PA.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace agency::ids {
+
+std::string make(std::string_view prefix);  // "<prefix>-<16 chars>"
+inline std::string task() { return make("t"); }
+inline std::string brief() { return make("b"); }
+inline std::string question() { return make("q"); }
+
+// This machine's host name (for agent ids and AgentStatus.host).
+std::string host_name();
+
+}  // namespace agency::ids

@@ -1,0 +1,64 @@
+#include "agents/inbox.hpp"
+
+#include <google/protobuf/util/time_util.h>
+#include <spdlog/spdlog.h>
+
+#include "agents/ids.hpp"
+#include "bus/codec.hpp"
+#include "bus/dead_letter.hpp"
+#include "bus/provision.hpp"
+#include "bus/subjects.hpp"
+
+namespace agency {
+
+void fill_brief_defaults(v1::Brief& brief, bool from_agency_client) {
+  if (brief.id().empty()) brief.set_id(ids::brief());
+  if (!brief.has_created_at()) {
+    *brief.mutable_created_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  }
+  if (brief.origin().empty()) brief.set_origin(from_agency_client ? "unknown" : "nats");
+}
+
+Result<BriefInbox> BriefInbox::open(Connection& connection, std::string role,
+                                    std::string agent_id) {
+  if (auto r = ensure_brief_consumer(connection, role); !r) return r.error();
+  auto consumer = PullConsumer::bind(connection, subjects::kBriefsStream,
+                                     subjects::brief_consumer(role), subjects::brief(role));
+  if (!consumer) return consumer.error();
+  return BriefInbox(connection, std::move(*consumer), std::move(role), std::move(agent_id));
+}
+
+Result<std::optional<ReceivedBrief>> BriefInbox::next(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::optional<ReceivedBrief>{};
+    auto batch = consumer_.fetch(1, left);
+    if (!batch) return batch.error();
+    if (batch->empty()) return std::optional<ReceivedBrief>{};
+    Incoming message = std::move(batch->front());
+    auto headers = message.headers();
+    auto brief = codec::decode<v1::Brief>(message.data(), headers);
+    if (brief) {
+      fill_brief_defaults(*brief, find_header(headers, codec::kTypeHeader).has_value());
+      auto delivery = message.delivery();
+      ReceivedBrief out{std::move(*brief), std::move(message), delivery ? *delivery : Delivery{}};
+      return std::optional<ReceivedBrief>{std::move(out)};
+    }
+    // Keep it, with the reason, before letting the original go.
+    auto letter = make_dead_letter(message, brief.error().message, role_, agent_id_);
+    auto stored = publish_dead_letter(*connection_, letter);
+    if (!stored) {
+      // Could not keep it: hand it back so it is not lost.
+      (void)message.nak(1000);
+      return stored.error();
+    }
+    spdlog::warn("dead-lettered brief role={} subject={} reason={}", role_, message.subject(),
+                 brief.error().message);
+    if (auto acked = message.ack(); !acked) return acked.error();
+    ++dead_lettered_;
+  }
+}
+
+}  // namespace agency

@@ -1,0 +1,157 @@
+#include "agents/tasks.hpp"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <string>
+
+#include "bus/codec.hpp"
+#include "bus/consumer.hpp"
+#include "bus/subjects.hpp"
+
+namespace agency {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr int kMaxCasAttempts = 32;
+
+Result<StoredTask> decode_entry(const KvEntry& entry) {
+  StoredTask out;
+  auto decoded = codec::decode<v1::Task>(entry.value);
+  if (!decoded) {
+    return make_error(errc::bad_payload,
+                      "task record " + entry.key + " is unreadable: " + decoded.error().message);
+  }
+  out.task = std::move(*decoded);
+  out.revision = entry.revision;
+  return out;
+}
+
+}  // namespace
+
+std::string_view first_stage_of(std::string_view role) {
+  if (role == "planner") return "ready-for-prep";
+  if (role == "builder") return "ready-for-dev";
+  if (role == "adversary") return "qa";
+  if (role == "reviewer") return "review";
+  return "";
+}
+
+std::string title_from(std::string_view objective) {
+  auto end = objective.find('\n');
+  std::string_view line = objective.substr(0, end);
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.size() <= 80) return std::string(line);
+  // Cut on a UTF-8 character boundary.
+  std::size_t cut = 79;
+  while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0U) == 0x80U) --cut;
+  return std::string(line.substr(0, cut)) + "…";
+}
+
+Result<TaskStore> TaskStore::open(Connection& connection) {
+  auto kv = KeyValue::open(connection, subjects::kTasksBucket);
+  if (!kv) return kv.error();
+  return TaskStore(connection, std::move(*kv));
+}
+
+Result<StoredTask> TaskStore::load(std::string_view task_id) const {
+  auto entry = kv_.get(task_id);
+  if (!entry) {
+    if (entry.error().code == errc::not_found) {
+      return make_error(errc::not_found, "no task " + std::string(task_id));
+    }
+    return entry.error();
+  }
+  return decode_entry(*entry);
+}
+
+Result<StoredTask> TaskStore::create(const v1::Brief& brief, std::string_view stage,
+                                     std::string_view actor) {
+  if (brief.task_id().empty()) return make_error(errc::internal, "create: brief has no task id");
+  auto now = TimeUtil::GetCurrentTime();
+  v1::Task task;
+  task.set_id(brief.task_id());
+  task.set_title(title_from(brief.objective()));
+  task.set_project(brief.project());
+  task.set_stage(std::string(stage));
+  *task.mutable_brief() = brief;
+  *task.mutable_created_at() = now;
+  *task.mutable_updated_at() = now;
+  auto* change = task.add_history();
+  change->set_to(std::string(stage));
+  change->set_actor(std::string(actor));
+  change->set_reason("created from brief " + brief.id());
+  *change->mutable_at() = now;
+
+  auto rev = kv_.create(task.id(), codec::encode(task).data);
+  StoredTask stored;
+  if (!rev) {
+    if (rev.error().code != errc::already_exists) return rev.error();
+    auto existing = load(task.id());
+    if (!existing) return existing.error();
+    stored = std::move(*existing);
+  } else {
+    stored.task = task;
+    stored.revision = *rev;
+  }
+  // Appended even when the record existed: a crash may have come between
+  // the two; the msg id drops the duplicate.
+  v1::TaskEvent event;
+  event.set_task_id(task.id());
+  event.set_kind("created");
+  event.set_to_stage(stored.task.history_size() > 0 ? stored.task.history(0).to()
+                                                    : std::string(stage));
+  event.set_actor(std::string(actor));
+  event.set_reason(task.title());
+  event.set_project(task.project());
+  *event.mutable_at() = now;
+  if (auto r = append_event(event, "event:" + task.id() + ":created"); !r) return r.error();
+  return stored;
+}
+
+Result<StoredTask> TaskStore::update(std::string_view task_id,
+                                     const std::function<bool(v1::Task&)>& change) {
+  for (int attempt = 0; attempt < kMaxCasAttempts; ++attempt) {
+    auto current = load(task_id);
+    if (!current) return current.error();
+    v1::Task task = current->task;
+    if (!change(task)) return current;
+    *task.mutable_updated_at() = TimeUtil::GetCurrentTime();
+    auto rev = kv_.update(task_id, codec::encode(task).data, current->revision);
+    if (rev) return StoredTask{std::move(task), *rev};
+    if (rev.error().code != errc::wrong_revision) return rev.error();
+  }
+  return make_error(errc::wrong_revision, "task " + std::string(task_id) + " kept changing under " +
+                                              std::to_string(kMaxCasAttempts) + " updates");
+}
+
+Result<void> TaskStore::append_event(const v1::TaskEvent& event, std::string_view msg_id) {
+  auto ack = connection_->js_publish(subjects::task_event(event.task_id()), codec::encode(event),
+                                     msg_id);
+  if (!ack) return ack.error();
+  return {};
+}
+
+Result<std::vector<v1::TaskEvent>> TaskStore::history(std::string_view task_id) const {
+  auto messages = replay(*connection_, subjects::kEventsStream, subjects::task_event(task_id), 10000);
+  if (!messages) return messages.error();
+  std::vector<v1::TaskEvent> out;
+  for (const auto& m : *messages) {
+    auto e = codec::decode<v1::TaskEvent>(m.data(), m.headers());
+    if (e) out.push_back(std::move(*e));
+  }
+  return out;
+}
+
+Result<std::vector<v1::Task>> TaskStore::list() const {
+  auto keys = kv_.keys();
+  if (!keys) return keys.error();
+  std::vector<v1::Task> out;
+  for (const auto& key : *keys) {
+    auto t = load(key);
+    if (t) out.push_back(std::move(t->task));
+  }
+  return out;
+}
+
+}  // namespace agency

@@ -1,0 +1,69 @@
+// The task record (KV agency-tasks, compare-and-set on revision) and its
+// audit trail (agency.event.task.<id> on AGENCY_EVENTS). Every write here is
+// idempotent so that a crash at any point converges on redelivery
+// (DESIGN section 6).
+//
+// Thread: one thread at a time per TaskStore. Must not outlive its Connection.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agency/v1/brief.pb.h"
+#include "agency/v1/task.pb.h"
+#include "bus/connection.hpp"
+#include "bus/kv.hpp"
+#include "bus/result.hpp"
+
+namespace agency {
+
+// The stage a brief to `role` starts: planner -> ready-for-prep, builder ->
+// ready-for-dev, adversary -> qa, reviewer -> review; "" for roles outside
+// the pipeline.
+std::string_view first_stage_of(std::string_view role);
+
+// First line of an objective, cut to 80 characters.
+std::string title_from(std::string_view objective);
+
+struct StoredTask {
+  v1::Task task;
+  std::uint64_t revision = 0;
+};
+
+class TaskStore {
+ public:
+  static Result<TaskStore> open(Connection& connection);
+
+  // errc::not_found when there is no such task.
+  Result<StoredTask> load(std::string_view task_id) const;
+
+  // Creates the record for a new brief (brief.task_id must be set) at
+  // `stage`, then appends the "created" event. When the record exists
+  // already (a replay) it is returned unchanged.
+  Result<StoredTask> create(const v1::Brief& brief, std::string_view stage,
+                            std::string_view actor);
+
+  // Read-modify-write by compare-and-set, retried while someone else wrote
+  // first. `change` returns false to leave the record as it is.
+  Result<StoredTask> update(std::string_view task_id,
+                            const std::function<bool(v1::Task&)>& change);
+
+  // Appends an event; msg_id (when given) makes a replay a no-op.
+  Result<void> append_event(const v1::TaskEvent& event, std::string_view msg_id = {});
+
+  // The audit trail, oldest first.
+  Result<std::vector<v1::TaskEvent>> history(std::string_view task_id) const;
+
+  // Every task, in key order.
+  Result<std::vector<v1::Task>> list() const;
+
+ private:
+  TaskStore(Connection& connection, KeyValue kv) : connection_(&connection), kv_(std::move(kv)) {}
+  Connection* connection_;
+  KeyValue kv_;
+};
+
+}  // namespace agency

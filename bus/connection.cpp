@@ -1,0 +1,333 @@
+#include "bus/connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <exception>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace agency {
+namespace {
+
+std::string last_error_text(natsStatus status) {
+  natsStatus last = NATS_OK;
+  const char* text = nats_GetLastError(&last);
+  if (text != nullptr && *text != '\0') return text;
+  return natsStatus_GetText(status);
+}
+
+errc code_for(natsStatus status) {
+  switch (status) {
+    case NATS_TIMEOUT: return errc::timeout;
+    case NATS_NO_RESPONDERS: return errc::no_responders;
+    case NATS_NOT_FOUND: return errc::not_found;
+    case NATS_NO_SERVER:
+    case NATS_CONNECTION_CLOSED:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_STALE_CONNECTION:
+      return errc::not_connected;
+    case NATS_NOT_PERMITTED:
+    case NATS_INVALID_ARG:
+    case NATS_INVALID_SUBJECT:
+      return errc::bad_payload;
+    default: return errc::internal;
+  }
+}
+
+// Reconnect delay: doubling from 250 ms to 8 s per full pass over the server
+// list, with up to 50% random jitter so a fleet does not reconnect in step.
+int64_t reconnect_delay(natsConnection* /*nc*/, int attempts, void* /*closure*/) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  int64_t base = 250;
+  for (int i = 1; i < attempts && base < 8000; ++i) base *= 2;
+  if (base > 8000) base = 8000;
+  std::uniform_int_distribution<int64_t> jitter(0, base / 2);
+  return base + jitter(rng);
+}
+
+void on_disconnected(natsConnection* /*nc*/, void* closure) {
+  auto* options = static_cast<ConnectOptions*>(closure);
+  if (options->on_event) options->on_event("disconnected; reconnecting");
+}
+
+void on_reconnected(natsConnection* nc, void* closure) {
+  auto* options = static_cast<ConnectOptions*>(closure);
+  std::array<char, 256> url{};
+  natsConnection_GetConnectedUrl(nc, url.data(), url.size());
+  if (options->on_event) options->on_event("reconnected to " + redact_url(url.data()));
+}
+
+void on_async_error(natsConnection* /*nc*/, natsSubscription* /*sub*/, natsStatus err,
+                    void* closure) {
+  auto* options = static_cast<ConnectOptions*>(closure);
+  if (options->on_event) {
+    options->on_event(std::string("asynchronous error: ") + natsStatus_GetText(err));
+  }
+}
+
+struct HandlerBox {
+  MessageHandler handler;
+  std::string subject;
+};
+
+void deliver(natsConnection* /*nc*/, natsSubscription* /*sub*/, natsMsg* msg, void* closure) {
+  auto* box = static_cast<HandlerBox*>(closure);
+  Incoming incoming{nats::MsgPtr(msg)};
+  // The dispatch edge: nothing may escape into nats.c.
+  try {
+    box->handler(std::move(incoming));
+  } catch (const std::exception& e) {
+    spdlog::error("message handler failed subject={} error={}", box->subject, e.what());
+  } catch (...) {
+    spdlog::error("message handler failed subject={} error=unknown", box->subject);
+  }
+}
+
+void release_handler(void* closure) { delete static_cast<HandlerBox*>(closure); }
+
+Result<nats::MsgPtr> make_msg(std::string_view subject, std::string_view reply,
+                              const Outgoing& message) {
+  natsMsg* raw = nullptr;
+  std::string subj(subject);
+  std::string rep(reply);
+  natsStatus s = natsMsg_Create(&raw, subj.c_str(), rep.empty() ? nullptr : rep.c_str(),
+                                message.data.data(), static_cast<int>(message.data.size()));
+  if (s != NATS_OK) return nats_error(s, "creating a message for " + subj);
+  nats::MsgPtr msg(raw);
+  for (const auto& [k, v] : message.headers) {
+    s = natsMsgHeader_Add(msg.get(), k.c_str(), v.c_str());
+    if (s != NATS_OK) return nats_error(s, "setting header " + k);
+  }
+  return msg;
+}
+
+}  // namespace
+
+Error nats_error(natsStatus status, std::string_view doing) {
+  return make_error(code_for(status), std::string(doing) + ": " + last_error_text(status));
+}
+
+Error js_error(natsStatus status, jsErrCode code, std::string_view doing) {
+  if (code == 0) return nats_error(status, doing);
+  errc ec = errc::jetstream;
+  if (code == JSStreamNotFoundErr || code == JSConsumerNotFoundErr) ec = errc::not_found;
+  if (code == JSStreamWrongLastSequenceErr) ec = errc::wrong_revision;
+  return make_error(ec, std::string(doing) + ": " + last_error_text(status) + " (JetStream error " +
+                            std::to_string(static_cast<int>(code)) + ")");
+}
+
+Subscription::~Subscription() { unsubscribe(); }
+
+void Subscription::unsubscribe() {
+  if (sub_ != nullptr) {
+    natsSubscription_Unsubscribe(sub_.get());
+    sub_.reset();
+  }
+}
+
+Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& settings,
+                                                     const ConnectOptions& options) {
+  std::unique_ptr<Connection> c(new Connection());
+  c->settings_ = settings;
+  c->options_ = std::make_unique<ConnectOptions>(options);
+
+  natsOptions* raw_opts = nullptr;
+  natsStatus s = natsOptions_Create(&raw_opts);
+  if (s != NATS_OK) return nats_error(s, "creating connection options");
+  nats::OptionsPtr opts(raw_opts);
+
+  std::vector<const char*> servers;
+  servers.reserve(settings.servers.size());
+  for (const auto& url : settings.servers) servers.push_back(url.c_str());
+  auto check = [&](natsStatus st, std::string_view what) -> Result<void> {
+    if (st != NATS_OK) return make_error(errc::config, std::string(what) + ": " + last_error_text(st));
+    return {};
+  };
+  if (auto r = check(natsOptions_SetServers(opts.get(), servers.data(),
+                                            static_cast<int>(servers.size())),
+                     "server list " + settings.display_url());
+      !r) {
+    return r.error();
+  }
+  if (!options.name.empty()) natsOptions_SetName(opts.get(), options.name.c_str());
+  natsOptions_SetSendAsap(opts.get(), true);
+  natsOptions_SetAllowReconnect(opts.get(), true);
+  natsOptions_SetMaxReconnect(opts.get(), -1);  // forever
+  natsOptions_SetReconnectWait(opts.get(), 250);
+  natsOptions_SetReconnectJitter(opts.get(), 100, 1000);
+  natsOptions_SetCustomReconnectDelay(opts.get(), reconnect_delay, nullptr);
+  natsOptions_SetTimeout(opts.get(), 2000);
+  natsOptions_SetDisconnectedCB(opts.get(), on_disconnected, c->options_.get());
+  natsOptions_SetReconnectedCB(opts.get(), on_reconnected, c->options_.get());
+  natsOptions_SetErrorHandler(opts.get(), on_async_error, c->options_.get());
+  if (options.mode == ConnectMode::keep_trying) {
+    natsOptions_SetRetryOnFailedConnect(opts.get(), true, nullptr, nullptr);
+  }
+
+  if (!settings.creds_file.empty()) {
+    if (auto r = check(natsOptions_SetUserCredentialsFromFiles(opts.get(), settings.creds_file.c_str(),
+                                                               nullptr),
+                       "credentials file " + settings.creds_file + " (NATS_CREDS)");
+        !r) {
+      return r.error();
+    }
+  }
+  if (!settings.nkey_seed_file.empty()) {
+    if (auto r = check(natsOptions_SetNKeyFromSeed(opts.get(), nullptr,
+                                                   settings.nkey_seed_file.c_str()),
+                       "NKey seed file " + settings.nkey_seed_file + " (NATS_NKEY)");
+        !r) {
+      return r.error();
+    }
+  }
+  if (!settings.user.empty()) {
+    natsOptions_SetUserInfo(opts.get(), settings.user.c_str(), settings.password.c_str());
+  }
+  if (!settings.token.empty()) natsOptions_SetToken(opts.get(), settings.token.c_str());
+  if (!settings.tls_ca.empty() || !settings.tls_cert.empty()) {
+    natsOptions_SetSecure(opts.get(), true);
+    if (!settings.tls_ca.empty()) {
+      if (auto r = check(natsOptions_LoadCATrustedCertificates(opts.get(), settings.tls_ca.c_str()),
+                         "CA certificate " + settings.tls_ca + " (NATS_CA)");
+          !r) {
+        return r.error();
+      }
+    }
+    if (!settings.tls_cert.empty()) {
+      if (auto r = check(natsOptions_LoadCertificatesChain(opts.get(), settings.tls_cert.c_str(),
+                                                           settings.tls_key.c_str()),
+                         "client certificate " + settings.tls_cert + " (NATS_CERT/NATS_KEY)");
+          !r) {
+        return r.error();
+      }
+    }
+  }
+
+  natsConnection* raw_nc = nullptr;
+  s = natsConnection_Connect(&raw_nc, opts.get());
+  if (s != NATS_OK) {
+    if (raw_nc != nullptr) natsConnection_Destroy(raw_nc);
+    std::string where = settings.display_url() + " (" + settings.origin + ")";
+    if (s == NATS_NO_SERVER || s == NATS_TIMEOUT || s == NATS_IO_ERROR) {
+      return make_error(errc::connect,
+                        "no NATS server answers at " + where +
+                            ". Start one with `agency up` (embedded server, JetStream on), or "
+                            "`nats-server -js`, or point NATS_URL (or --nats) at a running server.");
+    }
+    return make_error(errc::connect, "cannot connect to " + where + ": " + last_error_text(s));
+  }
+  c->nc_.reset(raw_nc);
+
+  jsOptions js_opts;
+  jsOptions_Init(&js_opts);
+  js_opts.Wait = 5000;
+  jsCtx* raw_js = nullptr;
+  s = natsConnection_JetStream(&raw_js, c->nc_.get(), &js_opts);
+  if (s != NATS_OK) return nats_error(s, "opening the JetStream context");
+  c->js_.reset(raw_js);
+  return c;
+}
+
+Connection::~Connection() {
+  js_.reset();
+  if (nc_ != nullptr) natsConnection_Close(nc_.get());
+  nc_.reset();
+}
+
+bool Connection::connected() const {
+  return nc_ != nullptr && natsConnection_Status(nc_.get()) == NATS_CONN_STATUS_CONNECTED;
+}
+
+std::string Connection::connected_url() const {
+  std::array<char, 512> url{};
+  if (natsConnection_GetConnectedUrl(nc_.get(), url.data(), url.size()) != NATS_OK) return {};
+  return redact_url(url.data());
+}
+
+Result<void> Connection::publish(std::string_view subject, const Outgoing& message,
+                                 std::string_view reply) {
+  auto msg = make_msg(subject, reply, message);
+  if (!msg) return msg.error();
+  natsStatus s = natsConnection_PublishMsg(nc_.get(), msg->get());
+  if (s != NATS_OK) return nats_error(s, "publishing on " + std::string(subject));
+  return {};
+}
+
+Result<Incoming> Connection::request(std::string_view subject, const Outgoing& message,
+                                     std::chrono::milliseconds timeout) {
+  auto msg = make_msg(subject, {}, message);
+  if (!msg) return msg.error();
+  natsMsg* reply = nullptr;
+  natsStatus s = natsConnection_RequestMsg(&reply, nc_.get(), msg->get(), timeout.count());
+  if (s != NATS_OK) {
+    if (s == NATS_NO_RESPONDERS) {
+      return make_error(errc::no_responders, "nobody serves " + std::string(subject));
+    }
+    if (s == NATS_TIMEOUT) {
+      return make_error(errc::timeout, "no answer on " + std::string(subject) + " within " +
+                                           std::to_string(timeout.count()) + " ms");
+    }
+    return nats_error(s, "request on " + std::string(subject));
+  }
+  return Incoming(nats::MsgPtr(reply));
+}
+
+Result<Subscription> Connection::subscribe(std::string_view subject, std::string_view queue,
+                                           MessageHandler handler) {
+  auto* box = new HandlerBox{std::move(handler), std::string(subject)};
+  std::string subj(subject);
+  std::string q(queue);
+  natsSubscription* raw = nullptr;
+  natsStatus s = q.empty()
+                     ? natsConnection_Subscribe(&raw, nc_.get(), subj.c_str(), deliver, box)
+                     : natsConnection_QueueSubscribe(&raw, nc_.get(), subj.c_str(), q.c_str(),
+                                                     deliver, box);
+  if (s != NATS_OK) {
+    delete box;
+    return nats_error(s, "subscribing to " + subj);
+  }
+  // The box lives until the library says no callback can run any more.
+  natsSubscription_SetOnCompleteCB(raw, release_handler, box);
+  // Slow consumers drop rather than grow without bound; 64k messages is far
+  // beyond any agent's normal backlog.
+  natsSubscription_SetPendingLimits(raw, 65536, 64 * 1024 * 1024);
+  Subscription sub;
+  sub.sub_.reset(raw);
+  return sub;
+}
+
+Result<PubAck> Connection::js_publish(std::string_view subject, const Outgoing& message,
+                                      std::string_view msg_id) {
+  auto msg = make_msg(subject, {}, message);
+  if (!msg) return msg.error();
+  jsPubOptions opts;
+  jsPubOptions_Init(&opts);
+  std::string id(msg_id);
+  if (!id.empty()) opts.MsgId = id.c_str();
+  jsPubAck* raw_ack = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_PublishMsg(&raw_ack, js_.get(), msg->get(), &opts, &code);
+  if (s != NATS_OK) {
+    if (s == NATS_NO_RESPONDERS) {
+      return make_error(errc::not_found, "no stream captures " + std::string(subject) +
+                                             ": run `agency init` to provision the streams");
+    }
+    return js_error(s, code, "publishing to JetStream on " + std::string(subject));
+  }
+  nats::PubAckPtr ack(raw_ack);
+  PubAck out;
+  out.stream = ack->Stream != nullptr ? ack->Stream : "";
+  out.sequence = ack->Sequence;
+  out.duplicate = ack->Duplicate;
+  return out;
+}
+
+Result<void> Connection::flush(std::chrono::milliseconds timeout) {
+  natsStatus s = natsConnection_FlushTimeout(nc_.get(), timeout.count());
+  if (s != NATS_OK) return nats_error(s, "flushing the connection");
+  return {};
+}
+
+}  // namespace agency

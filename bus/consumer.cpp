@@ -1,0 +1,128 @@
+#include "bus/consumer.hpp"
+
+#include <algorithm>
+#include <string>
+
+namespace agency {
+
+Result<PullConsumer> PullConsumer::bind(Connection& connection, std::string_view stream,
+                                        std::string_view durable,
+                                        std::string_view filter_subject) {
+  PullConsumer out;
+  out.stream_ = std::string(stream);
+  out.durable_ = std::string(durable);
+  std::string filter(filter_subject);
+  jsSubOptions opts;
+  jsSubOptions_Init(&opts);
+  opts.Stream = out.stream_.c_str();
+  opts.Consumer = out.durable_.c_str();
+  natsSubscription* raw = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_PullSubscribe(&raw, connection.js(), filter.c_str(), out.durable_.c_str(),
+                                  nullptr, &opts, &code);
+  if (s != NATS_OK) {
+    auto err = js_error(s, code, "binding to consumer " + out.stream_ + "/" + out.durable_);
+    if (err.code == errc::not_found || code == JSConsumerNotFoundErr) {
+      err.code = errc::not_found;
+      err.message += ": run `agency init` to provision it";
+    }
+    return err;
+  }
+  out.sub_.reset(raw);
+  return out;
+}
+
+Result<std::vector<Incoming>> PullConsumer::fetch(int batch, std::chrono::milliseconds timeout) {
+  natsMsgList list{};
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = natsSubscription_Fetch(&list, sub_.get(), batch, timeout.count(), &code);
+  std::vector<Incoming> out;
+  if (s == NATS_TIMEOUT) return out;  // nothing queued
+  if (s != NATS_OK) return js_error(s, code, "fetching from " + stream_ + "/" + durable_);
+  out.reserve(static_cast<std::size_t>(list.Count));
+  for (int i = 0; i < list.Count; ++i) {
+    out.emplace_back(nats::MsgPtr(list.Msgs[i]));
+    list.Msgs[i] = nullptr;  // ownership moved
+  }
+  natsMsgList_Destroy(&list);
+  return out;
+}
+
+Result<std::vector<Incoming>> replay(Connection& connection, std::string_view stream,
+                                     std::string_view filter_subject, std::size_t max) {
+  std::string stream_name(stream);
+  std::string filter(filter_subject);
+  jsSubOptions opts;
+  jsSubOptions_Init(&opts);
+  opts.Stream = stream_name.c_str();
+  // Pull consumers on nats-server 2.9 need an ack policy; AckAll lets one ack
+  // per batch release it.
+  opts.Config.AckPolicy = js_AckAll;
+  opts.Config.DeliverPolicy = js_DeliverAll;
+  opts.Config.InactiveThreshold = 30LL * 1000 * 1000 * 1000;  // server removes it if we vanish
+  natsSubscription* raw = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_PullSubscribe(&raw, connection.js(), filter.c_str(), nullptr, nullptr, &opts,
+                                  &code);
+  if (s != NATS_OK) return js_error(s, code, "reading " + stream_name + " on " + filter);
+  nats::SubscriptionPtr sub(raw);
+
+  std::vector<Incoming> out;
+  while (out.size() < max) {
+    jsFetchRequest req;
+    jsFetchRequest_Init(&req);
+    req.Batch = static_cast<int>(std::min<std::size_t>(256, max - out.size()));
+    req.NoWait = true;
+    req.Expires = 2LL * 1000 * 1000 * 1000;
+    natsMsgList list{};
+    s = natsSubscription_FetchRequest(&list, sub.get(), &req);
+    if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) break;  // nothing more
+    if (s != NATS_OK) return nats_error(s, "reading " + stream_name + " on " + filter);
+    int got = list.Count;
+    for (int i = 0; i < list.Count; ++i) {
+      out.emplace_back(nats::MsgPtr(list.Msgs[i]));
+      list.Msgs[i] = nullptr;
+    }
+    natsMsgList_Destroy(&list);
+    if (got == 0) break;
+    natsMsg_Ack(out.back().raw(), nullptr);
+    auto last = out.back().delivery();
+    if (last && last->stream_sequence != 0) {
+      jsMsgMetaData* meta = nullptr;
+      if (natsMsg_GetMetaData(&meta, out.back().raw()) == NATS_OK) {
+        bool done = meta->NumPending == 0;
+        jsMsgMetaData_Destroy(meta);
+        if (done) break;
+      }
+    }
+  }
+  natsSubscription_Unsubscribe(sub.get());
+  return out;
+}
+
+Result<std::vector<ConsumerState>> list_consumers(Connection& connection, std::string_view stream) {
+  std::string stream_name(stream);
+  jsConsumerInfoList* raw = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_Consumers(&raw, connection.js(), stream_name.c_str(), nullptr, &code);
+  std::vector<ConsumerState> out;
+  if (s == NATS_NOT_FOUND) return out;
+  if (s != NATS_OK) return js_error(s, code, "listing the consumers of " + stream_name);
+  for (int i = 0; i < raw->Count; ++i) {
+    const jsConsumerInfo* ci = raw->List[i];
+    ConsumerState st;
+    st.name = ci->Name != nullptr ? ci->Name : "";
+    if (ci->Config != nullptr && ci->Config->FilterSubject != nullptr) {
+      st.filter_subject = ci->Config->FilterSubject;
+    }
+    st.pending = ci->NumPending;
+    st.ack_pending = ci->NumAckPending;
+    st.redelivered = ci->NumRedelivered;
+    st.waiting = ci->NumWaiting;
+    out.push_back(std::move(st));
+  }
+  jsConsumerInfoList_Destroy(raw);
+  return out;
+}
+
+}  // namespace agency

@@ -1,0 +1,55 @@
+// A durable JetStream pull consumer bound by name, and fetching from it.
+//
+// Thread: one thread at a time per PullConsumer. Must not outlive its
+// Connection.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bus/connection.hpp"
+#include "bus/message.hpp"
+#include "bus/result.hpp"
+
+namespace agency {
+
+class PullConsumer {
+ public:
+  // Binds to an existing durable consumer (provision creates them).
+  static Result<PullConsumer> bind(Connection& connection, std::string_view stream,
+                                   std::string_view durable, std::string_view filter_subject);
+
+  // Up to `batch` messages; an empty vector when none arrived within timeout.
+  Result<std::vector<Incoming>> fetch(int batch, std::chrono::milliseconds timeout);
+
+  [[nodiscard]] const std::string& durable() const { return durable_; }
+
+ private:
+  std::string stream_;
+  std::string durable_;
+  nats::SubscriptionPtr sub_;
+};
+
+// Every message of `stream` on `filter_subject` from the first, oldest
+// first, at most `max` (an ephemeral consumer that acks nothing, so reading
+// changes nothing). Only for streams with limits retention (events, dead
+// letters, logs, usage).
+Result<std::vector<Incoming>> replay(Connection& connection, std::string_view stream,
+                                     std::string_view filter_subject, std::size_t max);
+
+// What a durable consumer has queued and in flight.
+struct ConsumerState {
+  std::string name;
+  std::string filter_subject;
+  std::uint64_t pending = 0;        // not yet delivered
+  std::int64_t ack_pending = 0;     // delivered, not yet acknowledged
+  std::int64_t redelivered = 0;
+  std::int64_t waiting = 0;         // pull requests waiting (agents ready for work)
+};
+
+Result<std::vector<ConsumerState>> list_consumers(Connection& connection, std::string_view stream);
+
+}  // namespace agency

@@ -1,0 +1,63 @@
+// A nats-server child process with JetStream on disk: what `agency up`
+// runs on one machine, and what every integration test starts for itself
+// (on a free port, in a temp dir).
+//
+// Thread: one owner thread. Owner: `agency up` or a test fixture; the
+// destructor stops the server.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "bus/result.hpp"
+
+namespace agency {
+
+struct EmbeddedServerOptions {
+  // nats-server binary; empty: `nats-server` found on PATH.
+  std::string binary;
+  // JetStream store goes to <state_dir>/jetstream, the server's log to
+  // <state_dir>/nats-server.log. Created if missing.
+  std::filesystem::path state_dir;
+  std::string host = "127.0.0.1";
+  int port = 0;          // 0: a free port
+  int monitor_port = 0;  // 0: a free port; -1: no monitoring endpoint
+  // How long start() waits for the server to accept connections.
+  std::chrono::milliseconds ready_timeout{10000};
+};
+
+class EmbeddedServer {
+ public:
+  static Result<std::unique_ptr<EmbeddedServer>> start(EmbeddedServerOptions options);
+  ~EmbeddedServer();
+  EmbeddedServer(const EmbeddedServer&) = delete;
+  EmbeddedServer& operator=(const EmbeddedServer&) = delete;
+
+  [[nodiscard]] std::string url() const;  // nats://127.0.0.1:<port>
+  [[nodiscard]] int port() const;
+  [[nodiscard]] int monitor_port() const;
+  [[nodiscard]] pid_t pid() const;
+  [[nodiscard]] bool running() const;
+  [[nodiscard]] const EmbeddedServerOptions& options() const;
+
+  // SIGTERM, then SIGKILL if it has not exited within grace.
+  Result<void> stop(std::chrono::milliseconds grace = std::chrono::milliseconds{5000});
+  // SIGKILL at once (tests: a crashed server).
+  void kill();
+  // Starts it again on the same port and store (after stop() or kill()).
+  Result<void> restart();
+
+ private:
+  EmbeddedServer() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A TCP port on 127.0.0.1 that nothing listens on right now.
+Result<int> find_free_port();
+
+}  // namespace agency

@@ -1,0 +1,275 @@
+#include "bus/provision.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bus/subjects.hpp"
+
+namespace agency {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int64_t ns(std::chrono::nanoseconds d) { return d.count(); }
+constexpr auto kDay = std::chrono::hours(24);
+
+struct StreamSpec {
+  std::string_view name;
+  std::string_view subject;
+  jsRetentionPolicy retention;
+  std::chrono::nanoseconds max_age;  // 0: kept until consumed or removed
+  std::chrono::nanoseconds duplicates;
+  std::string_view description;
+};
+
+// docs/STREAMS.md explains each setting; keep the two in step.
+const std::vector<StreamSpec>& stream_specs() {
+  static const std::vector<StreamSpec> specs = {
+      {subjects::kBriefsStream, "agency.brief.>", js_WorkQueuePolicy, 0ns, 10min,
+       "Briefs: a unit of work per message, removed once a role's agent acks it"},
+      {subjects::kEventsStream, "agency.event.>", js_LimitsPolicy, 30 * kDay, 2min,
+       "Audit trail: task created, stage changed, bounced, blocked, done"},
+      {subjects::kMailStream, "agency.mail.>", js_WorkQueuePolicy, 30 * kDay, 2min,
+       "Direct messages to one agent, kept until it reads them"},
+      {subjects::kUsageStream, "agency.usage.>", js_LimitsPolicy, 400 * kDay, 10min,
+       "One usage sample per engine call or transcript line"},
+      {subjects::kLogsStream, "agency.log.>", js_LimitsPolicy, 400 * kDay, 2min,
+       "Work logs written when a task closes"},
+      {subjects::kDeadStream, "agency.dead.>", js_LimitsPolicy, 90 * kDay, 2min,
+       "What could not be processed, with the reason"},
+  };
+  return specs;
+}
+
+struct BucketSpec {
+  std::string_view name;
+  uint8_t history;
+  std::chrono::nanoseconds ttl;  // 0: entries never expire
+  std::string_view description;
+};
+
+const std::vector<BucketSpec>& bucket_specs() {
+  static const std::vector<BucketSpec> specs = {
+      {subjects::kTasksBucket, 10, 0ns, "Task id -> Task, updated by compare-and-set"},
+      {subjects::kFleetBucket, 1, 30s, "Agent id -> AgentStatus; a dead agent's entry expires"},
+      {subjects::kMemoryBucket, 5, 0ns, "Role memory and engine session ids"},
+  };
+  return specs;
+}
+
+constexpr auto kBriefAckWait = 30s;
+constexpr int64_t kBriefMaxDeliver = 5;
+constexpr int64_t kBriefMaxAckPending = 1000;
+
+Result<bool> stream_exists(Connection& c, const std::string& name, nats::StreamInfoPtr* info) {
+  jsStreamInfo* raw = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&raw, c.js(), name.c_str(), nullptr, &code);
+  if (s == NATS_NOT_FOUND || code == JSStreamNotFoundErr) return false;
+  if (s != NATS_OK) return js_error(s, code, "reading stream " + name);
+  info->reset(raw);
+  return true;
+}
+
+Result<void> ensure_stream(Connection& c, const StreamSpec& spec, int replicas,
+                           ProvisionReport& report) {
+  std::string name(spec.name);
+  std::string subject(spec.subject);
+  std::string description(spec.description);
+  const char* subjects_list[] = {subject.c_str()};
+  std::string label = "stream " + name;
+
+  nats::StreamInfoPtr info;
+  auto exists = stream_exists(c, name, &info);
+  if (!exists) return exists.error();
+
+  jsStreamConfig cfg;
+  if (!*exists) {
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = name.c_str();
+    cfg.Description = description.c_str();
+    cfg.Subjects = subjects_list;
+    cfg.SubjectsLen = 1;
+    cfg.Retention = spec.retention;
+    cfg.Storage = js_FileStorage;
+    cfg.MaxAge = ns(spec.max_age);
+    cfg.Duplicates = ns(spec.duplicates);
+    cfg.Replicas = replicas;
+    jsStreamInfo* raw = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsStatus s = js_AddStream(&raw, c.js(), &cfg, nullptr, &code);
+    if (s != NATS_OK) return js_error(s, code, "creating " + label);
+    jsStreamInfo_Destroy(raw);
+    report.created.push_back(label);
+    return {};
+  }
+
+  const jsStreamConfig& have = *info->Config;
+  if (have.Retention != spec.retention || have.Storage != js_FileStorage) {
+    return make_error(errc::config,
+                      label + " exists with a different retention or storage than agency needs (" +
+                          (spec.retention == js_WorkQueuePolicy ? "work-queue" : "limits") +
+                          ", file); these cannot change in place. Drain it and remove it "
+                          "(`nats stream rm " + name + "`), then run `agency init` again.");
+  }
+  bool subjects_match = have.SubjectsLen == 1 && have.Subjects[0] == subject;
+  bool same = subjects_match && have.MaxAge == ns(spec.max_age) &&
+              have.Duplicates == ns(spec.duplicates) && have.Replicas == replicas &&
+              (have.Description != nullptr && description == have.Description);
+  if (same) {
+    report.unchanged.push_back(label);
+    return {};
+  }
+  cfg = have;  // keep what we do not manage
+  cfg.Description = description.c_str();
+  cfg.Subjects = subjects_list;
+  cfg.SubjectsLen = 1;
+  cfg.MaxAge = ns(spec.max_age);
+  cfg.Duplicates = ns(spec.duplicates);
+  cfg.Replicas = replicas;
+  jsStreamInfo* raw = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_UpdateStream(&raw, c.js(), &cfg, nullptr, &code);
+  if (s != NATS_OK) return js_error(s, code, "updating " + label);
+  jsStreamInfo_Destroy(raw);
+  report.updated.push_back(label);
+  return {};
+}
+
+Result<void> ensure_bucket(Connection& c, const BucketSpec& spec, int replicas,
+                           ProvisionReport& report) {
+  std::string name(spec.name);
+  std::string stream = "KV_" + name;
+  std::string description(spec.description);
+  std::string label = "bucket " + name;
+
+  nats::StreamInfoPtr info;
+  auto exists = stream_exists(c, stream, &info);
+  if (!exists) return exists.error();
+  if (!*exists) {
+    kvConfig cfg;
+    kvConfig_Init(&cfg);
+    cfg.Bucket = name.c_str();
+    cfg.Description = description.c_str();
+    cfg.History = spec.history;
+    cfg.TTL = ns(spec.ttl);
+    cfg.StorageType = js_FileStorage;
+    cfg.Replicas = replicas;
+    kvStore* raw = nullptr;
+    natsStatus s = js_CreateKeyValue(&raw, c.js(), &cfg);
+    if (s != NATS_OK) return nats_error(s, "creating " + label);
+    kvStore_Destroy(raw);
+    report.created.push_back(label);
+    return {};
+  }
+  const jsStreamConfig& have = *info->Config;
+  if (have.MaxMsgsPerSubject == spec.history && have.MaxAge == ns(spec.ttl) &&
+      have.Replicas == replicas) {
+    report.unchanged.push_back(label);
+    return {};
+  }
+  jsStreamConfig cfg = have;
+  cfg.MaxMsgsPerSubject = spec.history;
+  cfg.MaxAge = ns(spec.ttl);
+  cfg.Replicas = replicas;
+  jsStreamInfo* raw = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_UpdateStream(&raw, c.js(), &cfg, nullptr, &code);
+  if (s != NATS_OK) return js_error(s, code, "updating " + label);
+  jsStreamInfo_Destroy(raw);
+  report.updated.push_back(label);
+  return {};
+}
+
+Result<void> ensure_consumer(Connection& c, const std::string& role, ProvisionReport* report) {
+  if (!subjects::is_valid_token(role)) {
+    return make_error(errc::config, "role name '" + role +
+                                        "' cannot be part of a subject: use letters, digits, "
+                                        "'-' and '_'");
+  }
+  std::string stream(subjects::kBriefsStream);
+  std::string durable = subjects::brief_consumer(role);
+  std::string filter = subjects::brief(role);
+  std::string label = "consumer " + stream + "/" + durable;
+
+  jsConsumerConfig cfg;
+  jsConsumerConfig_Init(&cfg);
+  cfg.Durable = durable.c_str();
+  std::string description = "Briefs for role " + role + ", shared by all its agents";
+  cfg.Description = description.c_str();
+  cfg.FilterSubject = filter.c_str();
+  cfg.AckPolicy = js_AckExplicit;
+  cfg.DeliverPolicy = js_DeliverAll;
+  cfg.AckWait = ns(kBriefAckWait);
+  cfg.MaxDeliver = kBriefMaxDeliver;
+  cfg.MaxAckPending = kBriefMaxAckPending;
+
+  jsConsumerInfo* raw_info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetConsumerInfo(&raw_info, c.js(), stream.c_str(), durable.c_str(), nullptr,
+                                    &code);
+  if (s == NATS_NOT_FOUND || code == JSConsumerNotFoundErr) {
+    jsConsumerInfo* created = nullptr;
+    code = static_cast<jsErrCode>(0);
+    s = js_AddConsumer(&created, c.js(), stream.c_str(), &cfg, nullptr, &code);
+    if (s != NATS_OK) return js_error(s, code, "creating " + label);
+    jsConsumerInfo_Destroy(created);
+    if (report != nullptr) report->created.push_back(label);
+    return {};
+  }
+  if (s != NATS_OK) return js_error(s, code, "reading " + label);
+  nats::ConsumerInfoPtr info(raw_info);
+  const jsConsumerConfig& have = *info->Config;
+  bool same = have.AckWait == cfg.AckWait && have.MaxDeliver == cfg.MaxDeliver &&
+              have.MaxAckPending == cfg.MaxAckPending && have.FilterSubject != nullptr &&
+              filter == have.FilterSubject && have.AckPolicy == js_AckExplicit &&
+              have.Description != nullptr && description == have.Description;
+  if (same) {
+    if (report != nullptr) report->unchanged.push_back(label);
+    return {};
+  }
+  jsConsumerInfo* updated = nullptr;
+  code = static_cast<jsErrCode>(0);
+  s = js_UpdateConsumer(&updated, c.js(), stream.c_str(), &cfg, nullptr, &code);
+  if (s != NATS_OK) return js_error(s, code, "updating " + label);
+  jsConsumerInfo_Destroy(updated);
+  if (report != nullptr) report->updated.push_back(label);
+  return {};
+}
+
+}  // namespace
+
+const std::vector<std::string>& builtin_roles() {
+  static const std::vector<std::string> roles = {
+      "planner", "builder", "adversary", "reviewer", "proxy",
+      "sweeper", "scout",   "synthesizer", "dispatcher", "accountant"};
+  return roles;
+}
+
+Result<ProvisionReport> provision(Connection& connection, const ProvisionPlan& plan) {
+  ProvisionReport report;
+  for (const auto& spec : stream_specs()) {
+    if (auto r = ensure_stream(connection, spec, plan.replicas, report); !r) return r.error();
+  }
+  for (const auto& spec : bucket_specs()) {
+    if (auto r = ensure_bucket(connection, spec, plan.replicas, report); !r) return r.error();
+  }
+  std::vector<std::string> roles = builtin_roles();
+  for (const auto& role : plan.roles) {
+    bool known = false;
+    for (const auto& r : roles) known = known || r == role;
+    if (!known) roles.push_back(role);
+  }
+  for (const auto& role : roles) {
+    if (auto r = ensure_consumer(connection, role, &report); !r) return r.error();
+  }
+  return report;
+}
+
+Result<void> ensure_brief_consumer(Connection& connection, const std::string& role) {
+  return ensure_consumer(connection, role, nullptr);
+}
+
+}  // namespace agency

@@ -1,0 +1,38 @@
+// Idempotent provisioning of every stream, consumer and KV bucket of
+// DESIGN section 4 (settings in docs/STREAMS.md). Running it twice changes
+// nothing; a setting that differs from ours is updated where NATS allows
+// it, else reported as an error that says what to do.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bus/connection.hpp"
+#include "bus/result.hpp"
+
+namespace agency {
+
+struct ProvisionReport {
+  std::vector<std::string> created;    // "stream AGENCY_BRIEFS", "consumer AGENCY_BRIEFS/briefs-planner", "bucket agency-tasks"
+  std::vector<std::string> updated;
+  std::vector<std::string> unchanged;
+};
+
+struct ProvisionPlan {
+  // Roles that get a durable brief consumer (briefs-<role>).
+  std::vector<std::string> roles;
+  // Number of replicas for streams and buckets (1 on one machine, 3 in a
+  // cluster).
+  int replicas = 1;
+};
+
+// The roles DESIGN section 2 names; their consumers always exist.
+const std::vector<std::string>& builtin_roles();
+
+Result<ProvisionReport> provision(Connection& connection, const ProvisionPlan& plan);
+
+// Only the durable brief consumer of one role (what an agent of a user's
+// own role ensures at start).
+Result<void> ensure_brief_consumer(Connection& connection, const std::string& role);
+
+}  // namespace agency

@@ -1,0 +1,50 @@
+// Every subject, stream, consumer and bucket name of agency, in one place
+// (DESIGN section 4). Other code builds names only through these functions.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace agency::subjects {
+
+// Subjects.
+std::string brief(std::string_view role);            // agency.brief.<role>
+std::string task_event(std::string_view task_id);    // agency.event.task.<task-id>
+std::string ask(std::string_view role);              // agency.ask.<role>
+std::string mail(std::string_view agent_id);         // agency.mail.<agent-id>
+std::string usage(std::string_view engine, std::string_view role);  // agency.usage.<engine>.<role>
+std::string work_log(std::string_view project);      // agency.log.<project>
+std::string dead(std::string_view role);             // agency.dead.<role>
+std::string control(std::string_view target);        // agency.control.<agent-id|role|all>
+inline constexpr std::string_view kBudgetLease = "agency.budget.lease";
+inline constexpr std::string_view kBudgetSettle = "agency.budget.settle";
+inline constexpr std::string_view kAll = "agency.>";
+
+// Streams.
+inline constexpr std::string_view kBriefsStream = "AGENCY_BRIEFS";
+inline constexpr std::string_view kEventsStream = "AGENCY_EVENTS";
+inline constexpr std::string_view kMailStream = "AGENCY_MAIL";
+inline constexpr std::string_view kUsageStream = "AGENCY_USAGE";
+inline constexpr std::string_view kLogsStream = "AGENCY_LOGS";
+inline constexpr std::string_view kDeadStream = "AGENCY_DEAD";
+
+// KV buckets.
+inline constexpr std::string_view kTasksBucket = "agency-tasks";
+inline constexpr std::string_view kFleetBucket = "agency-fleet";
+inline constexpr std::string_view kMemoryBucket = "agency-memory";
+
+// Durable pull consumer shared by all agents of a role on AGENCY_BRIEFS.
+std::string brief_consumer(std::string_view role);   // briefs-<role>
+// Durable consumer of one agent's mail on AGENCY_MAIL.
+std::string mail_consumer(std::string_view agent_id);  // mail-<agent-id>
+
+// A token is valid inside a subject when it is non-empty and has no '.',
+// '*', '>' or whitespace. Role names, agent ids and project names must be.
+bool is_valid_token(std::string_view token);
+
+// The agency.v1 message type carried on a subject ("agency.v1.Brief"), or ""
+// when the subject is not one of ours. `agency watch` and the dead-letter
+// path use it when a message has no Agency-Type header.
+std::string_view message_type_for(std::string_view subject);
+
+}  // namespace agency::subjects

@@ -1,0 +1,56 @@
+// Shared pieces of the `agency` command: global options and how each
+// subcommand registers itself (one add_*_command per file, all listed in
+// main.cpp). A subcommand that fails prints its message (report()) and
+// throws CLI::RuntimeError(exit code); main turns that into the exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "agents/config.hpp"
+#include "bus/connection.hpp"
+#include "bus/result.hpp"
+
+namespace agency::cli {
+
+// Exit codes: 0 ok, 1 the operation failed (server said no, not found),
+// 2 usage or config error, 3 cannot reach NATS.
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitNoServer = 3;
+
+struct GlobalOptions {
+  std::optional<std::filesystem::path> config_path;  // --config
+  std::string nats_url;                              // --nats (overrides NATS_URL)
+  bool json = false;                                 // --json where a command supports it
+};
+
+// Loads agency.yaml (or the default) as --config says; prints the error and
+// returns nullopt on failure.
+std::optional<config::Config> load_config_or_report(const GlobalOptions& global);
+
+// Connects as the CLI does: --nats, else NATS_URL / NATS_CONTEXT, else the
+// URL a running `agency up` wrote to <state_dir>/nats.url, else the default.
+// On failure prints which URL it tried and how to start a server.
+Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
+                                               const std::string& connection_name);
+
+// Prints an Error to stderr as "agency: <message>".
+void report(const Error& error);
+// Exit code for an error (kExitNoServer for connect errors, kExitFailed else).
+int exit_code_for(const Error& error);
+
+// The subcommands.
+void add_init_command(CLI::App& app, GlobalOptions& global);
+void add_brief_command(CLI::App& app, GlobalOptions& global);
+void add_watch_command(CLI::App& app, GlobalOptions& global);
+void add_status_command(CLI::App& app, GlobalOptions& global);
+void add_task_command(CLI::App& app, GlobalOptions& global);
+void add_dead_command(CLI::App& app, GlobalOptions& global);
+void add_up_command(CLI::App& app, GlobalOptions& global);
+
+}  // namespace agency::cli

@@ -1,0 +1,502 @@
+// agency init, brief, status, task, dead, and what the subcommands share.
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "agency/v1/dead.pb.h"
+#include "agency/v1/fleet.pb.h"
+#include "agents/ids.hpp"
+#include "agents/inbox.hpp"
+#include "agents/tasks.hpp"
+#include "bus/codec.hpp"
+#include "bus/consumer.hpp"
+#include "bus/kv.hpp"
+#include "bus/provision.hpp"
+#include "bus/subjects.hpp"
+#include "cli/cli.hpp"
+
+namespace agency::cli {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using json = nlohmann::json;
+
+[[noreturn]] void fail(const Error& error) {
+  report(error);
+  throw CLI::RuntimeError(exit_code_for(error));
+}
+
+template <class T>
+T must(Result<T> r) {
+  if (!r) fail(r.error());
+  return std::move(*r);
+}
+
+void must(Result<void> r) {
+  if (!r) fail(r.error());
+}
+
+config::Config must_config(const GlobalOptions& global) {
+  auto cfg = load_config_or_report(global);
+  if (!cfg) throw CLI::RuntimeError(kExitUsage);
+  return std::move(*cfg);
+}
+
+json message_json(const google::protobuf::Message& m) { return json::parse(codec::to_json(m)); }
+
+std::string time_text(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "-";
+  return TimeUtil::ToString(google::protobuf::Timestamp(t)).substr(0, 19) + "Z";
+}
+
+// "42s", "5m", "3h", "2d" since t.
+std::string age_text(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0) return "-";
+  auto now = TimeUtil::GetCurrentTime();
+  int64_t s = std::max<int64_t>(0, now.seconds() - t.seconds());
+  if (s < 120) return std::to_string(s) + "s";
+  if (s < 7200) return std::to_string(s / 60) + "m";
+  if (s < 172800) return std::to_string(s / 3600) + "h";
+  return std::to_string(s / 86400) + "d";
+}
+
+// A plain text table: columns padded to their widest cell.
+void print_table(const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size() && i < width.size(); ++i) {
+      width[i] = std::max(width[i], row[i].size());
+    }
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      out += cells[i];
+      if (i + 1 < cells.size()) out += std::string(width[i] - cells[i].size() + 2, ' ');
+    }
+    std::cout << out << '\n';
+  };
+  line(header);
+  for (const auto& row : rows) line(row);
+}
+
+std::string read_file_or_fail(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(make_error(errc::io, "cannot read " + path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// ---- init ---------------------------------------------------------------
+
+void run_init(const GlobalOptions& global) {
+  auto cfg = must_config(global);
+  auto conn = must(connect_cli(global, "agency-init"));
+  ProvisionPlan plan;
+  for (const auto& role : cfg.roles) plan.roles.push_back(role.name);
+  plan.replicas = cfg.nats.replicas;
+  auto report_ = must(provision(*conn, plan));
+  if (global.json) {
+    std::cout << json{{"server", conn->connected_url()},
+                      {"created", report_.created},
+                      {"updated", report_.updated},
+                      {"unchanged", report_.unchanged}}
+                     .dump()
+              << '\n';
+    return;
+  }
+  for (const auto& s : report_.created) std::cout << "created    " << s << '\n';
+  for (const auto& s : report_.updated) std::cout << "updated    " << s << '\n';
+  for (const auto& s : report_.unchanged) std::cout << "unchanged  " << s << '\n';
+  std::cout << "provisioned " << conn->connected_url() << ": " << report_.created.size()
+            << " created, " << report_.updated.size() << " updated, "
+            << report_.unchanged.size() << " unchanged (settings: docs/STREAMS.md)\n";
+}
+
+// ---- brief --------------------------------------------------------------
+
+struct BriefOptions {
+  std::string role;
+  std::string text;
+  std::string file;
+  std::string json_text;
+  std::string project;
+  std::string priority;
+  int64_t budget = -1;
+};
+
+void run_brief(const GlobalOptions& global, const BriefOptions& o) {
+  if (!subjects::is_valid_token(o.role)) {
+    fail(make_error(errc::config, "'" + o.role +
+                                      "' is not a role name: use letters, digits, '-' and '_' "
+                                      "(planner, builder, adversary, reviewer, ...)"));
+  }
+  int sources = static_cast<int>(!o.text.empty()) + static_cast<int>(!o.file.empty()) +
+                static_cast<int>(!o.json_text.empty());
+  if (sources != 1) {
+    fail(make_error(errc::config,
+                    "give the brief as TEXT, --file FILE or --json JSON (exactly one of them)"));
+  }
+  auto cfg = must_config(global);
+
+  Result<v1::Brief> decoded = make_error(errc::internal, "unset");
+  if (!o.json_text.empty()) {
+    decoded = codec::decode<v1::Brief>(
+        o.json_text, {{std::string(codec::kContentTypeHeader), std::string(codec::kJsonContentType)}});
+  } else {
+    std::string text = !o.text.empty() ? o.text : read_file_or_fail(o.file);
+    decoded = codec::decode<v1::Brief>(
+        text, {{std::string(codec::kContentTypeHeader), std::string(codec::kTextContentType)}});
+  }
+  if (!decoded) fail(decoded.error());
+  v1::Brief brief = std::move(*decoded);
+  if (!o.project.empty()) brief.set_project(o.project);
+  if (brief.project().empty() && cfg.projects.size() == 1) {
+    brief.set_project(cfg.projects.front().name);
+  }
+  if (!brief.project().empty() && !cfg.projects.empty() && cfg.project(brief.project()) == nullptr) {
+    std::string known;
+    for (const auto& p : cfg.projects) known += (known.empty() ? "" : ", ") + p.name;
+    fail(make_error(errc::config,
+                    "no project '" + brief.project() + "' in " +
+                        (cfg.source.empty() ? std::string("the configuration") : cfg.source.string()) +
+                        " (known: " + known + ")"));
+  }
+  if (!o.priority.empty()) brief.set_priority(o.priority);
+  if (o.budget >= 0) brief.set_token_budget(o.budget);
+  brief.set_origin("agency-cli");
+  fill_brief_defaults(brief, true);
+  if (brief.task_id().empty()) brief.set_task_id(ids::task());
+  if (brief.stage().empty()) brief.set_stage(std::string(first_stage_of(o.role)));
+  if (brief.attempt() == 0) brief.set_attempt(1);
+  if (auto valid = codec::validate(brief); !valid) fail(valid.error());
+
+  auto conn = must(connect_cli(global, "agency-brief"));
+  auto store = must(TaskStore::open(*conn));
+  auto created = must(store.create(brief, brief.stage(), "agency-cli"));
+  std::string msg_id = brief.task_id() + ":" + (brief.stage().empty() ? o.role : brief.stage()) +
+                       ":" + std::to_string(brief.attempt());
+  auto ack = must(conn->js_publish(subjects::brief(o.role), codec::encode(brief), msg_id));
+
+  bool known_role = cfg.role(o.role) != nullptr ||
+                    std::find(builtin_roles().begin(), builtin_roles().end(), o.role) !=
+                        builtin_roles().end();
+  if (!known_role) {
+    // Its consumer does not exist yet: make one so the brief waits for the
+    // role's first agent instead of sitting where no consumer will look.
+    must(ensure_brief_consumer(*conn, o.role));
+    std::cerr << "agency: note: role '" << o.role
+              << "' is not in the configuration; the brief waits until an agent of that role "
+                 "starts\n";
+  }
+  if (global.json) {
+    std::cout << json{{"task_id", brief.task_id()},
+                      {"brief_id", brief.id()},
+                      {"subject", subjects::brief(o.role)},
+                      {"stage", created.task.stage()},
+                      {"stream_sequence", ack.sequence},
+                      {"duplicate", ack.duplicate}}
+                     .dump()
+              << '\n';
+  } else {
+    std::cout << brief.task_id() << '\n';
+  }
+}
+
+// ---- status -------------------------------------------------------------
+
+void run_status(const GlobalOptions& global) {
+  auto conn = must(connect_cli(global, "agency-status"));
+  auto fleet = must(KeyValue::open(*conn, subjects::kFleetBucket));
+  std::vector<v1::AgentStatus> agents;
+  for (const auto& key : must(fleet.keys())) {
+    auto entry = fleet.get(key);
+    if (!entry) continue;  // expired between keys() and get()
+    auto status = codec::decode<v1::AgentStatus>(entry->value);
+    if (status) agents.push_back(std::move(*status));
+  }
+  std::sort(agents.begin(), agents.end(),
+            [](const auto& a, const auto& b) { return a.agent_id() < b.agent_id(); });
+  auto consumers = must(list_consumers(*conn, subjects::kBriefsStream));
+  std::sort(consumers.begin(), consumers.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+
+  if (global.json) {
+    json out{{"server", conn->connected_url()}, {"agents", json::array()}, {"queues", json::array()}};
+    for (const auto& a : agents) out["agents"].push_back(message_json(a));
+    for (const auto& c : consumers) {
+      out["queues"].push_back({{"consumer", c.name},
+                               {"subject", c.filter_subject},
+                               {"pending", c.pending},
+                               {"in_flight", c.ack_pending},
+                               {"redelivered", c.redelivered},
+                               {"waiting_agents", c.waiting}});
+    }
+    std::cout << out.dump() << '\n';
+    return;
+  }
+  if (agents.empty()) {
+    std::cout << "no agents running (start the fleet with `agency up`)\n";
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& a : agents) {
+      rows.push_back({a.agent_id(), a.role(), a.state(), a.task_id().empty() ? "-" : a.task_id(),
+                      age_text(a.since()), a.engine().empty() ? "-" : a.engine(),
+                      a.last_progress().empty() ? "-" : a.last_progress()});
+    }
+    print_table({"AGENT", "ROLE", "STATE", "TASK", "FOR", "ENGINE", "LAST PROGRESS"}, rows);
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& c : consumers) {
+    if (c.pending == 0 && c.ack_pending == 0 && c.waiting == 0) continue;
+    rows.push_back({c.filter_subject, std::to_string(c.pending), std::to_string(c.ack_pending),
+                    std::to_string(c.waiting)});
+  }
+  std::cout << '\n';
+  if (rows.empty()) {
+    std::cout << "no briefs queued\n";
+  } else {
+    print_table({"QUEUE", "QUEUED", "IN FLIGHT", "AGENTS WAITING"}, rows);
+  }
+}
+
+// ---- task ---------------------------------------------------------------
+
+void run_task_show(const GlobalOptions& global, const std::string& id) {
+  auto conn = must(connect_cli(global, "agency-task"));
+  auto store = must(TaskStore::open(*conn));
+  auto task = store.load(id);
+  if (!task) {
+    if (task.error().code == errc::not_found) {
+      fail(make_error(errc::not_found, "no task " + id + " (list them with `agency task list`)"));
+    }
+    fail(task.error());
+  }
+  auto events = must(store.history(id));
+  if (global.json) {
+    json out = message_json(task->task);
+    out["events"] = json::array();
+    for (const auto& e : events) out["events"].push_back(message_json(e));
+    out["revision"] = task->revision;
+    std::cout << out.dump() << '\n';
+    return;
+  }
+  const v1::Task& t = task->task;
+  std::cout << "task     " << t.id() << '\n'
+            << "title    " << t.title() << '\n'
+            << "project  " << (t.project().empty() ? "-" : t.project()) << '\n'
+            << "stage    " << (t.stage().empty() ? "-" : t.stage()) << '\n';
+  if (!t.blocked_reason().empty()) std::cout << "blocked  " << t.blocked_reason() << '\n';
+  if (!t.branch().empty()) std::cout << "branch   " << t.branch() << '\n';
+  std::cout << "bounces  " << t.bounces() << '\n'
+            << "created  " << time_text(t.created_at()) << '\n'
+            << "updated  " << time_text(t.updated_at()) << '\n';
+  if (!t.spec().empty()) std::cout << "\nspec:\n" << t.spec() << '\n';
+  for (const auto& [name, value] : t.attachments()) {
+    std::cout << '\n' << name << ":\n" << value << '\n';
+  }
+  std::cout << "\naudit trail (" << events.size() << " events):\n";
+  for (const auto& e : events) {
+    std::string move = e.from_stage().empty() ? e.to_stage() : e.from_stage() + " -> " + e.to_stage();
+    std::cout << "  " << time_text(e.at()) << "  " << e.kind() << "  " << move << "  by "
+              << (e.actor().empty() ? "?" : e.actor());
+    if (!e.reason().empty()) std::cout << ": " << e.reason();
+    std::cout << '\n';
+  }
+}
+
+void run_task_list(const GlobalOptions& global, const std::string& stage) {
+  auto conn = must(connect_cli(global, "agency-task"));
+  auto store = must(TaskStore::open(*conn));
+  auto tasks = must(store.list());
+  std::vector<v1::Task> shown;
+  for (auto& t : tasks) {
+    if (stage.empty() || t.stage() == stage) shown.push_back(std::move(t));
+  }
+  std::sort(shown.begin(), shown.end(),
+            [](const auto& a, const auto& b) { return a.id() < b.id(); });
+  if (global.json) {
+    json out = json::array();
+    for (const auto& t : shown) out.push_back(message_json(t));
+    std::cout << out.dump() << '\n';
+    return;
+  }
+  if (shown.empty()) {
+    std::cout << (stage.empty() ? "no tasks yet (send one with `agency brief planner \"...\"`)"
+                                : "no tasks at stage " + stage)
+              << '\n';
+    return;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& t : shown) {
+    rows.push_back({t.id(), t.stage().empty() ? "-" : t.stage(),
+                    t.project().empty() ? "-" : t.project(), std::to_string(t.bounces()),
+                    age_text(t.updated_at()), t.title()});
+  }
+  print_table({"TASK", "STAGE", "PROJECT", "BOUNCES", "UPDATED", "TITLE"}, rows);
+}
+
+// ---- dead ---------------------------------------------------------------
+
+std::string preview(std::string_view payload) {
+  std::string out;
+  for (char ch : payload.substr(0, 60)) {
+    auto c = static_cast<unsigned char>(ch);
+    out += (c >= 0x20 && c < 0x7f) ? ch : '.';
+  }
+  if (payload.size() > 60) out += "...";
+  return out;
+}
+
+void run_dead(const GlobalOptions& global, const std::string& role, std::size_t limit) {
+  auto conn = must(connect_cli(global, "agency-dead"));
+  std::string filter = role.empty() ? "agency.dead.>" : subjects::dead(role);
+  auto messages = must(replay(*conn, subjects::kDeadStream, filter, 100000));
+  std::vector<v1::DeadLetter> letters;
+  for (const auto& m : messages) {
+    auto d = codec::decode<v1::DeadLetter>(m.data(), m.headers());
+    if (d) letters.push_back(std::move(*d));
+  }
+  if (letters.size() > limit) letters.erase(letters.begin(), letters.end() - static_cast<long>(limit));
+  if (global.json) {
+    json out = json::array();
+    for (const auto& d : letters) out.push_back(message_json(d));
+    std::cout << out.dump() << '\n';
+    return;
+  }
+  if (letters.empty()) {
+    std::cout << "no dead letters\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& d : letters) {
+    rows.push_back({time_text(d.at()), d.role(), d.original_subject(), d.reason(),
+                    preview(d.payload())});
+  }
+  print_table({"WHEN", "ROLE", "SUBJECT", "REASON", "PAYLOAD"}, rows);
+}
+
+}  // namespace
+
+// ---- shared -------------------------------------------------------------
+
+std::optional<config::Config> load_config_or_report(const GlobalOptions& global) {
+  auto cfg = config::load(global.config_path);
+  if (!cfg) {
+    report(cfg.error());
+    return std::nullopt;
+  }
+  return std::move(*cfg);
+}
+
+Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
+                                               const std::string& connection_name) {
+  auto settings = settings_from_environment();
+  if (!settings) return settings.error();
+  if (!global.nats_url.empty()) {
+    settings->servers = {global.nats_url};
+    settings->origin = "--nats";
+  } else if (settings->origin == "default") {
+    // A running `agency up` in this project says where its server is.
+    auto cfg = config::load(global.config_path);
+    if (cfg) {
+      auto url_file = cfg->state_dir / "nats.url";
+      std::ifstream in(url_file);
+      std::string url;
+      if (in && std::getline(in, url) && !url.empty()) {
+        settings->servers = {url};
+        settings->origin = "agency up, " + url_file.string();
+      }
+    }
+  }
+  ConnectOptions options;
+  options.name = connection_name;
+  options.mode = ConnectMode::fail_fast;
+  return Connection::open(*settings, options);
+}
+
+void report(const Error& error) { std::cerr << "agency: " << error.message << '\n'; }
+
+int exit_code_for(const Error& error) {
+  switch (error.code) {
+    case errc::connect:
+    case errc::not_connected:
+      return kExitNoServer;
+    case errc::config:
+      return kExitUsage;
+    default:
+      return kExitFailed;
+  }
+}
+
+void add_init_command(CLI::App& app, GlobalOptions& global) {
+  auto* cmd = app.add_subcommand(
+      "init", "Create (or check) every stream, consumer and KV bucket agency uses; safe to repeat");
+  cmd->add_flag("--json", global.json, "print the report as JSON");
+  cmd->callback([&global] { run_init(global); });
+}
+
+void add_brief_command(CLI::App& app, GlobalOptions& global) {
+  auto opts = std::make_shared<BriefOptions>();
+  auto* cmd = app.add_subcommand(
+      "brief",
+      "Send a brief to a role and print the new task id.\n"
+      "  agency brief planner \"Add rate limiting to the API\"\n"
+      "  agency brief builder --file brief.md --project web\n"
+      "  agency brief planner --json '{\"objective\":\"...\",\"doneWhen\":\"...\"}'");
+  cmd->add_option("role", opts->role, "role that receives it: planner, builder, ...")->required();
+  cmd->add_option("text", opts->text, "the objective, as plain text");
+  cmd->add_option("--file", opts->file, "read the objective (plain text) from FILE");
+  cmd->add_option("--json", opts->json_text,
+                  "the whole Brief as JSON (protobuf JSON mapping, see schemas/agency/v1/brief.proto)");
+  cmd->add_option("--project", opts->project, "project from agency.yaml");
+  cmd->add_option("--priority", opts->priority, "human, interactive, scheduled or batch");
+  cmd->add_option("--budget", opts->budget, "most tokens the task may spend");
+  cmd->add_flag("--print-json", global.json, "print task id, brief id and stream sequence as JSON");
+  cmd->callback([&global, opts] { run_brief(global, *opts); });
+}
+
+void add_status_command(CLI::App& app, GlobalOptions& global) {
+  auto* cmd = app.add_subcommand("status", "Show the fleet (agency-fleet) and the queued briefs");
+  cmd->add_flag("--json", global.json, "print as JSON");
+  cmd->callback([&global] { run_status(global); });
+}
+
+void add_task_command(CLI::App& app, GlobalOptions& global) {
+  auto* cmd = app.add_subcommand("task", "Inspect tasks");
+  cmd->require_subcommand(1);
+  auto id = std::make_shared<std::string>();
+  auto* show = cmd->add_subcommand("show", "A task's record and its audit trail");
+  show->add_option("id", *id, "task id (t-...)")->required();
+  show->add_flag("--json", global.json, "print as JSON");
+  show->callback([&global, id] { run_task_show(global, *id); });
+  auto stage = std::make_shared<std::string>();
+  auto* list = cmd->add_subcommand("list", "All tasks, or those at one stage");
+  list->add_option("--stage", *stage,
+                   "ready-for-prep, ready-for-dev, qa, review, done or blocked");
+  list->add_flag("--json", global.json, "print as JSON");
+  list->callback([&global, stage] { run_task_list(global, *stage); });
+}
+
+void add_dead_command(CLI::App& app, GlobalOptions& global) {
+  auto role = std::make_shared<std::string>();
+  auto limit = std::make_shared<std::size_t>(100);
+  auto* cmd = app.add_subcommand("dead", "What could not be processed, with the reason (AGENCY_DEAD)");
+  cmd->add_option("--role", *role, "only dead letters of this role");
+  cmd->add_option("--limit", *limit, "at most this many, newest (default 100)");
+  cmd->add_flag("--json", global.json, "print as JSON");
+  cmd->callback([&global, role, limit] { run_dead(global, *role, *limit); });
+}
+
+}  // namespace agency::cli

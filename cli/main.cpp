@@ -1,0 +1,38 @@
+// agency: run and watch a fleet of AI role agents on NATS JetStream.
+#include <CLI/CLI.hpp>
+
+#include "cli/cli.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "agency runs a fleet of long-lived AI role agents (planner, builder, adversary, reviewer, "
+      "...) on NATS JetStream.\nPublish work with `agency brief ROLE TEXT` or plain "
+      "`nats pub agency.brief.ROLE TEXT`; watch it with `agency watch`.",
+      "agency"};
+  app.set_version_flag("--version", AGENCY_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  agency::cli::GlobalOptions global;
+  app.add_option("--config", global.config_path,
+                 "agency.yaml to use (default: $AGENCY_CONFIG, then ./agency.yaml, then the "
+                 "built-in default)");
+  app.add_option("--nats", global.nats_url,
+                 "NATS server URL (default: NATS_URL or NATS_CONTEXT, then the URL a running "
+                 "`agency up` wrote to its state dir, then nats://127.0.0.1:4222)");
+
+  agency::cli::add_up_command(app, global);
+  agency::cli::add_init_command(app, global);
+  agency::cli::add_brief_command(app, global);
+  agency::cli::add_watch_command(app, global);
+  agency::cli::add_status_command(app, global);
+  agency::cli::add_task_command(app, global);
+  agency::cli::add_dead_command(app, global);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Error& e) {
+    return app.exit(e);
+  }
+  return 0;
+}

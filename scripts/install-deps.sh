@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs everything agency needs to build, run and test, from Debian 12
+# packages and the npm registry only. Idempotent: a second run installs nothing.
+#   bash scripts/install-deps.sh            build + run + test dependencies
+#   AGENCY_SKIP_NPM=1 bash scripts/install-deps.sh   skip the JavaScript test clients
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Why Boost 1.81 and not Debian's default 1.74: 1.81 is the newest Boost in
+# Debian 12, its Asio has the C++20 coroutine fixes that 1.74 lacks, and the
+# headers we use (Asio, system) are header-only, so nothing links against it.
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  nats-server libnats-dev
+  libprotobuf-dev protobuf-compiler
+  libboost1.81-dev
+  libspdlog-dev libfmt-dev
+  doctest-dev
+  libyaml-cpp-dev
+  libcli11-dev
+  nlohmann-json3-dev
+  libcurl4-openssl-dev
+  libsqlite3-dev
+  clang-format
+)
+
+# Node.js runs the independent-client tests and, later, the real `claude` CLI.
+# Machines of this kind ship it; a bare Debian 12 gets Debian's own.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-deps: Debian packages already installed"
+fi
+
+# The independent NATS clients the end-to-end tests drive the mesh with.
+if [[ "${AGENCY_SKIP_NPM:-0}" != 1 ]]; then
+  if [[ ! -d "$here/tests/e2e/node_modules/@nats-io/transport-node" ]] ||
+     [[ "$here/tests/e2e/package.json" -nt "$here/tests/e2e/node_modules" ]]; then
+    echo "install-deps: installing the JavaScript test clients (npm)"
+    (cd "$here/tests/e2e" && npm install --no-audit --no-fund --loglevel=error)
+  else
+    echo "install-deps: JavaScript test clients already installed"
+  fi
+fi
