@@ -1,1 +1,220 @@
+// The bus primitives against a real nats-server: JetStream publish with
+// Nats-Msg-Id, request/reply, KV compare-and-set and watch, reconnects.
 #include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "agency/v1/brief.pb.h"
+#include "agency/v1/task.pb.h"
+#include "agents/tasks.hpp"
+#include "bus/codec.hpp"
+#include "bus/consumer.hpp"
+#include "bus/kv.hpp"
+#include "bus/provision.hpp"
+#include "bus/subjects.hpp"
+#include "tests/support/nats_server.hpp"
+
+namespace agency {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST_CASE("bus: a JetStream publish with the same Nats-Msg-Id is dropped as a duplicate") {
+  test::NatsServer server;
+  auto c = server.connect();
+  REQUIRE(provision(*c, ProvisionPlan{}).ok());
+  v1::Brief brief;
+  brief.set_objective("write the spec");
+  auto first = c->js_publish(subjects::brief("planner"), codec::encode(brief), "t-1:ready-for-prep:1");
+  auto second = c->js_publish(subjects::brief("planner"), codec::encode(brief), "t-1:ready-for-prep:1");
+  auto third = c->js_publish(subjects::brief("planner"), codec::encode(brief), "t-1:ready-for-prep:2");
+  REQUIRE(first.ok());
+  REQUIRE(second.ok());
+  REQUIRE(third.ok());
+  CHECK_FALSE(first->duplicate);
+  CHECK(second->duplicate);
+  CHECK(second->sequence == first->sequence);
+  CHECK_FALSE(third->duplicate);
+  CHECK(third->sequence == first->sequence + 1);
+}
+
+TEST_CASE("bus: publishing where no stream listens says to provision") {
+  test::NatsServer server;
+  auto c = server.connect();
+  auto r = c->js_publish("agency.brief.planner", Outgoing{"x", {}});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("agency init") != std::string::npos);
+}
+
+TEST_CASE("bus: request/reply carries headers, and no responder is its own error") {
+  test::NatsServer server;
+  auto c = server.connect();
+  auto sub = c->subscribe("svc.echo", "workers", [&](Incoming m) {
+    Outgoing reply{"echo:" + std::string(m.data()), {{"X-Seen", m.header("X-In").value_or("none")}}};
+    (void)c->publish(m.reply(), reply);
+  });
+  REQUIRE(sub.ok());
+  REQUIRE(c->flush(2000ms).ok());
+  auto answer = c->request("svc.echo", Outgoing{"hi", {{"X-In", "42"}}}, 2000ms);
+  REQUIRE(answer.ok());
+  CHECK(answer->data() == "echo:hi");
+  CHECK(answer->header("X-Seen") == std::optional<std::string>("42"));
+
+  auto nobody = c->request("svc.nobody", Outgoing{"hi", {}}, 2000ms);
+  REQUIRE_FALSE(nobody.ok());
+  CHECK(nobody.error().code == errc::no_responders);
+}
+
+TEST_CASE("bus: KV create, compare-and-set update and watch") {
+  test::NatsServer server;
+  auto c = server.connect();
+  REQUIRE(provision(*c, ProvisionPlan{}).ok());
+  auto kv = KeyValue::open(*c, subjects::kTasksBucket);
+  REQUIRE(kv.ok());
+
+  auto missing = kv->get("t-x");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == errc::not_found);
+
+  auto rev1 = kv->create("t-x", "one");
+  REQUIRE(rev1.ok());
+  auto again = kv->create("t-x", "other");
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().code == errc::already_exists);
+
+  auto rev2 = kv->update("t-x", "two", *rev1);
+  REQUIRE(rev2.ok());
+  auto stale = kv->update("t-x", "three", *rev1);
+  REQUIRE_FALSE(stale.ok());
+  CHECK(stale.error().code == errc::wrong_revision);
+  auto now = kv->get("t-x");
+  REQUIRE(now.ok());
+  CHECK(now->value == "two");
+  CHECK(now->revision == *rev2);
+
+  auto watcher = kv->watch(">");
+  REQUIRE(watcher.ok());
+  auto initial = watcher->next(2000ms);
+  REQUIRE(initial.ok());
+  REQUIRE(initial->has_value());
+  CHECK((*initial)->key == "t-x");
+  auto marker = watcher->next(2000ms);
+  REQUIRE(marker.ok());
+  REQUIRE(marker->has_value());
+  CHECK((*marker)->key.empty());
+  REQUIRE(kv->put("t-y", "new").ok());
+  auto change = watcher->next(2000ms);
+  REQUIRE(change.ok());
+  REQUIRE(change->has_value());
+  CHECK((*change)->key == "t-y");
+  CHECK((*change)->value == "new");
+  auto keys = kv->keys();
+  REQUIRE(keys.ok());
+  CHECK(keys->size() == 2);
+}
+
+TEST_CASE("bus: concurrent task updates all land through compare-and-set") {
+  test::NatsServer server;
+  auto c = server.connect();
+  REQUIRE(provision(*c, ProvisionPlan{}).ok());
+  auto store = TaskStore::open(*c);
+  REQUIRE(store.ok());
+  v1::Brief brief;
+  brief.set_id("b-1");
+  brief.set_task_id("t-cas");
+  brief.set_objective("count to forty");
+  REQUIRE(store->create(brief, "ready-for-prep", "test").ok());
+
+  constexpr int kThreads = 4;
+  constexpr int kEach = 10;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      auto own = server.connect("writer-" + std::to_string(t));
+      auto s = TaskStore::open(*own);
+      if (!s) { ++failures; return; }
+      for (int i = 0; i < kEach; ++i) {
+        auto r = s->update("t-cas", [](v1::Task& task) {
+          task.set_bounces(task.bounces() + 1);
+          return true;
+        });
+        if (!r) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures == 0);
+  auto final_task = store->load("t-cas");
+  REQUIRE(final_task.ok());
+  CHECK(final_task->task.bounces() == kThreads * kEach);
+}
+
+TEST_CASE("bus: task create is idempotent and writes one created event") {
+  test::NatsServer server;
+  auto c = server.connect();
+  REQUIRE(provision(*c, ProvisionPlan{}).ok());
+  auto store = TaskStore::open(*c);
+  REQUIRE(store.ok());
+  v1::Brief brief;
+  brief.set_id("b-2");
+  brief.set_task_id("t-idem");
+  brief.set_objective("Add rate limiting to the API\nwith details below");
+  auto first = store->create(brief, "ready-for-prep", "agency-cli");
+  auto replay_ = store->create(brief, "ready-for-prep", "agency-cli");
+  REQUIRE(first.ok());
+  REQUIRE(replay_.ok());
+  CHECK(replay_->revision == first->revision);
+  CHECK(first->task.title() == "Add rate limiting to the API");
+  auto events = store->history("t-idem");
+  REQUIRE(events.ok());
+  REQUIRE(events->size() == 1);
+  CHECK(events->front().kind() == "created");
+  CHECK(events->front().to_stage() == "ready-for-prep");
+}
+
+TEST_CASE("bus: a connection rides out a server restart on the same store") {
+  test::NatsServer server;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool reconnected = false;
+  ConnectSettings settings;
+  settings.servers = {server.url()};
+  settings.origin = "test";
+  ConnectOptions options;
+  options.name = "restart";
+  options.on_event = [&](std::string_view e) {
+    if (e.rfind("reconnected", 0) == 0) {
+      std::lock_guard lock(mu);
+      reconnected = true;
+      cv.notify_all();
+    }
+  };
+  auto c = Connection::open(settings, options);
+  REQUIRE(c.ok());
+  REQUIRE(provision(**c, ProvisionPlan{}).ok());
+  REQUIRE((*c)->js_publish("agency.brief.builder", Outgoing{"before", {}}).ok());
+
+  REQUIRE(server.server().stop().ok());
+  REQUIRE(server.server().restart().ok());
+  {
+    std::unique_lock lock(mu);
+    REQUIRE(cv.wait_for(lock, 20s, [&] { return reconnected; }));
+  }
+  REQUIRE((*c)->js_publish("agency.brief.builder", Outgoing{"after", {}}).ok());
+  auto consumer = PullConsumer::bind(**c, "AGENCY_BRIEFS", "briefs-builder", "agency.brief.builder");
+  REQUIRE(consumer.ok());
+  auto got = consumer->fetch(10, 2000ms);
+  REQUIRE(got.ok());
+  REQUIRE(got->size() == 2);
+  CHECK((*got)[0].data() == "before");
+  CHECK((*got)[1].data() == "after");
+}
+
+}  // namespace
+}  // namespace agency

@@ -1,1 +1,129 @@
+// Provisioning against a real nats-server: everything DESIGN section 4 names
+// exists afterwards, and a second run changes nothing.
 #include <doctest/doctest.h>
+
+#include <algorithm>
+#include <string>
+
+#include "bus/consumer.hpp"
+#include "bus/kv.hpp"
+#include "bus/provision.hpp"
+#include "bus/subjects.hpp"
+#include "tests/support/nats_server.hpp"
+
+namespace agency {
+namespace {
+
+struct StreamFacts {
+  int64_t created = 0;
+  uint64_t messages = 0;
+  int64_t max_age = 0;
+  jsRetentionPolicy retention = js_LimitsPolicy;
+};
+
+StreamFacts facts(Connection& c, const std::string& name) {
+  jsStreamInfo* raw = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  REQUIRE_MESSAGE(js_GetStreamInfo(&raw, c.js(), name.c_str(), nullptr, &code) == NATS_OK, name);
+  nats::StreamInfoPtr info(raw);
+  return {info->Created, info->State.Msgs, info->Config->MaxAge, info->Config->Retention};
+}
+
+TEST_CASE("provision: creates every stream, bucket and role consumer") {
+  test::NatsServer server;
+  auto c = server.connect();
+  auto report = provision(*c, ProvisionPlan{{"custom-role"}, 1});
+  REQUIRE_MESSAGE(report.ok(), (report.ok() ? "" : report.error().message));
+  CHECK(report->updated.empty());
+  CHECK(report->unchanged.empty());
+
+  for (auto stream : {subjects::kBriefsStream, subjects::kEventsStream, subjects::kMailStream,
+                      subjects::kUsageStream, subjects::kLogsStream, subjects::kDeadStream}) {
+    CAPTURE(stream);
+    CHECK(std::find(report->created.begin(), report->created.end(),
+                    "stream " + std::string(stream)) != report->created.end());
+  }
+  CHECK(facts(*c, "AGENCY_BRIEFS").retention == js_WorkQueuePolicy);
+  CHECK(facts(*c, "AGENCY_USAGE").max_age == 400LL * 24 * 3600 * 1000000000LL);
+  CHECK(facts(*c, "AGENCY_EVENTS").max_age == 30LL * 24 * 3600 * 1000000000LL);
+  for (auto bucket : {subjects::kTasksBucket, subjects::kFleetBucket, subjects::kMemoryBucket}) {
+    CAPTURE(bucket);
+    CHECK(KeyValue::open(*c, bucket).ok());
+  }
+  auto consumers = list_consumers(*c, subjects::kBriefsStream);
+  REQUIRE(consumers.ok());
+  std::vector<std::string> names;
+  for (const auto& cs : *consumers) names.push_back(cs.name);
+  for (const auto& role : builtin_roles()) {
+    CHECK(std::find(names.begin(), names.end(), "briefs-" + role) != names.end());
+  }
+  CHECK(std::find(names.begin(), names.end(), "briefs-custom-role") != names.end());
+}
+
+TEST_CASE("provision: a second run changes nothing and keeps the data") {
+  test::NatsServer server;
+  auto c = server.connect();
+  auto first = provision(*c, ProvisionPlan{});
+  REQUIRE(first.ok());
+  auto kv = KeyValue::open(*c, subjects::kTasksBucket);
+  REQUIRE(kv.ok());
+  REQUIRE(kv->put("t-1", "record").ok());
+  REQUIRE(c->js_publish("agency.brief.planner", Outgoing{"queued work", {}}).ok());
+  auto before = facts(*c, "AGENCY_BRIEFS");
+
+  auto second = provision(*c, ProvisionPlan{});
+  REQUIRE_MESSAGE(second.ok(), (second.ok() ? "" : second.error().message));
+  CHECK(second->created.empty());
+  CHECK(second->updated.empty());
+  CHECK(second->unchanged.size() == first->created.size());
+
+  auto after = facts(*c, "AGENCY_BRIEFS");
+  CHECK(after.created == before.created);
+  CHECK(after.messages == 1);
+  auto entry = kv->get("t-1");
+  REQUIRE(entry.ok());
+  CHECK(entry->value == "record");
+}
+
+TEST_CASE("provision: a changed setting is put back, and reported as updated") {
+  test::NatsServer server;
+  auto c = server.connect();
+  REQUIRE(provision(*c, ProvisionPlan{}).ok());
+  // Someone shortens the events' retention by hand.
+  jsStreamInfo* raw = nullptr;
+  REQUIRE(js_GetStreamInfo(&raw, c->js(), "AGENCY_EVENTS", nullptr, nullptr) == NATS_OK);
+  nats::StreamInfoPtr info(raw);
+  jsStreamConfig cfg = *info->Config;
+  cfg.MaxAge = 3600LL * 1000000000LL;
+  jsStreamInfo* updated = nullptr;
+  REQUIRE(js_UpdateStream(&updated, c->js(), &cfg, nullptr, nullptr) == NATS_OK);
+  jsStreamInfo_Destroy(updated);
+
+  auto again = provision(*c, ProvisionPlan{});
+  REQUIRE(again.ok());
+  CHECK(again->updated == std::vector<std::string>{"stream AGENCY_EVENTS"});
+  CHECK(facts(*c, "AGENCY_EVENTS").max_age == 30LL * 24 * 3600 * 1000000000LL);
+}
+
+TEST_CASE("provision: a stream with the wrong retention is an error that says what to do") {
+  test::NatsServer server;
+  auto c = server.connect();
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = "AGENCY_BRIEFS";
+  const char* subj[] = {"agency.brief.>"};
+  cfg.Subjects = subj;
+  cfg.SubjectsLen = 1;
+  cfg.Storage = js_FileStorage;
+  jsStreamInfo* raw = nullptr;
+  REQUIRE(js_AddStream(&raw, c->js(), &cfg, nullptr, nullptr) == NATS_OK);
+  jsStreamInfo_Destroy(raw);
+
+  auto r = provision(*c, ProvisionPlan{});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == errc::config);
+  CHECK(r.error().message.find("nats stream rm AGENCY_BRIEFS") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace agency

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs what agency needs, builds it, and runs every test: unit, integration
+# (each against its own real nats-server) and end-to-end (the official NATS
+# JavaScript clients driving the mesh from outside). ctest prints the summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/check-format.sh
+cmake --preset release
+cmake --build --preset release
+ctest --preset release
