@@ -1,0 +1,93 @@
+#include "bus/subjects.hpp"
+
+#include <array>
+#include <cstddef>
+
+namespace agency::subjects {
+namespace {
+
+std::string join(std::string_view prefix, std::string_view token) {
+  std::string out;
+  out.reserve(prefix.size() + token.size());
+  out.append(prefix).append(token);
+  return out;
+}
+
+// The number of '.'-separated tokens of `rest` when none is empty, else 0.
+std::size_t token_count(std::string_view rest) {
+  if (rest.empty()) return 0;
+  std::size_t count = 1;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    if (rest[i] != '.') continue;
+    if (i == start) return 0;
+    ++count;
+    start = i + 1;
+  }
+  return start == rest.size() ? 0 : count;
+}
+
+// A subject family: a fixed prefix followed by `tokens` more tokens (0: any
+// number, at least one, as KV keys may contain dots). The two budget
+// subjects are exact names, matched before these.
+struct Family {
+  std::string_view prefix;
+  std::size_t tokens;
+  std::string_view type;
+};
+
+constexpr std::array<Family, 10> kFamilies = {{
+    {"agency.brief.", 1, "agency.v1.Brief"},
+    {"agency.event.task.", 1, "agency.v1.TaskEvent"},
+    {"agency.ask.", 1, "agency.v1.Question"},
+    {"agency.mail.", 1, "agency.v1.Mail"},
+    {"agency.usage.", 2, "agency.v1.UsageSample"},
+    {"agency.log.", 1, "agency.v1.WorkLog"},
+    {"agency.dead.", 1, "agency.v1.DeadLetter"},
+    {"agency.control.", 1, "agency.v1.Control"},
+    {"$KV.agency-tasks.", 0, "agency.v1.Task"},
+    {"$KV.agency-fleet.", 0, "agency.v1.AgentStatus"},
+}};
+
+}  // namespace
+
+std::string brief(std::string_view role) { return join("agency.brief.", role); }
+std::string task_event(std::string_view task_id) { return join("agency.event.task.", task_id); }
+std::string ask(std::string_view role) { return join("agency.ask.", role); }
+std::string mail(std::string_view agent_id) { return join("agency.mail.", agent_id); }
+std::string usage(std::string_view engine, std::string_view role) {
+  std::string out = join("agency.usage.", engine);
+  out.append(".").append(role);
+  return out;
+}
+std::string work_log(std::string_view project) { return join("agency.log.", project); }
+std::string dead(std::string_view role) { return join("agency.dead.", role); }
+std::string control(std::string_view target) { return join("agency.control.", target); }
+
+std::string brief_consumer(std::string_view role) { return join("briefs-", role); }
+std::string mail_consumer(std::string_view agent_id) { return join("mail-", agent_id); }
+
+bool is_valid_token(std::string_view token) {
+  if (token.empty()) return false;
+  for (char c : token) {
+    const auto u = static_cast<unsigned char>(c);
+    // Whitespace and control characters end or corrupt a subject on the
+    // wire; '.', '*' and '>' change what it means.
+    if (u <= 0x20 || u == 0x7f || c == '.' || c == '*' || c == '>') return false;
+  }
+  return true;
+}
+
+std::string_view message_type_for(std::string_view subject) {
+  if (subject == kBudgetLease) return "agency.v1.Lease";
+  if (subject == kBudgetSettle) return "agency.v1.Settle";
+  for (const Family& f : kFamilies) {
+    if (!subject.starts_with(f.prefix)) continue;
+    const std::size_t n = token_count(subject.substr(f.prefix.size()));
+    if (n == 0) continue;
+    if (f.tokens == 0 || n == f.tokens) return f.type;
+  }
+  return "";
+}
+
+}  // namespace agency::subjects

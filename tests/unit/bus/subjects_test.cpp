@@ -1,1 +1,73 @@
+// Subject, stream, consumer and bucket names: what agents, the CLI and plain
+// NATS users type must agree, so the builders and the reverse lookup are
+// pinned here.
+#include "bus/subjects.hpp"
+
 #include <doctest/doctest.h>
+
+#include <string>
+#include <string_view>
+
+namespace subjects = agency::subjects;
+
+TEST_CASE("subjects: builders") {
+  CHECK(subjects::brief("planner") == "agency.brief.planner");
+  CHECK(subjects::task_event("t-01HZX") == "agency.event.task.t-01HZX");
+  CHECK(subjects::ask("proxy") == "agency.ask.proxy");
+  CHECK(subjects::mail("builder-host-7") == "agency.mail.builder-host-7");
+  CHECK(subjects::usage("claude", "builder") == "agency.usage.claude.builder");
+  CHECK(subjects::work_log("shop") == "agency.log.shop");
+  CHECK(subjects::dead("planner") == "agency.dead.planner");
+  CHECK(subjects::control("all") == "agency.control.all");
+  CHECK(subjects::control("reviewer") == "agency.control.reviewer");
+  CHECK(subjects::brief_consumer("planner") == "briefs-planner");
+  CHECK(subjects::mail_consumer("builder-host-7") == "mail-builder-host-7");
+}
+
+TEST_CASE("subjects: fixed names") {
+  CHECK(subjects::kBudgetLease == "agency.budget.lease");
+  CHECK(subjects::kBudgetSettle == "agency.budget.settle");
+  CHECK(subjects::kAll == "agency.>");
+  CHECK(subjects::kBriefsStream == "AGENCY_BRIEFS");
+  CHECK(subjects::kTasksBucket == "agency-tasks");
+  CHECK(subjects::kFleetBucket == "agency-fleet");
+}
+
+TEST_CASE("subjects: token validity") {
+  for (std::string_view ok : {"planner", "builder-host-7", "t-01HZX", "my_project", "été", "A1"}) {
+    CAPTURE(ok);
+    CHECK(subjects::is_valid_token(ok));
+  }
+  for (std::string_view bad : {"", "a.b", "*", "a*", ">", "x>", "two words", "tab\there", "line\n",
+                               " lead", "trail ", "\r", "nul\x01", "del\x7f"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(subjects::is_valid_token(bad));
+  }
+  CHECK_FALSE(subjects::is_valid_token(std::string_view("a\0b", 3)));
+}
+
+TEST_CASE("subjects: message type for a subject") {
+  using subjects::message_type_for;
+  CHECK(message_type_for(subjects::brief("planner")) == "agency.v1.Brief");
+  CHECK(message_type_for(subjects::task_event("t-1")) == "agency.v1.TaskEvent");
+  CHECK(message_type_for(subjects::ask("proxy")) == "agency.v1.Question");
+  CHECK(message_type_for(subjects::mail("a-1")) == "agency.v1.Mail");
+  CHECK(message_type_for(subjects::usage("claude", "builder")) == "agency.v1.UsageSample");
+  CHECK(message_type_for(subjects::kBudgetLease) == "agency.v1.Lease");
+  CHECK(message_type_for(subjects::kBudgetSettle) == "agency.v1.Settle");
+  CHECK(message_type_for(subjects::work_log("shop")) == "agency.v1.WorkLog");
+  CHECK(message_type_for(subjects::dead("planner")) == "agency.v1.DeadLetter");
+  CHECK(message_type_for(subjects::control("all")) == "agency.v1.Control");
+  CHECK(message_type_for("$KV.agency-tasks.t-1") == "agency.v1.Task");
+  CHECK(message_type_for("$KV.agency-fleet.builder-host-7") == "agency.v1.AgentStatus");
+
+  // Not ours, or not a complete subject of ours.
+  for (std::string_view other :
+       {"", "foo", "agency", "agency.brief", "agency.brief.", "agency.brief.a.b",
+        "agency.event.task", "agency.event.t-1", "agency.usage.claude", "agency.usage.a.b.c",
+        "agency.budget.lease.x", "agency.budget", "agency.mail..x", "$KV.agency-memory.k",
+        "$KV.agency-tasks.", "agency.briefx.planner", "_INBOX.abc", "$SRV.PING"}) {
+    CAPTURE(other);
+    CHECK(message_type_for(other).empty());
+  }
+}
