@@ -23,8 +23,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kDefaultYaml = R"yaml(# agency.yaml: what `agency up` runs. Every key is optional; docs/CONFIG.md
-# describes them all. Relative paths are relative to this file.
+// What `agency init --config` writes and what runs without any agency.yaml;
+// embedded_default() parses this text, so the two cannot disagree.
+constexpr std::string_view kDefaultYaml = R"yaml(# agency.yaml: what `agency up` runs.
+# Every key is optional; docs/CONFIG.md describes them all. Relative paths
+# are relative to this file.
 
 # Where `agency up` keeps the JetStream store, its logs and nats.url.
 # state_dir: .agency
@@ -71,7 +74,7 @@ constexpr std::array<std::string_view, 6> kNatsKeys = {"url",          "host",  
                                                        "monitor_port", "binary", "replicas"};
 constexpr std::array<std::string_view, 4> kProjectKeys = {"name", "repo", "default_branch",
                                                           "test_command"};
-constexpr std::array<std::string_view, 7> kRoleKeys = {"count", "binary", "engine", "model",
+constexpr std::array<std::string_view, 7> kRoleKeys = {"count", "engine", "model", "binary",
                                                        "skill", "args",   "env"};
 
 // The parser reports the first problem by throwing this; parse() turns it
@@ -452,7 +455,8 @@ class Parser {
 
 // Shared by parse() and embedded_default(): `base` is the directory relative
 // paths are resolved against.
-Result<Config> parse_at(std::string_view yaml_text, const std::string& label, const fs::path& base) {
+Result<Config> parse_at(std::string_view yaml_text, const std::string& label,
+                        const fs::path& base) {
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml_text));
     if (docs.size() > 1) {

@@ -1,1 +1,441 @@
+// agency.yaml: defaults, a full file, paths, and an error for every way a
+// file can be wrong, each naming the place to fix.
 #include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+
+#include "agents/config.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace fs = std::filesystem;
+namespace config = agency::config;
+
+namespace {
+
+void write(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << text;
+}
+
+config::Config parsed(const std::string& yaml, const fs::path& source = "/srv/proj/agency.yaml") {
+  auto c = config::parse(yaml, source);
+  INFO((c ? std::string() : c.error().message));
+  REQUIRE(c.ok());
+  return *c;
+}
+
+std::string error_of(const std::string& yaml) {
+  auto c = config::parse(yaml, "agency.yaml");
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().code == agency::errc::config);
+  return c.error().message;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::vector<std::string> role_names(const config::Config& c) {
+  std::vector<std::string> names;
+  for (const auto& r : c.roles) names.push_back(r.name);
+  return names;
+}
+
+const std::vector<std::string> kPipeline = {"planner", "builder", "adversary", "reviewer"};
+
+// Sets or unsets AGENCY_CONFIG for one test and puts the old value back.
+class ScopedAgencyConfig {
+ public:
+  explicit ScopedAgencyConfig(const std::optional<std::string>& value) {
+    if (const char* old = std::getenv("AGENCY_CONFIG")) old_ = old;
+    if (value) {
+      ::setenv("AGENCY_CONFIG", value->c_str(), 1);
+    } else {
+      ::unsetenv("AGENCY_CONFIG");
+    }
+  }
+  ~ScopedAgencyConfig() {
+    if (old_) {
+      ::setenv("AGENCY_CONFIG", old_->c_str(), 1);
+    } else {
+      ::unsetenv("AGENCY_CONFIG");
+    }
+  }
+  ScopedAgencyConfig(const ScopedAgencyConfig&) = delete;
+  ScopedAgencyConfig& operator=(const ScopedAgencyConfig&) = delete;
+
+ private:
+  std::optional<std::string> old_;
+};
+
+}  // namespace
+
+TEST_CASE("config: the embedded default runs the four pipeline roles on an embedded server") {
+  auto c = config::embedded_default("/work/here");
+  CHECK(c.source.empty());
+  CHECK(c.state_dir == fs::path("/work/here/.agency"));
+  CHECK(role_names(c) == kPipeline);
+  for (const auto& r : c.roles) {
+    CAPTURE(r.name);
+    CHECK(r.count == 1);
+    CHECK(r.engine.empty());
+    CHECK(r.binary.empty());
+    CHECK(r.skill.empty());
+  }
+  CHECK(c.projects.empty());
+  CHECK(c.nats.url.empty());
+  CHECK(c.nats.host == "127.0.0.1");
+  CHECK(c.nats.port == 0);
+  CHECK(c.nats.monitor_port == 0);
+  CHECK(c.nats.replicas == 1);
+
+  // default_yaml() is what `agency init --config` writes: written to a file,
+  // it must mean the same.
+  auto from_text = parsed(std::string(config::default_yaml()), "/work/here/agency.yaml");
+  CHECK(role_names(from_text) == kPipeline);
+  CHECK(from_text.state_dir == c.state_dir);
+  CHECK(config::default_yaml().find("# ") != std::string_view::npos);  // commented for people
+}
+
+TEST_CASE("config: an empty file means all defaults") {
+  for (const char* text : {"", "\n", "# only a comment\n", "---\n"}) {
+    CAPTURE(text);
+    auto c = parsed(text, "/srv/proj/agency.yaml");
+    CHECK(c.source == fs::path("/srv/proj/agency.yaml"));
+    CHECK(c.state_dir == fs::path("/srv/proj/.agency"));
+    CHECK(role_names(c) == kPipeline);
+    CHECK(c.projects.empty());
+    CHECK(c.nats.replicas == 1);
+  }
+}
+
+TEST_CASE("config: a full file") {
+  auto c = parsed(R"(
+state_dir: /var/lib/agency
+nats:
+  url: nats://hub-a:4222,nats://hub-b:4222
+  host: 0.0.0.0
+  port: 4333
+  monitor_port: -1
+  binary: nats-server
+  replicas: 3
+projects:
+  - name: demo
+    repo: /src/demo
+    default_branch: trunk
+    test_command: make test
+  - name: api_2
+    repo: /src/api
+roles:
+  reviewer:
+    count: 2
+    engine: claude
+    model: opus
+    binary: /opt/agency/bin/agency-reviewer
+    skill: /opt/skills/review.md
+    args: [--verbose, 3]
+    env: {LOG_LEVEL: debug, EMPTY: }
+  planner:
+  builder: {count: 0}
+)");
+  CHECK(c.state_dir == fs::path("/var/lib/agency"));
+  CHECK(c.nats.url == "nats://hub-a:4222,nats://hub-b:4222");
+  CHECK(c.nats.host == "0.0.0.0");
+  CHECK(c.nats.port == 4333);
+  CHECK(c.nats.monitor_port == -1);
+  CHECK(c.nats.binary == "nats-server");
+  CHECK(c.nats.replicas == 3);
+
+  REQUIRE(c.projects.size() == 2);
+  const auto* demo = c.project("demo");
+  REQUIRE(demo != nullptr);
+  CHECK(demo->repo == fs::path("/src/demo"));
+  CHECK(demo->default_branch == "trunk");
+  CHECK(demo->test_command == "make test");
+  const auto* api = c.project("api_2");
+  REQUIRE(api != nullptr);
+  CHECK(api->default_branch == "main");
+  CHECK(api->test_command.empty());
+  CHECK(c.project("nope") == nullptr);
+
+  // File order, not alphabetical; a role without settings takes the defaults.
+  CHECK(role_names(c) == std::vector<std::string>{"reviewer", "planner", "builder"});
+  const auto* reviewer = c.role("reviewer");
+  REQUIRE(reviewer != nullptr);
+  CHECK(reviewer->count == 2);
+  CHECK(reviewer->engine == "claude");
+  CHECK(reviewer->model == "opus");
+  CHECK(reviewer->binary == "/opt/agency/bin/agency-reviewer");
+  CHECK(reviewer->skill == fs::path("/opt/skills/review.md"));
+  CHECK(reviewer->args == std::vector<std::string>{"--verbose", "3"});
+  CHECK(reviewer->env == std::map<std::string, std::string>{{"EMPTY", ""}, {"LOG_LEVEL", "debug"}});
+  REQUIRE(c.role("planner") != nullptr);
+  CHECK(c.role("planner")->count == 1);
+  CHECK(c.role("planner")->engine.empty());
+  CHECK(c.role("builder")->count == 0);
+  CHECK(c.role("adversary") == nullptr);
+}
+
+TEST_CASE("config: sections given empty are taken as written") {
+  SUBCASE("a roles section runs exactly the roles it lists") {
+    CHECK(role_names(parsed("roles: {planner: , builder: {count: 2}}\n")) ==
+          std::vector<std::string>{"planner", "builder"});
+    CHECK(parsed("roles: {}\n").roles.empty());
+    CHECK(parsed("roles:\n").roles.empty());
+  }
+  SUBCASE("empty nats and projects sections keep the defaults") {
+    auto c = parsed("nats:\nprojects:\n");
+    CHECK(c.nats.host == "127.0.0.1");
+    CHECK(c.projects.empty());
+    CHECK(role_names(c) == kPipeline);
+  }
+  SUBCASE("an empty value keeps a key's default") {
+    auto c = parsed("state_dir:\nnats: {port: , host: }\n");
+    CHECK(c.state_dir == fs::path("/srv/proj/.agency"));
+    CHECK(c.nats.port == 0);
+    CHECK(c.nats.host == "127.0.0.1");
+  }
+}
+
+TEST_CASE("config: relative paths are relative to the config file") {
+  auto c = parsed(R"(
+state_dir: ./var/state
+nats: {binary: ../bin/nats-server}
+projects: [{name: demo, repo: ./demo}, {name: up, repo: ../upstream}]
+roles:
+  builder: {binary: tools/agency-builder, skill: skills/builder.md}
+  planner: {binary: agency-planner}
+)",
+                  "/srv/proj/agency.yaml");
+  CHECK(c.state_dir == fs::path("/srv/proj/var/state"));
+  CHECK(c.nats.binary == "/srv/bin/nats-server");
+  CHECK(c.project("demo")->repo == fs::path("/srv/proj/demo"));
+  CHECK(c.project("up")->repo == fs::path("/srv/upstream"));
+  CHECK(c.role("builder")->binary == "/srv/proj/tools/agency-builder");
+  CHECK(c.role("builder")->skill == fs::path("/srv/proj/skills/builder.md"));
+  // A bare name is found on PATH when it runs.
+  CHECK(c.role("planner")->binary == "agency-planner");
+}
+
+TEST_CASE("config: unknown keys name the key, its place and the known keys") {
+  SUBCASE("top level") {
+    auto msg = error_of("nats: {}\nrole:\n  builder:\n");
+    CHECK(contains(msg, "agency.yaml:2:"));
+    CHECK(contains(msg, "'role'"));
+    CHECK(contains(msg, "did you mean 'roles'"));
+    CHECK(contains(msg, "state_dir, nats, projects, roles"));
+  }
+  SUBCASE("in a role") {
+    auto msg = error_of("roles:\n  builder:\n    cont: 2\n");
+    CHECK(contains(msg, "agency.yaml:3:"));
+    CHECK(contains(msg, "roles.builder"));
+    CHECK(contains(msg, "'cont'"));
+    CHECK(contains(msg, "count"));
+  }
+  SUBCASE("in nats") {
+    auto msg = error_of("nats:\n  portt: 1\n");
+    CHECK(contains(msg, "agency.yaml:2:"));
+    CHECK(contains(msg, "nats"));
+    CHECK(contains(msg, "'portt'"));
+    CHECK(contains(msg, "monitor_port"));
+  }
+  SUBCASE("in a project") {
+    auto msg = error_of("projects:\n  - name: a\n    repo: .\n    tests: make\n");
+    CHECK(contains(msg, "agency.yaml:4:"));
+    CHECK(contains(msg, "projects[0]"));
+    CHECK(contains(msg, "'tests'"));
+    CHECK(contains(msg, "test_command"));
+  }
+}
+
+TEST_CASE("config: type errors name the path, the expected type and the value") {
+  SUBCASE("a count that is not a number") {
+    auto msg = error_of("roles:\n  planner:\n  builder:\n    count: two\n");
+    CHECK(msg == "agency.yaml:4: roles.builder.count: must be a whole number from 0 to 64, "
+                 "got 'two'");
+  }
+  struct Case {
+    const char* yaml;
+    const char* path;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"roles: {builder: {count: 65}}", "roles.builder.count", "from 0 to 64"},
+      {"roles: {builder: {count: 1.5}}", "roles.builder.count", "from 0 to 64"},
+      {"roles: {builder: {count: -1}}", "roles.builder.count", "from 0 to 64"},
+      {"nats: {port: 65536}", "nats.port", "from 0 to 65535"},
+      {"nats: {port: [1]}", "nats.port", "got a list"},
+      {"nats: {monitor_port: -2}", "nats.monitor_port", "from -1 to 65535"},
+      {"nats: {replicas: 0}", "nats.replicas", "from 1 to 5"},
+      {"nats: {replicas: 7}", "nats.replicas", "from 1 to 5"},
+      {"nats: {url: 'http://x:80'}", "nats.url", "http"},
+      {"nats: {host: ''}", "nats.host", "empty"},
+      {"nats: [url]", "nats", "must be a map"},
+      {"state_dir: [a, b]", "state_dir", "got a list"},
+      {"projects: {name: a}", "projects", "must be a list"},
+      {"projects: [demo]", "projects[0]", "got 'demo'"},
+      {"roles: [planner]", "roles", "must be a map"},
+      {"roles: {builder: 2}", "roles.builder", "got '2'"},
+      {"roles: {builder: {args: --x}}", "roles.builder.args", "must be a list"},
+      {"roles: {builder: {args: [{a: 1}]}}", "roles.builder.args[0]", "got a map"},
+      {"roles: {builder: {env: [A]}}", "roles.builder.env", "must be a map"},
+      {"roles: {builder: {env: {A: [1]}}}", "roles.builder.env.A", "got a list"},
+      {"roles: {builder: {env: {1A: x}}}", "roles.builder.env", "'1A'"},
+      {"roles: {builder: {engine: 'two words'}}", "roles.builder.engine", "'two words'"},
+      {"roles: {builder: {model: {a: b}}}", "roles.builder.model", "got a map"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.yaml);
+    auto msg = error_of(c.yaml);
+    CHECK(contains(msg, std::string(c.path) + ":"));
+    CHECK(contains(msg, c.expected));
+    CHECK(contains(msg, "agency.yaml:1:"));
+  }
+}
+
+TEST_CASE("config: names must be subject tokens") {
+  auto msg = error_of("roles:\n  'build er':\n");
+  CHECK(contains(msg, "agency.yaml:2:"));
+  CHECK(contains(msg, "'build er'"));
+  CHECK(contains(error_of("roles: {builder.x: }"), "'builder.x'"));
+  msg = error_of("projects:\n  - name: my.project\n    repo: .\n");
+  CHECK(contains(msg, "agency.yaml:2:"));
+  CHECK(contains(msg, "projects[0].name"));
+  CHECK(contains(msg, "'my.project'"));
+  CHECK(contains(error_of("projects: [{name: '', repo: .}]"), "projects[0].name"));
+}
+
+TEST_CASE("config: projects need a name and a repo, and distinct names") {
+  auto msg = error_of("projects:\n  - name: demo\n    test_command: make\n");
+  CHECK(contains(msg, "projects[0]"));
+  CHECK(contains(msg, "'repo'"));
+  CHECK(contains(error_of("projects: [{repo: .}]"), "'name'"));
+  CHECK(contains(error_of("projects: [{name: a, repo: }]"), "projects[0].repo"));
+  msg = error_of("projects:\n  - {name: demo, repo: a}\n  - {name: x, repo: b}\n"
+                 "  - {name: demo, repo: c}\n");
+  CHECK(contains(msg, "agency.yaml:4:"));
+  CHECK(contains(msg, "projects[2]"));
+  CHECK(contains(msg, "'demo'"));
+}
+
+TEST_CASE("config: a key given twice is an error") {
+  auto msg = error_of("nats:\n  port: 1\n  port: 2\n");
+  CHECK(contains(msg, "nats.port"));
+  CHECK(contains(msg, "twice"));
+  CHECK(contains(error_of("roles:\n  builder:\n  builder:\n"), "'builder'"));
+}
+
+TEST_CASE("config: YAML syntax errors carry the parser's line and column") {
+  auto msg = error_of("roles:\n  builder: {count: 1\n");
+  CHECK(contains(msg, "agency.yaml:"));
+  CHECK(contains(msg, "not valid YAML"));
+  msg = error_of("nats:\n  port: 1\n bad indent: [\n");
+  CHECK(contains(msg, "agency.yaml:3:"));
+  CHECK(contains(error_of("a: 1\n---\nb: 2\n"), "documents"));
+  CHECK(contains(error_of("just text"), "must be a map"));
+}
+
+TEST_CASE("config: load_file reads the file and names it in errors") {
+  agency::test::TempDir dir;
+  auto file = dir.path() / "conf" / "agency.yaml";
+  write(file, "projects:\n  - name: demo\n    repo: ./demo\nroles:\n  builder:\n    count: x\n");
+  auto c = config::load_file(file);
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().message.rfind(file.string() + ":6: roles.builder.count:", 0) == 0);
+
+  write(file, "projects:\n  - name: demo\n    repo: ./demo\n");
+  c = config::load_file(file);
+  REQUIRE(c.ok());
+  CHECK(c->source == file);
+  CHECK(c->project("demo")->repo == dir.path() / "conf" / "demo");
+  CHECK(c->state_dir == dir.path() / "conf" / ".agency");
+
+  auto missing = config::load_file(dir.path() / "missing.yaml");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == agency::errc::config);
+  CHECK(contains(missing.error().message, (dir.path() / "missing.yaml").string()));
+  CHECK_FALSE(config::load_file(dir.path()).ok());
+}
+
+TEST_CASE("config: load() takes --config, then AGENCY_CONFIG, then ./agency.yaml, then the "
+          "default") {
+  agency::test::TempDir dir;
+  auto cwd = dir.path() / "work";
+  auto explicit_file = dir.path() / "explicit.yaml";
+  auto env_file = dir.path() / "env.yaml";
+  write(explicit_file, "roles: {from-explicit: }\n");
+  write(env_file, "roles: {from-env: }\n");
+  write(cwd / "agency.yaml", "roles: {from-cwd: }\n");
+
+  SUBCASE("--config wins") {
+    ScopedAgencyConfig env(env_file.string());
+    auto c = config::load(explicit_file, cwd);
+    REQUIRE(c.ok());
+    CHECK(role_names(*c) == std::vector<std::string>{"from-explicit"});
+    CHECK(c->source == explicit_file);
+  }
+  SUBCASE("a relative --config is relative to the working directory") {
+    ScopedAgencyConfig env(std::nullopt);
+    auto c = config::load(fs::path("../explicit.yaml"), cwd);
+    REQUIRE(c.ok());
+    CHECK(role_names(*c) == std::vector<std::string>{"from-explicit"});
+  }
+  SUBCASE("AGENCY_CONFIG next") {
+    ScopedAgencyConfig env(env_file.string());
+    auto c = config::load(std::nullopt, cwd);
+    REQUIRE(c.ok());
+    CHECK(role_names(*c) == std::vector<std::string>{"from-env"});
+  }
+  SUBCASE("an AGENCY_CONFIG that does not exist is an error naming it") {
+    ScopedAgencyConfig env((dir.path() / "nope.yaml").string());
+    auto c = config::load(std::nullopt, cwd);
+    REQUIRE_FALSE(c.ok());
+    CHECK(contains(c.error().message, "AGENCY_CONFIG"));
+    CHECK(contains(c.error().message, "nope.yaml"));
+  }
+  SUBCASE("an empty AGENCY_CONFIG counts as unset") {
+    ScopedAgencyConfig env(std::string{});
+    auto c = config::load(std::nullopt, cwd);
+    REQUIRE(c.ok());
+    CHECK(role_names(*c) == std::vector<std::string>{"from-cwd"});
+  }
+  SUBCASE("./agency.yaml next") {
+    ScopedAgencyConfig env(std::nullopt);
+    auto c = config::load(std::nullopt, cwd);
+    REQUIRE(c.ok());
+    CHECK(role_names(*c) == std::vector<std::string>{"from-cwd"});
+    CHECK(c->source == cwd / "agency.yaml");
+  }
+  SUBCASE("the embedded default last") {
+    ScopedAgencyConfig env(std::nullopt);
+    fs::remove(cwd / "agency.yaml");
+    auto c = config::load(std::nullopt, cwd);
+    REQUIRE(c.ok());
+    CHECK(c->source.empty());
+    CHECK(role_names(*c) == kPipeline);
+    CHECK(c->state_dir == cwd / ".agency");
+  }
+  SUBCASE("a missing --config is an error, not the default") {
+    ScopedAgencyConfig env(std::nullopt);
+    CHECK_FALSE(config::load(dir.path() / "absent.yaml", cwd).ok());
+  }
+}
+
+TEST_CASE("config: agency.example.yaml in the repository parses") {
+  // tests/unit/agents/config_test.cpp -> the repository root.
+  auto root = fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path();
+  auto file = root / "agency.example.yaml";
+  REQUIRE(fs::exists(file));
+  auto c = config::load_file(file);
+  INFO((c ? std::string() : c.error().message));
+  REQUIRE(c.ok());
+  const auto* demo = c->project("demo");
+  REQUIRE(demo != nullptr);
+  CHECK(demo->repo == (root / "demo").lexically_normal());
+  CHECK(demo->test_command == "make test");
+  for (const auto& name : kPipeline) CHECK(c->role(name) != nullptr);
+}
