@@ -1,0 +1,451 @@
+#include "bus/embedded_server.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+namespace agency {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kPollInterval{25};
+// A free port can be taken by someone else between find_free_port() and the
+// server's bind: that many fresh ports are tried before giving up.
+constexpr int kPortAttempts = 5;
+constexpr std::size_t kLogTailLines = 15;
+
+std::string errno_text(int err) { return std::generic_category().message(err); }
+
+// Closes an fd when it goes out of scope.
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  [[nodiscard]] int get() const { return fd_; }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_;
+};
+
+bool is_executable(const std::filesystem::path& p) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
+}
+
+// Finds `name` the way a shell would. Debian installs nats-server to
+// /usr/sbin, which is not on every user's PATH: the sbin directories are
+// searched after PATH.
+std::optional<std::filesystem::path> find_program(const std::string& name,
+                                                  std::vector<std::string>& searched) {
+  if (name.find('/') != std::string::npos) {
+    searched.push_back(name);
+    if (is_executable(name)) return std::filesystem::path(name);
+    return std::nullopt;
+  }
+  std::vector<std::string> dirs;
+  if (const char* path = std::getenv("PATH"); path != nullptr) {
+    std::string_view rest(path);
+    while (true) {
+      auto colon = rest.find(':');
+      std::string dir(rest.substr(0, colon));
+      dirs.push_back(dir.empty() ? "." : dir);
+      if (colon == std::string_view::npos) break;
+      rest.remove_prefix(colon + 1);
+    }
+  }
+  for (const char* extra : {"/usr/local/sbin", "/usr/sbin", "/sbin"}) {
+    if (std::find(dirs.begin(), dirs.end(), extra) == dirs.end()) dirs.emplace_back(extra);
+  }
+  for (const auto& dir : dirs) {
+    auto candidate = std::filesystem::path(dir) / name;
+    searched.push_back(candidate.string());
+    if (is_executable(candidate)) return candidate;
+  }
+  return std::nullopt;
+}
+
+// The address to reach a server listening on `host`.
+std::string connect_host(const std::string& host) {
+  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") return "127.0.0.1";
+  return host;
+}
+
+// Opens a TCP connection to host:port within timeout; -1 on failure.
+int tcp_connect(const std::string& host, int port, milliseconds timeout) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) return -1;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  // sockaddr_in -> sockaddr is how the sockets API is meant to be called.
+  auto* sa = reinterpret_cast<sockaddr*>(&addr);
+  if (::connect(fd, sa, sizeof addr) != 0) {
+    if (errno != EINPROGRESS) {
+      ::close(fd);
+      return -1;
+    }
+    pollfd p{fd, POLLOUT, 0};
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1 ||
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+      ::close(fd);
+      return -1;
+    }
+  }
+  return fd;
+}
+
+bool port_accepts(const std::string& host, int port) {
+  Fd fd(tcp_connect(host, port, milliseconds{200}));
+  return fd.get() >= 0;
+}
+
+// GET /healthz on the monitoring port: true on "HTTP/1.x 200". The server
+// answers 200 once JetStream is ready, which the client port alone does not say.
+bool healthz_ok(const std::string& host, int port) {
+  Fd fd(tcp_connect(host, port, milliseconds{200}));
+  if (fd.get() < 0) return false;
+  std::string request = "GET /healthz HTTP/1.0\r\nHost: " + host + "\r\n\r\n";
+  if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    return false;
+  }
+  std::string answer;
+  auto deadline = Clock::now() + milliseconds{500};
+  char buf[512];
+  while (answer.size() < 12 && Clock::now() < deadline) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 100) != 1) continue;
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    answer.append(buf, static_cast<std::size_t>(n));
+  }
+  return answer.rfind("HTTP/1.", 0) == 0 && answer.size() >= 12 && answer.compare(9, 3, "200") == 0;
+}
+
+// The last lines of the server's log written since `offset`: what a person
+// needs to see when the server did not come up.
+std::string log_tail(const std::filesystem::path& log, std::uintmax_t offset) {
+  std::ifstream in(log, std::ios::binary);
+  if (!in) return {};
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::deque<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    lines.push_back(line);
+    if (lines.size() > kLogTailLines) lines.pop_front();
+  }
+  std::string out;
+  for (const auto& l : lines) out += "\n  " + l;
+  return out;
+}
+
+std::uintmax_t file_size_or_zero(const std::filesystem::path& p) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(p, ec);
+  return ec ? 0 : size;
+}
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+  return "stopped";
+}
+
+}  // namespace
+
+struct EmbeddedServer::Impl {
+  EmbeddedServerOptions options;  // ports resolved: never 0 after start
+  std::filesystem::path binary;
+  pid_t pid = -1;
+
+  [[nodiscard]] std::filesystem::path log_path() const {
+    return options.state_dir / "nats-server.log";
+  }
+
+  // fork + exec of the server with its output appended to the log. The
+  // child gets its own process group (a Ctrl-C in the terminal reaches only
+  // `agency up`, which stops the fleet before the server), a clean signal
+  // mask, no inherited fds, and dies with the thread that started it.
+  Result<void> spawn() {
+    std::vector<std::string> args = {binary.string(),
+                                     "--server_name",
+                                     "agency",
+                                     "-a",
+                                     options.host,
+                                     "-p",
+                                     std::to_string(options.port),
+                                     "-js",
+                                     "-sd",
+                                     (options.state_dir / "jetstream").string()};
+    if (options.monitor_port > 0) {
+      args.insert(args.end(), {"-m", std::to_string(options.monitor_port)});
+    }
+    std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    Fd log(::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    if (log.get() < 0) {
+      return make_error(errc::io, "cannot open " + log_path().string() + ": " + errno_text(errno));
+    }
+    Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    long max_fd = ::sysconf(_SC_OPEN_MAX);
+    if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
+    const pid_t parent = ::getpid();
+
+    pid_t child = ::fork();
+    if (child < 0) return make_error(errc::io, "fork failed: " + errno_text(errno));
+    if (child == 0) {
+      // Only async-signal-safe calls from here to exec.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(127);
+      ::setpgid(0, 0);
+      sigset_t none;
+      ::sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      struct sigaction dfl {};
+      dfl.sa_handler = SIG_DFL;
+      for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD}) {
+        ::sigaction(sig, &dfl, nullptr);
+      }
+      if (devnull.get() >= 0) ::dup2(devnull.get(), STDIN_FILENO);
+      ::dup2(log.get(), STDOUT_FILENO);
+      ::dup2(log.get(), STDERR_FILENO);
+      if (::close_range(3, ~0U, 0) != 0) {
+        for (int fd = 3; fd < max_fd; ++fd) ::close(fd);
+      }
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::setpgid(child, child);  // also here: whichever of the two runs first
+    pid = child;
+    return {};
+  }
+
+  // Waits until the client port accepts connections and /healthz says 200.
+  // Error with the log tail if the child exits or time runs out.
+  Result<void> wait_ready(std::uintmax_t log_offset, bool& exited_early) {
+    exited_early = false;
+    const std::string host = connect_host(options.host);
+    auto deadline = Clock::now() + options.ready_timeout;
+    while (true) {
+      int status = 0;
+      pid_t r = ::waitpid(pid, &status, WNOHANG);
+      if (r == pid) {
+        pid = -1;
+        exited_early = true;
+        return make_error(errc::io, "nats-server " + describe_status(status) +
+                                        " before it was ready; its log (" + log_path().string() +
+                                        ") ends with:" + log_tail(log_path(), log_offset));
+      }
+      if (port_accepts(host, options.port) &&
+          (options.monitor_port <= 0 || healthz_ok(host, options.monitor_port))) {
+        return {};
+      }
+      if (Clock::now() >= deadline) {
+        return make_error(errc::timeout, "nats-server did not become ready on port " +
+                                             std::to_string(options.port) + " within " +
+                                             std::to_string(options.ready_timeout.count()) +
+                                             " ms; its log (" + log_path().string() +
+                                             ") ends with:" + log_tail(log_path(), log_offset));
+      }
+      std::this_thread::sleep_for(kPollInterval);
+    }
+  }
+
+  Result<void> start_once() {
+    auto offset = file_size_or_zero(log_path());
+    if (auto r = spawn(); !r) return r;
+    bool exited = false;
+    auto ready = wait_ready(offset, exited);
+    if (!ready && !exited) kill_now();
+    return ready;
+  }
+
+  void kill_now() {
+    if (pid <= 0) return;
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid = -1;
+  }
+
+  Result<void> stop(milliseconds grace) {
+    if (pid <= 0) return {};
+    if (::kill(pid, SIGTERM) != 0 && errno == ESRCH) {
+      kill_now();
+      return {};
+    }
+    auto deadline = Clock::now() + grace;
+    while (Clock::now() < deadline) {
+      int status = 0;
+      pid_t r = ::waitpid(pid, &status, WNOHANG);
+      if (r == pid || (r < 0 && errno == ECHILD)) {
+        pid = -1;
+        return {};
+      }
+      std::this_thread::sleep_for(milliseconds{10});
+    }
+    spdlog::warn("nats-server did not stop within grace_ms={}; killing pid={}", grace.count(), pid);
+    kill_now();
+    return {};
+  }
+};
+
+Result<int> find_free_port() {
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return make_error(errc::io, "socket failed: " + errno_text(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  auto* sa = reinterpret_cast<sockaddr*>(&addr);
+  if (::bind(fd.get(), sa, sizeof addr) != 0) {
+    return make_error(errc::io, "cannot bind 127.0.0.1:0: " + errno_text(errno));
+  }
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd.get(), sa, &len) != 0) {
+    return make_error(errc::io, "getsockname failed: " + errno_text(errno));
+  }
+  return static_cast<int>(ntohs(addr.sin_port));
+}
+
+Result<std::unique_ptr<EmbeddedServer>> EmbeddedServer::start(EmbeddedServerOptions options) {
+  auto impl = std::make_unique<Impl>();
+
+  std::vector<std::string> searched;
+  auto binary = find_program(options.binary.empty() ? "nats-server" : options.binary, searched);
+  if (!binary) {
+    std::string where;
+    for (const auto& s : searched) where += (where.empty() ? "" : ", ") + s;
+    if (!options.binary.empty()) {
+      return make_error(errc::config, "nats-server binary '" + options.binary +
+                                          "' not found or not executable (looked at: " + where +
+                                          "); fix nats.binary in agency.yaml");
+    }
+    return make_error(errc::config,
+                      "nats-server not found (looked at: " + where +
+                          "); install it with scripts/install-deps.sh or "
+                          "`apt-get install nats-server`, or set nats.binary in agency.yaml");
+  }
+  impl->binary = *binary;
+
+  if (options.state_dir.empty()) {
+    return make_error(errc::config, "embedded nats-server needs a state directory");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.state_dir / "jetstream", ec);
+  if (ec) {
+    return make_error(errc::io, "cannot create " + (options.state_dir / "jetstream").string() +
+                                    ": " + ec.message());
+  }
+
+  const bool pick_port = options.port == 0;
+  const bool pick_monitor = options.monitor_port == 0;
+  const int attempts = (pick_port || pick_monitor) ? kPortAttempts : 1;
+  Error last;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    impl->options = options;
+    if (pick_port) {
+      auto port = find_free_port();
+      if (!port) return port.error();
+      impl->options.port = *port;
+    }
+    if (pick_monitor) {
+      auto port = find_free_port();
+      if (!port) return port.error();
+      // Two calls can hand out the same port once the first socket closed.
+      if (*port == impl->options.port) {
+        port = find_free_port();
+        if (!port) return port.error();
+      }
+      impl->options.monitor_port = *port;
+    }
+    auto r = impl->start_once();
+    if (r) {
+      std::unique_ptr<EmbeddedServer> server(new EmbeddedServer());
+      server->impl_ = std::move(impl);
+      return server;
+    }
+    last = r.error();
+    // Only a lost race for a port we picked is worth another try.
+    if (last.message.find("address already in use") == std::string::npos) break;
+    spdlog::info("nats-server port taken, retrying attempt={} port={}", attempt + 1,
+                 impl->options.port);
+  }
+  return last;
+}
+
+EmbeddedServer::~EmbeddedServer() {
+  if (impl_) (void)impl_->stop(milliseconds{5000});
+}
+
+std::string EmbeddedServer::url() const {
+  return "nats://" + connect_host(impl_->options.host) + ":" + std::to_string(impl_->options.port);
+}
+
+int EmbeddedServer::port() const { return impl_->options.port; }
+
+int EmbeddedServer::monitor_port() const { return impl_->options.monitor_port; }
+
+pid_t EmbeddedServer::pid() const { return impl_->pid; }
+
+bool EmbeddedServer::running() const {
+  if (impl_->pid <= 0) return false;
+  int status = 0;
+  pid_t r = ::waitpid(impl_->pid, &status, WNOHANG);
+  if (r == impl_->pid) {
+    impl_->pid = -1;  // reaped here: it died on its own
+    return false;
+  }
+  return true;
+}
+
+const EmbeddedServerOptions& EmbeddedServer::options() const { return impl_->options; }
+
+Result<void> EmbeddedServer::stop(milliseconds grace) { return impl_->stop(grace); }
+
+void EmbeddedServer::kill() { impl_->kill_now(); }
+
+Result<void> EmbeddedServer::restart() {
+  if (impl_->pid > 0) {
+    if (auto r = impl_->stop(milliseconds{5000}); !r) return r;
+  }
+  return impl_->start_once();
+}
+
+}  // namespace agency

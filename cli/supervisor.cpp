@@ -1,0 +1,427 @@
+#include "cli/supervisor.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+extern char** environ;  // NOLINT: POSIX declares it nowhere in C++ headers
+
+namespace agency::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Without pidfds (kernels before 5.3) child exits are noticed by polling at
+// this interval.
+constexpr milliseconds kFallbackPoll{100};
+
+std::string errno_text(int err) { return std::generic_category().message(err); }
+
+bool is_executable(const std::filesystem::path& p) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
+}
+
+// argv[0] as the child will run it: a path is taken as is, a bare name is
+// looked up on PATH here so the child only has to execve().
+std::optional<std::filesystem::path> resolve_program(const std::string& name,
+                                                     const std::string& path_var) {
+  if (name.find('/') != std::string::npos) {
+    return is_executable(name) ? std::optional<std::filesystem::path>(name) : std::nullopt;
+  }
+  std::string_view rest(path_var);
+  while (true) {
+    auto colon = rest.find(':');
+    std::string dir(rest.substr(0, colon));
+    auto candidate = std::filesystem::path(dir.empty() ? "." : dir) / name;
+    if (is_executable(candidate)) return candidate;
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
+  }
+  return std::nullopt;
+}
+
+std::int64_t ms_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration_cast<milliseconds>(to - from).count();
+}
+
+int poll_timeout(milliseconds wait) {
+  if (wait.count() <= 0) return 0;
+  return static_cast<int>(std::min<std::int64_t>(wait.count(), 24LL * 3600 * 1000));
+}
+
+// glibc 2.36's <sys/pidfd.h> lacks extern "C" (fixed in 2.37): the system
+// call directly. -1 on kernels without it (before 5.3).
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U)); }
+
+bool fd_readable(int fd) {
+  if (fd < 0) return false;
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+}
+
+}  // namespace
+
+std::string describe_wait_status(int status) {
+  if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    const char* name = ::strsignal(sig);
+    return "signal " + std::to_string(sig) +
+           (name != nullptr ? std::string(" (") + name + ")" : "");
+  }
+  return "status " + std::to_string(status);
+}
+
+struct Supervisor::Child {
+  ChildSpec spec;
+  ChildStatus st;
+  int pidfd = -1;
+  Clock::time_point started_at;
+  std::optional<Clock::time_point> restart_at;
+  milliseconds next_backoff{0};
+
+  void close_pidfd() {
+    if (pidfd >= 0) ::close(pidfd);
+    pidfd = -1;
+  }
+};
+
+Supervisor::Supervisor(RestartPolicy policy, std::shared_ptr<spdlog::logger> log)
+    : policy_(policy), log_(log ? std::move(log) : spdlog::default_logger()) {}
+
+Supervisor::~Supervisor() {
+  bool any =
+      std::any_of(children_.begin(), children_.end(), [](const auto& c) { return c->st.running; });
+  if (any) shutdown(milliseconds{5000});
+  for (auto& c : children_) c->close_pidfd();
+}
+
+Result<pid_t> Supervisor::start(ChildSpec spec) {
+  if (spec.argv.empty()) return make_error(errc::config, "child '" + spec.id + "' has no command");
+  auto child = std::make_unique<Child>();
+  child->spec = std::move(spec);
+  child->st.id = child->spec.id;
+  child->next_backoff = policy_.initial_backoff;
+  if (auto r = spawn(*child); !r) return r.error();
+  pid_t pid = child->st.pid;
+  children_.push_back(std::move(child));
+  return pid;
+}
+
+Result<void> Supervisor::spawn(Child& child) {
+  const ChildSpec& spec = child.spec;
+
+  // Everything the child needs is prepared here: after fork() it may only
+  // make async-signal-safe calls (nats.c threads may hold malloc's lock).
+  std::error_code ec;
+  if (spec.log_file.has_parent_path()) {
+    std::filesystem::create_directories(spec.log_file.parent_path(), ec);
+    if (ec) {
+      return make_error(errc::io, "cannot create " + spec.log_file.parent_path().string() +
+                                      " for the log of " + spec.id + ": " + ec.message());
+    }
+  }
+  int log_fd = ::open(spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) {
+    return make_error(errc::io, "cannot open log file " + spec.log_file.string() + " for " +
+                                    spec.id + ": " + errno_text(errno));
+  }
+  auto close_log = [&] { ::close(log_fd); };
+
+  std::string path_var;
+  if (auto it = spec.env.find("PATH"); it != spec.env.end()) {
+    path_var = it->second;
+  } else if (const char* p = std::getenv("PATH"); p != nullptr) {
+    path_var = p;
+  }
+  auto program = resolve_program(spec.argv[0], path_var);
+  if (!program) {
+    close_log();
+    return make_error(errc::config, "cannot run " + spec.id + ": '" + spec.argv[0] + "' " +
+                                        (spec.argv[0].find('/') != std::string::npos
+                                             ? "does not exist or is not executable"
+                                             : "is not on PATH (" + path_var + ")"));
+  }
+  std::string program_path = program->string();
+
+  std::vector<std::string> args = spec.argv;
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  std::vector<std::string> env_strings;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    auto key = entry.substr(0, entry.find('='));
+    if (spec.env.find(std::string(key)) == spec.env.end()) env_strings.emplace_back(entry);
+  }
+  for (const auto& [key, value] : spec.env) env_strings.push_back(key + "=" + value);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  // A marker between runs, so a reader of the log sees where each start begins.
+  auto now_wall = std::time(nullptr);
+  std::string marker =
+      fmt::format("--- agency: starting {} (start {}) at {:%Y-%m-%dT%H:%M:%S%z} ---\n", spec.id,
+                  child.st.starts + 1, fmt::localtime(now_wall));
+  (void)!::write(log_fd, marker.data(), marker.size());
+
+  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  // exec failures travel back through this pipe; it closes on a successful exec.
+  int err_pipe[2];
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    int err = errno;
+    close_log();
+    if (devnull >= 0) ::close(devnull);
+    return make_error(errc::io, "pipe2 failed: " + errno_text(err));
+  }
+  long max_fd = ::sysconf(_SC_OPEN_MAX);
+  if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
+  const pid_t parent = ::getpid();
+
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);
+    ::setpgid(0, 0);
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD}) {
+      ::sigaction(sig, &dfl, nullptr);
+    }
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    ::dup2(log_fd, STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
+    int errfd = err_pipe[1];
+    auto ufd = static_cast<unsigned>(errfd);
+    if ((ufd > 3 && ::close_range(3, ufd - 1, 0) != 0) || ::close_range(ufd + 1, ~0U, 0) != 0) {
+      for (int fd = 3; fd < max_fd; ++fd) {
+        if (fd != errfd) ::close(fd);
+      }
+    }
+    ::execve(program_path.c_str(), argv.data(), envp.data());
+    int err = errno;
+    (void)!::write(errfd, &err, sizeof err);
+    ::_exit(127);
+  }
+  int fork_errno = errno;
+  ::close(err_pipe[1]);
+  close_log();
+  if (devnull >= 0) ::close(devnull);
+  if (pid < 0) {
+    ::close(err_pipe[0]);
+    return make_error(errc::io, "fork failed for " + spec.id + ": " + errno_text(fork_errno));
+  }
+  // Also here, whichever of the two runs first; after the exec it fails
+  // with EACCES, which is fine: the child did it.
+  ::setpgid(pid, pid);
+
+  int exec_errno = 0;
+  ssize_t n = 0;
+  do {
+    n = ::read(err_pipe[0], &exec_errno, sizeof exec_errno);
+  } while (n < 0 && errno == EINTR);
+  ::close(err_pipe[0]);
+  if (n == static_cast<ssize_t>(sizeof exec_errno)) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return make_error(
+        errc::io, "cannot run " + spec.id + " (" + program_path + "): " + errno_text(exec_errno));
+  }
+
+  child.close_pidfd();
+  child.pidfd = pidfd_open(pid);
+  if (child.pidfd >= 0) ::fcntl(child.pidfd, F_SETFD, FD_CLOEXEC);
+  child.st.pid = pid;
+  child.st.running = true;
+  child.st.last_error.clear();
+  child.started_at = Clock::now();
+  child.restart_at.reset();
+  if (child.st.starts > 0) ++child.st.restarts;
+  ++child.st.starts;
+  log_->info("agent started agent={} pid={} start={} log={}", spec.id, pid, child.st.starts,
+             spec.log_file.string());
+  return {};
+}
+
+void Supervisor::reap(Child& child, int status) {
+  auto now = Clock::now();
+  auto ran = ms_between(child.started_at, now);
+  child.close_pidfd();
+  child.st.running = false;
+  child.st.exited = true;
+  child.st.last_status = status;
+  pid_t pid = child.st.pid;
+  child.st.pid = -1;
+  if (shutting_down_) {
+    log_->info("agent stopped agent={} pid={} status=\"{}\"", child.spec.id, pid,
+               describe_wait_status(status));
+    return;
+  }
+  if (milliseconds{ran} >= policy_.reset_after) child.next_backoff = policy_.initial_backoff;
+  auto delay = child.next_backoff;
+  child.next_backoff = std::min(child.next_backoff * 2, policy_.max_backoff);
+  child.st.last_backoff = delay;
+  child.restart_at = now + delay;
+  log_->warn("agent exited agent={} pid={} status=\"{}\" ran_ms={} restart_in_ms={}", child.spec.id,
+             pid, describe_wait_status(status), ran, delay.count());
+}
+
+bool Supervisor::poll_once(milliseconds max_wait, int stop_fd) {
+  auto now = Clock::now();
+  auto wait = max_wait;
+  bool fallback = false;
+  std::vector<pollfd> fds;
+  if (stop_fd >= 0) fds.push_back({stop_fd, POLLIN, 0});
+  for (const auto& c : children_) {
+    if (c->st.running) {
+      if (c->pidfd >= 0) {
+        fds.push_back({c->pidfd, POLLIN, 0});
+      } else {
+        fallback = true;
+      }
+    } else if (c->restart_at && !shutting_down_) {
+      wait = std::min(
+          wait, std::chrono::duration_cast<milliseconds>(*c->restart_at - now) + milliseconds{1});
+    }
+  }
+  if (fallback) wait = std::min(wait, kFallbackPoll);
+  int ready = ::poll(fds.data(), fds.size(), poll_timeout(wait));
+  bool stop = ready > 0 && stop_fd >= 0 && (fds[0].revents & POLLIN) != 0;
+
+  for (auto& c : children_) {
+    if (!c->st.running) continue;
+    int status = 0;
+    pid_t r = ::waitpid(c->st.pid, &status, WNOHANG);
+    if (r == c->st.pid) reap(*c, status);
+  }
+
+  if (!shutting_down_) {
+    now = Clock::now();
+    for (auto& c : children_) {
+      if (c->st.running || !c->restart_at || *c->restart_at > now) continue;
+      if (auto r = spawn(*c); !r) {
+        // Counts as an exit at once: the backoff keeps a broken binary from
+        // being retried in a tight loop.
+        c->st.last_error = r.error().message;
+        auto delay = c->next_backoff;
+        c->next_backoff = std::min(c->next_backoff * 2, policy_.max_backoff);
+        c->st.last_backoff = delay;
+        c->restart_at = now + delay;
+        log_->error("agent restart failed agent={} error=\"{}\" retry_in_ms={}", c->spec.id,
+                    r.error().message, delay.count());
+      }
+    }
+  }
+  return stop;
+}
+
+void Supervisor::run(int stop_fd) {
+  while (!poll_once(milliseconds{3600 * 1000}, stop_fd)) {
+  }
+}
+
+void Supervisor::kill_group(const Child& child, int sig) {
+  if (child.st.pid <= 0) return;
+  if (::kill(-child.st.pid, sig) != 0) ::kill(child.st.pid, sig);
+}
+
+void Supervisor::shutdown(milliseconds grace, int hurry_fd) {
+  shutting_down_ = true;
+  std::vector<pid_t> groups;
+  for (auto& c : children_) {
+    c->restart_at.reset();
+    if (!c->st.running) continue;
+    groups.push_back(c->st.pid);
+    log_->info("stopping agent agent={} pid={}", c->spec.id, c->st.pid);
+    kill_group(*c, SIGTERM);
+  }
+  auto deadline = Clock::now() + grace;
+  while (true) {
+    bool any = false;
+    for (auto& c : children_) {
+      if (!c->st.running) continue;
+      int status = 0;
+      if (::waitpid(c->st.pid, &status, WNOHANG) == c->st.pid) {
+        reap(*c, status);
+      } else {
+        any = true;
+      }
+    }
+    auto now = Clock::now();
+    if (!any || now >= deadline) break;
+    auto left = std::chrono::duration_cast<milliseconds>(deadline - now) + milliseconds{1};
+    std::vector<pollfd> fds;
+    if (hurry_fd >= 0) fds.push_back({hurry_fd, POLLIN, 0});
+    bool fallback = false;
+    for (const auto& c : children_) {
+      if (!c->st.running) continue;
+      if (c->pidfd >= 0) {
+        fds.push_back({c->pidfd, POLLIN, 0});
+      } else {
+        fallback = true;
+      }
+    }
+    if (fallback) left = std::min(left, kFallbackPoll);
+    ::poll(fds.data(), fds.size(), poll_timeout(left));
+    if (fd_readable(hurry_fd)) {
+      log_->warn("asked again to stop: killing the remaining agents now");
+      break;
+    }
+  }
+  const bool hurried = fd_readable(hurry_fd);
+  for (auto& c : children_) {
+    if (!c->st.running) continue;
+    if (hurried) {
+      log_->warn("killing agent agent={} pid={}", c->spec.id, c->st.pid);
+    } else {
+      log_->warn("agent did not stop in time, killing agent={} pid={} grace_ms={}", c->spec.id,
+                 c->st.pid, grace.count());
+    }
+    kill_group(*c, SIGKILL);
+    int status = 0;
+    while (::waitpid(c->st.pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    reap(*c, status);
+  }
+  // What a child left behind in its process group (an engine it started)
+  // does not outlive the fleet.
+  for (pid_t group : groups) ::kill(-group, SIGKILL);
+}
+
+std::vector<ChildStatus> Supervisor::status() const {
+  std::vector<ChildStatus> out;
+  out.reserve(children_.size());
+  for (const auto& c : children_) out.push_back(c->st);
+  return out;
+}
+
+std::size_t Supervisor::size() const { return children_.size(); }
+
+}  // namespace agency::cli

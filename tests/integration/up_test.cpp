@@ -1,1 +1,289 @@
+// `agency up` as a user runs it: the real binary, a temp agency.yaml whose
+// roles are small shell scripts, the embedded nats-server on free ports.
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bus/kv.hpp"
+#include "bus/subjects.hpp"
+#include "tests/support/nats_server.hpp"
+#include "tests/support/run.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace agency {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> lines_of(const fs::path& p) {
+  std::vector<std::string> out;
+  std::ifstream in(p);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(line);
+  }
+  return out;
+}
+
+std::vector<std::string> words(const std::string& line) {
+  std::istringstream in(line);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+// Polls pred every 20 ms until it holds or the deadline passes.
+template <class Pred>
+bool eventually(std::chrono::milliseconds limit, Pred pred) {
+  auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(20ms);  // polling, not synchronisation
+  }
+  return pred();
+}
+
+void write_script(const fs::path& path, const std::string& body) {
+  std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
+  fs::permissions(path, fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+}
+
+bool process_gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+bool port_accepts(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+int port_of(const std::string& url) { return std::stoi(url.substr(url.rfind(':') + 1)); }
+
+// A project directory with agency.yaml and the role scripts:
+//   worker:  records its start (agent id, role, env, args, pid), then sleeps
+//   crasher: records its start and exits 1 at once, to be restarted
+struct Project {
+  test::TempDir dir;
+  fs::path starts = dir.path() / "starts";
+  fs::path crashes = dir.path() / "crashes";
+  fs::path config = dir.path() / "agency.yaml";
+  fs::path state = dir.path() / ".agency";
+
+  explicit Project(bool with_crasher = true) {
+    write_script(dir.path() / "worker.sh",
+                 "echo \"start $AGENCY_AGENT_ID $AGENCY_ROLE $NATS_URL $AGENCY_STATE_DIR "
+                 "$AGENCY_CONFIG $GREETING $1 $$\" >> '" +
+                     starts.string() +
+                     "'\n"
+                     "exec sleep 600");
+    write_script(dir.path() / "crasher.sh",
+                 "echo \"crash $AGENCY_AGENT_ID\" >> '" + crashes.string() + "'\nexit 1");
+    std::ofstream(config) << "nats:\n"
+                             "  port: 0\n"
+                             "  monitor_port: 0\n"
+                             "roles:\n"
+                             "  worker:\n"
+                             "    count: 2\n"
+                             "    binary: ./worker.sh\n"
+                             "    args: [--from-config]\n"
+                             "    env:\n"
+                             "      GREETING: hello\n"
+                          << (with_crasher ? "  crasher:\n"
+                                             "    count: 1\n"
+                                             "    binary: ./crasher.sh\n"
+                                           : "");
+  }
+
+  // `agency [--nats URL] up --config agency.yaml ...` with a clean NATS environment.
+  std::unique_ptr<test::Child> up(std::vector<std::string> extra = {},
+                                  const std::string& nats = "") const {
+    std::vector<std::string> argv{test::agency_binary()};
+    if (!nats.empty()) argv.insert(argv.end(), {"--nats", nats});
+    argv.insert(argv.end(), {"up", "--config", config.string()});
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return std::make_unique<test::Child>(
+        argv, dir.path(),
+        std::map<std::string, std::string>{{"NATS_URL", ""},
+                                           {"NATS_CONTEXT", ""},
+                                           {"AGENCY_CONFIG", ""},
+                                           {"XDG_CONFIG_HOME", dir.path().string()}});
+  }
+
+  // The URL `agency up` wrote, once it is there.
+  std::string wait_for_url() const {
+    std::string url;
+    eventually(20s, [&] {
+      auto l = lines_of(state / "nats.url");
+      if (!l.empty()) url = l[0];
+      return !url.empty();
+    });
+    return url;
+  }
+};
+
+std::unique_ptr<Connection> connect_to(const std::string& url, const std::string& context = "") {
+  ConnectSettings settings;
+  settings.servers = {url};
+  settings.origin = "test";
+  ConnectOptions options;
+  options.name = "up-test";
+  auto c = Connection::open(settings, options);
+  if (!c) FAIL("cannot connect to " << url << ": " << c.error().describe() << context);
+  return std::move(*c);
+}
+
+bool consumer_exists(const Connection& c, const std::string& role) {
+  jsConsumerInfo* info = nullptr;
+  jsErrCode jerr{};
+  std::string stream(subjects::kBriefsStream);
+  auto name = subjects::brief_consumer(role);
+  natsStatus s = js_GetConsumerInfo(&info, c.js(), stream.c_str(), name.c_str(), nullptr, &jerr);
+  nats::ConsumerInfoPtr owned(info);
+  return s == NATS_OK;
+}
+
+TEST_CASE("up: runs the server and the fleet, restarts a crash, stops cleanly on SIGTERM") {
+  Project project;
+  auto up = project.up();
+  auto url = project.wait_for_url();
+  REQUIRE_MESSAGE(!url.empty(), "no nats.url; stdout:\n"
+                                    << up->out() << "\nstderr:\n"
+                                    << up->err());
+  CHECK(url.rfind("nats://127.0.0.1:", 0) == 0);
+  REQUIRE(up->wait_for_output("export NATS_URL=" + url, 10s));
+  REQUIRE(up->wait_for_output("provisioned streams", 20s));
+
+  // The server is there, JetStream is provisioned, the custom role included.
+  {
+    auto c =
+        connect_to(url, "\nagency up " + std::string(process_gone(up->pid()) ? "exited" : "runs") +
+                            "; stdout:\n" + up->out() + "\nstderr:\n" + up->err() +
+                            "\nserver log:\n" + slurp(project.state / "nats" / "nats-server.log"));
+    REQUIRE(c->connected());
+    CHECK(KeyValue::open(*c, subjects::kTasksBucket).ok());
+    CHECK(KeyValue::open(*c, subjects::kFleetBucket).ok());
+    CHECK(consumer_exists(*c, "planner"));
+    CHECK(consumer_exists(*c, "worker"));
+  }
+
+  // Each worker started once, with its own id and the environment and
+  // arguments agency.yaml gives it.
+  REQUIRE_MESSAGE(
+      eventually(15s, [&] { return lines_of(project.starts).size() >= 2; }), "stdout:\n"
+                                                                                 << up->out()
+                                                                                 << "\nstderr:\n"
+                                                                                 << up->err());
+  std::map<std::string, pid_t> workers;
+  for (const auto& line : lines_of(project.starts)) {
+    auto w = words(line);
+    REQUIRE_MESSAGE(w.size() == 9, line);
+    CHECK(w[0] == "start");
+    CHECK(w[2] == "worker");
+    CHECK(w[3] == url);
+    CHECK(fs::equivalent(w[4], project.state));
+    CHECK(fs::equivalent(w[5], project.config));
+    CHECK(w[6] == "hello");
+    CHECK(w[7] == "--from-config");
+    workers[w[1]] = std::stoi(w[8]);
+  }
+  REQUIRE(workers.size() == 2);
+  REQUIRE(workers.count("worker-1") == 1);
+  REQUIRE(workers.count("worker-2") == 1);
+  for (const auto& [id, pid] : workers) CHECK_MESSAGE(!process_gone(pid), id);
+  CHECK(fs::exists(project.state / "logs" / "worker-1.log"));
+  CHECK(up->wait_for_output(".agency/logs/worker-2.log", 10s));  // the table of what started
+
+  // The crashing role comes back (first backoff: 1 s).
+  REQUIRE(eventually(15s, [&] { return lines_of(project.crashes).size() >= 2; }));
+  for (const auto& line : lines_of(project.crashes)) CHECK(line == "crash crasher-1");
+  // A restart does not touch the healthy agents.
+  CHECK(lines_of(project.starts).size() == 2);
+
+  // SIGTERM: fleet down, server down, nats.url gone, exit 0.
+  up->signal(SIGTERM);
+  int code = up->wait(40s);
+  CHECK_MESSAGE(code == 0, "stdout:\n" << up->out() << "\nstderr:\n" << up->err());
+  for (const auto& [id, pid] : workers) CHECK_MESSAGE(process_gone(pid), id);
+  CHECK_FALSE(fs::exists(project.state / "nats.url"));
+  CHECK_FALSE(port_accepts(port_of(url)));
+  CHECK(up->out().find("stopped cleanly") != std::string::npos);
+}
+
+TEST_CASE("up: a second agency up on the same state dir refuses with exit 2") {
+  Project project(false);
+  auto first = project.up();
+  auto url = project.wait_for_url();
+  REQUIRE_MESSAGE(!url.empty(), "stderr:\n" << first->err());
+  REQUIRE(first->wait_for_output("running;", 15s));
+
+  auto second = project.up();
+  CHECK(second->wait(20s) == 2);
+  CHECK(second->err().find("already running") != std::string::npos);
+  CHECK(second->err().find(url) != std::string::npos);
+
+  // The first one is untouched.
+  CHECK_FALSE(process_gone(first->pid()));
+  CHECK(lines_of(project.state / "nats.url") == std::vector<std::string>{url});
+  CHECK(port_accepts(port_of(url)));
+  first->signal(SIGTERM);
+  CHECK(first->wait(40s) == 0);
+}
+
+TEST_CASE("up: --nats uses an existing server and --no-fleet starts no agents") {
+  test::NatsServer server;
+  Project project;
+  auto up = project.up({"--no-fleet", "--json"}, server.url());
+  REQUIRE_MESSAGE(up->wait_for_output("\"nats_url\"", 20s), "stderr:\n" << up->err());
+
+  auto c = server.connect();
+  CHECK(KeyValue::open(*c, subjects::kTasksBucket).ok());
+  CHECK(consumer_exists(*c, "worker"));
+  CHECK_FALSE(fs::exists(project.state / "nats.url"));  // not our server: nothing to advertise
+  CHECK_FALSE(fs::exists(project.starts));
+  CHECK_FALSE(fs::exists(project.state / "nats"));  // no embedded store either
+
+  up->signal(SIGINT);
+  CHECK(up->wait(30s) == 0);
+  CHECK(server.server().running());  // someone else's server is left alone
+  CHECK(c->connected());
+}
+
+TEST_CASE("up: a nats-server binary that does not exist is a clear error") {
+  Project project(false);
+  std::ofstream(project.config) << "nats:\n  binary: ./no-such-nats-server\n";
+  auto up = project.up();
+  CHECK(up->wait(20s) == 2);
+  auto err = up->err();
+  CHECK(err.find((project.dir.path() / "no-such-nats-server").string()) != std::string::npos);
+  CHECK(err.find("nats.binary") != std::string::npos);
+  CHECK_FALSE(fs::exists(project.state / "nats.url"));
+}
+
+}  // namespace
+}  // namespace agency
