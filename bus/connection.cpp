@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <condition_variable>
+#include <mutex>
 #include <exception>
 #include <random>
 #include <string>
@@ -47,24 +49,51 @@ int64_t reconnect_delay(natsConnection* /*nc*/, int attempts, void* /*closure*/)
   return base + jitter(rng);
 }
 
+}  // namespace
+
+struct Connection::CallbackState {
+  ConnectOptions options;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool closed = false;
+};
+
+namespace {
+
+using CallbackState = Connection::CallbackState;
+
+void emit(void* closure, const std::string& event) {
+  auto* state = static_cast<CallbackState*>(closure);
+  if (!state->options.on_event) return;
+  try {
+    state->options.on_event(event);
+  } catch (...) {
+    // Nothing may escape into nats.c.
+  }
+}
+
 void on_disconnected(natsConnection* /*nc*/, void* closure) {
-  auto* options = static_cast<ConnectOptions*>(closure);
-  if (options->on_event) options->on_event("disconnected; reconnecting");
+  emit(closure, "disconnected; reconnecting");
 }
 
 void on_reconnected(natsConnection* nc, void* closure) {
-  auto* options = static_cast<ConnectOptions*>(closure);
   std::array<char, 256> url{};
   natsConnection_GetConnectedUrl(nc, url.data(), url.size());
-  if (options->on_event) options->on_event("reconnected to " + redact_url(url.data()));
+  emit(closure, "reconnected to " + redact_url(url.data()));
 }
 
 void on_async_error(natsConnection* /*nc*/, natsSubscription* /*sub*/, natsStatus err,
                     void* closure) {
-  auto* options = static_cast<ConnectOptions*>(closure);
-  if (options->on_event) {
-    options->on_event(std::string("asynchronous error: ") + natsStatus_GetText(err));
-  }
+  emit(closure, std::string("asynchronous error: ") + natsStatus_GetText(err));
+}
+
+// The last callback nats.c makes for a connection: after it, nothing uses
+// the state, so it is freed here (or by the destructor if this never came).
+void on_closed(natsConnection* /*nc*/, void* closure) {
+  auto* state = static_cast<CallbackState*>(closure);
+  std::lock_guard lock(state->mu);
+  state->closed = true;
+  state->cv.notify_all();
 }
 
 struct HandlerBox {
@@ -131,7 +160,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& sett
                                                      const ConnectOptions& options) {
   std::unique_ptr<Connection> c(new Connection());
   c->settings_ = settings;
-  c->options_ = std::make_unique<ConnectOptions>(options);
+  c->callbacks_ = new CallbackState{options, {}, {}, false};
 
   natsOptions* raw_opts = nullptr;
   natsStatus s = natsOptions_Create(&raw_opts);
@@ -159,9 +188,10 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& sett
   natsOptions_SetReconnectJitter(opts.get(), 100, 1000);
   natsOptions_SetCustomReconnectDelay(opts.get(), reconnect_delay, nullptr);
   natsOptions_SetTimeout(opts.get(), 2000);
-  natsOptions_SetDisconnectedCB(opts.get(), on_disconnected, c->options_.get());
-  natsOptions_SetReconnectedCB(opts.get(), on_reconnected, c->options_.get());
-  natsOptions_SetErrorHandler(opts.get(), on_async_error, c->options_.get());
+  natsOptions_SetDisconnectedCB(opts.get(), on_disconnected, c->callbacks_);
+  natsOptions_SetReconnectedCB(opts.get(), on_reconnected, c->callbacks_);
+  natsOptions_SetErrorHandler(opts.get(), on_async_error, c->callbacks_);
+  natsOptions_SetClosedCB(opts.get(), on_closed, c->callbacks_);
   if (options.mode == ConnectMode::keep_trying) {
     natsOptions_SetRetryOnFailedConnect(opts.get(), true, nullptr, nullptr);
   }
@@ -232,8 +262,17 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& sett
 
 Connection::~Connection() {
   js_.reset();
-  if (nc_ != nullptr) natsConnection_Close(nc_.get());
+  bool closed = nc_ == nullptr;  // never connected: no callback will come
+  if (nc_ != nullptr) {
+    natsConnection_Close(nc_.get());
+    std::unique_lock lock(callbacks_->mu);
+    closed = callbacks_->cv.wait_for(lock, std::chrono::seconds(5),
+                                     [&] { return callbacks_->closed; });
+  }
   nc_.reset();
+  // If nats.c never said it closed, a late callback could still come:
+  // keep the state (a few bytes) rather than risk it.
+  if (closed) delete callbacks_;
 }
 
 bool Connection::connected() const {

@@ -66,6 +66,11 @@ struct PubAck {
 
 class Connection {
  public:
+  // What the connection's callbacks use. nats.c may call them after Close()
+  // returns; the destructor frees it only once the closed callback (always
+  // the last one) has run.
+  struct CallbackState;
+
   static Result<std::unique_ptr<Connection>> open(const ConnectSettings& settings,
                                                   const ConnectOptions& options);
   ~Connection();
@@ -99,7 +104,7 @@ class Connection {
   ConnectSettings settings_;
   nats::ConnectionPtr nc_;
   nats::JsCtxPtr js_;
-  std::unique_ptr<ConnectOptions> options_;  // stable address for callbacks
+  CallbackState* callbacks_ = nullptr;
 };
 
 // Error from a nats.c status, with the library's last error text.
