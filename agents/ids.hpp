@@ -2,6 +2,7 @@
 // suffix (48 bits of milliseconds, 40 random bits): t-01JD3Q8ZK4X7M2PA.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -11,6 +12,10 @@ std::string make(std::string_view prefix);  // "<prefix>-<16 chars>"
 inline std::string task() { return make("t"); }
 inline std::string brief() { return make("b"); }
 inline std::string question() { return make("q"); }
+
+// The task id of a brief that came without one, derived from where the
+// stream stored it, so a redelivery of the same message names the same task.
+std::string task_for_message(std::int64_t stream_timestamp_ns, std::uint64_t stream_sequence);
 
 // This machine's host name (for agent ids and AgentStatus.host).
 std::string host_name();

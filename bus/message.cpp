@@ -70,6 +70,7 @@ Result<Delivery> Incoming::delivery() const {
   d.consumer = meta->Consumer != nullptr ? meta->Consumer : "";
   d.stream_sequence = meta->Sequence.Stream;
   d.deliveries = meta->NumDelivered;
+  d.timestamp_ns = meta->Timestamp;
   return d;
 }
 

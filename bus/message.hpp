@@ -32,6 +32,7 @@ struct Delivery {
   std::string consumer;
   std::uint64_t stream_sequence = 0;
   std::uint64_t deliveries = 0;
+  std::int64_t timestamp_ns = 0;  // when the stream stored it (Unix epoch)
 };
 
 // A received message. Thread: whoever holds it; not shared.

@@ -59,8 +59,6 @@ const std::vector<BucketSpec>& bucket_specs() {
   return specs;
 }
 
-constexpr auto kBriefAckWait = 30s;
-constexpr int64_t kBriefMaxDeliver = 5;
 constexpr int64_t kBriefMaxAckPending = 1000;
 
 Result<bool> stream_exists(Connection& c, const std::string& name, nats::StreamInfoPtr* info) {
@@ -183,7 +181,9 @@ Result<void> ensure_bucket(Connection& c, const BucketSpec& spec, int replicas,
   return {};
 }
 
-Result<void> ensure_consumer(Connection& c, const std::string& role, ProvisionReport* report) {
+// report == nullptr: only make sure it exists.
+Result<void> ensure_consumer(Connection& c, const std::string& role, const ProvisionPlan& plan,
+                             ProvisionReport* report) {
   if (!subjects::is_valid_token(role)) {
     return make_error(errc::config, "role name '" + role +
                                         "' cannot be part of a subject: use letters, digits, "
@@ -202,8 +202,8 @@ Result<void> ensure_consumer(Connection& c, const std::string& role, ProvisionRe
   cfg.FilterSubject = filter.c_str();
   cfg.AckPolicy = js_AckExplicit;
   cfg.DeliverPolicy = js_DeliverAll;
-  cfg.AckWait = ns(kBriefAckWait);
-  cfg.MaxDeliver = kBriefMaxDeliver;
+  cfg.AckWait = ns(plan.ack_wait);
+  cfg.MaxDeliver = plan.max_deliver + 1;
   cfg.MaxAckPending = kBriefMaxAckPending;
 
   jsConsumerInfo* raw_info = nullptr;
@@ -221,13 +221,14 @@ Result<void> ensure_consumer(Connection& c, const std::string& role, ProvisionRe
   }
   if (s != NATS_OK) return js_error(s, code, "reading " + label);
   nats::ConsumerInfoPtr info(raw_info);
+  if (report == nullptr) return {};
   const jsConsumerConfig& have = *info->Config;
   bool same = have.AckWait == cfg.AckWait && have.MaxDeliver == cfg.MaxDeliver &&
               have.MaxAckPending == cfg.MaxAckPending && have.FilterSubject != nullptr &&
               filter == have.FilterSubject && have.AckPolicy == js_AckExplicit &&
               have.Description != nullptr && description == have.Description;
   if (same) {
-    if (report != nullptr) report->unchanged.push_back(label);
+    report->unchanged.push_back(label);
     return {};
   }
   jsConsumerInfo* updated = nullptr;
@@ -235,7 +236,7 @@ Result<void> ensure_consumer(Connection& c, const std::string& role, ProvisionRe
   s = js_UpdateConsumer(&updated, c.js(), stream.c_str(), &cfg, nullptr, &code);
   if (s != NATS_OK) return js_error(s, code, "updating " + label);
   jsConsumerInfo_Destroy(updated);
-  if (report != nullptr) report->updated.push_back(label);
+  report->updated.push_back(label);
   return {};
 }
 
@@ -263,13 +264,13 @@ Result<ProvisionReport> provision(Connection& connection, const ProvisionPlan& p
     if (!known) roles.push_back(role);
   }
   for (const auto& role : roles) {
-    if (auto r = ensure_consumer(connection, role, &report); !r) return r.error();
+    if (auto r = ensure_consumer(connection, role, plan, &report); !r) return r.error();
   }
   return report;
 }
 
 Result<void> ensure_brief_consumer(Connection& connection, const std::string& role) {
-  return ensure_consumer(connection, role, nullptr);
+  return ensure_consumer(connection, role, ProvisionPlan{}, nullptr);
 }
 
 }  // namespace agency

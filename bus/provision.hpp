@@ -4,6 +4,7 @@
 // it, else reported as an error that says what to do.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,13 @@ struct ProvisionPlan {
   // Number of replicas for streams and buckets (1 on one machine, 3 in a
   // cluster).
   int replicas = 1;
+  // How long a delivered brief may go without an ack or in-progress signal
+  // before it is redelivered to another agent of the role.
+  std::chrono::seconds ack_wait{30};
+  // Deliveries before the runtime gives up on a brief (dead letter, task
+  // blocked). The consumer redelivers one more time than this so the agent
+  // that sees the last delivery can file the dead letter.
+  int max_deliver = 5;
 };
 
 // The roles DESIGN section 2 names; their consumers always exist.
@@ -31,8 +39,9 @@ const std::vector<std::string>& builtin_roles();
 
 Result<ProvisionReport> provision(Connection& connection, const ProvisionPlan& plan);
 
-// Only the durable brief consumer of one role (what an agent of a user's
-// own role ensures at start).
+// Only the durable brief consumer of one role, created with the default
+// settings if it does not exist; an existing one is left as it is (what an
+// agent of a user's own role, or `agency brief` to a new role, ensures).
 Result<void> ensure_brief_consumer(Connection& connection, const std::string& role);
 
 }  // namespace agency

@@ -21,4 +21,8 @@ function(agency_add_role name)
   target_link_libraries(agency-${name} PRIVATE ${lib})
   agency_warnings(agency-${name})
   set_target_properties(agency-${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
+  # The runtime finds a role's SKILL.md beside its binary: bin/skills/<name>/.
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/SKILL.md)
+    configure_file(SKILL.md ${CMAKE_BINARY_DIR}/bin/skills/${name}/SKILL.md COPYONLY)
+  endif()
 endfunction()
