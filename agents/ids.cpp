@@ -15,7 +15,7 @@ std::string encode(std::string_view prefix, std::uint64_t ms, std::uint64_t tail
   static constexpr std::string_view kAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";  // Crockford
   std::string out(prefix);
   out += '-';
-  for (int shift = 45; shift >= 0; shift -= 5) out += kAlphabet[(ms >> shift) & 31U];  // 10 chars
+  for (int shift = 45; shift >= 0; shift -= 5) out += kAlphabet[(ms >> shift) & 31U];    // 10 chars
   for (int shift = 25; shift >= 0; shift -= 5) out += kAlphabet[(tail >> shift) & 31U];  // 6 chars
   return out;
 }

@@ -41,7 +41,9 @@ class BriefInbox {
 
  private:
   BriefInbox(Connection& c, PullConsumer consumer, std::string role, std::string agent_id)
-      : connection_(&c), consumer_(std::move(consumer)), role_(std::move(role)),
+      : connection_(&c),
+        consumer_(std::move(consumer)),
+        role_(std::move(role)),
         agent_id_(std::move(agent_id)) {}
   Connection* connection_;
   PullConsumer consumer_;

@@ -126,14 +126,15 @@ Result<StoredTask> TaskStore::update(std::string_view task_id,
 }
 
 Result<void> TaskStore::append_event(const v1::TaskEvent& event, std::string_view msg_id) {
-  auto ack = connection_->js_publish(subjects::task_event(event.task_id()), codec::encode(event),
-                                     msg_id);
+  auto ack =
+      connection_->js_publish(subjects::task_event(event.task_id()), codec::encode(event), msg_id);
   if (!ack) return ack.error();
   return {};
 }
 
 Result<std::vector<v1::TaskEvent>> TaskStore::history(std::string_view task_id) const {
-  auto messages = replay(*connection_, subjects::kEventsStream, subjects::task_event(task_id), 10000);
+  auto messages =
+      replay(*connection_, subjects::kEventsStream, subjects::task_event(task_id), 10000);
   if (!messages) return messages.error();
   std::vector<v1::TaskEvent> out;
   for (const auto& m : *messages) {

@@ -43,13 +43,11 @@ class TaskStore {
   // Creates the record for a new brief (brief.task_id must be set) at
   // `stage`, then appends the "created" event. When the record exists
   // already (a replay) it is returned unchanged.
-  Result<StoredTask> create(const v1::Brief& brief, std::string_view stage,
-                            std::string_view actor);
+  Result<StoredTask> create(const v1::Brief& brief, std::string_view stage, std::string_view actor);
 
   // Read-modify-write by compare-and-set, retried while someone else wrote
   // first. `change` returns false to leave the record as it is.
-  Result<StoredTask> update(std::string_view task_id,
-                            const std::function<bool(v1::Task&)>& change);
+  Result<StoredTask> update(std::string_view task_id, const std::function<bool(v1::Task&)>& change);
 
   // Appends an event; msg_id (when given) makes a replay a no-op.
   Result<void> append_event(const v1::TaskEvent& event, std::string_view msg_id = {});

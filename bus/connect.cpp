@@ -129,8 +129,8 @@ Result<std::vector<std::string>> parse_server_list(std::string_view list, const 
   size_t start = 0;
   while (true) {
     auto comma = list.find(',', start);
-    auto item = list.substr(start, comma == std::string_view::npos ? std::string_view::npos
-                                                                  : comma - start);
+    auto item = list.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
     auto url = normalize_url(item, from);
     if (!url) return url.error();
     out.push_back(std::move(*url));
@@ -213,8 +213,8 @@ Result<std::optional<Context>> load_context(const EnvLookup& env) {
   if (name.empty()) return std::optional<Context>();
   if (name.find('/') != std::string::npos || name.find('\\') != std::string::npos || name == "." ||
       name == "..") {
-    return make_error(errc::config, chosen_by + ": '" + name +
-                                        "' is not a context name (a name, not a path)");
+    return make_error(errc::config,
+                      chosen_by + ": '" + name + "' is not a context name (a name, not a path)");
   }
   if (!dir) {
     return make_error(errc::config, chosen_by + " names context '" + name +
@@ -237,7 +237,8 @@ Result<std::optional<Context>> load_context(const EnvLookup& env) {
   if (json.is_discarded()) {
     return make_error(errc::config, "NATS context file " + ctx.file.string() +
                                         " is not valid JSON; fix or recreate it with "
-                                        "`nats context edit " + name + "`");
+                                        "`nats context edit " +
+                                        name + "`");
   }
   if (!json.is_object()) {
     return make_error(errc::config,
@@ -270,8 +271,8 @@ std::string redact_url(std::string_view url) {
   size_t start = 0;
   while (true) {
     auto comma = url.find(',', start);
-    out += redact_one(url.substr(start, comma == std::string_view::npos ? std::string_view::npos
-                                                                       : comma - start));
+    out += redact_one(url.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
     if (comma == std::string_view::npos) break;
     out += ',';
     start = comma + 1;
@@ -320,21 +321,21 @@ Result<ConnectSettings> settings_from_environment(const EnvLookup& env) {
     auto servers = parse_server_list(url.value, url.from);
     if (!servers) return servers.error();
     s.servers = std::move(*servers);
-    s.origin = url.from == "NATS_URL" ? std::string("NATS_URL")
-                                      : "context '" + (*ctx)->name + "' (" +
-                                            (*ctx)->file.string() + ")";
+    s.origin = url.from == "NATS_URL"
+                   ? std::string("NATS_URL")
+                   : "context '" + (*ctx)->name + "' (" + (*ctx)->file.string() + ")";
   } else {
     s.servers.emplace_back(kDefaultNatsUrl);
     s.origin = "default";
   }
 
   if (user.set() && !password.set()) {
-    return make_error(errc::config, user.from + " is set but no password is (set NATS_PASSWORD "
-                                                "too, or use NATS_CREDS or NATS_TOKEN instead)");
+    return make_error(errc::config, user.from +
+                                        " is set but no password is (set NATS_PASSWORD "
+                                        "too, or use NATS_CREDS or NATS_TOKEN instead)");
   }
   if (password.set() && !user.set()) {
-    return make_error(errc::config,
-                      password.from + " is set but no user is (set NATS_USER too)");
+    return make_error(errc::config, password.from + " is set but no user is (set NATS_USER too)");
   }
   if (creds.set() && user.set()) {
     return make_error(errc::config, "both " + creds.from + " and " + user.from +
@@ -342,12 +343,14 @@ Result<ConnectSettings> settings_from_environment(const EnvLookup& env) {
                                         "file, or user and password)");
   }
   if (key.set() && !cert.set()) {
-    return make_error(errc::config, key.from + " is set but no client certificate is (set "
-                                               "NATS_CERT too)");
+    return make_error(errc::config, key.from +
+                                        " is set but no client certificate is (set "
+                                        "NATS_CERT too)");
   }
   if (cert.set() && !key.set()) {
-    return make_error(errc::config, cert.from + " is set but no client key is (set NATS_KEY "
-                                                "too)");
+    return make_error(errc::config, cert.from +
+                                        " is set but no client key is (set NATS_KEY "
+                                        "too)");
   }
 
   // Files are checked here so the error names the variable that points at

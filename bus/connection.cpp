@@ -4,8 +4,8 @@
 
 #include <array>
 #include <condition_variable>
-#include <mutex>
 #include <exception>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -22,9 +22,12 @@ std::string last_error_text(natsStatus status) {
 
 errc code_for(natsStatus status) {
   switch (status) {
-    case NATS_TIMEOUT: return errc::timeout;
-    case NATS_NO_RESPONDERS: return errc::no_responders;
-    case NATS_NOT_FOUND: return errc::not_found;
+    case NATS_TIMEOUT:
+      return errc::timeout;
+    case NATS_NO_RESPONDERS:
+      return errc::no_responders;
+    case NATS_NOT_FOUND:
+      return errc::not_found;
     case NATS_NO_SERVER:
     case NATS_CONNECTION_CLOSED:
     case NATS_CONNECTION_DISCONNECTED:
@@ -34,7 +37,8 @@ errc code_for(natsStatus status) {
     case NATS_INVALID_ARG:
     case NATS_INVALID_SUBJECT:
       return errc::bad_payload;
-    default: return errc::internal;
+    default:
+      return errc::internal;
   }
 }
 
@@ -171,12 +175,13 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& sett
   servers.reserve(settings.servers.size());
   for (const auto& url : settings.servers) servers.push_back(url.c_str());
   auto check = [&](natsStatus st, std::string_view what) -> Result<void> {
-    if (st != NATS_OK) return make_error(errc::config, std::string(what) + ": " + last_error_text(st));
+    if (st != NATS_OK)
+      return make_error(errc::config, std::string(what) + ": " + last_error_text(st));
     return {};
   };
-  if (auto r = check(natsOptions_SetServers(opts.get(), servers.data(),
-                                            static_cast<int>(servers.size())),
-                     "server list " + settings.display_url());
+  if (auto r = check(
+          natsOptions_SetServers(opts.get(), servers.data(), static_cast<int>(servers.size())),
+          "server list " + settings.display_url());
       !r) {
     return r.error();
   }
@@ -197,17 +202,17 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& sett
   }
 
   if (!settings.creds_file.empty()) {
-    if (auto r = check(natsOptions_SetUserCredentialsFromFiles(opts.get(), settings.creds_file.c_str(),
-                                                               nullptr),
+    if (auto r = check(natsOptions_SetUserCredentialsFromFiles(
+                           opts.get(), settings.creds_file.c_str(), nullptr),
                        "credentials file " + settings.creds_file + " (NATS_CREDS)");
         !r) {
       return r.error();
     }
   }
   if (!settings.nkey_seed_file.empty()) {
-    if (auto r = check(natsOptions_SetNKeyFromSeed(opts.get(), nullptr,
-                                                   settings.nkey_seed_file.c_str()),
-                       "NKey seed file " + settings.nkey_seed_file + " (NATS_NKEY)");
+    if (auto r =
+            check(natsOptions_SetNKeyFromSeed(opts.get(), nullptr, settings.nkey_seed_file.c_str()),
+                  "NKey seed file " + settings.nkey_seed_file + " (NATS_NKEY)");
         !r) {
       return r.error();
     }
@@ -241,10 +246,11 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& sett
     if (raw_nc != nullptr) natsConnection_Destroy(raw_nc);
     std::string where = settings.display_url() + " (" + settings.origin + ")";
     if (s == NATS_NO_SERVER || s == NATS_TIMEOUT || s == NATS_IO_ERROR) {
-      return make_error(errc::connect,
-                        "no NATS server answers at " + where +
-                            ". Start one with `agency up` (embedded server, JetStream on), or "
-                            "`nats-server -js`, or point NATS_URL (or --nats) at a running server.");
+      return make_error(
+          errc::connect,
+          "no NATS server answers at " + where +
+              ". Start one with `agency up` (embedded server, JetStream on), or "
+              "`nats-server -js`, or point NATS_URL (or --nats) at a running server.");
     }
     return make_error(errc::connect, "cannot connect to " + where + ": " + last_error_text(s));
   }
@@ -266,8 +272,8 @@ Connection::~Connection() {
   if (nc_ != nullptr) {
     natsConnection_Close(nc_.get());
     std::unique_lock lock(callbacks_->mu);
-    closed = callbacks_->cv.wait_for(lock, std::chrono::seconds(5),
-                                     [&] { return callbacks_->closed; });
+    closed =
+        callbacks_->cv.wait_for(lock, std::chrono::seconds(5), [&] { return callbacks_->closed; });
   }
   nc_.reset();
   // If nats.c never said it closed, a late callback could still come:
@@ -319,10 +325,9 @@ Result<Subscription> Connection::subscribe(std::string_view subject, std::string
   std::string subj(subject);
   std::string q(queue);
   natsSubscription* raw = nullptr;
-  natsStatus s = q.empty()
-                     ? natsConnection_Subscribe(&raw, nc_.get(), subj.c_str(), deliver, box)
-                     : natsConnection_QueueSubscribe(&raw, nc_.get(), subj.c_str(), q.c_str(),
-                                                     deliver, box);
+  natsStatus s = q.empty() ? natsConnection_Subscribe(&raw, nc_.get(), subj.c_str(), deliver, box)
+                           : natsConnection_QueueSubscribe(&raw, nc_.get(), subj.c_str(), q.c_str(),
+                                                           deliver, box);
   if (s != NATS_OK) {
     delete box;
     return nats_error(s, "subscribing to " + subj);

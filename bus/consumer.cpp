@@ -6,8 +6,7 @@
 namespace agency {
 
 Result<PullConsumer> PullConsumer::bind(Connection& connection, std::string_view stream,
-                                        std::string_view durable,
-                                        std::string_view filter_subject) {
+                                        std::string_view durable, std::string_view filter_subject) {
   PullConsumer out;
   out.stream_ = std::string(stream);
   out.durable_ = std::string(durable);
@@ -62,8 +61,8 @@ Result<std::vector<Incoming>> replay(Connection& connection, std::string_view st
   opts.Config.InactiveThreshold = 30LL * 1000 * 1000 * 1000;  // server removes it if we vanish
   natsSubscription* raw = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_PullSubscribe(&raw, connection.js(), filter.c_str(), nullptr, nullptr, &opts,
-                                  &code);
+  natsStatus s =
+      js_PullSubscribe(&raw, connection.js(), filter.c_str(), nullptr, nullptr, &opts, &code);
   if (s != NATS_OK) return js_error(s, code, "reading " + stream_name + " on " + filter);
   nats::SubscriptionPtr sub(raw);
 

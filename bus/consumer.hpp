@@ -44,10 +44,10 @@ Result<std::vector<Incoming>> replay(Connection& connection, std::string_view st
 struct ConsumerState {
   std::string name;
   std::string filter_subject;
-  std::uint64_t pending = 0;        // not yet delivered
-  std::int64_t ack_pending = 0;     // delivered, not yet acknowledged
+  std::uint64_t pending = 0;     // not yet delivered
+  std::int64_t ack_pending = 0;  // delivered, not yet acknowledged
   std::int64_t redelivered = 0;
-  std::int64_t waiting = 0;         // pull requests waiting (agents ready for work)
+  std::int64_t waiting = 0;  // pull requests waiting (agents ready for work)
 };
 
 Result<std::vector<ConsumerState>> list_consumers(Connection& connection, std::string_view stream);

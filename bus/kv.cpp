@@ -45,8 +45,8 @@ Result<KeyValue> KeyValue::open(const Connection& connection, std::string_view b
   natsStatus s = js_KeyValue(&raw, connection.js(), out.bucket_.c_str());
   if (s != NATS_OK) {
     if (s == NATS_NOT_FOUND) {
-      return make_error(errc::not_found, "no KV bucket " + out.bucket_ +
-                                             ": run `agency init` to provision it");
+      return make_error(errc::not_found,
+                        "no KV bucket " + out.bucket_ + ": run `agency init` to provision it");
     }
     return nats_error(s, "opening KV bucket " + out.bucket_);
   }
@@ -67,7 +67,8 @@ Result<KvEntry> KeyValue::get(std::string_view key) const {
 Result<std::uint64_t> KeyValue::put(std::string_view key, std::string_view value) {
   std::string k(key);
   std::uint64_t rev = 0;
-  natsStatus s = kvStore_Put(&rev, kv_.get(), k.c_str(), value.data(), static_cast<int>(value.size()));
+  natsStatus s =
+      kvStore_Put(&rev, kv_.get(), k.c_str(), value.data(), static_cast<int>(value.size()));
   if (s != NATS_OK) return kv_error(s, "writing", bucket_, k);
   return rev;
 }

@@ -49,7 +49,7 @@ class KeyValue {
   Result<std::uint64_t> update(std::string_view key, std::string_view value,
                                std::uint64_t last_revision);
   Result<void> remove(std::string_view key);
-  Result<std::vector<std::string>> keys() const;  // empty bucket: empty vector
+  Result<std::vector<std::string>> keys() const;                // empty bucket: empty vector
   Result<KvWatcher> watch(std::string_view key_pattern) const;  // ">" for all
 
   [[nodiscard]] const std::string& bucket() const { return bucket_; }

@@ -50,10 +50,10 @@ class Incoming {
 
   // JetStream deliveries only.
   [[nodiscard]] Result<Delivery> delivery() const;
-  Result<void> ack();                               // synchronous: returns once the server has it
-  Result<void> nak(std::int64_t delay_ms = 0);      // redeliver after delay_ms
-  Result<void> in_progress();                       // reset the ack timer
-  Result<void> term();                              // never redeliver
+  Result<void> ack();                           // synchronous: returns once the server has it
+  Result<void> nak(std::int64_t delay_ms = 0);  // redeliver after delay_ms
+  Result<void> in_progress();                   // reset the ack timer
+  Result<void> term();                          // never redeliver
 
   [[nodiscard]] natsMsg* raw() const { return msg_.get(); }
 

@@ -110,7 +110,8 @@ Result<void> ensure_stream(Connection& c, const StreamSpec& spec, int replicas,
                       label + " exists with a different retention or storage than agency needs (" +
                           (spec.retention == js_WorkQueuePolicy ? "work-queue" : "limits") +
                           ", file); these cannot change in place. Drain it and remove it "
-                          "(`nats stream rm " + name + "`), then run `agency init` again.");
+                          "(`nats stream rm " +
+                          name + "`), then run `agency init` again.");
   }
   bool subjects_match = have.SubjectsLen == 1 && have.Subjects[0] == subject;
   bool same = subjects_match && have.MaxAge == ns(spec.max_age) &&
@@ -208,8 +209,8 @@ Result<void> ensure_consumer(Connection& c, const std::string& role, const Provi
 
   jsConsumerInfo* raw_info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetConsumerInfo(&raw_info, c.js(), stream.c_str(), durable.c_str(), nullptr,
-                                    &code);
+  natsStatus s =
+      js_GetConsumerInfo(&raw_info, c.js(), stream.c_str(), durable.c_str(), nullptr, &code);
   if (s == NATS_NOT_FOUND || code == JSConsumerNotFoundErr) {
     jsConsumerInfo* created = nullptr;
     code = static_cast<jsErrCode>(0);
@@ -244,7 +245,7 @@ Result<void> ensure_consumer(Connection& c, const std::string& role, const Provi
 
 const std::vector<std::string>& builtin_roles() {
   static const std::vector<std::string> roles = {
-      "planner", "builder", "adversary", "reviewer", "proxy",
+      "planner", "builder", "adversary",   "reviewer",   "proxy",
       "sweeper", "scout",   "synthesizer", "dispatcher", "accountant"};
   return roles;
 }

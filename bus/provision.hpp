@@ -14,7 +14,8 @@
 namespace agency {
 
 struct ProvisionReport {
-  std::vector<std::string> created;    // "stream AGENCY_BRIEFS", "consumer AGENCY_BRIEFS/briefs-planner", "bucket agency-tasks"
+  std::vector<std::string> created;  // "stream AGENCY_BRIEFS", "consumer
+                                     // AGENCY_BRIEFS/briefs-planner", "bucket agency-tasks"
   std::vector<std::string> updated;
   std::vector<std::string> unchanged;
 };

@@ -32,18 +32,17 @@ struct ServiceEndpoint {
 };
 
 struct ServiceIdentity {
-  std::string name;         // "agency-<role>"
-  std::string id;           // the agent id
-  std::string version;      // semantic version of agency
+  std::string name;     // "agency-<role>"
+  std::string id;       // the agent id
+  std::string version;  // semantic version of agency
   std::string description;
 };
 
 class ServiceResponder {
  public:
-  static Result<std::unique_ptr<ServiceResponder>> start(Connection& connection,
-                                                         ServiceIdentity identity,
-                                                         std::vector<ServiceEndpoint> endpoints,
-                                                         std::map<std::string, std::string> metadata);
+  static Result<std::unique_ptr<ServiceResponder>> start(
+      Connection& connection, ServiceIdentity identity, std::vector<ServiceEndpoint> endpoints,
+      std::map<std::string, std::string> metadata);
   ~ServiceResponder();
   ServiceResponder(const ServiceResponder&) = delete;
   ServiceResponder& operator=(const ServiceResponder&) = delete;
@@ -51,7 +50,8 @@ class ServiceResponder {
   // Replaces the service metadata (role, state, task).
   void set_metadata(std::map<std::string, std::string> metadata);
   // Counts one request an endpoint handled; a non-empty error counts as failed.
-  void record(std::string_view endpoint, std::chrono::nanoseconds took, std::string_view error = {});
+  void record(std::string_view endpoint, std::chrono::nanoseconds took,
+              std::string_view error = {});
 
   // The JSON answers, exposed for tests.
   [[nodiscard]] std::string ping_json() const;

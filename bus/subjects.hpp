@@ -8,14 +8,14 @@
 namespace agency::subjects {
 
 // Subjects.
-std::string brief(std::string_view role);            // agency.brief.<role>
-std::string task_event(std::string_view task_id);    // agency.event.task.<task-id>
-std::string ask(std::string_view role);              // agency.ask.<role>
-std::string mail(std::string_view agent_id);         // agency.mail.<agent-id>
+std::string brief(std::string_view role);                           // agency.brief.<role>
+std::string task_event(std::string_view task_id);                   // agency.event.task.<task-id>
+std::string ask(std::string_view role);                             // agency.ask.<role>
+std::string mail(std::string_view agent_id);                        // agency.mail.<agent-id>
 std::string usage(std::string_view engine, std::string_view role);  // agency.usage.<engine>.<role>
-std::string work_log(std::string_view project);      // agency.log.<project>
-std::string dead(std::string_view role);             // agency.dead.<role>
-std::string control(std::string_view target);        // agency.control.<agent-id|role|all>
+std::string work_log(std::string_view project);                     // agency.log.<project>
+std::string dead(std::string_view role);                            // agency.dead.<role>
+std::string control(std::string_view target);  // agency.control.<agent-id|role|all>
 inline constexpr std::string_view kBudgetLease = "agency.budget.lease";
 inline constexpr std::string_view kBudgetSettle = "agency.budget.settle";
 inline constexpr std::string_view kAll = "agency.>";
@@ -34,7 +34,7 @@ inline constexpr std::string_view kFleetBucket = "agency-fleet";
 inline constexpr std::string_view kMemoryBucket = "agency-memory";
 
 // Durable pull consumer shared by all agents of a role on AGENCY_BRIEFS.
-std::string brief_consumer(std::string_view role);   // briefs-<role>
+std::string brief_consumer(std::string_view role);  // briefs-<role>
 // Durable consumer of one agent's mail on AGENCY_MAIL.
 std::string mail_consumer(std::string_view agent_id);  // mail-<agent-id>
 

@@ -37,7 +37,7 @@ std::optional<config::Config> load_config_or_report(const GlobalOptions& global)
 // URL a running `agency up` wrote to <state_dir>/nats.url, else the default.
 // On failure prints which URL it tried and how to start a server.
 Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
-                                               const std::string& connection_name);
+                                                const std::string& connection_name);
 
 // Prints an Error to stderr as "agency: <message>".
 void report(const Error& error);

@@ -120,8 +120,8 @@ void run_init(const GlobalOptions& global) {
   for (const auto& s : report_.updated) std::cout << "updated    " << s << '\n';
   for (const auto& s : report_.unchanged) std::cout << "unchanged  " << s << '\n';
   std::cout << "provisioned " << conn->connected_url() << ": " << report_.created.size()
-            << " created, " << report_.updated.size() << " updated, "
-            << report_.unchanged.size() << " unchanged (settings: docs/STREAMS.md)\n";
+            << " created, " << report_.updated.size() << " updated, " << report_.unchanged.size()
+            << " unchanged (settings: docs/STREAMS.md)\n";
 }
 
 // ---- brief --------------------------------------------------------------
@@ -152,8 +152,8 @@ void run_brief(const GlobalOptions& global, const BriefOptions& o) {
 
   Result<v1::Brief> decoded = make_error(errc::internal, "unset");
   if (!o.json_text.empty()) {
-    decoded = codec::decode<v1::Brief>(
-        o.json_text, {{std::string(codec::kContentTypeHeader), std::string(codec::kJsonContentType)}});
+    decoded = codec::decode<v1::Brief>(o.json_text, {{std::string(codec::kContentTypeHeader),
+                                                      std::string(codec::kJsonContentType)}});
   } else {
     std::string text = !o.text.empty() ? o.text : read_file_or_fail(o.file);
     decoded = codec::decode<v1::Brief>(
@@ -165,13 +165,14 @@ void run_brief(const GlobalOptions& global, const BriefOptions& o) {
   if (brief.project().empty() && cfg.projects.size() == 1) {
     brief.set_project(cfg.projects.front().name);
   }
-  if (!brief.project().empty() && !cfg.projects.empty() && cfg.project(brief.project()) == nullptr) {
+  if (!brief.project().empty() && !cfg.projects.empty() &&
+      cfg.project(brief.project()) == nullptr) {
     std::string known;
     for (const auto& p : cfg.projects) known += (known.empty() ? "" : ", ") + p.name;
-    fail(make_error(errc::config,
-                    "no project '" + brief.project() + "' in " +
-                        (cfg.source.empty() ? std::string("the configuration") : cfg.source.string()) +
-                        " (known: " + known + ")"));
+    fail(make_error(errc::config, "no project '" + brief.project() + "' in " +
+                                      (cfg.source.empty() ? std::string("the configuration")
+                                                          : cfg.source.string()) +
+                                      " (known: " + known + ")"));
   }
   if (!o.priority.empty()) brief.set_priority(o.priority);
   if (o.budget >= 0) brief.set_token_budget(o.budget);
@@ -189,9 +190,9 @@ void run_brief(const GlobalOptions& global, const BriefOptions& o) {
                        ":" + std::to_string(brief.attempt());
   auto ack = must(conn->js_publish(subjects::brief(o.role), codec::encode(brief), msg_id));
 
-  bool known_role = cfg.role(o.role) != nullptr ||
-                    std::find(builtin_roles().begin(), builtin_roles().end(), o.role) !=
-                        builtin_roles().end();
+  bool known_role =
+      cfg.role(o.role) != nullptr ||
+      std::find(builtin_roles().begin(), builtin_roles().end(), o.role) != builtin_roles().end();
   if (!known_role) {
     // Its consumer does not exist yet: make one so the brief waits for the
     // role's first agent instead of sitting where no consumer will look.
@@ -201,12 +202,9 @@ void run_brief(const GlobalOptions& global, const BriefOptions& o) {
                  "starts\n";
   }
   if (global.json) {
-    std::cout << json{{"task_id", brief.task_id()},
-                      {"brief_id", brief.id()},
-                      {"subject", subjects::brief(o.role)},
-                      {"stage", created.task.stage()},
-                      {"stream_sequence", ack.sequence},
-                      {"duplicate", ack.duplicate}}
+    std::cout << json{{"task_id", brief.task_id()},         {"brief_id", brief.id()},
+                      {"subject", subjects::brief(o.role)}, {"stage", created.task.stage()},
+                      {"stream_sequence", ack.sequence},    {"duplicate", ack.duplicate}}
                      .dump()
               << '\n';
   } else {
@@ -233,7 +231,8 @@ void run_status(const GlobalOptions& global) {
             [](const auto& a, const auto& b) { return a.name < b.name; });
 
   if (global.json) {
-    json out{{"server", conn->connected_url()}, {"agents", json::array()}, {"queues", json::array()}};
+    json out{
+        {"server", conn->connected_url()}, {"agents", json::array()}, {"queues", json::array()}};
     for (const auto& a : agents) out["agents"].push_back(message_json(a));
     for (const auto& c : consumers) {
       out["queues"].push_back({{"consumer", c.name},
@@ -308,7 +307,8 @@ void run_task_show(const GlobalOptions& global, const std::string& id) {
   }
   std::cout << "\naudit trail (" << events.size() << " events):\n";
   for (const auto& e : events) {
-    std::string move = e.from_stage().empty() ? e.to_stage() : e.from_stage() + " -> " + e.to_stage();
+    std::string move =
+        e.from_stage().empty() ? e.to_stage() : e.from_stage() + " -> " + e.to_stage();
     std::cout << "  " << time_text(e.at()) << "  " << e.kind() << "  " << move << "  by "
               << (e.actor().empty() ? "?" : e.actor());
     if (!e.reason().empty()) std::cout << ": " << e.reason();
@@ -368,7 +368,8 @@ void run_dead(const GlobalOptions& global, const std::string& role, std::size_t 
     auto d = codec::decode<v1::DeadLetter>(m.data(), m.headers());
     if (d) letters.push_back(std::move(*d));
   }
-  if (letters.size() > limit) letters.erase(letters.begin(), letters.end() - static_cast<long>(limit));
+  if (letters.size() > limit)
+    letters.erase(letters.begin(), letters.end() - static_cast<long>(limit));
   if (global.json) {
     json out = json::array();
     for (const auto& d : letters) out.push_back(message_json(d));
@@ -381,8 +382,8 @@ void run_dead(const GlobalOptions& global, const std::string& role, std::size_t 
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& d : letters) {
-    rows.push_back({time_text(d.at()), d.role(), d.original_subject(), d.reason(),
-                    preview(d.payload())});
+    rows.push_back(
+        {time_text(d.at()), d.role(), d.original_subject(), d.reason(), preview(d.payload())});
   }
   print_table({"WHEN", "ROLE", "SUBJECT", "REASON", "PAYLOAD"}, rows);
 }
@@ -401,7 +402,7 @@ std::optional<config::Config> load_config_or_report(const GlobalOptions& global)
 }
 
 Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
-                                               const std::string& connection_name) {
+                                                const std::string& connection_name) {
   auto settings = settings_from_environment();
   if (!settings) return settings.error();
   if (!global.nats_url.empty()) {
@@ -458,8 +459,9 @@ void add_brief_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("role", opts->role, "role that receives it: planner, builder, ...")->required();
   cmd->add_option("text", opts->text, "the objective, as plain text");
   cmd->add_option("--file", opts->file, "read the objective (plain text) from FILE");
-  cmd->add_option("--json", opts->json_text,
-                  "the whole Brief as JSON (protobuf JSON mapping, see schemas/agency/v1/brief.proto)");
+  cmd->add_option(
+      "--json", opts->json_text,
+      "the whole Brief as JSON (protobuf JSON mapping, see schemas/agency/v1/brief.proto)");
   cmd->add_option("--project", opts->project, "project from agency.yaml");
   cmd->add_option("--priority", opts->priority, "human, interactive, scheduled or batch");
   cmd->add_option("--budget", opts->budget, "most tokens the task may spend");
@@ -483,8 +485,7 @@ void add_task_command(CLI::App& app, GlobalOptions& global) {
   show->callback([&global, id] { run_task_show(global, *id); });
   auto stage = std::make_shared<std::string>();
   auto* list = cmd->add_subcommand("list", "All tasks, or those at one stage");
-  list->add_option("--stage", *stage,
-                   "ready-for-prep, ready-for-dev, qa, review, done or blocked");
+  list->add_option("--stage", *stage, "ready-for-prep, ready-for-dev, qa, review, done or blocked");
   list->add_flag("--json", global.json, "print as JSON");
   list->callback([&global, stage] { run_task_list(global, *stage); });
 }
@@ -492,7 +493,8 @@ void add_task_command(CLI::App& app, GlobalOptions& global) {
 void add_dead_command(CLI::App& app, GlobalOptions& global) {
   auto role = std::make_shared<std::string>();
   auto limit = std::make_shared<std::size_t>(100);
-  auto* cmd = app.add_subcommand("dead", "What could not be processed, with the reason (AGENCY_DEAD)");
+  auto* cmd =
+      app.add_subcommand("dead", "What could not be processed, with the reason (AGENCY_DEAD)");
   cmd->add_option("--role", *role, "only dead letters of this role");
   cmd->add_option("--limit", *limit, "at most this many, newest (default 100)");
   cmd->add_flag("--json", global.json, "print as JSON");

@@ -30,9 +30,12 @@ TEST_CASE("bus: a JetStream publish with the same Nats-Msg-Id is dropped as a du
   REQUIRE(provision(*c, ProvisionPlan{}).ok());
   v1::Brief brief;
   brief.set_objective("write the spec");
-  auto first = c->js_publish(subjects::brief("planner"), codec::encode(brief), "t-1:ready-for-prep:1");
-  auto second = c->js_publish(subjects::brief("planner"), codec::encode(brief), "t-1:ready-for-prep:1");
-  auto third = c->js_publish(subjects::brief("planner"), codec::encode(brief), "t-1:ready-for-prep:2");
+  auto first =
+      c->js_publish(subjects::brief("planner"), codec::encode(brief), "t-1:ready-for-prep:1");
+  auto second =
+      c->js_publish(subjects::brief("planner"), codec::encode(brief), "t-1:ready-for-prep:1");
+  auto third =
+      c->js_publish(subjects::brief("planner"), codec::encode(brief), "t-1:ready-for-prep:2");
   REQUIRE(first.ok());
   REQUIRE(second.ok());
   REQUIRE(third.ok());
@@ -55,7 +58,8 @@ TEST_CASE("bus: request/reply carries headers, and no responder is its own error
   test::NatsServer server;
   auto c = server.connect();
   auto sub = c->subscribe("svc.echo", "workers", [&](Incoming m) {
-    Outgoing reply{"echo:" + std::string(m.data()), {{"X-Seen", m.header("X-In").value_or("none")}}};
+    Outgoing reply{"echo:" + std::string(m.data()),
+                   {{"X-Seen", m.header("X-In").value_or("none")}}};
     (void)c->publish(m.reply(), reply);
   });
   REQUIRE(sub.ok());
@@ -138,7 +142,10 @@ TEST_CASE("bus: concurrent task updates all land through compare-and-set") {
     threads.emplace_back([&, t] {
       auto own = server.connect("writer-" + std::to_string(t));
       auto s = TaskStore::open(*own);
-      if (!s) { ++failures; return; }
+      if (!s) {
+        ++failures;
+        return;
+      }
       for (int i = 0; i < kEach; ++i) {
         auto r = s->update("t-cas", [](v1::Task& task) {
           task.set_bounces(task.bounces() + 1);
@@ -207,7 +214,8 @@ TEST_CASE("bus: a connection rides out a server restart on the same store") {
     REQUIRE(cv.wait_for(lock, 20s, [&] { return reconnected; }));
   }
   REQUIRE((*c)->js_publish("agency.brief.builder", Outgoing{"after", {}}).ok());
-  auto consumer = PullConsumer::bind(**c, "AGENCY_BRIEFS", "briefs-builder", "agency.brief.builder");
+  auto consumer =
+      PullConsumer::bind(**c, "AGENCY_BRIEFS", "briefs-builder", "agency.brief.builder");
   REQUIRE(consumer.ok());
   auto got = consumer->fetch(10, 2000ms);
   REQUIRE(got.ok());

@@ -26,7 +26,9 @@ test::RunResult agency_cli(std::vector<std::string> args, const std::string& url
     argv.push_back(url);
   }
   argv.insert(argv.end(), args.begin(), args.end());
-  return test::run(argv, {{"NATS_URL", ""}, {"NATS_CONTEXT", ""}, {"AGENCY_CONFIG", ""},
+  return test::run(argv, {{"NATS_URL", ""},
+                          {"NATS_CONTEXT", ""},
+                          {"AGENCY_CONFIG", ""},
                           {"XDG_CONFIG_HOME", dir.path().string()}});
 }
 
@@ -84,7 +86,8 @@ TEST_CASE("cli: brief puts a Brief in the stream and prints the task id") {
   REQUIRE(task["events"].size() == 1);
   CHECK(task["events"][0]["kind"] == "created");
 
-  auto listed = agency_cli({"task", "list", "--stage", "ready-for-prep", "--json"}, server.url(), dir);
+  auto listed =
+      agency_cli({"task", "list", "--stage", "ready-for-prep", "--json"}, server.url(), dir);
   REQUIRE(listed.exit_code == 0);
   auto tasks = json::parse(listed.out);
   REQUIRE(tasks.size() == 1);
@@ -97,21 +100,21 @@ TEST_CASE("cli: brief from --json and --file, and bad input is refused with a re
   test::NatsServer server;
   test::TempDir dir;
   REQUIRE(agency_cli({"init"}, server.url(), dir).exit_code == 0);
-  auto from_json = agency_cli(
-      {"brief", "builder", "--json", R"({"objective":"Fix it","doneWhen":"tests pass"})",
-       "--print-json"},
-      server.url(), dir);
+  auto from_json = agency_cli({"brief", "builder", "--json",
+                               R"({"objective":"Fix it","doneWhen":"tests pass"})", "--print-json"},
+                              server.url(), dir);
   REQUIRE_MESSAGE(from_json.exit_code == 0, from_json.err);
   auto out = json::parse(from_json.out);
   CHECK(out["stage"] == "ready-for-dev");
   CHECK(out["duplicate"] == false);
 
-  auto bad_json = agency_cli({"brief", "builder", "--json", R"({"objective": 5})"}, server.url(), dir);
+  auto bad_json =
+      agency_cli({"brief", "builder", "--json", R"({"objective": 5})"}, server.url(), dir);
   CHECK(bad_json.exit_code != 0);
   CHECK(bad_json.err.find("objective") != std::string::npos);
 
-  auto missing_file = agency_cli({"brief", "builder", "--file", "/nonexistent/brief.md"},
-                                 server.url(), dir);
+  auto missing_file =
+      agency_cli({"brief", "builder", "--file", "/nonexistent/brief.md"}, server.url(), dir);
   CHECK(missing_file.exit_code != 0);
   CHECK(missing_file.err.find("/nonexistent/brief.md") != std::string::npos);
 

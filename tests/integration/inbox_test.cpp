@@ -63,8 +63,9 @@ TEST_CASE("inbox: JSON in the protobuf mapping fills any field") {
   test::NatsServer server;
   auto c = server.connect();
   REQUIRE(provision(*c, ProvisionPlan{}).ok());
-  plain_publish(*c, "agency.brief.builder",
-                R"({"objective":"Fix the flaky test","doneWhen":"CI green 10 times","constraints":["no sleeps"],"priority":"batch","tokenBudget":"50000"})");
+  plain_publish(
+      *c, "agency.brief.builder",
+      R"({"objective":"Fix the flaky test","doneWhen":"CI green 10 times","constraints":["no sleeps"],"priority":"batch","tokenBudget":"50000"})");
   auto inbox = BriefInbox::open(*c, "builder", "builder-1");
   REQUIRE(inbox.ok());
   auto got = inbox->next(5000ms);

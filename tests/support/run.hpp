@@ -19,7 +19,8 @@ struct RunResult {
 
 // Runs argv to completion (killed after timeout). `env` is added to the
 // test's environment; a value of "" removes the variable.
-RunResult run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
+RunResult run(const std::vector<std::string>& argv,
+              const std::map<std::string, std::string>& env = {},
               std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // A child running in the background, its stdout and stderr going to files.

@@ -9,7 +9,8 @@ namespace agency::test {
 
 TempDir::TempDir() {
   auto pattern = (std::filesystem::temp_directory_path() / "agency-test-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
+  if (::mkdtemp(pattern.data()) == nullptr)
+    throw std::runtime_error("mkdtemp failed for " + pattern);
   path_ = pattern;
 }
 

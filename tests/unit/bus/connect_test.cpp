@@ -104,8 +104,9 @@ TEST_CASE("connect: NATS_URL lists") {
 }
 
 TEST_CASE("connect: a URL that is not a NATS URL is refused, naming NATS_URL") {
-  const char* bad[] = {"http://host:4222", "nats://:4222", "nats://host:port", "nats://host:99999",
-                       "a,,b", "nats://", "host name", "nats://::1:4222", "nats://host:"};
+  const char* bad[] = {
+      "http://host:4222", "nats://:4222", "nats://host:port", "nats://host:99999", "a,,b",
+      "nats://",          "host name",    "nats://::1:4222",  "nats://host:"};
   for (const char* url : bad) {
     CAPTURE(url);
     auto msg = fails({{"NATS_URL", url}});
@@ -162,8 +163,8 @@ TEST_CASE("connect: inconsistent credentials are refused, naming the variables")
     CHECK(contains(fails({{"NATS_PASSWORD", "pw"}}), "NATS_PASSWORD"));
   }
   SUBCASE("NATS_CREDS and NATS_USER") {
-    auto msg = fails(
-        {{"NATS_CREDS", creds.string()}, {"NATS_USER", "alice"}, {"NATS_PASSWORD", "pw"}});
+    auto msg =
+        fails({{"NATS_CREDS", creds.string()}, {"NATS_USER", "alice"}, {"NATS_PASSWORD", "pw"}});
     CHECK(contains(msg, "NATS_CREDS"));
     CHECK(contains(msg, "NATS_USER"));
   }
