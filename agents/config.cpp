@@ -54,10 +54,20 @@ nats:
 #     test_command: make test    # run in the task's worktree
 projects: []
 
+# How tasks move: after bounce_limit bounces back to an earlier stage a task
+# is blocked for a human; a brief delivered max_deliver times without being
+# done goes to agency.dead.<role>; a brief whose agent died goes to another
+# agent of the role after ack_wait_seconds.
+pipeline:
+  bounce_limit: 3
+  max_deliver: 5
+  ack_wait_seconds: 30
+
 # The roles `agency up` runs, in this order, and how many agents of each.
 # A role written without settings (`planner:`) takes all defaults. Each role
 # may also set engine (default: the one its SKILL.md names), model, binary,
-# skill, args and env.
+# skill, args, env, and for its engine command, timeout_seconds, env_allow
+# and scenario (docs/ENGINES.md).
 roles:
   planner:
     count: 1
@@ -69,13 +79,17 @@ roles:
     count: 1
 )yaml";
 
-constexpr std::array<std::string_view, 4> kTopKeys = {"state_dir", "nats", "projects", "roles"};
+constexpr std::array<std::string_view, 5> kTopKeys = {"state_dir", "nats", "projects", "roles",
+                                                      "pipeline"};
 constexpr std::array<std::string_view, 6> kNatsKeys = {"url",          "host",   "port",
                                                        "monitor_port", "binary", "replicas"};
 constexpr std::array<std::string_view, 4> kProjectKeys = {"name", "repo", "default_branch",
                                                           "test_command"};
-constexpr std::array<std::string_view, 7> kRoleKeys = {"count", "engine", "model", "binary",
-                                                       "skill", "args",   "env"};
+constexpr std::array<std::string_view, 11> kRoleKeys = {
+    "count", "engine",  "model",           "binary",    "skill",   "args",
+    "env",   "command", "timeout_seconds", "env_allow", "scenario"};
+constexpr std::array<std::string_view, 3> kPipelineKeys = {"bounce_limit", "max_deliver",
+                                                           "ack_wait_seconds"};
 
 // The parser reports the first problem by throwing this; parse() turns it
 // into an Error. It never leaves this file.
@@ -85,7 +99,7 @@ struct Failure {
 
 // One value of the document with what is needed to point at it in an error.
 struct Item {
-  YAML::Node key;    // undefined for list entries and the document itself
+  YAML::Node key;  // undefined for list entries and the document itself
   YAML::Node value;
   std::string path;  // "roles.builder.count", "projects[0].repo"
 };
@@ -98,9 +112,8 @@ bool is_token(std::string_view s) {
 
 bool is_env_name(std::string_view s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s.front())) != 0) return false;
-  return std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isalnum(c) != 0 || c == '_';
-  });
+  return std::all_of(s.begin(), s.end(),
+                     [](unsigned char c) { return std::isalnum(c) != 0 || c == '_'; });
 }
 
 std::string join(std::span<const std::string_view> words) {
@@ -151,8 +164,8 @@ class Parser {
     Item doc{YAML::Node(), root, ""};
     if (root.IsDefined() && !root.IsNull()) {
       if (!root.IsMap()) {
-        fail(doc, "the file must be a map with the keys " + join(kTopKeys) + ", got " +
-                      describe(root));
+        fail(doc,
+             "the file must be a map with the keys " + join(kTopKeys) + ", got " + describe(root));
       }
       for (const auto& item : entries(doc, kTopKeys)) {
         auto name = item.key.Scalar();
@@ -160,6 +173,8 @@ class Parser {
           if (auto p = string_value(item, "a directory path")) c.state_dir = resolve(*p);
         } else if (name == "nats") {
           c.nats = nats(item);
+        } else if (name == "pipeline") {
+          c.pipeline = pipeline(item);
         } else if (name == "projects") {
           c.projects = projects(item);
         } else if (name == "roles") {
@@ -200,8 +215,8 @@ class Parser {
     for (auto it = map.value.begin(); it != map.value.end(); ++it) {
       Item item{it->first, it->second, ""};
       if (!it->first.IsScalar()) {
-        fail(Item{it->first, it->first, map.path}, "a key must be a plain name, got " +
-                                                       describe(it->first));
+        fail(Item{it->first, it->first, map.path},
+             "a key must be a plain name, got " + describe(it->first));
       }
       const std::string& key = it->first.Scalar();
       item.path = child(map.path, key);
@@ -266,8 +281,8 @@ class Parser {
     Nats n;
     if (section.value.IsNull()) return n;
     if (!section.value.IsMap()) {
-      fail(section, "must be a map with the keys " + join(kNatsKeys) + ", got " +
-                        describe(section.value));
+      fail(section,
+           "must be a map with the keys " + join(kNatsKeys) + ", got " + describe(section.value));
     }
     for (const auto& item : entries(section, kNatsKeys)) {
       auto key = item.key.Scalar();
@@ -294,6 +309,26 @@ class Parser {
     return n;
   }
 
+  Pipeline pipeline(const Item& section) {
+    Pipeline p;
+    if (section.value.IsNull()) return p;
+    if (!section.value.IsMap()) {
+      fail(section, "must be a map with the keys " + join(kPipelineKeys) + ", got " +
+                        describe(section.value));
+    }
+    for (const auto& item : entries(section, kPipelineKeys)) {
+      auto key = item.key.Scalar();
+      if (key == "bounce_limit") {
+        if (auto v = int_value(item, 0, 100)) p.bounce_limit = *v;
+      } else if (key == "max_deliver") {
+        if (auto v = int_value(item, 1, 100)) p.max_deliver = *v;
+      } else if (key == "ack_wait_seconds") {
+        if (auto v = int_value(item, 1, 3600)) p.ack_wait_seconds = *v;
+      }
+    }
+    return p;
+  }
+
   // The same rules as NATS_URL, so a URL that works in one works in the other.
   void check_url(const Item& item, const std::string& url) {
     auto env = [&url](std::string_view name) -> std::optional<std::string> {
@@ -313,8 +348,8 @@ class Parser {
     std::vector<Project> out;
     if (section.value.IsNull()) return out;
     if (!section.value.IsSequence()) {
-      fail(section, "must be a list of projects (- name: ..., repo: ...), got " +
-                        describe(section.value));
+      fail(section,
+           "must be a list of projects (- name: ..., repo: ...), got " + describe(section.value));
     }
     for (size_t i = 0; i < section.value.size(); ++i) {
       Item entry{YAML::Node(), section.value[i], section.path + "[" + std::to_string(i) + "]"};
@@ -329,8 +364,10 @@ class Parser {
         if (key == "name") {
           auto v = string_value(item, "a name");
           if (!v || !is_token(*v)) {
-            fail(item, "must be a name of letters, digits, '-' and '_' (it becomes part of NATS "
-                       "subjects), got " + describe(item.value));
+            fail(item,
+                 "must be a name of letters, digits, '-' and '_' (it becomes part of NATS "
+                 "subjects), got " +
+                     describe(item.value));
           }
           p.name = *v;
         } else if (key == "repo") {
@@ -348,8 +385,10 @@ class Parser {
         }
       }
       if (p.name.empty()) fail(entry, "has no 'name' (letters, digits, '-' and '_')");
-      if (!has_repo) fail(entry, "project '" + p.name + "' has no 'repo' (the path of its git "
-                                 "repository)");
+      if (!has_repo)
+        fail(entry, "project '" + p.name +
+                        "' has no 'repo' (the path of its git "
+                        "repository)");
       for (const auto& other : out) {
         if (other.name == p.name) {
           fail(entry, "project name '" + p.name + "' is used twice; project names must differ");
@@ -373,7 +412,8 @@ class Parser {
       if (!it->first.IsScalar() || !is_token(it->first.Scalar())) {
         fail(Item{it->first, it->first, section.path},
              "role names are letters, digits, '-' and '_' (they become part of NATS subjects), "
-             "got " + describe(it->first));
+             "got " +
+                 describe(it->first));
       }
       Role r;
       r.name = it->first.Scalar();
@@ -381,10 +421,19 @@ class Parser {
       if (!seen.insert(r.name).second) fail(entry, "role '" + r.name + "' is given twice");
       if (!entry.value.IsNull()) {
         if (!entry.value.IsMap()) {
-          fail(entry, "must be a map with the keys " + join(kRoleKeys) + ", or nothing for all "
-                      "defaults, got " + describe(entry.value));
+          fail(entry, "must be a map with the keys " + join(kRoleKeys) +
+                          ", or nothing for all "
+                          "defaults, got " +
+                          describe(entry.value));
         }
         for (const auto& item : entries(entry, kRoleKeys)) role_key(item, r);
+      }
+      // Checked here, not at run time, so `agency up` refuses the file at
+      // once instead of every agent failing its first brief.
+      if (r.engine == "command" && r.command.empty()) {
+        fail(entry,
+             "engine 'command' needs a command: the program and its arguments as a list, "
+             "for example command: [./review.sh, '{task_id}']");
       }
       out.push_back(std::move(r));
     }
@@ -398,8 +447,10 @@ class Parser {
     } else if (key == "engine") {
       if (auto v = string_value(item, "an engine name")) {
         if (!v->empty() && !is_token(*v)) {
-          fail(item, "must be an engine name (claude, codex, gemini, command, openai, anthropic, "
-                     "scripted), got " + describe(item.value));
+          fail(item,
+               "must be an engine name (claude, codex, gemini, command, openai, anthropic, "
+               "scripted), got " +
+                   describe(item.value));
         }
         r.engine = *v;
       }
@@ -421,18 +472,61 @@ class Parser {
         if (!arg.value.IsScalar()) fail(arg, "must be a string, got " + describe(arg.value));
         r.args.push_back(arg.value.Scalar());
       }
+    } else if (key == "command") {
+      if (item.value.IsNull()) return;
+      if (!item.value.IsSequence()) {
+        fail(item,
+             "must be a list: the program and its arguments ([./review.sh, '{task_id}']), "
+             "got " +
+                 describe(item.value));
+      }
+      if (item.value.size() == 0) {
+        fail(item, "must name at least the program to run ([./review.sh, '{task_id}'])");
+      }
+      for (size_t i = 0; i < item.value.size(); ++i) {
+        Item arg{YAML::Node(), item.value[i], item.path + "[" + std::to_string(i) + "]"};
+        if (!arg.value.IsScalar()) fail(arg, "must be a string, got " + describe(arg.value));
+        if (i == 0 && arg.value.Scalar().empty()) fail(arg, "the program must not be empty");
+        r.command.push_back(i == 0 ? binary(arg.value.Scalar()) : arg.value.Scalar());
+      }
+    } else if (key == "timeout_seconds") {
+      if (auto v = int_value(item, 1, 86400)) r.timeout_seconds = *v;
+    } else if (key == "env_allow") {
+      if (item.value.IsNull()) return;
+      if (!item.value.IsSequence()) {
+        fail(item, "must be a list of environment variable names ([GITHUB_TOKEN, 'AWS_*']), got " +
+                       describe(item.value));
+      }
+      for (size_t i = 0; i < item.value.size(); ++i) {
+        Item name{YAML::Node(), item.value[i], item.path + "[" + std::to_string(i) + "]"};
+        std::string n = name.value.IsScalar() ? name.value.Scalar() : std::string();
+        std::string_view stem = n;
+        if (!stem.empty() && stem.back() == '*') stem.remove_suffix(1);
+        if (!is_env_name(stem)) {
+          fail(name,
+               "must be an environment variable name (letters, digits and '_', not "
+               "starting with a digit), optionally ending in '*' for a prefix, got " +
+                   describe(name.value));
+        }
+        r.env_allow.push_back(std::move(n));
+      }
+    } else if (key == "scenario") {
+      if (auto v = string_value(item, "the path of a scenario file")) {
+        if (!v->empty()) r.scenario = resolve(*v);
+      }
     } else if (key == "env") {
       if (item.value.IsNull()) return;
       if (!item.value.IsMap()) {
-        fail(item, "must be a map of environment variables (NAME: value), got " +
-                       describe(item.value));
+        fail(item,
+             "must be a map of environment variables (NAME: value), got " + describe(item.value));
       }
       for (auto it = item.value.begin(); it != item.value.end(); ++it) {
         Item var{it->first, it->second, item.path};
         if (!it->first.IsScalar() || !is_env_name(it->first.Scalar())) {
           fail(Item{it->first, it->first, item.path},
                "environment variable names are letters, digits and '_', not starting with a "
-               "digit, got " + describe(it->first));
+               "digit, got " +
+                   describe(it->first));
         }
         var.path = child(item.path, it->first.Scalar());
         if (r.env.count(it->first.Scalar()) != 0) fail(var, "given twice");
@@ -510,10 +604,10 @@ Result<Config> load_file(const fs::path& path) {
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return make_error(errc::config, path.string() + ": cannot read the config file (" +
-                                        (fs::exists(path, ec) ? "permission denied?"
-                                                              : "it does not exist") +
-                                        "); `agency init --config` writes one");
+    return make_error(errc::config,
+                      path.string() + ": cannot read the config file (" +
+                          (fs::exists(path, ec) ? "permission denied?" : "it does not exist") +
+                          "); `agency init --config` writes one");
   }
   std::ostringstream text;
   text << in.rdbuf();

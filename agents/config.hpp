@@ -5,7 +5,7 @@
 // nats-server, no projects). Unknown keys are errors that name the key and
 // its place, so a typo never silently changes behaviour.
 //
-// Later issues add sections (engines, limits, schedules, triggers); each
+// Later issues add sections (limits, schedules, triggers); each
 // adds its own struct here and its keys to the parser.
 #pragma once
 
@@ -26,30 +26,52 @@ struct Nats {
   std::string url;
   // Embedded server settings.
   std::string host = "127.0.0.1";
-  int port = 0;            // 0: a free port, printed by `agency up`
-  int monitor_port = 0;    // 0: a free port; -1: none
-  std::string binary;      // empty: nats-server on PATH
-  int replicas = 1;        // stream and bucket replicas (3 in a cluster)
+  int port = 0;          // 0: a free port, printed by `agency up`
+  int monitor_port = 0;  // 0: a free port; -1: none
+  std::string binary;    // empty: nats-server on PATH
+  int replicas = 1;      // stream and bucket replicas (3 in a cluster)
 };
 
 struct Project {
-  std::string name;                  // a subject token: letters, digits, '-', '_'
-  std::filesystem::path repo;        // git repository (relative paths: to the config file)
+  std::string name;            // a subject token: letters, digits, '-', '_'
+  std::filesystem::path repo;  // git repository (relative paths: to the config file)
   std::string default_branch = "main";
-  std::string test_command;          // run in the worktree by builder and adversary
+  std::string test_command;  // run in the worktree by builder and adversary
 };
 
 struct Role {
-  std::string name;                  // planner, builder, ... or a user's own
-  int count = 1;                     // agents `agency up` runs
-  std::string engine;                // engine kind; empty: the role's SKILL.md default
+  std::string name;    // planner, builder, ... or a user's own
+  int count = 1;       // agents `agency up` runs
+  std::string engine;  // engine kind; empty: the role's SKILL.md default
   std::string model;
   // Binary to run; empty: agency-<name> next to `agency`, else on PATH,
   // else agency-role --skill <skill>.
   std::string binary;
-  std::filesystem::path skill;       // SKILL.md; empty: roles/<name>/SKILL.md
-  std::vector<std::string> args;     // extra arguments for the binary
+  std::filesystem::path skill;             // SKILL.md; empty: roles/<name>/SKILL.md
+  std::vector<std::string> args;           // extra arguments for the binary
   std::map<std::string, std::string> env;  // extra environment for the binary
+
+  // Engine settings (docs/ENGINES.md); the runtime turns them into an
+  // EngineConfig, so this header stays independent of the engines.
+  // engine "command": the argv template ({task_id}, {stage}, ... replaced);
+  // a first word with a '/' is a path relative to the config file.
+  std::vector<std::string> command;
+  int timeout_seconds = 600;  // longest one engine turn may take
+  // Variables of the agent's environment an engine process may see besides
+  // PATH, HOME, LANG, ... ("NAME", or "PREFIX_*").
+  std::vector<std::string> env_allow;
+  std::filesystem::path scenario;  // engine "scripted": the scenario file
+};
+
+// How tasks move through the stages.
+struct Pipeline {
+  // Bounces back to an earlier stage before a task is blocked for a human.
+  int bounce_limit = 3;
+  // Deliveries of one brief before it goes to agency.dead.<role>.
+  int max_deliver = 5;
+  // Seconds a delivered brief may go without an ack or in-progress signal
+  // before another agent of the role gets it (a dead agent's work returns).
+  int ack_wait_seconds = 30;
 };
 
 struct Config {
@@ -60,6 +82,7 @@ struct Config {
   // file (or in the working directory for the embedded default).
   std::filesystem::path state_dir;
   Nats nats;
+  Pipeline pipeline;
   std::vector<Project> projects;
   std::vector<Role> roles;
 

@@ -92,6 +92,15 @@ TEST_CASE("config: the embedded default runs the four pipeline roles on an embed
   CHECK(c.nats.port == 0);
   CHECK(c.nats.monitor_port == 0);
   CHECK(c.nats.replicas == 1);
+  CHECK(c.pipeline.bounce_limit == 3);
+  CHECK(c.pipeline.max_deliver == 5);
+  for (const auto& r : c.roles) {
+    CAPTURE(r.name);
+    CHECK(r.command.empty());
+    CHECK(r.timeout_seconds == 600);
+    CHECK(r.env_allow.empty());
+    CHECK(r.scenario.empty());
+  }
 
   // default_yaml() is what `agency init --config` writes: written to a file,
   // it must mean the same.
@@ -255,8 +264,9 @@ TEST_CASE("config: unknown keys name the key, its place and the known keys") {
 TEST_CASE("config: type errors name the path, the expected type and the value") {
   SUBCASE("a count that is not a number") {
     auto msg = error_of("roles:\n  planner:\n  builder:\n    count: two\n");
-    CHECK(msg == "agency.yaml:4: roles.builder.count: must be a whole number from 0 to 64, "
-                 "got 'two'");
+    CHECK(msg ==
+          "agency.yaml:4: roles.builder.count: must be a whole number from 0 to 64, "
+          "got 'two'");
   }
   struct Case {
     const char* yaml;
@@ -287,6 +297,21 @@ TEST_CASE("config: type errors name the path, the expected type and the value") 
       {"roles: {builder: {env: {1A: x}}}", "roles.builder.env", "'1A'"},
       {"roles: {builder: {engine: 'two words'}}", "roles.builder.engine", "'two words'"},
       {"roles: {builder: {model: {a: b}}}", "roles.builder.model", "got a map"},
+      {"roles: {builder: {command: ./x.sh}}", "roles.builder.command", "must be a list"},
+      {"roles: {builder: {command: []}}", "roles.builder.command", "at least the program"},
+      {"roles: {builder: {command: ['']}}", "roles.builder.command[0]", "must not be empty"},
+      {"roles: {builder: {command: [a, [b]]}}", "roles.builder.command[1]", "got a list"},
+      {"roles: {builder: {timeout_seconds: 0}}", "roles.builder.timeout_seconds",
+       "from 1 to 86400"},
+      {"roles: {builder: {timeout_seconds: 86401}}", "roles.builder.timeout_seconds",
+       "from 1 to 86400"},
+      {"roles: {builder: {env_allow: TOKEN}}", "roles.builder.env_allow", "must be a list"},
+      {"roles: {builder: {env_allow: [A, 'B C']}}", "roles.builder.env_allow[1]", "'B C'"},
+      {"roles: {builder: {env_allow: ['*']}}", "roles.builder.env_allow[0]", "'*'"},
+      {"roles: {builder: {scenario: [a]}}", "roles.builder.scenario", "got a list"},
+      {"pipeline: [1]", "pipeline", "must be a map"},
+      {"pipeline: {bounce_limit: -1}", "pipeline.bounce_limit", "from 0 to 100"},
+      {"pipeline: {max_deliver: 0}", "pipeline.max_deliver", "from 1 to 100"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.yaml);
@@ -295,6 +320,55 @@ TEST_CASE("config: type errors name the path, the expected type and the value") 
     CHECK(contains(msg, c.expected));
     CHECK(contains(msg, "agency.yaml:1:"));
   }
+}
+
+TEST_CASE("config: engine settings and the pipeline") {
+  auto c = parsed(R"(
+pipeline:
+  bounce_limit: 0
+  max_deliver: 9
+roles:
+  reviewer:
+    engine: command
+    command: [./bin/review.sh, --task, '{task_id}']
+    timeout_seconds: 30
+    env_allow: [GITHUB_TOKEN, 'AWS_*']
+  planner:
+    engine: scripted
+    scenario: demo/scenario.yaml
+  builder:
+    command: [claude-wrapper, '{workdir}']
+)",
+                  "/srv/proj/agency.yaml");
+  CHECK(c.pipeline.bounce_limit == 0);
+  CHECK(c.pipeline.max_deliver == 9);
+  const auto* reviewer = c.role("reviewer");
+  REQUIRE(reviewer != nullptr);
+  CHECK(reviewer->engine == "command");
+  // The program with a '/' is relative to the file; arguments are kept as written.
+  CHECK(reviewer->command ==
+        std::vector<std::string>{"/srv/proj/bin/review.sh", "--task", "{task_id}"});
+  CHECK(reviewer->timeout_seconds == 30);
+  CHECK(reviewer->env_allow == std::vector<std::string>{"GITHUB_TOKEN", "AWS_*"});
+  CHECK(c.role("planner")->scenario == fs::path("/srv/proj/demo/scenario.yaml"));
+  CHECK(c.role("planner")->timeout_seconds == 600);
+  // A bare program name is looked up on PATH when it runs.
+  CHECK(c.role("builder")->command.front() == "claude-wrapper");
+
+  auto only_one = parsed("pipeline: {max_deliver: 2}\n");
+  CHECK(only_one.pipeline.bounce_limit == 3);
+  CHECK(only_one.pipeline.max_deliver == 2);
+  CHECK(parsed("pipeline:\n").pipeline.max_deliver == 5);
+}
+
+TEST_CASE("config: the command engine needs a command") {
+  auto msg = error_of("roles:\n  planner:\n  reviewer:\n    engine: command\n");
+  CHECK(contains(msg, "agency.yaml:3: roles.reviewer:"));
+  CHECK(contains(msg, "engine 'command' needs a command"));
+  CHECK(contains(error_of("roles: {reviewer: {engine: command, command: }}"), "needs a command"));
+  msg = error_of("pipeline:\n  bounce_limt: 2\n");
+  CHECK(contains(msg, "agency.yaml:2: pipeline: unknown key 'bounce_limt'"));
+  CHECK(contains(msg, "did you mean 'bounce_limit'"));
 }
 
 TEST_CASE("config: names must be subject tokens") {
@@ -315,8 +389,9 @@ TEST_CASE("config: projects need a name and a repo, and distinct names") {
   CHECK(contains(msg, "'repo'"));
   CHECK(contains(error_of("projects: [{repo: .}]"), "'name'"));
   CHECK(contains(error_of("projects: [{name: a, repo: }]"), "projects[0].repo"));
-  msg = error_of("projects:\n  - {name: demo, repo: a}\n  - {name: x, repo: b}\n"
-                 "  - {name: demo, repo: c}\n");
+  msg = error_of(
+      "projects:\n  - {name: demo, repo: a}\n  - {name: x, repo: b}\n"
+      "  - {name: demo, repo: c}\n");
   CHECK(contains(msg, "agency.yaml:4:"));
   CHECK(contains(msg, "projects[2]"));
   CHECK(contains(msg, "'demo'"));
@@ -361,8 +436,9 @@ TEST_CASE("config: load_file reads the file and names it in errors") {
   CHECK_FALSE(config::load_file(dir.path()).ok());
 }
 
-TEST_CASE("config: load() takes --config, then AGENCY_CONFIG, then ./agency.yaml, then the "
-          "default") {
+TEST_CASE(
+    "config: load() takes --config, then AGENCY_CONFIG, then ./agency.yaml, then the "
+    "default") {
   agency::test::TempDir dir;
   auto cwd = dir.path() / "work";
   auto explicit_file = dir.path() / "explicit.yaml";
