@@ -1,0 +1,122 @@
+// Engines: what does an agent's work (DESIGN section 7). The mesh is the
+// product; the engine is external: a coding agent CLI, an HTTP model API, a
+// command, or the scripted engine (deterministic, for tests and the offline
+// demo, always labelled as scripted).
+//
+// Thread: run() is called from the agent's work thread, one call at a time;
+// `progress` may be called from any thread run() starts; `cancel` is set by
+// another thread (stop, drain timeout) and run() must return soon after.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agency/v1/brief.pb.h"
+#include "agency/v1/task.pb.h"
+#include "bus/result.hpp"
+
+namespace agency {
+
+struct Usage {
+  std::int64_t input_tokens = 0;
+  std::int64_t output_tokens = 0;
+  std::int64_t cache_creation_tokens = 0;
+  std::int64_t cache_read_tokens = 0;
+  double cost_usd = 0;
+};
+
+struct RateLimit {
+  std::chrono::system_clock::time_point resets_at;
+  std::string detail;  // what the engine said
+};
+
+// The structured block an engine ends its answer with (docs/OUTCOME.md):
+//
+//   ```agency
+//   verdict: pass            # pass | fail | blocked
+//   summary: one line
+//   findings:
+//     - what is wrong, one per item
+//   spec: |
+//     multi-line text (the planner's spec)
+//   ```
+struct OutcomeBlock {
+  std::string verdict;
+  std::string summary;
+  std::vector<std::string> findings;
+  std::string spec;
+  std::map<std::string, std::string> fields;  // any other scalar keys
+};
+
+struct Outcome {
+  std::string text;     // the engine's whole answer
+  std::string verdict;  // pass | fail | blocked (block, else exit code; "" unknown)
+  OutcomeBlock block;   // parsed from text when present
+  bool has_block = false;
+  Usage usage;
+  std::string model;
+  std::string session_id;               // to resume next time
+  std::optional<RateLimit> rate_limit;  // set: the call was refused, retry after resets_at
+  std::chrono::milliseconds duration{0};
+};
+
+// One assignment handed to an engine.
+struct Turn {
+  std::string agent_id;
+  std::string role;
+  v1::Brief brief;
+  v1::Task task;
+  std::string prompt;                      // composed by the role: SKILL.md body + brief
+  std::filesystem::path workdir;           // the task's worktree or a scratch dir
+  std::string session_id;                  // engine session to resume ("" = new)
+  std::map<std::string, std::string> env;  // extra environment for engine processes
+};
+
+using ProgressFn = std::function<void(std::string_view)>;
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  // Kind as configured: "scripted", "command", ...
+  [[nodiscard]] virtual std::string kind() const = 0;
+  // What people see in logs and status: "scripted (no model: demo/test)",
+  // "command: ./review.sh".
+  [[nodiscard]] virtual std::string label() const = 0;
+  // Errors are transient failures (the brief is handed back with backoff);
+  // a refusal for rate limits is an Outcome with rate_limit set.
+  virtual Result<Outcome> run(const Turn& turn, const ProgressFn& progress,
+                              const std::atomic<bool>& cancel) = 0;
+};
+
+struct EngineConfig {
+  std::string kind;  // scripted | command
+  std::string model;
+  // command: argv template; {task_id}, {stage}, {role}, {agent_id}, {workdir},
+  // {project} are replaced.
+  std::vector<std::string> command;
+  std::chrono::seconds timeout{600};
+  // command: environment variables passed through from ours (besides PATH,
+  // HOME, LANG and the AGENCY_* ones it always gets).
+  std::vector<std::string> env_allow;
+  // scripted: the scenario file (docs/ENGINES.md).
+  std::filesystem::path scenario;
+};
+
+// The one factory that lists every engine kind (CONVENTIONS: register
+// explicitly). Unknown kinds are an errc::config error naming the known ones.
+Result<std::unique_ptr<Engine>> make_engine(const EngineConfig& config);
+
+// Finds and parses the last ```agency block of `text`. nullopt when there is
+// none; an error when there is one but it is malformed (the message says
+// what is wrong with it).
+Result<std::optional<OutcomeBlock>> parse_outcome_block(std::string_view text);
+
+}  // namespace agency
