@@ -1,0 +1,156 @@
+#include "roles/builder/builder.hpp"
+
+#include "bus/vocabulary.hpp"
+
+namespace agency::roles {
+namespace {
+
+namespace voc = vocabulary;
+
+constexpr const char* kAlreadyCommitted = "AGENCY_ALREADY_COMMITTED";
+constexpr const char* kStartCommit = "AGENCY_START_COMMIT";
+
+std::string head_of(const std::filesystem::path& worktree) {
+  auto r = git::run({"git", "rev-parse", "HEAD"}, worktree);
+  if (r.exit_code != 0) return {};
+  std::string sha = r.output;
+  while (!sha.empty() && (sha.back() == '\n' || sha.back() == '\r')) sha.pop_back();
+  return sha;
+}
+
+std::string short_sha(const std::string& sha) { return sha.substr(0, 12); }
+
+std::string env_of(const Turn& turn, const std::string& key) {
+  auto it = turn.env.find(key);
+  return it == turn.env.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
+std::string commit_marker(std::string_view task_id, std::uint32_t attempt) {
+  return "(task " + std::string(task_id) + ", attempt " + std::to_string(attempt) + ")";
+}
+
+std::string commit_message(const v1::Task& task, std::string_view task_id, std::uint32_t attempt) {
+  std::string title = task.title();
+  if (title.empty()) title = task.brief().objective();
+  title = title.substr(0, title.find('\n'));
+  if (title.size() > 72) title = title.substr(0, 72);
+  if (title.empty()) title = "work";
+  return "agency: " + title + " " + commit_marker(task_id, attempt);
+}
+
+std::optional<Decision> Builder::precheck(const RoleContext& ctx, const v1::Brief& brief,
+                                          const v1::Task& task) {
+  if (auto why = missing_project(ctx, brief, task)) return blocked(*why);
+  return std::nullopt;
+}
+
+Result<Turn> Builder::prepare(const RoleContext& ctx, const v1::Brief& brief,
+                              const v1::Task& task) {
+  if (auto why = missing_project(ctx, brief, task)) return make_error(errc::config, *why);
+  const std::string id = task_id_of(brief, task);
+  auto dir = task_worktree(ctx, id);
+  if (!dir) return dir.error();
+
+  Turn turn = start_turn(ctx, name(), brief, task);
+  turn.workdir = *dir;
+  const config::Project& project = *ctx.project;
+  const std::uint32_t attempt = attempt_in(task, voc::kReadyForDev);
+  const std::string head = head_of(*dir);
+  turn.env[kStartCommit] = head;
+  if (auto commits = git::commits_since(*dir, project.default_branch);
+      commits && !commits->empty() && commits->front().ends_with(commit_marker(id, attempt))) {
+    turn.env[kAlreadyCommitted] = head;
+  }
+
+  std::string workspace = "# Workspace\n\n";
+  workspace += "Your working directory " + dir->string() + " is a git worktree of " +
+               project.repo.string() + " on branch " + git::branch_for(id) + ", started from " +
+               project.default_branch + ". Make every change there.\n\n";
+  workspace +=
+      "- Do not commit, push or switch branches: when your verdict is pass the agency "
+      "commits everything in the worktree for you.\n";
+  if (!project.test_command.empty()) {
+    workspace += "- The tests run with `" + project.test_command +
+                 "` from the worktree's top; they must pass before the work goes on to qa.\n";
+  } else {
+    workspace +=
+        "- The project has no test command configured; say in your summary how you "
+        "checked the change.\n";
+  }
+  if (attempt > 1) {
+    workspace += "- This is attempt " + std::to_string(attempt) +
+                 ": the work came back. The context above says why; fix that first.\n";
+  }
+  workspace += "\n" + commits_note(*dir, project.default_branch);
+  turn.prompt = compose_prompt(ctx.skill, brief, task, workspace);
+  return turn;
+}
+
+Result<Decision> Builder::finish(const RoleContext& ctx, const Turn& turn, const Outcome& outcome) {
+  std::string reason = reason_of(outcome);
+  if (outcome.verdict == "fail" || outcome.verdict == "blocked") {
+    return blocked("the builder reports " + outcome.verdict + ": " + reason);
+  }
+  if (outcome.verdict != "pass") {
+    return blocked("the builder gave no verdict (no ```agency block, docs/OUTCOME.md): " + reason);
+  }
+  if (ctx.project == nullptr) {
+    return blocked(missing_project(ctx, turn.brief, turn.task).value_or("no project"));
+  }
+  const config::Project& project = *ctx.project;
+  const std::string id = task_id_of(turn.brief, turn.task);
+  const std::uint32_t attempt = attempt_in(turn.task, voc::kReadyForDev);
+  const std::filesystem::path& worktree = turn.workdir;
+
+  std::string sha = env_of(turn, kAlreadyCommitted);
+  if (!sha.empty()) {
+    // Committed before a crash: what the engine did again is dropped, so the
+    // tests see exactly the commit that goes on to qa.
+    auto again = task_worktree(ctx, id);
+    if (!again) return again.error();
+  } else {
+    auto committed =
+        git::commit_all(worktree, commit_message(turn.task, id, attempt), ctx.agent_id);
+    if (!committed) return committed.error();
+    sha = *committed;
+    if (sha.empty()) {
+      // The engine may have committed by itself despite the brief.
+      std::string head = head_of(worktree);
+      std::string start = env_of(turn, kStartCommit);
+      if (head.empty() || head == start) return blocked("the engine changed nothing: " + reason);
+      sha = head;
+    }
+  }
+
+  Decision d;
+  d.branch = git::branch_for(id);
+  std::string done = "commit " + short_sha(sha) + " on " + d.branch + ": " + reason + "\n";
+  if (!outcome.block.findings.empty()) {
+    done += "\nThe builder's own notes:\n" + findings_list(outcome.block);
+  }
+  if (!project.test_command.empty()) {
+    TestRun tests = run_tests(project.test_command, worktree);
+    d.attachments["tests"] = tests.report;
+    if (!tests.passed) {
+      d.next_stage = std::string(voc::kReadyForDev);
+      d.bounce = true;
+      d.reason = "tests failed (" +
+                 (tests.exit_code == -1 ? std::string("did not finish")
+                                        : "exit " + std::to_string(tests.exit_code)) +
+                 ") on commit " + short_sha(sha);
+      d.context = "Your " + done + "\nThe tests fail on it:\n\n```\n" + tests.report + "```\n";
+      return d;
+    }
+    done += "\nTests pass: `" + project.test_command + "`.\n";
+  } else {
+    done += "\nNo test command is configured for project " + project.name + ".\n";
+  }
+  d.next_stage = std::string(voc::kQa);
+  d.reason = reason;
+  d.context = "Built: " + done;
+  return d;
+}
+
+}  // namespace agency::roles

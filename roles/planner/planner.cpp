@@ -1,0 +1,55 @@
+#include "roles/planner/planner.hpp"
+
+#include "bus/vocabulary.hpp"
+
+namespace agency::roles {
+
+namespace voc = vocabulary;
+
+Result<Turn> Planner::prepare(const RoleContext& ctx, const v1::Brief& brief,
+                              const v1::Task& task) {
+  Turn turn = start_turn(ctx, name(), brief, task);
+  auto dir = scratch_dir(ctx, task_id_of(brief, task));
+  if (!dir) return dir.error();
+  turn.workdir = *dir;
+
+  std::string workspace = "# Workspace\n\n";
+  workspace += "Your working directory " + dir->string() +
+               " is a scratch folder for notes; nothing in it is kept.\n";
+  if (ctx.project != nullptr) {
+    workspace += "The project's code is the git repository " + ctx.project->repo.string() +
+                 " (branch " + ctx.project->default_branch +
+                 "). Read it to ground the spec; do not change anything in it.\n";
+    if (!ctx.project->test_command.empty()) {
+      workspace += "Its tests run with `" + ctx.project->test_command + "`.\n";
+    }
+  } else {
+    workspace += "No repository is configured for this task: plan from the brief alone.\n";
+  }
+  workspace += "Put the whole spec in the `spec:` field of your answer's block.\n";
+  turn.prompt = compose_prompt(ctx.skill, brief, task, workspace);
+  return turn;
+}
+
+Result<Decision> Planner::finish(const RoleContext& /*ctx*/, const Turn& /*turn*/,
+                                 const Outcome& outcome) {
+  std::string reason = reason_of(outcome);
+  if (outcome.verdict == "pass") {
+    Decision d;
+    d.spec = outcome.block.spec;
+    if (d.spec.empty()) d.spec = answer_without_block(outcome.text);
+    if (d.spec.find_first_not_of(" \n\t\r") == std::string::npos) {
+      return blocked("the planner passed but wrote no spec");
+    }
+    d.next_stage = std::string(voc::kReadyForDev);
+    d.reason = reason;
+    d.context = outcome.block.summary;
+    return d;
+  }
+  if (outcome.verdict == "fail" || outcome.verdict == "blocked") {
+    return blocked("the planner reports " + outcome.verdict + ": " + reason);
+  }
+  return blocked("the planner gave no verdict (no ```agency block, docs/OUTCOME.md): " + reason);
+}
+
+}  // namespace agency::roles

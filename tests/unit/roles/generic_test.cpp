@@ -1,0 +1,94 @@
+#include <doctest/doctest.h>
+
+#include "agents/skill.hpp"
+#include "roles/role/role.hpp"
+#include "tests/unit/roles/role_fixture.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+namespace voc = agency::vocabulary;
+using agency::test::brief_for;
+using agency::test::make_task;
+using agency::test::outcome;
+
+agency::Skill skill_from(const std::string& front) {
+  auto s = agency::parse_skill("---\n" + front + "---\nYou document things.\n", "scribe/SKILL.md");
+  REQUIRE_MESSAGE(s.ok(), s.error().message);
+  return *s;
+}
+
+}  // namespace
+
+TEST_CASE("roles: generic role takes its name and its stages from the skill") {
+  auto role = agency::roles::GenericRole::from_skill(skill_from("name: scribe\n"));
+  REQUIRE(role.ok());
+  CHECK((*role)->name() == "scribe");
+  CHECK((*role)->next_stage() == voc::kDone);
+  CHECK((*role)->fail_stage() == voc::kBlocked);
+
+  auto routed = agency::roles::GenericRole::from_skill(
+      skill_from("name: scribe\nnext: review\non_fail: ready-for-dev\n"));
+  REQUIRE(routed.ok());
+  CHECK((*routed)->next_stage() == voc::kReview);
+  CHECK((*routed)->fail_stage() == voc::kReadyForDev);
+
+  auto bad = agency::roles::GenericRole::from_skill(skill_from("name: scribe\nnext: shipped\n"));
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == agency::errc::config);
+  CHECK(bad.error().message.find("'shipped' is not a stage") != std::string::npos);
+  CHECK(bad.error().message.find("scribe/SKILL.md") != std::string::npos);
+}
+
+TEST_CASE("roles: generic role decisions") {
+  agency::test::Bench bench("scribe");
+  auto made = agency::roles::GenericRole::from_skill(
+      skill_from("name: scribe\nnext: review\non_fail: ready-for-dev\n"));
+  REQUIRE(made.ok());
+  auto& role = **made;
+  bench.ctx.skill = agency::Skill{};  // the role's own skill is used
+  auto task = make_task("t-g1", {voc::kReview});
+  auto turn = role.prepare(bench.ctx, brief_for(task), task);
+  REQUIRE(turn.ok());
+  CHECK(turn->role == "scribe");
+  CHECK(fs::equivalent(turn->workdir, bench.ctx.work_dir / "scratch" / "t-g1"));
+  CHECK(turn->prompt.rfind("You document things.", 0) == 0);
+
+  auto pass = role.finish(bench.ctx, *turn, outcome("pass", "documented"));
+  REQUIRE(pass.ok());
+  CHECK(pass->next_stage == voc::kReview);
+  CHECK_FALSE(pass->bounce);
+  CHECK(pass->attachments.at("scribe").find("documented") != std::string::npos);
+
+  auto fail = role.finish(bench.ctx, *turn, outcome("fail", "the docs are wrong", {"typo"}));
+  REQUIRE(fail.ok());
+  CHECK(fail->next_stage == voc::kReadyForDev);
+  CHECK(fail->bounce);
+  CHECK(fail->context.find("- typo") != std::string::npos);
+
+  auto blocked = role.finish(bench.ctx, *turn, outcome("blocked", "need a person"));
+  REQUIRE(blocked.ok());
+  CHECK(blocked->next_stage == voc::kBlocked);
+
+  auto plain = agency::roles::GenericRole::from_skill(skill_from("name: scribe\n"));
+  REQUIRE(plain.ok());
+  auto failed = (*plain)->finish(bench.ctx, *turn, outcome("fail", "no"));
+  REQUIRE(failed.ok());
+  CHECK(failed->next_stage == voc::kBlocked);
+  CHECK_FALSE(failed->bounce);
+  auto done = (*plain)->finish(bench.ctx, *turn, outcome("pass", "yes"));
+  REQUIRE(done.ok());
+  CHECK(done->next_stage == voc::kDone);
+}
+
+TEST_CASE("roles: generic role finds --skill on its command line") {
+  std::string a0 = "agency-role", a1 = "--agent-id", a2 = "x", a3 = "--skill", a4 = "s/SKILL.md";
+  std::vector<char*> argv = {a0.data(), a1.data(), a2.data(), a3.data(), a4.data()};
+  CHECK(agency::roles::skill_argument(5, argv.data()) == "s/SKILL.md");
+  std::string eq = "--skill=t/SKILL.md";
+  std::vector<char*> argv2 = {a0.data(), eq.data()};
+  CHECK(agency::roles::skill_argument(2, argv2.data()) == "t/SKILL.md");
+  CHECK(agency::roles::skill_argument(3, argv.data()).empty());
+  std::vector<char*> dangling = {a0.data(), a3.data()};
+  CHECK(agency::roles::skill_argument(2, dangling.data()).empty());
+}
