@@ -1,0 +1,800 @@
+// The role loop (see runtime.hpp). Threads:
+//   - main thread: pulls briefs, runs the engine, applies stage changes;
+//     owns the Agent and everything in it;
+//   - heartbeat thread: writes AgentStatus to agency-fleet every few seconds
+//     and at once on a state change (reads the status under status_mu_);
+//   - in-progress thread (only while an engine runs): extends the brief's
+//     ack deadline;
+//   - signal thread: turns SIGTERM/SIGINT into a stop request;
+//   - nats.c threads: control messages and $SRV requests; they only set
+//     flags or read the status under its mutex.
+#include "agents/runtime.hpp"
+
+#include <google/protobuf/util/time_util.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "agency/v1/control.pb.h"
+#include "agency/v1/fleet.pb.h"
+#include "agency/v1/usage.pb.h"
+#include "agents/ids.hpp"
+#include "agents/inbox.hpp"
+#include "agents/logging.hpp"
+#include "agents/tasks.hpp"
+#include "bus/codec.hpp"
+#include "bus/dead_letter.hpp"
+#include "bus/kv.hpp"
+#include "bus/provision.hpp"
+#include "bus/service.hpp"
+#include "bus/subjects.hpp"
+#include "bus/vocabulary.hpp"
+
+namespace agency {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using namespace std::chrono_literals;
+namespace voc = vocabulary;
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
+}
+
+google::protobuf::Timestamp to_timestamp(std::chrono::system_clock::time_point t) {
+  return TimeUtil::NanosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+// How many times the task entered `stage` (its attempt number there).
+std::uint32_t entries_into(const v1::Task& task, std::string_view stage) {
+  std::uint32_t n = 0;
+  for (const auto& change : task.history()) {
+    if (change.to() == stage) ++n;
+  }
+  return n;
+}
+
+// Where SKILL.md of a role is when nobody says: beside the binary (the build
+// copies every role's SKILL.md to bin/skills/<role>/), then the source tree.
+std::filesystem::path default_skill_path(const std::string& role) {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto beside = exe.parent_path() / "skills" / role / "SKILL.md";
+    if (std::filesystem::exists(beside)) return beside;
+  }
+  if (const char* dir = std::getenv("AGENCY_SKILLS_DIR"); dir != nullptr && *dir != '\0') {
+    return std::filesystem::path(dir) / role / "SKILL.md";
+  }
+  return std::filesystem::path("roles") / role / "SKILL.md";
+}
+
+struct Options {
+  std::string config_path;
+  std::string agent_id;
+  std::string skill_path;
+  std::string engine;
+  std::string nats_url;
+  std::string state_dir;
+};
+
+class Agent {
+ public:
+  Agent(std::unique_ptr<RoleLogic> logic, RuntimeOptions options)
+      : logic_(std::move(logic)), options_(std::move(options)), log_(make_logger(options_.role)) {}
+
+  ~Agent() { stop_threads(); }
+
+  int run(const Options& opts);
+
+  void request_stop(std::string_view why) {
+    if (!stop_.exchange(true)) log_->info("stopping agent={} why={}", options_.agent_id, why);
+    cancel_.store(true);
+    wake();
+  }
+
+ private:
+  enum class Handled { done, handed_back, failed };
+
+  Result<void> start(const Options& opts);
+  void loop();
+  Handled handle(ReceivedBrief received);
+  // A failed brief: handed back with backoff, or dead-lettered (and its task
+  // blocked) when it is past the delivery limit or can never succeed.
+  Handled fail(ReceivedBrief& received, const v1::Task* task, const std::string& reason,
+               bool permanent = false);
+  Result<void> apply(ReceivedBrief& received, const v1::Task& task, const std::string& stage,
+                     Decision decision);
+  bool wait_for_record(ReceivedBrief& received, const std::string& stage, std::uint32_t attempt,
+                       v1::Task& task);
+  void on_control(const v1::Control& control);
+  void publish_usage(const Turn& turn, const Outcome& outcome);
+
+  void set_state(std::string_view state, const std::string& task_id = {});
+  void set_progress(std::string_view progress);
+  void write_heartbeat();
+  void heartbeat_loop();
+  void wake() {
+    std::lock_guard lock(wake_mu_);
+    wake_cv_.notify_all();
+  }
+  // Waits up to d or until woken; true if a stop was requested.
+  bool pause_for(std::chrono::milliseconds d) {
+    std::unique_lock lock(wake_mu_);
+    wake_cv_.wait_for(lock, d, [&] { return stop_.load() || kick_.exchange(false); });
+    return stop_.load();
+  }
+  void stop_threads() {
+    stop_.store(true);
+    heartbeat_stop_.store(true);
+    wake();
+    if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  }
+
+  std::unique_ptr<RoleLogic> logic_;
+  RuntimeOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+
+  config::Config config_;
+  RoleContext ctx_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Connection> connection_;
+  std::optional<TaskStore> store_;
+  std::optional<KeyValue> fleet_;
+  std::optional<KeyValue> memory_;
+  std::optional<BriefInbox> inbox_;
+
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> drain_{false};
+  std::atomic<bool> paused_{false};
+  std::atomic<bool> cancel_{false};
+  std::atomic<bool> kick_{false};
+  std::atomic<bool> heartbeat_stop_{false};
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+
+  std::mutex status_mu_;
+  v1::AgentStatus status_;  // guarded by status_mu_
+  std::atomic<bool> status_dirty_{false};
+  std::thread heartbeat_thread_;
+
+  // Last: destroyed first, so no callback runs into a half-destroyed Agent.
+  std::unique_ptr<ServiceResponder> service_;
+  std::vector<Subscription> control_subs_;
+};
+
+Result<void> Agent::start(const Options& opts) {
+  // Configuration.
+  std::optional<std::filesystem::path> cfg_path;
+  if (!opts.config_path.empty()) cfg_path = opts.config_path;
+  auto cfg = config::load(cfg_path);
+  if (!cfg) return cfg.error();
+  config_ = std::move(*cfg);
+  if (!opts.state_dir.empty()) config_.state_dir = opts.state_dir;
+  const config::Role* role_cfg = config_.role(options_.role);
+
+  std::filesystem::path skill_path = opts.skill_path;
+  if (skill_path.empty() && role_cfg != nullptr && !role_cfg->skill.empty()) {
+    skill_path = role_cfg->skill;
+  }
+  if (skill_path.empty()) skill_path = default_skill_path(options_.role);
+  auto skill = load_skill(skill_path);
+  if (!skill) return skill.error();
+
+  EngineConfig ec;
+  ec.kind = !opts.engine.empty()                                 ? opts.engine
+            : (role_cfg != nullptr && !role_cfg->engine.empty()) ? role_cfg->engine
+            : !skill->engine.empty()                             ? skill->engine
+                                                                 : "scripted";
+  if (role_cfg != nullptr) {
+    ec.model = role_cfg->model;
+    ec.command = role_cfg->command;
+    ec.timeout = std::chrono::seconds(role_cfg->timeout_seconds);
+    ec.env_allow = role_cfg->env_allow;
+    ec.scenario = role_cfg->scenario;
+  }
+  auto engine = make_engine(ec);
+  if (!engine) return engine.error();
+  engine_ = std::move(*engine);
+  options_.bounce_limit = config_.pipeline.bounce_limit;
+  options_.max_deliver = config_.pipeline.max_deliver;
+
+  ctx_.config = &config_;
+  ctx_.agent_id = options_.agent_id;
+  ctx_.skill = std::move(*skill);
+  ctx_.work_dir = config_.state_dir / "work";
+
+  // NATS.
+  auto settings = settings_from_environment();
+  if (!settings) return settings.error();
+  if (!opts.nats_url.empty()) {
+    settings->servers = {opts.nats_url};
+    settings->origin = "--nats";
+  } else if (!config_.nats.url.empty() && settings->origin == "default") {
+    settings->servers = {config_.nats.url};
+    settings->origin = "agency.yaml";
+  }
+  ConnectOptions co;
+  co.name = options_.agent_id;
+  co.mode = ConnectMode::keep_trying;
+  co.on_event = [log = log_](std::string_view e) { log->warn("nats {}", e); };
+  log_->info("connecting agent={} nats={} ({})", options_.agent_id, settings->display_url(),
+             settings->origin);
+  auto conn = Connection::open(*settings, co);
+  if (!conn) return conn.error();
+  connection_ = std::move(*conn);
+
+  ProvisionPlan plan;
+  plan.roles = {options_.role};
+  plan.replicas = config_.nats.replicas;
+  plan.ack_wait = std::chrono::seconds(config_.pipeline.ack_wait_seconds);
+  plan.max_deliver = config_.pipeline.max_deliver;
+  if (auto r = provision(*connection_, plan); !r) return r.error();
+  auto store = TaskStore::open(*connection_);
+  if (!store) return store.error();
+  store_.emplace(std::move(*store));
+  auto fleet = KeyValue::open(*connection_, subjects::kFleetBucket);
+  if (!fleet) return fleet.error();
+  fleet_.emplace(std::move(*fleet));
+  auto memory = KeyValue::open(*connection_, subjects::kMemoryBucket);
+  if (!memory) return memory.error();
+  memory_.emplace(std::move(*memory));
+  auto inbox = BriefInbox::open(*connection_, options_.role, options_.agent_id);
+  if (!inbox) return inbox.error();
+  inbox_.emplace(std::move(*inbox));
+
+  {
+    std::lock_guard lock(status_mu_);
+    status_.set_agent_id(options_.agent_id);
+    status_.set_role(options_.role);
+    status_.set_state(std::string(voc::kIdle));
+    *status_.mutable_since() = TimeUtil::GetCurrentTime();
+    status_.set_engine(engine_->label());
+    status_.set_pid(static_cast<int>(::getpid()));
+    status_.set_host(ids::host_name());
+    status_.set_version(AGENCY_VERSION);
+  }
+
+  // Control: this agent, its role, everyone.
+  for (const auto& target : {options_.agent_id, options_.role, std::string("all")}) {
+    auto sub = connection_->subscribe(subjects::control(target), {}, [this](Incoming m) {
+      auto control = codec::decode<v1::Control>(m.data(), m.headers());
+      if (!control) {
+        log_->warn("ignored control message subject={} reason={}", m.subject(),
+                   control.error().message);
+        return;
+      }
+      on_control(*control);
+    });
+    if (!sub) return sub.error();
+    control_subs_.push_back(std::move(*sub));
+  }
+
+  ServiceIdentity identity{
+      "agency-" + options_.role, options_.agent_id, AGENCY_VERSION,
+      ctx_.skill.description.empty() ? "agency role " + options_.role : ctx_.skill.description};
+  std::vector<ServiceEndpoint> endpoints = {
+      {"brief",
+       subjects::brief(options_.role),
+       subjects::brief_consumer(options_.role),
+       {{"stream", std::string(subjects::kBriefsStream)}}},
+      {"control", subjects::control(options_.agent_id), "", {}},
+  };
+  auto service = ServiceResponder::start(*connection_, identity, endpoints,
+                                         {{"role", options_.role},
+                                          {"state", std::string(voc::kIdle)},
+                                          {"task", ""},
+                                          {"engine", engine_->label()}});
+  if (!service) return service.error();
+  service_ = std::move(*service);
+
+  write_heartbeat();
+  heartbeat_thread_ = std::thread([this] { heartbeat_loop(); });
+  log_->info("agent ready agent={} role={} engine=\"{}\" skill={}", options_.agent_id,
+             options_.role, engine_->label(), ctx_.skill.source.string());
+  return {};
+}
+
+void Agent::on_control(const v1::Control& control) {
+  const std::string& c = control.command();
+  log_->info("control command={} from={} reason=\"{}\"", c, control.from(), control.reason());
+  if (c == voc::kPause) {
+    paused_.store(true);
+  } else if (c == voc::kResume) {
+    paused_.store(false);
+  } else if (c == voc::kDrain) {
+    drain_.store(true);
+  } else if (c == voc::kStop) {
+    request_stop("control stop");
+  } else if (c == voc::kReload) {
+    log_->warn("reload is not supported yet; restart the agent to read agency.yaml again");
+  }
+  kick_.store(true);
+  wake();
+}
+
+void Agent::set_state(std::string_view state, const std::string& task_id) {
+  {
+    std::lock_guard lock(status_mu_);
+    if (status_.state() != state || status_.task_id() != task_id) {
+      status_.set_state(std::string(state));
+      status_.set_task_id(task_id);
+      *status_.mutable_since() = TimeUtil::GetCurrentTime();
+    }
+  }
+  if (service_) {
+    service_->set_metadata({{"role", options_.role},
+                            {"state", std::string(state)},
+                            {"task", task_id},
+                            {"engine", engine_->label()}});
+  }
+  status_dirty_.store(true);
+  wake();
+}
+
+void Agent::set_progress(std::string_view progress) {
+  {
+    std::lock_guard lock(status_mu_);
+    status_.set_last_progress(std::string(progress.substr(0, 200)));
+    *status_.mutable_last_progress_at() = TimeUtil::GetCurrentTime();
+  }
+  status_dirty_.store(true);
+}
+
+void Agent::write_heartbeat() {
+  v1::AgentStatus snapshot;
+  {
+    std::lock_guard lock(status_mu_);
+    *status_.mutable_heartbeat_at() = TimeUtil::GetCurrentTime();
+    snapshot = status_;
+  }
+  if (auto r = fleet_->put(options_.agent_id, codec::encode(snapshot).data); !r) {
+    log_->warn("heartbeat failed agent={} error={}", options_.agent_id, r.error().message);
+  }
+}
+
+void Agent::heartbeat_loop() {
+  auto next = std::chrono::steady_clock::now() + options_.heartbeat;
+  while (!heartbeat_stop_.load()) {
+    {
+      std::unique_lock lock(wake_mu_);
+      wake_cv_.wait_until(lock, next,
+                          [&] { return heartbeat_stop_.load() || status_dirty_.load(); });
+    }
+    if (heartbeat_stop_.load()) break;
+    status_dirty_.store(false);
+    write_heartbeat();
+    if (std::chrono::steady_clock::now() >= next) next += options_.heartbeat;
+  }
+}
+
+void Agent::loop() {
+  std::chrono::milliseconds backoff = 500ms;
+  while (!stop_.load()) {
+    if (drain_.load()) {
+      log_->info("drained agent={}", options_.agent_id);
+      break;
+    }
+    if (paused_.load()) {
+      set_state(voc::kPaused);
+      pause_for(1000ms);
+      continue;
+    }
+    set_state(voc::kIdle);
+    auto got = inbox_->next(options_.fetch_wait);
+    if (!got) {
+      log_->warn("fetching briefs failed agent={} error={} retry_in_ms={}", options_.agent_id,
+                 got.error().message, backoff.count());
+      pause_for(backoff);
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, 10s);
+      continue;
+    }
+    backoff = 500ms;
+    if (!got->has_value()) continue;
+    handle(std::move(**got));
+  }
+}
+
+Agent::Handled Agent::fail(ReceivedBrief& received, const v1::Task* task, const std::string& reason,
+                           bool permanent) {
+  auto deliveries = received.delivery.deliveries;
+  const std::string& task_id = received.brief.task_id();
+  if (permanent || deliveries >= static_cast<std::uint64_t>(options_.max_deliver)) {
+    std::string why =
+        permanent ? reason
+                  : "gave up after " + std::to_string(deliveries) + " deliveries: " + reason;
+    log_->error("dead-lettering brief task={} reason=\"{}\"", task_id, why);
+    auto letter = make_dead_letter(received.message, why, options_.role, options_.agent_id);
+    letter.set_task_id(task_id);
+    if (auto r = publish_dead_letter(*connection_, letter); !r) {
+      log_->error("cannot store dead letter task={} error={}", task_id, r.error().message);
+      (void)received.message.nak(5000);
+      return Handled::failed;
+    }
+    if (task != nullptr) {
+      std::string from = task->stage();
+      auto blocked = store_->update(task_id, [&](v1::Task& t) {
+        if (t.stage() == voc::kBlocked) return false;
+        auto* change = t.add_history();
+        change->set_from(t.stage());
+        change->set_to(std::string(voc::kBlocked));
+        change->set_actor(options_.agent_id);
+        change->set_reason(why);
+        *change->mutable_at() = TimeUtil::GetCurrentTime();
+        t.set_stage(std::string(voc::kBlocked));
+        t.set_blocked_reason(why);
+        return true;
+      });
+      if (blocked) {
+        v1::TaskEvent event;
+        event.set_task_id(task_id);
+        event.set_kind(std::string(voc::kEventBlocked));
+        event.set_from_stage(from);
+        event.set_to_stage(std::string(voc::kBlocked));
+        event.set_actor(options_.agent_id);
+        event.set_reason(why);
+        event.set_project(task->project());
+        *event.mutable_at() = TimeUtil::GetCurrentTime();
+        (void)store_->append_event(event, "event:" + task_id + ":dead:" +
+                                              std::to_string(received.delivery.stream_sequence));
+      }
+    }
+    (void)received.message.ack();
+    return Handled::failed;
+  }
+  // Transient: hand it back with a growing delay (2 s, 4 s, 8 s, ... 60 s).
+  std::int64_t delay_ms =
+      std::min<std::int64_t>(60000, 1000LL << std::min<std::uint64_t>(deliveries, 6));
+  log_->warn("brief failed, handing it back task={} delivery={} retry_in_ms={} reason=\"{}\"",
+             task_id, deliveries, delay_ms, reason);
+  (void)received.message.nak(delay_ms);
+  return Handled::failed;
+}
+
+bool Agent::wait_for_record(ReceivedBrief& received, const std::string& stage,
+                            std::uint32_t attempt, v1::Task& task) {
+  // The previous stage publishes this brief before it updates the record
+  // (DESIGN section 6), so for a moment the brief can be ahead of the task.
+  // Wait for the record instead of dropping the brief.
+  auto deadline = std::chrono::steady_clock::now() + 45s;
+  auto last_ack = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < deadline && !stop_.load()) {
+    if (pause_for(50ms)) return false;
+    auto loaded = store_->load(received.brief.task_id());
+    if (loaded && entries_into(loaded->task, stage) >= attempt) {
+      task = std::move(loaded->task);
+      return true;
+    }
+    if (std::chrono::steady_clock::now() - last_ack > 5s) {
+      (void)received.message.in_progress();
+      last_ack = std::chrono::steady_clock::now();
+    }
+  }
+  return false;
+}
+
+Agent::Handled Agent::handle(ReceivedBrief received) {
+  v1::Brief& brief = received.brief;
+  if (brief.task_id().empty()) {
+    brief.set_task_id(
+        ids::task_for_message(received.delivery.timestamp_ns, received.delivery.stream_sequence));
+  }
+  std::string stage =
+      brief.stage().empty() ? std::string(first_stage_of(options_.role)) : brief.stage();
+  if (!stage.empty() && role_for_stage(stage) != options_.role) {
+    return fail(received, nullptr,
+                "stage " + stage + " belongs to role " + std::string(role_for_stage(stage)) +
+                    ", not " + options_.role,
+                true);
+  }
+  brief.set_stage(stage);
+  // With one project configured, a brief that names none is for it.
+  if (brief.project().empty() && config_.projects.size() == 1) {
+    brief.set_project(config_.projects.front().name);
+  }
+  auto created = store_->create(brief, stage, options_.agent_id);
+  if (!created) return fail(received, nullptr, created.error().message);
+  v1::Task task = created->task;
+  std::uint32_t attempt = std::max<std::uint32_t>(1, brief.attempt());
+  std::uint32_t entered = entries_into(task, stage);
+  if (entered < attempt) {
+    if (!wait_for_record(received, stage, attempt, task)) {
+      log_->info("brief ahead of its task record, handing back task={} stage={} attempt={}",
+                 brief.task_id(), stage, attempt);
+      (void)received.message.nak(5000);
+      return Handled::handed_back;
+    }
+    entered = entries_into(task, stage);
+  }
+  if (task.stage() != stage || entered > attempt) {
+    // A replay: the task has already moved on from this stage and attempt.
+    log_->info("replayed brief skipped task={} stage={} attempt={} task_stage={}", brief.task_id(),
+               stage, attempt, task.stage());
+    (void)received.message.ack();
+    return Handled::done;
+  }
+
+  set_state(voc::kBusy, brief.task_id());
+  set_progress("preparing " + stage);
+  ctx_.project = brief.project().empty() ? nullptr : config_.project(brief.project());
+  if (auto early = logic_->precheck(ctx_, brief, task)) {
+    if (auto r = apply(received, task, stage, std::move(*early)); !r) {
+      return fail(received, &task, "applying the stage change: " + r.error().message);
+    }
+    return Handled::done;
+  }
+  auto turn = logic_->prepare(ctx_, brief, task);
+  if (!turn) return fail(received, &task, "preparing the work: " + turn.error().message);
+  if (auto session = memory_->get("session." + options_.agent_id); session) {
+    turn->session_id = session->value;
+  }
+
+  // Engine, with in-progress acks while it works.
+  cancel_.store(stop_.load());
+  std::atomic<bool> engine_done{false};
+  std::mutex ack_mu;
+  std::condition_variable ack_cv;
+  std::thread ticker([&] {
+    std::unique_lock lock(ack_mu);
+    while (!ack_cv.wait_for(lock, options_.in_progress_every, [&] { return engine_done.load(); })) {
+      (void)received.message.in_progress();
+    }
+  });
+  log_->info("engine start task={} stage={} attempt={} engine=\"{}\"", brief.task_id(), stage,
+             attempt, engine_->label());
+  auto outcome = engine_->run(
+      *turn, [this](std::string_view p) { set_progress(p); }, cancel_);
+  {
+    std::lock_guard lock(ack_mu);
+    engine_done.store(true);
+  }
+  ack_cv.notify_all();
+  ticker.join();
+
+  if (stop_.load()) {
+    log_->info("handing back brief on stop task={} stage={}", brief.task_id(), stage);
+    (void)received.message.nak(0);
+    return Handled::handed_back;
+  }
+  if (!outcome) return fail(received, &task, "engine: " + outcome.error().message);
+  publish_usage(*turn, *outcome);
+  if (outcome->rate_limit) {
+    auto until = outcome->rate_limit->resets_at;
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::system_clock::now());
+    // Stagger wake-ups so a rate-limited fleet does not return in step.
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    auto jitter = std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(
+        0, std::max<std::int64_t>(1, wait.count() / 10))(rng));
+    wait = std::max(wait, 0ms) + jitter;
+    {
+      std::lock_guard lock(status_mu_);
+      *status_.mutable_resumes_at() = to_timestamp(std::chrono::system_clock::now() + wait);
+    }
+    set_state(voc::kRateLimited, brief.task_id());
+    log_->warn("rate limited task={} resume_in_ms={} detail=\"{}\"", brief.task_id(), wait.count(),
+               outcome->rate_limit->detail);
+    (void)received.message.nak(wait.count());
+    pause_for(wait);
+    {
+      std::lock_guard lock(status_mu_);
+      status_.clear_resumes_at();
+    }
+    return Handled::handed_back;
+  }
+  if (!outcome->session_id.empty()) {
+    (void)memory_->put("session." + options_.agent_id, outcome->session_id);
+  }
+  set_progress("deciding next stage");
+  auto decision = logic_->finish(ctx_, *turn, *outcome);
+  if (!decision) return fail(received, &task, decision.error().message);
+  if (auto r = apply(received, task, stage, std::move(*decision)); !r) {
+    return fail(received, &task, "applying the stage change: " + r.error().message);
+  }
+  return Handled::done;
+}
+
+Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const std::string& stage,
+                          Decision decision) {
+  const v1::Brief& brief = received.brief;
+  const std::string& task_id = brief.task_id();
+  std::uint32_t attempt = std::max<std::uint32_t>(1, brief.attempt());
+  std::string next = decision.next_stage;
+  std::string reason = decision.reason;
+  std::uint32_t bounces = task.bounces() + (decision.bounce ? 1 : 0);
+  if (decision.bounce && bounces > static_cast<std::uint32_t>(options_.bounce_limit)) {
+    reason = "sent back " + std::to_string(bounces) + " times (limit " +
+             std::to_string(options_.bounce_limit) + "), needs a person: " + reason;
+    next = std::string(voc::kBlocked);
+  }
+  if (!voc::is_stage(next)) {
+    return make_error(errc::internal, "role decided an unknown stage '" + next + "'");
+  }
+
+  // 1. The next brief (a replay of this step is dropped by its msg id).
+  std::uint32_t next_attempt = entries_into(task, next) + 1;
+  if (voc::is_brief_stage(next)) {
+    v1::Brief out;
+    out.set_id(task_id + ":" + next + ":" + std::to_string(next_attempt));
+    out.set_project(task.project());
+    out.set_objective(brief.objective().empty() ? task.brief().objective() : brief.objective());
+    out.set_audience(task.brief().audience());
+    *out.mutable_constraints() = task.brief().constraints();
+    out.set_done_when(task.brief().done_when());
+    out.set_stage(next);
+    out.set_task_id(task_id);
+    out.set_priority(brief.priority());
+    out.set_token_budget(brief.token_budget());
+    out.set_context(decision.context);
+    out.set_origin(options_.agent_id);
+    out.set_attempt(next_attempt);
+    *out.mutable_created_at() = TimeUtil::GetCurrentTime();
+    auto ack = connection_->js_publish(subjects::brief(role_for_stage(next)), codec::encode(out),
+                                       out.id());
+    if (!ack) return ack.error();
+  }
+
+  // 2. The task record, by compare-and-set.
+  auto now = TimeUtil::GetCurrentTime();
+  auto updated = store_->update(task_id, [&](v1::Task& t) {
+    if (t.stage() != stage || entries_into(t, stage) != attempt) return false;  // applied already
+    auto* change = t.add_history();
+    change->set_from(stage);
+    change->set_to(next);
+    change->set_actor(options_.agent_id);
+    change->set_reason(reason);
+    *change->mutable_at() = now;
+    t.set_stage(next);
+    t.set_bounces(bounces);
+    if (!decision.spec.empty()) t.set_spec(decision.spec);
+    if (!decision.branch.empty()) t.set_branch(decision.branch);
+    for (const auto& [k, v] : decision.attachments) (*t.mutable_attachments())[k] = v;
+    if (next == voc::kBlocked) t.set_blocked_reason(reason);
+    return true;
+  });
+  if (!updated) return updated.error();
+
+  // 3. The event.
+  v1::TaskEvent event;
+  event.set_task_id(task_id);
+  std::string_view kind = next == voc::kDone      ? voc::kEventDone
+                          : next == voc::kBlocked ? voc::kEventBlocked
+                          : decision.bounce       ? voc::kEventBounced
+                                                  : voc::kEventStageChanged;
+  event.set_kind(std::string(kind));
+  event.set_from_stage(stage);
+  event.set_to_stage(next);
+  event.set_actor(options_.agent_id);
+  event.set_reason(reason);
+  event.set_project(task.project());
+  *event.mutable_at() = now;
+  if (auto r = store_->append_event(
+          event, "event:" + task_id + ":" + stage + ":" + std::to_string(attempt));
+      !r) {
+    return r;
+  }
+
+  // 4. Only now is this brief done.
+  if (auto r = received.message.ack(); !r) return r;
+  log_->info("stage changed task={} from={} to={} attempt={} reason=\"{}\"", task_id, stage, next,
+             attempt, reason.substr(0, 200));
+  return {};
+}
+
+void Agent::publish_usage(const Turn& turn, const Outcome& outcome) {
+  v1::UsageSample sample;
+  sample.set_id(ids::make("u"));
+  sample.set_engine(engine_->kind());
+  sample.set_model(outcome.model);
+  sample.set_role(options_.role);
+  sample.set_agent_id(options_.agent_id);
+  sample.set_task_id(turn.brief.task_id());
+  sample.set_project(turn.brief.project());
+  sample.set_input_tokens(outcome.usage.input_tokens);
+  sample.set_output_tokens(outcome.usage.output_tokens);
+  sample.set_cache_creation_tokens(outcome.usage.cache_creation_tokens);
+  sample.set_cache_read_tokens(outcome.usage.cache_read_tokens);
+  sample.set_cost_usd(outcome.usage.cost_usd);
+  sample.set_duration_ms(outcome.duration.count());
+  sample.set_session_id(outcome.session_id);
+  sample.set_started_by_agency(true);
+  sample.set_source("engine");
+  *sample.mutable_at() = TimeUtil::GetCurrentTime();
+  auto r = connection_->js_publish(subjects::usage(engine_->kind(), options_.role),
+                                   codec::encode(sample), sample.id());
+  if (!r) log_->warn("usage sample not stored error={}", r.error().message);
+  std::lock_guard lock(status_mu_);
+  status_.set_window_tokens(status_.window_tokens() + outcome.usage.input_tokens +
+                            outcome.usage.output_tokens);
+}
+
+int Agent::run(const Options& opts) {
+  if (auto r = start(opts); !r) {
+    log_->critical("cannot start agent={} role={}: {}", options_.agent_id, options_.role,
+                   r.error().message);
+    return r.error().code == errc::config ? 2 : 1;
+  }
+  loop();
+  set_state(voc::kDraining);
+  heartbeat_stop_.store(true);
+  wake();
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  control_subs_.clear();
+  service_.reset();
+  (void)fleet_->remove(options_.agent_id);
+  log_->info("agent stopped agent={}", options_.agent_id);
+  return 0;
+}
+
+}  // namespace
+
+int run_agent(std::unique_ptr<RoleLogic> logic, int argc, char** argv) {
+  RuntimeOptions options;
+  options.role = logic->name();
+  Options opts;
+  CLI::App app{"agency-" + options.role + ": one agent of role " + options.role +
+               " (normally started by `agency up`)"};
+  app.add_option("--config", opts.config_path,
+                 "agency.yaml (default: $AGENCY_CONFIG, ./agency.yaml)");
+  app.add_option("--agent-id", opts.agent_id,
+                 "agent id (default: $AGENCY_AGENT_ID, else <role>-<host>-<pid>)");
+  app.add_option("--skill", opts.skill_path, "SKILL.md of the role (default: the built-in one)");
+  app.add_option("--engine", opts.engine, "engine kind, overriding agency.yaml and SKILL.md");
+  app.add_option("--nats", opts.nats_url, "NATS URL (default: NATS_URL, ...)");
+  app.add_option("--state-dir", opts.state_dir,
+                 "state dir (default: $AGENCY_STATE_DIR, agency.yaml)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (opts.config_path.empty()) opts.config_path = env_or("AGENCY_CONFIG", "");
+  if (opts.state_dir.empty()) opts.state_dir = env_or("AGENCY_STATE_DIR", "");
+  options.agent_id = !opts.agent_id.empty()
+                         ? opts.agent_id
+                         : env_or("AGENCY_AGENT_ID", options.role + "-" + ids::host_name() + "-" +
+                                                         std::to_string(::getpid()));
+  opts.agent_id = options.agent_id;
+  if (const char* ms = std::getenv("AGENCY_HEARTBEAT_MS"); ms != nullptr) {
+    options.heartbeat = std::chrono::milliseconds(std::atoll(ms));
+  }
+  if (const char* ms = std::getenv("AGENCY_IN_PROGRESS_MS"); ms != nullptr) {
+    options.in_progress_every = std::chrono::milliseconds(std::atoll(ms));
+  }
+
+  // Signals go to one thread: block them before any other thread exists, so
+  // nats.c's threads inherit the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  Agent agent(std::move(logic), options);
+  std::atomic<bool> done{false};
+  std::thread signals([&] {
+    while (!done.load()) {
+      timespec wait{0, 200 * 1000 * 1000};
+      int sig = sigtimedwait(&set, nullptr, &wait);
+      if (sig == SIGTERM || sig == SIGINT) {
+        agent.request_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      }
+    }
+  });
+  int code = agent.run(opts);
+  done.store(true);
+  signals.join();
+  return code;
+}
+
+}  // namespace agency

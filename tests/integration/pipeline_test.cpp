@@ -1,0 +1,398 @@
+// The staged pipeline with real role processes, a real nats-server and a
+// real git repository: briefs reach done, nothing is lost when an agent or
+// the server dies, no stage is applied twice.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agency/v1/dead.pb.h"
+#include "agency/v1/fleet.pb.h"
+#include "agents/git.hpp"
+#include "agents/tasks.hpp"
+#include "bus/codec.hpp"
+#include "bus/consumer.hpp"
+#include "bus/kv.hpp"
+#include "bus/provision.hpp"
+#include "bus/subjects.hpp"
+#include "tests/support/nats_server.hpp"
+#include "tests/support/run.hpp"
+
+namespace agency {
+namespace {
+
+using namespace std::chrono_literals;
+
+void write(const std::filesystem::path& p, const std::string& text) {
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p) << text;
+}
+
+std::string bin(const std::string& name) { return std::string(AGENCY_BIN_DIR) + "/" + name; }
+
+// A project repository, a config and a fleet of role processes.
+class Pipeline {
+ public:
+  explicit Pipeline(const std::string& scenario) {
+    repo_ = dir_.path() / "project";
+    std::filesystem::create_directories(repo_);
+    REQUIRE(git::run({"git", "init", "-q", "-b", "main"}, repo_).exit_code == 0);
+    write(repo_ / "README.md", "sample project\n");
+    REQUIRE(git::run({"git", "add", "-A"}, repo_).exit_code == 0);
+    REQUIRE(git::run({"git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit",
+                      "-q", "-m", "initial"},
+                     repo_)
+                .exit_code == 0);
+    write(dir_.path() / "scenario.yaml", scenario);
+    config_ = dir_.path() / "agency.yaml";
+    std::string role_block;
+    for (const char* role : {"planner", "builder", "adversary", "reviewer"}) {
+      role_block +=
+          std::string("  ") + role + ":\n    engine: scripted\n    scenario: scenario.yaml\n";
+    }
+    write(config_,
+          "state_dir: state\n"
+          "pipeline:\n  bounce_limit: 2\n  ack_wait_seconds: 3\n"
+          "projects:\n  - name: demo\n    repo: project\n    default_branch: main\n"
+          "    test_command: test -f GREETING.md\n"
+          "roles:\n" +
+              role_block);
+    connection_ = server_.connect("test-observer");
+    ProvisionPlan plan;
+    plan.ack_wait = std::chrono::seconds(3);
+    REQUIRE(provision(*connection_, plan).ok());
+  }
+
+  ~Pipeline() {
+    for (auto& [id, child] : agents_) {
+      child->signal(SIGTERM);
+      child->wait(10s);
+    }
+  }
+
+  test::Child& start(const std::string& role, const std::string& agent_id) {
+    auto child = std::make_unique<test::Child>(
+        std::vector<std::string>{bin("agency-" + role)}, dir_.path(),
+        std::map<std::string, std::string>{{"NATS_URL", server_.url()},
+                                           {"NATS_CONTEXT", ""},
+                                           {"AGENCY_CONFIG", config_.string()},
+                                           {"AGENCY_AGENT_ID", agent_id},
+                                           {"AGENCY_HEARTBEAT_MS", "200"},
+                                           {"AGENCY_IN_PROGRESS_MS", "500"}});
+    auto& ref = *child;
+    agents_[agent_id] = std::move(child);
+    return ref;
+  }
+
+  void start_fleet(int per_role = 1) {
+    for (const char* role : {"planner", "builder", "adversary", "reviewer"}) {
+      for (int i = 1; i <= per_role; ++i) start(role, std::string(role) + "-" + std::to_string(i));
+    }
+  }
+
+  test::Child& agent(const std::string& id) { return *agents_.at(id); }
+  void forget(const std::string& id) { agents_.erase(id); }
+
+  // Polls the task record until it is at `stage` (or the deadline).
+  std::optional<v1::Task> wait_for_stage(const std::string& task_id, const std::string& stage,
+                                         std::chrono::seconds timeout = 60s) {
+    auto store = TaskStore::open(*connection_);
+    REQUIRE(store.ok());
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto t = store->load(task_id);
+      if (t && t->task.stage() == stage) return t->task;
+      std::this_thread::sleep_for(50ms);  // polling a record, with a deadline
+    }
+    return std::nullopt;
+  }
+
+  // Polls agency-fleet until `agent_id` reports `state`.
+  bool wait_for_agent_state(const std::string& agent_id, const std::string& state,
+                            std::chrono::seconds timeout = 30s) {
+    auto fleet = KeyValue::open(*connection_, subjects::kFleetBucket);
+    REQUIRE(fleet.ok());
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (auto e = fleet->get(agent_id); e) {
+        auto s = codec::decode<v1::AgentStatus>(e->value);
+        if (s && s->state() == state) return true;
+      }
+      std::this_thread::sleep_for(20ms);  // polling a record, with a deadline
+    }
+    return false;
+  }
+
+  std::vector<v1::TaskEvent> events(const std::string& task_id) {
+    auto store = TaskStore::open(*connection_);
+    REQUIRE(store.ok());
+    auto h = store->history(task_id);
+    REQUIRE(h.ok());
+    return *h;
+  }
+
+  std::vector<std::string> branch_commits(const std::string& task_id) {
+    auto r = git::run({"git", "log", "--format=%s", "main.." + git::branch_for(task_id)}, repo_);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start < r.output.size()) {
+      auto end = r.output.find('\n', start);
+      if (end == std::string::npos) end = r.output.size();
+      if (end > start) out.push_back(r.output.substr(start, end - start));
+      start = end + 1;
+    }
+    return out;
+  }
+
+  // What `nats pub` does: a core publish of text, no headers.
+  void plain_publish(const std::string& subject, const std::string& text) {
+    REQUIRE(natsConnection_Publish(connection_->raw(), subject.c_str(), text.data(),
+                                   static_cast<int>(text.size())) == NATS_OK);
+    REQUIRE(natsConnection_Flush(connection_->raw()) == NATS_OK);
+  }
+
+  // The task a plain brief created: the first task whose objective matches.
+  std::string task_with_objective(const std::string& objective,
+                                  std::chrono::seconds timeout = 30s) {
+    auto store = TaskStore::open(*connection_);
+    REQUIRE(store.ok());
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto all = store->list();
+      if (all) {
+        for (const auto& t : *all) {
+          if (t.brief().objective() == objective) return t.id();
+        }
+      }
+      std::this_thread::sleep_for(50ms);  // polling, with a deadline
+    }
+    return {};
+  }
+
+  test::NatsServer& server() { return server_; }
+  Connection& connection() { return *connection_; }
+  const std::filesystem::path& repo() const { return repo_; }
+
+ private:
+  test::TempDir dir_;
+  test::NatsServer server_;
+  std::filesystem::path repo_;
+  std::filesystem::path config_;
+  std::unique_ptr<Connection> connection_;
+  std::map<std::string, std::unique_ptr<test::Child>> agents_;
+};
+
+const char* kPassingScenario = R"(planner:
+  - spec: "Add GREETING.md that says hello"
+builder:
+  - write: {path: GREETING.md, content: "hello from {task_id}\n"}
+    summary: added GREETING.md
+adversary:
+  - verdict: pass
+reviewer:
+  - verdict: pass
+)";
+
+// One stage change per stage, in order, and nothing else.
+void check_clean_trail(const std::vector<v1::TaskEvent>& events) {
+  std::vector<std::string> moves;
+  for (const auto& e : events)
+    moves.push_back(e.kind() + ":" + e.from_stage() + ">" + e.to_stage());
+  CHECK(moves == std::vector<std::string>{"created:>ready-for-prep",
+                                          "stage-changed:ready-for-prep>ready-for-dev",
+                                          "stage-changed:ready-for-dev>qa",
+                                          "stage-changed:qa>review", "done:review>done"});
+}
+
+TEST_CASE("pipeline: a plain text brief from a non-agency client reaches done with a commit") {
+  Pipeline p(kPassingScenario);
+  p.start_fleet();
+  p.plain_publish("agency.brief.planner", "Say hello in GREETING.md");
+  auto task_id = p.task_with_objective("Say hello in GREETING.md");
+  REQUIRE_FALSE(task_id.empty());
+  auto done = p.wait_for_stage(task_id, "done");
+  REQUIRE(done.has_value());
+  CHECK(done->spec() == "Add GREETING.md that says hello");
+  CHECK(done->branch() == "agency/" + task_id);
+  CHECK(done->project() == "demo");
+  check_clean_trail(p.events(task_id));
+  auto commits = p.branch_commits(task_id);
+  REQUIRE(commits.size() == 1);
+  CHECK(commits[0].find(task_id) != std::string::npos);
+}
+
+TEST_CASE("pipeline: adversary findings send the task back, and the bounce limit blocks it") {
+  Pipeline p(R"(planner:
+  - spec: "Add GREETING.md"
+builder:
+  - write: {path: GREETING.md, content: "attempt {attempt}\n"}
+adversary:
+  - verdict: fail
+    findings: ["GREETING.md is not friendly enough"]
+reviewer:
+  - verdict: pass
+)");
+  p.start_fleet();
+  p.plain_publish("agency.brief.planner", "Say hello");
+  auto task_id = p.task_with_objective("Say hello");
+  REQUIRE_FALSE(task_id.empty());
+  auto blocked = p.wait_for_stage(task_id, "blocked");
+  REQUIRE(blocked.has_value());
+  CHECK(blocked->bounces() == 3);
+  CHECK(blocked->blocked_reason().find("limit 2") != std::string::npos);
+  CHECK(blocked->blocked_reason().find("not friendly enough") != std::string::npos);
+  int bounced = 0;
+  for (const auto& e : p.events(task_id)) bounced += e.kind() == "bounced" ? 1 : 0;
+  CHECK(bounced == 2);
+}
+
+TEST_CASE("pipeline: kill -9 of the builder mid-engine loses nothing and commits once") {
+  Pipeline p(R"(planner:
+  - spec: "Add GREETING.md"
+builder:
+  - write: {path: GREETING.md, content: "hello\n"}
+    sleep_ms: 4000
+adversary:
+  - verdict: pass
+reviewer:
+  - verdict: pass
+)");
+  p.start("planner", "planner-1");
+  p.start("adversary", "adversary-1");
+  p.start("reviewer", "reviewer-1");
+  auto& victim = p.start("builder", "builder-1");
+  p.plain_publish("agency.brief.planner", "Say hello");
+  auto task_id = p.task_with_objective("Say hello");
+  REQUIRE_FALSE(task_id.empty());
+  REQUIRE(p.wait_for_agent_state("builder-1", "busy"));
+  victim.signal(SIGKILL);
+  REQUIRE(victim.wait(10s) == -1);  // killed by a signal, not exited
+  p.forget("builder-1");
+  p.start("builder", "builder-2");
+
+  auto done = p.wait_for_stage(task_id, "done", 90s);
+  REQUIRE(done.has_value());
+  check_clean_trail(p.events(task_id));
+  CHECK(p.branch_commits(task_id).size() == 1);
+}
+
+TEST_CASE("pipeline: SIGTERM during work hands the brief back and the next agent finishes it") {
+  Pipeline p(R"(planner:
+  - spec: "slow planning"
+    sleep_ms: 6000
+)");
+  auto& first = p.start("planner", "planner-1");
+  p.plain_publish("agency.brief.planner", "Plan slowly");
+  auto task_id = p.task_with_objective("Plan slowly");
+  REQUIRE_FALSE(task_id.empty());
+  REQUIRE(p.wait_for_agent_state("planner-1", "busy"));
+  auto started = std::chrono::steady_clock::now();
+  first.signal(SIGTERM);
+  CHECK(first.wait(10s) == 0);
+  // It handed the brief back instead of finishing the 6 s of work.
+  CHECK(std::chrono::steady_clock::now() - started < 3s);
+  p.forget("planner-1");
+  auto queues = list_consumers(p.connection(), subjects::kBriefsStream);
+  REQUIRE(queues.ok());
+  for (const auto& q : *queues) {
+    // Still queued for the role: nothing was acked or lost.
+    if (q.name == "briefs-planner")
+      CHECK(q.pending + static_cast<std::uint64_t>(q.ack_pending) == 1);
+  }
+  CHECK(p.wait_for_stage(task_id, "ready-for-prep", 1s).has_value());
+
+  p.start("planner", "planner-2");
+  auto planned = p.wait_for_stage(task_id, "ready-for-dev", 30s);
+  REQUIRE(planned.has_value());
+  CHECK(planned->spec() == "slow planning");
+  int changes = 0;
+  for (const auto& e : p.events(task_id)) {
+    if (e.kind() == "stage-changed") {
+      ++changes;
+      CHECK(e.actor() == "planner-2");
+    }
+  }
+  CHECK(changes == 1);
+}
+
+TEST_CASE("pipeline: malformed briefs are dead-lettered with a reason and good ones still finish") {
+  Pipeline p(kPassingScenario);
+  p.start_fleet();
+  p.plain_publish("agency.brief.planner", std::string("\xff\xfe\x01garbage", 10));
+  p.plain_publish("agency.brief.planner", "First good brief");
+  p.plain_publish("agency.brief.planner", R"({"objective": ["not", "a", "string"]})");
+  p.plain_publish("agency.brief.planner", R"({"objective":"x","stage":"qa"})");
+  p.plain_publish("agency.brief.planner", "Second good brief");
+  for (const char* objective : {"First good brief", "Second good brief"}) {
+    auto id = p.task_with_objective(objective);
+    REQUIRE_FALSE(id.empty());
+    CHECK(p.wait_for_stage(id, "done").has_value());
+  }
+  auto letters = replay(p.connection(), subjects::kDeadStream, "agency.dead.planner", 100);
+  REQUIRE(letters.ok());
+  REQUIRE(letters->size() == 3);
+  std::set<std::string> reasons;
+  for (const auto& m : *letters) {
+    auto d = codec::decode<v1::DeadLetter>(m.data(), m.headers());
+    REQUIRE(d.ok());
+    CHECK_FALSE(d->reason().empty());
+    reasons.insert(d->reason());
+  }
+  CHECK(reasons.size() == 3);
+}
+
+TEST_CASE("pipeline: 20 tasks through 2 agents per role all reach done, none twice") {
+  Pipeline p(kPassingScenario);
+  p.start_fleet(2);
+  constexpr int kTasks = 20;
+  for (int i = 0; i < kTasks; ++i)
+    p.plain_publish("agency.brief.planner", "task number " + std::to_string(i));
+  std::set<std::string> ids;
+  for (int i = 0; i < kTasks; ++i) {
+    auto id = p.task_with_objective("task number " + std::to_string(i), 60s);
+    REQUIRE_FALSE(id.empty());
+    ids.insert(id);
+  }
+  CHECK(ids.size() == kTasks);
+  for (const auto& id : ids) {
+    auto done = p.wait_for_stage(id, "done", 120s);
+    REQUIRE_MESSAGE(done.has_value(), id);
+    check_clean_trail(p.events(id));
+    CHECK(p.branch_commits(id).size() == 1);
+  }
+}
+
+TEST_CASE("pipeline: the server stopped and restarted mid-pipeline loses nothing") {
+  Pipeline p(R"(planner:
+  - spec: "Add GREETING.md"
+builder:
+  - write: {path: GREETING.md, content: "hello\n"}
+    sleep_ms: 1500
+adversary:
+  - verdict: pass
+reviewer:
+  - verdict: pass
+)");
+  p.start_fleet();
+  p.plain_publish("agency.brief.planner", "Survive a restart");
+  auto task_id = p.task_with_objective("Survive a restart");
+  REQUIRE_FALSE(task_id.empty());
+  REQUIRE(p.wait_for_agent_state("builder-1", "busy"));
+  REQUIRE(p.server().server().stop().ok());
+  REQUIRE(p.server().server().restart().ok());
+  auto done = p.wait_for_stage(task_id, "done", 90s);
+  REQUIRE(done.has_value());
+  check_clean_trail(p.events(task_id));
+  CHECK(p.branch_commits(task_id).size() == 1);
+}
+
+}  // namespace
+}  // namespace agency
