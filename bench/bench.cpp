@@ -1,0 +1,1488 @@
+// agency-bench: brief-to-pickup latency and pipeline throughput of the mesh,
+// each printed beside a floor measured in the same run with bare nats.c
+// (bench/README.md says what each figure means).
+//
+// Everything runs here: a nats-server per phase (JetStream on a file store in
+// a temp dir), real agent processes started from the binaries beside this
+// one, and an observer that sees the agents only from outside, through what
+// they publish (fleet status, usage samples, task events). The runtime is
+// measured as it is; nothing in it knows it is being measured.
+//
+// Threads: the main thread runs the phases; nats.c threads run the
+// observer's callbacks (they only record under Observer::mu_); the floor
+// runs its consumers on threads of its own.
+#include <fcntl.h>
+#include <google/protobuf/util/time_util.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agency/v1/brief.pb.h"
+#include "agency/v1/fleet.pb.h"
+#include "agency/v1/task.pb.h"
+#include "agency/v1/usage.pb.h"
+#include "agents/ids.hpp"
+#include "agents/inbox.hpp"
+#include "agents/tasks.hpp"
+#include "bus/codec.hpp"
+#include "bus/connection.hpp"
+#include "bus/embedded_server.hpp"
+#include "bus/handles.hpp"
+#include "bus/provision.hpp"
+#include "bus/subjects.hpp"
+#include "bus/vocabulary.hpp"
+
+extern char** environ;
+
+namespace agency::bench {
+namespace {
+
+namespace fs = std::filesystem;
+namespace voc = vocabulary;
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+using google::protobuf::util::TimeUtil;
+using namespace std::chrono_literals;
+
+// A failure of the benchmark itself (no server, an agent that does not
+// start, a task that never arrives): the run stops with exit code 1. Targets
+// missed are not failures: they are printed, and the exit code stays 0.
+struct Failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void progress(const std::string& line) { std::cerr << "agency-bench: " << line << std::endl; }
+
+std::int64_t system_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+double ms_between(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+// ---- statistics -----------------------------------------------------------
+
+struct Stats {
+  std::size_t n = 0;
+  double p50 = 0;
+  double p99 = 0;
+  double mean = 0;
+  double max = 0;
+};
+
+// Nearest-rank percentiles of values in ms.
+Stats stats_of(std::vector<double> v) {
+  Stats s;
+  s.n = v.size();
+  if (v.empty()) return s;
+  std::sort(v.begin(), v.end());
+  auto rank = [&](double p) {
+    auto i = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size())));
+    return v[std::min(v.size() - 1, i == 0 ? 0 : i - 1)];
+  };
+  s.p50 = rank(0.50);
+  s.p99 = rank(0.99);
+  double sum = 0;
+  for (double x : v) sum += x;
+  s.mean = sum / static_cast<double>(v.size());
+  s.max = v.back();
+  return s;
+}
+
+json to_json(const Stats& s) {
+  return json{
+      {"n", s.n}, {"p50_ms", s.p50}, {"p99_ms", s.p99}, {"mean_ms", s.mean}, {"max_ms", s.max}};
+}
+
+std::string fixed(double v, int decimals = 2) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+// ---- machine and processes --------------------------------------------------
+
+class TempDir {
+ public:
+  explicit TempDir(bool keep) : keep_(keep) {
+    std::string pattern = (fs::temp_directory_path() / "agency-bench-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      throw Failure("cannot create a temporary directory under " +
+                    fs::temp_directory_path().string() + ": " + std::strerror(errno));
+    }
+    path_ = pattern;
+  }
+  ~TempDir() {
+    if (keep_) return;
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+  bool keep_;
+};
+
+// CPU time (user + system) a process has used so far, in ms; -1 when it is
+// gone. From /proc/<pid>/stat, in clock ticks (10 ms on Linux), so only
+// differences over runs of a second or more mean anything.
+double cpu_ms(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return -1;
+  auto close = line.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(line.substr(close + 2));
+  std::vector<std::string> f;
+  std::string tok;
+  while (rest >> tok) f.push_back(tok);
+  // After the command name: field 3 (state) is f[0]; utime is field 14,
+  // stime field 15.
+  if (f.size() < 13) return -1;
+  double ticks = std::stod(f[11]) + std::stod(f[12]);
+  return ticks * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// A process running one of the built binaries, its output going to a file.
+// It gets SIGKILL if the benchmark dies, so no agent outlives a crashed run.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv,
+        const std::map<std::string, std::optional<std::string>>& env, const fs::path& dir,
+        const fs::path& log)
+      : log_(log) {
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) {
+      std::string kv = *e;
+      if (env.count(kv.substr(0, kv.find('='))) == 0) env_strings.push_back(std::move(kv));
+    }
+    for (const auto& [k, v] : env) {
+      if (v) env_strings.push_back(k + "=" + *v);
+    }
+    // Everything exec needs is built before fork: between fork and exec
+    // only async-signal-safe calls are allowed (nats.c threads exist).
+    std::vector<char*> envp;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> args_copy = argv;
+    std::vector<char*> args;
+    for (auto& a : args_copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (out < 0 || devnull < 0) throw Failure("cannot open " + log.string());
+    std::string cwd = dir.string();
+    pid_ = ::fork();
+    if (pid_ < 0) throw Failure(std::string("fork: ") + std::strerror(errno));
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::dup2(devnull, 0);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+      ::execve(args[0], args.data(), envp.data());
+      ::_exit(127);
+    }
+    ::close(out);
+    ::close(devnull);
+  }
+  ~Child() {
+    if (running()) {
+      ::kill(pid_, SIGKILL);
+      (void)wait(5s);
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  [[nodiscard]] const fs::path& log() const { return log_; }
+  [[nodiscard]] bool running() {
+    poll();
+    return !reaped_;
+  }
+  void signal(int sig) const {
+    if (!reaped_) ::kill(pid_, sig);
+  }
+  // True once it exited, false at the deadline.
+  bool wait(std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (true) {
+      poll();
+      if (reaped_) return true;
+      if (Clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(5ms);  // polling an exit, with a deadline
+    }
+  }
+  [[nodiscard]] int exit_status() const { return status_; }
+
+ private:
+  void poll() {
+    if (reaped_) return;
+    int st = 0;
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+      reaped_ = true;
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    }
+  }
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = -1;
+  fs::path log_;
+};
+
+fs::path bin_dir() {
+  std::error_code ec;
+  auto exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Failure("cannot find this program's directory (/proc/self/exe)");
+  return exe.parent_path();
+}
+
+std::string command_output(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+    ::pclose(p);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+// GET http://127.0.0.1:<port><path>, the body; "" on any failure. Only for
+// the server's monitoring endpoint (/varz), which answers small JSON.
+std::string http_get(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+      char buf[4096];
+      ssize_t n = 0;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+        response.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  ::close(fd);
+  auto body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+// Messages the server received and sent so far (every publish, request,
+// ack and reply counts once in `in`).
+struct ServerCounters {
+  double in_msgs = 0;
+  double out_msgs = 0;
+};
+
+ServerCounters server_counters(int monitor_port) {
+  ServerCounters c;
+  auto body = http_get(monitor_port, "/varz");
+  auto j = json::parse(body, nullptr, false);
+  if (j.is_object()) {
+    c.in_msgs = j.value("in_msgs", 0.0);
+    c.out_msgs = j.value("out_msgs", 0.0);
+  }
+  return c;
+}
+
+// ---- the server and connections -------------------------------------------
+
+struct Server {
+  std::unique_ptr<EmbeddedServer> server;
+
+  Server(const fs::path& dir, const std::string& binary) {
+    EmbeddedServerOptions so;
+    so.binary = binary;
+    so.state_dir = dir;
+    so.monitor_port = 0;
+    auto started = EmbeddedServer::start(so);
+    if (!started) throw Failure("cannot start nats-server: " + started.error().message);
+    server = std::move(*started);
+  }
+  [[nodiscard]] std::string url() const { return server->url(); }
+};
+
+std::unique_ptr<Connection> connect(const std::string& url, const std::string& name) {
+  ConnectSettings s;
+  s.servers = {url};
+  s.origin = "agency-bench";
+  ConnectOptions co;
+  co.name = name;
+  auto c = Connection::open(s, co);
+  if (!c) throw Failure("cannot connect to " + url + ": " + c.error().message);
+  return std::move(*c);
+}
+
+// Bare nats.c: the floor uses the library directly, with the same option
+// the mesh's connections use (SendAsap), and nothing of agency's.
+struct RawConnection {
+  nats::ConnectionPtr nc;
+  nats::JsCtxPtr js;
+};
+
+void check(natsStatus s, jsErrCode code, const std::string& doing) {
+  if (s == NATS_OK) return;
+  std::string what = doing + ": " + natsStatus_GetText(s);
+  if (code != 0) what += " (JetStream error " + std::to_string(static_cast<int>(code)) + ")";
+  throw Failure(what);
+}
+
+RawConnection raw_connect(const std::string& url, const std::string& name) {
+  natsOptions* raw_opts = nullptr;
+  check(natsOptions_Create(&raw_opts), static_cast<jsErrCode>(0), "nats options");
+  nats::OptionsPtr opts(raw_opts);
+  natsOptions_SetURL(opts.get(), url.c_str());
+  natsOptions_SetName(opts.get(), name.c_str());
+  natsOptions_SetSendAsap(opts.get(), true);
+  natsConnection* nc = nullptr;
+  check(natsConnection_Connect(&nc, opts.get()), static_cast<jsErrCode>(0), "connecting to " + url);
+  RawConnection out;
+  out.nc.reset(nc);
+  jsCtx* js = nullptr;
+  check(natsConnection_JetStream(&js, nc, nullptr), static_cast<jsErrCode>(0), "JetStream");
+  out.js.reset(js);
+  return out;
+}
+
+constexpr const char* kFloorStream = "BENCH_FLOOR";
+
+// A work-queue stream on a file store, as AGENCY_BRIEFS is (docs/STREAMS.md).
+void add_floor_stream(RawConnection& c) {
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = kFloorStream;
+  const char* subjects_list[] = {"bench.floor.>"};
+  cfg.Subjects = subjects_list;
+  cfg.SubjectsLen = 1;
+  cfg.Retention = js_WorkQueuePolicy;
+  cfg.Storage = js_FileStorage;
+  cfg.Duplicates = std::chrono::nanoseconds(10min).count();
+  jsStreamInfo* si = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  check(js_AddStream(&si, c.js.get(), &cfg, nullptr, &code), code, "adding stream BENCH_FLOOR");
+  jsStreamInfo_Destroy(si);
+}
+
+// A durable pull consumer with explicit acks, as briefs-<role> is.
+void add_floor_consumer(RawConnection& c, const std::string& durable, const std::string& subject) {
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = durable.c_str();
+  cc.FilterSubject = subject.c_str();
+  cc.AckPolicy = js_AckExplicit;
+  cc.AckWait = std::chrono::nanoseconds(30s).count();
+  cc.MaxAckPending = 1000;
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  check(js_AddConsumer(&ci, c.js.get(), kFloorStream, &cc, nullptr, &code), code,
+        "adding consumer " + durable);
+  jsConsumerInfo_Destroy(ci);
+}
+
+nats::SubscriptionPtr floor_subscribe(RawConnection& c, const std::string& durable,
+                                      const std::string& subject) {
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = kFloorStream;
+  so.Consumer = durable.c_str();
+  natsSubscription* sub = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  check(js_PullSubscribe(&sub, c.js.get(), subject.c_str(), durable.c_str(), nullptr, &so, &code),
+        code, "binding to " + durable);
+  return nats::SubscriptionPtr(sub);
+}
+
+void floor_publish(RawConnection& c, const std::string& subject, const std::string& data,
+                   const std::string& msg_id) {
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MsgId = msg_id.c_str();
+  jsPubAck* pa = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  check(js_Publish(&pa, c.js.get(), subject.c_str(), data.data(), static_cast<int>(data.size()),
+                   &po, &code),
+        code, "js_Publish " + subject);
+  jsPubAck_Destroy(pa);
+}
+
+// What an agent's brief weighs on the wire, so the floor moves the same
+// bytes.
+std::string sample_payload() {
+  v1::Brief b;
+  b.set_id(ids::brief());
+  b.set_task_id(ids::task());
+  b.set_objective("benchmark brief: pass through every stage");
+  b.set_stage(std::string(voc::kReadyForPrep));
+  b.set_attempt(1);
+  b.set_origin("agency-bench");
+  *b.mutable_created_at() = TimeUtil::GetCurrentTime();
+  return codec::encode(b).data;
+}
+
+// ---- floor 1: publish -> a waiting Fetch(1) ---------------------------------
+
+// One consumer thread parked in Fetch(1, 1 s) as an idle agent is; the main
+// thread publishes one message at a time and times it until the consumer
+// has it in hand.
+Stats floor_pickup(const std::string& url, int warmup, int samples, std::chrono::microseconds gap) {
+  RawConnection pub = raw_connect(url, "bench-floor-publisher");
+  RawConnection con = raw_connect(url, "bench-floor-consumer");
+  add_floor_stream(pub);
+  add_floor_consumer(pub, "floor-pickup", "bench.floor.pickup");
+  auto sub = floor_subscribe(con, "floor-pickup", "bench.floor.pickup");
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::uint64_t received = 0;
+  Clock::time_point received_at;
+  std::string error;
+  std::thread consumer([&] {
+    while (true) {
+      natsMsgList list{};
+      jsErrCode code = static_cast<jsErrCode>(0);
+      natsStatus s = natsSubscription_Fetch(&list, sub.get(), 1, 1000, &code);
+      if (s == NATS_TIMEOUT) continue;
+      auto at = Clock::now();
+      if (s != NATS_OK || list.Count != 1) {
+        std::lock_guard lock(mu);
+        error = std::string("Fetch: ") + natsStatus_GetText(s);
+        cv.notify_all();
+        natsMsgList_Destroy(&list);
+        return;
+      }
+      bool stop = natsMsg_GetDataLength(list.Msgs[0]) == 4 &&
+                  std::string_view(natsMsg_GetData(list.Msgs[0]), 4) == "stop";
+      natsMsg_AckSync(list.Msgs[0], nullptr, &code);
+      natsMsgList_Destroy(&list);
+      {
+        std::lock_guard lock(mu);
+        received_at = at;
+        ++received;
+      }
+      cv.notify_all();
+      if (stop) return;
+    }
+  });
+
+  const std::string payload = sample_payload();
+  std::vector<double> lat;
+  std::string fail;
+  for (int i = 0; i < warmup + samples && fail.empty(); ++i) {
+    std::this_thread::sleep_for(gap);  // think time: the consumer is parked in Fetch again
+    auto t0 = Clock::now();
+    floor_publish(pub, "bench.floor.pickup", payload, "floor-pickup-" + std::to_string(i));
+    std::unique_lock lock(mu);
+    if (!cv.wait_for(lock, 10s,
+                     [&] { return received > static_cast<std::uint64_t>(i) || !error.empty(); })) {
+      fail = "the floor consumer got no message within 10 s";
+    } else if (!error.empty()) {
+      fail = error;
+    } else if (i >= warmup) {
+      lat.push_back(ms_between(t0, received_at));
+    }
+  }
+  floor_publish(pub, "bench.floor.pickup", "stop", "floor-pickup-stop");
+  consumer.join();
+  if (!fail.empty()) throw Failure("floor (publish -> Fetch): " + fail);
+  return stats_of(lat);
+}
+
+// One synchronous round trip to the server as the runtime makes a dozen of
+// per stage: kvStore_Get of a key that exists, bare nats.c, file store.
+// Not a target; it prices the runtime's round trips in the same run.
+Stats kv_round_trip(const std::string& url, int warmup, int samples) {
+  RawConnection c = raw_connect(url, "bench-floor-kv");
+  kvConfig cfg;
+  kvConfig_Init(&cfg);
+  cfg.Bucket = "bench-floor";
+  cfg.History = 1;
+  cfg.StorageType = js_FileStorage;
+  kvStore* raw = nullptr;
+  check(js_CreateKeyValue(&raw, c.js.get(), &cfg), static_cast<jsErrCode>(0),
+        "creating KV bucket bench-floor");
+  nats::KvStorePtr kv(raw);
+  const std::string payload = sample_payload();
+  std::uint64_t rev = 0;
+  check(kvStore_Put(&rev, kv.get(), "key", payload.data(), static_cast<int>(payload.size())),
+        static_cast<jsErrCode>(0), "kvStore_Put");
+  std::vector<double> lat;
+  for (int i = 0; i < warmup + samples; ++i) {
+    kvEntry* e = nullptr;
+    auto t0 = Clock::now();
+    check(kvStore_Get(&e, kv.get(), "key"), static_cast<jsErrCode>(0), "kvStore_Get");
+    auto t1 = Clock::now();
+    kvEntry_Destroy(e);
+    if (i >= warmup) lat.push_back(ms_between(t0, t1));
+  }
+  return stats_of(lat);
+}
+
+// ---- floor 2: four stages of Fetch + Ack + js_Publish -----------------------
+
+struct ThroughputResult {
+  int tasks = 0;
+  double seconds = 0;
+  double per_second = 0;
+  double cpu_server_ms = 0;   // per task
+  double cpu_agents_ms = 0;   // per task (the floor: its worker threads)
+  double cpu_bench_ms = 0;    // per task (publisher and observer)
+  double server_in_msgs = 0;  // per task
+  Stats e2e;                  // publish -> done, per task
+};
+
+json to_json(const ThroughputResult& r) {
+  return json{
+      {"tasks", r.tasks},
+      {"seconds", r.seconds},
+      {"tasks_per_second", r.per_second},
+      {"cpu_ms_per_task",
+       {{"server", r.cpu_server_ms}, {"agents", r.cpu_agents_ms}, {"bench", r.cpu_bench_ms}}},
+      {"server_in_msgs_per_task", r.server_in_msgs},
+      {"end_to_end", to_json(r.e2e)}};
+}
+
+// K workers per stage, each on its own connection as agents are, doing per
+// message what an agent does on the bus at the least: Fetch(1), js_Publish to
+// the next stage (with a msg id), AckSync. The task record, events, usage
+// samples and status writes of the real runtime are what this leaves out.
+ThroughputResult floor_throughput(const Server& server, int per_stage, int tasks) {
+  RawConnection pub = raw_connect(server.url(), "bench-floor-publisher");
+  add_floor_stream(pub);
+  for (int s = 1; s <= 4; ++s) {
+    add_floor_consumer(pub, "floor-" + std::to_string(s), "bench.floor.s" + std::to_string(s));
+  }
+  std::atomic<int> done{0};
+  std::mutex mu;
+  std::map<std::string, Clock::time_point> done_at;  // task -> when stage 4 acked it
+  std::string error;
+  std::vector<std::thread> workers;
+  for (int s = 1; s <= 4; ++s) {
+    for (int k = 0; k < per_stage; ++k) {
+      workers.emplace_back([&, s, k] {
+        try {
+          RawConnection c = raw_connect(
+              server.url(), "bench-floor-s" + std::to_string(s) + "-" + std::to_string(k));
+          std::string subject = "bench.floor.s" + std::to_string(s);
+          auto sub = floor_subscribe(c, "floor-" + std::to_string(s), subject);
+          std::string next = "bench.floor.s" + std::to_string(s + 1);
+          while (true) {
+            natsMsgList list{};
+            jsErrCode code = static_cast<jsErrCode>(0);
+            natsStatus st = natsSubscription_Fetch(&list, sub.get(), 1, 1000, &code);
+            if (st == NATS_TIMEOUT) continue;
+            check(st, code, "Fetch from floor-" + std::to_string(s));
+            natsMsg* m = list.Msgs[0];
+            std::string data(natsMsg_GetData(m),
+                             static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+            if (data == "stop") {
+              natsMsg_AckSync(m, nullptr, &code);
+              natsMsgList_Destroy(&list);
+              return;
+            }
+            const char* id_raw = nullptr;
+            natsMsgHeader_Get(m, "Bench-Task", &id_raw);
+            std::string id = id_raw != nullptr ? id_raw : "";
+            if (s < 4) {
+              // The next stage's message, as an agent publishes the next
+              // brief: with a msg id, and the task carried in a header.
+              natsMsg* out = nullptr;
+              check(natsMsg_Create(&out, next.c_str(), nullptr, data.data(),
+                                   static_cast<int>(data.size())),
+                    static_cast<jsErrCode>(0), "natsMsg_Create");
+              nats::MsgPtr owned(out);
+              natsMsgHeader_Set(out, "Bench-Task", id.c_str());
+              jsPubOptions po;
+              jsPubOptions_Init(&po);
+              std::string msg_id = id + ":" + std::to_string(s + 1);
+              po.MsgId = msg_id.c_str();
+              jsPubAck* pa = nullptr;
+              check(js_PublishMsg(&pa, c.js.get(), out, &po, &code), code, "js_Publish " + next);
+              jsPubAck_Destroy(pa);
+            }
+            check(natsMsg_AckSync(m, nullptr, &code), code, "AckSync");
+            natsMsgList_Destroy(&list);
+            if (s == 4) {
+              auto now = Clock::now();
+              std::lock_guard lock(mu);
+              done_at[id] = now;
+              done.fetch_add(1);
+            }
+          }
+        } catch (const Failure& f) {
+          std::lock_guard lock(mu);
+          if (error.empty()) error = f.what();
+          done.store(tasks + 1);  // wake the main thread
+        }
+      });
+    }
+  }
+
+  std::this_thread::sleep_for(200ms);  // let every worker park its first Fetch
+  pid_t server_pid = server.server->pid();
+  double cpu_server0 = cpu_ms(server_pid);
+  double cpu_self0 = cpu_ms(::getpid());
+  auto counters0 = server_counters(server.server->monitor_port());
+  const std::string payload = sample_payload();
+  std::map<std::string, Clock::time_point> published;
+  auto start = Clock::now();
+  for (int i = 0; i < tasks; ++i) {
+    std::string id = "f" + std::to_string(i);
+    natsMsg* out = nullptr;
+    check(natsMsg_Create(&out, "bench.floor.s1", nullptr, payload.data(),
+                         static_cast<int>(payload.size())),
+          static_cast<jsErrCode>(0), "natsMsg_Create");
+    nats::MsgPtr owned(out);
+    natsMsgHeader_Set(out, "Bench-Task", id.c_str());
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    std::string msg_id = id + ":1";
+    po.MsgId = msg_id.c_str();
+    jsPubAck* pa = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    published[id] = Clock::now();
+    check(js_PublishMsg(&pa, pub.js.get(), out, &po, &code), code, "js_Publish bench.floor.s1");
+    jsPubAck_Destroy(pa);
+  }
+  auto deadline = Clock::now() + std::chrono::seconds(30 + tasks / 10);
+  while (done.load() < tasks && Clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);  // polling a counter, with a deadline
+  }
+  ThroughputResult r;
+  r.tasks = tasks;
+  {
+    std::lock_guard lock(mu);
+    std::vector<double> e2e;
+    Clock::time_point last = start;
+    for (const auto& [id, at] : done_at) {
+      last = std::max(last, at);
+      if (auto p = published.find(id); p != published.end()) {
+        e2e.push_back(ms_between(p->second, at));
+      }
+    }
+    r.seconds = ms_between(start, last) / 1000.0;
+    r.e2e = stats_of(e2e);
+  }
+  auto counters1 = server_counters(server.server->monitor_port());
+  double cpu_server1 = cpu_ms(server_pid);
+  double cpu_self1 = cpu_ms(::getpid());
+  for (int s = 1; s <= 4; ++s) {
+    for (int k = 0; k < per_stage; ++k) {
+      floor_publish(pub, "bench.floor.s" + std::to_string(s), "stop",
+                    "stop-" + std::to_string(s) + "-" + std::to_string(k));
+    }
+  }
+  for (auto& w : workers) w.join();
+  if (!error.empty()) throw Failure("floor (4 stages): " + error);
+  if (done.load() < tasks) {
+    throw Failure("floor (4 stages): only " + std::to_string(done.load()) + " of " +
+                  std::to_string(tasks) + " messages came through");
+  }
+  r.per_second = r.seconds > 0 ? tasks / r.seconds : 0;
+  r.cpu_server_ms = (cpu_server1 - cpu_server0) / tasks;
+  r.cpu_agents_ms = (cpu_self1 - cpu_self0) / tasks;  // workers and publisher share a process
+  r.cpu_bench_ms = 0;
+  r.server_in_msgs = (counters1.in_msgs - counters0.in_msgs) / tasks;
+  return r;
+}
+
+// ---- the observer -------------------------------------------------------------
+
+// What the observer saw of one task.
+struct TaskSeen {
+  std::optional<Clock::time_point> busy_seen;  // first busy status naming it arrived
+  std::uint64_t busy_seq = 0;                  // that status's place among its agent's
+  std::int64_t busy_since_ns = 0;              // that status's `since` (the agent's clock)
+  std::optional<Clock::time_point> usage_seen;
+  std::int64_t usage_at_ns = 0;                           // the usage sample's `at`
+  std::map<std::string, Clock::time_point> entered_seen;  // stage -> first event arrived
+  bool blocked = false;
+  std::string blocked_reason;
+};
+
+// The latest status an agent wrote, and how many it wrote so far. Statuses
+// arrive on one subscription, so they are seen in the order the server took
+// them, unlike messages of different subscriptions (each has its own
+// dispatch thread in nats.c).
+struct AgentSeen {
+  v1::AgentStatus status;
+  std::uint64_t seq = 0;
+  Clock::time_point seen;
+};
+
+// Subscribes (core, no JetStream consumer) to what agents publish about
+// themselves and their tasks, and records when each thing first arrived.
+// The agents cannot tell they are watched.
+class Observer {
+ public:
+  // Without `usage`, usage samples are not watched: every message the
+  // observer takes costs CPU the agents share.
+  Observer(const std::string& url, bool usage)
+      : connection_(connect(url, "agency-bench-observer")) {
+    subscribe("fleet", "$KV." + std::string(subjects::kFleetBucket) + ".>", [this](Incoming m) {
+      auto at = Clock::now();
+      auto status = codec::decode<v1::AgentStatus>(m.data());
+      if (!status || status->agent_id().empty()) return;  // a delete marker
+      std::lock_guard lock(mu_);
+      auto& agent = agents_[status->agent_id()];
+      ++agent.seq;
+      agent.seen = at;
+      if (status->state() == voc::kBusy && !status->task_id().empty()) {
+        auto& t = tasks_[status->task_id()];
+        if (!t.busy_seen) {
+          t.busy_seen = at;
+          t.busy_seq = agent.seq;
+          t.busy_since_ns = TimeUtil::TimestampToNanoseconds(status->since());
+        }
+      }
+      agent.status = std::move(*status);
+      cv_.notify_all();
+    });
+    if (usage) {
+      subscribe("usage", "agency.usage.>", [this](Incoming m) {
+        auto at = Clock::now();
+        auto sample = codec::decode<v1::UsageSample>(m.data(), m.headers());
+        if (!sample) return;
+        std::lock_guard lock(mu_);
+        auto& t = tasks_[sample->task_id()];
+        if (!t.usage_seen) {
+          t.usage_seen = at;
+          t.usage_at_ns = TimeUtil::TimestampToNanoseconds(sample->at());
+        }
+        cv_.notify_all();
+      });
+    }
+    subscribe("events", "agency.event.task.>", [this](Incoming m) {
+      auto at = Clock::now();
+      auto event = codec::decode<v1::TaskEvent>(m.data(), m.headers());
+      if (!event) return;
+      std::lock_guard lock(mu_);
+      ++events_;
+      auto& t = tasks_[event->task_id()];
+      // Every stage re-announces "created" (dropped by the stream as a
+      // duplicate, but core subscribers see it): keep the first of each.
+      if (t.entered_seen.count(event->to_stage()) == 0) {
+        t.entered_seen[event->to_stage()] = at;
+        if (event->to_stage() == voc::kDone) {
+          ++done_;
+          last_done_ = at;
+        }
+        if (event->to_stage() == voc::kBlocked) {
+          ++blocked_;
+          t.blocked = true;
+          t.blocked_reason = event->reason();
+        }
+      }
+      cv_.notify_all();
+    });
+    // Subscriptions are in place on the server before anything is measured.
+    if (auto r = connection_->flush(5s); !r) throw Failure("observer: " + r.error().message);
+  }
+
+  template <class Pred>
+  bool wait_until(Clock::time_point deadline, Pred pred) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_until(lock, deadline, [&] { return pred(*this); });
+  }
+
+  // Read under the lock only (from inside wait_until's predicate, or with()).
+  [[nodiscard]] const TaskSeen* task(const std::string& id) const {
+    auto it = tasks_.find(id);
+    return it == tasks_.end() ? nullptr : &it->second;
+  }
+  [[nodiscard]] const AgentSeen* agent(const std::string& id) const {
+    auto it = agents_.find(id);
+    return it == agents_.end() ? nullptr : &it->second;
+  }
+  [[nodiscard]] int done() const { return done_; }
+  [[nodiscard]] int blocked() const { return blocked_; }
+  [[nodiscard]] Clock::time_point last_done() const { return last_done_; }
+  [[nodiscard]] std::uint64_t events() const { return events_; }
+
+  // Stops watching agency-fleet (once the agents are known to be up).
+  void stop_watching_fleet() { subs_.erase("fleet"); }
+
+  template <class F>
+  auto with(F f) {
+    std::lock_guard lock(mu_);
+    return f(*this);
+  }
+
+ private:
+  void subscribe(const std::string& name, const std::string& subject, MessageHandler handler) {
+    auto sub = connection_->subscribe(subject, {}, std::move(handler));
+    if (!sub) throw Failure("observer: subscribing to " + subject + ": " + sub.error().message);
+    subs_[name] = std::move(*sub);
+  }
+
+  std::unique_ptr<Connection> connection_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, TaskSeen> tasks_;
+  std::map<std::string, AgentSeen> agents_;
+  int done_ = 0;
+  int blocked_ = 0;
+  Clock::time_point last_done_;
+  std::uint64_t events_ = 0;
+  // Last: unsubscribed before the connection closes.
+  std::map<std::string, Subscription> subs_;
+};
+
+// ---- the mesh -------------------------------------------------------------------
+
+constexpr const char* kScenario =
+    R"(# agency-bench: every stage passes at once; no sleeps, no files written.
+planner:
+  - spec: "benchmark: nothing to plan"
+    summary: "benchmark"
+builder:
+  - summary: "benchmark"
+adversary:
+  - summary: "benchmark"
+reviewer:
+  - summary: "benchmark"
+)";
+
+// A state dir with agency.yaml (scripted engine for the four roles) and the
+// scenario.
+fs::path write_config(const fs::path& dir) {
+  fs::create_directories(dir);
+  std::ofstream(dir / "scenario.yaml") << kScenario;
+  std::string yaml = "# written by agency-bench\nstate_dir: state\nroles:\n";
+  for (const char* role : {"planner", "builder", "adversary", "reviewer"}) {
+    yaml += std::string("  ") + role + ":\n    engine: scripted\n    scenario: scenario.yaml\n";
+  }
+  std::ofstream(dir / "agency.yaml") << yaml;
+  return dir / "agency.yaml";
+}
+
+class Fleet {
+ public:
+  Fleet(const Server& server, const fs::path& dir, const fs::path& config)
+      : server_(server), dir_(dir), config_(config) {}
+  ~Fleet() { stop(); }
+  Fleet(const Fleet&) = delete;
+  Fleet& operator=(const Fleet&) = delete;
+
+  void start(const std::string& binary, const std::vector<std::string>& args,
+             const std::string& agent_id) {
+    std::vector<std::string> argv = {(bin_dir() / binary).string()};
+    if (!fs::exists(argv[0])) {
+      throw Failure(argv[0] + " is missing: build it (cmake --build <dir> --target " + binary +
+                    ")");
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::map<std::string, std::optional<std::string>> env = {
+        {"NATS_URL", server_.url()},
+        {"AGENCY_CONFIG", config_.string()},
+        {"AGENCY_AGENT_ID", agent_id},
+        // Nothing of the caller's NATS setup may redirect the agents.
+        {"NATS_CONTEXT", std::nullopt},
+        {"NATS_CREDS", std::nullopt},
+        {"NATS_USER", std::nullopt},
+        {"NATS_PASSWORD", std::nullopt},
+        {"NATS_TOKEN", std::nullopt},
+        {"NATS_NKEY", std::nullopt},
+        {"AGENCY_STATE_DIR", std::nullopt},
+        {"AGENCY_HEARTBEAT_MS", std::nullopt},
+        {"AGENCY_IN_PROGRESS_MS", std::nullopt},
+    };
+    ids_.push_back(agent_id);
+    children_.push_back(std::make_unique<Child>(argv, env, dir_, dir_ / (agent_id + ".log")));
+  }
+
+  // Until every agent has written an idle status.
+  void wait_ready(Observer& observer, std::chrono::seconds timeout) {
+    bool ok = observer.wait_until(Clock::now() + timeout, [&](const Observer& o) {
+      for (const auto& id : ids_) {
+        const auto* a = o.agent(id);
+        if (a == nullptr || a->status.state() != voc::kIdle) return false;
+      }
+      return true;
+    });
+    if (!ok) {
+      for (std::size_t i = 0; i < ids_.size(); ++i) {
+        if (!children_[i]->running() ||
+            observer.with([&](const Observer& o) { return o.agent(ids_[i]) == nullptr; })) {
+          throw Failure("agent " + ids_[i] + " did not start within " +
+                        std::to_string(timeout.count()) +
+                        " s; its log: " + children_[i]->log().string());
+        }
+      }
+      throw Failure("the agents did not all report idle within " + std::to_string(timeout.count()) +
+                    " s");
+    }
+  }
+
+  [[nodiscard]] double cpu_ms_total() const {
+    double sum = 0;
+    for (const auto& c : children_) sum += std::max(0.0, cpu_ms(c->pid()));
+    return sum;
+  }
+
+  void stop() {
+    for (auto& c : children_) c->signal(SIGTERM);
+    for (auto& c : children_) {
+      if (!c->wait(10s)) {
+        progress("agent did not stop within 10 s after SIGTERM, killing it: " + c->log().string());
+        c->signal(SIGKILL);
+        (void)c->wait(5s);
+      }
+    }
+    children_.clear();
+    ids_.clear();
+  }
+
+ private:
+  const Server& server_;
+  fs::path dir_;
+  fs::path config_;
+  std::vector<std::string> ids_;
+  std::vector<std::unique_ptr<Child>> children_;
+};
+
+// Publishes a brief as `agency brief` does: the task record first, then the
+// brief on agency.brief.planner with the msg id task:stage:attempt.
+class Publisher {
+ public:
+  explicit Publisher(const std::string& url) : connection_(connect(url, "agency-bench-publisher")) {
+    auto store = TaskStore::open(*connection_);
+    if (!store) throw Failure("opening the task store: " + store.error().message);
+    store_.emplace(std::move(*store));
+  }
+
+  // The brief of a new task, its record created; publish() sends it.
+  v1::Brief prepare(const std::string& objective) {
+    v1::Brief b;
+    b.set_objective(objective);
+    b.set_origin("agency-bench");
+    fill_brief_defaults(b, true);
+    b.set_task_id(ids::task());
+    b.set_stage(std::string(voc::kReadyForPrep));
+    b.set_attempt(1);
+    auto created = store_->create(b, b.stage(), "agency-bench");
+    if (!created) throw Failure("creating task " + b.task_id() + ": " + created.error().message);
+    return b;
+  }
+
+  // The last sequence number of a stream: how many messages it ever took.
+  std::uint64_t last_sequence(const std::string& stream) {
+    jsStreamInfo* si = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    check(js_GetStreamInfo(&si, connection_->js(), stream.c_str(), nullptr, &code), code,
+          "reading stream " + stream);
+    std::uint64_t seq = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    return seq;
+  }
+
+  void publish(const v1::Brief& b) {
+    auto ack = connection_->js_publish(subjects::brief("planner"), codec::encode(b),
+                                       b.task_id() + ":" + b.stage() + ":1");
+    if (!ack) throw Failure("publishing a brief: " + ack.error().message);
+  }
+
+ private:
+  std::unique_ptr<Connection> connection_;
+  std::optional<TaskStore> store_;
+};
+
+// What `agency init` does: every stream, consumer and bucket.
+void provision_all(const Server& server) {
+  auto c = connect(server.url(), "agency-bench-provision");
+  if (auto r = provision(*c, ProvisionPlan{}); !r) {
+    throw Failure("provisioning: " + r.error().message);
+  }
+}
+
+std::string agents_log_hint(const fs::path& dir) {
+  return "agent logs are in " + dir.string() + " (run with --keep to keep them)";
+}
+
+// ---- pickup latency ---------------------------------------------------------------
+
+struct PickupResult {
+  Stats observed;     // publish -> busy status naming the task arrives at the observer
+  Stats busy_set;     // publish -> the agent set busy (its `since`, agent's clock)
+  Stats engine_done;  // publish -> the engine returned (usage sample `at`, agent's clock)
+  int missed_busy = 0;
+  // False when every timestamp the agent wrote was a whole second: then the
+  // agent-clock figures mean nothing (protobuf 3.21's
+  // TimeUtil::GetCurrentTime() has whole-second resolution).
+  bool agent_clock = false;
+};
+
+// One agency-planner, one brief at a time: publish, wait until it has the
+// task (busy status), its engine ran (usage sample), the stage changed
+// (event) and it is idle again; then the next.
+PickupResult pickup(const Server& server, const fs::path& dir, int warmup, int samples,
+                    std::chrono::microseconds gap) {
+  auto config = write_config(dir);
+  provision_all(server);
+  Observer observer(server.url(), true);
+  Publisher publisher(server.url());
+  Fleet fleet(server, dir, config);
+  fleet.start("agency-planner", {}, "planner-bench-1");
+  fleet.wait_ready(observer, 30s);
+
+  PickupResult r;
+  std::vector<double> observed, busy_set, engine_done;
+  for (int i = 0; i < warmup + samples; ++i) {
+    auto brief = publisher.prepare("benchmark pickup " + std::to_string(i));
+    const std::string& id = brief.task_id();
+    std::this_thread::sleep_for(gap);  // think time: the agent is parked in Fetch again
+    std::int64_t t0_ns = system_ns();
+    auto t0 = Clock::now();
+    publisher.publish(brief);
+    bool ok = observer.wait_until(Clock::now() + 15s, [&](const Observer& o) {
+      const TaskSeen* t = o.task(id);
+      if (t == nullptr || !t->usage_seen || t->entered_seen.count("ready-for-dev") == 0) {
+        return false;
+      }
+      // Idle again: an idle status written after the busy one (or, when
+      // the busy one was never written, one that arrived after the usage
+      // sample).
+      const auto* a = o.agent("planner-bench-1");
+      if (a == nullptr || a->status.state() != voc::kIdle) return false;
+      return t->busy_seen ? a->seq > t->busy_seq : a->seen > *t->usage_seen;
+    });
+    if (!ok) {
+      throw Failure("pickup sample " + std::to_string(i) + ": task " + id +
+                    " did not pass the planner within 15 s; " + agents_log_hint(dir));
+    }
+    if (i < warmup) continue;
+    observer.with([&](const Observer& o) {
+      const TaskSeen* t = o.task(id);
+      if (t->busy_seen) {
+        observed.push_back(ms_between(t0, *t->busy_seen));
+        busy_set.push_back(static_cast<double>(t->busy_since_ns - t0_ns) / 1e6);
+      } else {
+        ++r.missed_busy;
+      }
+      engine_done.push_back(static_cast<double>(t->usage_at_ns - t0_ns) / 1e6);
+      constexpr std::int64_t kSecond = 1000000000;
+      if (t->usage_at_ns % kSecond != 0 || t->busy_since_ns % kSecond != 0) r.agent_clock = true;
+      return 0;
+    });
+  }
+  fleet.stop();
+  r.observed = stats_of(observed);
+  r.busy_set = stats_of(busy_set);
+  r.engine_done = stats_of(engine_done);
+  return r;
+}
+
+// ---- throughput -------------------------------------------------------------------
+
+// A stage that took this long with nothing queued has waited for its task
+// record: the runtime re-reads it every 50 ms when a brief arrives before the
+// record says the task entered the stage (Agent::wait_for_record).
+constexpr double kStallMs = 45;
+
+struct SequentialResult {
+  Stats e2e;                               // publish -> done, one task at a time
+  std::map<std::string, Stats> per_stage;  // role -> time from entering its stage to leaving it
+  int stages = 0;                          // stage spans measured
+  int stalled = 0;                         // of which took kStallMs or more
+};
+
+json to_json(const SequentialResult& r) {
+  json stages = json::object();
+  for (const auto& [role, s] : r.per_stage) stages[role] = to_json(s);
+  return json{{"end_to_end", to_json(r.e2e)},
+              {"per_stage", stages},
+              {"stages", r.stages},
+              {"stages_over_45ms", r.stalled}};
+}
+
+const std::vector<std::pair<std::string, std::string>>& stage_spans() {
+  // role, the stage it moves the task to (it entered the previous one).
+  static const std::vector<std::pair<std::string, std::string>> spans = {
+      {"planner", "ready-for-dev"},
+      {"builder", "qa"},
+      {"adversary", "review"},
+      {"reviewer", "done"},
+  };
+  return spans;
+}
+
+struct MeshRun {
+  SequentialResult sequential;
+  ThroughputResult bulk;
+  std::uint64_t status_writes = 0;  // fleet status writes seen during the bulk run
+  std::uint64_t events = 0;         // event messages seen (duplicates included)
+};
+
+MeshRun mesh_throughput(const Server& server, const fs::path& dir, int per_role, int tasks,
+                        int sequential) {
+  auto config = write_config(dir);
+  provision_all(server);
+  Observer observer(server.url(), false);
+  Publisher publisher(server.url());
+  Fleet fleet(server, dir, config);
+  for (const char* role : {"planner", "builder", "adversary", "reviewer"}) {
+    for (int k = 1; k <= per_role; ++k) {
+      fleet.start("agency-bench-role", {"--as", role}, std::string(role) + "-" + std::to_string(k));
+    }
+  }
+  fleet.wait_ready(observer, 30s);
+  observer.stop_watching_fleet();  // status writes are counted from the bucket's stream
+  MeshRun run;
+
+  // One task at a time: where the time of a stage goes with nothing queued.
+  {
+    std::vector<double> e2e;
+    std::map<std::string, std::vector<double>> spans;
+    for (int i = 0; i < sequential; ++i) {
+      auto brief = publisher.prepare("benchmark sequential " + std::to_string(i));
+      const std::string& id = brief.task_id();
+      auto t0 = Clock::now();
+      publisher.publish(brief);
+      bool ok = observer.wait_until(Clock::now() + 30s, [&](const Observer& o) {
+        const TaskSeen* t = o.task(id);
+        return t != nullptr && (t->entered_seen.count("done") != 0 || t->blocked);
+      });
+      if (!ok) {
+        throw Failure("task " + id + " did not reach done within 30 s; " + agents_log_hint(dir));
+      }
+      observer.with([&](const Observer& o) {
+        const TaskSeen* t = o.task(id);
+        if (t->blocked) throw Failure("task " + id + " was blocked: " + t->blocked_reason);
+        e2e.push_back(ms_between(t0, t->entered_seen.at("done")));
+        // Measured on the observer's clock (when each stage change
+        // arrived): the planner's span starts at the publish.
+        Clock::time_point from = t0;
+        for (const auto& [role, to] : stage_spans()) {
+          auto it = t->entered_seen.find(to);
+          if (it == t->entered_seen.end()) break;
+          double span = ms_between(from, it->second);
+          spans[role].push_back(span);
+          ++run.sequential.stages;
+          if (span >= kStallMs) ++run.sequential.stalled;
+          from = it->second;
+        }
+        return 0;
+      });
+    }
+    run.sequential.e2e = stats_of(e2e);
+    for (auto& [role, v] : spans) run.sequential.per_stage[role] = stats_of(v);
+  }
+
+  // All at once.
+  {
+    int done_before = observer.with([](const Observer& o) { return o.done(); });
+    int blocked_before = observer.with([](const Observer& o) { return o.blocked(); });
+    const std::string fleet_stream = "KV_" + std::string(subjects::kFleetBucket);
+    std::uint64_t writes_before = publisher.last_sequence(fleet_stream);
+    std::uint64_t events_before = observer.with([](const Observer& o) { return o.events(); });
+    double cpu_server0 = cpu_ms(server.server->pid());
+    double cpu_agents0 = fleet.cpu_ms_total();
+    double cpu_self0 = cpu_ms(::getpid());
+    auto counters0 = server_counters(server.server->monitor_port());
+
+    std::vector<std::pair<std::string, Clock::time_point>> published;
+    published.reserve(static_cast<std::size_t>(tasks));
+    auto start = Clock::now();
+    for (int i = 0; i < tasks; ++i) {
+      auto brief = publisher.prepare("benchmark bulk " + std::to_string(i));
+      published.emplace_back(brief.task_id(), Clock::now());
+      publisher.publish(brief);
+    }
+    auto limit = std::chrono::seconds(60 + tasks / 5);
+    bool ok = observer.wait_until(Clock::now() + limit, [&](const Observer& o) {
+      return o.done() - done_before + o.blocked() - blocked_before >= tasks;
+    });
+    auto counters1 = server_counters(server.server->monitor_port());
+    double cpu_server1 = cpu_ms(server.server->pid());
+    double cpu_agents1 = fleet.cpu_ms_total();
+    double cpu_self1 = cpu_ms(::getpid());
+    run.status_writes = publisher.last_sequence(fleet_stream) - writes_before;
+    if (!ok) {
+      int got = observer.with([&](const Observer& o) { return o.done() - done_before; });
+      throw Failure(std::to_string(got) + " of " + std::to_string(tasks) +
+                    " tasks reached done within " + std::to_string(limit.count()) + " s; " +
+                    agents_log_hint(dir));
+    }
+    observer.with([&](const Observer& o) {
+      if (o.blocked() != blocked_before) {
+        for (const auto& [id, at] : published) {
+          const TaskSeen* t = o.task(id);
+          if (t != nullptr && t->blocked) {
+            throw Failure("task " + id + " was blocked: " + t->blocked_reason);
+          }
+        }
+      }
+      std::vector<double> e2e;
+      for (const auto& [id, at] : published) {
+        e2e.push_back(ms_between(at, o.task(id)->entered_seen.at("done")));
+      }
+      run.bulk.e2e = stats_of(e2e);
+      run.bulk.seconds = ms_between(start, o.last_done()) / 1000.0;
+      run.events = o.events() - events_before;
+      return 0;
+    });
+    run.bulk.tasks = tasks;
+    run.bulk.per_second = run.bulk.seconds > 0 ? tasks / run.bulk.seconds : 0;
+    run.bulk.cpu_server_ms = (cpu_server1 - cpu_server0) / tasks;
+    run.bulk.cpu_agents_ms = (cpu_agents1 - cpu_agents0) / tasks;
+    run.bulk.cpu_bench_ms = (cpu_self1 - cpu_self0) / tasks;
+    run.bulk.server_in_msgs = (counters1.in_msgs - counters0.in_msgs) / tasks;
+  }
+  fleet.stop();
+  return run;
+}
+
+// ---- main ---------------------------------------------------------------------------
+
+struct Options {
+  int samples = 1000;
+  int warmup = 50;
+  int tasks = 400;
+  int sequential = 20;
+  std::vector<int> agents = {1, 2};
+  int gap_us = 2000;
+  bool smoke = false;
+  bool json_out = false;
+  bool keep = false;
+  std::string nats_server;
+};
+
+std::string build_type() {
+  std::string b = AGENCY_BENCH_BUILD_TYPE;
+  return b.empty() ? "no CMAKE_BUILD_TYPE" : b;
+}
+
+std::string pass_fail(bool ok) { return ok ? "PASS" : "FAIL"; }
+
+int run(const Options& o) {
+  TempDir tmp(o.keep);
+  const auto gap = std::chrono::microseconds(o.gap_us);
+  json out;
+  std::string server_version = command_output(
+      (o.nats_server.empty() ? std::string("nats-server") : o.nats_server) + " --version 2>&1");
+  out["machine"] = {{"cores", std::thread::hardware_concurrency()},
+                    {"nats_server", server_version},
+                    {"nats_c", nats_GetVersion()},
+                    {"build", build_type()},
+                    {"store", "file"},
+                    {"network", "loopback"}};
+  out["options"] = {{"samples", o.samples}, {"warmup", o.warmup},
+                    {"tasks", o.tasks},     {"sequential", o.sequential},
+                    {"agents", o.agents},   {"gap_us", o.gap_us},
+                    {"smoke", o.smoke}};
+  progress("working in " + tmp.path().string() + (o.keep ? " (kept)" : ""));
+
+  // Phase 1: pickup latency and its floor, on one server.
+  Stats floor;
+  Stats kv_rt;
+  PickupResult pk;
+  {
+    Server server(tmp.path() / "pickup" / "nats", o.nats_server);
+    progress("floor: publish -> waiting Fetch(1), " + std::to_string(o.samples) + " samples");
+    floor = floor_pickup(server.url(), o.warmup, o.samples, gap);
+    kv_rt = kv_round_trip(server.url(), o.warmup, o.samples);
+    progress("pickup: agency-planner, " + std::to_string(o.samples) + " briefs one at a time");
+    pk = pickup(server, tmp.path() / "pickup", o.warmup, o.samples, gap);
+  }
+
+  // Phase 2: throughput with K agents per role, each K on a fresh server.
+  struct Row {
+    int per_role;
+    ThroughputResult floor;
+    MeshRun mesh;
+  };
+  std::vector<Row> rows;
+  for (int k : o.agents) {
+    fs::path dir = tmp.path() / ("throughput-" + std::to_string(k));
+    Server server(dir / "nats", o.nats_server);
+    progress("floor: 4 stages x " + std::to_string(k) + " workers, " + std::to_string(o.tasks) +
+             " messages");
+    auto fl = floor_throughput(server, k, o.tasks);
+    progress("throughput: 4 roles x " + std::to_string(k) + " agents, " +
+             std::to_string(o.sequential) + " tasks one at a time, then " +
+             std::to_string(o.tasks) + " at once");
+    auto mesh = mesh_throughput(server, dir, k, o.tasks, o.sequential);
+    rows.push_back({k, fl, mesh});
+  }
+
+  // Targets (issue 3).
+  const double ratio = floor.p99 > 0 ? pk.observed.p99 / floor.p99 : 0;
+  const bool pickup_ok = pk.observed.n > 0 && pk.observed.p99 < 5.0 && ratio < 3.0;
+
+  out["pickup"] = {{"observed", to_json(pk.observed)},
+                   {"busy_set", pk.agent_clock ? to_json(pk.busy_set) : json(nullptr)},
+                   {"engine_done", pk.agent_clock ? to_json(pk.engine_done) : json(nullptr)},
+                   {"missed_busy", pk.missed_busy},
+                   {"floor", to_json(floor)},
+                   {"kv_get_round_trip", to_json(kv_rt)},
+                   {"ratio_p99", ratio},
+                   {"target", "p99 < 5 ms and < 3x floor p99"},
+                   {"pass", pickup_ok}};
+  json tp = json::array();
+  for (const auto& row : rows) {
+    tp.push_back(
+        {{"agents_per_role", row.per_role},
+         {"mesh", to_json(row.mesh.bulk)},
+         {"sequential", to_json(row.mesh.sequential)},
+         {"status_writes_per_task",
+          static_cast<double>(row.mesh.status_writes) / row.mesh.bulk.tasks},
+         {"event_messages_per_task", static_cast<double>(row.mesh.events) / row.mesh.bulk.tasks},
+         {"floor", to_json(row.floor)},
+         {"ratio", row.floor.per_second > 0 ? row.mesh.bulk.per_second / row.floor.per_second : 0},
+         {"target", ">= 200 tasks/s"},
+         {"pass", row.mesh.bulk.per_second >= 200}});
+  }
+  out["throughput"] = tp;
+
+  if (o.json_out) {
+    std::cout << out.dump(2) << std::endl;
+    return 0;
+  }
+
+  auto& os = std::cout;
+  os << "agency-bench  " << out["machine"]["cores"].get<unsigned>() << " cores, " << server_version
+     << ", nats.c " << nats_GetVersion() << ", " << build_type() << ", loopback, file store"
+     << (o.smoke ? "  [SMOKE: too few samples to mean anything]" : "") << "\n\n";
+  os << "pickup latency   (agency-planner, scripted engine, " << pk.observed.n
+     << " briefs one at a time)\n";
+  os << "  publish -> busy status seen        p50 " << fixed(pk.observed.p50) << " ms  p99 "
+     << fixed(pk.observed.p99) << " ms  max " << fixed(pk.observed.max) << " ms\n";
+  if (pk.agent_clock) {
+    os << "  publish -> agent set busy          p50 " << fixed(pk.busy_set.p50) << " ms  p99 "
+       << fixed(pk.busy_set.p99) << " ms   (its own clock)\n";
+    os << "  publish -> engine done             p50 " << fixed(pk.engine_done.p50) << " ms  p99 "
+       << fixed(pk.engine_done.p99) << " ms   (usage sample, its own clock)\n";
+  } else {
+    os << "  publish -> agent set busy / engine done: n/a, the agent's timestamps are whole "
+          "seconds\n";
+  }
+  os << "  floor: js_Publish -> waiting Fetch p50 " << fixed(floor.p50, 3) << " ms p99 "
+     << fixed(floor.p99, 3) << " ms  (bare nats.c, " << floor.n << " samples)\n";
+  os << "  (one KV get round trip          p50 " << fixed(kv_rt.p50, 3) << " ms p99 "
+     << fixed(kv_rt.p99, 3) << " ms  (bare nats.c): the runtime makes 4 before busy)\n";
+  if (pk.missed_busy > 0) {
+    os << "  busy status not seen for " << pk.missed_busy
+       << " samples (written after the agent was idle again)\n";
+  }
+  os << "  ratio p99 " << fixed(ratio, 1)
+     << "x   target p99 < 5 ms and < 3x floor: " << pass_fail(pickup_ok) << "\n";
+  os << "  (the runtime sets busy, prepares the turn, reads the session id (one KV get) and\n"
+        "   starts the engine; the busy status reaches us one KV put after busy is set: the\n"
+        "   two are within a round trip of each other, and both include the status write's\n"
+        "   CPU competing with the agent on 2 cores)\n\n";
+
+  os << "throughput       (agency-bench-role per stage, scripted engine, " << o.tasks
+     << " tasks published at once)\n";
+  for (const auto& row : rows) {
+    const auto& m = row.mesh.bulk;
+    double r = row.floor.per_second > 0 ? m.per_second / row.floor.per_second : 0;
+    os << "  " << row.per_role << " agent" << (row.per_role == 1 ? " " : "s") << "/role   "
+       << fixed(m.per_second, 0) << " tasks/s   floor " << fixed(row.floor.per_second, 0)
+       << " tasks/s   ratio " << fixed(r, 2)
+       << "   target >= 200 tasks/s: " << pass_fail(m.per_second >= 200) << "\n";
+    os << "    publish -> done p50 " << fixed(m.e2e.p50, 1) << " ms p99 " << fixed(m.e2e.p99, 1)
+       << " ms; cpu per task: server " << fixed(m.cpu_server_ms) << " ms, agents "
+       << fixed(m.cpu_agents_ms) << " ms, bench " << fixed(m.cpu_bench_ms) << " ms (floor: server "
+       << fixed(row.floor.cpu_server_ms) << ", workers " << fixed(row.floor.cpu_agents_ms) << ")\n";
+    os << "    server messages in per task " << fixed(m.server_in_msgs, 1) << " (floor "
+       << fixed(row.floor.server_in_msgs, 1) << "); status writes/task "
+       << fixed(static_cast<double>(row.mesh.status_writes) / m.tasks, 1)
+       << ", event messages/task " << fixed(static_cast<double>(row.mesh.events) / m.tasks, 1)
+       << "\n";
+    const auto& sq = row.mesh.sequential;
+    os << "    one at a time (" << sq.e2e.n << " tasks): publish -> done p50 "
+       << fixed(sq.e2e.p50, 1) << " ms p99 " << fixed(sq.e2e.p99, 1) << " ms; " << sq.stalled
+       << " of " << sq.stages << " stages took >= " << fixed(kStallMs, 0) << " ms\n";
+    os << "      per stage p50/p99 ms:";
+    for (const auto& [role, to] : stage_spans()) {
+      (void)to;
+      if (auto it = sq.per_stage.find(role); it != sq.per_stage.end()) {
+        os << " " << role << " " << fixed(it->second.p50, 1) << "/" << fixed(it->second.p99, 1);
+      }
+    }
+    os << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace agency::bench
+
+int main(int argc, char** argv) {
+  agency::bench::Options o;
+  CLI::App app{
+      "agency-bench: brief-to-pickup latency and pipeline throughput of the mesh, each beside "
+      "a floor measured in the same run with bare nats.c (bench/README.md)"};
+  app.add_option("--samples", o.samples, "pickup samples (and floor samples)")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--warmup", o.warmup, "samples dropped before measuring")
+      ->check(CLI::Range(0, 100000));
+  app.add_option("--tasks", o.tasks, "tasks published at once for the throughput run")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--sequential", o.sequential,
+                 "tasks sent one at a time through the pipeline before the throughput run")
+      ->check(CLI::Range(0, 10000));
+  app.add_option("--agents", o.agents, "agents per role for the throughput runs, e.g. 1,2")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 16));
+  app.add_option("--gap-us", o.gap_us, "pause before each pickup sample, in microseconds")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--nats-server", o.nats_server, "nats-server binary (default: on PATH)");
+  app.add_flag("--smoke", o.smoke, "a few samples only: checks the benchmark runs");
+  app.add_flag("--json", o.json_out, "print the figures as JSON");
+  app.add_flag("--keep", o.keep, "keep the temp dir (server store, agent logs)");
+  CLI11_PARSE(app, argc, argv);
+  if (o.smoke) {
+    o.samples = std::min(o.samples, 20);
+    o.warmup = std::min(o.warmup, 3);
+    o.tasks = std::min(o.tasks, 20);
+    o.sequential = std::min(o.sequential, 3);
+    o.agents = {1};
+  }
+  try {
+    return agency::bench::run(o);
+  } catch (const std::exception& e) {
+    // Failure, or anything the libraries threw: the benchmark could not run.
+    std::cerr << "agency-bench: " << e.what() << std::endl;
+    return 1;
+  }
+}
