@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agents/ids.hpp"
+#include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/dead_letter.hpp"
 #include "bus/provision.hpp"
@@ -14,7 +15,7 @@ namespace agency {
 void fill_brief_defaults(v1::Brief& brief, bool from_agency_client) {
   if (brief.id().empty()) brief.set_id(ids::brief());
   if (!brief.has_created_at()) {
-    *brief.mutable_created_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+    *brief.mutable_created_at() = agency::now_timestamp();
   }
   if (brief.origin().empty()) brief.set_origin(from_agency_client ? "unknown" : "nats");
 }

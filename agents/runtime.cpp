@@ -9,6 +9,7 @@
 //   - nats.c threads: control messages and $SRV requests; they only set
 //     flags or read the status under its mutex.
 #include "agents/runtime.hpp"
+#include "bus/clock.hpp"
 
 #include <google/protobuf/util/time_util.h>
 #include <signal.h>
@@ -48,11 +49,6 @@ namespace voc = vocabulary;
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? std::string(v) : fallback;
-}
-
-google::protobuf::Timestamp to_timestamp(std::chrono::system_clock::time_point t) {
-  return TimeUtil::NanosecondsToTimestamp(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
 }
 
 // How many times the task entered `stage` (its attempt number there).
@@ -166,6 +162,11 @@ class Agent {
   std::mutex status_mu_;
   v1::AgentStatus status_;  // guarded by status_mu_
   std::atomic<bool> status_dirty_{false};
+  // Main thread only: the revision of the task record as last read, and the
+  // engine session (read from agency-memory once, written when it changes).
+  std::uint64_t task_revision_ = 0;
+  std::string session_id_;
+  bool session_loaded_ = false;
   std::thread heartbeat_thread_;
 
   // Last: destroyed first, so no callback runs into a half-destroyed Agent.
@@ -258,7 +259,7 @@ Result<void> Agent::start(const Options& opts) {
     status_.set_agent_id(options_.agent_id);
     status_.set_role(options_.role);
     status_.set_state(std::string(voc::kIdle));
-    *status_.mutable_since() = TimeUtil::GetCurrentTime();
+    *status_.mutable_since() = now_timestamp();
     status_.set_engine(engine_->label());
     status_.set_pid(static_cast<int>(::getpid()));
     status_.set_host(ids::host_name());
@@ -326,11 +327,10 @@ void Agent::on_control(const v1::Control& control) {
 void Agent::set_state(std::string_view state, const std::string& task_id) {
   {
     std::lock_guard lock(status_mu_);
-    if (status_.state() != state || status_.task_id() != task_id) {
-      status_.set_state(std::string(state));
-      status_.set_task_id(task_id);
-      *status_.mutable_since() = TimeUtil::GetCurrentTime();
-    }
+    if (status_.state() == state && status_.task_id() == task_id) return;
+    status_.set_state(std::string(state));
+    status_.set_task_id(task_id);
+    *status_.mutable_since() = now_timestamp();
   }
   if (service_) {
     service_->set_metadata({{"role", options_.role},
@@ -346,16 +346,17 @@ void Agent::set_progress(std::string_view progress) {
   {
     std::lock_guard lock(status_mu_);
     status_.set_last_progress(std::string(progress.substr(0, 200)));
-    *status_.mutable_last_progress_at() = TimeUtil::GetCurrentTime();
+    *status_.mutable_last_progress_at() = now_timestamp();
   }
-  status_dirty_.store(true);
+  // No write of its own: the next heartbeat carries it, so a chatty engine
+  // does not turn into a stream of KV writes.
 }
 
 void Agent::write_heartbeat() {
   v1::AgentStatus snapshot;
   {
     std::lock_guard lock(status_mu_);
-    *status_.mutable_heartbeat_at() = TimeUtil::GetCurrentTime();
+    *status_.mutable_heartbeat_at() = now_timestamp();
     snapshot = status_;
   }
   if (auto r = fleet_->put(options_.agent_id, codec::encode(snapshot).data); !r) {
@@ -430,7 +431,7 @@ Agent::Handled Agent::fail(ReceivedBrief& received, const v1::Task* task, const 
         change->set_to(std::string(voc::kBlocked));
         change->set_actor(options_.agent_id);
         change->set_reason(why);
-        *change->mutable_at() = TimeUtil::GetCurrentTime();
+        *change->mutable_at() = now_timestamp();
         t.set_stage(std::string(voc::kBlocked));
         t.set_blocked_reason(why);
         return true;
@@ -444,7 +445,7 @@ Agent::Handled Agent::fail(ReceivedBrief& received, const v1::Task* task, const 
         event.set_actor(options_.agent_id);
         event.set_reason(why);
         event.set_project(task->project());
-        *event.mutable_at() = TimeUtil::GetCurrentTime();
+        *event.mutable_at() = now_timestamp();
         (void)store_->append_event(event, "event:" + task_id + ":dead:" +
                                               std::to_string(received.delivery.stream_sequence));
       }
@@ -468,11 +469,16 @@ bool Agent::wait_for_record(ReceivedBrief& received, const std::string& stage,
   // Wait for the record instead of dropping the brief.
   auto deadline = std::chrono::steady_clock::now() + 45s;
   auto last_ack = std::chrono::steady_clock::now();
+  // The record usually lands within a millisecond: look again soon, then
+  // back off to 50 ms.
+  std::chrono::milliseconds poll = 1ms;
   while (std::chrono::steady_clock::now() < deadline && !stop_.load()) {
-    if (pause_for(50ms)) return false;
+    if (pause_for(poll)) return false;
+    poll = std::min<std::chrono::milliseconds>(poll * 2, 50ms);
     auto loaded = store_->load(received.brief.task_id());
     if (loaded && entries_into(loaded->task, stage) >= attempt) {
       task = std::move(loaded->task);
+      task_revision_ = loaded->revision;
       return true;
     }
     if (std::chrono::steady_clock::now() - last_ack > 5s) {
@@ -505,6 +511,7 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
   auto created = store_->create(brief, stage, options_.agent_id);
   if (!created) return fail(received, nullptr, created.error().message);
   v1::Task task = created->task;
+  task_revision_ = created->revision;
   std::uint32_t attempt = std::max<std::uint32_t>(1, brief.attempt());
   std::uint32_t entered = entries_into(task, stage);
   if (entered < attempt) {
@@ -535,9 +542,13 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
   }
   auto turn = logic_->prepare(ctx_, brief, task);
   if (!turn) return fail(received, &task, "preparing the work: " + turn.error().message);
-  if (auto session = memory_->get("session." + options_.agent_id); session) {
-    turn->session_id = session->value;
+  if (!session_loaded_) {
+    if (auto session = memory_->get("session." + options_.agent_id); session) {
+      session_id_ = session->value;
+    }
+    session_loaded_ = true;
   }
+  turn->session_id = session_id_;
 
   // Engine, with in-progress acks while it works.
   cancel_.store(stop_.load());
@@ -592,7 +603,8 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
     }
     return Handled::handed_back;
   }
-  if (!outcome->session_id.empty()) {
+  if (!outcome->session_id.empty() && outcome->session_id != session_id_) {
+    session_id_ = outcome->session_id;
     (void)memory_->put("session." + options_.agent_id, outcome->session_id);
   }
   set_progress("deciding next stage");
@@ -638,30 +650,35 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
     out.set_context(decision.context);
     out.set_origin(options_.agent_id);
     out.set_attempt(next_attempt);
-    *out.mutable_created_at() = TimeUtil::GetCurrentTime();
+    *out.mutable_created_at() = now_timestamp();
     auto ack = connection_->js_publish(subjects::brief(role_for_stage(next)), codec::encode(out),
                                        out.id());
     if (!ack) return ack.error();
   }
 
   // 2. The task record, by compare-and-set.
-  auto now = TimeUtil::GetCurrentTime();
-  auto updated = store_->update(task_id, [&](v1::Task& t) {
-    if (t.stage() != stage || entries_into(t, stage) != attempt) return false;  // applied already
-    auto* change = t.add_history();
-    change->set_from(stage);
-    change->set_to(next);
-    change->set_actor(options_.agent_id);
-    change->set_reason(reason);
-    *change->mutable_at() = now;
-    t.set_stage(next);
-    t.set_bounces(bounces);
-    if (!decision.spec.empty()) t.set_spec(decision.spec);
-    if (!decision.branch.empty()) t.set_branch(decision.branch);
-    for (const auto& [k, v] : decision.attachments) (*t.mutable_attachments())[k] = v;
-    if (next == voc::kBlocked) t.set_blocked_reason(reason);
-    return true;
-  });
+  auto now = now_timestamp();
+  StoredTask known{task, task_revision_};
+  auto updated = store_->update(
+      task_id,
+      [&](v1::Task& t) {
+        if (t.stage() != stage || entries_into(t, stage) != attempt)
+          return false;  // applied already
+        auto* change = t.add_history();
+        change->set_from(stage);
+        change->set_to(next);
+        change->set_actor(options_.agent_id);
+        change->set_reason(reason);
+        *change->mutable_at() = now;
+        t.set_stage(next);
+        t.set_bounces(bounces);
+        if (!decision.spec.empty()) t.set_spec(decision.spec);
+        if (!decision.branch.empty()) t.set_branch(decision.branch);
+        for (const auto& [k, v] : decision.attachments) (*t.mutable_attachments())[k] = v;
+        if (next == voc::kBlocked) t.set_blocked_reason(reason);
+        return true;
+      },
+      &known);
   if (!updated) return updated.error();
 
   // 3. The event.
@@ -709,7 +726,7 @@ void Agent::publish_usage(const Turn& turn, const Outcome& outcome) {
   sample.set_session_id(outcome.session_id);
   sample.set_started_by_agency(true);
   sample.set_source("engine");
-  *sample.mutable_at() = TimeUtil::GetCurrentTime();
+  *sample.mutable_at() = now_timestamp();
   auto r = connection_->js_publish(subjects::usage(engine_->kind(), options_.role),
                                    codec::encode(sample), sample.id());
   if (!r) log_->warn("usage sample not stored error={}", r.error().message);

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
 #include "bus/subjects.hpp"
@@ -68,7 +69,29 @@ Result<StoredTask> TaskStore::load(std::string_view task_id) const {
 Result<StoredTask> TaskStore::create(const v1::Brief& brief, std::string_view stage,
                                      std::string_view actor) {
   if (brief.task_id().empty()) return make_error(errc::internal, "create: brief has no task id");
-  auto now = TimeUtil::GetCurrentTime();
+  // Most briefs belong to a task that exists (every stage after the first):
+  // one read settles it.
+  if (auto existing = load(brief.task_id()); existing) {
+    // A record still at its creation may have lost its event to a crash
+    // between the two writes: append it again (the msg id drops a duplicate).
+    if (existing->task.history_size() == 1) {
+      v1::TaskEvent event;
+      event.set_task_id(existing->task.id());
+      event.set_kind("created");
+      event.set_to_stage(existing->task.history(0).to());
+      event.set_actor(existing->task.history(0).actor());
+      event.set_reason(existing->task.title());
+      event.set_project(existing->task.project());
+      *event.mutable_at() = existing->task.history(0).at();
+      if (auto r = append_event(event, "event:" + existing->task.id() + ":created"); !r) {
+        return r.error();
+      }
+    }
+    return existing;
+  } else if (existing.error().code != errc::not_found) {
+    return existing.error();
+  }
+  auto now = now_timestamp();
   v1::Task task;
   task.set_id(brief.task_id());
   task.set_title(title_from(brief.objective()));
@@ -110,13 +133,16 @@ Result<StoredTask> TaskStore::create(const v1::Brief& brief, std::string_view st
 }
 
 Result<StoredTask> TaskStore::update(std::string_view task_id,
-                                     const std::function<bool(v1::Task&)>& change) {
+                                     const std::function<bool(v1::Task&)>& change,
+                                     const StoredTask* known) {
   for (int attempt = 0; attempt < kMaxCasAttempts; ++attempt) {
-    auto current = load(task_id);
+    // The record the caller already read saves a round trip; after a lost
+    // compare-and-set, read it again.
+    auto current = attempt == 0 && known != nullptr ? Result<StoredTask>(*known) : load(task_id);
     if (!current) return current.error();
     v1::Task task = current->task;
     if (!change(task)) return current;
-    *task.mutable_updated_at() = TimeUtil::GetCurrentTime();
+    *task.mutable_updated_at() = now_timestamp();
     auto rev = kv_.update(task_id, codec::encode(task).data, current->revision);
     if (rev) return StoredTask{std::move(task), *rev};
     if (rev.error().code != errc::wrong_revision) return rev.error();

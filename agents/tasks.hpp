@@ -47,7 +47,10 @@ class TaskStore {
 
   // Read-modify-write by compare-and-set, retried while someone else wrote
   // first. `change` returns false to leave the record as it is.
-  Result<StoredTask> update(std::string_view task_id, const std::function<bool(v1::Task&)>& change);
+  // `known`, a record the caller read, is tried first instead of reading it
+  // again.
+  Result<StoredTask> update(std::string_view task_id, const std::function<bool(v1::Task&)>& change,
+                            const StoredTask* known = nullptr);
 
   // Appends an event; msg_id (when given) makes a replay a no-op.
   Result<void> append_event(const v1::TaskEvent& event, std::string_view msg_id = {});

@@ -51,6 +51,7 @@
 #include "agents/ids.hpp"
 #include "agents/inbox.hpp"
 #include "agents/tasks.hpp"
+#include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/connection.hpp"
 #include "bus/embedded_server.hpp"
@@ -455,7 +456,7 @@ std::string sample_payload() {
   b.set_stage(std::string(voc::kReadyForPrep));
   b.set_attempt(1);
   b.set_origin("agency-bench");
-  *b.mutable_created_at() = TimeUtil::GetCurrentTime();
+  *b.mutable_created_at() = now_timestamp();
   return codec::encode(b).data;
 }
 
@@ -1047,7 +1048,7 @@ struct PickupResult {
   int missed_busy = 0;
   // False when every timestamp the agent wrote was a whole second: then the
   // agent-clock figures mean nothing (protobuf 3.21's
-  // TimeUtil::GetCurrentTime() has whole-second resolution).
+  // now_timestamp() has whole-second resolution).
   bool agent_clock = false;
 };
 

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/subjects.hpp"
 
@@ -26,7 +27,7 @@ v1::DeadLetter make_dead_letter(const Incoming& message, std::string_view reason
     letter.set_stream_sequence(d->stream_sequence);
     letter.set_deliveries(d->deliveries);
   }
-  *letter.mutable_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  *letter.mutable_at() = agency::now_timestamp();
   return letter;
 }
 

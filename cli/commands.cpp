@@ -16,6 +16,7 @@
 #include "agents/ids.hpp"
 #include "agents/inbox.hpp"
 #include "agents/tasks.hpp"
+#include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
 #include "bus/kv.hpp"
@@ -60,7 +61,7 @@ std::string time_text(const google::protobuf::Timestamp& t) {
 // "42s", "5m", "3h", "2d" since t.
 std::string age_text(const google::protobuf::Timestamp& t) {
   if (t.seconds() == 0) return "-";
-  auto now = TimeUtil::GetCurrentTime();
+  auto now = now_timestamp();
   int64_t s = std::max<int64_t>(0, now.seconds() - t.seconds());
   if (s < 120) return std::to_string(s) + "s";
   if (s < 7200) return std::to_string(s / 60) + "m";
