@@ -75,6 +75,44 @@ std::filesystem::path default_skill_path(const std::string& role) {
   return std::filesystem::path("roles") / role / "SKILL.md";
 }
 
+// Tells the server, every `every`, that a brief is still being worked on, so
+// it is not redelivered to another agent meanwhile. The Incoming's ack, nak
+// and term stop it first (Incoming::on_settle): nothing is sent after
+// the brief is settled.
+class InProgress {
+ public:
+  InProgress(Incoming& message, std::chrono::milliseconds every) : message_(message) {
+    message_.on_settle([this] { stop(); });
+    thread_ = std::thread([this, every] {
+      std::unique_lock lock(mu_);
+      while (!cv_.wait_for(lock, every, [&] { return done_; })) (void)message_.in_progress();
+    });
+  }
+  ~InProgress() {
+    stop();
+    message_.on_settle(nullptr);
+  }
+  InProgress(const InProgress&) = delete;
+  InProgress& operator=(const InProgress&) = delete;
+
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (done_) return;
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  Incoming& message_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 struct Options {
   std::string config_path;
   std::string agent_id;
@@ -540,6 +578,9 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
     }
     return Handled::done;
   }
+  // In-progress acks from here until the brief is settled: preparing a
+  // worktree, the engine and the project's tests can each take long.
+  InProgress keep_alive(received.message, options_.in_progress_every);
   auto turn = logic_->prepare(ctx_, brief, task);
   if (!turn) return fail(received, &task, "preparing the work: " + turn.error().message);
   if (!session_loaded_) {
@@ -550,27 +591,11 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
   }
   turn->session_id = session_id_;
 
-  // Engine, with in-progress acks while it works.
   cancel_.store(stop_.load());
-  std::atomic<bool> engine_done{false};
-  std::mutex ack_mu;
-  std::condition_variable ack_cv;
-  std::thread ticker([&] {
-    std::unique_lock lock(ack_mu);
-    while (!ack_cv.wait_for(lock, options_.in_progress_every, [&] { return engine_done.load(); })) {
-      (void)received.message.in_progress();
-    }
-  });
   log_->info("engine start task={} stage={} attempt={} engine=\"{}\"", brief.task_id(), stage,
              attempt, engine_->label());
   auto outcome = engine_->run(
       *turn, [this](std::string_view p) { set_progress(p); }, cancel_);
-  {
-    std::lock_guard lock(ack_mu);
-    engine_done.store(true);
-  }
-  ack_cv.notify_all();
-  ticker.join();
 
   if (stop_.load()) {
     log_->info("handing back brief on stop task={} stage={}", brief.task_id(), stage);

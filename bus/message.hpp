@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,11 +55,18 @@ class Incoming {
   Result<void> nak(std::int64_t delay_ms = 0);  // redeliver after delay_ms
   Result<void> in_progress();                   // reset the ack timer
   Result<void> term();                          // never redeliver
+  // Called (on the settling thread) right before ack, nak or term, so that a
+  // helper extending the ack deadline stops first. nullptr clears it.
+  void on_settle(std::function<void()> hook) { on_settle_ = std::move(hook); }
 
   [[nodiscard]] natsMsg* raw() const { return msg_.get(); }
 
  private:
+  void settling() {
+    if (on_settle_) on_settle_();
+  }
   nats::MsgPtr msg_;
+  std::function<void()> on_settle_;
 };
 
 }  // namespace agency

@@ -203,13 +203,17 @@ reviewer:
 
 // One stage change per stage, in order, and nothing else.
 void check_clean_trail(const std::vector<v1::TaskEvent>& events) {
-  std::vector<std::string> moves;
-  for (const auto& e : events)
-    moves.push_back(e.kind() + ":" + e.from_stage() + ">" + e.to_stage());
-  CHECK(moves == std::vector<std::string>{"created:>ready-for-prep",
-                                          "stage-changed:ready-for-prep>ready-for-dev",
-                                          "stage-changed:ready-for-dev>qa",
-                                          "stage-changed:qa>review", "done:review>done"});
+  std::string moves;
+  for (const auto& e : events) {
+    moves += e.kind() + ":" + e.from_stage() + ">" + e.to_stage() + " (" + e.actor() + ") ";
+  }
+  CAPTURE(moves);
+  std::vector<std::string> got;
+  for (const auto& e : events) got.push_back(e.kind() + ":" + e.from_stage() + ">" + e.to_stage());
+  CHECK(got == std::vector<std::string>{"created:>ready-for-prep",
+                                        "stage-changed:ready-for-prep>ready-for-dev",
+                                        "stage-changed:ready-for-dev>qa", "stage-changed:qa>review",
+                                        "done:review>done"});
 }
 
 TEST_CASE("pipeline: a plain text brief from a non-agency client reaches done with a commit") {
