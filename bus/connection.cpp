@@ -197,6 +197,10 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& sett
   natsOptions_SetReconnectedCB(opts.get(), on_reconnected, c->callbacks_);
   natsOptions_SetErrorHandler(opts.get(), on_async_error, c->callbacks_);
   natsOptions_SetClosedCB(opts.get(), on_closed, c->callbacks_);
+  if (options.ordered_delivery) {
+    // nats.c's global delivery pool has one thread unless resized.
+    natsOptions_UseGlobalMessageDelivery(opts.get(), true);
+  }
   if (options.mode == ConnectMode::keep_trying) {
     natsOptions_SetRetryOnFailedConnect(opts.get(), true, nullptr, nullptr);
   }

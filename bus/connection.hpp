@@ -32,6 +32,10 @@ enum class ConnectMode {
 struct ConnectOptions {
   std::string name;  // connection name shown by the server (/connz)
   ConnectMode mode = ConnectMode::fail_fast;
+  // Deliver every subscription's messages on one thread, in the order they
+  // arrive (`agency watch`). Otherwise each subscription has its own thread
+  // and messages on different subjects may be handled out of order.
+  bool ordered_delivery = false;
   // Told about disconnects and reconnects ("disconnected from ...",
   // "reconnected to ..."). Called on a library thread.
   std::function<void(std::string_view event)> on_event;

@@ -35,9 +35,11 @@ std::optional<config::Config> load_config_or_report(const GlobalOptions& global)
 
 // Connects as the CLI does: --nats, else NATS_URL / NATS_CONTEXT, else the
 // URL a running `agency up` wrote to <state_dir>/nats.url, else the default.
-// On failure prints which URL it tried and how to start a server.
+// On failure prints which URL it tried and how to start a server. ordered:
+// all subscriptions' messages on one thread, in arrival order (watch).
 Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
-                                                const std::string& connection_name);
+                                                const std::string& connection_name,
+                                                bool ordered = false);
 
 // Prints an Error to stderr as "agency: <message>".
 void report(const Error& error);

@@ -405,7 +405,7 @@ std::optional<config::Config> load_config_or_report(const GlobalOptions& global)
 }
 
 Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
-                                                const std::string& connection_name) {
+                                                const std::string& connection_name, bool ordered) {
   auto settings = settings_from_environment();
   if (!settings) return settings.error();
   if (!global.nats_url.empty()) {
@@ -427,6 +427,7 @@ Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
   ConnectOptions options;
   options.name = connection_name;
   options.mode = ConnectMode::fail_fast;
+  options.ordered_delivery = ordered;
   return Connection::open(*settings, options);
 }
 

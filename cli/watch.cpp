@@ -254,7 +254,7 @@ int run_watch(const GlobalOptions& global, WatchOptions opts) {
     return kExitFailed;
   }
 
-  auto connection = connect_cli(global, "agency-watch");
+  auto connection = connect_cli(global, "agency-watch", /*ordered=*/true);
   if (!connection) {
     report(connection.error());
     return exit_code_for(connection.error());
