@@ -706,7 +706,9 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
       &known);
   if (!updated) return updated.error();
 
-  // 3. The event.
+  // 3. The event (after the "created" one, which a crashed creator may not
+  // have written).
+  if (auto r = store_->ensure_created_event(task); !r) return r;
   v1::TaskEvent event;
   event.set_task_id(task_id);
   std::string_view kind = next == voc::kDone      ? voc::kEventDone

@@ -72,21 +72,6 @@ Result<StoredTask> TaskStore::create(const v1::Brief& brief, std::string_view st
   // Most briefs belong to a task that exists (every stage after the first):
   // one read settles it.
   if (auto existing = load(brief.task_id()); existing) {
-    // A record still at its creation may have lost its event to a crash
-    // between the two writes: append it again (the msg id drops a duplicate).
-    if (existing->task.history_size() == 1) {
-      v1::TaskEvent event;
-      event.set_task_id(existing->task.id());
-      event.set_kind("created");
-      event.set_to_stage(existing->task.history(0).to());
-      event.set_actor(existing->task.history(0).actor());
-      event.set_reason(existing->task.title());
-      event.set_project(existing->task.project());
-      *event.mutable_at() = existing->task.history(0).at();
-      if (auto r = append_event(event, "event:" + existing->task.id() + ":created"); !r) {
-        return r.error();
-      }
-    }
     return existing;
   } else if (existing.error().code != errc::not_found) {
     return existing.error();
@@ -179,6 +164,19 @@ Result<std::vector<v1::Task>> TaskStore::list() const {
     if (t) out.push_back(std::move(t->task));
   }
   return out;
+}
+
+Result<void> TaskStore::ensure_created_event(const v1::Task& task) {
+  if (task.history_size() != 1) return {};
+  v1::TaskEvent event;
+  event.set_task_id(task.id());
+  event.set_kind("created");
+  event.set_to_stage(task.history(0).to());
+  event.set_actor(task.history(0).actor());
+  event.set_reason(task.title());
+  event.set_project(task.project());
+  *event.mutable_at() = task.history(0).at();
+  return append_event(event, "event:" + task.id() + ":created");
 }
 
 }  // namespace agency

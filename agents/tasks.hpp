@@ -52,6 +52,11 @@ class TaskStore {
   Result<StoredTask> update(std::string_view task_id, const std::function<bool(v1::Task&)>& change,
                             const StoredTask* known = nullptr);
 
+  // A task whose creator crashed between writing the record and its
+  // "created" event would lack that event: for a task still at its creation
+  // (one history entry), append it again; the msg id drops a duplicate.
+  Result<void> ensure_created_event(const v1::Task& task);
+
   // Appends an event; msg_id (when given) makes a replay a no-op.
   Result<void> append_event(const v1::TaskEvent& event, std::string_view msg_id = {});
 
