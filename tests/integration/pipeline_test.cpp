@@ -59,7 +59,7 @@ class Pipeline {
     }
     write(config_,
           "state_dir: state\n"
-          "pipeline:\n  bounce_limit: 2\n  ack_wait_seconds: 3\n"
+          "pipeline:\n  bounce_limit: 2\n  max_deliver: 2\n  ack_wait_seconds: 3\n"
           "projects:\n  - name: demo\n    repo: project\n    default_branch: main\n"
           "    test_command: test -f GREETING.md\n"
           "roles:\n" +
@@ -351,6 +351,31 @@ TEST_CASE("pipeline: malformed briefs are dead-lettered with a reason and good o
     reasons.insert(d->reason());
   }
   CHECK(reasons.size() == 3);
+}
+
+TEST_CASE("pipeline: an engine that keeps failing is dead-lettered and its task blocked") {
+  Pipeline p(R"(planner:
+  - error: "the model service is down"
+)");
+  p.start("planner", "planner-1");
+  p.plain_publish("agency.brief.planner", "Plan against a broken engine");
+  auto task_id = p.task_with_objective("Plan against a broken engine");
+  REQUIRE_FALSE(task_id.empty());
+  auto blocked = p.wait_for_stage(task_id, "blocked", 30s);
+  REQUIRE(blocked.has_value());
+  CHECK(blocked->blocked_reason().find("2 deliveries") != std::string::npos);
+  CHECK(blocked->blocked_reason().find("the model service is down") != std::string::npos);
+  auto letters = replay(p.connection(), subjects::kDeadStream, "agency.dead.planner", 10);
+  REQUIRE(letters.ok());
+  REQUIRE(letters->size() == 1);
+  auto letter = codec::decode<v1::DeadLetter>((*letters)[0].data(), (*letters)[0].headers());
+  REQUIRE(letter.ok());
+  CHECK(letter->task_id() == task_id);
+  CHECK(letter->payload() == "Plan against a broken engine");
+  CHECK(letter->deliveries() == 2);
+  auto events = p.events(task_id);
+  REQUIRE_FALSE(events.empty());
+  CHECK(events.back().kind() == "blocked");
 }
 
 TEST_CASE("pipeline: 20 tasks through 2 agents per role all reach done, none twice") {
