@@ -152,7 +152,8 @@ class Agent {
   bool wait_for_record(ReceivedBrief& received, const std::string& stage, std::uint32_t attempt,
                        v1::Task& task);
   void on_control(const v1::Control& control);
-  void publish_usage(const Turn& turn, const Outcome& outcome);
+  void publish_usage(const Turn& turn, const Outcome& outcome,
+                     std::chrono::system_clock::time_point started);
 
   void set_state(std::string_view state, const std::string& task_id = {});
   void set_progress(std::string_view progress);
@@ -594,6 +595,7 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
   cancel_.store(stop_.load());
   log_->info("engine start task={} stage={} attempt={} engine=\"{}\"", brief.task_id(), stage,
              attempt, engine_->label());
+  const auto engine_started = std::chrono::system_clock::now();
   auto outcome = engine_->run(
       *turn, [this](std::string_view p) { set_progress(p); }, cancel_);
 
@@ -603,7 +605,7 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
     return Handled::handed_back;
   }
   if (!outcome) return fail(received, &task, "engine: " + outcome.error().message);
-  publish_usage(*turn, *outcome);
+  publish_usage(*turn, *outcome, engine_started);
   if (outcome->rate_limit) {
     auto until = outcome->rate_limit->resets_at;
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -735,7 +737,8 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
   return {};
 }
 
-void Agent::publish_usage(const Turn& turn, const Outcome& outcome) {
+void Agent::publish_usage(const Turn& turn, const Outcome& outcome,
+                          std::chrono::system_clock::time_point started) {
   v1::UsageSample sample;
   sample.set_id(ids::make("u"));
   sample.set_engine(engine_->kind());
@@ -753,7 +756,7 @@ void Agent::publish_usage(const Turn& turn, const Outcome& outcome) {
   sample.set_session_id(outcome.session_id);
   sample.set_started_by_agency(true);
   sample.set_source("engine");
-  *sample.mutable_at() = now_timestamp();
+  *sample.mutable_at() = to_timestamp(started);  // when the call started (usage.proto)
   auto r = connection_->js_publish(subjects::usage(engine_->kind(), options_.role),
                                    codec::encode(sample), sample.id());
   if (!r) log_->warn("usage sample not stored error={}", r.error().message);

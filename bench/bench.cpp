@@ -1042,9 +1042,9 @@ std::string agents_log_hint(const fs::path& dir) {
 // ---- pickup latency ---------------------------------------------------------------
 
 struct PickupResult {
-  Stats observed;     // publish -> busy status naming the task arrives at the observer
-  Stats busy_set;     // publish -> the agent set busy (its `since`, agent's clock)
-  Stats engine_done;  // publish -> the engine returned (usage sample `at`, agent's clock)
+  Stats observed;        // publish -> busy status naming the task arrives at the observer
+  Stats busy_set;        // publish -> the agent set busy (its `since`, agent's clock)
+  Stats engine_started;  // publish -> the engine started (usage sample `at`, agent's clock)
   int missed_busy = 0;
   // False when every timestamp the agent wrote was a whole second: then the
   // agent-clock figures mean nothing (protobuf 3.21's
@@ -1066,7 +1066,7 @@ PickupResult pickup(const Server& server, const fs::path& dir, int warmup, int s
   fleet.wait_ready(observer, 30s);
 
   PickupResult r;
-  std::vector<double> observed, busy_set, engine_done;
+  std::vector<double> observed, busy_set, engine_started;
   for (int i = 0; i < warmup + samples; ++i) {
     auto brief = publisher.prepare("benchmark pickup " + std::to_string(i));
     const std::string& id = brief.task_id();
@@ -1099,7 +1099,7 @@ PickupResult pickup(const Server& server, const fs::path& dir, int warmup, int s
       } else {
         ++r.missed_busy;
       }
-      engine_done.push_back(static_cast<double>(t->usage_at_ns - t0_ns) / 1e6);
+      engine_started.push_back(static_cast<double>(t->usage_at_ns - t0_ns) / 1e6);
       constexpr std::int64_t kSecond = 1000000000;
       if (t->usage_at_ns % kSecond != 0 || t->busy_since_ns % kSecond != 0) r.agent_clock = true;
       return 0;
@@ -1108,7 +1108,7 @@ PickupResult pickup(const Server& server, const fs::path& dir, int warmup, int s
   fleet.stop();
   r.observed = stats_of(observed);
   r.busy_set = stats_of(busy_set);
-  r.engine_done = stats_of(engine_done);
+  r.engine_started = stats_of(engine_started);
   return r;
 }
 
@@ -1351,7 +1351,7 @@ int run(const Options& o) {
 
   out["pickup"] = {{"observed", to_json(pk.observed)},
                    {"busy_set", pk.agent_clock ? to_json(pk.busy_set) : json(nullptr)},
-                   {"engine_done", pk.agent_clock ? to_json(pk.engine_done) : json(nullptr)},
+                   {"engine_started", pk.agent_clock ? to_json(pk.engine_started) : json(nullptr)},
                    {"missed_busy", pk.missed_busy},
                    {"floor", to_json(floor)},
                    {"kv_get_round_trip", to_json(kv_rt)},
@@ -1390,10 +1390,10 @@ int run(const Options& o) {
   if (pk.agent_clock) {
     os << "  publish -> agent set busy          p50 " << fixed(pk.busy_set.p50) << " ms  p99 "
        << fixed(pk.busy_set.p99) << " ms   (its own clock)\n";
-    os << "  publish -> engine done             p50 " << fixed(pk.engine_done.p50) << " ms  p99 "
-       << fixed(pk.engine_done.p99) << " ms   (usage sample, its own clock)\n";
+    os << "  publish -> engine started          p50 " << fixed(pk.engine_started.p50) << " ms  p99 "
+       << fixed(pk.engine_started.p99) << " ms   (usage sample, its own clock)\n";
   } else {
-    os << "  publish -> agent set busy / engine done: n/a, the agent's timestamps are whole "
+    os << "  publish -> agent set busy / engine started: n/a, the agent's timestamps are whole "
           "seconds\n";
   }
   os << "  floor: js_Publish -> waiting Fetch p50 " << fixed(floor.p50, 3) << " ms p99 "
