@@ -15,6 +15,7 @@
 #include <system_error>
 #include <utility>
 
+#include "agents/yaml_error.hpp"
 #include "bus/connect.hpp"
 
 namespace agency::config {
@@ -562,11 +563,7 @@ Result<Config> parse_at(std::string_view yaml_text, const std::string& label,
   } catch (const Failure& f) {
     return make_error(errc::config, f.message);
   } catch (const YAML::Exception& e) {
-    std::string where = label;
-    if (!e.mark.is_null()) {
-      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
-    }
-    return make_error(errc::config, where + ": not valid YAML: " + e.msg);
+    return yaml_syntax_error(label, e);
   }
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "agents/engine.hpp"
+#include "agents/yaml_error.hpp"
 
 namespace agency {
 
@@ -251,11 +252,7 @@ Result<Scenario> parse_scenario(const std::string& yaml, const std::string& labe
   } catch (const Failure& f) {
     return make_error(errc::config, f.message);
   } catch (const YAML::Exception& e) {
-    std::string where = label;
-    if (!e.mark.is_null()) {
-      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
-    }
-    return make_error(errc::config, where + ": not valid YAML: " + e.msg);
+    return yaml_syntax_error(label, e);
   }
 }
 
