@@ -67,8 +67,8 @@ pipeline:
 # The roles `agency up` runs, in this order, and how many agents of each.
 # A role written without settings (`planner:`) takes all defaults. Each role
 # may also set engine (default: the one its SKILL.md names), model, binary,
-# skill, args, env, and for its engine command, timeout_seconds, env_allow
-# and scenario (docs/ENGINES.md).
+# skill, args, env, and engine settings: timeout_seconds, env_allow, cli,
+# permission_mode, base_url, ... (docs/ENGINES.md, docs/CONFIG.md).
 roles:
   planner:
     count: 1
@@ -86,9 +86,28 @@ constexpr std::array<std::string_view, 6> kNatsKeys = {"url",          "host",  
                                                        "monitor_port", "binary", "replicas"};
 constexpr std::array<std::string_view, 4> kProjectKeys = {"name", "repo", "default_branch",
                                                           "test_command"};
-constexpr std::array<std::string_view, 11> kRoleKeys = {
-    "count", "engine",  "model",           "binary",    "skill",   "args",
-    "env",   "command", "timeout_seconds", "env_allow", "scenario"};
+constexpr std::array<std::string_view, 22> kRoleKeys = {"count",
+                                                        "engine",
+                                                        "model",
+                                                        "binary",
+                                                        "skill",
+                                                        "args",
+                                                        "env",
+                                                        "command",
+                                                        "timeout_seconds",
+                                                        "env_allow",
+                                                        "scenario",
+                                                        "cli",
+                                                        "cli_args",
+                                                        "permission_mode",
+                                                        "allowed_tools",
+                                                        "max_turns",
+                                                        "base_url",
+                                                        "api_key_env",
+                                                        "max_tokens",
+                                                        "retries",
+                                                        "rate_limit_wait_seconds",
+                                                        "session_max_tokens"};
 constexpr std::array<std::string_view, 3> kPipelineKeys = {"bounce_limit", "max_deliver",
                                                            "ack_wait_seconds"};
 
@@ -441,6 +460,21 @@ class Parser {
     return out;
   }
 
+  // A list of strings ("args: [--verbose, -x]"); null is an empty list.
+  std::vector<std::string> strings(const Item& item, std::string_view example) {
+    std::vector<std::string> out;
+    if (item.value.IsNull()) return out;
+    if (!item.value.IsSequence()) {
+      fail(item, "must be a list (" + std::string(example) + "), got " + describe(item.value));
+    }
+    for (size_t i = 0; i < item.value.size(); ++i) {
+      Item one{YAML::Node(), item.value[i], item.path + "[" + std::to_string(i) + "]"};
+      if (!one.value.IsScalar()) fail(one, "must be a string, got " + describe(one.value));
+      out.push_back(one.value.Scalar());
+    }
+    return out;
+  }
+
   void role_key(const Item& item, Role& r) {
     auto key = item.key.Scalar();
     if (key == "count") {
@@ -464,15 +498,38 @@ class Parser {
         if (!v->empty()) r.skill = resolve(*v);
       }
     } else if (key == "args") {
-      if (item.value.IsNull()) return;
-      if (!item.value.IsSequence()) {
-        fail(item, "must be a list of arguments ([--verbose, -x]), got " + describe(item.value));
+      r.args = strings(item, "[--verbose, -x]");
+    } else if (key == "cli") {
+      if (auto v = string_value(item, "a program name or path")) r.cli = binary(*v);
+    } else if (key == "cli_args") {
+      r.cli_args = strings(item, "[--effort, high]");
+    } else if (key == "permission_mode") {
+      if (auto v = string_value(item, "a permission mode (acceptEdits, default, plan)")) {
+        r.permission_mode = *v;
       }
-      for (size_t i = 0; i < item.value.size(); ++i) {
-        Item arg{YAML::Node(), item.value[i], item.path + "[" + std::to_string(i) + "]"};
-        if (!arg.value.IsScalar()) fail(arg, "must be a string, got " + describe(arg.value));
-        r.args.push_back(arg.value.Scalar());
+    } else if (key == "allowed_tools") {
+      r.allowed_tools = strings(item, "[Read, Edit, 'Bash(make test)']");
+    } else if (key == "max_turns") {
+      if (auto v = int_value(item, 0, 10000)) r.max_turns = *v;
+    } else if (key == "base_url") {
+      if (auto v = string_value(item, "a URL (http://127.0.0.1:8000/v1)")) r.base_url = *v;
+    } else if (key == "api_key_env") {
+      if (auto v = string_value(item, "an environment variable name")) {
+        if (!v->empty() && !is_env_name(*v)) {
+          fail(item,
+               "must name the environment variable that holds the key (OPENAI_API_KEY), "
+               "not the key itself");
+        }
+        r.api_key_env = *v;
       }
+    } else if (key == "max_tokens") {
+      if (auto v = int_value(item, 1, 1000000)) r.max_tokens = *v;
+    } else if (key == "retries") {
+      if (auto v = int_value(item, 0, 20)) r.retries = *v;
+    } else if (key == "rate_limit_wait_seconds") {
+      if (auto v = int_value(item, 1, 7 * 86400)) r.rate_limit_wait_seconds = *v;
+    } else if (key == "session_max_tokens") {
+      if (auto v = int_value(item, 0, 100000000)) r.session_max_tokens = *v;
     } else if (key == "command") {
       if (item.value.IsNull()) return;
       if (!item.value.IsSequence()) {

@@ -9,6 +9,7 @@
 // adds its own struct here and its keys to the parser.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -61,6 +62,28 @@ struct Role {
   // PATH, HOME, LANG, ... ("NAME", or "PREFIX_*").
   std::vector<std::string> env_allow;
   std::filesystem::path scenario;  // engine "scripted": the scenario file
+
+  // claude, codex, gemini: the CLI (empty: the engine's name on PATH; a
+  // path with '/' is relative to the config file), extra arguments, the
+  // permission mode (empty: the role's SKILL.md, else read-only), tools
+  // allowed without asking (claude), turns per assignment (claude; 0: the
+  // CLI's default).
+  std::string cli;
+  std::vector<std::string> cli_args;
+  std::string permission_mode;
+  std::vector<std::string> allowed_tools;
+  int max_turns = 0;
+  // openai, anthropic: server, the variable holding the key, answer size,
+  // retries on 5xx and connection errors.
+  std::string base_url;
+  std::string api_key_env;
+  int max_tokens = 8192;
+  int retries = 3;
+  // How long an agent waits when a rate limit does not say when it resets.
+  int rate_limit_wait_seconds = 300;
+  // A new engine session starts once the context passes this many tokens
+  // (0: never; the session then grows until the CLI compacts it).
+  std::int64_t session_max_tokens = 150000;
 };
 
 // How tasks move through the stages.

@@ -17,6 +17,11 @@ namespace agency {
 namespace engine_detail {
 Result<std::unique_ptr<Engine>> make_scripted(const EngineConfig& config);
 Result<std::unique_ptr<Engine>> make_command(const EngineConfig& config);
+Result<std::unique_ptr<Engine>> make_claude(const EngineConfig& config);
+Result<std::unique_ptr<Engine>> make_codex(const EngineConfig& config);
+Result<std::unique_ptr<Engine>> make_gemini(const EngineConfig& config);
+Result<std::unique_ptr<Engine>> make_openai(const EngineConfig& config);
+Result<std::unique_ptr<Engine>> make_anthropic(const EngineConfig& config);
 
 // One pass over the text, so a value that itself holds "{task_id}" (an
 // objective quoting a placeholder) is not replaced again. Unknown names stay
@@ -81,12 +86,16 @@ std::map<std::string, std::string> placeholders(const Turn& turn) {
 }  // namespace engine_detail
 
 Result<std::unique_ptr<Engine>> make_engine(const EngineConfig& config) {
-  // Every kind, in the order people should read them. Later engines (claude,
-  // codex, gemini, openai, anthropic) are added here and to kKnown below.
-  if (config.kind == "scripted") return engine_detail::make_scripted(config);
+  // Every kind, in the order people should read them; kKnown below too.
+  if (config.kind == "claude") return engine_detail::make_claude(config);
+  if (config.kind == "codex") return engine_detail::make_codex(config);
+  if (config.kind == "gemini") return engine_detail::make_gemini(config);
+  if (config.kind == "openai") return engine_detail::make_openai(config);
+  if (config.kind == "anthropic") return engine_detail::make_anthropic(config);
   if (config.kind == "command") return engine_detail::make_command(config);
+  if (config.kind == "scripted") return engine_detail::make_scripted(config);
 
-  constexpr std::string_view kKnown = "scripted, command";
+  constexpr std::string_view kKnown = "claude, codex, gemini, openai, anthropic, command, scripted";
   if (config.kind.empty()) {
     return make_error(errc::config, "no engine given: known engines are " + std::string(kKnown));
   }

@@ -38,6 +38,21 @@ struct RateLimit {
   std::string detail;  // what the engine said
 };
 
+// A reading of a plan or API limit the engine saw (a rate_limit_event,
+// anthropic-ratelimit-* or x-ratelimit-* headers, a 429): published on
+// agency.limits.<engine> for the accountant.
+struct LimitReading {
+  // five_hour, seven_day, seven_day_opus, seven_day_sonnet (subscription
+  // windows), requests, tokens, input_tokens, output_tokens (API limits).
+  std::string window;
+  double utilization = -1;      // percent used, 0-100; -1 unknown
+  std::int64_t remaining = -1;  // requests or tokens left; -1 unknown
+  std::int64_t limit = -1;      // the window's size; -1 unknown
+  std::optional<std::chrono::system_clock::time_point> resets_at;
+  std::string status;  // allowed | allowed_warning | rejected | ""
+  std::string source;  // rate_limit_event | headers | error
+};
+
 // The structured block an engine ends its answer with (docs/OUTCOME.md):
 //
 //   ```agency
@@ -65,6 +80,13 @@ struct Outcome {
   std::string model;
   std::string session_id;               // to resume next time
   std::optional<RateLimit> rate_limit;  // set: the call was refused, retry after resets_at
+  std::vector<LimitReading> limits;     // what the engine saw of its limits
+  // Tokens in the session's context after this call (the last request's
+  // input, cache reads and cache writes): the runtime starts a new session
+  // when it passes the role's session_max_tokens. 0: unknown.
+  std::int64_t context_tokens = 0;
+  // Tools the engine was refused (claude's permission_denials), one line each.
+  std::vector<std::string> denials;
   std::chrono::milliseconds duration{0};
 };
 
@@ -97,8 +119,8 @@ class Engine {
 };
 
 struct EngineConfig {
-  std::string kind;  // scripted | command
-  std::string model;
+  std::string kind;   // scripted | command | claude | codex | gemini | openai | anthropic
+  std::string model;  // empty: the engine's or server's default
   // command: argv template; {task_id}, {stage}, {role}, {agent_id}, {workdir},
   // {project} are replaced.
   std::vector<std::string> command;
@@ -108,6 +130,32 @@ struct EngineConfig {
   std::vector<std::string> env_allow;
   // scripted: the scenario file (docs/ENGINES.md).
   std::filesystem::path scenario;
+
+  // claude, codex, gemini: the CLI (empty: the kind's name on PATH) and
+  // extra arguments for it.
+  std::string cli;
+  std::vector<std::string> cli_args;
+  // claude: --permission-mode (acceptEdits, plan, default,
+  // bypassPermissions); codex: --sandbox (read-only, workspace-write,
+  // danger-full-access); gemini: --approval-mode (default, auto_edit, yolo).
+  // Empty: the engine's read-only choice.
+  std::string permission_mode;
+  std::vector<std::string> allowed_tools;  // claude: --allowedTools
+  int max_turns = 0;                       // claude: --max-turns; 0 = the CLI's default
+
+  // openai, anthropic: the server (empty: the public API) and the
+  // environment variable holding the key (empty: OPENAI_API_KEY,
+  // ANTHROPIC_API_KEY; a local server may need none).
+  std::string base_url;
+  std::string api_key_env;
+  int max_tokens = 8192;  // longest answer asked for
+  // Attempts after the first on 5xx, 529 and connection errors, with a
+  // doubling delay from 1 s.
+  int retries = 3;
+
+  // Every engine: how long to wait when a rate limit does not say when it
+  // resets.
+  std::chrono::seconds rate_limit_wait{300};
 };
 
 // The one factory that lists every engine kind (CONVENTIONS: register

@@ -363,9 +363,7 @@ void wait_for(pid_t pid, Exchange& x, const std::atomic<bool>& cancel, Clock::ti
 
 }  // namespace
 
-int ProcessResult::exit_code() const {
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+int ProcessResult::exit_code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
 
 std::string ProcessResult::describe(std::string_view program) const {
   std::string msg(program);

@@ -60,6 +60,13 @@ std::uint32_t entries_into(const v1::Task& task, std::string_view stage) {
   return n;
 }
 
+// agency-memory key counting the deferrals of one brief (by its stream
+// sequence, which stays the same across redeliveries).
+std::string deferral_key(const ReceivedBrief& received) {
+  return "deferred." + received.delivery.consumer + "." +
+         std::to_string(received.delivery.stream_sequence);
+}
+
 // Where SKILL.md of a role is when nobody says: beside the binary (the build
 // copies every role's SKILL.md to bin/skills/<role>/), then the source tree.
 std::filesystem::path default_skill_path(const std::string& role) {
@@ -154,6 +161,15 @@ class Agent {
   void on_control(const v1::Control& control);
   void publish_usage(const Turn& turn, const Outcome& outcome,
                      std::chrono::system_clock::time_point started);
+  void publish_limits(const Outcome& outcome);
+  void keep_session(const Outcome& outcome);
+  // Hands a brief back with a delay that is not the brief's fault (a rate
+  // limit, a stop): counted in agency-memory, so it is not taken for a
+  // failed delivery.
+  void defer(ReceivedBrief& received, std::chrono::milliseconds delay);
+  // Deliveries of the brief that failed: all of them minus the deferrals.
+  std::uint64_t failed_deliveries(const ReceivedBrief& received);
+  void forget_deferrals(const ReceivedBrief& received);
 
   void set_state(std::string_view state, const std::string& task_id = {});
   void set_progress(std::string_view progress);
@@ -204,8 +220,12 @@ class Agent {
   // Main thread only: the revision of the task record as last read, and the
   // engine session (read from agency-memory once, written when it changes).
   std::uint64_t task_revision_ = 0;
+  // Deferrals of the brief being handled, as read from agency-memory (0 for
+  // a first delivery, which is not looked up).
+  std::uint64_t deferrals_ = 0;
   std::string session_id_;
   bool session_loaded_ = false;
+  std::int64_t session_max_tokens_ = 150000;
   std::thread heartbeat_thread_;
 
   // Last: destroyed first, so no callback runs into a half-destroyed Agent.
@@ -242,6 +262,23 @@ Result<void> Agent::start(const Options& opts) {
     ec.timeout = std::chrono::seconds(role_cfg->timeout_seconds);
     ec.env_allow = role_cfg->env_allow;
     ec.scenario = role_cfg->scenario;
+    ec.cli = role_cfg->cli;
+    ec.cli_args = role_cfg->cli_args;
+    ec.permission_mode = role_cfg->permission_mode;
+    ec.allowed_tools = role_cfg->allowed_tools;
+    ec.max_turns = role_cfg->max_turns;
+    ec.base_url = role_cfg->base_url;
+    ec.api_key_env = role_cfg->api_key_env;
+    ec.max_tokens = role_cfg->max_tokens;
+    ec.retries = role_cfg->retries;
+    ec.rate_limit_wait = std::chrono::seconds(role_cfg->rate_limit_wait_seconds);
+    session_max_tokens_ = role_cfg->session_max_tokens;
+  }
+  // The role's own default (the builder edits files; the others read).
+  if (ec.permission_mode.empty()) {
+    if (auto it = skill->extra.find("permission_mode"); it != skill->extra.end()) {
+      ec.permission_mode = it->second;
+    }
   }
   auto engine = make_engine(ec);
   if (!engine) return engine.error();
@@ -278,7 +315,6 @@ Result<void> Agent::start(const Options& opts) {
   plan.roles = {options_.role};
   plan.replicas = config_.nats.replicas;
   plan.ack_wait = std::chrono::seconds(config_.pipeline.ack_wait_seconds);
-  plan.max_deliver = config_.pipeline.max_deliver;
   if (auto r = provision(*connection_, plan); !r) return r.error();
   auto store = TaskStore::open(*connection_);
   if (!store) return store.error();
@@ -447,7 +483,7 @@ void Agent::loop() {
 
 Agent::Handled Agent::fail(ReceivedBrief& received, const v1::Task* task, const std::string& reason,
                            bool permanent) {
-  auto deliveries = received.delivery.deliveries;
+  auto deliveries = failed_deliveries(received);
   const std::string& task_id = received.brief.task_id();
   if (permanent || deliveries >= static_cast<std::uint64_t>(options_.max_deliver)) {
     std::string why =
@@ -490,6 +526,7 @@ Agent::Handled Agent::fail(ReceivedBrief& received, const v1::Task* task, const 
       }
     }
     (void)received.message.ack();
+    forget_deferrals(received);
     return Handled::failed;
   }
   // Transient: hand it back with a growing delay (2 s, 4 s, 8 s, ... 60 s).
@@ -530,6 +567,20 @@ bool Agent::wait_for_record(ReceivedBrief& received, const std::string& stage,
 
 Agent::Handled Agent::handle(ReceivedBrief received) {
   v1::Brief& brief = received.brief;
+  deferrals_ = 0;
+  if (received.delivery.deliveries > 1) {
+    if (auto d = memory_->get(deferral_key(received)); d) {
+      deferrals_ = std::strtoull(d->value.c_str(), nullptr, 10);
+    }
+  }
+  // Delivered again and again without being settled: the agents handling
+  // it died on it (the server would redeliver it forever).
+  if (failed_deliveries(received) > static_cast<std::uint64_t>(options_.max_deliver)) {
+    return fail(received, nullptr,
+                "delivered " + std::to_string(failed_deliveries(received)) +
+                    " times without being settled (the agents handling it may have crashed on it)",
+                true);
+  }
   if (brief.task_id().empty()) {
     brief.set_task_id(
         ids::task_for_message(received.delivery.timestamp_ns, received.delivery.stream_sequence));
@@ -601,19 +652,22 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
 
   if (stop_.load()) {
     log_->info("handing back brief on stop task={} stage={}", brief.task_id(), stage);
-    (void)received.message.nak(0);
+    defer(received, 0ms);
     return Handled::handed_back;
   }
   if (!outcome) return fail(received, &task, "engine: " + outcome.error().message);
   publish_usage(*turn, *outcome, engine_started);
+  publish_limits(*outcome);
+  keep_session(*outcome);
   if (outcome->rate_limit) {
     auto until = outcome->rate_limit->resets_at;
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - std::chrono::system_clock::now());
-    // Stagger wake-ups so a rate-limited fleet does not return in step.
+    // Stagger wake-ups so a rate-limited fleet does not return in step:
+    // up to a tenth of the wait, at least a second's spread.
     thread_local std::mt19937_64 rng{std::random_device{}()};
     auto jitter = std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(
-        0, std::max<std::int64_t>(1, wait.count() / 10))(rng));
+        0, std::max<std::int64_t>(1000, wait.count() / 10))(rng));
     wait = std::max(wait, 0ms) + jitter;
     {
       std::lock_guard lock(status_mu_);
@@ -622,7 +676,7 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
     set_state(voc::kRateLimited, brief.task_id());
     log_->warn("rate limited task={} resume_in_ms={} detail=\"{}\"", brief.task_id(), wait.count(),
                outcome->rate_limit->detail);
-    (void)received.message.nak(wait.count());
+    defer(received, wait);
     pause_for(wait);
     {
       std::lock_guard lock(status_mu_);
@@ -630,9 +684,11 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
     }
     return Handled::handed_back;
   }
-  if (!outcome->session_id.empty() && outcome->session_id != session_id_) {
-    session_id_ = outcome->session_id;
-    (void)memory_->put("session." + options_.agent_id, outcome->session_id);
+  for (const auto& denial : outcome->denials) {
+    log_->warn(
+        "engine was refused a tool task={} tool=\"{}\" (the role's permission_mode or "
+        "allowed_tools do not allow it)",
+        brief.task_id(), denial);
   }
   set_progress("deciding next stage");
   auto decision = logic_->finish(ctx_, *turn, *outcome);
@@ -732,9 +788,65 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
 
   // 4. Only now is this brief done.
   if (auto r = received.message.ack(); !r) return r;
+  forget_deferrals(received);
   log_->info("stage changed task={} from={} to={} attempt={} reason=\"{}\"", task_id, stage, next,
              attempt, reason.substr(0, 200));
   return {};
+}
+
+void Agent::defer(ReceivedBrief& received, std::chrono::milliseconds delay) {
+  ++deferrals_;
+  if (auto r = memory_->put(deferral_key(received), std::to_string(deferrals_)); !r) {
+    log_->warn("cannot record a deferral task={} error={} (it may count as a failed delivery)",
+               received.brief.task_id(), r.error().message);
+  }
+  (void)received.message.nak(delay.count());
+}
+
+std::uint64_t Agent::failed_deliveries(const ReceivedBrief& received) {
+  const auto deliveries = received.delivery.deliveries;
+  return deliveries > deferrals_ ? deliveries - deferrals_ : 0;
+}
+
+void Agent::forget_deferrals(const ReceivedBrief& received) {
+  if (deferrals_ == 0) return;
+  (void)memory_->remove(deferral_key(received));
+  deferrals_ = 0;
+}
+
+void Agent::keep_session(const Outcome& outcome) {
+  if (outcome.session_id.empty()) return;
+  std::string next = outcome.session_id;
+  if (session_max_tokens_ > 0 && outcome.context_tokens > session_max_tokens_) {
+    // Rotation: the context is full enough that every call pays for it;
+    // the next assignment starts a new session.
+    log_->info("session rotated agent={} session={} context_tokens={} limit={}", options_.agent_id,
+               outcome.session_id, outcome.context_tokens, session_max_tokens_);
+    next.clear();
+  }
+  if (next == session_id_) return;
+  session_id_ = next;
+  (void)memory_->put("session." + options_.agent_id, next);
+}
+
+void Agent::publish_limits(const Outcome& outcome) {
+  for (const auto& l : outcome.limits) {
+    v1::LimitReading reading;
+    reading.set_engine(engine_->kind());
+    reading.set_model(outcome.model);
+    reading.set_agent_id(options_.agent_id);
+    reading.set_role(options_.role);
+    reading.set_window(l.window);
+    reading.set_utilization(l.utilization);
+    reading.set_remaining(l.remaining);
+    reading.set_limit(l.limit);
+    if (l.resets_at) *reading.mutable_resets_at() = to_timestamp(*l.resets_at);
+    reading.set_status(l.status);
+    reading.set_source(l.source);
+    *reading.mutable_at() = now_timestamp();
+    auto r = connection_->js_publish(subjects::limits(engine_->kind()), codec::encode(reading));
+    if (!r) log_->warn("limit reading not stored error={}", r.error().message);
+  }
 }
 
 void Agent::publish_usage(const Turn& turn, const Outcome& outcome,

@@ -39,8 +39,8 @@ constexpr std::size_t npos = std::string_view::npos;
 // Every message of agency.v1. Naming each default instance here keeps its
 // .pb.cc object (and so its descriptor) in the link even though the schemas
 // live in a static library; new_message() looks types up in this list.
-const std::array<const pb::Message*, 17>& prototypes() {
-  static const std::array<const pb::Message*, 17> all = {
+const std::array<const pb::Message*, 18>& prototypes() {
+  static const std::array<const pb::Message*, 18> all = {
       &v1::Brief::default_instance(),       &v1::Task::default_instance(),
       &v1::StageChange::default_instance(), &v1::TaskEvent::default_instance(),
       &v1::AgentStatus::default_instance(), &v1::Question::default_instance(),
@@ -49,7 +49,7 @@ const std::array<const pb::Message*, 17>& prototypes() {
       &v1::Lease::default_instance(),       &v1::LeaseReply::default_instance(),
       &v1::Settle::default_instance(),      &v1::WorkLog::default_instance(),
       &v1::Header::default_instance(),      &v1::DeadLetter::default_instance(),
-      &v1::Control::default_instance(),
+      &v1::Control::default_instance(),     &v1::LimitReading::default_instance(),
   };
   return all;
 }

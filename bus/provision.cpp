@@ -204,7 +204,9 @@ Result<void> ensure_consumer(Connection& c, const std::string& role, const Provi
   cfg.AckPolicy = js_AckExplicit;
   cfg.DeliverPolicy = js_DeliverAll;
   cfg.AckWait = ns(plan.ack_wait);
-  cfg.MaxDeliver = plan.max_deliver + 1;
+  // Unlimited: the runtime counts failed deliveries itself (rate-limit and
+  // stop hand-backs are not failures) and dead-letters at max_deliver.
+  cfg.MaxDeliver = -1;
   cfg.MaxAckPending = kBriefMaxAckPending;
 
   jsConsumerInfo* raw_info = nullptr;

@@ -29,10 +29,9 @@ struct ProvisionPlan {
   // How long a delivered brief may go without an ack or in-progress signal
   // before it is redelivered to another agent of the role.
   std::chrono::seconds ack_wait{30};
-  // Deliveries before the runtime gives up on a brief (dead letter, task
-  // blocked). The consumer redelivers one more time than this so the agent
-  // that sees the last delivery can file the dead letter.
-  int max_deliver = 5;
+  // No delivery limit is set on the consumer: the runtime counts failed
+  // deliveries itself (pipeline.max_deliver), as a rate-limit hand-back
+  // must not count as one, and files the dead letter.
 };
 
 // The roles DESIGN section 2 names; their consumers always exist.

@@ -13,9 +13,12 @@ std::string task_event(std::string_view task_id);                   // agency.ev
 std::string ask(std::string_view role);                             // agency.ask.<role>
 std::string mail(std::string_view agent_id);                        // agency.mail.<agent-id>
 std::string usage(std::string_view engine, std::string_view role);  // agency.usage.<engine>.<role>
-std::string work_log(std::string_view project);                     // agency.log.<project>
-std::string dead(std::string_view role);                            // agency.dead.<role>
-std::string control(std::string_view target);  // agency.control.<agent-id|role|all>
+// agency.usage.limits.<engine>: LimitReadings, in the usage stream ("limits"
+// is no engine kind, so the two never mix).
+std::string limits(std::string_view engine);
+std::string work_log(std::string_view project);  // agency.log.<project>
+std::string dead(std::string_view role);         // agency.dead.<role>
+std::string control(std::string_view target);    // agency.control.<agent-id|role|all>
 inline constexpr std::string_view kBudgetLease = "agency.budget.lease";
 inline constexpr std::string_view kBudgetSettle = "agency.budget.settle";
 inline constexpr std::string_view kAll = "agency.>";

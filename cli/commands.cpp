@@ -108,7 +108,6 @@ void run_init(const GlobalOptions& global) {
   for (const auto& role : cfg.roles) plan.roles.push_back(role.name);
   plan.replicas = cfg.nats.replicas;
   plan.ack_wait = std::chrono::seconds(cfg.pipeline.ack_wait_seconds);
-  plan.max_deliver = cfg.pipeline.max_deliver;
   auto report_ = must(provision(*conn, plan));
   if (global.json) {
     std::cout << json{{"server", conn->connected_url()},

@@ -3,6 +3,7 @@
 #include <google/protobuf/timestamp.pb.h>
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
@@ -226,6 +227,18 @@ std::string usage_sample(const v1::UsageSample& m) {
   return out;
 }
 
+std::string limit_reading(const v1::LimitReading& m) {
+  std::string out = "LimitReading";
+  word(out, engine_model(m.engine(), m.model()));
+  word(out, m.window().empty() ? std::string("window?") : m.window());
+  word(out, m.status());
+  if (m.utilization() >= 0) out += " used=" + std::to_string(std::lround(m.utilization())) + "%";
+  if (m.remaining() >= 0) out += " left=" + std::to_string(m.remaining());
+  if (m.has_resets_at()) out += " resets=" + timestamp(m.resets_at());
+  field(out, "agent", m.agent_id());
+  return out;
+}
+
 std::string lease(const v1::Lease& m) {
   std::string out = "Lease";
   word(out, m.id());
@@ -431,6 +444,7 @@ std::string summarize(const google::protobuf::Message& m) {
     if (const auto* p = dynamic_cast<const v1::DeadLetter*>(&m)) return dead_letter(*p);
     if (const auto* p = dynamic_cast<const v1::Control*>(&m)) return control(*p);
     if (const auto* p = dynamic_cast<const v1::UsageSample*>(&m)) return usage_sample(*p);
+    if (const auto* p = dynamic_cast<const v1::LimitReading*>(&m)) return limit_reading(*p);
     if (const auto* p = dynamic_cast<const v1::Lease*>(&m)) return lease(*p);
     if (const auto* p = dynamic_cast<const v1::LeaseReply*>(&m)) return lease_reply(*p);
     if (const auto* p = dynamic_cast<const v1::Settle*>(&m)) return settle(*p);

@@ -424,7 +424,6 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
     }
   }
   plan.replicas = cfg.nats.replicas;
-  plan.max_deliver = cfg.pipeline.max_deliver;
   plan.ack_wait = std::chrono::seconds(cfg.pipeline.ack_wait_seconds);
   auto provisioned = provision(**connection, plan);
   if (!provisioned) {

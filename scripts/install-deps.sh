@@ -43,11 +43,14 @@ else
   echo "install-deps: Debian packages already installed"
 fi
 
-# The independent NATS clients the end-to-end tests drive the mesh with.
+# The independent NATS clients the end-to-end tests drive the mesh with, and
+# the real Claude Code CLI the claude engine tests run against a scripted
+# model server on loopback (tests/support/model_server.js).
 if [[ "${AGENCY_SKIP_NPM:-0}" != 1 ]]; then
   if [[ ! -d "$here/tests/e2e/node_modules/@nats-io/transport-node" ]] ||
+     [[ ! -x "$here/tests/e2e/node_modules/.bin/claude" ]] ||
      [[ "$here/tests/e2e/package.json" -nt "$here/tests/e2e/node_modules" ]]; then
-    echo "install-deps: installing the JavaScript test clients (npm)"
+    echo "install-deps: installing the JavaScript test clients and Claude Code (npm)"
     (cd "$here/tests/e2e" && npm install --no-audit --no-fund --loglevel=error)
   else
     echo "install-deps: JavaScript test clients already installed"

@@ -251,7 +251,9 @@ TEST_CASE("engine: make_engine lists the known engines for an unknown one") {
   auto e = agency::make_engine(c);
   REQUIRE_FALSE(e.ok());
   CHECK(e.error().code == agency::errc::config);
-  CHECK(e.error().message == "unknown engine 'x': known engines are scripted, command");
+  CHECK(e.error().message ==
+        "unknown engine 'x': known engines are claude, codex, gemini, openai, anthropic, command, "
+        "scripted");
 
   c.kind = "command";
   e = agency::make_engine(c);

@@ -1,0 +1,416 @@
+// The claude engine: Claude Code headless (docs/ENGINES.md, "claude").
+//
+//   claude -p --output-format stream-json --verbose [--model M]
+//          [--permission-mode P] [--allowedTools T,...] [--max-turns N]
+//          [--resume <session>] [cli_args...]          prompt on stdin
+//
+// run in the task's worktree. The stream's lines become progress; the last
+// one, the result object, becomes the Outcome. One session per agent: the
+// runtime hands back the session id of the previous assignment and this
+// engine resumes it, so the role's context persists.
+//
+// Rate limits: Claude Code retries a 429 up to ten times with growing
+// pauses (minutes in all) before it gives up. The first retry of a 429
+// (a system/api_retry line) stops it instead, and the agent defers the brief
+// itself; a result with api_error_status 429 or "usage limit reached|<epoch>"
+// and a rejected rate_limit_event say the same.
+//
+// Thread: run() on the agent's work thread; the line callbacks run there too.
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agents/engine.hpp"
+#include "agents/limits.hpp"
+#include "agents/process.hpp"
+
+namespace agency::engine_detail {
+namespace {
+
+using json = nlohmann::json;
+using SystemClock = std::chrono::system_clock;
+
+constexpr size_t kMaxProgress = 200;
+// Variables of ours Claude Code may see besides PATH, HOME, ...: its own
+// settings, the API it talks to, proxies.
+const std::vector<std::string> kClaudeEnv = {"ANTHROPIC_*", "CLAUDE_*", "DISABLE_*",
+                                             "HTTP_PROXY",  "HTTPS_PROXY", "NO_PROXY",
+                                             "XDG_CONFIG_HOME", "TMPDIR"};
+
+std::string str(const json& j, std::string_view key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::int64_t num(const json& j, std::string_view key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<std::int64_t>() : 0;
+}
+
+std::string one_line(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (out.size() >= kMaxProgress) {
+      out += "...";
+      break;
+    }
+    out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+  }
+  return out;
+}
+
+// What a tool call is about, for progress: "Write src/a.cpp", "Bash make".
+std::string tool_progress(const json& block) {
+  std::string name = str(block, "name");
+  const json input = block.value("input", json::object());
+  for (const char* key : {"file_path", "command", "pattern", "path", "url", "description"}) {
+    std::string v = str(input, key);
+    if (!v.empty()) return one_line(name + " " + v);
+  }
+  return name;
+}
+
+// Everything read from the stream of one call.
+struct Stream {
+  std::string session_id;
+  std::string model;
+  std::optional<json> result;
+  bool retried_429 = false;
+  std::string retry_error;
+  std::vector<LimitReading> limits;
+  std::optional<SystemClock::time_point> rejected_until;
+  std::int64_t context_tokens = 0;
+  // Usage per assistant message, for a call cut short before its result.
+  std::map<std::string, Usage> partial;
+  std::vector<std::string> unreadable;  // lines that were not JSON (kept short)
+};
+
+class ClaudeEngine final : public Engine {
+ public:
+  explicit ClaudeEngine(EngineConfig config) : config_(std::move(config)) {
+    if (config_.cli.empty()) config_.cli = "claude";
+  }
+
+  [[nodiscard]] std::string kind() const override { return "claude"; }
+
+  [[nodiscard]] std::string label() const override {
+    std::string l = "claude";
+    if (!config_.model.empty()) l += " " + config_.model;
+    if (!config_.permission_mode.empty()) l += " (" + config_.permission_mode + ")";
+    return l;
+  }
+
+  Result<Outcome> run(const Turn& turn, const ProgressFn& progress,
+                      const std::atomic<bool>& cancel) override {
+    auto outcome = call(turn, turn.session_id, progress, cancel);
+    if (!outcome && !turn.session_id.empty() && session_missing_) {
+      // The session is gone (another machine, a cleared ~/.claude): start a
+      // new one rather than fail the brief.
+      if (progress) progress("session " + turn.session_id + " not found, starting a new one");
+      outcome = call(turn, "", progress, cancel);
+    }
+    return outcome;
+  }
+
+ private:
+  std::vector<std::string> argv(const std::string& session) const {
+    std::vector<std::string> a = {config_.cli, "-p", "--output-format", "stream-json",
+                                  "--verbose"};
+    if (!config_.model.empty()) a.insert(a.end(), {"--model", config_.model});
+    if (!config_.permission_mode.empty()) {
+      a.insert(a.end(), {"--permission-mode", config_.permission_mode});
+    }
+    if (!config_.allowed_tools.empty()) {
+      std::string tools;
+      for (const auto& t : config_.allowed_tools) tools += (tools.empty() ? "" : ",") + t;
+      a.insert(a.end(), {"--allowedTools", tools});
+    }
+    if (config_.max_turns > 0) a.insert(a.end(), {"--max-turns", std::to_string(config_.max_turns)});
+    if (!session.empty()) a.insert(a.end(), {"--resume", session});
+    a.insert(a.end(), config_.cli_args.begin(), config_.cli_args.end());
+    return a;
+  }
+
+  Result<Outcome> call(const Turn& turn, const std::string& session, const ProgressFn& progress,
+                       const std::atomic<bool>& cancel) {
+    session_missing_ = false;
+    ProcessSpec spec;
+    spec.argv = argv(session);
+    std::vector<std::string> allow = kClaudeEnv;
+    allow.insert(allow.end(), config_.env_allow.begin(), config_.env_allow.end());
+    spec.env = child_environment(allow, turn.env);
+    spec.workdir = turn.workdir;
+    spec.stdin_text = turn.prompt;
+    spec.deadline = std::chrono::steady_clock::now() + config_.timeout;
+
+    Stream s;
+    ProcessIo io;
+    io.on_stdout_line = [&](std::string_view line) { return read_line(line, s, progress); };
+    auto ran = run_process(spec, io, cancel);
+    if (!ran) {
+      return make_error(ran.error().code,
+                        ran.error().message +
+                            " (is Claude Code installed? npm install -g @anthropic-ai/claude-code, "
+                            "or set the role's cli to its path)");
+    }
+    if (ran->end == ProcessEnd::cancelled) return make_error(errc::io, "cancelled");
+    if (ran->end == ProcessEnd::timeout) {
+      return make_error(errc::timeout, "claude timed out after " +
+                                           std::to_string(config_.timeout.count()) +
+                                           " s and was stopped (raise the role's timeout_seconds "
+                                           "if its work needs longer)");
+    }
+
+    Outcome out;
+    out.duration = ran->duration;
+    out.session_id = s.session_id;
+    out.model = s.model.empty() ? config_.model : s.model;
+    out.limits = s.limits;
+    out.context_tokens = s.context_tokens;
+
+    auto refused = [&](std::string detail, std::optional<SystemClock::time_point> until) {
+      RateLimit rl;
+      rl.detail = std::move(detail);
+      rl.resets_at = until ? *until
+                     : s.rejected_until
+                         ? *s.rejected_until
+                         : SystemClock::now() + std::chrono::duration_cast<SystemClock::duration>(
+                                                    config_.rate_limit_wait);
+      out.rate_limit = std::move(rl);
+      if (out.limits.empty() || out.limits.back().status != "rejected") {
+        LimitReading r;
+        r.status = "rejected";
+        r.source = "error";
+        r.resets_at = out.rate_limit->resets_at;
+        out.limits.push_back(std::move(r));
+      }
+    };
+
+    if (!s.result) {
+      for (const auto& [id, u] : s.partial) {
+        out.usage.input_tokens += u.input_tokens;
+        out.usage.output_tokens += u.output_tokens;
+        out.usage.cache_creation_tokens += u.cache_creation_tokens;
+        out.usage.cache_read_tokens += u.cache_read_tokens;
+      }
+      if (s.retried_429) {
+        refused("the API answered 429 (rate limited)" +
+                    (s.retry_error.empty() ? std::string() : ": " + s.retry_error),
+                std::nullopt);
+        return out;
+      }
+      std::string why = ran->end == ProcessEnd::exited && ran->exit_code() == 0
+                            ? "claude ended without a result line"
+                            : ran->describe("claude");
+      if (ran->stderr_tail.find("No conversation found") != std::string::npos ||
+          ran->stdout_text.find("No conversation found") != std::string::npos) {
+        session_missing_ = true;
+      }
+      if (!s.unreadable.empty()) why += "; it printed: " + s.unreadable.front();
+      return make_error(errc::io, why);
+    }
+
+    const json& r = *s.result;
+    if (out.session_id.empty()) out.session_id = str(r, "session_id");
+    read_usage(r, session, out);
+    for (const auto& d : r.value("permission_denials", json::array())) {
+      if (!d.is_object()) continue;
+      json input = d.value("tool_input", json::object());
+      std::string what = str(d, "tool_name");
+      for (const char* key : {"file_path", "command", "path"}) {
+        if (!str(input, key).empty()) {
+          what += " " + str(input, key);
+          break;
+        }
+      }
+      out.denials.push_back(one_line(what));
+    }
+    const std::string text = str(r, "result");
+    const bool is_error = r.value("is_error", false);
+    const std::int64_t api_status = num(r, "api_error_status");
+    if (auto until = limits::usage_limit_reset(text)) {
+      refused(one_line(text), until);
+      return out;
+    }
+    if (is_error && api_status == 429) {
+      refused(one_line(text), std::nullopt);
+      return out;
+    }
+    if (is_error || str(r, "subtype") != "success") {
+      if (text.find("No conversation found") != std::string::npos) session_missing_ = true;
+      std::string why = "claude reported an error (" + str(r, "subtype");
+      if (api_status != 0) why += ", API status " + std::to_string(api_status);
+      why += ")";
+      if (!text.empty()) why += ": " + one_line(text);
+      return make_error(errc::io, why);
+    }
+
+    out.text = text;
+    auto block = parse_outcome_block(out.text);
+    if (!block) return make_error(errc::bad_payload, "claude's answer: " + block.error().message);
+    if (*block) {
+      out.block = std::move(**block);
+      out.has_block = true;
+      out.verdict = out.block.verdict;
+    }
+    return out;
+  }
+
+  // Usage of this call. Claude Code's modelUsage and total_cost_usd cover
+  // every model (side calls to a small model included) but add up over the
+  // whole session when it is resumed; usage covers this call, main model
+  // only. So: the difference of the session totals from the previous call
+  // when this engine saw it, else usage, with the cost scaled to it.
+  void read_usage(const json& r, const std::string& resumed, Outcome& out) {
+    Usage total;
+    std::string top_model;
+    auto mu = r.find("modelUsage");
+    if (mu != r.end() && mu->is_object()) {
+      double top_cost = -1;
+      for (const auto& [model, u] : mu->items()) {
+        if (!u.is_object()) continue;
+        total.input_tokens += num(u, "inputTokens");
+        total.output_tokens += num(u, "outputTokens");
+        total.cache_read_tokens += num(u, "cacheReadInputTokens");
+        total.cache_creation_tokens += num(u, "cacheCreationInputTokens");
+        double cost = u.value("costUSD", 0.0);
+        if (cost > top_cost) {
+          top_cost = cost;
+          top_model = model;
+        }
+      }
+    }
+    if (auto c = r.find("total_cost_usd"); c != r.end() && c->is_number()) {
+      total.cost_usd = c->get<double>();
+    }
+    if (!top_model.empty()) out.model = top_model;
+    Usage call;
+    if (auto u = r.find("usage"); u != r.end() && u->is_object()) {
+      call.input_tokens = num(*u, "input_tokens");
+      call.output_tokens = num(*u, "output_tokens");
+      call.cache_read_tokens = num(*u, "cache_read_input_tokens");
+      call.cache_creation_tokens = num(*u, "cache_creation_input_tokens");
+    }
+    const std::string session = str(r, "session_id");
+    auto prev = totals_.find(session);
+    if (resumed.empty() && total.input_tokens + total.output_tokens > 0) {
+      out.usage = total;  // a new session: its totals are this call's
+    } else if (!resumed.empty() && prev != totals_.end() && resumed == session) {
+      out.usage.input_tokens = total.input_tokens - prev->second.input_tokens;
+      out.usage.output_tokens = total.output_tokens - prev->second.output_tokens;
+      out.usage.cache_read_tokens = total.cache_read_tokens - prev->second.cache_read_tokens;
+      out.usage.cache_creation_tokens =
+          total.cache_creation_tokens - prev->second.cache_creation_tokens;
+      out.usage.cost_usd = std::max(0.0, total.cost_usd - prev->second.cost_usd);
+    } else {
+      // Resumed after a restart of this agent: the earlier totals are not
+      // known here.
+      out.usage = call;
+      const auto all = static_cast<double>(total.input_tokens + total.output_tokens +
+                                           total.cache_read_tokens + total.cache_creation_tokens);
+      const auto mine = static_cast<double>(call.input_tokens + call.output_tokens +
+                                            call.cache_read_tokens + call.cache_creation_tokens);
+      out.usage.cost_usd = all > 0 ? total.cost_usd * std::min(1.0, mine / all) : 0;
+    }
+    if (!session.empty()) totals_[session] = total;
+  }
+
+  // One stream-json line. False stops the process (a 429 being retried).
+  bool read_line(std::string_view line, Stream& s, const ProgressFn& progress) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      if (s.unreadable.size() < 3) s.unreadable.push_back(one_line(line));
+      return true;
+    }
+    const std::string type = str(j, "type");
+    const std::string subtype = str(j, "subtype");
+    if (!str(j, "session_id").empty()) s.session_id = str(j, "session_id");
+    if (type == "system" && subtype == "init") {
+      if (!str(j, "model").empty()) s.model = str(j, "model");
+      if (progress) progress("claude session " + s.session_id + " started");
+    } else if (type == "system" && subtype == "api_retry") {
+      if (num(j, "error_status") == 429) {
+        s.retried_429 = true;
+        s.retry_error = str(j, "error");
+        return false;
+      }
+      if (progress) {
+        progress("API error " + std::to_string(num(j, "error_status")) + ", claude retries (" +
+                 std::to_string(num(j, "attempt")) + "/" + std::to_string(num(j, "max_retries")) +
+                 ")");
+      }
+    } else if (type == "assistant") {
+      const json msg = j.value("message", json::object());
+      if (auto u = msg.find("usage"); u != msg.end() && u->is_object()) {
+        Usage& p = s.partial[str(msg, "id")];
+        p.input_tokens = std::max(p.input_tokens, num(*u, "input_tokens"));
+        p.output_tokens = std::max(p.output_tokens, num(*u, "output_tokens"));
+        p.cache_read_tokens = std::max(p.cache_read_tokens, num(*u, "cache_read_input_tokens"));
+        p.cache_creation_tokens =
+            std::max(p.cache_creation_tokens, num(*u, "cache_creation_input_tokens"));
+        s.context_tokens = num(*u, "input_tokens") + num(*u, "cache_read_input_tokens") +
+                           num(*u, "cache_creation_input_tokens");
+      }
+      if (!str(msg, "model").empty() && str(msg, "model") != "<synthetic>") {
+        s.model = str(msg, "model");
+      }
+      if (progress) {
+        for (const auto& block : msg.value("content", json::array())) {
+          if (!block.is_object()) continue;
+          if (str(block, "type") == "text" && !str(block, "text").empty()) {
+            progress(one_line(str(block, "text")));
+          } else if (str(block, "type") == "tool_use") {
+            progress(tool_progress(block));
+          }
+        }
+      }
+    } else if (type == "rate_limit_event") {
+      auto info = j.find("rate_limit_info");
+      if (info != j.end() && info->is_object()) {
+        if (auto reading = limits::from_rate_limit_info(info->dump())) {
+          if (reading->status == "rejected" && reading->resets_at) {
+            s.rejected_until = reading->resets_at;
+          }
+          s.limits.push_back(std::move(*reading));
+        }
+      }
+    } else if (type == "result") {
+      s.result = std::move(j);
+    }
+    return true;
+  }
+
+  EngineConfig config_;
+  bool session_missing_ = false;
+  // Session id -> its totals at the end of the last call seen.
+  std::map<std::string, Usage> totals_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> make_claude(const EngineConfig& config) {
+  if (config.timeout.count() < 1) {
+    return make_error(errc::config, "the claude engine needs a timeout of at least 1 s");
+  }
+  // The modes differ between Claude Code versions (acceptEdits, default,
+  // plan, bypassPermissions, dontAsk, ...): the CLI checks the name, this
+  // only keeps the argument a single word.
+  for (char c : config.permission_mode) {
+    if (std::isalpha(static_cast<unsigned char>(c)) == 0) {
+      return make_error(errc::config,
+                        "permission_mode '" + config.permission_mode +
+                            "' is not a Claude Code permission mode: use acceptEdits (edits "
+                            "files), default (read-only in headless runs), plan or "
+                            "bypassPermissions");
+    }
+  }
+  return std::unique_ptr<Engine>(std::make_unique<ClaudeEngine>(config));
+}
+
+}  // namespace agency::engine_detail

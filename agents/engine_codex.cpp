@@ -1,0 +1,249 @@
+// The codex engine: OpenAI's Codex CLI headless (docs/ENGINES.md, "codex").
+//
+//   codex exec --json --sandbox <mode> [-m M] --skip-git-repo-check
+//              [cli_args...] -                          a new thread
+//   codex exec --json --sandbox <mode> [-m M] --skip-git-repo-check
+//              [cli_args...] resume <thread_id> -       the agent's thread
+//
+// run in the task's worktree with the prompt on stdin ("-"). The exec
+// options go before `resume`: the resume subcommand takes no --sandbox of
+// its own, and exec's apply to the resumed thread too. The JSONL events
+// become progress and the Outcome (cli_formats.hpp).
+//
+// Usage: codex reports the thread's running total, so a resumed thread's
+// call is what the total grew by. The engine remembers each thread's last
+// total; for a thread it has not seen (the agent restarted) it reads the
+// total from codex's session file before the call.
+//
+// Rate limits: codex retries 429s and stream errors itself, then fails the
+// turn with "You've hit your usage limit ... try again at <time>" or
+// "exceeded retry limit, last status: 429". It prints those times in its
+// local time zone, so it runs with TZ=UTC.
+//
+// Thread: run() on the agent's work thread; the line callbacks run there
+// too, and only run() touches the remembered totals.
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "agents/cli_formats.hpp"
+#include "agents/engine.hpp"
+#include "agents/process.hpp"
+
+namespace agency::engine_detail {
+namespace {
+
+namespace fs = std::filesystem;
+using SystemClock = std::chrono::system_clock;
+
+// Variables of ours codex may see besides PATH, HOME, ...: its key, its
+// home and settings, proxies.
+const std::vector<std::string> kCodexEnv = {"OPENAI_*",       "CODEX_*",  "HTTP_PROXY",
+                                            "HTTPS_PROXY",    "NO_PROXY", "SSL_CERT_FILE",
+                                            "XDG_CONFIG_HOME"};
+
+constexpr std::array<std::string_view, 3> kSandboxes = {"read-only", "workspace-write",
+                                                        "danger-full-access"};
+
+std::string env_of(const Turn& turn, const std::string& name) {
+  if (auto it = turn.env.find(name); it != turn.env.end()) return it->second;
+  const char* v = std::getenv(name.c_str());
+  return v != nullptr ? std::string(v) : std::string();
+}
+
+// Where codex keeps its sessions: $CODEX_HOME, else ~/.codex.
+fs::path codex_home(const Turn& turn) {
+  std::string home = env_of(turn, "CODEX_HOME");
+  if (!home.empty()) return home;
+  home = env_of(turn, "HOME");
+  return home.empty() ? fs::path() : fs::path(home) / ".codex";
+}
+
+// The thread's running total from its session file
+// (sessions/YYYY/MM/DD/rollout-<time>-<thread_id>.jsonl).
+std::optional<Usage> total_from_session_file(const Turn& turn, const std::string& thread) {
+  const fs::path sessions = codex_home(turn) / "sessions";
+  std::error_code ec;
+  if (thread.empty() || !fs::is_directory(sessions, ec)) return std::nullopt;
+  const std::string suffix = "-" + thread + ".jsonl";
+  fs::recursive_directory_iterator it(sessions, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      continue;
+    }
+    std::ifstream in(it->path(), std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return cli_formats::codex_rollout_total(text.str());
+  }
+  return std::nullopt;
+}
+
+class CodexEngine final : public Engine {
+ public:
+  explicit CodexEngine(EngineConfig config) : config_(std::move(config)) {
+    if (config_.cli.empty()) config_.cli = "codex";
+    if (config_.permission_mode.empty()) config_.permission_mode = "read-only";
+  }
+
+  [[nodiscard]] std::string kind() const override { return "codex"; }
+
+  [[nodiscard]] std::string label() const override {
+    std::string l = "codex";
+    if (!config_.model.empty()) l += " " + config_.model;
+    return l + " (" + config_.permission_mode + ")";
+  }
+
+  Result<Outcome> run(const Turn& turn, const ProgressFn& progress,
+                      const std::atomic<bool>& cancel) override {
+    auto outcome = call(turn, turn.session_id, progress, cancel);
+    if (!outcome && !turn.session_id.empty() && thread_missing_) {
+      // The thread's session file is gone (another machine, a cleared
+      // ~/.codex): start a new thread rather than fail the brief.
+      if (progress) progress("codex thread " + turn.session_id + " not found, starting a new one");
+      outcome = call(turn, "", progress, cancel);
+    }
+    return outcome;
+  }
+
+ private:
+  [[nodiscard]] std::vector<std::string> argv(const std::string& thread) const {
+    std::vector<std::string> a = {config_.cli, "exec", "--json", "--sandbox",
+                                  config_.permission_mode};
+    if (!config_.model.empty()) a.insert(a.end(), {"-m", config_.model});
+    a.emplace_back("--skip-git-repo-check");
+    a.insert(a.end(), config_.cli_args.begin(), config_.cli_args.end());
+    if (!thread.empty()) a.insert(a.end(), {"resume", thread});
+    a.emplace_back("-");
+    return a;
+  }
+
+  Result<Outcome> call(const Turn& turn, const std::string& thread, const ProgressFn& progress,
+                       const std::atomic<bool>& cancel) {
+    thread_missing_ = false;
+    // What the thread had spent before this call, to subtract.
+    Usage before;
+    if (!thread.empty()) {
+      if (auto it = totals_.find(thread); it != totals_.end()) {
+        before = it->second;
+      } else if (auto t = total_from_session_file(turn, thread)) {
+        before = *t;
+      }
+    }
+
+    ProcessSpec spec;
+    spec.argv = argv(thread);
+    std::vector<std::string> allow = kCodexEnv;
+    allow.insert(allow.end(), config_.env_allow.begin(), config_.env_allow.end());
+    auto extra = turn.env;
+    extra["TZ"] = "UTC";  // "try again at 9:00 AM" is then UTC
+    spec.env = child_environment(allow, extra);
+    spec.workdir = turn.workdir;
+    spec.stdin_text = turn.prompt;
+    spec.deadline = std::chrono::steady_clock::now() + config_.timeout;
+
+    cli_formats::CodexEvents events;
+    std::string stderr_error;  // codex's "Error: ..." line, before any backtrace
+    ProcessIo io;
+    io.on_stdout_line = [&](std::string_view line) {
+      std::string shown = events.feed(line);
+      if (progress && !shown.empty()) progress(shown);
+      return true;
+    };
+    io.on_stderr_line = [&](std::string_view line) {
+      if (stderr_error.empty() && (line.rfind("Error:", 0) == 0 || line.rfind("error:", 0) == 0)) {
+        stderr_error = std::string(line.substr(0, 500));
+      }
+      if (line.find("no rollout found") != std::string_view::npos) thread_missing_ = true;
+      return true;
+    };
+    auto ran = run_process(spec, io, cancel);
+    if (!ran) {
+      return make_error(ran.error().code,
+                        ran.error().message +
+                            " (is the Codex CLI installed? npm install -g @openai/codex, or set "
+                            "the role's cli to its path)");
+    }
+    if (ran->end == ProcessEnd::cancelled) return make_error(errc::io, "cancelled");
+    if (ran->end == ProcessEnd::timeout) {
+      return make_error(errc::timeout, "codex timed out after " +
+                                           std::to_string(config_.timeout.count()) +
+                                           " s and was stopped (raise the role's timeout_seconds "
+                                           "if its work needs longer)");
+    }
+
+    const auto now = SystemClock::now();
+    auto parsed = events.finish(now);
+    if (!parsed) {
+      if (ran->exit_code() != 0 && (events.events() == 0 || thread_missing_)) {
+        // codex stopped before its first event: bad arguments, no login,
+        // an unknown thread. Its own words are on stderr.
+        std::string why = ran->describe(config_.cli);
+        if (!stderr_error.empty() && why.find(stderr_error) == std::string::npos) {
+          why += ": " + stderr_error;
+        }
+        return make_error(errc::io, why);
+      }
+      return parsed.error();
+    }
+    Outcome out = std::move(*parsed);
+    out.duration = ran->duration;
+    out.model = config_.model;  // codex's events do not name the model
+    if (out.rate_limit) {
+      if (out.rate_limit->resets_at == cli_formats::TimePoint{}) {
+        out.rate_limit->resets_at =
+            now + std::chrono::duration_cast<SystemClock::duration>(config_.rate_limit_wait);
+      }
+      for (auto& r : out.limits) {
+        if (!r.resets_at) r.resets_at = out.rate_limit->resets_at;
+      }
+    }
+    // Running totals become this call's usage.
+    const Usage total = out.usage;
+    const bool reported = total.input_tokens + total.output_tokens + total.cache_read_tokens +
+                              total.cache_creation_tokens >
+                          0;
+    if (!out.session_id.empty() && out.session_id == thread) {
+      out.usage = cli_formats::usage_since(total, before);
+    }
+    if (reported && !out.session_id.empty()) totals_[out.session_id] = total;
+    return out;
+  }
+
+  EngineConfig config_;
+  bool thread_missing_ = false;
+  // Each thread's running total as codex last reported it.
+  std::map<std::string, Usage> totals_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> make_codex(const EngineConfig& config) {
+  if (config.timeout.count() < 1) {
+    return make_error(errc::config, "the codex engine needs a timeout of at least 1 s");
+  }
+  if (!config.permission_mode.empty() &&
+      std::find(kSandboxes.begin(), kSandboxes.end(), config.permission_mode) == kSandboxes.end()) {
+    return make_error(errc::config, "permission_mode '" + config.permission_mode +
+                                        "' is not a codex sandbox: use read-only (the default), "
+                                        "workspace-write (edits the worktree) or "
+                                        "danger-full-access");
+  }
+  return std::unique_ptr<Engine>(std::make_unique<CodexEngine>(config));
+}
+
+}  // namespace agency::engine_detail

@@ -1,0 +1,252 @@
+// The claude engine with the REAL Claude Code CLI (installed from the npm
+// registry by scripts/install-deps.sh) talking to a scripted Messages-API
+// server on loopback (tests/support/model_server.js): the builder writes a
+// file through Claude Code's Write tool, its commit lands on the task's
+// branch, the agent's next task resumes the same session, usage samples
+// equal what the server reported, and a 429 makes the agent wait instead
+// of failing the brief.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "agency/v1/dead.pb.h"
+#include "agency/v1/usage.pb.h"
+#include "agents/engine.hpp"
+#include "bus/consumer.hpp"
+#include "tests/support/model_server.hpp"
+#include "tests/support/pipeline.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace agency {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string claude_cli() {
+  std::filesystem::path cli =
+      std::filesystem::path(AGENCY_SOURCE_DIR) / "tests/e2e/node_modules/.bin/claude";
+  REQUIRE_MESSAGE(std::filesystem::exists(cli),
+                  "Claude Code is not installed: run scripts/install-deps.sh");
+  return cli.string();
+}
+
+std::string agency_block(const std::string& summary) {
+  return "Done.\n\n```agency\nverdict: pass\nsummary: " + summary + "\n```\n";
+}
+
+// One builder assignment as the model plays it: write the file, then say so.
+std::vector<json> write_then_pass(const std::string& file, const std::string& content) {
+  return {
+      {{"tool_use", json::array({{{"name", "Write"},
+                                  {"input", {{"file_path", "{cwd}/" + file}, {"content", content}}}}})},
+       {"usage",
+        {{"input_tokens", 1200},
+         {"output_tokens", 40},
+         {"cache_creation_input_tokens", 300},
+         {"cache_read_input_tokens", 0}}}},
+      {{"text", agency_block("wrote " + file)},
+       {"usage",
+        {{"input_tokens", 150},
+         {"output_tokens", 25},
+         {"cache_creation_input_tokens", 0},
+         {"cache_read_input_tokens", 1300}}}},
+  };
+}
+
+// Roles block of agency.yaml: the builder on Claude Code, the other roles
+// scripted.
+std::string roles_yaml(const std::string& cli) {
+  std::string scripted = "    engine: scripted\n    scenario: scenario.yaml\n";
+  return "  planner:\n" + scripted +
+         "  builder:\n"
+         "    engine: claude\n"
+         "    cli: " + cli + "\n"
+         "    timeout_seconds: 120\n"
+         "    rate_limit_wait_seconds: 2\n"
+         "  adversary:\n" + scripted + "  reviewer:\n" + scripted;
+}
+
+const char* kScenario = R"(planner:
+  - spec: "Write GREETING.md"
+adversary:
+  - verdict: pass
+reviewer:
+  - verdict: pass
+)";
+
+// The usage samples of the claude engine, in the order they were stored.
+std::vector<v1::UsageSample> claude_samples(Connection& c, std::size_t want) {
+  std::vector<v1::UsageSample> out;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    out.clear();
+    auto got = replay(c, std::string(subjects::kUsageStream), "agency.usage.claude.builder", 100);
+    REQUIRE(got.ok());
+    for (const auto& m : *got) {
+      auto s = codec::decode<v1::UsageSample>(m.data(), m.headers());
+      REQUIRE(s.ok());
+      out.push_back(*s);
+    }
+    if (out.size() >= want) break;
+    std::this_thread::sleep_for(50ms);  // polling a stream, with a deadline
+  }
+  return out;
+}
+
+// Sums what the server reported over the Messages requests n in [from, to].
+struct Reported {
+  std::int64_t input = 0, output = 0, cache_write = 0, cache_read = 0;
+};
+Reported reported(const std::vector<json>& requests, int from, int to) {
+  Reported r;
+  for (const auto& q : requests) {
+    if (q.value("kind", "") != "anthropic" || !q.contains("usage")) continue;
+    int n = q.at("n").get<int>();
+    if (n < from || n > to) continue;
+    r.input += q["usage"]["input_tokens"].get<std::int64_t>();
+    r.output += q["usage"]["output_tokens"].get<std::int64_t>();
+    r.cache_write += q["usage"]["cache_creation_input_tokens"].get<std::int64_t>();
+    r.cache_read += q["usage"]["cache_read_input_tokens"].get<std::int64_t>();
+  }
+  return r;
+}
+
+std::vector<json> messages_requests(const std::vector<json>& requests) {
+  std::vector<json> out;
+  for (const auto& q : requests) {
+    if (q.value("kind", "") == "anthropic") out.push_back(q);
+  }
+  return out;
+}
+
+TEST_CASE("claude engine: the builder writes through Claude Code, commits, resumes its session") {
+  const std::string cli = claude_cli();
+  test::TempDir scratch;
+  std::vector<json> replies = write_then_pass("GREETING.md", "hello from claude\n");
+  for (auto& r : write_then_pass("GREETING.md", "hello again\n")) replies.push_back(r);
+  test::ModelServer server(scratch.path() / "model", {{"replies", replies}});
+  test::Pipeline p(kScenario, roles_yaml(cli));
+  // As a user with an API key would run it; Claude Code's own files go to a
+  // home of the test's.
+  p.set_agent_env({{"ANTHROPIC_BASE_URL", server.url()},
+                   {"ANTHROPIC_API_KEY", "test-key-not-secret"},
+                   {"HOME", (scratch.path() / "home").string()}});
+  p.start_fleet();
+
+  // First task: Claude Code writes GREETING.md; the builder commits it.
+  p.plain_publish("agency.brief.planner", "Say hello in GREETING.md");
+  auto first = p.task_with_objective("Say hello in GREETING.md");
+  REQUIRE_FALSE(first.empty());
+  auto done = p.wait_for_stage(first, "done", 90s);
+  INFO("builder log: " << p.agent("builder-1").err());
+  REQUIRE(done.has_value());
+  auto commits = p.branch_commits(first);
+  REQUIRE(commits.size() == 1);
+  auto shown = git::run({"git", "show", git::branch_for(first) + ":GREETING.md"}, p.repo());
+  CHECK(shown.exit_code == 0);
+  CHECK(shown.output == "hello from claude\n");
+
+  // Second task: the same agent resumes the same Claude session.
+  p.plain_publish("agency.brief.planner", "Say hello once more");
+  auto second = p.task_with_objective("Say hello once more");
+  REQUIRE_FALSE(second.empty());
+  REQUIRE(p.wait_for_stage(second, "done", 90s).has_value());
+
+  auto requests = messages_requests(server.requests());
+  REQUIRE(requests.size() == 4);
+  // The third request (the second task's first) carries the first task's
+  // conversation: its prompt, the Write call and the answer.
+  const std::string third = requests[2]["body"]["messages"].dump();
+  CHECK(requests[2]["body"]["messages"].size() > requests[0]["body"]["messages"].size());
+  CHECK(third.find("Say hello in GREETING.md") != std::string::npos);
+  CHECK(third.find("hello from claude") != std::string::npos);
+
+  auto samples = claude_samples(p.connection(), 2);
+  REQUIRE(samples.size() == 2);
+  CHECK(samples[0].session_id() == samples[1].session_id());
+  CHECK_FALSE(samples[0].session_id().empty());
+  auto memory = KeyValue::open(p.connection(), subjects::kMemoryBucket);
+  REQUIRE(memory.ok());
+  auto stored = memory->get("session.builder-1");
+  REQUIRE(stored.ok());
+  CHECK(stored->value == samples[1].session_id());
+
+  // Usage samples equal what the server reported, call by call (requests
+  // 1-2 were the first task's, 3-4 the second's).
+  const std::vector<std::pair<int, int>> calls = {
+      {requests[0]["n"].get<int>(), requests[1]["n"].get<int>()},
+      {requests[2]["n"].get<int>(), requests[3]["n"].get<int>()}};
+  for (std::size_t i = 0; i < 2; ++i) {
+    CAPTURE(i);
+    auto want = reported(requests, calls[i].first, calls[i].second);
+    CHECK(samples[i].input_tokens() == want.input);
+    CHECK(samples[i].output_tokens() == want.output);
+    CHECK(samples[i].cache_creation_tokens() == want.cache_write);
+    CHECK(samples[i].cache_read_tokens() == want.cache_read);
+    CHECK(samples[i].engine() == "claude");
+    CHECK(samples[i].agent_id() == "builder-1");
+    CHECK(samples[i].started_by_agency());
+    CHECK(samples[i].cost_usd() > 0);
+  }
+  CHECK(samples[0].task_id() == first);
+  CHECK(samples[1].task_id() == second);
+}
+
+TEST_CASE("claude engine: 429s put the builder in rate-limited and the task still completes") {
+  const std::string cli = claude_cli();
+  test::TempDir scratch;
+  const json refused = {{"status", 429},
+                        {"error", {{"type", "rate_limit_error"}, {"message", "slow down (test)"}}}};
+  // Three refusals in a row: more than pipeline.max_deliver (2), so the
+  // brief would be dead-lettered if a rate limit counted as a failure.
+  std::vector<json> replies = {refused, refused, refused};
+  for (auto& r : write_then_pass("GREETING.md", "hello after the limit\n")) replies.push_back(r);
+  test::ModelServer server(scratch.path() / "model", {{"replies", replies}});
+  test::Pipeline p(kScenario, roles_yaml(cli));
+  // As a user with an API key would run it; Claude Code's own files go to a
+  // home of the test's.
+  p.set_agent_env({{"ANTHROPIC_BASE_URL", server.url()},
+                   {"ANTHROPIC_API_KEY", "test-key-not-secret"},
+                   {"HOME", (scratch.path() / "home").string()}});
+  p.start_fleet();
+
+  p.plain_publish("agency.brief.planner", "Say hello despite limits");
+  auto task_id = p.task_with_objective("Say hello despite limits");
+  REQUIRE_FALSE(task_id.empty());
+  INFO("builder log: " << p.agent("builder-1").err());
+  CHECK(p.wait_for_agent_state("builder-1", "rate-limited", 60s));
+  auto done = p.wait_for_stage(task_id, "done", 90s);
+  REQUIRE(done.has_value());
+  auto shown = git::run({"git", "show", git::branch_for(task_id) + ":GREETING.md"}, p.repo());
+  CHECK(shown.output == "hello after the limit\n");
+
+  auto requests = messages_requests(server.requests());
+  REQUIRE(requests.size() == 5);
+  for (int i = 0; i < 3; ++i) CHECK(requests[static_cast<std::size_t>(i)]["status"] == 429);
+
+  // Nothing was dead-lettered, and the refusals were published as limit
+  // readings for the accountant.
+  auto dead = replay(p.connection(), std::string(subjects::kDeadStream), "agency.dead.>", 100);
+  REQUIRE(dead.ok());
+  CHECK(dead->empty());
+  auto readings =
+      replay(p.connection(), std::string(subjects::kUsageStream), "agency.usage.limits.claude", 100);
+  REQUIRE(readings.ok());
+  REQUIRE(readings->size() == 3);
+  auto reading = codec::decode<v1::LimitReading>((*readings)[0].data(), (*readings)[0].headers());
+  REQUIRE(reading.ok());
+  CHECK(reading->status() == "rejected");
+  CHECK(reading->agent_id() == "builder-1");
+  CHECK(reading->has_resets_at());
+}
+
+}  // namespace
+}  // namespace agency

@@ -1,0 +1,71 @@
+// A scripted model server on loopback for engine tests
+// (tests/support/model_server.js): speaks the Anthropic Messages API
+// (POST /v1/messages, streamed as server-sent events or as one JSON answer)
+// and OpenAI chat completions (POST /v1/chat/completions, plain or
+// streamed), answering from a script, and logs every request with what it
+// reported as usage.
+//
+// Script (JSON):
+//   {"replies": [<reply>, ...],   consumed in order, one per model request
+//    "default": <reply>}          once they are used up (default: text "ok")
+//   reply: {"text": "...",                       a text block
+//           "tool_use": [{"name": "Write", "input": {...}}],   tool calls
+//           "usage": {"input_tokens": 10, "output_tokens": 5,
+//                     "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+//           "model": "name"                      (default: the request's model)
+//           "status": 429, "error": {"type": "rate_limit_error", "message": "..."},
+//           "headers": {"name": "value"},        extra response headers
+//           "delay_ms": 2000,                    wait before answering
+//           "body": "raw text",                  answer this body verbatim
+//           "drop": true}                        close the connection unanswered
+//   Without "usage", the server counts: input = 10 + request body bytes / 100,
+//   output = 5 + text bytes / 4, so every answer reports non-zero usage.
+//   "text" may hold "{n}", replaced by the request's number; "{cwd}" in a
+//   tool input becomes the working directory Claude Code names in its
+//   system prompt ("Primary working directory: ...").
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/run.hpp"
+
+namespace agency::test {
+
+class ModelServer {
+ public:
+  // Starts node tests/support/model_server.js with the script, in `dir`
+  // (its log goes to dir/model-server.log.jsonl). Fails the test (doctest
+  // REQUIRE) if it does not come up.
+  ModelServer(const std::filesystem::path& dir, const nlohmann::json& script);
+  ~ModelServer();
+  ModelServer(const ModelServer&) = delete;
+  ModelServer& operator=(const ModelServer&) = delete;
+
+  [[nodiscard]] int port() const { return port_; }
+  // http://127.0.0.1:<port>
+  [[nodiscard]] std::string url() const;
+
+  // Replaces the script (the reply queue starts again from its first entry).
+  void set_script(const nlohmann::json& script) const;
+
+  // Every request so far, in order: {"n", "method", "path", "model",
+  // "stream", "has_tools", "body" (the parsed request), "status" (what was
+  // answered), "usage" (as reported, Anthropic names:
+  // input_tokens, output_tokens, cache_creation_input_tokens,
+  // cache_read_input_tokens), "kind" ("anthropic", "openai", "other")}.
+  [[nodiscard]] std::vector<nlohmann::json> requests() const;
+
+ private:
+  std::filesystem::path dir_;
+  std::filesystem::path log_;
+  std::filesystem::path script_;
+  std::unique_ptr<Child> child_;
+  int port_ = 0;
+};
+
+}  // namespace agency::test
