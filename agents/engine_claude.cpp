@@ -39,8 +39,8 @@ using SystemClock = std::chrono::system_clock;
 constexpr size_t kMaxProgress = 200;
 // Variables of ours Claude Code may see besides PATH, HOME, ...: its own
 // settings, the API it talks to, proxies.
-const std::vector<std::string> kClaudeEnv = {"ANTHROPIC_*", "CLAUDE_*", "DISABLE_*",
-                                             "HTTP_PROXY",  "HTTPS_PROXY", "NO_PROXY",
+const std::vector<std::string> kClaudeEnv = {"ANTHROPIC_*",     "CLAUDE_*",    "DISABLE_*",
+                                             "HTTP_PROXY",      "HTTPS_PROXY", "NO_PROXY",
                                              "XDG_CONFIG_HOME", "TMPDIR"};
 
 std::string str(const json& j, std::string_view key) {
@@ -120,8 +120,7 @@ class ClaudeEngine final : public Engine {
 
  private:
   std::vector<std::string> argv(const std::string& session) const {
-    std::vector<std::string> a = {config_.cli, "-p", "--output-format", "stream-json",
-                                  "--verbose"};
+    std::vector<std::string> a = {config_.cli, "-p", "--output-format", "stream-json", "--verbose"};
     if (!config_.model.empty()) a.insert(a.end(), {"--model", config_.model});
     if (!config_.permission_mode.empty()) {
       a.insert(a.end(), {"--permission-mode", config_.permission_mode});
@@ -131,7 +130,8 @@ class ClaudeEngine final : public Engine {
       for (const auto& t : config_.allowed_tools) tools += (tools.empty() ? "" : ",") + t;
       a.insert(a.end(), {"--allowedTools", tools});
     }
-    if (config_.max_turns > 0) a.insert(a.end(), {"--max-turns", std::to_string(config_.max_turns)});
+    if (config_.max_turns > 0)
+      a.insert(a.end(), {"--max-turns", std::to_string(config_.max_turns)});
     if (!session.empty()) a.insert(a.end(), {"--resume", session});
     a.insert(a.end(), config_.cli_args.begin(), config_.cli_args.end());
     return a;

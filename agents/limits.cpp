@@ -28,11 +28,10 @@ std::optional<std::int64_t> to_int(std::string_view text) {
   return v;
 }
 
-TimePoint from_epoch(std::int64_t seconds) {
-  return TimePoint(std::chrono::seconds(seconds));
-}
+TimePoint from_epoch(std::int64_t seconds) { return TimePoint(std::chrono::seconds(seconds)); }
 
-const std::string* find(const std::map<std::string, std::string>& headers, const std::string& name) {
+const std::string* find(const std::map<std::string, std::string>& headers,
+                        const std::string& name) {
   auto it = headers.find(name);
   return it == headers.end() ? nullptr : &it->second;
 }
@@ -147,8 +146,8 @@ std::optional<TimePoint> parse_rfc3339(std::string_view text) {
   std::time_t t = timegm(&tm);
   if (t == static_cast<std::time_t>(-1)) return std::nullopt;
   auto at = from_epoch(static_cast<std::int64_t>(t) - offset_s);
-  return at + std::chrono::duration_cast<TimePoint::duration>(
-                  std::chrono::duration<double>(fraction));
+  return at +
+         std::chrono::duration_cast<TimePoint::duration>(std::chrono::duration<double>(fraction));
 }
 
 std::vector<LimitReading> from_headers(const std::map<std::string, std::string>& headers,
@@ -193,8 +192,8 @@ std::vector<LimitReading> from_headers(const std::map<std::string, std::string>&
     if (remaining != nullptr) r.remaining = to_int(*remaining).value_or(-1);
     if (reset != nullptr) r.resets_at = parse_reset(*reset, now);
     if (r.limit > 0 && r.remaining >= 0) {
-      r.utilization = 100.0 * static_cast<double>(r.limit - r.remaining) /
-                      static_cast<double>(r.limit);
+      r.utilization =
+          100.0 * static_cast<double>(r.limit - r.remaining) / static_cast<double>(r.limit);
     }
     out.push_back(std::move(r));
   }
@@ -211,8 +210,8 @@ std::vector<LimitReading> from_headers(const std::map<std::string, std::string>&
     if (remaining != nullptr) r.remaining = to_int(*remaining).value_or(-1);
     if (reset != nullptr) r.resets_at = parse_reset(*reset, now);
     if (r.limit > 0 && r.remaining >= 0) {
-      r.utilization = 100.0 * static_cast<double>(r.limit - r.remaining) /
-                      static_cast<double>(r.limit);
+      r.utilization =
+          100.0 * static_cast<double>(r.limit - r.remaining) / static_cast<double>(r.limit);
     }
     out.push_back(std::move(r));
   }

@@ -35,8 +35,7 @@ std::vector<LimitReading> from_headers(const std::map<std::string, std::string>&
 // When a refused call may be tried again, from the headers: retry-after
 // (seconds or an HTTP date), else the latest reset among the windows that
 // are exhausted or rejected. nullopt when the headers do not say.
-std::optional<TimePoint> retry_at(const std::map<std::string, std::string>& headers,
-                                  TimePoint now);
+std::optional<TimePoint> retry_at(const std::map<std::string, std::string>& headers, TimePoint now);
 
 // The reading of one Claude Code rate_limit_event's rate_limit_info object
 // ({"status":"rejected","resetsAt":1767225600,"rateLimitType":"five_hour",

@@ -45,8 +45,9 @@ std::string agency_block(const std::string& summary) {
 // One builder assignment as the model plays it: write the file, then say so.
 std::vector<json> write_then_pass(const std::string& file, const std::string& content) {
   return {
-      {{"tool_use", json::array({{{"name", "Write"},
-                                  {"input", {{"file_path", "{cwd}/" + file}, {"content", content}}}}})},
+      {{"tool_use",
+        json::array({{{"name", "Write"},
+                      {"input", {{"file_path", "{cwd}/" + file}, {"content", content}}}}})},
        {"usage",
         {{"input_tokens", 1200},
          {"output_tokens", 40},
@@ -68,10 +69,13 @@ std::string roles_yaml(const std::string& cli) {
   return "  planner:\n" + scripted +
          "  builder:\n"
          "    engine: claude\n"
-         "    cli: " + cli + "\n"
+         "    cli: " +
+         cli +
+         "\n"
          "    timeout_seconds: 120\n"
          "    rate_limit_wait_seconds: 2\n"
-         "  adversary:\n" + scripted + "  reviewer:\n" + scripted;
+         "  adversary:\n" +
+         scripted + "  reviewer:\n" + scripted;
 }
 
 const char* kScenario = R"(planner:
@@ -237,8 +241,8 @@ TEST_CASE("claude engine: 429s put the builder in rate-limited and the task stil
   auto dead = replay(p.connection(), std::string(subjects::kDeadStream), "agency.dead.>", 100);
   REQUIRE(dead.ok());
   CHECK(dead->empty());
-  auto readings =
-      replay(p.connection(), std::string(subjects::kUsageStream), "agency.usage.limits.claude", 100);
+  auto readings = replay(p.connection(), std::string(subjects::kUsageStream),
+                         "agency.usage.limits.claude", 100);
   REQUIRE(readings.ok());
   REQUIRE(readings->size() == 3);
   auto reading = codec::decode<v1::LimitReading>((*readings)[0].data(), (*readings)[0].headers());

@@ -15,7 +15,8 @@ ModelServer::ModelServer(const std::filesystem::path& dir, const nlohmann::json&
   std::filesystem::create_directories(dir_);
   std::ofstream(script_) << script.dump(2);
   child_ = std::make_unique<Child>(
-      std::vector<std::string>{"node", std::string(AGENCY_SOURCE_DIR) + "/tests/support/model_server.js",
+      std::vector<std::string>{"node",
+                               std::string(AGENCY_SOURCE_DIR) + "/tests/support/model_server.js",
                                "--script", script_.string(), "--log", log_.string()},
       dir_);
   REQUIRE_MESSAGE(child_->wait_for_output("{\"port\":", std::chrono::seconds(20)),
@@ -40,8 +41,9 @@ void ModelServer::set_script(const nlohmann::json& script) const {
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION,
-                   +[](char*, size_t size, size_t n, void*) -> size_t { return size * n; });
+  curl_easy_setopt(
+      curl, CURLOPT_WRITEFUNCTION,
+      +[](char*, size_t size, size_t n, void*) -> size_t { return size * n; });
   CURLcode rc = curl_easy_perform(curl);
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);

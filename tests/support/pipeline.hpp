@@ -95,8 +95,8 @@ class Pipeline {
     env.insert_or_assign("AGENCY_AGENT_ID", agent_id);
     env.insert_or_assign("AGENCY_HEARTBEAT_MS", "200");
     env.insert_or_assign("AGENCY_IN_PROGRESS_MS", "500");
-    auto child = std::make_unique<Child>(std::vector<std::string>{bin("agency-" + role)},
-                                         dir_.path(), env);
+    auto child =
+        std::make_unique<Child>(std::vector<std::string>{bin("agency-" + role)}, dir_.path(), env);
     auto& ref = *child;
     agents_[agent_id] = std::move(child);
     return ref;

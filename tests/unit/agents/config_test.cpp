@@ -361,6 +361,52 @@ roles:
   CHECK(parsed("pipeline:\n").pipeline.max_deliver == 5);
 }
 
+TEST_CASE("config: settings of the CLI and HTTP engines") {
+  auto c = parsed(R"(
+roles:
+  builder:
+    engine: claude
+    cli: tools/claude
+    cli_args: [--effort, high]
+    permission_mode: acceptEdits
+    allowed_tools: [Read, 'Bash(make test)']
+    max_turns: 40
+    rate_limit_wait_seconds: 120
+    session_max_tokens: 0
+  reviewer:
+    engine: openai
+    base_url: http://127.0.0.1:8000/v1
+    api_key_env: LOCAL_KEY
+    max_tokens: 2048
+    retries: 1
+)",
+                  "/srv/proj/agency.yaml");
+  const auto* builder = c.role("builder");
+  REQUIRE(builder != nullptr);
+  CHECK(builder->cli == "/srv/proj/tools/claude");
+  CHECK(builder->cli_args == std::vector<std::string>{"--effort", "high"});
+  CHECK(builder->permission_mode == "acceptEdits");
+  CHECK(builder->allowed_tools == std::vector<std::string>{"Read", "Bash(make test)"});
+  CHECK(builder->max_turns == 40);
+  CHECK(builder->rate_limit_wait_seconds == 120);
+  CHECK(builder->session_max_tokens == 0);
+  const auto* reviewer = c.role("reviewer");
+  REQUIRE(reviewer != nullptr);
+  CHECK(reviewer->base_url == "http://127.0.0.1:8000/v1");
+  CHECK(reviewer->api_key_env == "LOCAL_KEY");
+  CHECK(reviewer->max_tokens == 2048);
+  CHECK(reviewer->retries == 1);
+  // Defaults.
+  const auto defaults = parsed("roles: {planner: }\n");
+  CHECK(defaults.role("planner")->retries == 3);
+  CHECK(defaults.role("planner")->rate_limit_wait_seconds == 300);
+  CHECK(defaults.role("planner")->session_max_tokens == 150000);
+  // A key pasted where its variable's name belongs is refused, and never echoed.
+  auto msg = error_of("roles:\n  reviewer:\n    api_key_env: sk-abc123-secret\n");
+  CHECK(msg.find("must name the environment variable") != std::string::npos);
+  CHECK(msg.find("sk-abc123") == std::string::npos);
+}
+
 TEST_CASE("config: the command engine needs a command") {
   auto msg = error_of("roles:\n  planner:\n  reviewer:\n    engine: command\n");
   CHECK(contains(msg, "agency.yaml:3: roles.reviewer:"));
