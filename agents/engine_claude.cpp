@@ -243,11 +243,18 @@ class ClaudeEngine final : public Engine {
       return out;
     }
     if (is_error || str(r, "subtype") != "success") {
-      if (text.find("No conversation found") != std::string::npos) session_missing_ = true;
+      if (text.find("No conversation found") != std::string::npos ||
+          ran->stderr_tail.find("No conversation found") != std::string::npos) {
+        session_missing_ = true;
+      }
       std::string why = "claude reported an error (" + str(r, "subtype");
       if (api_status != 0) why += ", API status " + std::to_string(api_status);
       why += ")";
-      if (!text.empty()) why += ": " + one_line(text);
+      if (!text.empty()) {
+        why += ": " + one_line(text);
+      } else if (!ran->stderr_tail.empty()) {
+        why += ": " + one_line(ran->stderr_tail);
+      }
       return make_error(errc::io, why);
     }
 

@@ -252,5 +252,105 @@ TEST_CASE("claude engine: 429s put the builder in rate-limited and the task stil
   CHECK(reading->has_resets_at());
 }
 
+// The engine alone, without the fleet: one turn in a scratch directory.
+struct Direct {
+  test::TempDir dir;
+  std::unique_ptr<Engine> engine;
+  Turn turn;
+
+  Direct(const std::string& url, const std::string& permission_mode = {}) {
+    EngineConfig config;
+    config.kind = "claude";
+    config.cli = claude_cli();
+    config.permission_mode = permission_mode;
+    config.timeout = 60s;
+    config.rate_limit_wait = 42s;
+    auto made = make_engine(config);
+    REQUIRE(made.ok());
+    engine = std::move(*made);
+    std::filesystem::create_directories(dir.path() / "work");
+    turn.agent_id = "reviewer-1";
+    turn.role = "reviewer";
+    turn.prompt = "Review the work.";
+    turn.workdir = dir.path() / "work";
+    // No retries of Claude Code's own, so its answer to an error comes at once.
+    turn.env = {{"ANTHROPIC_BASE_URL", url},
+                {"ANTHROPIC_API_KEY", "test-key-not-secret"},
+                {"CLAUDE_CODE_MAX_RETRIES", "0"},
+                {"HOME", (dir.path() / "home").string()}};
+  }
+
+  Result<Outcome> run() {
+    std::atomic<bool> cancel{false};
+    return engine->run(turn, {}, cancel);
+  }
+};
+
+TEST_CASE("claude engine: usage limit reached with an epoch is a refusal until that time") {
+  test::TempDir scratch;
+  const std::int64_t reset = 1'900'000'000;
+  test::ModelServer server(
+      scratch.path(),
+      {{"replies",
+        {{{"status", 429},
+          {"error",
+           {{"type", "rate_limit_error"},
+            {"message", "Claude AI usage limit reached|" + std::to_string(reset)}}}}}}});
+  Direct d(server.url());
+  auto out = d.run();
+  REQUIRE_MESSAGE(out.ok(), (out ? "" : out.error().message));
+  REQUIRE(out->rate_limit.has_value());
+  CHECK(std::chrono::duration_cast<std::chrono::seconds>(
+            out->rate_limit->resets_at.time_since_epoch())
+            .count() == reset);
+  REQUIRE_FALSE(out->limits.empty());
+  CHECK(out->limits.back().status == "rejected");
+}
+
+TEST_CASE("claude engine: a plain 429 waits the configured time and a 500 is an error") {
+  test::TempDir scratch;
+  test::ModelServer server(
+      scratch.path(),
+      {{"replies",
+        {{{"status", 429}},
+         {{"status", 500}, {"error", {{"type", "api_error"}, {"message", "boom"}}}}}}});
+  Direct d(server.url());
+  const auto before = std::chrono::system_clock::now();
+  auto limited = d.run();
+  REQUIRE(limited.ok());
+  REQUIRE(limited->rate_limit.has_value());
+  CHECK(limited->rate_limit->resets_at >= before + 42s);
+  CHECK(limited->rate_limit->resets_at < before + 60s);
+
+  auto failed = d.run();
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().message.find("500") != std::string::npos);
+}
+
+TEST_CASE("claude engine: a lost session is replaced by a new one in the same turn") {
+  test::TempDir scratch;
+  test::ModelServer server(scratch.path(), {{"default", {{"text", agency_block("looked")}}}});
+  Direct d(server.url());
+  d.turn.session_id = "6e1d7a8e-0000-4000-8000-000000000000";
+  auto out = d.run();
+  REQUIRE_MESSAGE(out.ok(), (out ? "" : out.error().message));
+  CHECK(out->verdict == "pass");
+  CHECK_FALSE(out->session_id.empty());
+  CHECK(out->session_id != d.turn.session_id);
+}
+
+TEST_CASE("claude engine: a read-only role is refused a write, and the refusal is reported") {
+  test::TempDir scratch;
+  std::vector<json> replies = write_then_pass("NOTES.md", "should not exist\n");
+  test::ModelServer server(scratch.path(), {{"replies", replies}});
+  Direct d(server.url());  // no permission mode: Claude Code's headless default
+  auto out = d.run();
+  REQUIRE_MESSAGE(out.ok(), (out ? "" : out.error().message));
+  CHECK_FALSE(std::filesystem::exists(d.turn.workdir / "NOTES.md"));
+  REQUIRE(out->denials.size() == 1);
+  CHECK(out->denials[0].find("Write") == 0);
+  CHECK(out->denials[0].find("NOTES.md") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace agency
