@@ -1,18 +1,13 @@
 #include "agents/git.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
+#include <atomic>
 #include <map>
 #include <optional>
 #include <system_error>
+
+#include "agents/process.hpp"
 
 extern char** environ;
 
@@ -20,29 +15,10 @@ namespace agency::git {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 // Output beyond this is cut from the front: the end of a test run is what
 // says why it failed.
 constexpr std::size_t kMaxOutput = 4U << 20U;
-// How long a child's leftovers (background processes holding the pipe) may
-// keep writing after the child itself exited.
-constexpr auto kDrainGrace = std::chrono::seconds(2);
-// Between SIGTERM and SIGKILL of a process group that ran out of time.
-constexpr auto kKillGrace = std::chrono::seconds(2);
-
-struct Fd {
-  int fd = -1;
-  Fd() = default;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  void reset() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-};
 
 using EnvChanges = std::vector<std::pair<std::string, std::optional<std::string>>>;
 
@@ -74,50 +50,7 @@ std::vector<std::string> make_environment(const EnvChanges& changes) {
   return out;
 }
 
-// The program to execute for argv[0], searched on PATH here rather than in
-// the child: after fork only async-signal-safe calls are allowed.
-std::string resolve_program(const std::string& name, const std::vector<std::string>& environment) {
-  if (name.find('/') != std::string::npos) return name;
-  std::string path = "/usr/local/bin:/usr/bin:/bin";
-  for (const auto& entry : environment) {
-    if (entry.rfind("PATH=", 0) == 0) path = entry.substr(5);
-  }
-  std::size_t start = 0;
-  while (start <= path.size()) {
-    auto end = path.find(':', start);
-    if (end == std::string::npos) end = path.size();
-    std::string dir = path.substr(start, end - start);
-    if (dir.empty()) dir = ".";
-    std::string candidate = dir + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) {
-      struct stat st {};
-      if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return candidate;
-    }
-    start = end + 1;
-  }
-  return name;  // execve fails with ENOENT and the caller hears about it
-}
-
-// A pipe end moved to a descriptor above 0-2: an agent started with a closed
-// stdin or stdout would otherwise get its pipe there, and the child's dup2
-// onto 0-2 would clobber it.
-int above_stdio(int fd) {
-  if (fd > STDERR_FILENO) return fd;
-  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-  if (moved < 0) return fd;
-  ::close(fd);
-  return moved;
-}
-
-void append_capped(std::string& out, const char* data, std::size_t n, bool& cut) {
-  out.append(data, n);
-  if (out.size() > kMaxOutput) {
-    out.erase(0, out.size() - kMaxOutput);
-    cut = true;
-  }
-}
-
-CommandResult run_process(const std::vector<std::string>& argv, const fs::path& dir,
+CommandResult run_command(const std::vector<std::string>& argv, const fs::path& dir,
                           std::chrono::seconds timeout, const EnvChanges& env) {
   CommandResult result;
   if (argv.empty() || argv.front().empty()) {
@@ -125,158 +58,32 @@ CommandResult run_process(const std::vector<std::string>& argv, const fs::path& 
     result.output = "no command to run";
     return result;
   }
-  std::vector<std::string> environment = make_environment(env);
-  std::string program = resolve_program(argv.front(), environment);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<char*> envp;
-  for (auto& e : environment) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::string workdir = dir.empty() ? std::string(".") : dir.string();
-
-  int out_pipe[2];
-  int err_pipe[2];  // the child's errno when exec (or chdir) fails
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
-    result.output = std::string("cannot create a pipe: ") + std::strerror(errno);
-    return result;
-  }
-  Fd out_read(above_stdio(out_pipe[0]));
-  Fd out_write(above_stdio(out_pipe[1]));
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    result.output = std::string("cannot create a pipe: ") + std::strerror(errno);
-    return result;
-  }
-  Fd err_read(above_stdio(err_pipe[0]));
-  Fd err_write(above_stdio(err_pipe[1]));
-  out_pipe[0] = out_read.fd;
-  out_pipe[1] = out_write.fd;
-  err_pipe[0] = err_read.fd;
-  err_pipe[1] = err_write.fd;
-
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    result.output = std::string("cannot start ") + argv.front() + ": " + std::strerror(errno);
-    return result;
-  }
-  if (pid == 0) {
-    // Child: only async-signal-safe calls from here on.
-    ::setpgid(0, 0);  // its own group, so a timeout kills everything it started
-    int step = 0;     // 0: chdir, 1: exec
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    ::dup2(out_pipe[1], STDOUT_FILENO);
-    ::dup2(out_pipe[1], STDERR_FILENO);
-    // Close everything else but the error pipe (close-on-exec): NATS sockets
-    // and other descriptors of ours must not leak into the command.
-    ::close_range(3, static_cast<unsigned>(err_pipe[1]) - 1, 0);
-    ::close_range(static_cast<unsigned>(err_pipe[1]) + 1, ~0U, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // our blocked SIGTERM must not be inherited
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;  // an ignored SIGPIPE would survive exec
-    ::sigaction(SIGPIPE, &dfl, nullptr);
-    if (::chdir(workdir.c_str()) == 0) {
-      step = 1;
-      ::execve(program.c_str(), args.data(), envp.data());
-    }
-    int report[2] = {step, errno};
-    ssize_t ignored = ::write(err_pipe[1], report, sizeof report);
-    (void)ignored;
-    ::_exit(127);
-  }
-
-  // Parent.
-  ::setpgid(pid, pid);  // also here, so a kill right after fork finds the group
-  out_write.reset();
-  err_write.reset();
-
-  const auto start = Clock::now();
-  const auto deadline = start + timeout;
-  std::optional<Clock::time_point> exited_at;
-  bool timed_out = false;
-  bool cut = false;
-  int status = 0;
-  bool reaped = false;
-  char buffer[8192];
-  for (;;) {
-    if (!reaped) {
-      pid_t w = ::waitpid(pid, &status, WNOHANG);
-      if (w == pid) {
-        reaped = true;
-        exited_at = Clock::now();
-      }
-    }
-    if (out_read.fd < 0) {
-      if (reaped) break;
-    }
-    auto now = Clock::now();
-    if (!timed_out && !reaped && now >= deadline) {
-      timed_out = true;
-      ::kill(-pid, SIGTERM);
-      auto grace_end = Clock::now() + kKillGrace;
-      while (Clock::now() < grace_end) {
-        if (::waitpid(pid, &status, WNOHANG) == pid) {
-          reaped = true;
-          exited_at = Clock::now();
-          break;
-        }
-        ::usleep(20 * 1000);
-      }
-      ::kill(-pid, SIGKILL);
-      if (!reaped) {
-        ::waitpid(pid, &status, 0);
-        reaped = true;
-        exited_at = Clock::now();
-      }
-    }
-    if (reaped && out_read.fd >= 0 && exited_at && now - *exited_at > kDrainGrace) {
-      // Something the command left running still holds the pipe: it goes
-      // with the command.
-      ::kill(-pid, SIGKILL);
-      out_read.reset();
-      break;
-    }
-    if (out_read.fd < 0) {
-      // Output closed but the child has not exited yet: wait for it.
-      ::usleep(10 * 1000);
-      continue;
-    }
-    pollfd p{out_read.fd, POLLIN, 0};
-    int ready = ::poll(&p, 1, 50);
-    if (ready < 0 && errno != EINTR) break;
-    if (ready > 0) {
-      ssize_t n = ::read(out_read.fd, buffer, sizeof buffer);
-      if (n > 0) {
-        append_capped(result.output, buffer, static_cast<std::size_t>(n), cut);
-      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-        out_read.reset();
-      }
-    }
-  }
-  if (!reaped) ::waitpid(pid, &status, 0);
-
-  int report[2] = {0, 0};
-  ssize_t got = ::read(err_read.fd, report, sizeof report);
-  if (got == static_cast<ssize_t>(sizeof report)) {
+  ProcessSpec spec;
+  spec.argv = argv;
+  spec.env = make_environment(env);
+  spec.workdir = dir;
+  spec.deadline = std::chrono::steady_clock::now() + timeout;
+  spec.merge_stderr = true;
+  spec.max_output = kMaxOutput;
+  spec.keep_tail = true;
+  const std::atomic<bool> never{false};
+  auto ran = run_process(spec, {}, never);
+  if (!ran) {
     result.exit_code = 127;
-    result.output = (report[0] == 0 ? "cannot enter " + workdir : "cannot run " + argv.front()) +
-                    ": " + std::strerror(report[1]);
+    result.output = ran.error().message;
     return result;
   }
-  if (cut) result.output.insert(0, "[... earlier output cut ...]\n");
-  if (timed_out) {
+  result.output = std::move(ran->stdout_text);
+  if (ran->output_cut) result.output.insert(0, "[... earlier output cut ...]\n");
+  if (ran->end == ProcessEnd::timeout) {
     result.exit_code = -1;
     result.output +=
         "\n[agency: stopped after " + std::to_string(timeout.count()) + " s, the time limit]";
-  } else if (WIFEXITED(status)) {
-    result.exit_code = WEXITSTATUS(status);
+  } else if (ran->exit_code() >= 0) {
+    result.exit_code = ran->exit_code();
   } else {
     result.exit_code = -1;
-    if (WIFSIGNALED(status)) {
-      result.output += "\n[agency: killed by signal " + std::to_string(WTERMSIG(status)) + "]";
-    }
+    result.output += "\n[agency: killed by " + signal_name(WTERMSIG(ran->status)) + "]";
   }
   return result;
 }
@@ -296,7 +103,7 @@ CommandResult run_git(const fs::path& dir, std::vector<std::string> args,
   EnvChanges env = {{"GIT_TERMINAL_PROMPT", "0"},     {"GIT_DIR", std::nullopt},
                     {"GIT_WORK_TREE", std::nullopt},  {"GIT_INDEX_FILE", std::nullopt},
                     {"GIT_COMMON_DIR", std::nullopt}, {"GIT_PREFIX", std::nullopt}};
-  return run_process(args, dir, timeout, env);
+  return run_command(args, dir, timeout, env);
 }
 
 std::string describe_args(const std::vector<std::string>& args) {
@@ -357,12 +164,12 @@ CommandResult run(const std::vector<std::string>& argv, const fs::path& dir,
                   const std::vector<std::pair<std::string, std::string>>& env) {
   EnvChanges changes;
   for (const auto& [k, v] : env) changes.emplace_back(k, v);
-  return run_process(argv, dir, timeout, changes);
+  return run_command(argv, dir, timeout, changes);
 }
 
 CommandResult run_shell(const std::string& command, const fs::path& dir,
                         std::chrono::seconds timeout) {
-  return run_process({"/bin/sh", "-c", command}, dir, timeout, {});
+  return run_command({"/bin/sh", "-c", command}, dir, timeout, {});
 }
 
 std::string branch_for(std::string_view task_id) { return "agency/" + std::string(task_id); }

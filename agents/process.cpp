@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -29,7 +30,6 @@ constexpr std::string_view kAlwaysPassed[] = {"PATH", "HOME", "LANG", "LC_ALL", 
 constexpr auto kTermGrace = 5s;
 // After the child exits, how long its leftovers may hold our pipes open.
 constexpr auto kExitGrace = 500ms;
-constexpr size_t kMaxStdout = 16 * 1024 * 1024;
 // A line longer than this is handed over in pieces: a program that never
 // ends its line still shows progress, and memory stays bounded.
 constexpr size_t kMaxLine = 4 * 1024 * 1024;
@@ -182,12 +182,14 @@ class Lines {
 };
 
 struct Exchange {
+  const ProcessSpec& spec;
   Fd stdin_fd;
   Fd stdout_fd;
   Fd stderr_fd;
   const std::string& stdin_text;
   size_t stdin_done = 0;
   std::string stdout_text;
+  bool output_cut = false;
   Lines out_lines;
   Lines err_lines;
 };
@@ -209,7 +211,7 @@ Result<pid_t> spawn(const ProcessSpec& spec, int in, int out, int err) {
   posix_spawnattr_init(&attr);
   posix_spawn_file_actions_adddup2(&actions, in, 0);
   posix_spawn_file_actions_adddup2(&actions, out, 1);
-  posix_spawn_file_actions_adddup2(&actions, err, 2);
+  posix_spawn_file_actions_adddup2(&actions, spec.merge_stderr ? out : err, 2);
   const std::string dir = spec.workdir.string();
   if (!dir.empty()) posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
@@ -261,8 +263,17 @@ void read_some(Exchange& x, int fd, char* buf, size_t size) {
     if (n > 0) {
       std::string_view data(buf, static_cast<size_t>(n));
       if (is_stdout) {
-        if (x.stdout_text.size() < kMaxStdout) {
-          x.stdout_text.append(data.substr(0, kMaxStdout - x.stdout_text.size()));
+        const size_t max = x.spec.max_output;
+        if (x.spec.keep_tail) {
+          x.stdout_text.append(data);
+          if (x.stdout_text.size() > max) {
+            x.stdout_text.erase(0, x.stdout_text.size() - max);
+            x.output_cut = true;
+          }
+        } else {
+          const size_t room = max - std::min(max, x.stdout_text.size());
+          if (data.size() > room) x.output_cut = true;
+          x.stdout_text.append(data.substr(0, room));
         }
         x.out_lines.feed(data);
       } else {
@@ -423,12 +434,14 @@ Result<ProcessResult> run_process(const ProcessSpec& spec, const ProcessIo& io,
   out->write.reset();
   err->write.reset();
 
-  Exchange x{std::move(in->write),
+  Exchange x{spec,
+             std::move(in->write),
              std::move(out->read),
              std::move(err->read),
              spec.stdin_text,
              0,
              {},
+             false,
              Lines(io.on_stdout_line),
              Lines(io.on_stderr_line)};
   ProcessResult result;
@@ -436,6 +449,7 @@ Result<ProcessResult> run_process(const ProcessSpec& spec, const ProcessIo& io,
   x.out_lines.finish();
   x.err_lines.finish();
   result.stdout_text = std::move(x.stdout_text);
+  result.output_cut = x.output_cut;
   result.stderr_tail = x.err_lines.tail();
   result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
   return result;

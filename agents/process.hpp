@@ -30,6 +30,12 @@ struct ProcessSpec {
   std::filesystem::path workdir;  // empty: ours
   std::string stdin_text;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // stderr into the stdout pipe, in the order written (a test run's log).
+  bool merge_stderr = false;
+  // stdout beyond this is dropped: the head is kept, or with keep_tail the
+  // end (the end of a test run says what failed).
+  std::size_t max_output = 16 * 1024 * 1024;
+  bool keep_tail = false;
 };
 
 // A complete line (without its newline). Return false to stop the process:
@@ -46,7 +52,8 @@ enum class ProcessEnd { exited, timeout, cancelled, stopped };
 struct ProcessResult {
   ProcessEnd end = ProcessEnd::exited;
   int status = 0;           // as from waitpid
-  std::string stdout_text;  // all of stdout, up to 16 MiB
+  std::string stdout_text;  // stdout, up to max_output
+  bool output_cut = false;  // some of stdout was dropped
   std::string stderr_tail;  // the last 20 non-blank lines of stderr
   std::chrono::milliseconds duration{0};
 
@@ -57,6 +64,7 @@ struct ProcessResult {
 };
 
 // Errors: the process could not be started (no such program, bad workdir).
+// A timeout ends the process group with SIGTERM, then SIGKILL 5 s later.
 Result<ProcessResult> run_process(const ProcessSpec& spec, const ProcessIo& io,
                                   const std::atomic<bool>& cancel);
 

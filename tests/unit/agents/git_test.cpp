@@ -58,11 +58,12 @@ TEST_CASE("git: run reports a program that cannot start") {
   TempDir dir;
   auto r = git::run({"agency-no-such-program-xyz"}, dir.path());
   CHECK(r.exit_code == 127);
-  CHECK(r.output.find("cannot run agency-no-such-program-xyz") != std::string::npos);
+  CHECK(r.output.find("cannot run 'agency-no-such-program-xyz'") != std::string::npos);
 
   auto nowhere = git::run({"true"}, dir.path() / "missing");
   CHECK(nowhere.exit_code == 127);
-  CHECK(nowhere.output.find("cannot enter") != std::string::npos);
+  CHECK(nowhere.output.find("work directory") != std::string::npos);
+  CHECK(nowhere.output.find("does not exist") != std::string::npos);
 }
 
 TEST_CASE("git: run kills the whole process group at the timeout") {
