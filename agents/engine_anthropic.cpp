@@ -48,7 +48,6 @@ class AnthropicEngine final : public Engine {
 
   Result<Outcome> run(const Turn& turn, const ProgressFn& progress,
                       const std::atomic<bool>& cancel) override {
-    const auto started = std::chrono::steady_clock::now();
     http::ApiCall call;
     call.engine = "anthropic";
     call.request.url = url_;
@@ -65,21 +64,12 @@ class AnthropicEngine final : public Engine {
     call.secret = key_;
     call.key_env = key_env_;
 
-    auto answer = http::call_api(call, cancel, progress);
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - started);
-    if (!answer) return answer.error();
-    if (answer->refused) {
-      answer->refused->model = config_.model;
-      answer->refused->duration = took;
-      return std::move(*answer->refused);
-    }
-
-    auto outcome = read_answer(call, answer->response.body);
-    if (!outcome) return outcome.error();
-    outcome->limits = std::move(answer->limits);
-    outcome->duration = took;
-    return http::with_block(std::move(*outcome), "anthropic answer from " + url_);
+    return http::run_turn(
+        call, config_.model,
+        [this](const http::ApiCall& c, const std::string& answer) {
+          return read_answer(c, answer);
+        },
+        "anthropic answer from " + url_, cancel, progress);
   }
 
  private:

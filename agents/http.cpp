@@ -380,4 +380,24 @@ Result<Outcome> with_block(Outcome outcome, std::string_view who) {
   return outcome;
 }
 
+Result<Outcome> run_turn(const ApiCall& call, const std::string& model, const ReadAnswer& read,
+                         std::string_view who, const std::atomic<bool>& cancel,
+                         const ProgressFn& progress) {
+  const auto started = std::chrono::steady_clock::now();
+  auto answer = call_api(call, cancel, progress);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  if (!answer) return answer.error();
+  if (answer->refused) {
+    answer->refused->model = model;
+    answer->refused->duration = took;
+    return std::move(*answer->refused);
+  }
+  auto outcome = read(call, answer->response.body);
+  if (!outcome) return outcome.error();
+  outcome->limits = std::move(answer->limits);
+  outcome->duration = took;
+  return with_block(std::move(*outcome), who);
+}
+
 }  // namespace agency::http

@@ -120,4 +120,12 @@ std::string scrub(std::string text, std::string_view secret);
 // errc::bad_payload error naming `who`.
 Result<Outcome> with_block(Outcome outcome, std::string_view who);
 
+// One turn of an HTTP engine: call_api, a refusal returned as it is, else
+// `read` makes the Outcome of the answer's body, which gets the limit
+// readings, the duration and its ```agency block (named `who` in errors).
+using ReadAnswer = std::function<Result<Outcome>(const ApiCall& call, const std::string& body)>;
+Result<Outcome> run_turn(const ApiCall& call, const std::string& model, const ReadAnswer& read,
+                         std::string_view who, const std::atomic<bool>& cancel,
+                         const ProgressFn& progress);
+
 }  // namespace agency::http
