@@ -119,6 +119,7 @@ class GeminiEngine final : public Engine {
 
     cli_formats::GeminiEvents events;
     std::string waiting_limit;  // the limit gemini is waiting out, with its delay
+    std::string retrying;       // the last failure gemini retries (a 5xx, a reset connection)
     bool expect_delay = false;
     ProcessIo io;
     io.on_stdout_line = [&](std::string_view line) {
@@ -136,13 +137,24 @@ class GeminiEngine final : public Engine {
         expect_delay = false;
         if (!waiting_limit.empty()) waiting_limit += " " + std::string(line.substr(0, 200));
       }
-      if (line.rfind("Attempt ", 0) == 0 && line.find(" failed: ") != std::string_view::npos) {
-        std::string what(line.substr(line.find(" failed: ") + 9, 300));
-        if (cli_formats::is_gemini_limit(what)) {
-          waiting_limit = what;
-          expect_delay = true;
+      // "Attempt 2 failed: <message>" (a limit, with the delay on the next
+      // line) or "Attempt 2 failed with status 500. Retrying with backoff...
+      // <error>" (5xx and network errors, backed off for minutes).
+      if (line.rfind("Attempt ", 0) == 0) {
+        std::string what;
+        if (size_t at = line.find(" failed: "); at != std::string_view::npos) {
+          what = std::string(line.substr(at + 9, 300));
+        } else if (size_t with = line.find(" failed with "); with != std::string_view::npos) {
+          what = std::string(line.substr(with + 13, 300));
         }
-        if (progress) progress("gemini retries: " + what);
+        if (!what.empty()) {
+          if (cli_formats::is_gemini_limit(what)) {
+            waiting_limit = what;
+            expect_delay = true;
+          }
+          retrying = what;
+          if (progress) progress("gemini retries: " + what);
+        }
       }
       return true;
     };
@@ -175,6 +187,13 @@ class GeminiEngine final : public Engine {
     };
     if (ran->end == ProcessEnd::timeout) {
       if (!waiting_limit.empty()) return refused(waiting_limit);
+      if (!retrying.empty()) {
+        // gemini was still retrying a failing server: say what failed.
+        return make_error(errc::timeout, "gemini timed out after " +
+                                             std::to_string(config_.timeout.count()) +
+                                             " s while retrying a failed request (" + retrying +
+                                             "); check the model server");
+      }
       return make_error(errc::timeout, "gemini timed out after " +
                                            std::to_string(config_.timeout.count()) +
                                            " s and was stopped (raise the role's timeout_seconds "

@@ -49,8 +49,10 @@ fi
 if [[ "${AGENCY_SKIP_NPM:-0}" != 1 ]]; then
   if [[ ! -d "$here/tests/e2e/node_modules/@nats-io/transport-node" ]] ||
      [[ ! -x "$here/tests/e2e/node_modules/.bin/claude" ]] ||
+     [[ ! -x "$here/tests/e2e/node_modules/.bin/codex" ]] ||
+     [[ ! -x "$here/tests/e2e/node_modules/.bin/gemini" ]] ||
      [[ "$here/tests/e2e/package.json" -nt "$here/tests/e2e/node_modules" ]]; then
-    echo "install-deps: installing the JavaScript test clients and Claude Code (npm)"
+    echo "install-deps: installing the JavaScript test clients and the Claude Code, Codex and Gemini CLIs (npm)"
     (cd "$here/tests/e2e" && npm install --no-audit --no-fund --loglevel=error)
   else
     echo "install-deps: JavaScript test clients already installed"

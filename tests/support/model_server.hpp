@@ -1,28 +1,51 @@
 // A scripted model server on loopback for engine tests
 // (tests/support/model_server.js): speaks the Anthropic Messages API
-// (POST /v1/messages, streamed as server-sent events or as one JSON answer)
-// and OpenAI chat completions (POST /v1/chat/completions, plain or
-// streamed), answering from a script, and logs every request with what it
-// reported as usage.
+// (POST /v1/messages, streamed as server-sent events or as one JSON answer),
+// OpenAI chat completions (POST /v1/chat/completions, plain or streamed),
+// the OpenAI Responses API as the Codex CLI calls it (POST .../responses:
+// response.created, output_item.added/done, output_text.delta,
+// response.completed with usage {input_tokens, input_tokens_details
+// {cached_tokens, cache_write_tokens}, output_tokens}) and the Gemini API as
+// the Gemini CLI calls it (POST /v1beta/models/<model>:streamGenerateContent
+// ?alt=sse or :generateContent, usageMetadata {promptTokenCount,
+// candidatesTokenCount, cachedContentTokenCount, totalTokenCount}; :countTokens
+// is answered too, as "other"), answering from a script, and logs every
+// request with what it reported as usage.
 //
 // Script (JSON):
 //   {"replies": [<reply>, ...],   consumed in order, one per model request
 //    "default": <reply>}          once they are used up (default: text "ok")
 //   reply: {"text": "...",                       a text block
 //           "tool_use": [{"name": "Write", "input": {...}}],   tool calls
+//                   (responses: function_call items, e.g. codex's
+//                   exec_command {"cmd": "..."}; gemini: functionCall parts,
+//                   e.g. write_file {"file_path", "content"})
 //           "usage": {"input_tokens": 10, "output_tokens": 5,
 //                     "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
 //           "model": "name"                      (default: the request's model)
 //           "status": 429, "error": {"type": "rate_limit_error", "message": "..."},
+//                   (anthropic: sent as {"type": "error", "error": <error>};
+//                   openai: its message, type and code; responses: every
+//                   field, e.g. codex's usage limit {"type":
+//                   "usage_limit_reached", "resets_at": <epoch>, "plan_type"};
+//                   gemini: {"error": {"code": <status>, "message", "status"
+//                   (default from the HTTP status: RESOURCE_EXHAUSTED for
+//                   429), "details" (as scripted: QuotaFailure, RetryInfo)}})
 //           "headers": {"name": "value"},        extra response headers
 //           "delay_ms": 2000,                    wait before answering
 //           "body": "raw text",                  answer this body verbatim
 //           "drop": true}                        close the connection unanswered
 //   Without "usage", the server counts: input = 10 + request body bytes / 100,
 //   output = 5 + text bytes / 4, so every answer reports non-zero usage.
+//   The usage is reported in each API's terms: responses input_tokens =
+//   input + cache read + cache write; gemini promptTokenCount = input +
+//   cache read, and gemini has no cache writes, so they count as input (and
+//   are logged so).
 //   "text" may hold "{n}", replaced by the request's number; "{cwd}" in a
-//   tool input becomes the working directory Claude Code names in its
-//   system prompt ("Primary working directory: ...").
+//   tool input becomes the working directory the client names: Claude
+//   Code's system prompt ("Primary working directory: ..."), codex's
+//   environment context ("<cwd>...</cwd>"), gemini's session context
+//   ("Workspace Directories: - ...").
 #pragma once
 
 #include <filesystem>
@@ -57,7 +80,9 @@ class ModelServer {
   // "stream", "has_tools", "body" (the parsed request), "status" (what was
   // answered), "usage" (as reported, Anthropic names:
   // input_tokens, output_tokens, cache_creation_input_tokens,
-  // cache_read_input_tokens), "kind" ("anthropic", "openai", "other")}.
+  // cache_read_input_tokens), "kind" ("anthropic", "openai", "responses",
+  // "gemini", "other")}. For gemini, "model" and "stream" come from the
+  // path (<model>:streamGenerateContent).
   [[nodiscard]] std::vector<nlohmann::json> requests() const;
 
  private:

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // A scripted model server on loopback, for engine tests: answers the
 // Anthropic Messages API (as Claude Code calls it, server-sent events
-// included) and OpenAI chat completions from a script, and logs every
-// request with the usage it reported. No network beyond 127.0.0.1, no
-// dependencies beyond Node itself. The script format is in
-// tests/support/model_server.hpp.
+// included), OpenAI chat completions, the OpenAI Responses API (as the Codex
+// CLI calls it) and the Gemini API's generateContent (as the Gemini CLI
+// calls it) from a script, and logs every request with the usage it
+// reported. No network beyond 127.0.0.1, no dependencies beyond Node
+// itself. The script format is in tests/support/model_server.hpp.
 //
 //   node model_server.js --script script.json --log requests.jsonl
 //
@@ -78,8 +79,18 @@ function cwdOf(bodyText) {
   return all.length ? clean(all[all.length - 1][1]) : '';
 }
 
-function toolInput(input, bodyText) {
-  const cwd = cwdOf(bodyText);
+// The Codex CLI names its working directory in an <environment_context>
+// message ("<cwd>/path</cwd>"), the Gemini CLI in its session context
+// ("Workspace Directories: - /path"); the newest mention counts.
+function cliCwdOf(kind, bodyText) {
+  const pattern = kind === 'responses' ? /<cwd>([^<\\"]+)<\/cwd>/g
+    : /Workspace Directories:\*\*\\n\s*- ([^\\"]+)/g;
+  const all = [...bodyText.matchAll(pattern)];
+  return all.length ? all[all.length - 1][1].trim() : '';
+}
+
+function toolInput(input, bodyText, kind) {
+  const cwd = kind === 'responses' || kind === 'gemini' ? cliCwdOf(kind, bodyText) : cwdOf(bodyText);
   return JSON.parse(JSON.stringify(input || {}).replaceAll('{cwd}', cwd));
 }
 
@@ -187,6 +198,153 @@ function openaiAnswer(req, res, body, bodyText, reply, n, entry) {
   res.end();
 }
 
+// The OpenAI Responses API as the Codex CLI calls it (POST .../responses,
+// streamed): a message item with the text, a function_call item per tool
+// call ("tool_use" names codex's tool, e.g. exec_command with {"cmd": ...}),
+// then response.completed with the usage.
+function responsesAnswer(req, res, body, bodyText, reply, n, entry) {
+  const model = reply.model || body.model || 'scripted-model';
+  const text = textOf(reply, n);
+  const tools = (reply.tool_use || []).map((t) => ({ name: t.name,
+    input: toolInput(t.input, bodyText, 'responses') }));
+  const toolText = tools.map((t) => JSON.stringify(t.input)).join('');
+  const usage = usageFor(reply, bodyText, text + toolText);
+  entry.usage = usage;
+  record(entry);
+  const cachedIn = usage.cache_read_input_tokens;
+  const written = usage.cache_creation_input_tokens;
+  const inputTotal = usage.input_tokens + cachedIn + written;
+  const rUsage = { input_tokens: inputTotal,
+    input_tokens_details: { cached_tokens: cachedIn, cache_write_tokens: written },
+    output_tokens: usage.output_tokens, output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: inputTotal + usage.output_tokens };
+  const id = `resp_scripted_${n}`;
+  const created = Math.floor(Date.now() / 1000);
+  const items = [];
+  if (text) {
+    items.push({ id: `msg_scripted_${n}`, type: 'message', status: 'completed', role: 'assistant',
+      content: [{ type: 'output_text', text, annotations: [] }] });
+  }
+  tools.forEach((t, i) => items.push({ id: `fc_scripted_${n}_${i}`, type: 'function_call',
+    status: 'completed', call_id: `call_scripted_${n}_${i}`, name: t.name,
+    arguments: JSON.stringify(t.input) }));
+  const response = (status, output, extra) => ({ id, object: 'response', created_at: created,
+    status, model, output, ...extra });
+  const headers = reply.headers || {};
+  if (!body.stream) {
+    sendJson(res, 200, response('completed', items, { usage: rUsage }), headers);
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
+  let seq = 0;
+  const event = (type, data) => sse(res, type, { type, sequence_number: seq++, ...data });
+  event('response.created', { response: response('in_progress', []) });
+  event('response.in_progress', { response: response('in_progress', []) });
+  items.forEach((item, index) => {
+    if (item.type === 'message') {
+      event('response.output_item.added', { output_index: index,
+        item: { ...item, status: 'in_progress', content: [] } });
+      event('response.content_part.added', { item_id: item.id, output_index: index,
+        content_index: 0, part: { type: 'output_text', text: '', annotations: [] } });
+      // In two pieces, as a model streams.
+      const half = Math.floor(text.length / 2);
+      for (const piece of [text.slice(0, half), text.slice(half)]) {
+        if (piece) event('response.output_text.delta', { item_id: item.id, output_index: index,
+          content_index: 0, delta: piece });
+      }
+      event('response.output_text.done', { item_id: item.id, output_index: index,
+        content_index: 0, text });
+      event('response.content_part.done', { item_id: item.id, output_index: index,
+        content_index: 0, part: item.content[0] });
+    } else {
+      event('response.output_item.added', { output_index: index,
+        item: { ...item, status: 'in_progress', arguments: '' } });
+      event('response.function_call_arguments.delta', { item_id: item.id, output_index: index,
+        delta: item.arguments });
+      event('response.function_call_arguments.done', { item_id: item.id, output_index: index,
+        arguments: item.arguments });
+    }
+    event('response.output_item.done', { output_index: index, item });
+  });
+  event('response.completed', { response: response('completed', items, { usage: rUsage }) });
+  res.end();
+}
+
+// The Gemini API as the Gemini CLI calls it: POST
+// /v1beta/models/<model>:streamGenerateContent?alt=sse (server-sent events,
+// data lines only) or :generateContent (one JSON answer). "tool_use" becomes
+// functionCall parts (the Gemini CLI's tools: write_file {file_path,
+// content}, run_shell_command {command}, ...). Gemini has no cache writes:
+// cache_creation_input_tokens counts as input.
+function geminiAnswer(req, res, body, bodyText, reply, n, entry) {
+  const model = reply.model || entry.model || 'scripted-model';
+  const text = textOf(reply, n);
+  const tools = (reply.tool_use || []).map((t) => ({ name: t.name,
+    input: toolInput(t.input, bodyText, 'gemini') }));
+  const toolText = tools.map((t) => JSON.stringify(t.input)).join('');
+  const counted = usageFor(reply, bodyText, text + toolText);
+  const usage = { ...counted,
+    input_tokens: counted.input_tokens + counted.cache_creation_input_tokens,
+    cache_creation_input_tokens: 0 };
+  entry.usage = usage;
+  record(entry);
+  const cached = usage.cache_read_input_tokens;
+  const prompt = usage.input_tokens + cached;
+  const usageMetadata = { promptTokenCount: prompt, candidatesTokenCount: usage.output_tokens,
+    totalTokenCount: prompt + usage.output_tokens };
+  if (cached) usageMetadata.cachedContentTokenCount = cached;
+  const calls = tools.map((t) => ({ functionCall: { name: t.name, args: t.input } }));
+  const responseId = `gemini_scripted_${n}`;
+  const chunk = (parts, last) => {
+    const candidate = { content: { role: 'model', parts }, index: 0 };
+    if (last) candidate.finishReason = 'STOP';
+    const c = { candidates: [candidate], modelVersion: model, responseId };
+    if (last) c.usageMetadata = usageMetadata;
+    return c;
+  };
+  const headers = reply.headers || {};
+  const all = [];
+  if (text) all.push({ text });
+  all.push(...calls);
+  if (!entry.stream) {
+    sendJson(res, 200, chunk(all, true), headers);
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
+  const pieces = [];
+  // The text in two pieces, as a model streams; the calls and the usage last.
+  const half = Math.floor(text.length / 2);
+  if (text.slice(0, half)) pieces.push([{ text: text.slice(0, half) }]);
+  if (text.slice(half)) pieces.push([{ text: text.slice(half) }]);
+  if (calls.length) pieces.push(calls);
+  if (!pieces.length) pieces.push([{ text: '' }]);
+  pieces.forEach((parts, i) =>
+    res.write(`data: ${JSON.stringify(chunk(parts, i === pieces.length - 1))}\r\n\r\n`));
+  res.end();
+}
+
+// Gemini's error statuses for the HTTP ones.
+function geminiStatus(code) {
+  return { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED',
+    404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE',
+    504: 'DEADLINE_EXCEEDED' }[code] || 'UNKNOWN';
+}
+
+function errorBody(kind, status, scripted) {
+  const error = scripted || { type: 'api_error', message: `scripted status ${status}` };
+  if (kind === 'anthropic') return { type: 'error', error };
+  if (kind === 'openai') return { error: { message: error.message, type: error.type, code: error.code ?? null } };
+  if (kind === 'responses') {
+    // Codex reads more than OpenAI's three fields (a usage limit's
+    // resets_at, plan_type): everything scripted goes out.
+    return { error: { type: error.type, code: error.code ?? null, ...error } };
+  }
+  // gemini: {"error": {"code", "message", "status", "details"}}.
+  const out = { code: status, message: error.message, status: error.status || geminiStatus(status) };
+  if (error.details) out.details = error.details;
+  return { error: out };
+}
+
 function handle(req, res, bodyText) {
   const path = req.url.split('?')[0];
   if (path === '/_script' && req.method === 'POST') {
@@ -209,17 +367,28 @@ function handle(req, res, bodyText) {
   } catch {
     body = { unparsed: bodyText.slice(0, 200) };
   }
+  const gemini = /\/models\/([^/:]+):(streamGenerateContent|generateContent)$/.exec(path);
   const kind = path.endsWith('/messages') ? 'anthropic'
-    : path.endsWith('/chat/completions') ? 'openai' : 'other';
+    : path.endsWith('/chat/completions') ? 'openai'
+    : path.endsWith('/responses') && req.method === 'POST' ? 'responses'
+    : gemini && req.method === 'POST' ? 'gemini' : 'other';
   const entry = { n, method: req.method, path, kind, model: body.model, stream: !!body.stream,
     has_tools: Array.isArray(body.tools) && body.tools.length > 0, body,
     auth: { 'x-api-key': req.headers['x-api-key'] !== undefined,
       authorization: req.headers.authorization !== undefined } };
+  if (gemini && kind === 'gemini') {
+    // The model is in the path; streaming is the method's name.
+    entry.model = decodeURIComponent(gemini[1]);
+    entry.stream = gemini[2] === 'streamGenerateContent';
+  }
   if (kind === 'other') {
-    // Claude Code says hello first; anything else unknown is a 404.
-    entry.status = path === '/api/hello' ? 200 : 404;
+    // Claude Code says hello first, the Gemini CLI may count tokens;
+    // anything else unknown is a 404.
+    const countTokens = path.endsWith(':countTokens') && req.method === 'POST';
+    entry.status = path === '/api/hello' || countTokens ? 200 : 404;
     record(entry);
-    sendJson(res, entry.status, {});
+    sendJson(res, entry.status,
+      countTokens ? { totalTokens: 10 + Math.floor(bodyText.length / 100) } : {});
     return;
   }
   const reply = takeReply();
@@ -240,14 +409,13 @@ function handle(req, res, bodyText) {
     if (reply.status && reply.status !== 200) {
       entry.status = reply.status;
       record(entry);
-      const error = reply.error || { type: 'api_error', message: `scripted status ${reply.status}` };
-      const errorBody = kind === 'anthropic' ? { type: 'error', error }
-        : { error: { message: error.message, type: error.type, code: error.code ?? null } };
-      sendJson(res, reply.status, errorBody, reply.headers || {});
+      sendJson(res, reply.status, errorBody(kind, reply.status, reply.error), reply.headers || {});
       return;
     }
     entry.status = 200;
     if (kind === 'anthropic') anthropicAnswer(req, res, body, bodyText, reply, n, entry);
+    else if (kind === 'responses') responsesAnswer(req, res, body, bodyText, reply, n, entry);
+    else if (kind === 'gemini') geminiAnswer(req, res, body, bodyText, reply, n, entry);
     else openaiAnswer(req, res, body, bodyText, reply, n, entry);
   };
   if (reply.delay_ms) setTimeout(answer, reply.delay_ms);
