@@ -12,11 +12,13 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "agency/v1/dead.pb.h"
+#include "agency/v1/fleet.pb.h"
 #include "agency/v1/usage.pb.h"
 #include "agents/engine.hpp"
 #include "bus/consumer.hpp"
@@ -143,6 +145,16 @@ TEST_CASE("claude engine: the builder writes through Claude Code, commits, resum
   p.set_agent_env({{"ANTHROPIC_BASE_URL", server.url()},
                    {"ANTHROPIC_API_KEY", "test-key-not-secret"},
                    {"HOME", (scratch.path() / "home").string()}});
+  // Every heartbeat of the builder, to see Claude Code's progress in them.
+  std::mutex seen_mu;
+  std::vector<std::string> progress_seen;
+  auto heartbeats = p.connection().subscribe("$KV.agency-fleet.builder-1", "", [&](Incoming m) {
+    auto status = codec::decode<v1::AgentStatus>(m.data(), m.headers());
+    if (!status) return;
+    std::lock_guard lock(seen_mu);
+    progress_seen.push_back(status->last_progress());
+  });
+  REQUIRE(heartbeats.ok());
   p.start_fleet();
 
   // First task: Claude Code writes GREETING.md; the builder commits it.
@@ -202,6 +214,16 @@ TEST_CASE("claude engine: the builder writes through Claude Code, commits, resum
   }
   CHECK(samples[0].task_id() == first);
   CHECK(samples[1].task_id() == second);
+
+  // Claude Code's stream became the agent's progress, carried by heartbeats.
+  std::lock_guard lock(seen_mu);
+  const bool saw_stream =
+      std::any_of(progress_seen.begin(), progress_seen.end(), [](const std::string& line) {
+        return line.rfind("Write ", 0) == 0 || line.rfind("claude session ", 0) == 0 ||
+               line.rfind("Done.", 0) == 0;
+      });
+  CAPTURE(progress_seen.size());
+  CHECK(saw_stream);
 }
 
 TEST_CASE("claude engine: 429s put the builder in rate-limited and the task still completes") {
