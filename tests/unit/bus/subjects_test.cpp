@@ -16,6 +16,7 @@ TEST_CASE("subjects: builders") {
   CHECK(subjects::ask("proxy") == "agency.ask.proxy");
   CHECK(subjects::mail("builder-host-7") == "agency.mail.builder-host-7");
   CHECK(subjects::usage("claude", "builder") == "agency.usage.claude.builder");
+  CHECK(subjects::limits("claude") == "agency.usage.limits.claude");
   CHECK(subjects::work_log("shop") == "agency.log.shop");
   CHECK(subjects::dead("planner") == "agency.dead.planner");
   CHECK(subjects::control("all") == "agency.control.all");
@@ -53,6 +54,7 @@ TEST_CASE("subjects: message type for a subject") {
   CHECK(message_type_for(subjects::ask("proxy")) == "agency.v1.Question");
   CHECK(message_type_for(subjects::mail("a-1")) == "agency.v1.Mail");
   CHECK(message_type_for(subjects::usage("claude", "builder")) == "agency.v1.UsageSample");
+  CHECK(message_type_for(subjects::limits("claude")) == "agency.v1.LimitReading");
   CHECK(message_type_for(subjects::kBudgetLease) == "agency.v1.Lease");
   CHECK(message_type_for(subjects::kBudgetSettle) == "agency.v1.Settle");
   CHECK(message_type_for(subjects::work_log("shop")) == "agency.v1.WorkLog");

@@ -140,6 +140,20 @@ TEST_CASE("describe: usage sample") {
         "UsageSample claude/sonnet builder in=100 out=20 $0.01");
 }
 
+TEST_CASE("describe: limit reading") {
+  v1::LimitReading r;
+  r.set_engine("claude");
+  r.set_window("five_hour");
+  r.set_status("rejected");
+  r.set_utilization(97.4);
+  r.set_remaining(-1);
+  r.set_agent_id("builder-1");
+  r.mutable_resets_at()->set_seconds(1795328005);
+  CHECK(line_for("agency.usage.limits.claude", r) ==
+        "LimitReading claude five_hour rejected used=97% resets=2026-11-22T06:13:25Z "
+        "agent=builder-1");
+}
+
 TEST_CASE("describe: lease, lease reply and settle") {
   v1::Lease l;
   l.set_id("l-1");
