@@ -1,6 +1,7 @@
 // make_engine: the one place that lists every engine kind (CONVENTIONS,
 // "Register explicitly"), and the helpers the engines share.
 #include "agents/engine.hpp"
+#include "agents/process.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -45,6 +46,24 @@ std::string expand(std::string_view text, const std::map<std::string, std::strin
     out += text[i++];
   }
   return out;
+}
+
+// A coding-agent CLI run for one turn: in the turn's work directory, the
+// prompt on stdin, our variables that `allow` or the role's env_allow name,
+// the turn's environment and `extra` on top, within the role's timeout.
+ProcessSpec cli_process(const EngineConfig& config, const Turn& turn, std::vector<std::string> argv,
+                        std::vector<std::string> allow,
+                        const std::map<std::string, std::string>& extra) {
+  ProcessSpec spec;
+  spec.argv = std::move(argv);
+  allow.insert(allow.end(), config.env_allow.begin(), config.env_allow.end());
+  auto env = turn.env;
+  for (const auto& [k, v] : extra) env[k] = v;
+  spec.env = child_environment(allow, env);
+  spec.workdir = turn.workdir;
+  spec.stdin_text = turn.prompt;
+  spec.deadline = std::chrono::steady_clock::now() + config.timeout;
+  return spec;
 }
 
 namespace {

@@ -43,6 +43,11 @@
 #include "agents/process.hpp"
 
 namespace agency::engine_detail {
+
+// engine.cpp: the process of a CLI engine's turn.
+ProcessSpec cli_process(const EngineConfig& config, const Turn& turn, std::vector<std::string> argv,
+                        std::vector<std::string> allow,
+                        const std::map<std::string, std::string>& extra = {});
 namespace {
 
 namespace fs = std::filesystem;
@@ -145,16 +150,8 @@ class CodexEngine final : public Engine {
       }
     }
 
-    ProcessSpec spec;
-    spec.argv = argv(thread);
-    std::vector<std::string> allow = kCodexEnv;
-    allow.insert(allow.end(), config_.env_allow.begin(), config_.env_allow.end());
-    auto extra = turn.env;
-    extra["TZ"] = "UTC";  // "try again at 9:00 AM" is then UTC
-    spec.env = child_environment(allow, extra);
-    spec.workdir = turn.workdir;
-    spec.stdin_text = turn.prompt;
-    spec.deadline = std::chrono::steady_clock::now() + config_.timeout;
+    // TZ: codex's "try again at 9:00 AM" is then UTC.
+    ProcessSpec spec = cli_process(config_, turn, argv(thread), kCodexEnv, {{"TZ", "UTC"}});
 
     cli_formats::CodexEvents events;
     std::string stderr_error;  // codex's "Error: ..." line, before any backtrace

@@ -36,6 +36,11 @@
 #include "agents/process.hpp"
 
 namespace agency::engine_detail {
+
+// engine.cpp: the process of a CLI engine's turn.
+ProcessSpec cli_process(const EngineConfig& config, const Turn& turn, std::vector<std::string> argv,
+                        std::vector<std::string> allow,
+                        const std::map<std::string, std::string>& extra = {});
 namespace {
 
 using SystemClock = std::chrono::system_clock;
@@ -108,14 +113,7 @@ class GeminiEngine final : public Engine {
   Result<Outcome> call(const Turn& turn, const std::string& session, const ProgressFn& progress,
                        const std::atomic<bool>& cancel) {
     session_missing_ = false;
-    ProcessSpec spec;
-    spec.argv = argv(session);
-    std::vector<std::string> allow = kGeminiEnv;
-    allow.insert(allow.end(), config_.env_allow.begin(), config_.env_allow.end());
-    spec.env = child_environment(allow, turn.env);
-    spec.workdir = turn.workdir;
-    spec.stdin_text = turn.prompt;
-    spec.deadline = std::chrono::steady_clock::now() + config_.timeout;
+    ProcessSpec spec = cli_process(config_, turn, argv(session), kGeminiEnv);
 
     cli_formats::GeminiEvents events;
     std::string waiting_limit;  // the limit gemini is waiting out, with its delay
