@@ -5,6 +5,7 @@
 // the first few kept for the error message when nothing else came), and
 // what is missing at the end is named in the error.
 #include "agents/cli_formats.hpp"
+#include "agents/json_fields.hpp"
 
 #include <algorithm>
 #include <array>
@@ -29,24 +30,6 @@ using json = nlohmann::json;
 
 constexpr size_t kMaxLine = 200;
 constexpr size_t kKeepUnreadable = 3;
-
-std::string str(const json& j, std::string_view key) {
-  if (!j.is_object()) return {};
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-// Token counts: a missing, negative or non-integer field counts as 0.
-std::int64_t num(const json& j, std::string_view key) {
-  if (!j.is_object()) return 0;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_number()) return 0;
-  if (it->is_number_float()) {
-    return std::max<std::int64_t>(0, static_cast<std::int64_t>(it->get<double>()));
-  }
-  if (it->is_number_unsigned()) return static_cast<std::int64_t>(it->get<std::uint64_t>());
-  return std::max<std::int64_t>(0, it->get<std::int64_t>());
-}
 
 const json& member(const json& j, std::string_view key) {
   static const json kNull;
@@ -148,14 +131,14 @@ Result<void> read_block(Outcome& out, std::string_view who) {
 // codex's usage object. input_tokens counts cached and cache-written input
 // too (OpenAI's convention); Usage counts them apart (Anthropic's).
 Usage codex_usage(const json& u) {
-  const std::int64_t input = num(u, "input_tokens");
-  const std::int64_t cached = num(u, "cached_input_tokens");
-  const std::int64_t written = num(u, "cache_write_input_tokens");
+  const std::int64_t input = json_count(u, "input_tokens");
+  const std::int64_t cached = json_count(u, "cached_input_tokens");
+  const std::int64_t written = json_count(u, "cache_write_input_tokens");
   Usage usage;
   usage.input_tokens = std::max<std::int64_t>(0, input - cached - written);
   usage.cache_read_tokens = cached;
   usage.cache_creation_tokens = written;
-  usage.output_tokens = num(u, "output_tokens");  // reasoning included
+  usage.output_tokens = json_count(u, "output_tokens");  // reasoning included
   return usage;
 }
 
@@ -283,9 +266,9 @@ std::string CodexEvents::feed(std::string_view line) {
   if (!parsed) return {};
   const json& j = *parsed;
   ++events_;
-  const std::string type = str(j, "type");
+  const std::string type = json_text(j, "type");
   if (type == "thread.started") {
-    thread_id_ = str(j, "thread_id");
+    thread_id_ = json_text(j, "thread_id");
     return "codex thread " + thread_id_ + " started";
   }
   if (type == "turn.completed") {
@@ -295,29 +278,29 @@ std::string CodexEvents::feed(std::string_view line) {
     return {};
   }
   if (type == "turn.failed") {
-    std::string message = str(member(j, "error"), "message");
+    std::string message = json_text(member(j, "error"), "message");
     failed_ = message.empty() ? std::string("the turn failed without a message") : message;
     return one_line("codex: turn failed: " + *failed_);
   }
   if (type == "error") {
-    last_error_ = str(j, "message");
+    last_error_ = json_text(j, "message");
     return one_line("codex: " + last_error_);
   }
   if (type != "item.started" && type != "item.completed") return {};
 
   const json& item = member(j, "item");
-  const std::string kind = str(item, "type");
+  const std::string kind = json_text(item, "type");
   const bool done = type == "item.completed";
   if (kind == "agent_message") {
     if (!done) return {};
-    messages_.push_back(str(item, "text"));
+    messages_.push_back(json_text(item, "text"));
     return one_line(messages_.back());
   }
-  if (kind == "reasoning") return done ? one_line(str(item, "text")) : std::string();
+  if (kind == "reasoning") return done ? one_line(json_text(item, "text")) : std::string();
   if (kind == "command_execution") {
-    const std::string command = str(item, "command");
+    const std::string command = json_text(item, "command");
     if (!done) return one_line("run " + command);
-    const std::string status = str(item, "status");
+    const std::string status = json_text(item, "status");
     if (status == "declined") {
       denials_.push_back(one_line("command " + command));
       return one_line("declined: " + command);
@@ -335,16 +318,16 @@ std::string CodexEvents::feed(std::string_view line) {
     std::string what;
     for (const auto& change : member(item, "changes")) {
       if (!what.empty()) what += ", ";
-      what += str(change, "kind") + " " + str(change, "path");
+      what += json_text(change, "kind") + " " + json_text(change, "path");
     }
-    const std::string status = str(item, "status");
+    const std::string status = json_text(item, "status");
     return one_line((status == "failed" ? "edit failed: " : "edit: ") + what);
   }
   if (kind == "mcp_tool_call" && !done) {
-    return one_line("tool " + str(item, "server") + "." + str(item, "tool"));
+    return one_line("tool " + json_text(item, "server") + "." + json_text(item, "tool"));
   }
-  if (kind == "web_search" && !done) return one_line("search " + str(item, "query"));
-  if (kind == "error" && done) return one_line("codex: " + str(item, "message"));
+  if (kind == "web_search" && !done) return one_line("search " + json_text(item, "query"));
+  if (kind == "error" && done) return one_line("codex: " + json_text(item, "message"));
   return {};
 }
 
@@ -420,7 +403,7 @@ std::optional<Usage> codex_rollout_total(std::string_view jsonl) {
       if (auto j = parse_line(line, ignored)) {
         const json& payload = member(*j, "payload");
         const json& usage = member(member(payload, "info"), "total_token_usage");
-        if (str(*j, "type") == "event_msg" && str(payload, "type") == "token_count" &&
+        if (json_text(*j, "type") == "event_msg" && json_text(payload, "type") == "token_count" &&
             usage.is_object()) {
           total = codex_usage(usage);
         }
@@ -469,7 +452,7 @@ namespace {
 std::string tool_what(const std::string& name, const json& params) {
   for (const char* key :
        {"file_path", "command", "absolute_path", "path", "pattern", "query", "url", "dir_path"}) {
-    std::string v = str(params, key);
+    std::string v = json_text(params, key);
     if (!v.empty()) return one_line(name + " " + v);
   }
   return name;
@@ -479,14 +462,14 @@ std::string tool_what(const std::string& name, const json& params) {
 // input the part not cached; output_tokens leaves out thinking (and tool
 // prompt) tokens, which total_tokens counts: they are added to output.
 Usage gemini_stream_usage(const json& s) {
-  const std::int64_t prompt = num(s, "input_tokens");
-  const std::int64_t cached = num(s, "cached");
-  const std::int64_t total = num(s, "total_tokens");
+  const std::int64_t prompt = json_count(s, "input_tokens");
+  const std::int64_t cached = json_count(s, "cached");
+  const std::int64_t total = json_count(s, "total_tokens");
   Usage u;
-  u.input_tokens =
-      member(s, "input").is_number() ? num(s, "input") : std::max<std::int64_t>(0, prompt - cached);
+  u.input_tokens = member(s, "input").is_number() ? json_count(s, "input")
+                                                  : std::max<std::int64_t>(0, prompt - cached);
   u.cache_read_tokens = cached;
-  u.output_tokens = std::max(num(s, "output_tokens"), total - prompt);
+  u.output_tokens = std::max(json_count(s, "output_tokens"), total - prompt);
   return u;
 }
 
@@ -499,7 +482,7 @@ std::string main_model(const json& models, std::string_view total_key,
   if (!models.is_object()) return best;
   for (const auto& [name, m] : models.items()) {
     const json& t = tokens_object != nullptr ? member(m, tokens_object) : m;
-    const std::int64_t n = num(t, total_key);
+    const std::int64_t n = json_count(t, total_key);
     if (n > most) {
       most = n;
       best = name;
@@ -515,42 +498,42 @@ std::string GeminiEvents::feed(std::string_view line) {
   if (!parsed) return {};
   const json& j = *parsed;
   ++events_;
-  const std::string type = str(j, "type");
+  const std::string type = json_text(j, "type");
   if (type == "init") {
-    session_id_ = str(j, "session_id");
-    init_model_ = str(j, "model");
+    session_id_ = json_text(j, "session_id");
+    init_model_ = json_text(j, "model");
     return "gemini session " + session_id_ + " started";
   }
   if (type == "message") {
-    if (str(j, "role") != "assistant") return {};
+    if (json_text(j, "role") != "assistant") return {};
     if (segments_.empty() || after_tool_) segments_.emplace_back();
     after_tool_ = false;
-    segments_.back() += str(j, "content");
+    segments_.back() += json_text(j, "content");
     return {};  // deltas: too small to show one by one
   }
   if (type == "tool_use") {
     Tool t;
-    t.id = str(j, "tool_id");
-    t.name = str(j, "tool_name");
+    t.id = json_text(j, "tool_id");
+    t.name = json_text(j, "tool_name");
     t.what = tool_what(t.name, member(j, "parameters"));
     tools_.push_back(t);
     after_tool_ = true;
     return t.what;
   }
   if (type == "tool_result") {
-    if (str(j, "status") != "error") return {};
-    const std::string id = str(j, "tool_id");
+    if (json_text(j, "status") != "error") return {};
+    const std::string id = json_text(j, "tool_id");
     auto it = std::find_if(tools_.begin(), tools_.end(), [&](const Tool& t) { return t.id == id; });
     const std::string what = it != tools_.end() ? it->what : id;
     const json& error = member(j, "error");
-    const std::string kind = str(error, "type");
+    const std::string kind = json_text(error, "type");
     if (kind == "policy_violation" || kind == "tool_not_registered") {
       denials_.push_back(what);
     }
-    return one_line("failed: " + what + ": " + str(error, "message"));
+    return one_line("failed: " + what + ": " + json_text(error, "message"));
   }
   if (type == "error") {
-    return one_line("gemini " + str(j, "severity") + ": " + str(j, "message"));
+    return one_line("gemini " + json_text(j, "severity") + ": " + json_text(j, "message"));
   }
   if (type == "result") {
     result_ = j.dump();
@@ -580,9 +563,9 @@ Result<Outcome> GeminiEvents::finish(TimePoint now) const {
   if (out.model.empty() && init_model_ != "auto") out.model = init_model_;
   out.denials = denials_;
 
-  if (str(r, "status") != "success") {
+  if (json_text(r, "status") != "success") {
     const json& error = member(r, "error");
-    const std::string message = str(error, "message");
+    const std::string message = json_text(error, "message");
     if (is_gemini_limit(message)) {
       Outcome refused = limited(message, gemini_retry_at(message, now));
       refused.session_id = out.session_id;
@@ -591,7 +574,7 @@ Result<Outcome> GeminiEvents::finish(TimePoint now) const {
       return refused;
     }
     std::string why = "gemini reported an error";
-    if (!str(error, "type").empty()) why += " (" + str(error, "type") + ")";
+    if (!json_text(error, "type").empty()) why += " (" + json_text(error, "type") + ")";
     why += ": " + (message.empty() ? std::string("no message") : one_line(message, 500));
     return make_error(errc::io, why);
   }
@@ -634,26 +617,26 @@ Result<Outcome> parse_gemini_json(std::string_view text, TimePoint now) {
                           one_line(text, 120));
   }
   Outcome out;
-  out.session_id = str(j, "session_id");
+  out.session_id = json_text(j, "session_id");
   const json& models = member(member(j, "stats"), "models");
   if (models.is_object()) {
     for (const auto& [name, m] : models.items()) {
       const json& t = member(m, "tokens");
-      const std::int64_t prompt = num(t, "prompt");
-      const std::int64_t cached = num(t, "cached");
+      const std::int64_t prompt = json_count(t, "prompt");
+      const std::int64_t cached = json_count(t, "cached");
       out.usage.input_tokens +=
-          (member(t, "input").is_number() ? num(t, "input")
+          (member(t, "input").is_number() ? json_count(t, "input")
                                           : std::max<std::int64_t>(0, prompt - cached)) +
-          num(t, "tool");
+          json_count(t, "tool");
       out.usage.cache_read_tokens += cached;
-      out.usage.output_tokens += num(t, "candidates") + num(t, "thoughts");
+      out.usage.output_tokens += json_count(t, "candidates") + json_count(t, "thoughts");
     }
   }
   out.model = main_model(models, "total", "tokens");
 
   const json& error = member(j, "error");
   if (error.is_object()) {
-    const std::string message = str(error, "message");
+    const std::string message = json_text(error, "message");
     const json& code = member(error, "code");
     const bool is_429 = code.is_number_integer() && code.get<std::int64_t>() == 429;
     if (is_429 || is_gemini_limit(message)) {
@@ -664,7 +647,7 @@ Result<Outcome> parse_gemini_json(std::string_view text, TimePoint now) {
       return refused;
     }
     std::string why = "gemini reported an error";
-    if (!str(error, "type").empty()) why += " (" + str(error, "type") + ")";
+    if (!json_text(error, "type").empty()) why += " (" + json_text(error, "type") + ")";
     return make_error(errc::io, why + ": " + one_line(message, 500));
   }
   const json& response = member(j, "response");

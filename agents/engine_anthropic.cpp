@@ -14,6 +14,7 @@
 
 #include "agents/engine.hpp"
 #include "agents/http.hpp"
+#include "agents/json_fields.hpp"
 
 namespace agency {
 
@@ -24,11 +25,6 @@ using json = nlohmann::json;
 constexpr const char* kDefaultBase = "https://api.anthropic.com";
 constexpr const char* kDefaultKeyEnv = "ANTHROPIC_API_KEY";
 constexpr const char* kApiVersion = "2023-06-01";
-
-std::int64_t int_at(const json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
-}
 
 class AnthropicEngine final : public Engine {
  public:
@@ -95,10 +91,10 @@ class AnthropicEngine final : public Engine {
     if (usage == j.end() || !usage->is_object()) {
       return http::malformed_answer(call, "no \"usage\"", body);
     }
-    outcome.usage.input_tokens = int_at(*usage, "input_tokens");
-    outcome.usage.output_tokens = int_at(*usage, "output_tokens");
-    outcome.usage.cache_creation_tokens = int_at(*usage, "cache_creation_input_tokens");
-    outcome.usage.cache_read_tokens = int_at(*usage, "cache_read_input_tokens");
+    outcome.usage.input_tokens = json_count(*usage, "input_tokens");
+    outcome.usage.output_tokens = json_count(*usage, "output_tokens");
+    outcome.usage.cache_creation_tokens = json_count(*usage, "cache_creation_input_tokens");
+    outcome.usage.cache_read_tokens = json_count(*usage, "cache_read_input_tokens");
     outcome.context_tokens = outcome.usage.input_tokens + outcome.usage.cache_read_tokens +
                              outcome.usage.cache_creation_tokens;
     auto model = j.find("model");

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "agents/engine.hpp"
+#include "agents/json_fields.hpp"
 #include "agents/limits.hpp"
 #include "agents/process.hpp"
 
@@ -48,16 +49,6 @@ const std::vector<std::string> kClaudeEnv = {"ANTHROPIC_*",     "CLAUDE_*",    "
                                              "HTTP_PROXY",      "HTTPS_PROXY", "NO_PROXY",
                                              "XDG_CONFIG_HOME", "TMPDIR"};
 
-std::string str(const json& j, std::string_view key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::int64_t num(const json& j, std::string_view key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_number() ? it->get<std::int64_t>() : 0;
-}
-
 std::string one_line(std::string_view text) {
   std::string out;
   for (char c : text) {
@@ -72,10 +63,10 @@ std::string one_line(std::string_view text) {
 
 // What a tool call is about, for progress: "Write src/a.cpp", "Bash make".
 std::string tool_progress(const json& block) {
-  std::string name = str(block, "name");
+  std::string name = json_text(block, "name");
   const json input = block.value("input", json::object());
   for (const char* key : {"file_path", "command", "pattern", "path", "url", "description"}) {
-    std::string v = str(input, key);
+    std::string v = json_text(input, key);
     if (!v.empty()) return one_line(name + " " + v);
   }
   return name;
@@ -215,23 +206,23 @@ class ClaudeEngine final : public Engine {
     }
 
     const json& r = *s.result;
-    if (out.session_id.empty()) out.session_id = str(r, "session_id");
+    if (out.session_id.empty()) out.session_id = json_text(r, "session_id");
     read_usage(r, session, out);
     for (const auto& d : r.value("permission_denials", json::array())) {
       if (!d.is_object()) continue;
       json input = d.value("tool_input", json::object());
-      std::string what = str(d, "tool_name");
+      std::string what = json_text(d, "tool_name");
       for (const char* key : {"file_path", "command", "path"}) {
-        if (!str(input, key).empty()) {
-          what += " " + str(input, key);
+        if (!json_text(input, key).empty()) {
+          what += " " + json_text(input, key);
           break;
         }
       }
       out.denials.push_back(one_line(what));
     }
-    const std::string text = str(r, "result");
+    const std::string text = json_text(r, "result");
     const bool is_error = r.value("is_error", false);
-    const std::int64_t api_status = num(r, "api_error_status");
+    const std::int64_t api_status = json_count(r, "api_error_status");
     if (auto until = limits::usage_limit_reset(text)) {
       refused(one_line(text), until);
       return out;
@@ -240,12 +231,12 @@ class ClaudeEngine final : public Engine {
       refused(one_line(text), std::nullopt);
       return out;
     }
-    if (is_error || str(r, "subtype") != "success") {
+    if (is_error || json_text(r, "subtype") != "success") {
       if (text.find("No conversation found") != std::string::npos ||
           ran->stderr_tail.find("No conversation found") != std::string::npos) {
         session_missing_ = true;
       }
-      std::string why = "claude reported an error (" + str(r, "subtype");
+      std::string why = "claude reported an error (" + json_text(r, "subtype");
       if (api_status != 0) why += ", API status " + std::to_string(api_status);
       why += ")";
       if (!text.empty()) {
@@ -280,10 +271,10 @@ class ClaudeEngine final : public Engine {
       double top_cost = -1;
       for (const auto& [model, u] : mu->items()) {
         if (!u.is_object()) continue;
-        total.input_tokens += num(u, "inputTokens");
-        total.output_tokens += num(u, "outputTokens");
-        total.cache_read_tokens += num(u, "cacheReadInputTokens");
-        total.cache_creation_tokens += num(u, "cacheCreationInputTokens");
+        total.input_tokens += json_count(u, "inputTokens");
+        total.output_tokens += json_count(u, "outputTokens");
+        total.cache_read_tokens += json_count(u, "cacheReadInputTokens");
+        total.cache_creation_tokens += json_count(u, "cacheCreationInputTokens");
         double cost = u.value("costUSD", 0.0);
         if (cost > top_cost) {
           top_cost = cost;
@@ -297,12 +288,12 @@ class ClaudeEngine final : public Engine {
     if (!top_model.empty()) out.model = top_model;
     Usage call;
     if (auto u = r.find("usage"); u != r.end() && u->is_object()) {
-      call.input_tokens = num(*u, "input_tokens");
-      call.output_tokens = num(*u, "output_tokens");
-      call.cache_read_tokens = num(*u, "cache_read_input_tokens");
-      call.cache_creation_tokens = num(*u, "cache_creation_input_tokens");
+      call.input_tokens = json_count(*u, "input_tokens");
+      call.output_tokens = json_count(*u, "output_tokens");
+      call.cache_read_tokens = json_count(*u, "cache_read_input_tokens");
+      call.cache_creation_tokens = json_count(*u, "cache_creation_input_tokens");
     }
-    const std::string session = str(r, "session_id");
+    const std::string session = json_text(r, "session_id");
     auto prev = totals_.find(session);
     if (resumed.empty() && total.input_tokens + total.output_tokens > 0) {
       out.usage = total;  // a new session: its totals are this call's
@@ -333,44 +324,46 @@ class ClaudeEngine final : public Engine {
       if (s.unreadable.size() < 3) s.unreadable.push_back(one_line(line));
       return true;
     }
-    const std::string type = str(j, "type");
-    const std::string subtype = str(j, "subtype");
-    if (!str(j, "session_id").empty()) s.session_id = str(j, "session_id");
+    const std::string type = json_text(j, "type");
+    const std::string subtype = json_text(j, "subtype");
+    if (!json_text(j, "session_id").empty()) s.session_id = json_text(j, "session_id");
     if (type == "system" && subtype == "init") {
-      if (!str(j, "model").empty()) s.model = str(j, "model");
+      if (!json_text(j, "model").empty()) s.model = json_text(j, "model");
       if (progress) progress("claude session " + s.session_id + " started");
     } else if (type == "system" && subtype == "api_retry") {
-      if (num(j, "error_status") == 429) {
+      if (json_count(j, "error_status") == 429) {
         s.retried_429 = true;
-        s.retry_error = str(j, "error");
+        s.retry_error = json_text(j, "error");
         return false;
       }
       if (progress) {
-        progress("API error " + std::to_string(num(j, "error_status")) + ", claude retries (" +
-                 std::to_string(num(j, "attempt")) + "/" + std::to_string(num(j, "max_retries")) +
-                 ")");
+        progress("API error " + std::to_string(json_count(j, "error_status")) +
+                 ", claude retries (" + std::to_string(json_count(j, "attempt")) + "/" +
+                 std::to_string(json_count(j, "max_retries")) + ")");
       }
     } else if (type == "assistant") {
       const json msg = j.value("message", json::object());
       if (auto u = msg.find("usage"); u != msg.end() && u->is_object()) {
-        Usage& p = s.partial[str(msg, "id")];
-        p.input_tokens = std::max(p.input_tokens, num(*u, "input_tokens"));
-        p.output_tokens = std::max(p.output_tokens, num(*u, "output_tokens"));
-        p.cache_read_tokens = std::max(p.cache_read_tokens, num(*u, "cache_read_input_tokens"));
+        Usage& p = s.partial[json_text(msg, "id")];
+        p.input_tokens = std::max(p.input_tokens, json_count(*u, "input_tokens"));
+        p.output_tokens = std::max(p.output_tokens, json_count(*u, "output_tokens"));
+        p.cache_read_tokens =
+            std::max(p.cache_read_tokens, json_count(*u, "cache_read_input_tokens"));
         p.cache_creation_tokens =
-            std::max(p.cache_creation_tokens, num(*u, "cache_creation_input_tokens"));
-        s.context_tokens = num(*u, "input_tokens") + num(*u, "cache_read_input_tokens") +
-                           num(*u, "cache_creation_input_tokens");
+            std::max(p.cache_creation_tokens, json_count(*u, "cache_creation_input_tokens"));
+        s.context_tokens = json_count(*u, "input_tokens") +
+                           json_count(*u, "cache_read_input_tokens") +
+                           json_count(*u, "cache_creation_input_tokens");
       }
-      if (!str(msg, "model").empty() && str(msg, "model") != "<synthetic>") {
-        s.model = str(msg, "model");
+      if (!json_text(msg, "model").empty() && json_text(msg, "model") != "<synthetic>") {
+        s.model = json_text(msg, "model");
       }
       if (progress) {
         for (const auto& block : msg.value("content", json::array())) {
           if (!block.is_object()) continue;
-          if (str(block, "type") == "text" && !str(block, "text").empty()) {
-            progress(one_line(str(block, "text")));
-          } else if (str(block, "type") == "tool_use") {
+          if (json_text(block, "type") == "text" && !json_text(block, "text").empty()) {
+            progress(one_line(json_text(block, "text")));
+          } else if (json_text(block, "type") == "tool_use") {
             progress(tool_progress(block));
           }
         }

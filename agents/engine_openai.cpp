@@ -16,6 +16,7 @@
 
 #include "agents/engine.hpp"
 #include "agents/http.hpp"
+#include "agents/json_fields.hpp"
 
 namespace agency {
 
@@ -25,12 +26,6 @@ using json = nlohmann::json;
 
 constexpr const char* kDefaultBase = "https://api.openai.com";
 constexpr const char* kDefaultKeyEnv = "OPENAI_API_KEY";
-
-std::int64_t int_at(const json& object, const char* key) {
-  if (!object.is_object()) return 0;
-  auto it = object.find(key);
-  return it != object.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
-}
 
 class OpenAiEngine final : public Engine {
  public:
@@ -110,15 +105,15 @@ class OpenAiEngine final : public Engine {
     outcome.model =
         model != j.end() && model->is_string() ? model->get<std::string>() : config_.model;
     if (auto usage = j.find("usage"); usage != j.end() && usage->is_object()) {
-      const std::int64_t prompt = int_at(*usage, "prompt_tokens");
+      const std::int64_t prompt = json_count(*usage, "prompt_tokens");
       std::int64_t cached = 0;
       if (auto details = usage->find("prompt_tokens_details"); details != usage->end()) {
-        cached = int_at(*details, "cached_tokens");
+        cached = json_count(*details, "cached_tokens");
       }
       // OpenAI counts cached tokens inside prompt_tokens; ours are apart.
       outcome.usage.input_tokens = std::max<std::int64_t>(0, prompt - cached);
       outcome.usage.cache_read_tokens = cached;
-      outcome.usage.output_tokens = int_at(*usage, "completion_tokens");
+      outcome.usage.output_tokens = json_count(*usage, "completion_tokens");
       outcome.context_tokens = prompt;
     }
     return outcome;
