@@ -66,6 +66,19 @@ ProcessSpec cli_process(const EngineConfig& config, const Turn& turn, std::vecto
   return spec;
 }
 
+// A CLI engine's program must exist when the agent starts: a missing one
+// is a configuration error then, not a failure of every brief later.
+Result<void> require_cli(const EngineConfig& config, std::string_view kind,
+                         std::string_view install) {
+  const std::string program = config.cli.empty() ? std::string(kind) : config.cli;
+  if (find_program(program)) return {};
+  return make_error(errc::config, "the " + std::string(kind) + " engine cannot find '" + program +
+                                      "'" +
+                                      (program.find('/') == std::string::npos ? " on PATH" : "") +
+                                      ": install it (" + std::string(install) +
+                                      ") or set the role's cli to its path");
+}
+
 namespace {
 
 // The stage this turn acts on: the brief's, else the task's.

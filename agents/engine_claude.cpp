@@ -33,7 +33,10 @@
 
 namespace agency::engine_detail {
 
-// engine.cpp: the process of a CLI engine's turn.
+// engine.cpp: the process of a CLI engine's turn, and the check that its
+// program is there.
+Result<void> require_cli(const EngineConfig& config, std::string_view kind,
+                         std::string_view install);
 ProcessSpec cli_process(const EngineConfig& config, const Turn& turn, std::vector<std::string> argv,
                         std::vector<std::string> allow,
                         const std::map<std::string, std::string>& extra = {});
@@ -396,6 +399,9 @@ Result<std::unique_ptr<Engine>> make_claude(const EngineConfig& config) {
   if (config.timeout.count() < 1) {
     return make_error(errc::config, "the claude engine needs a timeout of at least 1 s");
   }
+  if (auto found = require_cli(config, "claude", "npm install -g @anthropic-ai/claude-code");
+      !found)
+    return found.error();
   // The modes differ between Claude Code versions (acceptEdits, default,
   // plan, bypassPermissions, dontAsk, ...): the CLI checks the name, this
   // only keeps the argument a single word.

@@ -44,7 +44,10 @@
 
 namespace agency::engine_detail {
 
-// engine.cpp: the process of a CLI engine's turn.
+// engine.cpp: the process of a CLI engine's turn, and the check that its
+// program is there.
+Result<void> require_cli(const EngineConfig& config, std::string_view kind,
+                         std::string_view install);
 ProcessSpec cli_process(const EngineConfig& config, const Turn& turn, std::vector<std::string> argv,
                         std::vector<std::string> allow,
                         const std::map<std::string, std::string>& extra = {});
@@ -233,6 +236,8 @@ Result<std::unique_ptr<Engine>> make_codex(const EngineConfig& config) {
   if (config.timeout.count() < 1) {
     return make_error(errc::config, "the codex engine needs a timeout of at least 1 s");
   }
+  if (auto found = require_cli(config, "codex", "npm install -g @openai/codex"); !found)
+    return found.error();
   if (!config.permission_mode.empty() &&
       std::find(kSandboxes.begin(), kSandboxes.end(), config.permission_mode) == kSandboxes.end()) {
     return make_error(errc::config, "permission_mode '" + config.permission_mode +

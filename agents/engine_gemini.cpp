@@ -37,7 +37,10 @@
 
 namespace agency::engine_detail {
 
-// engine.cpp: the process of a CLI engine's turn.
+// engine.cpp: the process of a CLI engine's turn, and the check that its
+// program is there.
+Result<void> require_cli(const EngineConfig& config, std::string_view kind,
+                         std::string_view install);
 ProcessSpec cli_process(const EngineConfig& config, const Turn& turn, std::vector<std::string> argv,
                         std::vector<std::string> allow,
                         const std::map<std::string, std::string>& extra = {});
@@ -235,6 +238,8 @@ Result<std::unique_ptr<Engine>> make_gemini(const EngineConfig& config) {
   if (config.timeout.count() < 1) {
     return make_error(errc::config, "the gemini engine needs a timeout of at least 1 s");
   }
+  if (auto found = require_cli(config, "gemini", "npm install -g @google/gemini-cli"); !found)
+    return found.error();
   // The modes change between versions (default, auto_edit, yolo, plan): the
   // CLI checks the name, this only keeps the argument a single word.
   for (char c : config.permission_mode) {

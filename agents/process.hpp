@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,6 +74,10 @@ Result<ProcessResult> run_process(const ProcessSpec& spec, const ProcessIo& io,
 // then `extra` on top. Keys and tokens reach an engine only when allowed.
 std::vector<std::string> child_environment(const std::vector<std::string>& allow,
                                            const std::map<std::string, std::string>& extra);
+
+// Where `program` runs from: itself when it holds a '/', else the first
+// executable of that name on our PATH. nullopt when there is none.
+std::optional<std::string> find_program(const std::string& program);
 
 // "SIGKILL" for 9.
 std::string signal_name(int sig);

@@ -844,3 +844,33 @@ TEST_CASE("engine: the command engine leaves no file descriptors behind") {
   (void)run(*command({"/nonexistent/x"}), make_turn("builder", "qa", {}, dir.path()));
   CHECK(count_fds() == before);
 }
+
+namespace agency {
+namespace {
+
+TEST_CASE("engine: a CLI engine whose program is missing is a config error at start") {
+  for (const char* kind : {"claude", "codex", "gemini"}) {
+    CAPTURE(kind);
+    EngineConfig c;
+    c.kind = kind;
+    c.cli = "/nonexistent/agency-test/" + std::string(kind);
+    auto e = make_engine(c);
+    REQUIRE_FALSE(e.ok());
+    CHECK(e.error().code == errc::config);
+    CHECK(e.error().message.find("cannot find '" + c.cli + "'") != std::string::npos);
+    CHECK(e.error().message.find("npm install -g") != std::string::npos);
+
+    c.cli = "agency-no-such-cli-xyz";
+    auto on_path = make_engine(c);
+    REQUIRE_FALSE(on_path.ok());
+    CHECK(on_path.error().message.find("'agency-no-such-cli-xyz' on PATH") != std::string::npos);
+  }
+  // A program that is there passes the check.
+  EngineConfig sh;
+  sh.kind = "claude";
+  sh.cli = "sh";
+  CHECK(make_engine(sh).ok());
+}
+
+}  // namespace
+}  // namespace agency
