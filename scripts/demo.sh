@@ -118,16 +118,17 @@ $( [[ "$stage" == done ]] && echo "The task reached done." || echo "The task end
 
 This demo ran the SCRIPTED engine: deterministic answers from
 $demo/scenario.yaml, no AI model. To run the fleet with a real engine, give
-each role an engine in agency.yaml, for example any command-line agent:
+each role an engine in agency.yaml, for example Claude Code (logged in once
+with \`claude\`, /login):
 
   roles:
-    builder:
-      engine: command
-      command: [claude, -p, --permission-mode, acceptEdits]   # reads the brief on stdin
-      timeout_seconds: 1800
+    planner:  {engine: claude}
+    builder:  {engine: claude, timeout_seconds: 1800}   # edits files: acceptEdits
+    adversary: {engine: claude}
+    reviewer: {engine: claude}
 
-(docs/ENGINES.md: the command engine, the answer block it must end with,
-and the engines still to come), then: $bin/agency up
+(README "Real engines" and docs/ENGINES.md: claude, codex, gemini, openai,
+anthropic, command), then: $bin/agency up
 Everything the demo made is in $demo.
 TXT
 [[ "$stage" == done ]]
