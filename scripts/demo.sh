@@ -71,7 +71,9 @@ cleanup() {
 trap cleanup EXIT
 
 say "agency up: embedded NATS and the fleet (log: $demo/up.log)"
-agency up > "$demo/up.log" 2>&1 &
+# The binary itself in the background, not the agency() function: $! must be
+# the process that gets SIGTERM, or the fleet outlives the demo.
+"$bin/agency" --config "$demo/agency.yaml" up > "$demo/up.log" 2>&1 &
 up_pid=$!
 pids+=("$up_pid")
 for _ in $(seq 1 200); do
@@ -82,7 +84,7 @@ done
 cat "$demo/up.log"
 
 say "agency watch: every message on the bus, one line each"
-agency watch 'agency.brief.>' 'agency.event.>' &
+"$bin/agency" --config "$demo/agency.yaml" watch 'agency.brief.>' 'agency.event.>' &
 pids+=("$!")
 sleep 0.5
 
