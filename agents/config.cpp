@@ -80,8 +80,17 @@ roles:
     count: 1
 )yaml";
 
-constexpr std::array<std::string_view, 5> kTopKeys = {"state_dir", "nats", "projects", "roles",
-                                                      "pipeline"};
+constexpr std::array<std::string_view, 9> kTopKeys = {"state_dir", "nats",        "projects",
+                                                      "roles",     "pipeline",    "proxy",
+                                                      "sweeper",   "synthesizer", "scout"};
+constexpr std::array<std::string_view, 4> kProxyKeys = {"corpus", "reindex_seconds", "passages",
+                                                        "min_confidence"};
+constexpr std::array<std::string_view, 2> kCorpusKeys = {"name", "path"};
+constexpr std::array<std::string_view, 7> kSweeperKeys = {
+    "every_seconds",     "stuck_after_seconds", "nudge_grace_seconds", "answer_after_seconds",
+    "answer_confidence", "loop_limit",          "burn_factor"};
+constexpr std::array<std::string_view, 3> kSynthesizerKeys = {"digest_at", "time_zone", "dir"};
+constexpr std::array<std::string_view, 1> kScoutKeys = {"max_tasks"};
 constexpr std::array<std::string_view, 6> kNatsKeys = {"url",          "host",   "port",
                                                        "monitor_port", "binary", "replicas"};
 constexpr std::array<std::string_view, 4> kProjectKeys = {"name", "repo", "default_branch",
@@ -195,6 +204,14 @@ class Parser {
           c.nats = nats(item);
         } else if (name == "pipeline") {
           c.pipeline = pipeline(item);
+        } else if (name == "proxy") {
+          c.proxy = proxy(item);
+        } else if (name == "sweeper") {
+          c.sweeper = sweeper(item);
+        } else if (name == "synthesizer") {
+          c.synthesizer = synthesizer(item);
+        } else if (name == "scout") {
+          c.scout = scout(item);
         } else if (name == "projects") {
           c.projects = projects(item);
         } else if (name == "roles") {
@@ -347,6 +364,150 @@ class Parser {
       }
     }
     return p;
+  }
+
+  // A section that must be a map of `keys` (null: all defaults).
+  bool section_map(const Item& section, std::span<const std::string_view> keys) {
+    if (section.value.IsNull()) return false;
+    if (!section.value.IsMap()) {
+      fail(section,
+           "must be a map with the keys " + join(keys) + ", got " + describe(section.value));
+    }
+    return true;
+  }
+
+  std::optional<double> number_value(const Item& item, double lo, double hi) {
+    if (item.value.IsNull()) return std::nullopt;
+    auto must = [&] {
+      fail(item, "must be a number from " + format_number(lo) + " to " + format_number(hi) +
+                     ", got " + describe(item.value));
+    };
+    if (!item.value.IsScalar()) must();
+    const std::string& s = item.value.Scalar();
+    double n = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || n < lo || n > hi) must();
+    return n;
+  }
+
+  static std::string format_number(double d) {
+    std::ostringstream out;
+    out << d;
+    return out.str();
+  }
+
+  Proxy proxy(const Item& section) {
+    Proxy p;
+    if (!section_map(section, kProxyKeys)) return p;
+    for (const auto& item : entries(section, kProxyKeys)) {
+      auto key = item.key.Scalar();
+      if (key == "corpus") {
+        p.corpus = corpus(item);
+      } else if (key == "reindex_seconds") {
+        if (auto v = int_value(item, 1, 86400)) p.reindex_seconds = *v;
+      } else if (key == "passages") {
+        if (auto v = int_value(item, 1, 50)) p.passages = *v;
+      } else if (key == "min_confidence") {
+        if (auto v = number_value(item, 0, 1)) p.min_confidence = *v;
+      }
+    }
+    return p;
+  }
+
+  std::vector<CorpusDir> corpus(const Item& section) {
+    std::vector<CorpusDir> out;
+    if (section.value.IsNull()) return out;
+    const std::string example = "[{name: handbook, path: docs/handbook}]";
+    if (!section.value.IsSequence()) {
+      fail(section,
+           "must be a list of directories " + example + ", got " + describe(section.value));
+    }
+    std::set<std::string> names;
+    for (size_t i = 0; i < section.value.size(); ++i) {
+      Item entry{YAML::Node(), section.value[i], section.path + "[" + std::to_string(i) + "]"};
+      if (!entry.value.IsMap()) {
+        fail(entry, "must be a map {name: ..., path: ...}, got " + describe(entry.value));
+      }
+      CorpusDir d;
+      bool has_path = false;
+      for (const auto& item : entries(entry, kCorpusKeys)) {
+        auto key = item.key.Scalar();
+        auto v = string_value(item, key == "name" ? "a name" : "a directory path");
+        if (!v || v->empty()) fail(item, "must not be empty");
+        if (key == "name") {
+          if (!is_token(*v)) fail(item, "must be letters, digits, '-' and '_', got " + *v);
+          d.name = *v;
+        } else {
+          d.path = resolve(*v);
+          has_path = true;
+        }
+      }
+      if (!has_path) fail(entry, "needs a path: the directory to index");
+      if (d.name.empty()) d.name = d.path.filename().string();
+      if (!names.insert(d.name).second) {
+        fail(entry, "the corpus name '" + d.name + "' is given twice; give each a name");
+      }
+      out.push_back(std::move(d));
+    }
+    return out;
+  }
+
+  Sweeper sweeper(const Item& section) {
+    Sweeper s;
+    if (!section_map(section, kSweeperKeys)) return s;
+    for (const auto& item : entries(section, kSweeperKeys)) {
+      auto key = item.key.Scalar();
+      if (key == "every_seconds") {
+        if (auto v = int_value(item, 1, 86400)) s.every_seconds = *v;
+      } else if (key == "stuck_after_seconds") {
+        if (auto v = int_value(item, 1, 7 * 86400)) s.stuck_after_seconds = *v;
+      } else if (key == "nudge_grace_seconds") {
+        if (auto v = int_value(item, 0, 86400)) s.nudge_grace_seconds = *v;
+      } else if (key == "answer_after_seconds") {
+        if (auto v = int_value(item, 0, 86400)) s.answer_after_seconds = *v;
+      } else if (key == "answer_confidence") {
+        if (auto v = number_value(item, 0, 1)) s.answer_confidence = *v;
+      } else if (key == "loop_limit") {
+        if (auto v = int_value(item, 2, 1000)) s.loop_limit = *v;
+      } else if (key == "burn_factor") {
+        if (auto v = number_value(item, 1, 1000)) s.burn_factor = *v;
+      }
+    }
+    return s;
+  }
+
+  Synthesizer synthesizer(const Item& section) {
+    Synthesizer s;
+    if (!section_map(section, kSynthesizerKeys)) return s;
+    for (const auto& item : entries(section, kSynthesizerKeys)) {
+      auto key = item.key.Scalar();
+      if (key == "digest_at") {
+        if (auto v = string_value(item, "a time of day (04:00)")) {
+          const bool ok = v->size() == 5 && (*v)[2] == ':' && std::isdigit((*v)[0]) != 0 &&
+                          std::isdigit((*v)[1]) != 0 && std::isdigit((*v)[3]) != 0 &&
+                          std::isdigit((*v)[4]) != 0 && std::stoi(v->substr(0, 2)) < 24 &&
+                          std::stoi(v->substr(3, 2)) < 60;
+          if (!ok) fail(item, "must be a time of day HH:MM (04:00), got " + describe(item.value));
+          s.digest_at = *v;
+        }
+      } else if (key == "time_zone") {
+        if (auto v = string_value(item, "a time zone name (Europe/Berlin)")) s.time_zone = *v;
+      } else if (key == "dir") {
+        if (auto v = string_value(item, "a directory path")) {
+          if (!v->empty()) s.dir = resolve(*v);
+        }
+      }
+    }
+    return s;
+  }
+
+  Scout scout(const Item& section) {
+    Scout s;
+    if (!section_map(section, kScoutKeys)) return s;
+    for (const auto& item : entries(section, kScoutKeys)) {
+      if (auto v = int_value(item, 1, 100)) s.max_tasks = *v;
+    }
+    return s;
   }
 
   // The same rules as NATS_URL, so a URL that works in one works in the other.

@@ -97,6 +97,52 @@ struct Pipeline {
   int ack_wait_seconds = 30;
 };
 
+// The knowledge proxy (roles/proxy): the corpus it indexes and answers from.
+struct CorpusDir {
+  std::string name;            // how sources are named: <name>/<path>:<lines>
+  std::filesystem::path path;  // a directory (relative paths: to the config file)
+};
+struct Proxy {
+  std::vector<CorpusDir> corpus;
+  // How often the index looks for changed, new and removed files.
+  int reindex_seconds = 60;
+  // Passages handed to the engine per question.
+  int passages = 6;
+  // Below this retrieval confidence the proxy says the corpus does not
+  // cover the question, without asking its engine to make something up.
+  double min_confidence = 0.35;
+};
+
+// The sweeper (roles/sweeper): how often it walks the fleet and when it acts.
+struct Sweeper {
+  int every_seconds = 300;
+  // A busy agent without progress this long is nudged; still none after
+  // the grace, it is drained and its brief redelivered.
+  int stuck_after_seconds = 900;
+  int nudge_grace_seconds = 300;
+  // A question an agent has waited on this long is taken to the proxy; its
+  // answer is passed on when at least this confident.
+  int answer_after_seconds = 60;
+  double answer_confidence = 0.7;
+  // A task that entered one stage this many times is in a loop: blocked.
+  int loop_limit = 4;
+  // A task whose tokens pass this many times its role's median is flagged.
+  double burn_factor = 5.0;
+};
+
+// The synthesizer (roles/synthesizer): the daily digest of the work logs.
+struct Synthesizer {
+  std::string digest_at = "04:00";  // HH:MM, in time_zone
+  std::string time_zone;            // IANA name (Europe/Berlin); empty: the machine's
+  std::filesystem::path dir;        // where digests go; empty: <state_dir>/digests
+};
+
+// The scout (roles/scout).
+struct Scout {
+  // New tasks one exploration may file.
+  int max_tasks = 5;
+};
+
 struct Config {
   // File it was read from; empty for the embedded default.
   std::filesystem::path source;
@@ -108,6 +154,10 @@ struct Config {
   Pipeline pipeline;
   std::vector<Project> projects;
   std::vector<Role> roles;
+  Proxy proxy;
+  Sweeper sweeper;
+  Synthesizer synthesizer;
+  Scout scout;
 
   [[nodiscard]] const Project* project(std::string_view name) const;
   [[nodiscard]] const Role* role(std::string_view name) const;

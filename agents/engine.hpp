@@ -63,11 +63,23 @@ struct LimitReading {
 //   spec: |
 //     multi-line text (the planner's spec)
 //   ```
+// A task an engine proposes (the scout's `tasks:` list).
+struct ProposedTask {
+  std::string title;
+  std::string objective;
+  std::string done_when;
+};
+
 struct OutcomeBlock {
   std::string verdict;
   std::string summary;
   std::vector<std::string> findings;
   std::string spec;
+  // tasks:
+  //   - title: one line
+  //     objective: what must be achieved
+  //     done_when: how to tell
+  std::vector<ProposedTask> tasks;
   std::map<std::string, std::string> fields;  // any other scalar keys
 };
 
@@ -94,6 +106,11 @@ struct Outcome {
 struct Turn {
   std::string agent_id;
   std::string role;
+  // What the turn is for: "brief" (a stage of a task), "question" (a
+  // colleague's, agency.ask.<role>) or "mail". For a question the brief's
+  // objective is the question and its context what the role gathered; for
+  // mail the objective is the letters.
+  std::string kind = "brief";
   v1::Brief brief;
   v1::Task task;
   std::string prompt;                      // composed by the role: SKILL.md body + brief

@@ -199,6 +199,44 @@ Result<std::optional<OutcomeBlock>> parse_outcome_block(std::string_view text) {
                            "has findings that must be a list of strings (or one string), "
                            "got a map");
         }
+      } else if (key == "tasks") {
+        if (value.IsNull()) continue;
+        if (!value.IsSequence()) {
+          return malformed(at,
+                           "has tasks that must be a list of maps (- title: ..., objective: "
+                           "...), got " +
+                               kind_of(value));
+        }
+        for (size_t i = 0; i < value.size(); ++i) {
+          const YAML::Node& t = value[i];
+          const std::string where = "tasks[" + std::to_string(i) + "]";
+          if (!t.IsMap()) {
+            return malformed(at, "has " + where +
+                                     " that is not a map (title, objective, "
+                                     "done_when), got " +
+                                     kind_of(t));
+          }
+          ProposedTask task;
+          for (auto f = t.begin(); f != t.end(); ++f) {
+            const std::string name = f->first.IsScalar() ? f->first.Scalar() : std::string();
+            if (!f->second.IsNull() && !f->second.IsScalar()) {
+              return malformed(at, "has " + where + "." + name + " that must be text");
+            }
+            const std::string v = f->second.IsNull() ? std::string() : f->second.Scalar();
+            if (name == "title") {
+              task.title = trim(v);
+            } else if (name == "objective") {
+              task.objective = v;
+            } else if (name == "done_when") {
+              task.done_when = v;
+            } else {
+              return malformed(at, "has " + where + " with the unknown key '" + name +
+                                       "'; a task has title, objective and done_when");
+            }
+          }
+          if (task.title.empty()) return malformed(at, "has " + where + " without a title");
+          block.tasks.push_back(std::move(task));
+        }
       } else if (value.IsScalar()) {
         block.fields[key] = value.Scalar();
       } else if (value.IsNull()) {

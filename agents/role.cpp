@@ -1,5 +1,9 @@
 #include "agents/role.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
 #include <system_error>
 
 #include "bus/vocabulary.hpp"
@@ -243,4 +247,114 @@ TestRun run_tests(const std::string& command, const std::filesystem::path& dir) 
 }
 
 }  // namespace roles
+}  // namespace agency
+
+namespace agency {
+
+namespace {
+
+std::string skill_text(const Skill& skill) {
+  std::string out = skill.body;
+  if (!out.empty() && out.back() != '\n') out += '\n';
+  if (!out.empty()) out += '\n';
+  return out;
+}
+
+// A scratch dir per agent for turns that belong to no task.
+Result<std::filesystem::path> agent_scratch(const RoleContext& ctx, std::string_view what) {
+  return roles::scratch_dir(ctx, std::string(what) + "-" + ctx.agent_id);
+}
+
+}  // namespace
+
+Result<AnswerPlan> RoleLogic::prepare_answer(const RoleContext& ctx, const v1::Question& question) {
+  Turn turn;
+  turn.kind = "question";
+  turn.agent_id = ctx.agent_id;
+  turn.role = name();
+  turn.brief.set_objective(question.text());
+  turn.brief.set_context(question.context());
+  turn.brief.set_task_id(question.task_id());
+  auto dir = agent_scratch(ctx, "ask");
+  if (!dir) return dir.error();
+  turn.workdir = *dir;
+  std::string asker = question.from_agent().empty()
+                          ? std::string("a person")
+                          : question.from_agent() + " (role " + question.from_role() + ")";
+  std::string prompt = skill_text(ctx.skill);
+  prompt += "# A question from a colleague\n\n";
+  prompt += "You are the " + name() + ". " + asker + " asks you";
+  if (!question.task_id().empty()) prompt += ", about task " + question.task_id();
+  prompt += ":\n\n" + question.text() + "\n\n";
+  if (!question.context().empty()) prompt += "## Their context\n\n" + question.context() + "\n\n";
+  prompt +=
+      "Answer from what you know as the " + name() +
+      ": briefly, concretely, and say so when you do not know rather than guess. Change no "
+      "files. End your answer with a block saying how sure you are (0: a guess, 1: certain):\n\n"
+      "```agency\nverdict: pass\nconfidence: 0.8\n```\n";
+  turn.prompt = std::move(prompt);
+  return AnswerPlan(std::move(turn));
+}
+
+Result<v1::Answer> RoleLogic::finish_answer(const RoleContext& ctx, const v1::Question& question,
+                                            const Turn& /*turn*/, const Outcome& outcome) {
+  v1::Answer answer;
+  answer.set_question_id(question.id());
+  answer.set_text(roles::answer_without_block(outcome.text));
+  // Without a stated confidence an answer is worth half: the asker should
+  // check it.
+  answer.set_confidence(roles::stated_confidence(outcome.block).value_or(0.5));
+  answer.set_answered_by(ctx.agent_id);
+  return answer;
+}
+
+Result<Turn> RoleLogic::prepare_mail(const RoleContext& ctx, const std::vector<v1::Mail>& letters) {
+  Turn turn;
+  turn.kind = "mail";
+  turn.agent_id = ctx.agent_id;
+  turn.role = name();
+  auto dir = agent_scratch(ctx, "mail");
+  if (!dir) return dir.error();
+  turn.workdir = *dir;
+  std::string letters_text;
+  for (const auto& m : letters) {
+    letters_text += "## From " + (m.from().empty() ? std::string("someone") : m.from());
+    if (!m.subject().empty()) letters_text += ": " + m.subject();
+    letters_text += "\n\n";
+    if (!m.task_id().empty()) letters_text += "(about task " + m.task_id() + ")\n\n";
+    letters_text += m.body() + "\n\n";
+  }
+  turn.brief.set_objective(letters_text);
+  if (letters.size() == 1) turn.brief.set_task_id(letters.front().task_id());
+  std::string prompt = skill_text(ctx.skill);
+  prompt += "# Mail for you (" + ctx.agent_id + ")\n\n";
+  prompt +=
+      "Colleagues wrote to you between two of your assignments. Read it, keep what "
+      "matters for your next work, and answer where they ask something (`agency mail "
+      "<agent-id> \"text\"` sends a letter; `agency ask <role> \"question\"` asks a "
+      "role). Change no files.\n\n";
+  prompt += letters_text;
+  prompt += "End with a block:\n\n```agency\nverdict: pass\nsummary: what you took from it\n```\n";
+  turn.prompt = std::move(prompt);
+  return turn;
+}
+
+namespace roles {
+
+std::optional<double> stated_confidence(const OutcomeBlock& block) {
+  auto it = block.fields.find("confidence");
+  if (it == block.fields.end()) return std::nullopt;
+  std::string v = it->second;
+  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back())) != 0) v.pop_back();
+  bool percent = !v.empty() && v.back() == '%';
+  if (percent) v.pop_back();
+  char* end = nullptr;
+  double d = std::strtod(v.c_str(), &end);
+  if (v.empty() || end != v.c_str() + v.size() || !std::isfinite(d)) return std::nullopt;
+  if (percent || d > 1.0) d /= 100.0;
+  return std::clamp(d, 0.0, 1.0);
+}
+
+}  // namespace roles
+
 }  // namespace agency

@@ -15,6 +15,11 @@
 #include <string>
 #include <string_view>
 
+#include <chrono>
+#include <variant>
+#include <vector>
+
+#include "agency/v1/ask.pb.h"
 #include "agency/v1/brief.pb.h"
 #include "agency/v1/task.pb.h"
 #include "agents/config.hpp"
@@ -25,6 +30,8 @@
 
 namespace agency {
 
+class Mesh;
+
 // What the runtime hands a role.
 struct RoleContext {
   const config::Config* config = nullptr;
@@ -32,6 +39,17 @@ struct RoleContext {
   std::string agent_id;
   Skill skill;
   std::filesystem::path work_dir;  // <state_dir>/work: worktrees and scratch dirs
+  // The bus as roles that act on the fleet itself see it (agents/mesh.hpp);
+  // null in unit tests of roles that need none.
+  Mesh* mesh = nullptr;
+};
+
+// A task a role files besides its own stage change (the scout's findings).
+// The runtime publishes the brief with Nats-Msg-Id = brief.id, so a replay
+// files nothing twice.
+struct NewTask {
+  std::string role;  // the role the brief goes to (planner: ready-for-prep)
+  v1::Brief brief;
 };
 
 // What a role decided after its engine ran.
@@ -50,7 +68,13 @@ struct Decision {
   std::string spec;
   std::string branch;
   std::map<std::string, std::string> attachments;
+  // New tasks to file (the scout's), already deduplicated by the role.
+  std::vector<NewTask> new_tasks;
 };
+
+// What a role does with a question: a turn for its engine, or an answer it
+// has without one (the proxy when its corpus has nothing on the question).
+using AnswerPlan = std::variant<Turn, v1::Answer>;
 
 class RoleLogic {
  public:
@@ -72,6 +96,31 @@ class RoleLogic {
   // handed back and retried.
   virtual Result<Decision> finish(const RoleContext& ctx, const Turn& turn,
                                   const Outcome& outcome) = 0;
+
+  // Lateral questions (agency.ask.<role>, queue group per role): every role
+  // answers them with its engine, on a thread of their own, so a question
+  // never waits for a brief to finish. The default asks the engine with the
+  // skill and the question and reads `confidence:` from its block.
+  virtual Result<AnswerPlan> prepare_answer(const RoleContext& ctx, const v1::Question& question);
+  virtual Result<v1::Answer> finish_answer(const RoleContext& ctx, const v1::Question& question,
+                                           const Turn& turn, const Outcome& outcome);
+
+  // Mail (agency.mail.<agent-id>): handed to the engine in a turn of its
+  // own between two briefs, never during one. The default shows the engine
+  // the letters and lets it act (answer with `agency mail`, remember).
+  virtual Result<Turn> prepare_mail(const RoleContext& ctx, const std::vector<v1::Mail>& letters);
+
+  // Periodic work without a brief (the sweeper's walk, the synthesizer's
+  // digest, the proxy's re-index): how often (nullopt: never), and the work,
+  // run on the agent's main thread between briefs. An error is logged.
+  [[nodiscard]] virtual std::optional<std::chrono::milliseconds> tick_every(
+      const RoleContext& /*ctx*/) const {
+    return std::nullopt;
+  }
+  virtual Result<void> tick(const RoleContext& /*ctx*/) { return {}; }
+  // Called once after the runtime connected, before the first brief: a role
+  // checks its settings here (a config error stops the agent at start).
+  virtual Result<void> start(const RoleContext& /*ctx*/) { return {}; }
 };
 
 // The prompt every role starts from: the skill body, then the brief's
@@ -133,6 +182,10 @@ std::string answer_without_block(std::string_view text);
 
 // Blocked, with the reason.
 Decision blocked(std::string reason);
+
+// A confidence from an engine's block (`confidence: 0.8`, or 80%), clamped
+// to 0..1; nullopt when it gives none or nothing readable.
+std::optional<double> stated_confidence(const OutcomeBlock& block);
 
 // The project's test command run in `dir`, as an attachment: the command,
 // the last 4000 bytes of its output and its exit code.

@@ -166,6 +166,39 @@ Result<std::vector<v1::Task>> TaskStore::list() const {
   return out;
 }
 
+Result<bool> TaskStore::block(std::string_view task_id, std::string_view actor,
+                              const std::string& reason, std::string_view event_msg_id) {
+  std::string from;
+  bool changed = false;
+  auto updated = update(task_id, [&](v1::Task& t) {
+    if (t.stage() == "blocked" || t.stage() == "done") return false;
+    from = t.stage();
+    auto* change = t.add_history();
+    change->set_from(t.stage());
+    change->set_to("blocked");
+    change->set_actor(std::string(actor));
+    change->set_reason(reason);
+    *change->mutable_at() = now_timestamp();
+    t.set_stage("blocked");
+    t.set_blocked_reason(reason);
+    changed = true;
+    return true;
+  });
+  if (!updated) return updated.error();
+  if (!changed) return false;
+  v1::TaskEvent event;
+  event.set_task_id(std::string(task_id));
+  event.set_kind("blocked");
+  event.set_from_stage(from);
+  event.set_to_stage("blocked");
+  event.set_actor(std::string(actor));
+  event.set_reason(reason);
+  event.set_project(updated->task.project());
+  *event.mutable_at() = now_timestamp();
+  if (auto r = append_event(event, event_msg_id); !r) return r.error();
+  return true;
+}
+
 Result<void> TaskStore::ensure_created_event(const v1::Task& task) {
   if (task.history_size() != 1) return {};
   v1::TaskEvent event;

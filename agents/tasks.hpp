@@ -57,6 +57,12 @@ class TaskStore {
   // (one history entry), append it again; the msg id drops a duplicate.
   Result<void> ensure_created_event(const v1::Task& task);
 
+  // Moves a task to blocked with the reason (record by compare-and-set,
+  // then the event with `event_msg_id`); false when it was done or blocked
+  // already.
+  Result<bool> block(std::string_view task_id, std::string_view actor, const std::string& reason,
+                     std::string_view event_msg_id);
+
   // Appends an event; msg_id (when given) makes a replay a no-op.
   Result<void> append_event(const v1::TaskEvent& event, std::string_view msg_id = {});
 

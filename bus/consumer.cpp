@@ -48,7 +48,8 @@ Result<std::vector<Incoming>> PullConsumer::fetch(int batch, std::chrono::millis
 }
 
 Result<std::vector<Incoming>> replay(Connection& connection, std::string_view stream,
-                                     std::string_view filter_subject, std::size_t max) {
+                                     std::string_view filter_subject, std::size_t max,
+                                     std::uint64_t start_sequence) {
   std::string stream_name(stream);
   std::string filter(filter_subject);
   jsSubOptions opts;
@@ -58,6 +59,10 @@ Result<std::vector<Incoming>> replay(Connection& connection, std::string_view st
   // per batch release it.
   opts.Config.AckPolicy = js_AckAll;
   opts.Config.DeliverPolicy = js_DeliverAll;
+  if (start_sequence != 0) {
+    opts.Config.DeliverPolicy = js_DeliverByStartSequence;
+    opts.Config.OptStartSeq = start_sequence;
+  }
   opts.Config.InactiveThreshold = 30LL * 1000 * 1000 * 1000;  // server removes it if we vanish
   natsSubscription* raw = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);

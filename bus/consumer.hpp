@@ -33,12 +33,14 @@ class PullConsumer {
   nats::SubscriptionPtr sub_;
 };
 
-// Every message of `stream` on `filter_subject` from the first, oldest
-// first, at most `max` (an ephemeral consumer that acks nothing, so reading
-// changes nothing). Only for streams with limits retention (events, dead
-// letters, logs, usage).
+// Every message of `stream` on `filter_subject` from the first (or from
+// stream sequence `start_sequence` when it is not 0), oldest first, at most
+// `max` (an ephemeral consumer that acks nothing, so reading changes
+// nothing). Only for streams with limits retention (events, dead letters,
+// logs, usage).
 Result<std::vector<Incoming>> replay(Connection& connection, std::string_view stream,
-                                     std::string_view filter_subject, std::size_t max);
+                                     std::string_view filter_subject, std::size_t max,
+                                     std::uint64_t start_sequence = 0);
 
 // What a durable consumer has queued and in flight.
 struct ConsumerState {

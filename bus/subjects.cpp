@@ -36,9 +36,10 @@ struct Family {
   std::string_view type;
 };
 
-constexpr std::array<Family, 11> kFamilies = {{
+constexpr std::array<Family, 12> kFamilies = {{
     {"agency.brief.", 1, "agency.v1.Brief"},
     {"agency.event.task.", 1, "agency.v1.TaskEvent"},
+    {"agency.event.", 1, "agency.v1.FleetEvent"},
     {"agency.ask.", 1, "agency.v1.Question"},
     {"agency.mail.", 1, "agency.v1.Mail"},
     {"agency.usage.limits.", 1, "agency.v1.LimitReading"},
@@ -65,6 +66,7 @@ std::string limits(std::string_view engine) { return join("agency.usage.limits."
 std::string work_log(std::string_view project) { return join("agency.log.", project); }
 std::string dead(std::string_view role) { return join("agency.dead.", role); }
 std::string control(std::string_view target) { return join("agency.control.", target); }
+std::string fleet_event(std::string_view kind) { return join("agency.event.", kind); }
 
 std::string brief_consumer(std::string_view role) { return join("briefs-", role); }
 std::string mail_consumer(std::string_view agent_id) { return join("mail-", agent_id); }
@@ -83,6 +85,8 @@ bool is_valid_token(std::string_view token) {
 std::string_view message_type_for(std::string_view subject) {
   if (subject == kBudgetLease) return "agency.v1.Lease";
   if (subject == kBudgetSettle) return "agency.v1.Settle";
+  // The task events' family name, not a fleet event's kind.
+  if (subject == "agency.event.task") return "";
   for (const Family& f : kFamilies) {
     if (!subject.starts_with(f.prefix)) continue;
     const std::size_t n = token_count(subject.substr(f.prefix.size()));

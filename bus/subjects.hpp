@@ -19,6 +19,9 @@ std::string limits(std::string_view engine);
 std::string work_log(std::string_view project);  // agency.log.<project>
 std::string dead(std::string_view role);         // agency.dead.<role>
 std::string control(std::string_view target);    // agency.control.<agent-id|role|all>
+// agency.event.<kind>: FleetEvents (sweep, digest, scout; "task" is the task
+// events' family and no kind of these).
+std::string fleet_event(std::string_view kind);
 inline constexpr std::string_view kBudgetLease = "agency.budget.lease";
 inline constexpr std::string_view kBudgetSettle = "agency.budget.settle";
 inline constexpr std::string_view kAll = "agency.>";

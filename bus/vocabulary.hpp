@@ -55,8 +55,13 @@ inline constexpr std::string_view kResume = "resume";
 inline constexpr std::string_view kDrain = "drain";
 inline constexpr std::string_view kStop = "stop";
 inline constexpr std::string_view kReload = "reload";
-inline constexpr std::array<std::string_view, 5> kControlCommands = {kPause, kResume, kDrain, kStop,
-                                                                     kReload};
+// The sweeper's: nudge asks a busy agent to report at once (a fresh
+// heartbeat); cancel ends the engine turn in hand and hands its brief back
+// for redelivery.
+inline constexpr std::string_view kNudge = "nudge";
+inline constexpr std::string_view kCancel = "cancel";
+inline constexpr std::array<std::string_view, 7> kControlCommands = {
+    kPause, kResume, kDrain, kStop, kReload, kNudge, kCancel};
 
 // Kinds of TaskEvent on agency.event.task.*.
 inline constexpr std::string_view kEventCreated = "created";

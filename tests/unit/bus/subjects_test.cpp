@@ -61,12 +61,14 @@ TEST_CASE("subjects: message type for a subject") {
   CHECK(message_type_for(subjects::dead("planner")) == "agency.v1.DeadLetter");
   CHECK(message_type_for(subjects::control("all")) == "agency.v1.Control");
   CHECK(message_type_for("$KV.agency-tasks.t-1") == "agency.v1.Task");
+  CHECK(subjects::fleet_event("sweep") == "agency.event.sweep");
+  CHECK(message_type_for(subjects::fleet_event("sweep")) == "agency.v1.FleetEvent");
   CHECK(message_type_for("$KV.agency-fleet.builder-host-7") == "agency.v1.AgentStatus");
 
   // Not ours, or not a complete subject of ours.
   for (std::string_view other :
        {"", "foo", "agency", "agency.brief", "agency.brief.", "agency.brief.a.b",
-        "agency.event.task", "agency.event.t-1", "agency.usage.claude", "agency.usage.a.b.c",
+        "agency.event.task", "agency.event.a.b", "agency.usage.claude", "agency.usage.a.b.c",
         "agency.budget.lease.x", "agency.budget", "agency.mail..x", "$KV.agency-memory.k",
         "$KV.agency-tasks.", "agency.briefx.planner", "_INBOX.abc", "$SRV.PING"}) {
     CAPTURE(other);
