@@ -112,6 +112,7 @@ std::map<std::string, std::string> placeholders(const Turn& turn) {
       {"project", either(brief.project(), task.project())},
       {"attempt", std::to_string(attempt_of(turn))},
       {"objective", either(brief.objective(), task.brief().objective())},
+      {"context", brief.context()},
   };
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "agents/engine.hpp"
+#include "agents/process.hpp"
 #include "agents/yaml_error.hpp"
 
 namespace agency {
@@ -53,12 +54,19 @@ struct Step {
   bool hang = false;
   std::optional<std::string> error;
   std::optional<std::int64_t> rate_limit_seconds;
+  // A shell command run in the work directory with the turn's environment
+  // (`agency ask planner "..."` from inside a turn); its output joins the
+  // answer, a non-zero exit fails the turn.
+  std::string run;
+  std::string confidence;           // written into the block (answers)
+  std::vector<ProposedTask> tasks;  // written into the block (the scout)
 };
 
 using Scenario = std::map<std::string, std::vector<Step>>;
 
 constexpr std::string_view kStepKeys =
-    "verdict, summary, findings, spec, text, write, sleep_ms, hang, error, rate_limit_seconds";
+    "verdict, summary, findings, spec, text, write, sleep_ms, hang, error, rate_limit_seconds, "
+    "run, confidence, tasks";
 
 // Without a scenario file every role passes: the planner writes a spec from
 // the objective and the builder writes AGENCY_DEMO.md, so the offline demo
@@ -86,6 +94,13 @@ adversary:
   - summary: "scripted: no findings"
 reviewer:
   - summary: "scripted: the change matches the spec"
+question:
+  - text: |
+      Scripted answer (agency's scripted engine, no model) to: {objective}
+
+      {context}
+mail:
+  - summary: "scripted: read the mail"
 )yaml";
 
 struct Failure {
@@ -229,6 +244,33 @@ class ScenarioParser {
         st.sleep_ms = number(v, at, 24LL * 3600 * 1000);
       } else if (key == "rate_limit_seconds") {
         st.rate_limit_seconds = number(v, at, 31LL * 24 * 3600);
+      } else if (key == "run") {
+        st.run = text(v, at);
+        if (st.run.empty()) fail(v, at, "must be a shell command");
+      } else if (key == "confidence") {
+        st.confidence = text(v, at);
+      } else if (key == "tasks") {
+        if (!v.IsSequence()) fail(v, at, "must be a list of {title, objective, done_when}");
+        for (size_t i = 0; i < v.size(); ++i) {
+          const std::string ti = at + "[" + std::to_string(i) + "]";
+          if (!v[i].IsMap()) fail(v[i], ti, "must be a map {title, objective, done_when}");
+          ProposedTask t;
+          for (auto f = v[i].begin(); f != v[i].end(); ++f) {
+            const std::string name = f->first.IsScalar() ? f->first.Scalar() : std::string();
+            if (name == "title") {
+              t.title = text(f->second, ti + ".title");
+            } else if (name == "objective") {
+              t.objective = text(f->second, ti + ".objective");
+            } else if (name == "done_when") {
+              t.done_when = text(f->second, ti + ".done_when");
+            } else {
+              fail(f->first, ti,
+                   "unknown key '" + name + "'; a task has title, objective, done_when");
+            }
+          }
+          if (t.title.empty()) fail(v[i], ti, "needs a title");
+          st.tasks.push_back(std::move(t));
+        }
       } else if (key == "hang") {
         bool b = false;
         if (!v.IsScalar() || !YAML::convert<bool>::decode(v, b)) {
@@ -259,7 +301,8 @@ Result<Scenario> parse_scenario(const std::string& yaml, const std::string& labe
 // The ```agency block for a step, emitted with yaml-cpp so that any text
 // (colons, quotes, a "```" inside the spec) survives the round trip.
 std::string render_block(const std::string& verdict, const std::string& summary,
-                         const std::vector<std::string>& findings, const std::string& spec) {
+                         const std::vector<std::string>& findings, const std::string& spec,
+                         const std::string& confidence, const std::vector<ProposedTask>& tasks) {
   auto style = [](YAML::Emitter& e, const std::string& s) {
     // Literal style reads best for multi-line text, but yaml-cpp writes it
     // only as "|" (one final line break kept) and without an indentation
@@ -287,6 +330,25 @@ std::string render_block(const std::string& verdict, const std::string& summary,
   if (!spec.empty()) {
     e << YAML::Key << "spec" << YAML::Value;
     style(e, spec);
+  }
+  if (!confidence.empty()) e << YAML::Key << "confidence" << YAML::Value << confidence;
+  if (!tasks.empty()) {
+    e << YAML::Key << "tasks" << YAML::Value << YAML::BeginSeq;
+    for (const auto& t : tasks) {
+      e << YAML::BeginMap;
+      e << YAML::Key << "title" << YAML::Value;
+      style(e, t.title);
+      if (!t.objective.empty()) {
+        e << YAML::Key << "objective" << YAML::Value;
+        style(e, t.objective);
+      }
+      if (!t.done_when.empty()) {
+        e << YAML::Key << "done_when" << YAML::Value;
+        style(e, t.done_when);
+      }
+      e << YAML::EndMap;
+    }
+    e << YAML::EndSeq;
   }
   e << YAML::EndMap;
   return "```agency\n" + std::string(e.c_str()) + "\n```\n";
@@ -327,7 +389,7 @@ class ScriptedEngine final : public Engine {
     const auto values = engine_detail::placeholders(turn);
     auto x = [&](const std::string& s) { return engine_detail::expand(s, values); };
 
-    const std::vector<Step>& steps = steps_for(turn.role);
+    const std::vector<Step>& steps = steps_for(turn);
     const std::uint32_t attempt = engine_detail::attempt_of(turn);
     const size_t index = std::min<size_t>(attempt - 1, steps.size() - 1);
     const Step& step = steps[index];
@@ -364,6 +426,24 @@ class ScriptedEngine final : public Engine {
       say("scripted: writing " + rel);
       if (auto r = write_file(turn.workdir, rel, x(w.content)); !r) return r.error();
     }
+    std::string ran;
+    if (!step.run.empty()) {
+      const std::string command = x(step.run);
+      say("scripted: running " + command);
+      ProcessSpec spec;
+      spec.argv = {"/bin/sh", "-c", command};
+      spec.env = child_environment({}, turn.env);
+      spec.workdir = turn.workdir;
+      spec.merge_stderr = true;
+      spec.max_output = 64 * 1024;
+      auto r = run_process(spec, {}, cancel);
+      if (!r) return r.error();
+      if (r->end != ProcessEnd::exited || r->exit_code() != 0) {
+        return make_error(errc::io, "scripted: `" + command + "` " + r->describe("sh") +
+                                        (r->stdout_text.empty() ? "" : ": " + r->stdout_text));
+      }
+      ran = r->stdout_text;
+    }
 
     out.block.verdict = step.verdict;
     out.block.summary = x(step.summary);
@@ -371,10 +451,16 @@ class ScriptedEngine final : public Engine {
     out.block.spec = x(step.spec);
     out.has_block = true;
     out.verdict = out.block.verdict;
-    std::string text = x(step.text);
+    for (const auto& t : step.tasks) {
+      out.block.tasks.push_back({x(t.title), x(t.objective), x(t.done_when)});
+    }
+    if (!step.confidence.empty()) out.block.fields["confidence"] = x(step.confidence);
+    std::string text = x(step.text) + ran;
     if (!text.empty() && text.back() != '\n') text += '\n';
     if (!text.empty()) text += '\n';
-    text += render_block(out.block.verdict, out.block.summary, out.block.findings, out.block.spec);
+    text +=
+        render_block(out.block.verdict, out.block.summary, out.block.findings, out.block.spec,
+                     step.confidence.empty() ? std::string() : x(step.confidence), out.block.tasks);
     out.text = std::move(text);
     // Fake but deterministic figures, so usage accounting has something to
     // count in tests and the demo; the cost is zero because nothing was paid.
@@ -391,7 +477,16 @@ class ScriptedEngine final : public Engine {
 
   // The scenario's steps for the role; a role it does not name behaves as
   // in the built-in scenario, and a role neither names simply passes.
-  const std::vector<Step>& steps_for(const std::string& role) const {
+  // Questions and mail use "<role>.question" / "<role>.mail", else the
+  // built-in "question" / "mail" steps.
+  const std::vector<Step>& steps_for(const Turn& turn) const {
+    if (turn.kind != "brief" && !turn.kind.empty()) {
+      const std::string key = turn.role + "." + turn.kind;
+      if (auto it = scenario_.find(key); it != scenario_.end()) return it->second;
+      if (auto it = scenario_.find(turn.kind); it != scenario_.end()) return it->second;
+      if (auto it = defaults_.find(turn.kind); it != defaults_.end()) return it->second;
+    }
+    const std::string& role = turn.role;
     if (auto it = scenario_.find(role); it != scenario_.end()) return it->second;
     if (auto it = defaults_.find(role); it != defaults_.end()) return it->second;
     static const std::vector<Step> kPass = {Step{}};

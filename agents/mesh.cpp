@@ -60,8 +60,8 @@ std::string waiting_question_key(std::string_view agent_id, std::string_view que
 Result<v1::Answer> ask_role(Connection& connection, std::string_view role, v1::Question question,
                             std::chrono::milliseconds timeout, KeyValue* waiting_memory) {
   if (!subjects::is_valid_token(role)) {
-    return make_error(errc::config, "'" + std::string(role) +
-                                        "' is no role name (letters, digits, '-', '_')");
+    return make_error(errc::config,
+                      "'" + std::string(role) + "' is no role name (letters, digits, '-', '_')");
   }
   if (question.id().empty()) question.set_id(ids::question());
   if (!question.has_asked_at()) *question.mutable_asked_at() = now_timestamp();
@@ -79,16 +79,16 @@ Result<v1::Answer> ask_role(Connection& connection, std::string_view role, v1::Q
   auto sub = connection.subscribe(inbox, {}, [slot, role = std::string(role)](Incoming m) {
     Result<v1::Answer> got = make_error(errc::internal, "unset");
     if (m.raw() != nullptr && natsMsg_IsNoResponders(m.raw())) {
-      got = make_error(errc::no_responders,
-                       "no agent of role " + role + " is running (nobody serves agency.ask." +
-                           role + ")");
+      got = make_error(
+          errc::no_responders,
+          "no agent of role " + role + " is running (nobody serves agency.ask." + role + ")");
     } else {
       auto decoded = codec::decode<v1::Answer>(m.data(), m.headers());
       if (decoded) {
         got = std::move(*decoded);
       } else {
-        got = make_error(errc::bad_payload, "the answer could not be read: " +
-                                                decoded.error().message);
+        got = make_error(errc::bad_payload,
+                         "the answer could not be read: " + decoded.error().message);
       }
     }
     std::lock_guard lock(slot->mu);
@@ -185,7 +185,8 @@ Result<bool> Mesh::file_brief(std::string_view role, const v1::Brief& brief) con
 }
 
 Result<bool> Mesh::block_task(std::string_view task_id, const std::string& reason) const {
-  return tasks_->block(task_id, agent_id_, reason, "event:" + std::string(task_id) + ":blocked:" + agent_id_);
+  return tasks_->block(task_id, agent_id_, reason,
+                       "event:" + std::string(task_id) + ":blocked:" + agent_id_);
 }
 
 Result<void> Mesh::record(std::string_view family, v1::FleetEvent event) const {

@@ -6,8 +6,15 @@
 //   - in-progress thread (only while an engine runs): extends the brief's
 //     ack deadline;
 //   - signal thread: turns SIGTERM/SIGINT into a stop request;
-//   - nats.c threads: control messages and $SRV requests; they only set
-//     flags or read the status under its mutex.
+//   - lateral thread: answers questions (agency.ask.<role>) with an engine
+//     of its own, so a question never waits for a brief, and runs the
+//     role's periodic tick;
+//   - nats.c threads: control messages, $SRV requests, questions and the
+//     mail doorbell; they only set flags, queue a message or read the
+//     status under its mutex.
+// Calls into the role (logic_) never overlap: logic_mu_ serialises them,
+// so a role is written as single-threaded code. Engine turns for a brief and
+// for a question may run at the same time.
 #include "agents/runtime.hpp"
 #include "bus/clock.hpp"
 
@@ -19,17 +26,21 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <mutex>
 #include <random>
 #include <thread>
+#include <variant>
 
 #include "agency/v1/control.pb.h"
 #include "agency/v1/fleet.pb.h"
 #include "agency/v1/usage.pb.h"
+#include "agency/v1/worklog.pb.h"
 #include "agents/ids.hpp"
 #include "agents/inbox.hpp"
 #include "agents/logging.hpp"
+#include "agents/mesh.hpp"
 #include "agents/tasks.hpp"
 #include "bus/codec.hpp"
 #include "bus/dead_letter.hpp"
@@ -65,6 +76,14 @@ std::uint32_t entries_into(const v1::Task& task, std::string_view stage) {
 std::string deferral_key(const ReceivedBrief& received) {
   return "deferred." + received.delivery.consumer + "." +
          std::to_string(received.delivery.stream_sequence);
+}
+
+// The directory of this binary: `agency` is installed beside the role
+// binaries, and engine processes get it first on PATH.
+std::filesystem::path own_bin_dir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::path() : exe.parent_path();
 }
 
 // Where SKILL.md of a role is when nobody says: beside the binary (the build
@@ -155,7 +174,7 @@ class Agent {
   Handled fail(ReceivedBrief& received, const v1::Task* task, const std::string& reason,
                bool permanent = false);
   Result<void> apply(ReceivedBrief& received, const v1::Task& task, const std::string& stage,
-                     Decision decision);
+                     Decision decision, std::int64_t tokens = 0);
   bool wait_for_record(ReceivedBrief& received, const std::string& stage, std::uint32_t attempt,
                        v1::Task& task);
   void on_control(const v1::Control& control);
@@ -170,6 +189,18 @@ class Agent {
   // Deliveries of the brief that failed: all of them minus the deferrals.
   std::uint64_t failed_deliveries(const ReceivedBrief& received);
   void forget_deferrals(const ReceivedBrief& received);
+
+  // Lateral work: questions and ticks on their own thread, mail between
+  // briefs on the main thread.
+  void lateral_loop();
+  void answer(Incoming message);
+  void handle_mail();
+  // What every engine process gets besides the turn's own environment: who
+  // it is, where NATS is, and `agency` on PATH (so it can ask and mail).
+  std::map<std::string, std::string> engine_env(const Turn& turn) const;
+  void write_work_log(const v1::Task& task, const std::string& outcome, const std::string& summary,
+                      std::int64_t tokens, const std::string& msg_id);
+  void file_new_tasks(const std::vector<NewTask>& tasks);
 
   void set_state(std::string_view state, const std::string& task_id = {});
   void set_progress(std::string_view progress);
@@ -189,7 +220,17 @@ class Agent {
     stop_.store(true);
     heartbeat_stop_.store(true);
     wake();
+    stop_lateral();
     if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  }
+  void stop_lateral() {
+    {
+      std::lock_guard lock(lateral_mu_);
+      lateral_stop_ = true;
+    }
+    question_cancel_.store(true);
+    lateral_cv_.notify_all();
+    if (lateral_thread_.joinable()) lateral_thread_.join();
   }
 
   std::unique_ptr<RoleLogic> logic_;
@@ -204,6 +245,23 @@ class Agent {
   std::optional<KeyValue> fleet_;
   std::optional<KeyValue> memory_;
   std::optional<BriefInbox> inbox_;
+  std::optional<Mesh> mesh_;
+  std::optional<PullConsumer> mail_;
+  EngineConfig engine_config_;
+  // The lateral thread's engine (a second instance of the same kind).
+  std::unique_ptr<Engine> question_engine_;
+  // Serialises every call into logic_ (see the top of this file).
+  std::mutex logic_mu_;
+  std::mutex lateral_mu_;
+  std::condition_variable lateral_cv_;
+  std::deque<Incoming> questions_;  // guarded by lateral_mu_
+  bool lateral_stop_ = false;       // guarded by lateral_mu_
+  std::atomic<bool> question_cancel_{false};
+  std::thread lateral_thread_;
+  // Set by the mail doorbell (and at start): look for mail between briefs.
+  std::atomic<bool> mail_waiting_{true};
+  // A `cancel` control: the engine turn in hand ends and its brief goes back.
+  std::atomic<bool> control_cancel_{false};
 
   std::atomic<bool> stop_{false};
   std::atomic<bool> drain_{false};
@@ -231,6 +289,8 @@ class Agent {
   // Last: destroyed first, so no callback runs into a half-destroyed Agent.
   std::unique_ptr<ServiceResponder> service_;
   std::vector<Subscription> control_subs_;
+  std::optional<Subscription> ask_sub_;
+  std::optional<Subscription> mail_bell_sub_;
 };
 
 Result<void> Agent::start(const Options& opts) {
@@ -283,6 +343,10 @@ Result<void> Agent::start(const Options& opts) {
   auto engine = make_engine(ec);
   if (!engine) return engine.error();
   engine_ = std::move(*engine);
+  auto question_engine = make_engine(ec);
+  if (!question_engine) return question_engine.error();
+  question_engine_ = std::move(*question_engine);
+  engine_config_ = ec;
   options_.bounce_limit = config_.pipeline.bounce_limit;
   options_.max_deliver = config_.pipeline.max_deliver;
 
@@ -328,6 +392,18 @@ Result<void> Agent::start(const Options& opts) {
   auto inbox = BriefInbox::open(*connection_, options_.role, options_.agent_id);
   if (!inbox) return inbox.error();
   inbox_.emplace(std::move(*inbox));
+  if (auto r = ensure_mail_consumer(*connection_, options_.agent_id); !r) return r.error();
+  auto mail = PullConsumer::bind(*connection_, subjects::kMailStream,
+                                 subjects::mail_consumer(options_.agent_id),
+                                 subjects::mail(options_.agent_id));
+  if (!mail) return mail.error();
+  mail_.emplace(std::move(*mail));
+  mesh_.emplace(*connection_, *store_, *fleet_, *memory_, options_.agent_id, options_.role);
+  ctx_.mesh = &*mesh_;
+  {
+    std::lock_guard lock(logic_mu_);
+    if (auto r = logic_->start(ctx_); !r) return r.error();
+  }
 
   {
     std::lock_guard lock(status_mu_);
@@ -356,6 +432,26 @@ Result<void> Agent::start(const Options& opts) {
     control_subs_.push_back(std::move(*sub));
   }
 
+  // Questions to the role: any agent of it may answer (queue group).
+  auto ask =
+      connection_->subscribe(subjects::ask(options_.role), options_.role, [this](Incoming m) {
+        {
+          std::lock_guard lock(lateral_mu_);
+          questions_.push_back(std::move(m));
+        }
+        lateral_cv_.notify_all();
+      });
+  if (!ask) return ask.error();
+  ask_sub_.emplace(std::move(*ask));
+  // The mail doorbell: the stream keeps the mail; this only says to look.
+  auto bell = connection_->subscribe(subjects::mail(options_.agent_id), {}, [this](Incoming) {
+    mail_waiting_.store(true);
+    kick_.store(true);
+    wake();
+  });
+  if (!bell) return bell.error();
+  mail_bell_sub_.emplace(std::move(*bell));
+
   ServiceIdentity identity{
       "agency-" + options_.role, options_.agent_id, AGENCY_VERSION,
       ctx_.skill.description.empty() ? "agency role " + options_.role : ctx_.skill.description};
@@ -365,6 +461,11 @@ Result<void> Agent::start(const Options& opts) {
        subjects::brief_consumer(options_.role),
        {{"stream", std::string(subjects::kBriefsStream)}}},
       {"control", subjects::control(options_.agent_id), "", {}},
+      {"ask", subjects::ask(options_.role), options_.role, {}},
+      {"mail",
+       subjects::mail(options_.agent_id),
+       "",
+       {{"stream", std::string(subjects::kMailStream)}}},
   };
   auto service = ServiceResponder::start(*connection_, identity, endpoints,
                                          {{"role", options_.role},
@@ -376,6 +477,7 @@ Result<void> Agent::start(const Options& opts) {
 
   write_heartbeat();
   heartbeat_thread_ = std::thread([this] { heartbeat_loop(); });
+  lateral_thread_ = std::thread([this] { lateral_loop(); });
   log_->info("agent ready agent={} role={} engine=\"{}\" skill={}", options_.agent_id,
              options_.role, engine_->label(), ctx_.skill.source.string());
   return {};
@@ -394,6 +496,12 @@ void Agent::on_control(const v1::Control& control) {
     request_stop("control stop");
   } else if (c == voc::kReload) {
     log_->warn("reload is not supported yet; restart the agent to read agency.yaml again");
+  } else if (c == voc::kNudge) {
+    // Report at once: a live agent answers with a fresh heartbeat.
+    status_dirty_.store(true);
+  } else if (c == voc::kCancel) {
+    control_cancel_.store(true);
+    cancel_.store(true);
   }
   kick_.store(true);
   wake();
@@ -405,6 +513,7 @@ void Agent::set_state(std::string_view state, const std::string& task_id) {
     if (status_.state() == state && status_.task_id() == task_id) return;
     status_.set_state(std::string(state));
     status_.set_task_id(task_id);
+    if (task_id.empty()) status_.clear_brief_ack_subject();
     *status_.mutable_since() = now_timestamp();
   }
   if (service_) {
@@ -467,6 +576,10 @@ void Agent::loop() {
       continue;
     }
     set_state(voc::kIdle);
+    if (mail_waiting_.exchange(false)) {
+      handle_mail();
+      continue;
+    }
     auto got = inbox_->next(options_.fetch_wait);
     if (!got) {
       log_->warn("fetching briefs failed agent={} error={} retry_in_ms={}", options_.agent_id,
@@ -498,31 +611,14 @@ Agent::Handled Agent::fail(ReceivedBrief& received, const v1::Task* task, const 
       return Handled::failed;
     }
     if (task != nullptr) {
-      std::string from = task->stage();
-      auto blocked = store_->update(task_id, [&](v1::Task& t) {
-        if (t.stage() == voc::kBlocked) return false;
-        auto* change = t.add_history();
-        change->set_from(t.stage());
-        change->set_to(std::string(voc::kBlocked));
-        change->set_actor(options_.agent_id);
-        change->set_reason(why);
-        *change->mutable_at() = now_timestamp();
-        t.set_stage(std::string(voc::kBlocked));
-        t.set_blocked_reason(why);
-        return true;
-      });
-      if (blocked) {
-        v1::TaskEvent event;
-        event.set_task_id(task_id);
-        event.set_kind(std::string(voc::kEventBlocked));
-        event.set_from_stage(from);
-        event.set_to_stage(std::string(voc::kBlocked));
-        event.set_actor(options_.agent_id);
-        event.set_reason(why);
-        event.set_project(task->project());
-        *event.mutable_at() = now_timestamp();
-        (void)store_->append_event(event, "event:" + task_id + ":dead:" +
-                                              std::to_string(received.delivery.stream_sequence));
+      const std::string seq = std::to_string(received.delivery.stream_sequence);
+      auto blocked =
+          store_->block(task_id, options_.agent_id, why, "event:" + task_id + ":dead:" + seq);
+      if (blocked && *blocked) {
+        if (auto closed = store_->load(task_id); closed) {
+          write_work_log(closed->task, std::string(voc::kBlocked), why, 0,
+                         "log:" + task_id + ":dead:" + seq);
+        }
       }
     }
     (void)received.message.ack();
@@ -622,9 +718,16 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
   }
 
   set_state(voc::kBusy, brief.task_id());
+  {
+    std::lock_guard lock(status_mu_);
+    status_.set_brief_ack_subject(std::string(received.message.reply()));
+  }
   set_progress("preparing " + stage);
+  std::unique_lock logic_lock(logic_mu_);
   ctx_.project = brief.project().empty() ? nullptr : config_.project(brief.project());
-  if (auto early = logic_->precheck(ctx_, brief, task)) {
+  auto early = logic_->precheck(ctx_, brief, task);
+  logic_lock.unlock();
+  if (early) {
     if (auto r = apply(received, task, stage, std::move(*early)); !r) {
       return fail(received, &task, "applying the stage change: " + r.error().message);
     }
@@ -633,8 +736,11 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
   // In-progress acks from here until the brief is settled: preparing a
   // worktree, the engine and the project's tests can each take long.
   InProgress keep_alive(received.message, options_.in_progress_every);
+  logic_lock.lock();
   auto turn = logic_->prepare(ctx_, brief, task);
+  logic_lock.unlock();
   if (!turn) return fail(received, &task, "preparing the work: " + turn.error().message);
+  turn->env = engine_env(*turn);
   if (!session_loaded_) {
     if (auto session = memory_->get("session." + options_.agent_id); session) {
       session_id_ = session->value;
@@ -643,6 +749,7 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
   }
   turn->session_id = session_id_;
 
+  control_cancel_.store(false);
   cancel_.store(stop_.load());
   log_->info("engine start task={} stage={} attempt={} engine=\"{}\"", brief.task_id(), stage,
              attempt, engine_->label());
@@ -650,8 +757,9 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
   auto outcome = engine_->run(
       *turn, [this](std::string_view p) { set_progress(p); }, cancel_);
 
-  if (stop_.load()) {
-    log_->info("handing back brief on stop task={} stage={}", brief.task_id(), stage);
+  if (stop_.load() || control_cancel_.exchange(false)) {
+    log_->info("handing back brief on {} task={} stage={}", stop_.load() ? "stop" : "cancel",
+               brief.task_id(), stage);
     defer(received, 0ms);
     return Handled::handed_back;
   }
@@ -691,16 +799,20 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
         brief.task_id(), denial);
   }
   set_progress("deciding next stage");
+  logic_lock.lock();
   auto decision = logic_->finish(ctx_, *turn, *outcome);
+  logic_lock.unlock();
   if (!decision) return fail(received, &task, decision.error().message);
-  if (auto r = apply(received, task, stage, std::move(*decision)); !r) {
+  const std::int64_t tokens = outcome->usage.input_tokens + outcome->usage.output_tokens +
+                              outcome->usage.cache_creation_tokens;
+  if (auto r = apply(received, task, stage, std::move(*decision), tokens); !r) {
     return fail(received, &task, "applying the stage change: " + r.error().message);
   }
   return Handled::done;
 }
 
 Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const std::string& stage,
-                          Decision decision) {
+                          Decision decision, std::int64_t tokens) {
   const v1::Brief& brief = received.brief;
   const std::string& task_id = brief.task_id();
   std::uint32_t attempt = std::max<std::uint32_t>(1, brief.attempt());
@@ -739,6 +851,9 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
     if (!ack) return ack.error();
   }
 
+  // New tasks the role found (the scout's), each idempotent by its id.
+  file_new_tasks(decision.new_tasks);
+
   // 2. The task record, by compare-and-set.
   auto now = now_timestamp();
   StoredTask known{task, task_revision_};
@@ -755,6 +870,7 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
         *change->mutable_at() = now;
         t.set_stage(next);
         t.set_bounces(bounces);
+        t.set_tokens_used(t.tokens_used() + tokens);
         if (!decision.spec.empty()) t.set_spec(decision.spec);
         if (!decision.branch.empty()) t.set_branch(decision.branch);
         for (const auto& [k, v] : decision.attachments) (*t.mutable_attachments())[k] = v;
@@ -786,12 +902,285 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
     return r;
   }
 
+  // A task that closes leaves its work log for the synthesizer.
+  if (next == voc::kDone || next == voc::kBlocked) {
+    v1::Task closed = updated->task;
+    std::string summary = reason;
+    if (!decision.context.empty()) summary += "\n\n" + decision.context;
+    write_work_log(closed, next, summary, 0,
+                   "log:" + task_id + ":" + stage + ":" + std::to_string(attempt));
+  }
+
   // 4. Only now is this brief done.
   if (auto r = received.message.ack(); !r) return r;
   forget_deferrals(received);
   log_->info("stage changed task={} from={} to={} attempt={} reason=\"{}\"", task_id, stage, next,
              attempt, reason.substr(0, 200));
   return {};
+}
+
+void Agent::lateral_loop() {
+  using Clock = std::chrono::steady_clock;
+  std::optional<std::chrono::milliseconds> every;
+  {
+    std::lock_guard lock(logic_mu_);
+    every = logic_->tick_every(ctx_);
+  }
+  auto next_tick = every ? Clock::now() + *every : Clock::time_point::max();
+  while (true) {
+    std::unique_lock lock(lateral_mu_);
+    lateral_cv_.wait_until(lock, next_tick, [&] { return lateral_stop_ || !questions_.empty(); });
+    if (lateral_stop_) return;
+    if (!questions_.empty()) {
+      Incoming question = std::move(questions_.front());
+      questions_.pop_front();
+      lock.unlock();
+      answer(std::move(question));
+      continue;
+    }
+    lock.unlock();
+    if (Clock::now() < next_tick) continue;
+    std::lock_guard logic_lock(logic_mu_);
+    if (auto r = logic_->tick(ctx_); !r) {
+      log_->warn("periodic work failed role={} error={}", options_.role, r.error().message);
+    }
+    every = logic_->tick_every(ctx_);
+    next_tick = every ? Clock::now() + *every : Clock::time_point::max();
+  }
+}
+
+void Agent::answer(Incoming message) {
+  const std::string reply_to(message.reply());
+  if (reply_to.empty()) {
+    log_->warn("ignored a question without a reply subject on {} (ask with a request)",
+               message.subject());
+    return;
+  }
+  v1::Answer out;
+  auto send = [&](v1::Answer& a, const std::string& question_id) {
+    a.set_question_id(question_id);
+    if (a.answered_by().empty()) a.set_answered_by(options_.agent_id);
+    if (!a.has_answered_at()) *a.mutable_answered_at() = now_timestamp();
+    if (auto r = connection_->publish(reply_to, codec::encode(a)); !r) {
+      log_->warn("cannot send an answer question={} error={}", question_id, r.error().message);
+    }
+  };
+  auto question = codec::decode<v1::Question>(message.data(), message.headers());
+  if (!question) {
+    log_->warn("unreadable question subject={} reason={}", message.subject(),
+               question.error().message);
+    out.set_text("agency could not read the question: " + question.error().message +
+                 " (send plain text, or agency.v1.Question as JSON or protobuf)");
+    out.set_confidence(0);
+    send(out, "");
+    return;
+  }
+  if (question->id().empty()) question->set_id(ids::question());
+  log_->info("question id={} from={} text=\"{}\"", question->id(),
+             question->from_agent().empty() ? "a person" : question->from_agent(),
+             question->text().substr(0, 200));
+  Result<AnswerPlan> plan = make_error(errc::internal, "unset");
+  {
+    std::lock_guard lock(logic_mu_);
+    plan = logic_->prepare_answer(ctx_, *question);
+  }
+  if (!plan) {
+    out.set_text("the " + options_.role + " could not take the question: " + plan.error().message);
+    out.set_confidence(0);
+  } else if (auto* ready = std::get_if<v1::Answer>(&*plan)) {
+    out = std::move(*ready);
+  } else {
+    Turn& turn = std::get<Turn>(*plan);
+    turn.env = engine_env(turn);
+    question_cancel_.store(false);
+    const auto started = std::chrono::system_clock::now();
+    auto outcome = question_engine_->run(turn, nullptr, question_cancel_);
+    if (!outcome) {
+      out.set_text("the " + options_.role +
+                   "'s engine failed on the question: " + outcome.error().message);
+      out.set_confidence(0);
+    } else {
+      publish_usage(turn, *outcome, started);
+      publish_limits(*outcome);
+      if (outcome->rate_limit) {
+        out.set_text("the " + options_.role + " is rate limited until " +
+                     TimeUtil::ToString(to_timestamp(outcome->rate_limit->resets_at)) +
+                     "; ask again then (" + outcome->rate_limit->detail + ")");
+        out.set_confidence(0);
+      } else {
+        std::lock_guard lock(logic_mu_);
+        auto finished = logic_->finish_answer(ctx_, *question, turn, *outcome);
+        if (finished) {
+          out = std::move(*finished);
+        } else {
+          out.set_text("the " + options_.role +
+                       " could not read its engine's answer: " + finished.error().message);
+          out.set_confidence(0);
+        }
+      }
+    }
+  }
+  send(out, question->id());
+  log_->info("answered question id={} confidence={:.2f} sources={}", question->id(),
+             out.confidence(), out.sources_size());
+}
+
+void Agent::handle_mail() {
+  auto got = mail_->fetch(16, 100ms);
+  if (!got) {
+    log_->warn("reading mail failed agent={} error={}", options_.agent_id, got.error().message);
+    mail_waiting_.store(true);
+    pause_for(2000ms);
+    return;
+  }
+  if (got->empty()) return;
+  if (got->size() == 16) mail_waiting_.store(true);  // more may wait
+  std::vector<v1::Mail> letters;
+  std::vector<Incoming> messages;
+  for (auto& m : *got) {
+    auto mail = codec::decode<v1::Mail>(m.data(), m.headers());
+    if (!mail) {
+      auto letter = make_dead_letter(m, "unreadable mail: " + mail.error().message, options_.role,
+                                     options_.agent_id);
+      if (auto r = publish_dead_letter(*connection_, letter); !r) {
+        (void)m.nak(5000);
+        continue;
+      }
+      log_->warn("dead-lettered unreadable mail reason=\"{}\"", mail.error().message);
+      (void)m.ack();
+      continue;
+    }
+    log_->info("mail id={} from={} subject=\"{}\"", mail->id(), mail->from(), mail->subject());
+    letters.push_back(std::move(*mail));
+    messages.push_back(std::move(m));
+  }
+  if (letters.empty()) return;
+  auto hand_back = [&](std::chrono::milliseconds delay) {
+    for (auto& m : messages) (void)m.nak(delay.count());
+  };
+  set_state(voc::kBusy);
+  set_progress("reading mail from " + letters.front().from());
+  Result<Turn> turn = make_error(errc::internal, "unset");
+  {
+    std::lock_guard lock(logic_mu_);
+    turn = logic_->prepare_mail(ctx_, letters);
+  }
+  if (!turn) {
+    log_->warn("cannot prepare a mail turn error={}; the mail waits", turn.error().message);
+    hand_back(30s);
+    return;
+  }
+  turn->env = engine_env(*turn);
+  if (!session_loaded_) {
+    if (auto session = memory_->get("session." + options_.agent_id); session) {
+      session_id_ = session->value;
+    }
+    session_loaded_ = true;
+  }
+  turn->session_id = session_id_;
+  control_cancel_.store(false);
+  cancel_.store(stop_.load());
+  const auto started = std::chrono::system_clock::now();
+  auto outcome = engine_->run(
+      *turn, [this](std::string_view p) { set_progress(p); }, cancel_);
+  if (stop_.load() || control_cancel_.exchange(false)) {
+    hand_back(0ms);
+    return;
+  }
+  if (!outcome) {
+    log_->warn("mail turn failed error={}; the mail waits 30 s", outcome.error().message);
+    hand_back(30s);
+    return;
+  }
+  publish_usage(*turn, *outcome, started);
+  publish_limits(*outcome);
+  keep_session(*outcome);
+  if (outcome->rate_limit) {
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+        outcome->rate_limit->resets_at - std::chrono::system_clock::now());
+    log_->warn("rate limited reading mail resume_in_ms={}", wait.count());
+    hand_back(std::max(wait, 1000ms));
+    return;
+  }
+  for (auto& m : messages) (void)m.ack();
+  log_->info("mail read letters={} summary=\"{}\"", letters.size(),
+             roles::reason_of(*outcome).substr(0, 200));
+}
+
+std::map<std::string, std::string> Agent::engine_env(const Turn& turn) const {
+  auto env = turn.env;
+  env["AGENCY_AGENT_ID"] = options_.agent_id;
+  env["AGENCY_ROLE"] = options_.role;
+  env["AGENCY_STATE_DIR"] = config_.state_dir.string();
+  if (!config_.source.empty()) env["AGENCY_CONFIG"] = config_.source.string();
+  const std::string task = turn.brief.task_id().empty() ? turn.task.id() : turn.brief.task_id();
+  if (!task.empty()) env["AGENCY_TASK_ID"] = task;
+  const ConnectSettings& s = connection_->settings();
+  std::string urls;
+  for (const auto& u : s.servers) urls += (urls.empty() ? "" : ",") + u;
+  env["NATS_URL"] = urls;
+  auto set = [&](const char* name, const std::string& v) {
+    if (!v.empty()) env[name] = v;
+  };
+  set("NATS_USER", s.user);
+  set("NATS_PASSWORD", s.password);
+  set("NATS_TOKEN", s.token);
+  set("NATS_CREDS", s.creds_file);
+  set("NATS_NKEY", s.nkey_seed_file);
+  set("NATS_CERT", s.tls_cert);
+  set("NATS_KEY", s.tls_key);
+  set("NATS_CA", s.tls_ca);
+  const auto bin = own_bin_dir();
+  const char* path = std::getenv("PATH");
+  std::string p = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  if (auto it = turn.env.find("PATH"); it != turn.env.end()) p = it->second;
+  if (!bin.empty()) p = bin.string() + ":" + p;
+  env["PATH"] = p;
+  return env;
+}
+
+void Agent::write_work_log(const v1::Task& task, const std::string& outcome,
+                           const std::string& summary, std::int64_t tokens,
+                           const std::string& msg_id) {
+  v1::WorkLog log;
+  log.set_task_id(task.id());
+  log.set_project(task.project());
+  log.set_agent_id(options_.agent_id);
+  log.set_role(options_.role);
+  log.set_title(task.title());
+  log.set_summary(summary);
+  log.set_outcome(outcome);
+  log.set_branch(task.branch());
+  log.set_tokens(task.tokens_used() + tokens);
+  *log.mutable_started_at() = task.created_at();
+  *log.mutable_closed_at() = now_timestamp();
+  // Tasks of no project log under "_" (a subject needs a token).
+  const std::string project = task.project().empty() ? std::string("_") : task.project();
+  auto r = connection_->js_publish(subjects::work_log(project), codec::encode(log), msg_id);
+  if (!r) log_->warn("work log not stored task={} error={}", task.id(), r.error().message);
+}
+
+void Agent::file_new_tasks(const std::vector<NewTask>& tasks) {
+  for (const auto& t : tasks) {
+    auto filed = mesh_->file_brief(t.role, t.brief);
+    v1::FleetEvent event;
+    event.set_task_id(t.brief.task_id());
+    if (!filed) {
+      log_->warn("could not file a new task title=\"{}\" error={}",
+                 t.brief.objective().substr(0, 80), filed.error().message);
+      continue;
+    }
+    if (!*filed) continue;  // filed before (a replay)
+    event.set_kind("filed");
+    event.set_reason("filed for " + t.role + ": " + title_from(t.brief.objective()));
+    (*event.mutable_details())["role"] = t.role;
+    (*event.mutable_details())["project"] = t.brief.project();
+    if (auto r = mesh_->record(options_.role, event); !r) {
+      log_->warn("event not stored error={}", r.error().message);
+    }
+    log_->info("filed task={} for={} title=\"{}\"", t.brief.task_id(), t.role,
+               title_from(t.brief.objective()));
+  }
 }
 
 void Agent::defer(ReceivedBrief& received, std::chrono::milliseconds delay) {
@@ -885,6 +1274,9 @@ int Agent::run(const Options& opts) {
   }
   loop();
   set_state(voc::kDraining);
+  stop_lateral();
+  ask_sub_.reset();
+  mail_bell_sub_.reset();
   heartbeat_stop_.store(true);
   wake();
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();

@@ -276,4 +276,44 @@ Result<void> ensure_brief_consumer(Connection& connection, const std::string& ro
   return ensure_consumer(connection, role, ProvisionPlan{}, nullptr);
 }
 
+Result<void> ensure_mail_consumer(Connection& connection, const std::string& agent_id) {
+  if (!subjects::is_valid_token(agent_id)) {
+    return make_error(errc::config, "agent id '" + agent_id +
+                                        "' cannot be part of a subject: use letters, digits, "
+                                        "'-' and '_'");
+  }
+  std::string stream(subjects::kMailStream);
+  std::string durable = subjects::mail_consumer(agent_id);
+  std::string filter = subjects::mail(agent_id);
+  std::string description = "Mail for agent " + agent_id;
+  jsConsumerInfo* raw_info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetConsumerInfo(&raw_info, connection.js(), stream.c_str(), durable.c_str(),
+                                    nullptr, &code);
+  if (s == NATS_OK) {
+    jsConsumerInfo_Destroy(raw_info);
+    return {};
+  }
+  if (s != NATS_NOT_FOUND && code != JSConsumerNotFoundErr) {
+    return js_error(s, code, "reading consumer " + stream + "/" + durable);
+  }
+  jsConsumerConfig cfg;
+  jsConsumerConfig_Init(&cfg);
+  cfg.Durable = durable.c_str();
+  cfg.Description = description.c_str();
+  cfg.FilterSubject = filter.c_str();
+  cfg.AckPolicy = js_AckExplicit;
+  cfg.DeliverPolicy = js_DeliverAll;
+  // A mail turn is one engine turn: an hour covers the longest.
+  cfg.AckWait = ns(std::chrono::hours(1));
+  cfg.MaxDeliver = -1;
+  cfg.InactiveThreshold = ns(std::chrono::hours(24 * 30));
+  jsConsumerInfo* created = nullptr;
+  code = static_cast<jsErrCode>(0);
+  s = js_AddConsumer(&created, connection.js(), stream.c_str(), &cfg, nullptr, &code);
+  if (s != NATS_OK) return js_error(s, code, "creating consumer " + stream + "/" + durable);
+  jsConsumerInfo_Destroy(created);
+  return {};
+}
+
 }  // namespace agency

@@ -44,4 +44,10 @@ Result<ProvisionReport> provision(Connection& connection, const ProvisionPlan& p
 // agent of a user's own role, or `agency brief` to a new role, ensures).
 Result<void> ensure_brief_consumer(Connection& connection, const std::string& role);
 
+// The durable mail consumer of one agent (mail-<agent-id> on AGENCY_MAIL,
+// agency.mail.<agent-id>): created when absent. Mail written before the
+// agent ever ran waits in the stream and is delivered from the first. A
+// consumer nobody has read for 30 days is removed by the server.
+Result<void> ensure_mail_consumer(Connection& connection, const std::string& agent_id);
+
 }  // namespace agency

@@ -42,10 +42,13 @@ inline std::string bin(const std::string& name) { return std::string(AGENCY_BIN_
 // A project repository, a config and a fleet of role processes. Every
 // pipeline role runs the scripted engine with `scenario`, unless `roles`
 // gives the roles block of agency.yaml itself (then `scenario` is still
-// written to scenario.yaml for roles that name it).
+// written to scenario.yaml for roles that name it). `extra` is appended to
+// agency.yaml (sections such as sweeper:, proxy:); a `pipeline:` section in it
+// replaces the default one.
 class Pipeline {
  public:
-  explicit Pipeline(const std::string& scenario, const std::string& roles = {}) {
+  explicit Pipeline(const std::string& scenario, const std::string& roles = {},
+                    const std::string& extra = {}) {
     repo_ = dir_.path() / "project";
     std::filesystem::create_directories(repo_);
     REQUIRE(git::run({"git", "init", "-q", "-b", "main"}, repo_).exit_code == 0);
@@ -63,13 +66,16 @@ class Pipeline {
       role_block +=
           std::string("  ") + role + ":\n    engine: scripted\n    scenario: scenario.yaml\n";
     }
+    const bool own_pipeline = extra.find("pipeline:") != std::string::npos;
     write(config_,
-          "state_dir: state\n"
-          "pipeline:\n  bounce_limit: 2\n  max_deliver: 2\n  ack_wait_seconds: 3\n"
-          "projects:\n  - name: demo\n    repo: project\n    default_branch: main\n"
-          "    test_command: test -f GREETING.md\n"
-          "roles:\n" +
-              role_block);
+          std::string("state_dir: state\n") +
+              (own_pipeline
+                   ? ""
+                   : "pipeline:\n  bounce_limit: 2\n  max_deliver: 2\n  ack_wait_seconds: 3\n") +
+              "projects:\n  - name: demo\n    repo: project\n    default_branch: main\n"
+              "    test_command: test -f GREETING.md\n"
+              "roles:\n" +
+              role_block + extra);
     connection_ = server_.connect("test-observer");
     ProvisionPlan plan;
     plan.ack_wait = std::chrono::seconds(3);

@@ -561,3 +561,68 @@ TEST_CASE("config: agency.example.yaml in the repository parses") {
   CHECK(demo->test_command == "make test");
   for (const auto& name : kPipeline) CHECK(c->role(name) != nullptr);
 }
+
+TEST_CASE("config: the lateral roles' sections") {
+  auto c = parsed(R"yaml(
+proxy:
+  corpus:
+    - name: handbook
+      path: docs/handbook
+    - path: /srv/notes
+  reindex_seconds: 30
+  passages: 4
+  min_confidence: 0.4
+sweeper:
+  every_seconds: 60
+  stuck_after_seconds: 120
+  nudge_grace_seconds: 30
+  answer_after_seconds: 10
+  answer_confidence: 0.8
+  loop_limit: 3
+  burn_factor: 2.5
+synthesizer:
+  digest_at: "05:30"
+  time_zone: Europe/Berlin
+  dir: digests
+scout:
+  max_tasks: 3
+)yaml");
+  REQUIRE(c.proxy.corpus.size() == 2);
+  CHECK(c.proxy.corpus[0].name == "handbook");
+  CHECK(c.proxy.corpus[0].path == fs::path("/srv/proj/docs/handbook"));
+  CHECK(c.proxy.corpus[1].name == "notes");  // named after its directory
+  CHECK(c.proxy.reindex_seconds == 30);
+  CHECK(c.proxy.passages == 4);
+  CHECK(c.proxy.min_confidence == doctest::Approx(0.4));
+  CHECK(c.sweeper.every_seconds == 60);
+  CHECK(c.sweeper.stuck_after_seconds == 120);
+  CHECK(c.sweeper.nudge_grace_seconds == 30);
+  CHECK(c.sweeper.answer_after_seconds == 10);
+  CHECK(c.sweeper.answer_confidence == doctest::Approx(0.8));
+  CHECK(c.sweeper.loop_limit == 3);
+  CHECK(c.sweeper.burn_factor == doctest::Approx(2.5));
+  CHECK(c.synthesizer.digest_at == "05:30");
+  CHECK(c.synthesizer.time_zone == "Europe/Berlin");
+  CHECK(c.synthesizer.dir == fs::path("/srv/proj/digests"));
+  CHECK(c.scout.max_tasks == 3);
+
+  auto d = parsed("");
+  CHECK(d.proxy.corpus.empty());
+  CHECK(d.sweeper.every_seconds == 300);
+  CHECK(d.synthesizer.digest_at == "04:00");
+  CHECK(d.scout.max_tasks == 5);
+}
+
+TEST_CASE("config: wrong values in the lateral sections name the key") {
+  CHECK(contains(error_of("proxy:\n  corpus: docs\n"), "proxy.corpus: must be a list"));
+  CHECK(contains(error_of("proxy:\n  corpus:\n    - name: a\n"), "needs a path"));
+  CHECK(
+      contains(error_of("proxy:\n  corpus:\n    - {name: a, path: x}\n    - {name: a, path: y}\n"),
+               "given twice"));
+  CHECK(contains(error_of("proxy:\n  min_confidence: 2\n"), "must be a number from 0 to 1"));
+  CHECK(contains(error_of("sweeper:\n  every_minutes: 5\n"), "unknown key 'every_minutes'"));
+  CHECK(contains(error_of("sweeper:\n  loop_limit: 1\n"), "sweeper.loop_limit"));
+  CHECK(contains(error_of("synthesizer:\n  digest_at: 4am\n"), "must be a time of day HH:MM"));
+  CHECK(contains(error_of("synthesizer:\n  digest_at: \"25:00\"\n"), "HH:MM"));
+  CHECK(contains(error_of("scout:\n  max_tasks: 0\n"), "scout.max_tasks"));
+}
