@@ -54,5 +54,7 @@ void add_status_command(CLI::App& app, GlobalOptions& global);
 void add_task_command(CLI::App& app, GlobalOptions& global);
 void add_dead_command(CLI::App& app, GlobalOptions& global);
 void add_up_command(CLI::App& app, GlobalOptions& global);
+void add_ask_command(CLI::App& app, GlobalOptions& global);   // lateral.cpp
+void add_mail_command(CLI::App& app, GlobalOptions& global);  // lateral.cpp
 
 }  // namespace agency::cli

@@ -2,17 +2,22 @@
 
 #include <google/protobuf/timestamp.pb.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <exception>
+#include <map>
+#include <utility>
+#include <vector>
 
 #include "agency/v1/ask.pb.h"
 #include "agency/v1/brief.pb.h"
 #include "agency/v1/control.pb.h"
 #include "agency/v1/dead.pb.h"
+#include "agency/v1/event.pb.h"
 #include "agency/v1/fleet.pb.h"
 #include "agency/v1/task.pb.h"
 #include "agency/v1/usage.pb.h"
@@ -318,6 +323,44 @@ std::string work_log(const v1::WorkLog& m) {
   return out;
 }
 
+std::string fleet_event(const v1::FleetEvent& m) {
+  std::string out = "FleetEvent";
+  word(out, m.kind().empty() ? std::string("kind?") : m.kind());
+  if (!m.actor().empty()) out += " by " + one_line(m.actor(), 60);
+  field(out, "agent", m.agent_id());
+  field(out, "task", m.task_id());
+  if (m.agents_size() > 0 || m.kind() == "snapshot") {
+    // A snapshot names every agent: counts by state fit on a line.
+    std::map<std::string, int> by_state;
+    for (const auto& a : m.agents()) ++by_state[a.state().empty() ? "?" : a.state()];
+    out += " agents=" + std::to_string(m.agents_size());
+    if (!by_state.empty()) {
+      out += " (";
+      bool first = true;
+      for (const auto& [state, count] : by_state) {
+        if (!first) out += ", ";
+        first = false;
+        out += one_line(state, 20) + " " + std::to_string(count);
+      }
+      out += ")";
+    }
+  }
+  if (!m.details().empty()) {
+    // The map has no order of its own: sorted, so equal events read alike.
+    std::vector<std::pair<std::string, std::string>> details(m.details().begin(),
+                                                             m.details().end());
+    std::sort(details.begin(), details.end());
+    out += " [";
+    for (std::size_t i = 0; i < details.size(); ++i) {
+      if (i > 0) out += ' ';
+      out += one_line(details[i].first, 30) + "=" + one_line(details[i].second, 40);
+    }
+    out += "]";
+  }
+  text(out, m.reason(), ": ");
+  return out;
+}
+
 // Messages of our schema without a summary of their own (nested ones sent on
 // their own, or new types): the type and the JSON, cut.
 std::string generic(const google::protobuf::Message& m) {
@@ -452,6 +495,7 @@ std::string summarize(const google::protobuf::Message& m) {
     if (const auto* p = dynamic_cast<const v1::Answer*>(&m)) return answer(*p);
     if (const auto* p = dynamic_cast<const v1::Mail*>(&m)) return mail(*p);
     if (const auto* p = dynamic_cast<const v1::WorkLog*>(&m)) return work_log(*p);
+    if (const auto* p = dynamic_cast<const v1::FleetEvent*>(&m)) return fleet_event(*p);
     return generic(m);
   } catch (const std::exception& e) {  // only allocation can throw here
     return m.GetDescriptor()->name() + " (cannot summarize: " + e.what() + ")";

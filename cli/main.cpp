@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   agency::cli::add_status_command(app, global);
   agency::cli::add_task_command(app, global);
   agency::cli::add_dead_command(app, global);
+  agency::cli::add_ask_command(app, global);
+  agency::cli::add_mail_command(app, global);
 
   try {
     app.parse(argc, argv);

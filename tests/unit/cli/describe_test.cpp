@@ -9,6 +9,7 @@
 #include "agency/v1/brief.pb.h"
 #include "agency/v1/control.pb.h"
 #include "agency/v1/dead.pb.h"
+#include "agency/v1/event.pb.h"
 #include "agency/v1/fleet.pb.h"
 #include "agency/v1/task.pb.h"
 #include "agency/v1/usage.pb.h"
@@ -228,6 +229,40 @@ TEST_CASE("describe: mail and work log") {
   w.set_title("Rate limits");
   CHECK(line_for("agency.log.demo", w) ==
         "WorkLog t-1 done project=demo by reviewer-1 \"Rate limits\"");
+}
+
+TEST_CASE("describe: fleet event shows kind, actor, target, sorted details and the reason") {
+  v1::FleetEvent e;
+  e.set_kind("nudged");
+  e.set_actor("sweeper-1");
+  e.set_agent_id("builder-2");
+  e.set_task_id("t-7");
+  e.set_reason("no progress for 20 min");
+  (*e.mutable_details())["tokens"] = "1200";
+  (*e.mutable_details())["norm"] = "300";
+  // Decoded by subject alone too: a FleetEvent carries no header in a replay.
+  const agency::Outgoing out = agency::codec::encode(e);
+  const std::string expected =
+      "FleetEvent nudged by sweeper-1 agent=builder-2 task=t-7 [norm=300 tokens=1200]: "
+      "\"no progress for 20 min\"";
+  CHECK(describe("agency.event.nudged", out.headers, out.data) == expected);
+  CHECK(describe("agency.event.nudged", {}, out.data) == expected);
+}
+
+TEST_CASE("describe: fleet snapshot counts the agents by state instead of listing them") {
+  v1::FleetEvent e;
+  e.set_kind("snapshot");
+  e.set_actor("sweeper-1");
+  for (const char* state : {"busy", "idle", "busy", "paused", "busy"}) {
+    e.add_agents()->set_state(state);
+  }
+  e.mutable_agents(0)->set_agent_id("builder-1");
+  CHECK(line_for("agency.event.snapshot", e) ==
+        "FleetEvent snapshot by sweeper-1 agents=5 (busy 3, idle 1, paused 1)");
+  v1::FleetEvent empty;
+  empty.set_kind("snapshot");
+  empty.set_actor("sweeper-1");
+  CHECK(line_for("agency.event.snapshot", empty) == "FleetEvent snapshot by sweeper-1 agents=0");
 }
 
 TEST_CASE("describe: garbage on an agency subject says why and shows the bytes") {
