@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "agency/v1/ask.pb.h"
 #include "agency/v1/event.pb.h"
 #include "agency/v1/worklog.pb.h"
 #include "agents/mesh.hpp"
@@ -176,7 +177,7 @@ TEST_CASE("lateral: the sweeper blocks a task that ping-pongs between qa and the
 builder:
   - write:
       path: GREETING.md
-      content: hello
+      content: "hello, attempt {attempt}"
 adversary:
   - verdict: fail
     findings: ["it still does not greet"]
@@ -198,6 +199,207 @@ adversary:
   auto event = wait_for_event(p.connection(), "sweep", "loop-blocked");
   REQUIRE(event.has_value());
   CHECK(event->task_id() == task_id);
+}
+
+namespace {
+
+// A small corpus for the proxy: the answer to "which port" is in it, the
+// answer to "who maintains the billing service" is not.
+void write_corpus(const std::filesystem::path& dir) {
+  write(dir / "handbook" / "api.md",
+        "# The API\n\n## Ports\n\nThe public API listens on port 8080. The admin API listens "
+        "on port 9090 and is reachable only from the office network.\n\n## Errors\n\nErrors are "
+        "JSON objects with a code and a message.\n");
+  write(dir / "handbook" / "release.md",
+        "# Releases\n\nWe release on Tuesdays. A release needs two approvals and a green "
+        "pipeline.\n");
+}
+
+std::string proxy_config() {
+  return "proxy:\n  corpus:\n    - name: handbook\n      path: corpus/handbook\n";
+}
+
+RunResult ask(Pipeline& p, const std::vector<std::string>& args,
+              std::map<std::string, std::string> env = {}) {
+  std::vector<std::string> argv = {bin("agency"), "--config", (p.dir() / "agency.yaml").string(),
+                                   "ask"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  env.insert_or_assign("NATS_URL", p.server().url());
+  env.insert_or_assign("NATS_CONTEXT", "");
+  return run(argv, env, 60s);
+}
+
+}  // namespace
+
+TEST_CASE("lateral: the proxy answers from its corpus with sources, and says when it cannot") {
+  Pipeline p("{}\n", scripted_roles({"proxy"}), proxy_config());
+  write_corpus(p.dir() / "corpus");
+  auto& proxy = p.start("proxy", "proxy-1");
+  REQUIRE_MESSAGE(p.wait_for_agent_state("proxy-1", "idle"), proxy.err());
+
+  auto known = ask(p, {"--json", "Which port does the public API listen on?"});
+  REQUIRE_MESSAGE(known.exit_code == 0, known.err);
+  auto a = codec::decode<v1::Answer>(known.out, {{"Content-Type", "application/json"}});
+  REQUIRE_MESSAGE(a.ok(), known.out);
+  CHECK(a->answered_by() == "proxy-1");
+  CHECK(a->confidence() >= 0.5);
+  CHECK(a->text().find("8080") != std::string::npos);  // composed from the passage
+  REQUIRE(a->sources_size() >= 1);
+  CHECK(a->sources(0).ref().find("handbook/api.md:") == 0);
+  CHECK(a->sources(0).excerpt().find("8080") != std::string::npos);
+
+  auto unknown = ask(p, {"--json", "Who maintains the billing service?"});
+  REQUIRE_MESSAGE(unknown.exit_code == 0, unknown.err);
+  auto b = codec::decode<v1::Answer>(unknown.out, {{"Content-Type", "application/json"}});
+  REQUIRE_MESSAGE(b.ok(), unknown.out);
+  CHECK(b->confidence() < 0.35);
+  CHECK(b->text().find("does not") != std::string::npos);
+  CHECK(b->confidence() < a->confidence());
+}
+
+TEST_CASE("lateral: the sweeper answers a question an agent waits on through the proxy") {
+  // The planner is up but slow to answer; the proxy knows.
+  Pipeline p(R"yaml(
+planner.question:
+  - sleep_ms: 120000
+    text: "too late"
+)yaml",
+             scripted_roles({"planner", "proxy", "sweeper"}),
+             proxy_config() +
+                 "sweeper:\n  every_seconds: 1\n  answer_after_seconds: 1\n"
+                 "  answer_confidence: 0.5\n");
+  write_corpus(p.dir() / "corpus");
+  p.start("planner", "planner-1");
+  p.start("proxy", "proxy-1");
+  p.start("sweeper", "sweeper-1");
+  REQUIRE(p.wait_for_agent_state("planner-1", "idle"));
+  REQUIRE(p.wait_for_agent_state("proxy-1", "idle"));
+
+  // As a builder's engine would ask, from inside its turn.
+  auto got = ask(p, {"--role", "planner", "--timeout", "50",
+                     "Which port does the public API listen on?"},
+                 {{"AGENCY_AGENT_ID", "builder-9"}, {"AGENCY_ROLE", "builder"}});
+  REQUIRE_MESSAGE(got.exit_code == 0, got.err);
+  CHECK(got.out.find("8080") != std::string::npos);
+  CHECK(got.out.find("too late") == std::string::npos);
+  auto answered = wait_for_event(p.connection(), "sweep", "answered");
+  REQUIRE(answered.has_value());
+  CHECK(!answered->reason().empty());
+}
+
+TEST_CASE("lateral: the scout files new tasks and never the same task twice") {
+  Pipeline p(R"yaml(
+scout:
+  - summary: "two ideas"
+    tasks:
+      - title: Add rate limiting to the API
+        objective: Limit requests per client.
+      - title: Document the deploy steps
+        objective: Write DEPLOY.md with every step of a deploy.
+        done_when: DEPLOY.md exists
+)yaml",
+             scripted_roles({"planner", "scout"}));
+  // An open task the first idea duplicates.
+  auto store = TaskStore::open(p.connection());
+  REQUIRE(store.ok());
+  v1::Brief existing;
+  existing.set_task_id("t-existing");
+  existing.set_project("demo");
+  existing.set_objective("Add rate-limiting to the API!");
+  REQUIRE(store->create(existing, "ready-for-prep", "test").ok());
+
+  p.start("planner", "planner-1");
+  p.start("scout", "scout-1");
+  auto scout_once = [&](const std::string& objective) {
+    p.plain_publish("agency.brief.scout",
+                    R"({"objective":")" + objective + R"(","project":"demo"})");
+    auto id = p.task_with_objective(objective);
+    REQUIRE(!id.empty());
+    auto done = p.wait_for_stage(id, "done", 60s);
+    REQUIRE_MESSAGE(done.has_value(), p.agent("scout-1").err());
+    return *done;
+  };
+  auto first = scout_once("Scout the demo project");
+  CHECK(first.history(first.history_size() - 1).reason().find("filed 1") != std::string::npos);
+
+  // The filed task exists, at the planner's stage or past it.
+  std::string filed_id;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (filed_id.empty() && std::chrono::steady_clock::now() < deadline) {
+    auto all = store->list();
+    REQUIRE(all.ok());
+    for (const auto& t : *all) {
+      if (t.title() == "Document the deploy steps") filed_id = t.id();
+    }
+    if (filed_id.empty()) std::this_thread::sleep_for(50ms);  // polling, with a deadline
+  }
+  REQUIRE(!filed_id.empty());
+  CHECK(filed_id.rfind("t-scout-", 0) == 0);
+  auto skipped = wait_for_event(p.connection(), "scout", "skipped-duplicate");
+  REQUIRE(skipped.has_value());
+  CHECK(skipped->reason().find("t-existing") != std::string::npos);
+
+  // The same ideas again: both are duplicates of open tasks now.
+  auto second = scout_once("Scout the demo project again");
+  CHECK(second.history(second.history_size() - 1).reason().find("filed 0") != std::string::npos);
+  int filed_events = 0;
+  int deploy_tasks = 0;
+  for (const auto& e : fleet_events(p.connection(), "scout")) filed_events += e.kind() == "filed";
+  auto all = store->list();
+  REQUIRE(all.ok());
+  for (const auto& t : *all) deploy_tasks += t.title() == "Document the deploy steps";
+  CHECK(filed_events == 1);
+  CHECK(deploy_tasks == 1);
+}
+
+TEST_CASE("lateral: a closed task leaves a work log and the synthesizer digests it") {
+  Pipeline p(R"yaml(
+builder:
+  - write:
+      path: GREETING.md
+      content: hello
+)yaml",
+             scripted_roles({"planner", "builder", "adversary", "reviewer", "synthesizer"}));
+  p.start_fleet();
+  p.plain_publish("agency.brief.planner", "Greet the readers");
+  auto task_id = p.task_with_objective("Greet the readers");
+  REQUIRE(!task_id.empty());
+  auto done = p.wait_for_stage(task_id, "done", 90s);
+  REQUIRE(done.has_value());
+  CHECK(done->tokens_used() > 0);
+
+  // The reviewer, which closed it, wrote the work log.
+  std::optional<v1::WorkLog> log;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!log && std::chrono::steady_clock::now() < deadline) {
+    auto got = replay(p.connection(), subjects::kLogsStream, "agency.log.demo", 100);
+    REQUIRE(got.ok());
+    for (auto& m : *got) {
+      auto l = codec::decode<v1::WorkLog>(m.data(), m.headers());
+      if (l && l->task_id() == task_id) log = *l;
+    }
+    if (!log) std::this_thread::sleep_for(50ms);  // polling, with a deadline
+  }
+  REQUIRE(log.has_value());
+  CHECK(log->outcome() == "done");
+  CHECK(log->agent_id() == "reviewer-1");
+  CHECK(log->title() == "Greet the readers");
+  CHECK(log->tokens() == done->tokens_used());
+
+  p.start("synthesizer", "synthesizer-1");
+  p.plain_publish("agency.brief.synthesizer", "Digest now");
+  auto digest_task = p.task_with_objective("Digest now");
+  REQUIRE(!digest_task.empty());
+  auto digested = p.wait_for_stage(digest_task, "done", 60s);
+  REQUIRE_MESSAGE(digested.has_value(), p.agent("synthesizer-1").err());
+  auto event = wait_for_event(p.connection(), "digest", "digest");
+  REQUIRE(event.has_value());
+  const std::string path = digested->attachments().at("digest");
+  REQUIRE(std::filesystem::exists(path));
+  CHECK(std::filesystem::path(path).parent_path() == p.dir() / "state" / "digests");
+  const std::string text = read_file(path);
+  CHECK(text.find("Greet the readers") != std::string::npos);
+  CHECK(text.find(task_id) != std::string::npos);
 }
 
 }  // namespace agency::test
