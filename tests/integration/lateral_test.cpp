@@ -402,4 +402,42 @@ builder:
   CHECK(text.find(task_id) != std::string::npos);
 }
 
+TEST_CASE("lateral: the sweeper hands a dead agent's brief to another agent at once") {
+  // ack_wait is 10 minutes: without the sweeper the brief would sit with the
+  // dead agent that long.
+  Pipeline p(R"yaml(
+builder:
+  - write:
+      path: GREETING.md
+      content: hello
+    run: 'if [ "$AGENCY_AGENT_ID" = builder-1 ]; then exec sleep 90; fi'
+)yaml",
+             scripted_roles({"planner", "builder", "adversary", "reviewer", "sweeper"}),
+             "pipeline:\n  bounce_limit: 2\n  max_deliver: 2\n  ack_wait_seconds: 600\n"
+             "sweeper:\n  every_seconds: 1\n");
+  p.start("planner", "planner-1");
+  p.start("adversary", "adversary-1");
+  p.start("reviewer", "reviewer-1");
+  auto& doomed = p.start("builder", "builder-1");
+  p.plain_publish("agency.brief.planner", "Greet after a crash");
+  auto task_id = p.task_with_objective("Greet after a crash");
+  REQUIRE(!task_id.empty());
+  REQUIRE(p.wait_for_agent_state("builder-1", "busy"));
+  p.start("sweeper", "sweeper-1");
+  p.start("builder", "builder-2");
+  // The sweeper has seen it busy before it dies.
+  REQUIRE(wait_for_event(p.connection(), "sweep", "snapshot").has_value());
+  doomed.signal(SIGKILL);
+  (void)doomed.wait(10s);
+
+  auto redelivered = wait_for_event(p.connection(), "sweep", "redelivered", "builder-1", 60s);
+  REQUIRE(redelivered.has_value());
+  CHECK(redelivered->task_id() == task_id);
+  auto done = p.wait_for_stage(task_id, "done", 60s);
+  REQUIRE_MESSAGE(done.has_value(), p.agent("builder-2").err());
+  bool by_builder2 = false;
+  for (const auto& h : done->history()) by_builder2 |= h.actor() == "builder-2" && h.to() == "qa";
+  CHECK(by_builder2);
+}
+
 }  // namespace agency::test
