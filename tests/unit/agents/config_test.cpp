@@ -560,6 +560,11 @@ TEST_CASE("config: agency.example.yaml in the repository parses") {
   CHECK(demo->repo == (root / "demo").lexically_normal());
   CHECK(demo->test_command == "make test");
   for (const auto& name : kPipeline) CHECK(c->role(name) != nullptr);
+  for (const char* name : {"proxy", "sweeper", "scout", "synthesizer"}) {
+    CHECK(c->role(name) != nullptr);
+  }
+  REQUIRE(c->proxy.corpus.size() == 1);
+  CHECK(c->proxy.corpus[0].path == (root / "docs").lexically_normal());
 }
 
 TEST_CASE("config: the lateral roles' sections") {
