@@ -314,7 +314,7 @@ scout:
     p.plain_publish("agency.brief.scout",
                     R"({"objective":")" + objective + R"(","project":"demo"})");
     auto id = p.task_with_objective(objective);
-    REQUIRE(!id.empty());
+    REQUIRE_MESSAGE(!id.empty(), p.agent("scout-1").err());
     auto done = p.wait_for_stage(id, "done", 60s);
     REQUIRE_MESSAGE(done.has_value(), p.agent("scout-1").err());
     return *done;
@@ -389,7 +389,7 @@ builder:
   p.start("synthesizer", "synthesizer-1");
   p.plain_publish("agency.brief.synthesizer", "Digest now");
   auto digest_task = p.task_with_objective("Digest now");
-  REQUIRE(!digest_task.empty());
+  REQUIRE_MESSAGE(!digest_task.empty(), p.agent("synthesizer-1").err());
   auto digested = p.wait_for_stage(digest_task, "done", 60s);
   REQUIRE_MESSAGE(digested.has_value(), p.agent("synthesizer-1").err());
   auto event = wait_for_event(p.connection(), "digest", "digest");
