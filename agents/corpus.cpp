@@ -421,24 +421,12 @@ const std::unordered_set<std::string>& stop_words() {
 std::vector<std::string> query_terms(std::string_view question) {
   std::vector<std::string> terms;
   std::unordered_set<std::string> seen;
-  std::string word;
-  auto take = [&] {
-    if (word.size() >= 2 && stop_words().count(word) == 0 && seen.insert(word).second &&
-        terms.size() < kMaxQueryTerms)
-      terms.push_back(word);
-    word.clear();
-  };
-  for (char c : question) {
-    auto u = static_cast<unsigned char>(c);
-    if ((u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || u >= 0x80) {
-      word += c;
-    } else if (u >= 'A' && u <= 'Z') {
-      word += static_cast<char>(u - 'A' + 'a');
-    } else {
-      take();
+  for (auto& word : corpus_words(question)) {
+    if (terms.size() >= kMaxQueryTerms) break;
+    if (word.size() >= 2 && stop_words().count(word) == 0 && seen.insert(word).second) {
+      terms.push_back(std::move(word));
     }
   }
-  take();
   return terms;
 }
 
@@ -824,6 +812,27 @@ Result<std::uint64_t> CorpusIndex::passage_count() const {
   auto row = c.step(*q);
   if (!row) return row.error();
   return static_cast<std::uint64_t>(sqlite3_column_int64(q->get(), 0));
+}
+
+std::vector<std::string> corpus_words(std::string_view text) {
+  std::vector<std::string> out;
+  std::string word;
+  auto take = [&] {
+    if (!word.empty()) out.push_back(std::move(word));
+    word.clear();
+  };
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || u >= 0x80) {
+      word += c;
+    } else if (u >= 'A' && u <= 'Z') {
+      word += static_cast<char>(u - 'A' + 'a');
+    } else {
+      take();
+    }
+  }
+  take();
+  return out;
 }
 
 std::string corpus_fts_query(std::string_view question) {

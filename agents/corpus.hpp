@@ -103,6 +103,11 @@ class CorpusIndex {
   std::filesystem::path db_file_;
 };
 
+// The words of `text` as the index's queries split them, in order: runs of
+// ASCII letters and digits (lower-cased) or of non-ASCII bytes; everything
+// else separates.
+std::vector<std::string> corpus_words(std::string_view text);
+
 // The FTS5 query search() runs for `question`: '"word" OR "word" ...', or ""
 // when the question has no usable word. Exposed for tests and diagnostics.
 std::string corpus_fts_query(std::string_view question);

@@ -182,6 +182,8 @@ class Agent {
                      std::chrono::system_clock::time_point started);
   void publish_limits(const Outcome& outcome);
   void keep_session(const Outcome& outcome);
+  // The engine session to resume: read from agency-memory once.
+  const std::string& session();
   // Hands a brief back with a delay that is not the brief's fault (a rate
   // limit, a stop): counted in agency-memory, so it is not taken for a
   // failed delivery.
@@ -741,13 +743,7 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
   logic_lock.unlock();
   if (!turn) return fail(received, &task, "preparing the work: " + turn.error().message);
   turn->env = engine_env(*turn);
-  if (!session_loaded_) {
-    if (auto session = memory_->get("session." + options_.agent_id); session) {
-      session_id_ = session->value;
-    }
-    session_loaded_ = true;
-  }
-  turn->session_id = session_id_;
+  turn->session_id = session();
 
   control_cancel_.store(false);
   cancel_.store(stop_.load());
@@ -1071,13 +1067,7 @@ void Agent::handle_mail() {
     return;
   }
   turn->env = engine_env(*turn);
-  if (!session_loaded_) {
-    if (auto session = memory_->get("session." + options_.agent_id); session) {
-      session_id_ = session->value;
-    }
-    session_loaded_ = true;
-  }
-  turn->session_id = session_id_;
+  turn->session_id = session();
   control_cancel_.store(false);
   cancel_.store(stop_.load());
   const auto started = std::chrono::system_clock::now();
@@ -1201,6 +1191,16 @@ void Agent::forget_deferrals(const ReceivedBrief& received) {
   if (deferrals_ == 0) return;
   (void)memory_->remove(deferral_key(received));
   deferrals_ = 0;
+}
+
+const std::string& Agent::session() {
+  if (!session_loaded_) {
+    if (auto stored = memory_->get("session." + options_.agent_id); stored) {
+      session_id_ = stored->value;
+    }
+    session_loaded_ = true;
+  }
+  return session_id_;
 }
 
 void Agent::keep_session(const Outcome& outcome) {

@@ -46,6 +46,16 @@ void report(const Error& error);
 // Exit code for an error (kExitNoServer for connect errors, kExitFailed else).
 int exit_code_for(const Error& error);
 
+// Reports the error and ends the subcommand with its exit code.
+[[noreturn]] void fail(const Error& error);
+// The value, or fail() with the error.
+template <class T>
+T must(Result<T> r) {
+  if (!r) fail(r.error());
+  return std::move(*r);
+}
+void must(Result<void> r);
+
 // The subcommands.
 void add_init_command(CLI::App& app, GlobalOptions& global);
 void add_brief_command(CLI::App& app, GlobalOptions& global);

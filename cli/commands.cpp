@@ -30,21 +30,6 @@ namespace {
 using google::protobuf::util::TimeUtil;
 using json = nlohmann::json;
 
-[[noreturn]] void fail(const Error& error) {
-  report(error);
-  throw CLI::RuntimeError(exit_code_for(error));
-}
-
-template <class T>
-T must(Result<T> r) {
-  if (!r) fail(r.error());
-  return std::move(*r);
-}
-
-void must(Result<void> r) {
-  if (!r) fail(r.error());
-}
-
 config::Config must_config(const GlobalOptions& global) {
   auto cfg = load_config_or_report(global);
   if (!cfg) throw CLI::RuntimeError(kExitUsage);
@@ -431,6 +416,15 @@ Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
 }
 
 void report(const Error& error) { std::cerr << "agency: " << error.message << '\n'; }
+
+void fail(const Error& error) {
+  report(error);
+  throw CLI::RuntimeError(exit_code_for(error));
+}
+
+void must(Result<void> r) {
+  if (!r) fail(r.error());
+}
 
 int exit_code_for(const Error& error) {
   switch (error.code) {

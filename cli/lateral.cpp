@@ -29,17 +29,6 @@ namespace {
 
 using json = nlohmann::json;
 
-[[noreturn]] void fail(const Error& error) {
-  report(error);
-  throw CLI::RuntimeError(exit_code_for(error));
-}
-
-template <class T>
-T must(Result<T> r) {
-  if (!r) fail(r.error());
-  return std::move(*r);
-}
-
 // An environment variable, or "" when unset.
 std::string env(const char* name) {
   const char* value = std::getenv(name);

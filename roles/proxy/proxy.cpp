@@ -79,24 +79,8 @@ std::vector<std::string> question_terms(std::string_view question) {
 // Words as the index splits them: ASCII letters and digits (lower-cased)
 // and any non-ASCII byte; everything else separates.
 std::set<std::string> words_of(std::string_view text) {
-  std::set<std::string> out;
-  std::string word;
-  auto take = [&] {
-    if (!word.empty()) out.insert(word);
-    word.clear();
-  };
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    if ((u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || u >= 0x80) {
-      word += c;
-    } else if (u >= 'A' && u <= 'Z') {
-      word += static_cast<char>(u - 'A' + 'a');
-    } else {
-      take();
-    }
-  }
-  take();
-  return out;
+  auto words = corpus_words(text);
+  return {std::make_move_iterator(words.begin()), std::make_move_iterator(words.end())};
 }
 
 // Whether `word` (from a passage) is a form of `term` (from the question).
