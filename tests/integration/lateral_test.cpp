@@ -276,9 +276,9 @@ planner.question:
   REQUIRE(p.wait_for_agent_state("proxy-1", "idle"));
 
   // As a builder's engine would ask, from inside its turn.
-  auto got = ask(p, {"--role", "planner", "--timeout", "50",
-                     "Which port does the public API listen on?"},
-                 {{"AGENCY_AGENT_ID", "builder-9"}, {"AGENCY_ROLE", "builder"}});
+  auto got =
+      ask(p, {"--role", "planner", "--timeout", "50", "Which port does the public API listen on?"},
+          {{"AGENCY_AGENT_ID", "builder-9"}, {"AGENCY_ROLE", "builder"}});
   REQUIRE_MESSAGE(got.exit_code == 0, got.err);
   CHECK(got.out.find("8080") != std::string::npos);
   CHECK(got.out.find("too late") == std::string::npos);
