@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The offline demo, and the README's main command: installs what agency needs,
 # builds it, and runs the real fleet (`agency up`: embedded nats-server plus
-# planner, builder, adversary and reviewer processes) on a sample git project.
-# One brief moves through every stage to done, with a commit on its branch.
+# planner, builder, adversary, reviewer, proxy and sweeper processes) on a
+# sample git project. One brief moves through every stage to done, with a
+# commit on its branch; then the knowledge proxy answers from the project's
+# docs, and says so when they do not cover a question.
 #
 # The agents use the SCRIPTED engine: deterministic answers from a scenario
 # file, no AI model, so the demo runs offline. The end of the run says how to
@@ -27,6 +29,19 @@ rm -rf "$demo"
 mkdir -p "$demo/project"
 git -C "$demo/project" init -q -b main
 printf '# greeter\nA tiny project the demo fleet works on.\n' > "$demo/project/README.md"
+mkdir -p "$demo/project/docs"
+cat > "$demo/project/docs/conventions.md" <<'MD'
+# Conventions
+
+## Greetings
+
+Greetings live in GREETING.md at the top of the repository. A greeting
+always says hello and names the task it was written for.
+
+## Releases
+
+We release on Tuesdays, after two approvals.
+MD
 git -C "$demo/project" add -A
 git -C "$demo/project" -c user.name=demo -c user.email=demo@agency.local commit -q -m "initial commit"
 
@@ -60,6 +75,13 @@ roles:
   builder:   {engine: scripted, scenario: scenario.yaml}
   adversary: {engine: scripted, scenario: scenario.yaml}
   reviewer:  {engine: scripted, scenario: scenario.yaml}
+  proxy:     {engine: scripted}   # answers `agency ask` from the corpus below
+  sweeper:                        # walks the fleet; uses no engine
+proxy:
+  corpus:
+    - {name: greeter, path: project}
+sweeper:
+  every_seconds: 5
 YAML
 
 agency() { "$bin/agency" --config "$demo/agency.yaml" "$@"; }
@@ -106,6 +128,12 @@ agency task show "$task"
 
 say "The commit on branch agency/$task"
 git -C "$demo/project" log --stat --format='%h %s%n  by %an <%ae>' "main..agency/$task"
+
+say "agency ask \"Where do greetings live?\"   (the knowledge proxy, from the project's docs)"
+agency ask "Where do greetings live?" || true
+
+say "agency ask \"Who maintains the billing service?\"   (not in the corpus: it says so)"
+agency ask "Who maintains the billing service?" || true
 
 say "agency status"
 agency status
