@@ -440,4 +440,32 @@ builder:
   CHECK(by_builder2);
 }
 
+TEST_CASE("lateral: an unreadable question gets a clear answer and the agent goes on") {
+  Pipeline p(R"yaml(
+planner.question:
+  - text: "Port 8080."
+    confidence: "0.9"
+)yaml");
+  auto& planner = p.start("planner", "planner-1");
+  REQUIRE(p.wait_for_agent_state("planner-1", "idle"));
+  Outgoing garbage{std::string("\xff\xfe\x00\x01 not text", 13), {}};
+  auto bad = p.connection().request(subjects::ask("planner"), garbage, 10s);
+  REQUIRE(bad.ok());
+  auto answer = codec::decode<v1::Answer>(bad->data(), bad->headers());
+  REQUIRE(answer.ok());
+  CHECK(answer->confidence() == 0);
+  CHECK(answer->text().find("could not read the question") != std::string::npos);
+
+  // Still answering.
+  auto good = p.connection().request(subjects::ask("planner"),
+                                     Outgoing{"Which port does the API use?", {}}, 10s);
+  REQUIRE(good.ok());
+  auto real = codec::decode<v1::Answer>(good->data(), good->headers());
+  REQUIRE(real.ok());
+  CHECK(real->text().find("8080") != std::string::npos);
+  CHECK(real->confidence() == doctest::Approx(0.9));
+  CHECK(real->answered_by() == "planner-1");
+  CHECK(planner.wait(0ms) == -1);  // still running
+}
+
 }  // namespace agency::test
