@@ -10,17 +10,8 @@ import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { Svcm } from "@nats-io/services";
 import { Kvm } from "@nats-io/kv";
-import { binDir, startServer } from "./harness.js";
+import { binDir, startServer, until } from "./harness.js";
 
-async function until(what, fn, ms = 15000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50)); // polling, with a deadline
-  }
-}
 
 // Replies to a discovery request; none (yet) when nobody answers.
 async function collect(request) {

@@ -63,3 +63,14 @@ export async function agency(url, ...args) {
     return { code: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
   }
 }
+
+// Polls fn until it returns something truthy; fails after ms.
+export async function until(what, fn, ms = 20000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50)); // polling, with a deadline
+  }
+}

@@ -9,17 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, headers } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
-import { agency, binDir, startServer } from "./harness.js";
+import { agency, binDir, startServer, until } from "./harness.js";
 
-async function until(what, fn, ms = 20000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50)); // polling, with a deadline
-  }
-}
 
 test("a plain-text request on agency.ask.proxy gets the proxy's answer with its source", async () => {
   const server = await startServer();
