@@ -277,7 +277,7 @@ TEST_CASE("sweep: the snapshot counts agents by state and queued briefs") {
   CHECK(reason.find("builder 4 (1 in flight)") != std::string::npos);
 }
 
-TEST_CASE("sweep: its memory survives a round trip through JSON; garbage is refused") {
+TEST_CASE("sweep: its memory survives a round trip through JSON, and garbage is refused") {
   Memory m;
   Seen seen;
   seen.status = agent("builder-1", "busy", "t-1", kT0, kT0 + 1s, kT0);
