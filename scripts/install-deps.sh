@@ -51,8 +51,9 @@ if [[ "${AGENCY_SKIP_NPM:-0}" != 1 ]]; then
      [[ ! -x "$here/tests/e2e/node_modules/.bin/claude" ]] ||
      [[ ! -x "$here/tests/e2e/node_modules/.bin/codex" ]] ||
      [[ ! -x "$here/tests/e2e/node_modules/.bin/gemini" ]] ||
+     [[ ! -x "$here/tests/e2e/node_modules/.bin/ccusage" ]] ||
      [[ "$here/tests/e2e/package.json" -nt "$here/tests/e2e/node_modules" ]]; then
-    echo "install-deps: installing the JavaScript test clients and the Claude Code, Codex and Gemini CLIs (npm)"
+    echo "install-deps: installing the JavaScript test clients and the Claude Code, Codex and Gemini CLIs and ccusage (npm)"
     (cd "$here/tests/e2e" && npm install --no-audit --no-fund --loglevel=error)
   else
     echo "install-deps: JavaScript test clients already installed"

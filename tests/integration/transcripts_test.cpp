@@ -1,0 +1,233 @@
+// The transcript reader against the real ccusage 17 (npm): day totals of a
+// generated transcript set must equal `ccusage daily --json`, in UTC and in
+// a zone where days start at another hour, read all at once and read in two
+// steps while a session is still being written.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "agents/transcripts.hpp"
+#include "tests/support/run.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace agency::test {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string ccusage() {
+  const fs::path path = fs::path(AGENCY_SOURCE_DIR) / "tests/e2e/node_modules/.bin/ccusage";
+  REQUIRE_MESSAGE(fs::exists(path), "ccusage is not installed: run scripts/install-deps.sh");
+  return path.string();
+}
+
+std::string iso(std::int64_t epoch_ms) {
+  std::time_t t = epoch_ms / 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03lldZ", buf, static_cast<long long>(epoch_ms % 1000));
+  return out;
+}
+
+// A transcript set of several projects and sessions over four days, with
+// what real ones hold: the same message written twice while streaming,
+// Claude Code's <synthetic> messages, user lines, a summary line, a line cut
+// in half, lines without a request id.
+struct Generator {
+  std::mt19937 rng{20261122};
+  int next_id = 0;
+
+  std::string assistant(std::int64_t at_ms, const std::string& model, const std::string& msg,
+                        const std::string& req, const std::string& session) {
+    std::uniform_int_distribution<int> tokens(0, 5000);
+    json line = {{"type", "assistant"},
+                 {"timestamp", iso(at_ms)},
+                 {"sessionId", session},
+                 {"cwd", "/work/project"},
+                 {"message",
+                  {{"id", msg},
+                   {"type", "message"},
+                   {"role", "assistant"},
+                   {"model", model},
+                   {"usage",
+                    {{"input_tokens", tokens(rng)},
+                     {"output_tokens", tokens(rng)},
+                     {"cache_creation_input_tokens", tokens(rng)},
+                     {"cache_read_input_tokens", tokens(rng) * 10},
+                     {"service_tier", "standard"}}}}}};
+    if (!req.empty()) line["requestId"] = req;
+    return line.dump();
+  }
+
+  // Lines of one session starting at `start_ms`.
+  std::vector<std::string> session(std::int64_t start_ms, const std::string& id, int messages) {
+    static const char* models[] = {"claude-sonnet-4-20250514", "claude-opus-4-20250514",
+                                   "claude-3-5-haiku-20241022"};
+    std::vector<std::string> out;
+    std::int64_t at = start_ms;
+    for (int i = 0; i < messages; ++i) {
+      at += std::uniform_int_distribution<std::int64_t>(1000, 40LL * 60 * 1000)(rng);
+      out.push_back(json{{"type", "user"},
+                         {"timestamp", iso(at)},
+                         {"sessionId", id},
+                         {"message", {{"role", "user"}, {"content", "go on"}}}}
+                        .dump());
+      const std::string msg = "msg_" + std::to_string(++next_id);
+      const std::string req = "req_" + std::to_string(next_id);
+      const std::string model = models[rng() % 3];
+      const std::string line = assistant(at + 500, model, msg, req, id);
+      out.push_back(line);
+      if (i % 3 == 0) out.push_back(line);  // written again while streaming
+      if (i % 7 == 0) {
+        out.push_back(assistant(at + 600, "<synthetic>", "msg_s" + std::to_string(next_id),
+                                "req_s" + std::to_string(next_id), id));
+      }
+      if (i % 11 == 0) {
+        // Without a request id (older versions): counted every time.
+        const std::string once = assistant(at + 700, model, msg + "x", "", id);
+        out.push_back(once);
+        out.push_back(once);
+        // Ids given but empty: ccusage drops the line.
+        auto empty = json::parse(assistant(at + 800, model, "", "req_e", id));
+        out.push_back(empty.dump());
+      }
+    }
+    out.push_back(json{{"type", "summary"}, {"summary", "a session"}}.dump());
+    return out;
+  }
+};
+
+void write_lines(const fs::path& file, const std::vector<std::string>& lines, bool append = false) {
+  fs::create_directories(file.parent_path());
+  std::ofstream out(file, append ? std::ios::app : std::ios::trunc);
+  for (const auto& l : lines) out << l << '\n';
+}
+
+// ccusage's day totals for the transcripts under `config_dir`, in `tz`.
+std::map<std::string, json> ccusage_daily(const fs::path& config_dir, const std::string& tz) {
+  auto r = run({ccusage(), "daily", "--json", "--offline"},
+               {{"CLAUDE_CONFIG_DIR", config_dir.string()}, {"TZ", tz}}, 120s);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  json j = json::parse(r.out);
+  std::map<std::string, json> out;
+  for (const auto& d : j.at("daily")) out[d.at("date").get<std::string>()] = d;
+  return out;
+}
+
+void check_parity(const std::vector<TranscriptEntry>& entries, const fs::path& config_dir,
+                  const std::string& tz) {
+  auto theirs = ccusage_daily(config_dir, tz);
+  ::setenv("TZ", tz.c_str(), 1);
+  ::tzset();
+  auto ours = daily_totals(entries);
+  ::unsetenv("TZ");
+  ::tzset();
+  CAPTURE(tz);
+  REQUIRE(ours.size() == theirs.size());
+  for (const auto& [date, d] : ours) {
+    CAPTURE(date);
+    REQUIRE(theirs.count(date) == 1);
+    const json& t = theirs.at(date);
+    CHECK(d.input_tokens == t.at("inputTokens").get<std::int64_t>());
+    CHECK(d.output_tokens == t.at("outputTokens").get<std::int64_t>());
+    CHECK(d.cache_creation_tokens == t.at("cacheCreationTokens").get<std::int64_t>());
+    CHECK(d.cache_read_tokens == t.at("cacheReadTokens").get<std::int64_t>());
+    std::set<std::string> models;
+    for (const auto& m : t.at("modelsUsed")) models.insert(m.get<std::string>());
+    CHECK(d.models == models);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("transcripts: day totals equal ccusage daily, whole and read in two steps") {
+  TempDir dir;
+  const fs::path config = dir.path() / "claude";
+  Generator gen;
+  // 2026-11-18 21:00 UTC: sessions run across midnight in UTC and in New York.
+  const std::int64_t t0 = 1'794'949'200'000;
+  write_lines(config / "projects" / "-work-api" / "s-1.jsonl", gen.session(t0, "s-1", 40));
+  write_lines(config / "projects" / "-work-api" / "s-2.jsonl",
+              gen.session(t0 + 26LL * 3600 * 1000, "s-2", 30));
+  write_lines(config / "projects" / "-work-web" / "s-3.jsonl",
+              gen.session(t0 + 50LL * 3600 * 1000, "s-3", 35));
+  // A session being written: the first half now, a half line at the end.
+  auto live = gen.session(t0 + 70LL * 3600 * 1000, "s-4", 30);
+  const fs::path live_file = config / "projects" / "-work-web" / "s-4.jsonl";
+  const std::size_t half = live.size() / 2;
+  write_lines(live_file, {live.begin(), live.begin() + static_cast<long>(half)});
+  const std::string cut = live[half];
+  {
+    std::ofstream out(live_file, std::ios::app);
+    out << cut.substr(0, cut.size() / 2);  // no newline yet
+  }
+  // Lines ccusage and we both skip.
+  write_lines(config / "projects" / "-work-api" / "s-1.jsonl", {"{not json", ""}, true);
+
+  auto roots = transcript_roots(config.string(), dir.path());
+  REQUIRE(roots.size() == 1);
+  TranscriptReader reader;
+  auto first = reader.read_new(roots);
+  REQUIRE(first.ok());
+  CHECK(first->files == 4);
+  CHECK(first->duplicates > 0);
+  CHECK(first->unreadable == 1);
+  std::vector<TranscriptEntry> entries = first->entries;
+
+  // The state survives a restart: a new reader picks up where it was.
+  TranscriptReader restarted;
+  REQUIRE(restarted.restore(reader.state()).ok());
+  {
+    std::ofstream out(live_file, std::ios::app);
+    out << cut.substr(cut.size() / 2) << '\n';
+  }
+  write_lines(live_file, {live.begin() + static_cast<long>(half) + 1, live.end()}, true);
+  auto second = restarted.read_new(roots);
+  REQUIRE(second.ok());
+  CHECK(second->files == 1);
+  entries.insert(entries.end(), second->entries.begin(), second->entries.end());
+
+  // Nothing new: nothing read.
+  auto third = restarted.read_new(roots);
+  REQUIRE(third.ok());
+  CHECK(third->entries.empty());
+
+  check_parity(entries, config, "UTC");
+  check_parity(entries, config, "America/New_York");
+
+  // Read all at once by a fresh reader: the same entries.
+  TranscriptReader fresh;
+  auto all = fresh.read_new(roots);
+  REQUIRE(all.ok());
+  CHECK(all->entries.size() == entries.size());
+}
+
+TEST_CASE("transcripts: the roots follow CLAUDE_CONFIG_DIR, else the home directory") {
+  TempDir dir;
+  fs::create_directories(dir.path() / "a" / "projects");
+  fs::create_directories(dir.path() / "b" / "projects");
+  fs::create_directories(dir.path() / "home" / ".claude" / "projects");
+  auto two = transcript_roots((dir.path() / "a").string() + ", " + (dir.path() / "b").string() +
+                                  "," + (dir.path() / "missing").string(),
+                              dir.path() / "home");
+  REQUIRE(two.size() == 2);
+  CHECK(two[0] == dir.path() / "a" / "projects");
+  CHECK(two[1] == dir.path() / "b" / "projects");
+  auto home = transcript_roots(std::nullopt, dir.path() / "home");
+  REQUIRE(home.size() == 1);
+  CHECK(home[0] == dir.path() / "home" / ".claude" / "projects");
+  TranscriptReader r;
+  CHECK_FALSE(r.restore("not json").ok());
+  CHECK_FALSE(r.restore(R"({"files": {"x": "y"}})").ok());
+}
+
+}  // namespace agency::test
