@@ -92,8 +92,8 @@ Result<TranscriptReader::Batch> TranscriptReader::read_new(const std::vector<fs:
   for (const auto& root : roots) {
     std::error_code ec;
     std::vector<fs::path> files;
-    for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied,
-                                             ec),
+    for (fs::recursive_directory_iterator
+             it(root, fs::directory_options::skip_permission_denied, ec),
          end;
          !ec && it != end; it.increment(ec)) {
       if (it->is_regular_file(ec) && it->path().extension() == ".jsonl") files.push_back(*it);
