@@ -288,6 +288,10 @@ Plan sweep(const Input& in, Memory memory) {
       continue;
     }
     if (is_stale(s, now, st.stale_after)) continue;  // the dead rule's
+    // Its brief was handed back and it was told to stop: nudging it again
+    // would start a second drain and hand back a brief someone else may
+    // hold by now.
+    if (memory.redelivered.count(id + "/" + s.task_id()) != 0) continue;
     auto nudge = memory.nudged.find(id);
     if (s.state() != voc::kBusy || s.task_id().empty()) {
       if (nudge != memory.nudged.end()) memory.nudged.erase(nudge);
@@ -322,7 +326,7 @@ Plan sweep(const Input& in, Memory memory) {
         continue;  // within the grace
       }
     }
-    if (age(now, *sign) > st.stuck_after) {
+    if (age(now, *sign) >= st.stuck_after) {
       std::string reason = "busy on " + s.task_id() + " without progress for " +
                            human_duration(age(now, *sign)) + " (stuck after " +
                            human_duration(st.stuck_after) + ")";
@@ -379,17 +383,23 @@ Plan sweep(const Input& in, Memory memory) {
   }
 
   // Loops: one stage entered loop_limit times since a person last unblocked
-  // the task.
+  // the task. The flag names the unblocking too ("<task>@<index>"): a task a
+  // person unblocks before the next walk sees it blocked is judged afresh.
   for (const auto& task : in.tasks) {
+    const std::string prefix = task.id() + "@";
     if (is_end(task)) {
-      memory.loops.erase(task.id());
+      for (auto it = memory.loops.lower_bound(prefix);
+           it != memory.loops.end() && it->starts_with(prefix);) {
+        it = memory.loops.erase(it);
+      }
       continue;
     }
-    if (memory.loops.count(task.id()) != 0) continue;
     int first = 0;
     for (int i = 0; i < task.history_size(); ++i) {
       if (task.history(i).from() == voc::kBlocked) first = i;
     }
+    const std::string flag = prefix + std::to_string(first);
+    if (memory.loops.count(flag) != 0) continue;
     std::map<std::string, std::pair<int, int>> entries;  // stage -> (count, last index)
     for (int i = first; i < task.history_size(); ++i) {
       auto& e = entries[task.history(i).to()];
@@ -414,7 +424,7 @@ Plan sweep(const Input& in, Memory memory) {
     a.details["loop_limit"] = std::to_string(st.loop_limit);
     a.details["bounces"] = std::to_string(task.bounces());
     plan.actions.push_back(std::move(a));
-    memory.loops.insert(task.id());
+    memory.loops.insert(flag);
   }
 
   // Questions an agent has waited on too long: the proxy may know.
@@ -439,7 +449,9 @@ Plan sweep(const Input& in, Memory memory) {
     plan.actions.push_back(std::move(a));
     memory.asked.insert(w.key);
   }
-  for (auto it = memory.asked.begin(); it != memory.asked.end();) {
+  // Forget questions no longer waited on; when the questions could not be
+  // read, none is known to be settled, and forgetting would ask again.
+  for (auto it = memory.asked.begin(); in.questions_error.empty() && it != memory.asked.end();) {
     it = waiting.count(*it) == 0 ? memory.asked.erase(it) : std::next(it);
   }
 

@@ -5,7 +5,7 @@
 // so every rule is tested with hand-built statuses and times.
 //
 // Rules (roles/sweeper/SKILL.md says them for people):
-// - stuck: busy without progress past stuck_after -> nudged; no progress
+// - stuck: busy without progress for stuck_after -> nudged; no progress
 //   within the grace after that -> drained (drain + cancel); still busy on
 //   the task a grace after the drain, or its heartbeat stale -> redelivered
 //   (hand the brief back, stop the agent).
@@ -93,6 +93,9 @@ struct Input {
   std::vector<v1::AgentStatus> fleet;
   std::vector<v1::Task> tasks;
   std::vector<Waiting> questions;
+  // Set when the waiting questions could not be read: the ones asked
+  // before are then kept as asked.
+  std::string questions_error;
   UsageTotals usage;
   std::vector<Queue> queues;
   // Set when the queues could not be read (said in the snapshot).
@@ -123,8 +126,8 @@ struct Drain {
 };
 
 // What the sweeper did before. Keys of the sets: "<agent>/<task>" for
-// redelivered, "<task>/<role>" for burns, task ids for loops, question keys
-// for asked.
+// redelivered, "<task>/<role>" for burns, "<task>@<history index of its last
+// unblocking, 0 if none>" for loops, question keys for asked.
 struct Memory {
   std::map<std::string, Seen> seen;
   std::map<std::string, Nudge> nudged;

@@ -142,6 +142,7 @@ Result<std::string> Sweeper::walk(const RoleContext& ctx) {
   if (auto questions = mesh.waiting_questions(); questions) {
     for (auto& q : *questions) in.questions.push_back({q.key, std::move(q.question)});
   } else {
+    in.questions_error = questions.error().message;
     log_->warn("cannot read the waiting questions error={}", questions.error().message);
   }
   if (auto consumers = mesh.brief_consumers(); consumers) {
