@@ -72,7 +72,7 @@ TEST_CASE("pipeline: a plain text brief from a non-agency client reaches done wi
   CHECK(done->spec() == "Add GREETING.md that says hello");
   CHECK(done->branch() == "agency/" + task_id);
   CHECK(done->project() == "demo");
-  check_clean_trail(p.events(task_id));
+  check_clean_trail(p.events_through(task_id, "done"));
   auto commits = p.branch_commits(task_id);
   REQUIRE(commits.size() == 1);
   CHECK(commits[0].find(task_id) != std::string::npos);
@@ -99,7 +99,8 @@ reviewer:
   CHECK(blocked->blocked_reason().find("limit 2") != std::string::npos);
   CHECK(blocked->blocked_reason().find("not friendly enough") != std::string::npos);
   int bounced = 0;
-  for (const auto& e : p.events(task_id)) bounced += e.kind() == "bounced" ? 1 : 0;
+  for (const auto& e : p.events_through(task_id, "blocked"))
+    bounced += e.kind() == "bounced" ? 1 : 0;
   CHECK(bounced == 2);
 }
 
@@ -129,7 +130,7 @@ reviewer:
 
   auto done = p.wait_for_stage(task_id, "done", 90s);
   REQUIRE(done.has_value());
-  check_clean_trail(p.events(task_id));
+  check_clean_trail(p.events_through(task_id, "done"));
   CHECK(p.branch_commits(task_id).size() == 1);
 }
 
@@ -218,7 +219,7 @@ TEST_CASE("pipeline: an engine that keeps failing is dead-lettered and its task 
   CHECK(letter->task_id() == task_id);
   CHECK(letter->payload() == "Plan against a broken engine");
   CHECK(letter->deliveries() == 2);
-  auto events = p.events(task_id);
+  auto events = p.events_through(task_id, "blocked");
   REQUIRE_FALSE(events.empty());
   CHECK(events.back().kind() == "blocked");
 }
@@ -239,7 +240,7 @@ TEST_CASE("pipeline: 20 tasks through 2 agents per role all reach done, none twi
   for (const auto& id : ids) {
     auto done = p.wait_for_stage(id, "done", 120s);
     REQUIRE_MESSAGE(done.has_value(), id);
-    check_clean_trail(p.events(id));
+    check_clean_trail(p.events_through(id, "done"));
     CHECK(p.branch_commits(id).size() == 1);
   }
 }
@@ -264,7 +265,7 @@ reviewer:
   REQUIRE(p.server().server().restart().ok());
   auto done = p.wait_for_stage(task_id, "done", 90s);
   REQUIRE(done.has_value());
-  check_clean_trail(p.events(task_id));
+  check_clean_trail(p.events_through(task_id, "done"));
   CHECK(p.branch_commits(task_id).size() == 1);
 }
 

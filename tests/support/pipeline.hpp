@@ -155,6 +155,22 @@ class Pipeline {
     return *h;
   }
 
+  // The trail up to and including the first event of `kind`. An agent
+  // writes the task record before it appends the event, so a test that saw
+  // the record reach a stage waits here for the event that follows it.
+  std::vector<v1::TaskEvent> events_through(const std::string& task_id, const std::string& kind,
+                                            std::chrono::milliseconds timeout = 10s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      auto trail = events(task_id);
+      for (const auto& e : trail) {
+        if (e.kind() == kind) return trail;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return trail;
+      std::this_thread::sleep_for(20ms);  // polling a stream, with a deadline
+    }
+  }
+
   std::vector<std::string> branch_commits(const std::string& task_id) {
     auto r = git::run({"git", "log", "--format=%s", "main.." + git::branch_for(task_id)}, repo_);
     REQUIRE_MESSAGE(r.exit_code == 0, r.output);
