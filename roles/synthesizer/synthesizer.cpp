@@ -1,14 +1,15 @@
 #include "roles/synthesizer/synthesizer.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <set>
 #include <system_error>
 
+#include "agents/localtime.hpp"
 #include "agents/mesh.hpp"
 #include "bus/clock.hpp"
 #include "bus/vocabulary.hpp"
@@ -28,52 +29,11 @@ constexpr std::string_view kDigestPrefix = "digest:";
 // next attempt instead of spinning on a digest that is due.
 constexpr auto kRetryAfter = std::chrono::minutes(1);
 
-// TZ is process-wide: every look at local time here happens under this
-// mutex, with TZ set to the configured zone and put back afterwards. Other
-// threads' local times (log stamps) may see the zone for that instant.
-std::mutex& zone_mutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-
-template <class F>
-auto in_zone(std::string_view zone, F&& f) -> decltype(f()) {
-  std::lock_guard lock(zone_mutex());
-  if (zone.empty()) {
-    ::tzset();
-    return f();
-  }
-  std::optional<std::string> saved;
-  if (const char* tz = std::getenv("TZ"); tz != nullptr) saved = tz;
-  ::setenv("TZ", std::string(zone).c_str(), 1);
-  ::tzset();
-  struct Restore {
-    const std::optional<std::string>& saved;
-    ~Restore() {
-      if (saved) {
-        ::setenv("TZ", saved->c_str(), 1);
-      } else {
-        ::unsetenv("TZ");
-      }
-      ::tzset();
-    }
-  } restore{saved};
-  return f();
-}
-
-// The moment `days` after the local date of `secs` at `at`, local time.
-std::time_t local_at(std::time_t secs, TimeOfDay at, int days) {
-  std::tm local{};
-  ::localtime_r(&secs, &local);
-  std::tm want{};
-  want.tm_year = local.tm_year;
-  want.tm_mon = local.tm_mon;
-  want.tm_mday = local.tm_mday + days;
-  want.tm_hour = at.hour;
-  want.tm_min = at.minute;
-  want.tm_sec = 0;
-  want.tm_isdst = -1;  // whatever is in force that day
-  return std::mktime(&want);
+// The moment `days` after the local date of `now` at `at`, local time.
+std::optional<Clock::time_point> local_at(Clock::time_point now, TimeOfDay at, int days,
+                                          std::string_view zone) {
+  auto local = to_local(now, zone);
+  return from_local(local.year, local.month, local.day + days, at.hour, at.minute, zone);
 }
 
 std::string utc_text(const google::protobuf::Timestamp& ts) {
@@ -184,30 +144,7 @@ Result<TimeOfDay> parse_time_of_day(std::string_view text) {
 }
 
 Result<void> check_time_zone(std::string_view time_zone) {
-  if (time_zone.empty()) return {};
-  std::string name(time_zone);
-  auto unknown = [&](const std::string& why) {
-    return make_error(errc::config, "synthesizer.time_zone: unknown time zone '" + name + "' (" +
-                                        why +
-                                        "); use an IANA name such as Europe/Berlin, or leave it "
-                                        "empty for the machine's zone");
-  };
-  if (name.front() == '/' || name.front() == ':' || name.find("..") != std::string::npos) {
-    return unknown("not a zone name");
-  }
-  const char* tzdir = std::getenv("TZDIR");
-  fs::path dir =
-      tzdir != nullptr && *tzdir != '\0' ? fs::path(tzdir) : fs::path("/usr/share/zoneinfo");
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
-    return make_error(errc::config, "synthesizer.time_zone: '" + name +
-                                        "' needs the zoneinfo "
-                                        "database, and there is none at " +
-                                        dir.string() +
-                                        ": install tzdata, or leave time_zone empty");
-  }
-  if (!fs::is_regular_file(dir / name, ec)) return unknown("not in " + dir.string());
-  return {};
+  return agency::check_time_zone(time_zone, "synthesizer.time_zone");
 }
 
 Result<Clock::time_point> next_digest_time(Clock::time_point now, std::string_view at,
@@ -215,43 +152,29 @@ Result<Clock::time_point> next_digest_time(Clock::time_point now, std::string_vi
   auto t = parse_time_of_day(at);
   if (!t) return t.error();
   if (auto z = check_time_zone(time_zone); !z) return z.error();
-  std::time_t secs = Clock::to_time_t(
-      std::chrono::time_point_cast<std::chrono::seconds>(now));  // whole seconds, down
-  if (Clock::from_time_t(secs) > now) --secs;
-  std::time_t next = in_zone(time_zone, [&] {
-    // Today's, else the next day's; a third day only if both fell into
-    // DST gaps that mktime moved back before now.
-    for (int days = 0; days < 3; ++days) {
-      std::time_t candidate = local_at(secs, *t, days);
-      if (candidate != -1 && candidate > secs) return candidate;
-    }
-    return static_cast<std::time_t>(-1);
-  });
-  if (next == -1) {
-    return make_error(errc::internal, "cannot place " + std::string(at) + " in local time");
+  // Today's, else the next day's; a third day only if both fell into DST
+  // gaps that mktime moved back before now.
+  for (int days = 0; days < 3; ++days) {
+    auto candidate = local_at(now, *t, days, time_zone);
+    if (candidate && *candidate > now) return *candidate;
   }
-  return Clock::from_time_t(next);
+  return make_error(errc::internal, "cannot place " + std::string(at) + " in local time");
 }
 
 Result<bool> digest_due(Clock::time_point now, std::string_view at, std::string_view time_zone) {
   auto t = parse_time_of_day(at);
   if (!t) return t.error();
   if (auto z = check_time_zone(time_zone); !z) return z.error();
-  std::time_t secs = Clock::to_time_t(std::chrono::time_point_cast<std::chrono::seconds>(now));
-  std::time_t today = in_zone(time_zone, [&] { return local_at(secs, *t, 0); });
-  return today != -1 && today <= secs + 60;
+  auto today = local_at(now, *t, 0, time_zone);
+  return today && *today <= now + std::chrono::seconds(60);
 }
 
 Result<std::string> local_date(Clock::time_point now, std::string_view time_zone) {
   if (auto z = check_time_zone(time_zone); !z) return z.error();
-  std::time_t secs = Clock::to_time_t(std::chrono::time_point_cast<std::chrono::seconds>(now));
-  return in_zone(time_zone, [&] {
-    std::tm local{};
-    ::localtime_r(&secs, &local);
-    char buf[16];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d", &local);
-    return std::string(buf);
-  });
+  auto local = to_local(now, time_zone);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", local.year, local.month, local.day);
+  return std::string(buf);
 }
 
 std::string render_log_list(const std::vector<v1::WorkLog>& logs) {
