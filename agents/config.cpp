@@ -80,9 +80,28 @@ roles:
     count: 1
 )yaml";
 
-constexpr std::array<std::string_view, 9> kTopKeys = {"state_dir", "nats",        "projects",
-                                                      "roles",     "pipeline",    "proxy",
-                                                      "sweeper",   "synthesizer", "scout"};
+constexpr std::array<std::string_view, 10> kTopKeys = {
+    "state_dir", "nats",    "projects",    "roles", "pipeline",
+    "proxy",     "sweeper", "synthesizer", "scout", "accountant"};
+constexpr std::array<std::string_view, 16> kAccountantKeys = {"accounts",
+                                                              "reserve",
+                                                              "release_five_hour_minutes",
+                                                              "release_seven_day_minutes",
+                                                              "burst",
+                                                              "night",
+                                                              "night_weight",
+                                                              "time_zone",
+                                                              "transcripts_every_seconds",
+                                                              "usage_every_seconds",
+                                                              "lease_timeout_ms",
+                                                              "lease_ttl_seconds",
+                                                              "fallback_tokens_per_hour",
+                                                              "first_estimate",
+                                                              "enabled",
+                                                              "plan"};
+constexpr std::array<std::string_view, 10> kAccountKeys = {
+    "name",           "config_dir",       "plan",         "five_hour", "seven_day",
+    "seven_day_opus", "seven_day_sonnet", "weekly_reset", "usage_url", "token_file"};
 constexpr std::array<std::string_view, 4> kProxyKeys = {"corpus", "reindex_seconds", "passages",
                                                         "min_confidence"};
 constexpr std::array<std::string_view, 2> kCorpusKeys = {"name", "path"};
@@ -212,6 +231,8 @@ class Parser {
           c.synthesizer = synthesizer(item);
         } else if (name == "scout") {
           c.scout = scout(item);
+        } else if (name == "accountant") {
+          c.accountant = accountant(item);
         } else if (name == "projects") {
           c.projects = projects(item);
         } else if (name == "roles") {
@@ -474,6 +495,195 @@ class Parser {
       }
     }
     return s;
+  }
+
+  std::optional<bool> bool_value(const Item& item) {
+    if (item.value.IsNull()) return std::nullopt;
+    const std::string v = item.value.IsScalar() ? item.value.Scalar() : std::string();
+    if (v == "true" || v == "yes" || v == "on") return true;
+    if (v == "false" || v == "no" || v == "off") return false;
+    fail(item, "must be true or false, got " + describe(item.value));
+  }
+
+  std::optional<std::int64_t> tokens_value(const Item& item) {
+    if (item.value.IsNull()) return std::nullopt;
+    auto must = [&] {
+      fail(item,
+           "must be a whole number of tokens (0 or more; 1_000_000 is written 1000000), got " +
+               describe(item.value));
+    };
+    if (!item.value.IsScalar()) must();
+    const std::string& s = item.value.Scalar();
+    std::int64_t n = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size() || n < 0) must();
+    return n;
+  }
+
+  // "HH:MM" as minutes after midnight, or nullopt.
+  static std::optional<int> minute_of_day(std::string_view t) {
+    auto colon = t.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon > 2 || t.size() - colon != 3) {
+      return std::nullopt;
+    }
+    int h = 0;
+    int m = 0;
+    for (char ch : t.substr(0, colon)) {
+      if (std::isdigit(static_cast<unsigned char>(ch)) == 0) return std::nullopt;
+      h = h * 10 + (ch - '0');
+    }
+    for (char ch : t.substr(colon + 1)) {
+      if (std::isdigit(static_cast<unsigned char>(ch)) == 0) return std::nullopt;
+      m = m * 10 + (ch - '0');
+    }
+    if (h > 23 || m > 59) return std::nullopt;
+    return h * 60 + m;
+  }
+
+  static std::optional<int> weekday(std::string day) {
+    static const std::array<std::string_view, 7> names = {"sun", "mon", "tue", "wed",
+                                                          "thu", "fri", "sat"};
+    for (auto& ch : day) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    for (int i = 0; i < 7; ++i) {
+      if (day.size() >= 3 && day.compare(0, 3, names[static_cast<std::size_t>(i)]) == 0) return i;
+    }
+    return std::nullopt;
+  }
+
+  Accountant accountant(const Item& section) {
+    Accountant a;
+    a.enabled = true;
+    std::optional<std::string> plan;
+    if (section_map(section, kAccountantKeys)) {
+      for (const auto& item : entries(section, kAccountantKeys)) {
+        auto key = item.key.Scalar();
+        if (key == "accounts") {
+          a.accounts = accounts(item);
+        } else if (key == "enabled") {
+          if (auto v = bool_value(item)) a.enabled = *v;
+        } else if (key == "plan") {
+          plan = string_value(item, "a plan name (pro, max5, max20)");
+        } else if (key == "reserve") {
+          if (auto v = number_value(item, 0, 0.9)) a.reserve = *v;
+        } else if (key == "release_five_hour_minutes") {
+          if (auto v = int_value(item, 0, 300)) a.release_five_hour_minutes = *v;
+        } else if (key == "release_seven_day_minutes") {
+          if (auto v = int_value(item, 0, 7 * 1440)) a.release_seven_day_minutes = *v;
+        } else if (key == "burst") {
+          if (auto v = number_value(item, 0, 1)) a.burst = *v;
+        } else if (key == "night") {
+          if (auto v = string_value(item, "hours HH:MM-HH:MM (22:00-07:00)")) {
+            auto dash = v->find('-');
+            std::optional<int> from;
+            std::optional<int> to;
+            if (dash != std::string::npos) {
+              from = minute_of_day(std::string_view(*v).substr(0, dash));
+              to = minute_of_day(std::string_view(*v).substr(dash + 1));
+            }
+            if (!from || !to) {
+              fail(item, "must be hours HH:MM-HH:MM (22:00-07:00), got " + describe(item.value));
+            }
+            a.night_from_minute = *from;
+            a.night_to_minute = *to;
+          }
+        } else if (key == "night_weight") {
+          if (auto v = number_value(item, 1, 100)) a.night_weight = *v;
+        } else if (key == "time_zone") {
+          if (auto v = string_value(item, "a time zone name (Europe/Berlin)")) a.time_zone = *v;
+        } else if (key == "transcripts_every_seconds") {
+          if (auto v = int_value(item, 1, 86400)) a.transcripts_every_seconds = *v;
+        } else if (key == "usage_every_seconds") {
+          if (auto v = int_value(item, 10, 86400)) a.usage_every_seconds = *v;
+        } else if (key == "lease_timeout_ms") {
+          if (auto v = int_value(item, 10, 60000)) a.lease_timeout_ms = *v;
+        } else if (key == "lease_ttl_seconds") {
+          if (auto v = int_value(item, 10, 86400)) a.lease_ttl_seconds = *v;
+        } else if (key == "fallback_tokens_per_hour") {
+          if (auto v = tokens_value(item)) a.fallback_tokens_per_hour = *v;
+        } else if (key == "first_estimate") {
+          if (auto v = tokens_value(item)) a.first_estimate = *v;
+        }
+      }
+    }
+    if (a.accounts.empty()) a.accounts.emplace_back();
+    if (plan) {
+      for (auto& account : a.accounts) {
+        if (account.plan.empty()) account.plan = *plan;
+      }
+    }
+    return a;
+  }
+
+  std::vector<Account> accounts(const Item& section) {
+    std::vector<Account> out;
+    if (section.value.IsNull()) return out;
+    const std::string example = "[{name: personal, plan: max5, config_dir: ~/.claude}]";
+    if (!section.value.IsSequence()) {
+      fail(section, "must be a list of accounts " + example + ", got " + describe(section.value));
+    }
+    std::set<std::string> names;
+    for (size_t i = 0; i < section.value.size(); ++i) {
+      Item entry{YAML::Node(), section.value[i], section.path + "[" + std::to_string(i) + "]"};
+      if (!entry.value.IsMap())
+        fail(entry, "must be a map " + example + ", got " + describe(entry.value));
+      Account acc;
+      for (const auto& item : entries(entry, kAccountKeys)) {
+        auto key = item.key.Scalar();
+        if (key == "name") {
+          auto v = string_value(item, "a name");
+          if (!v || !is_token(*v)) fail(item, "must be letters, digits, '-' and '_'");
+          acc.name = *v;
+        } else if (key == "config_dir") {
+          if (auto v = string_value(item, "a directory path"); v && !v->empty()) {
+            acc.config_dir = resolve(*v);
+          }
+        } else if (key == "plan") {
+          if (auto v = string_value(item, "a plan name (pro, max5, max20)")) {
+            if (*v != "pro" && *v != "max5" && *v != "max20" && !v->empty()) {
+              fail(item, "must be pro, max5 or max20 (or give the limits in tokens), got " + *v);
+            }
+            acc.plan = *v;
+          }
+        } else if (key == "five_hour") {
+          if (auto v = tokens_value(item)) acc.five_hour = *v;
+        } else if (key == "seven_day") {
+          if (auto v = tokens_value(item)) acc.seven_day = *v;
+        } else if (key == "seven_day_opus") {
+          if (auto v = tokens_value(item)) acc.seven_day_opus = *v;
+        } else if (key == "seven_day_sonnet") {
+          if (auto v = tokens_value(item)) acc.seven_day_sonnet = *v;
+        } else if (key == "weekly_reset") {
+          if (auto v = string_value(item, "a day and time (thu 18:00)")) {
+            auto space = v->find(' ');
+            std::optional<int> day;
+            std::optional<int> at;
+            if (space != std::string::npos) {
+              day = weekday(v->substr(0, space));
+              at = minute_of_day(std::string_view(*v).substr(space + 1));
+            }
+            if (!day || !at) {
+              fail(item, "must be a weekday and a time (thu 18:00), got " + describe(item.value));
+            }
+            acc.reset_weekday = *day;
+            acc.reset_hour = *at / 60;
+            acc.reset_minute = *at % 60;
+          }
+        } else if (key == "usage_url") {
+          if (auto v = string_value(item, "a URL")) acc.usage_url = *v;
+        } else if (key == "token_file") {
+          if (auto v = string_value(item, "a file path"); v && !v->empty()) {
+            acc.token_file = resolve(*v);
+          }
+        }
+      }
+      if (!names.insert(acc.name).second)
+        fail(entry, "the account '" + acc.name + "' is given twice");
+      if (!acc.usage_url.empty() && acc.token_file.empty()) {
+        fail(entry, "usage_url needs token_file: the file holding the bearer token");
+      }
+      out.push_back(std::move(acc));
+    }
+    return out;
   }
 
   Synthesizer synthesizer(const Item& section) {

@@ -197,6 +197,12 @@ Result<void> Mesh::record(std::string_view family, v1::FleetEvent event) const {
   return {};
 }
 
+Result<v1::Task> Mesh::task(std::string_view task_id) const {
+  auto stored = tasks_->load(task_id);
+  if (!stored) return stored.error();
+  return std::move(stored->task);
+}
+
 Result<StreamBatch<v1::WorkLog>> Mesh::work_logs_after(std::uint64_t after) const {
   return read_after<v1::WorkLog>(*connection_, subjects::kLogsStream, "agency.log.>", after);
 }

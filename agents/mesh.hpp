@@ -60,6 +60,10 @@ class Mesh {
 
   [[nodiscard]] const std::string& agent_id() const { return agent_id_; }
   [[nodiscard]] const std::string& role() const { return role_; }
+  // The agent's connection, for roles that serve subjects of their own.
+  [[nodiscard]] Connection& connection() const { return *connection_; }
+  // One task's record.
+  Result<v1::Task> task(std::string_view task_id) const;
 
   // Every agent's last heartbeat (agency-fleet); unreadable entries are
   // skipped.

@@ -121,6 +121,10 @@ class RoleLogic {
   // Called once after the runtime connected, before the first brief: a role
   // checks its settings here (a config error stops the agent at start).
   virtual Result<void> start(const RoleContext& /*ctx*/) { return {}; }
+  // Called once when the agent stops, before it disconnects: a role that
+  // subscribed to subjects of its own (the accountant's leases) drops them
+  // here.
+  virtual void stop(const RoleContext& /*ctx*/) {}
 };
 
 // The prompt every role starts from: the skill body, then the brief's

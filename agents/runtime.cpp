@@ -39,6 +39,7 @@
 #include "agency/v1/worklog.pb.h"
 #include "agents/ids.hpp"
 #include "agents/inbox.hpp"
+#include "agents/lease.hpp"
 #include "agents/logging.hpp"
 #include "agents/mesh.hpp"
 #include "agents/tasks.hpp"
@@ -252,6 +253,9 @@ class Agent {
   EngineConfig engine_config_;
   // The lateral thread's engine (a second instance of the same kind).
   std::unique_ptr<Engine> question_engine_;
+  // Leases before engine calls, when agency.yaml has an accountant section.
+  std::optional<LeaseClient> lease_client_;
+  std::string engine_config_model_;
   // Serialises every call into logic_ (see the top of this file).
   std::mutex logic_mu_;
   std::mutex lateral_mu_;
@@ -345,6 +349,7 @@ Result<void> Agent::start(const Options& opts) {
   auto engine = make_engine(ec);
   if (!engine) return engine.error();
   engine_ = std::move(*engine);
+  engine_config_model_ = ec.model;
   auto question_engine = make_engine(ec);
   if (!question_engine) return question_engine.error();
   question_engine_ = std::move(*question_engine);
@@ -402,6 +407,9 @@ Result<void> Agent::start(const Options& opts) {
   mail_.emplace(std::move(*mail));
   mesh_.emplace(*connection_, *store_, *fleet_, *memory_, options_.agent_id, options_.role);
   ctx_.mesh = &*mesh_;
+  if (config_.accountant.enabled && options_.role != "accountant") {
+    lease_client_.emplace(*connection_, config_.accountant, options_.agent_id, options_.role);
+  }
   {
     std::lock_guard lock(logic_mu_);
     if (auto r = logic_->start(ctx_); !r) return r.error();
@@ -745,6 +753,32 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
   turn->env = engine_env(*turn);
   turn->session_id = session();
 
+  std::optional<LeaseOutcome> lease;
+  if (lease_client_) {
+    set_progress("asking the accountant for a lease");
+    lease = lease_client_->take(brief, engine_->kind(), engine_config_model_);
+    if (lease->kind == LeaseOutcome::Kind::refused) {
+      log_->warn("lease refused, task left blocked task={} reason=\"{}\"", brief.task_id(),
+                 lease->reason);
+      (void)received.message.ack();
+      return Handled::done;
+    }
+    if (lease->kind == LeaseOutcome::Kind::deferred) {
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+          lease->retry_at - std::chrono::system_clock::now());
+      wait = std::max<std::chrono::milliseconds>(wait, std::chrono::seconds(1));
+      log_->info("lease deferred task={} stage={} retry_in_ms={} reason=\"{}\"", brief.task_id(),
+                 stage, wait.count(), lease->reason);
+      set_progress("waiting for budget: " + lease->reason);
+      defer(received, wait);
+      return Handled::handed_back;
+    }
+    if (lease->kind == LeaseOutcome::Kind::fallback) {
+      log_->warn("no lease from the accountant task={} reason=\"{}\"", brief.task_id(),
+                 lease->reason);
+    }
+  }
+
   control_cancel_.store(false);
   cancel_.store(stop_.load());
   log_->info("engine start task={} stage={} attempt={} engine=\"{}\"", brief.task_id(), stage,
@@ -754,11 +788,13 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
       *turn, [this](std::string_view p) { set_progress(p); }, cancel_);
 
   if (stop_.load() || control_cancel_.exchange(false)) {
+    if (lease) lease_client_->settle(*lease, brief, outcome ? outcome->usage : Usage{});
     log_->info("handing back brief on {} task={} stage={}", stop_.load() ? "stop" : "cancel",
                brief.task_id(), stage);
     defer(received, 0ms);
     return Handled::handed_back;
   }
+  if (lease) lease_client_->settle(*lease, brief, outcome ? outcome->usage : Usage{});
   if (!outcome) return fail(received, &task, "engine: " + outcome.error().message);
   publish_usage(*turn, *outcome, engine_started);
   publish_limits(*outcome);
@@ -1275,6 +1311,10 @@ int Agent::run(const Options& opts) {
   loop();
   set_state(voc::kDraining);
   stop_lateral();
+  {
+    std::lock_guard lock(logic_mu_);
+    logic_->stop(ctx_);
+  }
   ask_sub_.reset();
   mail_bell_sub_.reset();
   heartbeat_stop_.store(true);

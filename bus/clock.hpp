@@ -17,6 +17,12 @@ inline google::protobuf::Timestamp to_timestamp(std::chrono::system_clock::time_
   return out;
 }
 
+inline std::chrono::system_clock::time_point to_time_point(const google::protobuf::Timestamp& t) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::seconds(t.seconds()) + std::chrono::nanoseconds(t.nanos())));
+}
+
 inline google::protobuf::Timestamp now_timestamp() {
   return to_timestamp(std::chrono::system_clock::now());
 }

@@ -1,0 +1,351 @@
+#include "roles/accountant/accountant.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <functional>
+
+#include "agency/v1/event.pb.h"
+#include "agency/v1/usage.pb.h"
+#include "agents/localtime.hpp"
+#include "agents/logging.hpp"
+#include "agents/mesh.hpp"
+#include "bus/clock.hpp"
+#include "bus/codec.hpp"
+#include "bus/subjects.hpp"
+#include "bus/vocabulary.hpp"
+#include "roles/accountant/ledger_io.hpp"
+
+namespace agency::roles {
+
+namespace voc = vocabulary;
+using Clock = std::chrono::system_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::string_view kReaderKeyPrefix = "accountant.transcripts.";
+constexpr std::string_view kLimitsPrefix = "agency.usage.limits.";
+constexpr std::string_view kQueue = "accountant";
+
+const config::Accountant& settings(const RoleContext& ctx) { return ctx.config->accountant; }
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+// The sample a transcript line becomes: the human's usage, counted once
+// per message id + request id (the same id on a re-read is a duplicate in
+// the stream's window and in the ledger).
+v1::UsageSample sample_from(const TranscriptEntry& e, const std::string& account) {
+  v1::UsageSample s;
+  if (!e.message_id.empty() && !e.request_id.empty()) {
+    s.set_id("tx:" + e.message_id + ":" + e.request_id);
+  } else {
+    // Lines without ids count every time they are written (ccusage does
+    // the same); the file and the moment tell them apart.
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(e.at.time_since_epoch());
+    s.set_id("tx:" + std::to_string(std::hash<std::string>{}(e.file.string())) + ":" +
+             std::to_string(ns.count()) + ":" + std::to_string(e.output_tokens));
+  }
+  s.set_engine("claude");
+  s.set_model(e.model);
+  s.set_input_tokens(e.input_tokens);
+  s.set_output_tokens(e.output_tokens);
+  s.set_cache_creation_tokens(e.cache_creation_tokens);
+  s.set_cache_read_tokens(e.cache_read_tokens);
+  s.set_cost_usd(e.cost_usd.value_or(0));
+  s.set_session_id(e.session_id);
+  s.set_started_by_agency(false);
+  *s.mutable_at() = to_timestamp(e.at);
+  s.set_account(account);
+  s.set_source("transcript");
+  s.set_message_id(e.message_id);
+  s.set_request_id(e.request_id);
+  return s;
+}
+
+}  // namespace
+
+Accountant::Accountant() : log_(make_logger("accountant")) {}
+
+Result<void> Accountant::start(const RoleContext& ctx) {
+  if (ctx.mesh == nullptr) return make_error(errc::internal, "accountant: no mesh");
+  const auto& c = settings(ctx);
+  if (auto z = check_time_zone(c.time_zone, "accountant.time_zone"); !z) return z.error();
+  for (const auto& a : c.accounts) {
+    if (a.plan.empty()) continue;
+    if (auto p = accounting::plan_limits(a.plan, "accountant.accounts." + a.name + ".plan"); !p) {
+      return p.error();
+    }
+  }
+  ctx_ = &ctx;
+  auto& connection = ctx.mesh->connection();
+
+  // Live first, then the replay: what arrives in between is in both, and
+  // the ledger keeps one entry per sample id.
+  auto usage =
+      connection.subscribe("agency.usage.>", {}, [this](Incoming m) { on_usage(std::move(m)); });
+  if (!usage) return usage.error();
+  {
+    std::lock_guard lock(mu_);
+    auto replayed = accounting::replay_ledger(connection, c);
+    if (!replayed) return replayed.error();
+    ledger_.emplace(std::move(*replayed));
+    log_->info("ledger replayed samples={} accounts={}", ledger_->size(), c.accounts.size());
+  }
+  subs_.push_back(std::move(*usage));
+
+  for (const auto& a : c.accounts) {
+    auto saved = ctx.mesh->recall(std::string(kReaderKeyPrefix) + a.name);
+    if (!saved) return saved.error();
+    if (*saved && !readers_[a.name].restore(**saved).ok()) {
+      log_->warn(
+          "transcript reader state unreadable account={}: reading from the start "
+          "(what was counted stays counted once)",
+          a.name);
+      readers_[a.name] = TranscriptReader();
+    }
+  }
+
+  auto lease = connection.subscribe(subjects::kBudgetLease, kQueue,
+                                    [this](Incoming m) { on_lease(std::move(m)); });
+  if (!lease) return lease.error();
+  subs_.push_back(std::move(*lease));
+  auto settle = connection.subscribe(subjects::kBudgetSettle, kQueue,
+                                     [this](Incoming m) { on_settle(std::move(m)); });
+  if (!settle) return settle.error();
+  subs_.push_back(std::move(*settle));
+  return {};
+}
+
+void Accountant::stop(const RoleContext& /*ctx*/) { subs_.clear(); }
+
+std::optional<std::chrono::milliseconds> Accountant::tick_every(const RoleContext& ctx) const {
+  auto every =
+      std::chrono::milliseconds(std::chrono::seconds(settings(ctx).transcripts_every_seconds));
+  return std::clamp<std::chrono::milliseconds>(every, 200ms, 5s);
+}
+
+Result<void> Accountant::tick(const RoleContext& ctx) {
+  {
+    std::lock_guard lock(mu_);
+    if (ledger_) ledger_->expire(Clock::now());
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (next_transcripts_ && now < *next_transcripts_) return {};
+  next_transcripts_ = now + std::chrono::seconds(settings(ctx).transcripts_every_seconds);
+  auto read = read_transcripts(ctx);
+  if (!read) return read.error();
+  return {};
+}
+
+Result<std::size_t> Accountant::read_transcripts(const RoleContext& ctx) {
+  std::size_t published = 0;
+  const std::filesystem::path home = env("HOME");
+  for (const auto& a : settings(ctx).accounts) {
+    std::optional<std::string> dir;
+    if (!a.config_dir.empty()) {
+      dir = a.config_dir.string();
+    } else if (const char* v = std::getenv("CLAUDE_CONFIG_DIR"); v != nullptr && *v != '\0') {
+      dir = v;
+    }
+    auto roots = transcript_roots(dir, home);
+    if (roots.empty()) continue;
+    auto& reader = readers_[a.name];
+    const std::string before = reader.state();
+    auto batch = reader.read_new(roots);
+    if (!batch) return batch.error();
+    for (const auto& e : batch->entries) {
+      auto sample = sample_from(e, a.name);
+      auto r = ctx.mesh->connection().js_publish(subjects::usage("claude", "human"),
+                                                 codec::encode(sample), sample.id());
+      if (!r) {
+        // Read again next time: nothing is skipped, duplicates are dropped.
+        (void)reader.restore(before);
+        return make_error(r.error().code,
+                          "accountant: storing transcript usage: " + r.error().message);
+      }
+      ++published;
+    }
+    if (batch->unreadable > 0) {
+      log_->warn("transcript lines skipped account={} unreadable={}", a.name, batch->unreadable);
+    }
+    if (batch->files > 0) {
+      if (auto r = ctx.mesh->remember(std::string(kReaderKeyPrefix) + a.name, reader.state()); !r) {
+        log_->warn("transcript reader state not saved account={} error={}", a.name,
+                   r.error().message);
+      }
+    }
+  }
+  if (published > 0) log_->info("transcript usage stored samples={}", published);
+  return published;
+}
+
+void Accountant::on_usage(Incoming message) {
+  std::lock_guard lock(mu_);
+  if (!ledger_) return;  // the replay that follows reads it
+  if (message.subject().starts_with(kLimitsPrefix)) {
+    auto r = codec::decode<v1::LimitReading>(message.data(), message.headers());
+    if (!r) return;
+    if (auto reading = accounting::reading_from(*r)) ledger_->observe(*reading);
+    return;
+  }
+  auto s = codec::decode<v1::UsageSample>(message.data(), message.headers());
+  if (!s) {
+    log_->warn("unreadable usage sample subject={} error={}", message.subject(), s.error().message);
+    return;
+  }
+  ledger_->add(accounting::entry_from(*s));
+}
+
+void Accountant::on_lease(Incoming message) {
+  if (message.reply().empty()) return;
+  const std::string reply_to(message.reply());
+  const auto now = Clock::now();
+  v1::LeaseReply reply;
+  auto answer = [&] {
+    if (auto r = ctx_->mesh->connection().publish(reply_to, codec::encode(reply)); !r) {
+      log_->warn("lease answer not sent lease={} error={}", reply.lease_id(), r.error().message);
+    }
+  };
+  auto lease = codec::decode<v1::Lease>(message.data(), message.headers());
+  if (!lease) {
+    reply.set_granted(false);
+    reply.set_reason("unreadable lease request: " + lease.error().message);
+    *reply.mutable_retry_at() = to_timestamp(now + 60s);
+    answer();
+    return;
+  }
+  reply.set_lease_id(lease->id());
+  auto priority = accounting::priority_from_name(lease->priority());
+  std::string note;
+  if (!priority) {
+    priority = accounting::Priority::scheduled;
+    note = " (unknown priority '" + lease->priority() + "' taken as scheduled)";
+  }
+
+  // The runaway guard: a task past its budget gets nothing more.
+  std::int64_t budget = 0;
+  std::optional<v1::Task> task;
+  if (!lease->task_id().empty()) {
+    auto t = ctx_->mesh->task(lease->task_id());
+    if (t) {
+      task = std::move(*t);
+      budget = task->brief().token_budget();
+    }
+  }
+  std::optional<std::string> runaway;
+  {
+    std::lock_guard lock(mu_);
+    if (!ledger_) return;
+    ledger_->expire(now);
+    std::int64_t spent = 0;
+    if (budget > 0) {
+      spent = std::max<std::int64_t>(task->tokens_used(), ledger_->task_tokens(task->id())) +
+              ledger_->leased_for_task(task->id());
+      if (spent >= budget) {
+        runaway = "runaway guard: task " + task->id() + " has spent " + std::to_string(spent) +
+                  " tokens of its budget of " + std::to_string(budget) +
+                  "; no more leases (raise token_budget in a new brief to go on)";
+      }
+    }
+    if (!runaway) {
+      const auto account = ledger_->account_of(lease->account());
+      auto windows = ledger_->windows(account, now);
+      accounting::Ask ask{*priority, lease->estimate_tokens(), lease->model()};
+      if (ask.estimate <= 0) ask.estimate = settings(*ctx_).first_estimate;
+      auto verdict = accounting::decide(settings(*ctx_), windows, ask, now);
+      if (verdict.granted && budget > 0) {
+        verdict.allowance = std::min(verdict.allowance, budget - spent);
+      }
+      reply.set_granted(verdict.granted);
+      reply.set_allowance_tokens(verdict.allowance);
+      reply.set_reason(verdict.reason + note);
+      if (verdict.retry_at) *reply.mutable_retry_at() = to_timestamp(*verdict.retry_at);
+      if (verdict.granted) {
+        const auto expires = now + std::chrono::seconds(settings(*ctx_).lease_ttl_seconds);
+        *reply.mutable_expires_at() = to_timestamp(expires);
+        ledger_->lease(lease->id(),
+                       {account, lease->model(), lease->task_id(), ask.estimate, expires});
+      }
+    }
+  }
+  if (runaway) {
+    reply.set_granted(false);
+    reply.set_reason(*runaway);
+    answer();
+    auto blocked = ctx_->mesh->block_task(task->id(), *runaway);
+    if (!blocked) {
+      log_->warn("runaway task not blocked task={} error={}", task->id(), blocked.error().message);
+    } else if (*blocked) {
+      v1::FleetEvent event;
+      event.set_kind("blocked");
+      event.set_actor(ctx_->agent_id);
+      event.set_agent_id(lease->agent_id());
+      event.set_task_id(task->id());
+      event.set_reason(*runaway);
+      *event.mutable_at() = now_timestamp();
+      (void)ctx_->mesh->record("budget", std::move(event));
+    }
+    log_->warn("lease refused task={} agent={} reason=\"{}\"", task->id(), lease->agent_id(),
+               *runaway);
+    return;
+  }
+  answer();
+  if (!reply.granted()) {
+    log_->info("lease deferred agent={} task={} priority={} estimate={} reason=\"{}\"",
+               lease->agent_id(), lease->task_id(), accounting::priority_name(*priority),
+               lease->estimate_tokens(), reply.reason());
+  }
+}
+
+void Accountant::on_settle(Incoming message) {
+  auto settle = codec::decode<v1::Settle>(message.data(), message.headers());
+  if (settle) {
+    std::lock_guard lock(mu_);
+    if (ledger_) ledger_->settle(settle->lease_id());
+  }
+  if (message.reply().empty()) return;
+  v1::LeaseReply reply;
+  if (settle) {
+    reply.set_lease_id(settle->lease_id());
+    reply.set_granted(true);
+    reply.set_reason("settled");
+  } else {
+    reply.set_reason("unreadable settlement: " + settle.error().message);
+  }
+  (void)ctx_->mesh->connection().publish(message.reply(), codec::encode(reply));
+}
+
+std::optional<Decision> Accountant::precheck(const RoleContext& ctx, const v1::Brief& /*brief*/,
+                                             const v1::Task& /*task*/) {
+  Decision d;
+  auto read = read_transcripts(ctx);
+  if (!read) {
+    d.next_stage = std::string(voc::kBlocked);
+    d.reason = "reading the transcripts failed: " + read.error().message;
+    return d;
+  }
+  std::size_t entries = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (ledger_) entries = ledger_->size();
+  }
+  d.next_stage = std::string(voc::kDone);
+  d.reason = "ledger holds " + std::to_string(entries) + " samples; " + std::to_string(*read) +
+             " new from transcripts";
+  return d;
+}
+
+Result<Turn> Accountant::prepare(const RoleContext& /*ctx*/, const v1::Brief& /*brief*/,
+                                 const v1::Task& /*task*/) {
+  return make_error(errc::internal, "the accountant runs no engine: its precheck decides briefs");
+}
+
+Result<Decision> Accountant::finish(const RoleContext& /*ctx*/, const Turn& /*turn*/,
+                                    const Outcome& /*outcome*/) {
+  return make_error(errc::internal, "the accountant runs no engine: its precheck decides briefs");
+}
+
+}  // namespace agency::roles

@@ -1,0 +1,75 @@
+// The accountant keeps the usage ledger and answers budget leases
+// (agency.yaml `accountant:`, docs/ACCOUNTING.md).
+//
+// - Ledger: every UsageSample and LimitReading in AGENCY_USAGE (replayed
+//   at start, then live), plus the human's own Claude Code sessions read
+//   from each account's transcripts every transcripts_every_seconds and
+//   published there as samples (source "transcript", msg id = sample id),
+//   so the stream is the ledger and a restart loses nothing. What it has
+//   read of the transcripts is kept in agency-memory
+//   (accountant.transcripts.<account>).
+// - Leases: request/reply on agency.budget.lease (queue group accountant),
+//   decided by accounting::decide(); settlements on agency.budget.settle.
+//   A task past its brief's token_budget gets no lease and is blocked with
+//   the reason (the runaway guard), recorded on agency.event.budget.
+//
+// Thread: leases and settlements arrive on the connection's threads, ticks
+// and briefs on the agent's; one mutex guards the ledger and the reader.
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "agents/role.hpp"
+#include "agents/transcripts.hpp"
+#include "bus/connection.hpp"
+#include "roles/accountant/accounting.hpp"
+
+namespace agency::roles {
+
+class Accountant final : public RoleLogic {
+ public:
+  Accountant();
+  [[nodiscard]] std::string name() const override { return "accountant"; }
+
+  // Checks the settings, replays the ledger, serves leases.
+  Result<void> start(const RoleContext& ctx) override;
+  void stop(const RoleContext& ctx) override;
+  // Transcripts and housekeeping: every few seconds, the transcripts every
+  // transcripts_every_seconds.
+  [[nodiscard]] std::optional<std::chrono::milliseconds> tick_every(
+      const RoleContext& ctx) const override;
+  Result<void> tick(const RoleContext& ctx) override;
+
+  // A brief to the accountant reads the transcripts at once; the task is
+  // done with the ledger's size as its reason. No engine runs.
+  std::optional<Decision> precheck(const RoleContext& ctx, const v1::Brief& brief,
+                                   const v1::Task& task) override;
+  Result<Turn> prepare(const RoleContext& ctx, const v1::Brief& brief,
+                       const v1::Task& task) override;
+  Result<Decision> finish(const RoleContext& ctx, const Turn& turn,
+                          const Outcome& outcome) override;
+
+ private:
+  void on_lease(Incoming message);
+  void on_settle(Incoming message);
+  void on_usage(Incoming message);
+  // Reads every account's transcripts and publishes what is new. Returns
+  // how many samples it published.
+  Result<std::size_t> read_transcripts(const RoleContext& ctx);
+
+  std::shared_ptr<spdlog::logger> log_;
+  const RoleContext* ctx_ = nullptr;
+  std::mutex mu_;
+  std::optional<accounting::Ledger> ledger_;
+  std::map<std::string, TranscriptReader> readers_;  // by account
+  std::optional<std::chrono::steady_clock::time_point> next_transcripts_;
+  std::vector<Subscription> subs_;
+};
+
+}  // namespace agency::roles

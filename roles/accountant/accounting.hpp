@@ -1,0 +1,285 @@
+// The accountant's arithmetic, with no bus in it: the ledger of usage, the
+// windows a subscription's limits apply to, calibration of those limits
+// from official utilisation percentages, and the lease rules (the human's
+// reserve, pacing toward the reset, releasing capacity that would expire,
+// night-weighted batch work). The accountant role (accountant.hpp), `agency
+// usage` and `agency sim` all decide with these functions, so what the
+// simulation measures is what the fleet does.
+//
+// Tokens: a window counts input + output + cache-creation tokens ("counted
+// tokens"); cache reads are kept in the ledger and the reports but do not
+// count toward a limit (docs/ACCOUNTING.md says why).
+//
+// Thread: none of this is shared; a Ledger belongs to one thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agents/config.hpp"
+#include "bus/result.hpp"
+
+namespace agency::accounting {
+
+using Clock = std::chrono::system_clock;
+using Time = Clock::time_point;
+
+// ---------------------------------------------------------------- windows
+
+enum class Window { five_hour, seven_day, seven_day_opus, seven_day_sonnet };
+inline constexpr Window kWindows[] = {Window::five_hour, Window::seven_day, Window::seven_day_opus,
+                                      Window::seven_day_sonnet};
+
+// "five_hour", "seven_day", "seven_day_opus", "seven_day_sonnet": the names
+// Claude Code's statusline and the usage endpoint use.
+std::string_view window_name(Window w);
+std::optional<Window> window_from_name(std::string_view name);
+std::chrono::seconds window_length(Window w);  // 5 h or 7 days
+
+// Whether usage of `model` counts toward `w`: every model counts toward
+// five_hour and seven_day; seven_day_opus only models naming "opus",
+// seven_day_sonnet only models naming "sonnet".
+bool counts_toward(Window w, std::string_view model);
+
+struct TokenCounts {
+  std::int64_t input = 0;
+  std::int64_t output = 0;
+  std::int64_t cache_creation = 0;
+  std::int64_t cache_read = 0;
+  [[nodiscard]] std::int64_t counted() const { return input + output + cache_creation; }
+  [[nodiscard]] std::int64_t total() const { return counted() + cache_read; }
+  TokenCounts& operator+=(const TokenCounts& o);
+};
+
+// One line of the ledger: one engine call or one transcript message.
+struct Entry {
+  std::string id;  // UsageSample.id; the ledger keeps one entry per id
+  Time at;
+  std::string account;
+  std::string model;
+  std::string engine;
+  std::string role;      // empty for the human
+  std::string agent_id;  // empty for the human
+  std::string task_id;
+  std::string project;
+  std::string session_id;
+  bool human = false;  // read from a transcript agency did not start
+  TokenCounts tokens;
+  double cost_usd = 0;
+};
+
+// A 5-hour block as ccusage 17 forms them: a block starts at the UTC hour
+// of its first entry and ends 5 hours later; an entry at or after the end,
+// or 5 hours or more after the previous entry, starts a new block.
+struct Block {
+  Time start;
+  Time end;                // start + 5 h
+  Time last;               // the last entry in it
+  std::int64_t human = 0;  // counted tokens
+  std::int64_t agents = 0;
+};
+// `entries` in time order (the ledger keeps them so).
+std::vector<Block> five_hour_blocks(std::span<const Entry* const> entries);
+
+// The day and time a weekly window resets, in a zone ("thu 18:00").
+struct WeeklyReset {
+  int weekday = 1;  // 0 = Sunday
+  int hour = 0;
+  int minute = 0;
+  std::string time_zone;
+};
+
+// A window instance: [start, end).
+struct Span {
+  Time start;
+  Time end;
+};
+
+// The weekly window around `now`. A reset time seen from the plan itself
+// (`observed`, from a statusline, the usage endpoint or headers) wins over
+// the configured one; a past one is moved forward by whole weeks.
+Span weekly_span(Time now, const WeeklyReset& reset, std::optional<Time> observed);
+
+// ---------------------------------------------------------------- limits
+
+// Token limits per window; 0: none known (the window is not enforced).
+struct Limits {
+  std::int64_t five_hour = 0;
+  std::int64_t seven_day = 0;
+  std::int64_t seven_day_opus = 0;
+  std::int64_t seven_day_sonnet = 0;
+  [[nodiscard]] std::int64_t of(Window w) const;
+  void set(Window w, std::int64_t v);
+};
+
+// Rough starting points per plan (pro, max5, max20), in counted tokens,
+// until a utilisation percentage calibrates them. errc::config for an
+// unknown plan naming `key`.
+Result<Limits> plan_limits(std::string_view plan, std::string_view key);
+
+// An official utilisation figure: statusline rate_limits, the usage
+// endpoint, rate-limit headers (LimitReading on agency.usage.limits.*).
+struct Reading {
+  std::string account;
+  Window window = Window::five_hour;
+  double utilization = -1;  // 0-100; -1 when not given
+  std::optional<Time> resets_at;
+  Time at;
+  std::string source;  // statusline, endpoint, headers, rate_limit_event, error
+};
+
+// A limit calibrated from a reading: capacity = counted tokens in the
+// window when it was seen / utilisation. Nullopt when the reading cannot
+// calibrate (no percentage, below 1%, or nothing counted in the window).
+std::optional<std::int64_t> calibrate(std::int64_t counted_in_window, double utilization);
+
+// ---------------------------------------------------------------- unused area
+
+// Counted tokens used per step, human and agents apart.
+struct Step {
+  Time at;  // the step's start
+  std::int64_t human = 0;
+  std::int64_t agents = 0;
+};
+// Steps of `step` from `from` (inclusive) to `to` (exclusive) of the
+// entries (time order) that count toward `w`.
+std::vector<Step> steps(std::span<const Entry* const> entries, Window w, Time from, Time to,
+                        std::chrono::minutes step);
+
+// The unused area: a window's limit spread evenly over its length offers
+// limit x step / length per step; each step adds what it offered beyond the
+// tokens used in it. Using more in one step does not make up for a step
+// left unused: that use is borrowed from later in the window, where the
+// limit then stops work (docs/ACCOUNTING.md). Tokens.
+std::int64_t unused_area(std::span<const Step> steps, Window w, std::int64_t limit,
+                         std::chrono::minutes step);
+
+// ---------------------------------------------------------------- ledger
+
+// The state of one window of one account at one moment.
+struct WindowState {
+  std::string account;
+  Window window = Window::five_hour;
+  Span span;
+  bool open = true;  // five_hour: a block is running (else span is the next one's)
+  std::int64_t limit = 0;
+  std::string limit_source;  // "config", "plan max5", "calibrated: 42% at 2026-...Z"
+  std::int64_t human = 0;    // counted tokens in the span
+  std::int64_t agents = 0;
+  std::int64_t leased = 0;  // granted, not yet settled
+  [[nodiscard]] std::int64_t used() const { return human + agents; }
+};
+
+class Ledger {
+ public:
+  // Accounts as configured (accountant.accounts; none: one named
+  // default); usage naming no account, or one not configured, counts
+  // against the first.
+  explicit Ledger(config::Accountant config);
+
+  // False for an id already in the ledger (a replay or a re-read).
+  bool add(Entry e);
+  // A reading: calibrates the window's limit and its reset time.
+  void observe(const Reading& r);
+
+  // A session agency started: transcript lines of it are the fleet's, not
+  // the human's, and are counted once (as the engine reported them).
+  [[nodiscard]] bool agency_session(std::string_view session_id) const;
+
+  [[nodiscard]] const config::Accountant& config() const { return config_; }
+  [[nodiscard]] const std::vector<config::Account>& accounts() const { return config_.accounts; }
+  // The account name usage of `account` counts against.
+  [[nodiscard]] std::string account_of(std::string_view account) const;
+
+  [[nodiscard]] WindowState window(std::string_view account, Window w, Time now) const;
+  [[nodiscard]] std::vector<WindowState> windows(std::string_view account, Time now) const;
+
+  // Entries of an account in time order, human lines of agency sessions
+  // left out.
+  [[nodiscard]] std::vector<const Entry*> entries(std::string_view account) const;
+  // Every entry in time order, same rule.
+  [[nodiscard]] std::vector<const Entry*> all() const;
+  // Counted tokens of a task so far.
+  [[nodiscard]] std::int64_t task_tokens(std::string_view task_id) const;
+  [[nodiscard]] std::size_t size() const { return ids_.size(); }
+
+  // Leases granted and not settled, by lease id.
+  struct Outstanding {
+    std::string account;
+    std::string model;
+    std::string task_id;
+    std::int64_t tokens = 0;
+    Time expires;
+  };
+  void lease(std::string id, Outstanding o);
+  void settle(std::string_view id);
+  void expire(Time now);
+  [[nodiscard]] std::int64_t leased(std::string_view account, Window w) const;
+  [[nodiscard]] std::int64_t leased_for_task(std::string_view task_id) const;
+
+ private:
+  config::Accountant config_;
+  std::set<std::string, std::less<>> ids_;
+  std::set<std::string, std::less<>> agency_sessions_;
+  std::map<std::string, std::vector<Entry>, std::less<>> by_account_;  // time order
+  std::map<std::string, std::int64_t, std::less<>> task_tokens_;
+  struct Calibration {
+    std::optional<std::int64_t> limit;
+    std::string source;
+    std::optional<Time> resets_at;
+  };
+  std::map<std::pair<std::string, Window>, Calibration> calibrations_;
+  std::map<std::string, Outstanding, std::less<>> outstanding_;
+};
+
+// ---------------------------------------------------------------- leases
+
+enum class Priority { human, interactive, scheduled, batch };
+std::string_view priority_name(Priority p);
+// Empty reads as scheduled (brief.proto); unknown names are nullopt.
+std::optional<Priority> priority_from_name(std::string_view name);
+
+struct Ask {
+  Priority priority = Priority::scheduled;
+  std::int64_t estimate = 0;  // counted tokens
+  std::string model;
+};
+
+struct Verdict {
+  bool granted = false;
+  std::int64_t allowance = 0;
+  std::optional<Time> retry_at;  // when deferred: when asking again can succeed
+  std::string reason;            // the rule that decided, in words
+};
+
+// The lease rules, for every window the model counts toward (windows with
+// limit 0 are not enforced):
+//   human        only the limit itself;
+//   interactive  the reserve: agents never take the last `reserve` of a window;
+//   scheduled    the reserve, and pacing: use by now at most the share of
+//                (limit - reserve) the elapsed part of the window is, plus a
+//                burst of `burst` x limit;
+//   batch        as scheduled, but the reserve shrinks to nothing over the
+//                last release_* before the reset (capacity that would expire
+//                goes to batch work), and the pace counts night hours
+//                night_weight times (batch work prefers the night).
+// A deferral's retry_at is the first minute at which the same ask passes.
+Verdict decide(const config::Accountant& policy, std::span<const WindowState> windows,
+               const Ask& ask, Time now);
+
+// The share of (limit - reserve) an agent may have used by `now` under the
+// pacing rule above (0..1), for the report's pace column and the sim.
+double pace_share(const config::Accountant& policy, const WindowState& w, Priority p, Time now);
+
+// Whether `t` falls in the configured night (accountant.night in
+// accountant.time_zone).
+bool is_night(const config::Accountant& policy, Time t);
+
+}  // namespace agency::accounting
