@@ -120,11 +120,13 @@ Result<TranscriptReader::Batch> TranscriptReader::read_new(const std::vector<fs:
       if (last_newline == std::string::npos) continue;
       ++batch.files;
       std::string_view whole(chunk.data(), last_newline + 1);
+      const std::uintmax_t base = mark.offset;
       mark.offset += whole.size();
       std::size_t start = 0;
       while (start < whole.size()) {
         auto end = whole.find('\n', start);
         std::string_view line = whole.substr(start, end - start);
+        const std::uintmax_t line_offset = base + start;
         start = end + 1;
         if (line.empty()) continue;
         auto entry = parse_transcript_line(line);
@@ -138,6 +140,7 @@ Result<TranscriptReader::Batch> TranscriptReader::read_new(const std::vector<fs:
           continue;
         }
         entry->file = path;
+        entry->offset = line_offset;
         batch.entries.push_back(std::move(*entry));
       }
     }

@@ -39,6 +39,7 @@ struct TranscriptEntry {
   std::optional<double> cost_usd;  // costUSD when the line has one
   std::string cwd;
   std::filesystem::path file;
+  std::uintmax_t offset = 0;  // of the line in the file: tells apart lines without ids
 };
 
 // One transcript line; nullopt for lines that carry no assistant usage

@@ -43,10 +43,9 @@ v1::UsageSample sample_from(const TranscriptEntry& e, const std::string& account
     s.set_id("tx:" + e.message_id + ":" + e.request_id);
   } else {
     // Lines without ids count every time they are written (ccusage does
-    // the same); the file and the moment tell them apart.
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(e.at.time_since_epoch());
-    s.set_id("tx:" + std::to_string(std::hash<std::string>{}(e.file.string())) + ":" +
-             std::to_string(ns.count()) + ":" + std::to_string(e.output_tokens));
+    // the same): the file and the line's place tell them apart.
+    s.set_id("tx:" + std::to_string(std::hash<std::string>{}(e.file.string())) + "@" +
+             std::to_string(e.offset));
   }
   s.set_engine("claude");
   s.set_model(e.model);

@@ -1,0 +1,291 @@
+// The accountant with a real nats-server and real agents: its ledger of
+// the human's transcripts equals the real ccusage 17's day totals and
+// survives a restart without reading anything twice; leases follow the
+// reserve and calibration; the runaway guard blocks a task; agents with
+// no accountant follow the fallback.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "agency/v1/event.pb.h"
+#include "agency/v1/fleet.pb.h"
+#include "agency/v1/usage.pb.h"
+#include "agents/config.hpp"
+#include "agents/localtime.hpp"
+#include "bus/clock.hpp"
+#include "bus/codec.hpp"
+#include "bus/consumer.hpp"
+#include "bus/kv.hpp"
+#include "bus/subjects.hpp"
+#include "roles/accountant/ledger_io.hpp"
+#include "tests/support/pipeline.hpp"
+#include "tests/support/run.hpp"
+#include "tests/support/transcript_gen.hpp"
+
+namespace agency {
+namespace {
+
+using namespace std::chrono_literals;
+using test::bin;
+using test::Pipeline;
+
+const char* kScenario = R"(planner:
+  - spec: "Add GREETING.md"
+builder:
+  - write: {path: GREETING.md, content: "hello\n"}
+adversary:
+  - verdict: pass
+reviewer:
+  - verdict: pass
+)";
+
+config::Accountant accountant_config(const Pipeline& p) {
+  auto c = config::load_file(p.dir() / "agency.yaml");
+  REQUIRE_MESSAGE(c.ok(), c.error().message);
+  return c->accountant;
+}
+
+// The ledger's day totals in UTC, as ccusage's daily report has them.
+std::map<std::string, accounting::TokenCounts> ledger_days(Pipeline& p) {
+  auto ledger = accounting::replay_ledger(p.connection(), accountant_config(p));
+  REQUIRE(ledger.ok());
+  std::map<std::string, accounting::TokenCounts> days;
+  for (const auto* e : ledger->all()) {
+    auto local = to_local(e->at, "UTC");
+    char date[16];
+    std::snprintf(date, sizeof date, "%04d-%02d-%02d", local.year, local.month, local.day);
+    days[date] += e->tokens;
+  }
+  return days;
+}
+
+bool same_days(const std::map<std::string, accounting::TokenCounts>& ours,
+               const std::map<std::string, nlohmann::json>& theirs) {
+  if (ours.size() != theirs.size()) return false;
+  for (const auto& [date, t] : ours) {
+    auto it = theirs.find(date);
+    if (it == theirs.end()) return false;
+    const auto& j = it->second;
+    if (t.input != j.at("inputTokens").get<std::int64_t>() ||
+        t.output != j.at("outputTokens").get<std::int64_t>() ||
+        t.cache_creation != j.at("cacheCreationTokens").get<std::int64_t>() ||
+        t.cache_read != j.at("cacheReadTokens").get<std::int64_t>()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+v1::LeaseReply ask_lease(Pipeline& p, const std::string& priority, std::int64_t estimate,
+                         const std::string& task_id = {}) {
+  v1::Lease lease;
+  lease.set_id("lease-" +
+               std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  lease.set_agent_id("tester");
+  lease.set_role("builder");
+  lease.set_priority(priority);
+  lease.set_estimate_tokens(estimate);
+  lease.set_model("claude-sonnet-4-5");
+  lease.set_task_id(task_id);
+  auto answer = p.connection().request(subjects::kBudgetLease, codec::encode(lease), 5s);
+  REQUIRE_MESSAGE(answer.ok(), answer.error().message);
+  auto reply = codec::decode<v1::LeaseReply>(answer->data(), answer->headers());
+  REQUIRE(reply.ok());
+  return *reply;
+}
+
+// Polls until the accountant answers leases.
+void wait_for_accountant(Pipeline& p) {
+  v1::Lease probe;
+  probe.set_id("probe");
+  probe.set_priority("human");
+  probe.set_estimate_tokens(1);
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto answer = p.connection().request(subjects::kBudgetLease, codec::encode(probe), 500ms);
+    if (answer.ok()) return;
+    std::this_thread::sleep_for(50ms);  // polling for a service, with a deadline
+  }
+  FAIL("the accountant never answered a lease");
+}
+
+void publish_agent_usage(Pipeline& p, const std::string& id, std::int64_t tokens) {
+  v1::UsageSample s;
+  s.set_id(id);
+  s.set_engine("claude");
+  s.set_model("claude-sonnet-4-5");
+  s.set_role("builder");
+  s.set_agent_id("builder-1");
+  s.set_input_tokens(tokens);
+  s.set_started_by_agency(true);
+  s.set_source("engine");
+  *s.mutable_at() = now_timestamp();
+  REQUIRE(
+      p.connection().js_publish(subjects::usage("claude", "builder"), codec::encode(s), id).ok());
+}
+
+TEST_CASE(
+    "accountant: the human's transcripts equal ccusage daily, and a restart reads nothing twice") {
+  Pipeline p(kScenario, {},
+             "accountant:\n  transcripts_every_seconds: 1\n  time_zone: UTC\n  accounts:\n"
+             "    - name: me\n      config_dir: claude\n      plan: max5\n");
+  const auto config_dir = p.dir() / "claude";
+  test::Generator gen;
+  const std::int64_t t0 = 1'794'949'200'000;  // 2026-11-18 21:00 UTC
+  test::write_lines(config_dir / "projects" / "-work-api" / "s-1.jsonl",
+                    gen.session(t0, "s-1", 30));
+  test::write_lines(config_dir / "projects" / "-work-web" / "s-2.jsonl",
+                    gen.session(t0 + 27LL * 3600 * 1000, "s-2", 25));
+
+  // Every transcript sample published, deduplicated by the stream or not.
+  std::atomic<int> published{0};
+  auto sub = p.connection().subscribe("agency.usage.claude.human", {},
+                                      [&](Incoming) { published.fetch_add(1); });
+  REQUIRE(sub.ok());
+
+  p.start("accountant", "accountant-1");
+  auto theirs = test::ccusage_daily(config_dir, "UTC");
+  REQUIRE_FALSE(theirs.empty());
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!same_days(ledger_days(p), theirs) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(200ms);  // polling the ledger, with a deadline
+  }
+  auto ours = ledger_days(p);
+  REQUIRE(ours.size() == theirs.size());
+  for (const auto& [date, t] : ours) {
+    CAPTURE(date);
+    REQUIRE(theirs.count(date) == 1);
+    CHECK(t.input == theirs.at(date).at("inputTokens").get<std::int64_t>());
+    CHECK(t.output == theirs.at(date).at("outputTokens").get<std::int64_t>());
+    CHECK(t.cache_creation == theirs.at(date).at("cacheCreationTokens").get<std::int64_t>());
+    CHECK(t.cache_read == theirs.at(date).at("cacheReadTokens").get<std::int64_t>());
+  }
+  const int first_read = published.load();
+  CHECK(first_read > 0);
+
+  // Killed, more lines written meanwhile, restarted: only the new lines are
+  // published, and the ledger equals ccusage again.
+  p.agent("accountant-1").signal(SIGKILL);
+  p.agent("accountant-1").wait(10s);
+  p.forget("accountant-1");
+  auto more = gen.session(t0 + 60LL * 3600 * 1000, "s-3", 12);
+  test::write_lines(config_dir / "projects" / "-work-web" / "s-3.jsonl", more);
+  p.start("accountant", "accountant-1");
+  theirs = test::ccusage_daily(config_dir, "UTC");
+  deadline = std::chrono::steady_clock::now() + 30s;
+  while (!same_days(ledger_days(p), theirs) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(200ms);  // polling the ledger, with a deadline
+  }
+  CHECK(same_days(ledger_days(p), theirs));
+  // s-3's assistant lines: at most 2 per message plus the extra ones the
+  // generator writes; far fewer than a re-read of everything.
+  const int second_read = published.load() - first_read;
+  CHECK(second_read > 0);
+  CHECK(second_read <= static_cast<int>(more.size()));
+  CHECK(second_read < first_read);
+}
+
+TEST_CASE(
+    "accountant: the reserve defers agents, the human is granted, calibration moves the limit") {
+  Pipeline p(kScenario, {},
+             "accountant:\n  time_zone: UTC\n  accounts:\n    - name: default\n"
+             "      five_hour: 1000\n      seven_day: 1000000\n");
+  p.start("accountant", "accountant-1");
+  wait_for_accountant(p);
+  publish_agent_usage(p, "u-1", 790);
+  // The sample reaches the ledger live: poll until an ask over the reserve is deferred.
+  v1::LeaseReply over;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  do {
+    over = ask_lease(p, "interactive", 20);
+  } while (over.granted() && std::chrono::steady_clock::now() < deadline);
+  CHECK_FALSE(over.granted());
+  CHECK(over.reason().find("reserve") != std::string::npos);
+  CHECK(over.has_retry_at());
+  CHECK(ask_lease(p, "interactive", 5).granted());
+  CHECK(ask_lease(p, "human", 150).granted());
+
+  // The plan says 10% of the window is used: 790 + 5 + 150 leased... only
+  // used tokens calibrate: 790 / 10% = 7,900.
+  v1::LimitReading reading;
+  reading.set_engine("claude");
+  reading.set_window("five_hour");
+  reading.set_utilization(10);
+  reading.set_source("statusline");
+  *reading.mutable_at() = now_timestamp();
+  REQUIRE(p.connection().js_publish(subjects::limits("claude"), codec::encode(reading)).ok());
+  v1::LeaseReply after;
+  deadline = std::chrono::steady_clock::now() + 10s;
+  do {
+    after = ask_lease(p, "interactive", 20);
+  } while (!after.granted() && std::chrono::steady_clock::now() < deadline);
+  CHECK(after.granted());
+  auto ledger = accounting::replay_ledger(p.connection(), accountant_config(p));
+  REQUIRE(ledger.ok());
+  auto w =
+      ledger->window("default", accounting::Window::five_hour, std::chrono::system_clock::now());
+  CHECK(w.limit == 7900);
+  CHECK(w.limit_source.find("calibrated") != std::string::npos);
+}
+
+TEST_CASE("accountant: a task past its token budget is blocked by the runaway guard") {
+  Pipeline p(kScenario, {}, "accountant:\n  time_zone: UTC\n");
+  p.start("accountant", "accountant-1");
+  wait_for_accountant(p);
+  p.start_fleet();
+  // The planner's call alone spends more than 50 tokens (the scripted
+  // engine counts a quarter of the prompt's characters).
+  auto r = test::run(
+      {bin("agency"), "--config", (p.dir() / "agency.yaml").string(), "--nats", p.server().url(),
+       "brief", "planner", "Spend too much", "--budget", "50", "--print-json"},
+      {}, 30s);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto task_id = nlohmann::json::parse(r.out).at("task_id").get<std::string>();
+  auto blocked = p.wait_for_stage(task_id, "blocked", 60s);
+  REQUIRE(blocked.has_value());
+  CHECK(blocked->blocked_reason().find("runaway guard") != std::string::npos);
+  CHECK(blocked->blocked_reason().find("budget of 50") != std::string::npos);
+  auto events = replay(p.connection(), subjects::kEventsStream, "agency.event.budget", 10);
+  REQUIRE(events.ok());
+  REQUIRE(events->size() == 1);
+  auto e = codec::decode<v1::FleetEvent>((*events)[0].data(), (*events)[0].headers());
+  REQUIRE(e.ok());
+  CHECK(e->task_id() == task_id);
+  CHECK(e->actor() == "accountant-1");
+}
+
+TEST_CASE("accountant: with the accountant down agents spend only the fallback allowance") {
+  Pipeline p(kScenario, {},
+             "accountant:\n  lease_timeout_ms: 300\n  fallback_tokens_per_hour: 100\n");
+  p.start("planner", "planner-1");
+  p.plain_publish("agency.brief.planner", "First on the fallback");
+  auto first = p.task_with_objective("First on the fallback");
+  REQUIRE_FALSE(first.empty());
+  REQUIRE(p.wait_for_stage(first, "ready-for-dev", 30s).has_value());
+  // The first call spent more than the 100-token allowance: the next brief waits.
+  p.plain_publish("agency.brief.planner", "Second on the fallback");
+  auto second = p.task_with_objective("Second on the fallback");
+  REQUIRE_FALSE(second.empty());
+  auto fleet = KeyValue::open(p.connection(), subjects::kFleetBucket);
+  REQUIRE(fleet.ok());
+  bool waiting = false;
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!waiting && std::chrono::steady_clock::now() < deadline) {
+    if (auto entry = fleet->get("planner-1"); entry.ok()) {
+      auto s = codec::decode<v1::AgentStatus>(entry->value);
+      waiting = s.ok() && s->last_progress().find("fallback allowance") != std::string::npos;
+    }
+    if (!waiting) std::this_thread::sleep_for(50ms);  // polling a record, with a deadline
+  }
+  CHECK(waiting);
+  CHECK(p.wait_for_stage(second, "ready-for-prep", 1s).has_value());
+  CHECK_FALSE(p.wait_for_stage(second, "ready-for-dev", 2s).has_value());
+}
+
+}  // namespace
+}  // namespace agency
