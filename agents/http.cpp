@@ -110,9 +110,7 @@ bool wait_unless_cancelled(std::chrono::milliseconds d, const std::atomic<bool>&
   return !cancel.load();
 }
 
-}  // namespace
-
-Result<Response> post(const Request& request, const std::atomic<bool>& cancel) {
+Result<Response> exchange(const Request& request, const std::atomic<bool>& cancel, bool is_post) {
   if (auto r = global_init(); !r) return r.error();
   std::unique_ptr<CURL, CurlDeleter> handle(curl_easy_init());
   if (!handle) return make_error(errc::internal, "libcurl could not make a request handle");
@@ -142,9 +140,13 @@ Result<Response> post(const Request& request, const std::atomic<bool>& cancel) {
   curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // we run on worker threads
-  curl_easy_setopt(h, CURLOPT_POST, 1L);
-  curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
-  curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+  if (is_post) {
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, request.body.data());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+  } else {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  }
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(h, CURLOPT_USERAGENT, "agency");
   curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
@@ -206,6 +208,16 @@ Result<Response> post(const Request& request, const std::atomic<bool>& cancel) {
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &t.response.status);
   return std::move(t.response);
+}
+
+}  // namespace
+
+Result<Response> post(const Request& request, const std::atomic<bool>& cancel) {
+  return exchange(request, cancel, true);
+}
+
+Result<Response> get(const Request& request, const std::atomic<bool>& cancel) {
+  return exchange(request, cancel, false);
 }
 
 std::string join_url(std::string_view base, std::string_view path) {

@@ -42,6 +42,8 @@ struct Response {
 // errc::config (a URL or TLS setup that will not work however often tried),
 // errc::io ("cancelled", and anything else).
 Result<Response> post(const Request& request, const std::atomic<bool>& cancel);
+// GETs it (the body is not sent); errors as post().
+Result<Response> get(const Request& request, const std::atomic<bool>& cancel);
 
 // base "https://api.openai.com" + "/v1/chat/completions"; a base that
 // already ends in the path's first segment ("http://host:8000/v1") does not

@@ -263,4 +263,30 @@ std::optional<LimitReading> from_rate_limit_info(std::string_view json_object) {
   return r;
 }
 
+std::optional<std::vector<LimitReading>> from_usage_endpoint(std::string_view body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  std::vector<LimitReading> out;
+  bool any_window = false;
+  for (const char* window : {"five_hour", "seven_day", "seven_day_opus", "seven_day_sonnet"}) {
+    auto it = j.find(window);
+    if (it == j.end()) continue;
+    any_window = true;
+    if (!it->is_object()) continue;
+    LimitReading r;
+    r.window = window;
+    r.source = "endpoint";
+    if (auto u = it->find("utilization"); u != it->end() && u->is_number()) {
+      r.utilization = u->get<double>();
+    }
+    if (auto reset = it->find("resets_at"); reset != it->end() && reset->is_string()) {
+      r.resets_at = parse_rfc3339(reset->get<std::string>());
+    }
+    if (r.utilization < 0 && !r.resets_at) continue;
+    out.push_back(std::move(r));
+  }
+  if (!any_window) return std::nullopt;
+  return out;
+}
+
 }  // namespace agency::limits

@@ -42,6 +42,13 @@ std::optional<TimePoint> retry_at(const std::map<std::string, std::string>& head
 // "utilization":0.93}). nullopt when it is not such an object.
 std::optional<LimitReading> from_rate_limit_info(std::string_view json_object);
 
+// The readings of the subscription usage endpoint's answer (GET
+// /api/oauth/usage): {"five_hour": {"utilization": 42.0, "resets_at":
+// "2026-11-22T15:00:00Z"}, "seven_day": {...}, "seven_day_opus": null, ...}.
+// Windows that are null or absent give none; source "endpoint". nullopt
+// when the body is not such an object at all.
+std::optional<std::vector<LimitReading>> from_usage_endpoint(std::string_view body);
+
 // "6m0s" -> 360 s, "1.5s", "20ms", "1h2m3s"; nullopt when unreadable.
 std::optional<std::chrono::milliseconds> parse_go_duration(std::string_view text);
 

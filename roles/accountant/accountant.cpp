@@ -1,11 +1,16 @@
 #include "roles/accountant/accountant.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cctype>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 
 #include "agency/v1/event.pb.h"
 #include "agency/v1/usage.pb.h"
+#include "agents/http.hpp"
+#include "agents/limits.hpp"
 #include "agents/localtime.hpp"
 #include "agents/logging.hpp"
 #include "agents/mesh.hpp"
@@ -135,8 +140,72 @@ Result<void> Accountant::tick(const RoleContext& ctx) {
   if (next_transcripts_ && now < *next_transcripts_) return {};
   next_transcripts_ = now + std::chrono::seconds(settings(ctx).transcripts_every_seconds);
   auto read = read_transcripts(ctx);
+  poll_usage_endpoints(ctx);
   if (!read) return read.error();
   return {};
+}
+
+void Accountant::poll_usage_endpoints(const RoleContext& ctx) {
+  const auto now = std::chrono::steady_clock::now();
+  for (const auto& a : settings(ctx).accounts) {
+    if (a.usage_url.empty()) continue;
+    auto& next = next_endpoint_poll_[a.name];
+    if (now < next) continue;
+    next = now + std::chrono::seconds(settings(ctx).usage_every_seconds);
+    std::ifstream in(a.token_file);
+    std::string token;
+    std::getline(in, token);
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())) != 0) {
+      token.pop_back();
+    }
+    if (token.empty()) {
+      log_->warn("usage endpoint not asked account={}: no token in {}", a.name,
+                 a.token_file.string());
+      continue;
+    }
+    http::Request request;
+    request.url = a.usage_url;
+    request.headers = {{"Authorization", "Bearer " + token},
+                       {"anthropic-beta", "oauth-2025-04-20"},
+                       {"Accept", "application/json"}};
+    request.timeout = 15s;
+    request.connect_timeout = 5s;
+    std::atomic<bool> never{false};
+    auto response = http::get(request, never);
+    if (!response) {
+      log_->warn("usage endpoint failed account={} error={}", a.name, response.error().message);
+      continue;
+    }
+    if (response->status != 200) {
+      log_->warn("usage endpoint answered account={} status={} (check token_file)", a.name,
+                 response->status);
+      continue;
+    }
+    auto readings = limits::from_usage_endpoint(response->body);
+    if (!readings) {
+      log_->warn("usage endpoint answer unreadable account={}", a.name);
+      continue;
+    }
+    for (const auto& r : *readings) {
+      v1::LimitReading out;
+      out.set_engine("claude");
+      out.set_account(a.name);
+      out.set_agent_id(ctx.agent_id);
+      out.set_role("accountant");
+      out.set_window(r.window);
+      out.set_utilization(r.utilization);
+      out.set_remaining(-1);
+      out.set_limit(-1);
+      if (r.resets_at) *out.mutable_resets_at() = to_timestamp(*r.resets_at);
+      out.set_source(r.source);
+      *out.mutable_at() = now_timestamp();
+      if (auto p =
+              ctx.mesh->connection().js_publish(subjects::limits("claude"), codec::encode(out));
+          !p) {
+        log_->warn("usage reading not stored account={} error={}", a.name, p.error().message);
+      }
+    }
+  }
 }
 
 Result<std::size_t> Accountant::read_transcripts(const RoleContext& ctx) {

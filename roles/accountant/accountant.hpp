@@ -8,6 +8,10 @@
 //   so the stream is the ledger and a restart loses nothing. What it has
 //   read of the transcripts is kept in agency-memory
 //   (accountant.transcripts.<account>).
+// - Official figures: LimitReadings the engines publish (headers,
+//   rate_limit_event), the statusline (`agency usage ingest-statusline`),
+//   and each account's usage endpoint (usage_url), polled every
+//   usage_every_seconds, calibrate the limits (accounting::calibrate).
 // - Leases: request/reply on agency.budget.lease (queue group accountant),
 //   decided by accounting::decide(); settlements on agency.budget.settle.
 //   A task past its brief's token_budget gets no lease and is blocked with
@@ -62,6 +66,9 @@ class Accountant final : public RoleLogic {
   // Reads every account's transcripts and publishes what is new. Returns
   // how many samples it published.
   Result<std::size_t> read_transcripts(const RoleContext& ctx);
+  // Asks each account's usage endpoint, when one is configured and due, and
+  // stores its utilisation figures as limit readings (which calibrate).
+  void poll_usage_endpoints(const RoleContext& ctx);
 
   std::shared_ptr<spdlog::logger> log_;
   const RoleContext* ctx_ = nullptr;
@@ -69,6 +76,7 @@ class Accountant final : public RoleLogic {
   std::optional<accounting::Ledger> ledger_;
   std::map<std::string, TranscriptReader> readers_;  // by account
   std::optional<std::chrono::steady_clock::time_point> next_transcripts_;
+  std::map<std::string, std::chrono::steady_clock::time_point> next_endpoint_poll_;
   std::vector<Subscription> subs_;
 };
 

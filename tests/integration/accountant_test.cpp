@@ -23,6 +23,7 @@
 #include "bus/kv.hpp"
 #include "bus/subjects.hpp"
 #include "roles/accountant/ledger_io.hpp"
+#include "tests/support/model_server.hpp"
 #include "tests/support/pipeline.hpp"
 #include "tests/support/run.hpp"
 #include "tests/support/transcript_gen.hpp"
@@ -285,6 +286,49 @@ TEST_CASE("accountant: with the accountant down agents spend only the fallback a
   CHECK(waiting);
   CHECK(p.wait_for_stage(second, "ready-for-prep", 1s).has_value());
   CHECK_FALSE(p.wait_for_stage(second, "ready-for-dev", 2s).has_value());
+}
+
+TEST_CASE("accountant: the usage endpoint's utilisation calibrates the limit") {
+  test::TempDir scratch;
+  test::ModelServer server(
+      scratch.path(),
+      {{"usage_endpoint",
+        {{"token", "sk-oauth-test"},
+         {"answer",
+          {{"five_hour", {{"utilization", 25.0}, {"resets_at", nullptr}}},
+           {"seven_day", {{"utilization", 10.0}, {"resets_at", "2030-01-07T00:00:00Z"}}},
+           {"seven_day_opus", nullptr}}}}}});
+  test::write(scratch.path() / "token", "sk-oauth-test\n");
+  Pipeline p(kScenario, {},
+             "accountant:\n  time_zone: UTC\n  usage_every_seconds: 10\n  accounts:\n"
+             "    - name: default\n      plan: pro\n      usage_url: " +
+                 server.url() + "/api/oauth/usage\n      token_file: " +
+                 (scratch.path() / "token").string() + "\n");
+  publish_agent_usage(p, "u-endpoint", 500);
+  p.start("accountant", "accountant-1");
+  wait_for_accountant(p);
+  auto config = accountant_config(p);
+  std::int64_t limit = 0;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (limit != 2000 && std::chrono::steady_clock::now() < deadline) {
+    auto ledger = accounting::replay_ledger(p.connection(), config);
+    REQUIRE(ledger.ok());
+    limit =
+        ledger->window("default", accounting::Window::five_hour, std::chrono::system_clock::now())
+            .limit;
+    if (limit != 2000) std::this_thread::sleep_for(100ms);  // polling the ledger, with a deadline
+  }
+  CHECK(limit == 2000);  // 500 tokens were 25%
+  auto ledger = accounting::replay_ledger(p.connection(), config);
+  REQUIRE(ledger.ok());
+  auto weekly =
+      ledger->window("default", accounting::Window::seven_day, std::chrono::system_clock::now());
+  CHECK(weekly.limit == 5000);  // 500 tokens were 10%
+  CHECK(weekly.limit_source.find("endpoint") != std::string::npos);
+  CHECK(weekly.span.end - weekly.span.start == std::chrono::hours(24 * 7));
+  // The reset the endpoint gave, moved to the week around now.
+  CHECK(std::chrono::floor<std::chrono::hours>(weekly.span.end).time_since_epoch().count() % 24 ==
+        0);
 }
 
 }  // namespace

@@ -14,7 +14,10 @@
 //
 // Script (JSON):
 //   {"replies": [<reply>, ...],   consumed in order, one per model request
-//    "default": <reply>}          once they are used up (default: text "ok")
+//    "default": <reply>,          once they are used up (default: text "ok")
+//    "usage_endpoint": {"token": "...", "answer": {...}}}  GET /api/oauth/usage
+//                   answers `answer` to "Authorization: Bearer <token>" with
+//                   anthropic-beta oauth-2025-04-20, else 401
 //   reply: {"text": "...",                       a text block
 //           "tool_use": [{"name": "Write", "input": {...}}],   tool calls
 //                   (responses: function_call items, e.g. codex's

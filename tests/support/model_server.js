@@ -30,7 +30,8 @@ const log = [];
 function load(text) {
   const parsed = JSON.parse(text);
   if (!parsed || typeof parsed !== 'object') throw new Error('the script must be a JSON object');
-  script = { replies: parsed.replies || [], default: parsed.default };
+  script = { replies: parsed.replies || [], default: parsed.default,
+    usage_endpoint: parsed.usage_endpoint };
   next = 0;
 }
 
@@ -380,6 +381,18 @@ function handle(req, res, bodyText) {
     // The model is in the path; streaming is the method's name.
     entry.model = decodeURIComponent(gemini[1]);
     entry.stream = gemini[2] === 'streamGenerateContent';
+  }
+  if (path === '/api/oauth/usage' && req.method === 'GET' && script.usage_endpoint) {
+    // The subscription usage endpoint: the scripted answer to a GET with
+    // the right bearer token and beta header, else a 401.
+    const want = script.usage_endpoint;
+    const ok = req.headers.authorization === `Bearer ${want.token}` &&
+      req.headers['anthropic-beta'] === 'oauth-2025-04-20';
+    entry.kind = 'usage';
+    entry.status = ok ? 200 : 401;
+    record(entry);
+    sendJson(res, entry.status, ok ? want.answer : { error: 'unauthorized' });
+    return;
   }
   if (kind === 'other') {
     // Claude Code says hello first, the Gemini CLI may count tokens;

@@ -123,3 +123,29 @@ TEST_CASE("limits: Claude Code rate_limit_event info") {
 
 }  // namespace
 }  // namespace agency
+
+TEST_CASE("limits: the usage endpoint's answer") {
+  auto readings = agency::limits::from_usage_endpoint(
+      R"({"five_hour": {"utilization": 42.5, "resets_at": "2026-11-22T15:00:00Z"},
+          "seven_day": {"utilization": 18, "resets_at": null},
+          "seven_day_opus": null,
+          "seven_day_sonnet": {"utilization": 3.0, "resets_at": "2026-11-26T09:00:00+01:00"}})");
+  REQUIRE(readings.has_value());
+  REQUIRE(readings->size() == 3);
+  CHECK((*readings)[0].window == "five_hour");
+  CHECK((*readings)[0].utilization == doctest::Approx(42.5));
+  REQUIRE((*readings)[0].resets_at.has_value());
+  CHECK(
+      std::chrono::duration_cast<std::chrono::seconds>((*readings)[0].resets_at->time_since_epoch())
+          .count() == 1795359600);
+  CHECK((*readings)[0].source == "endpoint");
+  CHECK((*readings)[1].window == "seven_day");
+  CHECK_FALSE((*readings)[1].resets_at.has_value());
+  CHECK((*readings)[2].window == "seven_day_sonnet");
+  REQUIRE((*readings)[2].resets_at.has_value());
+  CHECK(
+      std::chrono::duration_cast<std::chrono::seconds>((*readings)[2].resets_at->time_since_epoch())
+          .count() == 1795680000);
+  CHECK_FALSE(agency::limits::from_usage_endpoint("<html>login</html>").has_value());
+  CHECK_FALSE(agency::limits::from_usage_endpoint(R"({"error": "unauthorized"})").has_value());
+}
