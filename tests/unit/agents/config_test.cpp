@@ -560,9 +560,12 @@ TEST_CASE("config: agency.example.yaml in the repository parses") {
   CHECK(demo->repo == (root / "demo").lexically_normal());
   CHECK(demo->test_command == "make test");
   for (const auto& name : kPipeline) CHECK(c->role(name) != nullptr);
-  for (const char* name : {"proxy", "sweeper", "scout", "synthesizer"}) {
+  for (const char* name : {"proxy", "sweeper", "scout", "synthesizer", "accountant"}) {
     CHECK(c->role(name) != nullptr);
   }
+  CHECK(c->accountant.enabled);
+  REQUIRE(c->accountant.accounts.size() == 1);
+  CHECK(c->accountant.accounts[0].plan == "max5");
   REQUIRE(c->proxy.corpus.size() == 1);
   CHECK(c->proxy.corpus[0].path == (root / "docs").lexically_normal());
 }
@@ -630,4 +633,74 @@ TEST_CASE("config: wrong values in the lateral sections name the key") {
   CHECK(contains(error_of("synthesizer:\n  digest_at: 4am\n"), "must be a time of day HH:MM"));
   CHECK(contains(error_of("synthesizer:\n  digest_at: \"25:00\"\n"), "HH:MM"));
   CHECK(contains(error_of("scout:\n  max_tasks: 0\n"), "scout.max_tasks"));
+}
+
+TEST_CASE("config: the accountant section") {
+  auto c = agency::config::parse(R"yaml(
+accountant:
+  plan: pro
+  reserve: 0.3
+  night: "23:30-06:15"
+  night_weight: 4
+  time_zone: America/New_York
+  fallback_tokens_per_hour: 0
+  accounts:
+    - name: work
+      config_dir: claude-work
+      plan: max20
+      seven_day: 123456789
+      weekly_reset: "Thursday 18:30"
+    - name: personal
+      usage_url: https://api.anthropic.com/api/oauth/usage
+      token_file: token
+)yaml",
+                                 "/srv/proj/agency.yaml");
+  REQUIRE(c.ok());
+  const auto& a = c->accountant;
+  CHECK(a.enabled);
+  CHECK(a.reserve == doctest::Approx(0.3));
+  CHECK(a.night_from_minute == 23 * 60 + 30);
+  CHECK(a.night_to_minute == 6 * 60 + 15);
+  CHECK(a.night_weight == doctest::Approx(4));
+  CHECK(a.time_zone == "America/New_York");
+  CHECK(a.fallback_tokens_per_hour == 0);
+  REQUIRE(a.accounts.size() == 2);
+  CHECK(a.accounts[0].name == "work");
+  CHECK(a.accounts[0].config_dir == std::filesystem::path("/srv/proj/claude-work"));
+  CHECK(a.accounts[0].plan == "max20");
+  CHECK(a.accounts[0].seven_day == 123456789);
+  CHECK(a.accounts[0].reset_weekday == 4);
+  CHECK(a.accounts[0].reset_hour == 18);
+  CHECK(a.accounts[0].reset_minute == 30);
+  CHECK(a.accounts[1].plan == "pro");  // the section's plan
+  CHECK(a.accounts[1].token_file == std::filesystem::path("/srv/proj/token"));
+
+  auto none = agency::config::parse("", "/srv/proj/agency.yaml");
+  REQUIRE(none.ok());
+  CHECK_FALSE(none->accountant.enabled);
+  auto empty = agency::config::parse("accountant:\n", "/srv/proj/agency.yaml");
+  REQUIRE(empty.ok());
+  CHECK(empty->accountant.enabled);
+  REQUIRE(empty->accountant.accounts.size() == 1);
+  CHECK(empty->accountant.accounts[0].name == "default");
+}
+
+TEST_CASE("config: wrong values in the accountant section name the key") {
+  auto error = [](const std::string& yaml) {
+    auto c = agency::config::parse(yaml, "/srv/proj/agency.yaml");
+    return c ? std::string() : c.error().message;
+  };
+  CHECK(error("accountant:\n  night: late\n").find("accountant.night: must be hours") !=
+        std::string::npos);
+  CHECK(error("accountant:\n  accounts:\n    - weekly_reset: someday\n")
+            .find("weekly_reset: must be a weekday and a time") != std::string::npos);
+  CHECK(error("accountant:\n  accounts:\n    - plan: gold\n").find("pro, max5 or max20") !=
+        std::string::npos);
+  CHECK(error("accountant:\n  accounts:\n    - usage_url: https://x\n").find("token_file") !=
+        std::string::npos);
+  CHECK(error("accountant:\n  reserve: 1.5\n").find("accountant.reserve") != std::string::npos);
+  CHECK(error("accountant:\n  accounts:\n    - {name: a}\n    - {name: a}\n").find("given twice") !=
+        std::string::npos);
+  CHECK(error("accountant:\n  accounts:\n    - {seven_day: -5}\n").find("whole number of tokens") !=
+        std::string::npos);
 }
