@@ -80,9 +80,20 @@ roles:
     count: 1
 )yaml";
 
-constexpr std::array<std::string_view, 10> kTopKeys = {
-    "state_dir", "nats",    "projects",    "roles", "pipeline",
-    "proxy",     "sweeper", "synthesizer", "scout", "accountant"};
+constexpr std::array<std::string_view, 11> kTopKeys = {
+    "state_dir", "nats",        "projects", "roles",      "pipeline",  "proxy",
+    "sweeper",   "synthesizer", "scout",    "accountant", "dispatcher"};
+constexpr std::array<std::string_view, 6> kDispatcherKeys = {
+    "every_seconds", "standing_orders", "schedules", "triggers", "instances", "order_estimate"};
+constexpr std::array<std::string_view, 5> kOrderKeys = {"role", "objective", "projects", "priority",
+                                                        "token_budget"};
+constexpr std::array<std::string_view, 9> kScheduleKeys = {"name",     "cron",         "time_zone",
+                                                           "role",     "objective",    "project",
+                                                           "priority", "token_budget", "missed"};
+constexpr std::array<std::string_view, 8> kTriggerKeys = {
+    "name", "subject", "kinds", "role", "objective", "project", "priority", "token_budget"};
+constexpr std::array<std::string_view, 5> kInstanceKeys = {"min", "max", "backlog", "after_seconds",
+                                                           "idle_seconds"};
 constexpr std::array<std::string_view, 16> kAccountantKeys = {"accounts",
                                                               "reserve",
                                                               "release_five_hour_minutes",
@@ -233,6 +244,8 @@ class Parser {
           c.scout = scout(item);
         } else if (name == "accountant") {
           c.accountant = accountant(item);
+        } else if (name == "dispatcher") {
+          c.dispatcher = dispatcher(item);
         } else if (name == "projects") {
           c.projects = projects(item);
         } else if (name == "roles") {
@@ -684,6 +697,172 @@ class Parser {
       out.push_back(std::move(acc));
     }
     return out;
+  }
+
+  // Each entry of a list of maps, as an Item named path[i].
+  std::vector<Item> list_of_maps(const Item& section, std::string_view example) {
+    std::vector<Item> out;
+    if (section.value.IsNull()) return out;
+    if (!section.value.IsSequence()) {
+      fail(section,
+           "must be a list (" + std::string(example) + "), got " + describe(section.value));
+    }
+    for (size_t i = 0; i < section.value.size(); ++i) {
+      Item entry{YAML::Node(), section.value[i], section.path + "[" + std::to_string(i) + "]"};
+      if (!entry.value.IsMap()) fail(entry, "must be a map, got " + describe(entry.value));
+      out.push_back(entry);
+    }
+    return out;
+  }
+
+  std::string priority_value(const Item& item) {
+    auto v = string_value(item, "a priority (interactive, scheduled, batch)");
+    if (!v) return "scheduled";
+    if (*v != "human" && *v != "interactive" && *v != "scheduled" && *v != "batch") {
+      fail(item, "must be human, interactive, scheduled or batch, got " + *v);
+    }
+    return *v;
+  }
+
+  std::string role_name(const Item& item) {
+    auto v = string_value(item, "a role name");
+    if (!v || !is_token(*v)) fail(item, "must be a role name (letters, digits, '-', '_')");
+    return *v;
+  }
+
+  Dispatcher dispatcher(const Item& section) {
+    Dispatcher d;
+    if (!section_map(section, kDispatcherKeys)) return d;
+    for (const auto& item : entries(section, kDispatcherKeys)) {
+      auto key = item.key.Scalar();
+      if (key == "every_seconds") {
+        if (auto v = int_value(item, 1, 3600)) d.every_seconds = *v;
+      } else if (key == "order_estimate") {
+        if (auto v = tokens_value(item)) d.order_estimate = *v;
+      } else if (key == "standing_orders") {
+        for (const auto& entry : list_of_maps(item, "[{role: scout, objective: ...}]")) {
+          StandingOrder o;
+          for (const auto& f : entries(entry, kOrderKeys)) {
+            auto k = f.key.Scalar();
+            if (k == "role") {
+              o.role = role_name(f);
+            } else if (k == "objective") {
+              o.objective = string_value(f, "the brief's objective").value_or("");
+            } else if (k == "projects") {
+              o.projects = strings(f, "[api, web]");
+            } else if (k == "priority") {
+              o.priority = priority_value(f);
+            } else if (k == "token_budget") {
+              o.token_budget = tokens_value(f).value_or(0);
+            }
+          }
+          if (o.role.empty() || o.objective.empty()) {
+            fail(entry, "a standing order needs a role and an objective");
+          }
+          d.standing_orders.push_back(std::move(o));
+        }
+      } else if (key == "schedules") {
+        std::set<std::string> names;
+        for (const auto& entry : list_of_maps(item, "[{name: digest, cron: '0 4 * * *', ...}]")) {
+          Schedule sc;
+          for (const auto& f : entries(entry, kScheduleKeys)) {
+            auto k = f.key.Scalar();
+            if (k == "name") {
+              sc.name = role_name(f);
+            } else if (k == "cron") {
+              sc.cron = string_value(f, "a cron expression ('0 4 * * *')").value_or("");
+            } else if (k == "time_zone") {
+              sc.time_zone = string_value(f, "a time zone name").value_or("");
+            } else if (k == "role") {
+              sc.role = role_name(f);
+            } else if (k == "objective") {
+              sc.objective = string_value(f, "the brief's objective").value_or("");
+            } else if (k == "project") {
+              sc.project = string_value(f, "a project name").value_or("");
+            } else if (k == "priority") {
+              sc.priority = priority_value(f);
+            } else if (k == "token_budget") {
+              sc.token_budget = tokens_value(f).value_or(0);
+            } else if (k == "missed") {
+              sc.missed = string_value(f, "skip or run_once").value_or("skip");
+              if (sc.missed != "skip" && sc.missed != "run_once") {
+                fail(f, "must be skip or run_once, got " + sc.missed);
+              }
+            }
+          }
+          if (sc.name.empty() || sc.cron.empty() || sc.role.empty() || sc.objective.empty()) {
+            fail(entry, "a schedule needs a name, a cron expression, a role and an objective");
+          }
+          if (!names.insert(sc.name).second)
+            fail(entry, "the schedule '" + sc.name + "' is given twice");
+          d.schedules.push_back(std::move(sc));
+        }
+      } else if (key == "triggers") {
+        std::set<std::string> names;
+        for (const auto& entry : list_of_maps(item, "[{name: pushes, subject: git.push.>, ...}]")) {
+          Trigger t;
+          for (const auto& f : entries(entry, kTriggerKeys)) {
+            auto k = f.key.Scalar();
+            if (k == "name") {
+              t.name = role_name(f);
+            } else if (k == "subject") {
+              t.subject = string_value(f, "a NATS subject pattern").value_or("");
+            } else if (k == "kinds") {
+              t.kinds = strings(f, "[done, blocked]");
+            } else if (k == "role") {
+              t.role = role_name(f);
+            } else if (k == "objective") {
+              t.objective = string_value(f, "an objective template").value_or("");
+            } else if (k == "project") {
+              t.project = string_value(f, "a project name or template").value_or("");
+            } else if (k == "priority") {
+              t.priority = priority_value(f);
+            } else if (k == "token_budget") {
+              t.token_budget = tokens_value(f).value_or(0);
+            }
+          }
+          if (t.name.empty() || t.subject.empty() || t.role.empty() || t.objective.empty()) {
+            fail(entry, "a trigger needs a name, a subject, a role and an objective");
+          }
+          if (t.subject.find(' ') != std::string::npos)
+            fail(entry, "the subject has a space in it");
+          if (!names.insert(t.name).second)
+            fail(entry, "the trigger '" + t.name + "' is given twice");
+          d.triggers.push_back(std::move(t));
+        }
+      } else if (key == "instances") {
+        if (item.value.IsNull()) continue;
+        if (!item.value.IsMap()) {
+          fail(item,
+               "must be a map of roles ({builder: {min: 1, max: 3}}), got " + describe(item.value));
+        }
+        for (auto it = item.value.begin(); it != item.value.end(); ++it) {
+          const std::string role = it->first.Scalar();
+          Item entry{it->first, it->second, item.path + "." + role};
+          if (!is_token(role)) fail(entry, "must be a role name");
+          Instances n;
+          if (section_map(entry, kInstanceKeys)) {
+            for (const auto& f : entries(entry, kInstanceKeys)) {
+              auto k = f.key.Scalar();
+              if (k == "min") {
+                if (auto v = int_value(f, 0, 64)) n.min = *v;
+              } else if (k == "max") {
+                if (auto v = int_value(f, 0, 64)) n.max = *v;
+              } else if (k == "backlog") {
+                if (auto v = int_value(f, 1, 100000)) n.backlog = *v;
+              } else if (k == "after_seconds") {
+                if (auto v = int_value(f, 0, 86400)) n.after_seconds = *v;
+              } else if (k == "idle_seconds") {
+                if (auto v = int_value(f, 1, 86400)) n.idle_seconds = *v;
+              }
+            }
+          }
+          if (n.max < n.min) fail(entry, "max must be at least min");
+          d.instances[role] = n;
+        }
+      }
+    }
+    return d;
   }
 
   Synthesizer synthesizer(const Item& section) {

@@ -200,6 +200,59 @@ struct Accountant {
   std::int64_t first_estimate = 20000;
 };
 
+// The dispatcher (roles/dispatcher): nobody idles.
+// A standing order: work a role gets when one of its agents is idle, its
+// queue is empty and the accountant's pacing leaves capacity.
+struct StandingOrder {
+  std::string role;
+  std::string objective;              // "{project}" is the project's name
+  std::vector<std::string> projects;  // rotated through; empty: every project, or none
+  std::string priority = "batch";
+  std::int64_t token_budget = 0;  // per task; 0: none
+};
+// A brief on a cron schedule.
+struct Schedule {
+  std::string name;  // its identity: fires are "schedule:<name>:<minute>"
+  std::string cron;  // five fields, or @daily...
+  std::string time_zone;
+  std::string role;
+  std::string objective;
+  std::string project;
+  std::string priority = "scheduled";
+  std::int64_t token_budget = 0;
+  std::string missed = "skip";  // skip | run_once: runs missed while the dispatcher was down
+};
+// A brief for each message on a subject.
+struct Trigger {
+  std::string name;
+  std::string subject;  // a NATS subject pattern: git.push.>, agency.event.task.>
+  // Only events of these kinds (TaskEvent.kind, for agency.event.task.*
+  // subjects); empty: every message.
+  std::vector<std::string> kinds;
+  std::string role;
+  std::string objective;  // a template: {subject}, {subject.N}, {json.a.b}, {data}, {task.field}
+  std::string project;    // a template too
+  std::string priority = "scheduled";
+  std::int64_t token_budget = 0;
+};
+// How many agents of a role, and when to ask `agency up` for another.
+struct Instances {
+  int min = 1;
+  int max = 1;
+  int backlog = 3;         // queued briefs per agent above which the role grows
+  int after_seconds = 30;  // ... for this long
+  int idle_seconds = 120;  // an extra agent idle this long is stopped
+};
+struct Dispatcher {
+  int every_seconds = 5;  // a full look besides the fleet watch
+  std::vector<StandingOrder> standing_orders;
+  std::vector<Schedule> schedules;
+  std::vector<Trigger> triggers;
+  std::map<std::string, Instances> instances;  // by role
+  // The estimate a standing order's lease probe asks capacity for.
+  std::int64_t order_estimate = 50000;
+};
+
 struct Config {
   // File it was read from; empty for the embedded default.
   std::filesystem::path source;
@@ -216,6 +269,7 @@ struct Config {
   Synthesizer synthesizer;
   Scout scout;
   Accountant accountant;
+  Dispatcher dispatcher;
 
   [[nodiscard]] const Project* project(std::string_view name) const;
   [[nodiscard]] const Role* role(std::string_view name) const;

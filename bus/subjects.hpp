@@ -24,6 +24,8 @@ std::string control(std::string_view target);    // agency.control.<agent-id|rol
 std::string fleet_event(std::string_view kind);
 inline constexpr std::string_view kBudgetLease = "agency.budget.lease";
 inline constexpr std::string_view kBudgetSettle = "agency.budget.settle";
+// Request/reply to `agency up`'s supervisor: start or retire an agent.
+inline constexpr std::string_view kUpScale = "agency.up.scale";
 inline constexpr std::string_view kAll = "agency.>";
 
 // Streams.

@@ -331,7 +331,7 @@ void Accountant::on_lease(Incoming message) {
       reply.set_allowance_tokens(verdict.allowance);
       reply.set_reason(verdict.reason + note);
       if (verdict.retry_at) *reply.mutable_retry_at() = to_timestamp(*verdict.retry_at);
-      if (verdict.granted) {
+      if (verdict.granted && !lease->probe()) {
         const auto expires = now + std::chrono::seconds(settings(*ctx_).lease_ttl_seconds);
         *reply.mutable_expires_at() = to_timestamp(expires);
         ledger_->lease(lease->id(),

@@ -704,3 +704,68 @@ TEST_CASE("config: wrong values in the accountant section name the key") {
   CHECK(error("accountant:\n  accounts:\n    - {seven_day: -5}\n").find("whole number of tokens") !=
         std::string::npos);
 }
+
+TEST_CASE("config: the dispatcher section") {
+  auto c = agency::config::parse(R"yaml(
+dispatcher:
+  every_seconds: 2
+  standing_orders:
+    - role: scout
+      objective: "Explore {project} and propose tasks"
+      projects: [api, web]
+      token_budget: 200000
+  schedules:
+    - name: digest
+      cron: "0 4 * * *"
+      time_zone: Europe/Berlin
+      role: synthesizer
+      objective: Digest the day
+      missed: run_once
+  triggers:
+    - name: pushes
+      subject: git.push.>
+      role: scout
+      objective: "Look at {json.ref}"
+      project: "{json.repo}"
+    - name: finished
+      subject: agency.event.task.>
+      kinds: [done]
+      role: reviewer
+      objective: "Second look at {task.title}"
+  instances:
+    builder: {min: 1, max: 3, backlog: 4, after_seconds: 10}
+)yaml",
+                                 "/srv/proj/agency.yaml");
+  REQUIRE_MESSAGE(c.ok(), (c ? std::string() : c.error().message));
+  const auto& d = c->dispatcher;
+  CHECK(d.every_seconds == 2);
+  REQUIRE(d.standing_orders.size() == 1);
+  CHECK(d.standing_orders[0].projects == std::vector<std::string>{"api", "web"});
+  CHECK(d.standing_orders[0].priority == "batch");
+  CHECK(d.standing_orders[0].token_budget == 200000);
+  REQUIRE(d.schedules.size() == 1);
+  CHECK(d.schedules[0].cron == "0 4 * * *");
+  CHECK(d.schedules[0].missed == "run_once");
+  CHECK(d.schedules[0].priority == "scheduled");
+  REQUIRE(d.triggers.size() == 2);
+  CHECK(d.triggers[0].subject == "git.push.>");
+  CHECK(d.triggers[1].kinds == std::vector<std::string>{"done"});
+  REQUIRE(d.instances.count("builder") == 1);
+  CHECK(d.instances.at("builder").max == 3);
+  CHECK(d.instances.at("builder").backlog == 4);
+  CHECK(d.instances.at("builder").idle_seconds == 120);
+
+  auto error = [](const std::string& yaml) {
+    auto r = agency::config::parse(yaml, "/srv/proj/agency.yaml");
+    return r ? std::string() : r.error().message;
+  };
+  CHECK(error("dispatcher:\n  schedules:\n    - {name: a, cron: x, role: r, objective: o, "
+              "missed: twice}\n")
+            .find("skip or run_once") != std::string::npos);
+  CHECK(error("dispatcher:\n  instances:\n    builder: {min: 3, max: 1}\n")
+            .find("max must be at least min") != std::string::npos);
+  CHECK(error("dispatcher:\n  triggers:\n    - {name: t, role: r, objective: o}\n")
+            .find("needs a name, a subject") != std::string::npos);
+  CHECK(error("dispatcher:\n  standing_orders:\n    - {role: scout}\n").find("an objective") !=
+        std::string::npos);
+}
