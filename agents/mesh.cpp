@@ -189,10 +189,11 @@ Result<bool> Mesh::block_task(std::string_view task_id, const std::string& reaso
                        "event:" + std::string(task_id) + ":blocked:" + agent_id_);
 }
 
-Result<void> Mesh::record(std::string_view family, v1::FleetEvent event) const {
+Result<void> Mesh::record(std::string_view family, v1::FleetEvent event,
+                          std::string_view msg_id) const {
   if (event.actor().empty()) event.set_actor(agent_id_);
   if (!event.has_at()) *event.mutable_at() = now_timestamp();
-  auto r = connection_->js_publish(subjects::fleet_event(family), codec::encode(event));
+  auto r = connection_->js_publish(subjects::fleet_event(family), codec::encode(event), msg_id);
   if (!r) return r.error();
   return {};
 }

@@ -97,7 +97,9 @@ class Mesh {
   Result<bool> block_task(std::string_view task_id, const std::string& reason) const;
   // Records what this agent did and why on agency.event.<family>; fills the
   // actor and the time when empty.
-  Result<void> record(std::string_view family, v1::FleetEvent event) const;
+  // A non-empty msg_id makes a repeat (a restarted role deciding again) a no-op.
+  Result<void> record(std::string_view family, v1::FleetEvent event,
+                      std::string_view msg_id = {}) const;
 
   // Work logs (agency.log.*) and usage samples (agency.usage.*, without the
   // limit readings) stored after stream sequence `after`.

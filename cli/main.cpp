@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
   agency::cli::add_dead_command(app, global);
   agency::cli::add_ask_command(app, global);
   agency::cli::add_mail_command(app, global);
+  agency::cli::add_usage_command(app, global);
+  agency::cli::add_sim_command(app, global);
+  agency::cli::add_dispatch_command(app, global);
 
   try {
     app.parse(argc, argv);
