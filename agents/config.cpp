@@ -94,7 +94,8 @@ constexpr std::array<std::string_view, 8> kTriggerKeys = {
     "name", "subject", "kinds", "role", "objective", "project", "priority", "token_budget"};
 constexpr std::array<std::string_view, 5> kInstanceKeys = {"min", "max", "backlog", "after_seconds",
                                                            "idle_seconds"};
-constexpr std::array<std::string_view, 16> kAccountantKeys = {"accounts",
+constexpr std::array<std::string_view, 17> kAccountantKeys = {"accounts",
+                                                              "human_idle_minutes",
                                                               "reserve",
                                                               "release_five_hour_minutes",
                                                               "release_seven_day_minutes",
@@ -584,6 +585,8 @@ class Parser {
           if (auto v = int_value(item, 0, 7 * 1440)) a.release_seven_day_minutes = *v;
         } else if (key == "burst") {
           if (auto v = number_value(item, 0, 1)) a.burst = *v;
+        } else if (key == "human_idle_minutes") {
+          if (auto v = int_value(item, 0, 1440)) a.human_idle_minutes = *v;
         } else if (key == "night") {
           if (auto v = string_value(item, "hours HH:MM-HH:MM (22:00-07:00)")) {
             auto dash = v->find('-');

@@ -178,6 +178,9 @@ struct Accountant {
   // batch work: capacity that would expire unused.
   int release_five_hour_minutes = 30;
   int release_seven_day_minutes = 720;
+  // ... but only while the person has used nothing for this long: someone
+  // at work may need the reserve right up to the reset.
+  int human_idle_minutes = 30;
   // How far ahead of the even pace scheduled and batch work may run, as a
   // share of the window's limit.
   double burst = 0.05;

@@ -22,15 +22,6 @@ namespace {
 constexpr auto kFiveHours = hours(5);
 constexpr auto kWeek = hours(24 * 7);
 
-std::string rfc3339(Time t) {
-  auto secs = std::chrono::floor<seconds>(t).time_since_epoch().count();
-  auto local = to_local(Time(seconds(secs)), "UTC");
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", local.year, local.month,
-                local.day, local.hour, local.minute, local.second);
-  return buf;
-}
-
 std::string lower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -50,6 +41,14 @@ std::string thousands(std::int64_t n) {
 }
 
 }  // namespace
+
+std::string rfc3339(Time t) {
+  auto l = to_local(t, "UTC");
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", l.year, l.month, l.day, l.hour,
+                l.minute, l.second);
+  return buf;
+}
 
 // ---------------------------------------------------------------- windows
 
@@ -375,6 +374,7 @@ WindowState Ledger::window(std::string_view account_name, Window w, Time now) co
   for (auto it = first; it != list.end() && (*it)->at < s.span.end; ++it) {
     if ((*it)->at > now || !counts_toward(w, (*it)->model)) continue;
     ((*it)->human ? s.human : s.agents) += (*it)->tokens.counted();
+    if ((*it)->human) s.last_human = (*it)->at;
   }
   s.leased = leased(s.account, w);
   return s;
@@ -505,6 +505,9 @@ double reserve_share(const config::Accountant& policy, const WindowState& w, Pri
   auto release = w.window == Window::five_hour ? minutes(policy.release_five_hour_minutes)
                                                : minutes(policy.release_seven_day_minutes);
   if (release.count() <= 0) return policy.reserve;
+  if (w.last_human && now - *w.last_human < minutes(policy.human_idle_minutes)) {
+    return policy.reserve;  // someone is at work: the reserve stays theirs
+  }
   double left = std::chrono::duration<double>(w.span.end - now).count() /
                 std::chrono::duration<double>(seconds(release)).count();
   return policy.reserve * std::clamp(left, 0.0, 1.0);

@@ -31,6 +31,9 @@ namespace agency::accounting {
 using Clock = std::chrono::system_clock;
 using Time = Clock::time_point;
 
+// An RFC 3339 UTC time, to the second ("2026-11-22T15:00:00Z").
+std::string rfc3339(Time t);
+
 // ---------------------------------------------------------------- windows
 
 enum class Window { five_hour, seven_day, seven_day_opus, seven_day_sonnet };
@@ -174,6 +177,7 @@ struct WindowState {
   std::int64_t human = 0;    // counted tokens in the span
   std::int64_t agents = 0;
   std::int64_t leased = 0;  // granted, not yet settled
+  std::optional<Time> last_human;  // the person's latest use in the span
   [[nodiscard]] std::int64_t used() const { return human + agents; }
 };
 
@@ -268,7 +272,8 @@ struct Verdict {
 //                burst of `burst` x limit;
 //   batch        as scheduled, but the reserve shrinks to nothing over the
 //                last release_* before the reset (capacity that would expire
-//                goes to batch work), and the pace counts night hours
+//                goes to batch work) while the person has used nothing for
+//                human_idle_minutes, and the pace counts night hours
 //                night_weight times (batch work prefers the night).
 // A deferral's retry_at is the first minute at which the same ask passes.
 Verdict decide(const config::Accountant& policy, std::span<const WindowState> windows,

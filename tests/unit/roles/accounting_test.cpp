@@ -212,6 +212,12 @@ TEST_CASE("accounting: near the reset the reserve is released to batch work only
   CHECK(decide(p, ws, Ask{Priority::batch, 80'000, "m"}, now).granted);
   CHECK_FALSE(decide(p, ws, Ask{Priority::batch, 90'000, "m"}, now).granted);
   CHECK_FALSE(decide(p, ws, Ask{Priority::scheduled, 10'000, "m"}, now).granted);
+  // Someone at work in the last half hour keeps the whole reserve.
+  ws[0].last_human = now - 10min;
+  CHECK_FALSE(decide(p, ws, Ask{Priority::batch, 80'000, "m"}, now).granted);
+  ws[0].last_human = now - 31min;
+  CHECK(decide(p, ws, Ask{Priority::batch, 80'000, "m"}, now).granted);
+  ws[0].last_human.reset();
   // Twelve hours before, the whole reserve still holds for batch too.
   CHECK_FALSE(
       decide(p, ws, Ask{Priority::batch, 10'000, "m"}, start + 7 * 24h - 12h - 1min).granted);
