@@ -13,6 +13,7 @@
 
 namespace agency::accounting {
 
+using std::chrono::duration;
 using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
@@ -22,10 +23,18 @@ namespace {
 constexpr auto kFiveHours = hours(5);
 constexpr auto kWeek = hours(24 * 7);
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+// Case-insensitive, without allocating: asked for every entry of a window.
+bool contains_word(std::string_view text, std::string_view word) {
+  if (word.size() > text.size()) return false;
+  for (std::size_t i = 0; i + word.size() <= text.size(); ++i) {
+    std::size_t k = 0;
+    while (k < word.size() &&
+           std::tolower(static_cast<unsigned char>(text[i + k])) == word[k]) {
+      ++k;
+    }
+    if (k == word.size()) return true;
+  }
+  return false;
 }
 
 Time floor_hour(Time t) { return std::chrono::floor<hours>(t); }
@@ -83,9 +92,9 @@ bool counts_toward(Window w, std::string_view model) {
     case Window::seven_day:
       return true;
     case Window::seven_day_opus:
-      return lower(model).find("opus") != std::string::npos;
+      return contains_word(model, "opus");
     case Window::seven_day_sonnet:
-      return lower(model).find("sonnet") != std::string::npos;
+      return contains_word(model, "sonnet");
   }
   return false;
 }
@@ -98,10 +107,11 @@ TokenCounts& TokenCounts::operator+=(const TokenCounts& o) {
   return *this;
 }
 
-std::vector<Block> five_hour_blocks(std::span<const Entry* const> entries) {
-  // ccusage 17 (data-loader identifySessionBlocks): a new block when more
-  // than 5 hours passed since the block's start or since the last entry.
-  std::vector<Block> blocks;
+namespace {
+
+// ccusage 17 (data-loader identifySessionBlocks): a new block when more
+// than 5 hours passed since the block's start or since the last entry.
+void extend_blocks(std::vector<Block>& blocks, std::span<const Entry* const> entries) {
   for (const Entry* e : entries) {
     if (blocks.empty() || e->at - blocks.back().start > kFiveHours ||
         e->at - blocks.back().last > kFiveHours) {
@@ -115,6 +125,13 @@ std::vector<Block> five_hour_blocks(std::span<const Entry* const> entries) {
     b.last = e->at;
     (e->human ? b.human : b.agents) += e->tokens.counted();
   }
+}
+
+}  // namespace
+
+std::vector<Block> five_hour_blocks(std::span<const Entry* const> entries) {
+  std::vector<Block> blocks;
+  extend_blocks(blocks, entries);
   return blocks;
 }
 
@@ -245,9 +262,13 @@ std::string Ledger::account_of(std::string_view account) const {
 
 bool Ledger::add(Entry e) {
   if (e.id.empty() || !ids_.insert(e.id).second) return false;
-  if (!e.human && !e.session_id.empty()) agency_sessions_.insert(e.session_id);
+  if (!e.human && !e.session_id.empty() && agency_sessions_.insert(e.session_id).second) {
+    ++version_;  // lines of that session read earlier are no longer the person's
+  }
   if (!e.human && !e.task_id.empty()) task_tokens_[e.task_id] += e.tokens.counted();
   e.account = account_of(e.account);
+  e.opus = counts_toward(Window::seven_day_opus, e.model);
+  e.sonnet = counts_toward(Window::seven_day_sonnet, e.model);
   auto& list = by_account_[e.account];
   if (list.empty() || list.back().at <= e.at) {
     list.push_back(std::move(e));
@@ -255,8 +276,20 @@ bool Ledger::add(Entry e) {
     auto at = std::upper_bound(list.begin(), list.end(), e.at,
                                [](Time t, const Entry& x) { return t < x.at; });
     list.insert(at, std::move(e));
+    ++version_;
   }
   return true;
+}
+
+const std::vector<Block>& Ledger::blocks_of(const std::string& account,
+                                            const std::vector<const Entry*>& list) const {
+  auto& cache = block_cache_[account];
+  if (cache.version != version_ || cache.seen > list.size()) {
+    cache = BlockCache{version_, 0, {}};
+  }
+  extend_blocks(cache.blocks, std::span<const Entry* const>(list).subspan(cache.seen));
+  cache.seen = list.size();
+  return cache.blocks;
 }
 
 bool Ledger::agency_session(std::string_view session_id) const {
@@ -307,6 +340,11 @@ void Ledger::observe(const Reading& r) {
 }
 
 WindowState Ledger::window(std::string_view account_name, Window w, Time now) const {
+  return window_of(account_name, w, now, entries(account_name));
+}
+
+WindowState Ledger::window_of(std::string_view account_name, Window w, Time now,
+                              const std::vector<const Entry*>& list) const {
   WindowState s;
   s.account = account_of(account_name);
   s.window = w;
@@ -338,13 +376,12 @@ WindowState Ledger::window(std::string_view account_name, Window w, Time now) co
   }
   if (s.limit == 0) s.limit_source = "unknown";
 
-  auto list = entries(s.account);
   if (w == Window::five_hour) {
     if (observed_reset && *observed_reset > now && *observed_reset - kFiveHours <= now) {
       s.span = {*observed_reset - kFiveHours, *observed_reset};
       s.open = true;
     } else {
-      auto blocks = five_hour_blocks(list);
+      const auto& blocks = blocks_of(s.account, list);
       s.open = false;
       s.span = {floor_hour(now), floor_hour(now) + kFiveHours};
       if (!blocks.empty()) {
@@ -369,10 +406,31 @@ WindowState Ledger::window(std::string_view account_name, Window w, Time now) co
     }
     s.span = weekly_span(now, reset, observed_reset);
   }
+  // The person's busiest clock hour of the past week.
+  {
+    std::int64_t hour_sum = 0;
+    Time hour_start{};
+    auto from = std::lower_bound(list.begin(), list.end(), now - hours(24 * 7),
+                                 [](const Entry* e, Time t) { return e->at < t; });
+    for (auto it = from; it != list.end() && (*it)->at <= now; ++it) {
+      if (!(*it)->human) continue;
+      const Time h = floor_hour((*it)->at);
+      if (h != hour_start) {
+        hour_start = h;
+        hour_sum = 0;
+      }
+      hour_sum += (*it)->tokens.counted();
+      s.human_peak_hour = std::max(s.human_peak_hour, hour_sum);
+    }
+  }
   auto first = std::lower_bound(list.begin(), list.end(), s.span.start,
                                 [](const Entry* e, Time t) { return e->at < t; });
   for (auto it = first; it != list.end() && (*it)->at < s.span.end; ++it) {
-    if ((*it)->at > now || !counts_toward(w, (*it)->model)) continue;
+    if ((*it)->at > now) continue;
+    if ((w == Window::seven_day_opus && !(*it)->opus) ||
+        (w == Window::seven_day_sonnet && !(*it)->sonnet)) {
+      continue;
+    }
     ((*it)->human ? s.human : s.agents) += (*it)->tokens.counted();
     if ((*it)->human) s.last_human = (*it)->at;
   }
@@ -382,7 +440,8 @@ WindowState Ledger::window(std::string_view account_name, Window w, Time now) co
 
 std::vector<WindowState> Ledger::windows(std::string_view account, Time now) const {
   std::vector<WindowState> out;
-  for (auto w : kWindows) out.push_back(window(account, w, now));
+  const auto list = entries(account);
+  for (auto w : kWindows) out.push_back(window_of(account, w, now, list));
   return out;
 }
 
@@ -501,16 +560,25 @@ double weighted(const config::Accountant& policy, Span span, const std::vector<S
 
 double reserve_share(const config::Accountant& policy, const WindowState& w, Priority p, Time now) {
   if (p == Priority::human) return 0;
-  if (p != Priority::batch) return policy.reserve;
+  if (p != Priority::batch || w.limit <= 0) return policy.reserve;
+  const double hours_left = std::max(0.0, duration<double>(w.span.end - now).count() / 3600.0);
+  double share = policy.reserve;
+  // What the person could still use before the reset, at half again their
+  // busiest hour of the past week, is all the reserve needs to hold; the
+  // rest would expire unused. Without any history nothing is assumed.
+  if (w.human_peak_hour > 0) {
+    const double need = 1.5 * static_cast<double>(w.human_peak_hour) * hours_left;
+    share = std::min(share, need / static_cast<double>(w.limit));
+  }
   auto release = w.window == Window::five_hour ? minutes(policy.release_five_hour_minutes)
                                                : minutes(policy.release_seven_day_minutes);
-  if (release.count() <= 0) return policy.reserve;
+  if (release.count() <= 0) return share;
   if (w.last_human && now - *w.last_human < minutes(policy.human_idle_minutes)) {
-    return policy.reserve;  // someone is at work: the reserve stays theirs
+    return share;  // someone is at work: the reserve stays theirs
   }
-  double left = std::chrono::duration<double>(w.span.end - now).count() /
-                std::chrono::duration<double>(seconds(release)).count();
-  return policy.reserve * std::clamp(left, 0.0, 1.0);
+  const double left = duration<double>(w.span.end - now).count() /
+                      duration<double>(seconds(release)).count();
+  return std::min(share, policy.reserve * std::clamp(left, 0.0, 1.0));
 }
 
 // Tokens an ask of priority p may bring the window's use up to at `t`.

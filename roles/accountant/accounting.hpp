@@ -76,6 +76,10 @@ struct Entry {
   bool human = false;  // read from a transcript agency did not start
   TokenCounts tokens;
   double cost_usd = 0;
+  // Set by Ledger::add from the model: whether it counts toward the model
+  // windows (asked for every entry of every window on every lease).
+  bool opus = false;
+  bool sonnet = false;
 };
 
 // A 5-hour block as ccusage 17 forms them: a block starts at the UTC hour
@@ -177,7 +181,8 @@ struct WindowState {
   std::int64_t human = 0;    // counted tokens in the span
   std::int64_t agents = 0;
   std::int64_t leased = 0;  // granted, not yet settled
-  std::optional<Time> last_human;  // the person's latest use in the span
+  std::optional<Time> last_human;     // the person's latest use in the span
+  std::int64_t human_peak_hour = 0;  // the person's busiest clock hour of the past week
   [[nodiscard]] std::int64_t used() const { return human + agents; }
 };
 
@@ -229,7 +234,22 @@ class Ledger {
   [[nodiscard]] std::int64_t leased_for_task(std::string_view task_id) const;
 
  private:
+  WindowState window_of(std::string_view account, Window w, Time now,
+                        const std::vector<const Entry*>& list) const;
+  // Five-hour blocks of an account, extended as entries are appended
+  // (recomputed when one lands out of order or a session turns out to be
+  // agency's): every lease looks at them.
+  const std::vector<Block>& blocks_of(const std::string& account,
+                                      const std::vector<const Entry*>& list) const;
+
   config::Accountant config_;
+  std::uint64_t version_ = 0;  // bumped when the entry lists change other than by appending
+  struct BlockCache {
+    std::uint64_t version = 0;
+    std::size_t seen = 0;
+    std::vector<Block> blocks;
+  };
+  mutable std::map<std::string, BlockCache, std::less<>> block_cache_;
   std::set<std::string, std::less<>> ids_;
   std::set<std::string, std::less<>> agency_sessions_;
   std::map<std::string, std::vector<Entry>, std::less<>> by_account_;  // time order
@@ -270,11 +290,13 @@ struct Verdict {
 //   scheduled    the reserve, and pacing: use by now at most the share of
 //                (limit - reserve) the elapsed part of the window is, plus a
 //                burst of `burst` x limit;
-//   batch        as scheduled, but the reserve shrinks to nothing over the
-//                last release_* before the reset (capacity that would expire
-//                goes to batch work) while the person has used nothing for
-//                human_idle_minutes, and the pace counts night hours
-//                night_weight times (batch work prefers the night).
+//   batch        as scheduled, but capacity that would expire goes to batch
+//                work: the reserve holds at most what the person could
+//                still use before the reset at 1.5 x their busiest hour of
+//                the past week, and shrinks to nothing over the last
+//                release_* before the reset while the person has used
+//                nothing for human_idle_minutes; the pace counts night
+//                hours night_weight times (batch work prefers the night).
 // A deferral's retry_at is the first minute at which the same ask passes.
 Verdict decide(const config::Accountant& policy, std::span<const WindowState> windows,
                const Ask& ask, Time now);
