@@ -272,7 +272,8 @@ void Dispatcher::fire_schedules(Clock::time_point now) {
       record("missed", "", "",
              "schedule " + s.name + " missed " + std::to_string(due.missed) +
                  " run(s) while the dispatcher was down; policy " + s.missed,
-             {{"schedule", s.name}});
+             {{"schedule", s.name}},
+             due.fire ? "dispatch:missed:" + s.name + ":" + utc_minute(*due.fire) : std::string());
     }
     if (due.fire) {
       v1::Brief brief;
