@@ -1274,6 +1274,86 @@ MeshRun mesh_throughput(const Server& server, const fs::path& dir, int per_role,
 
 // ---- main ---------------------------------------------------------------------------
 
+// ---- nobody idles: the dispatcher's idle gap ------------------------------------
+
+// What the dispatcher does for an idle agent, measured on the agent's own
+// clock: from the idle status it writes after a brief to the busy status of
+// the next one, which exists only because the dispatcher filed a standing
+// order (nothing else publishes briefs), with an accountant answering the
+// capacity probe. Every engine turn takes `work` (the scripted engine's
+// sleep), so the idle share is idle time over all time while capacity
+// remains (the accountant's limits are far away).
+struct DispatchResult {
+  Stats gap;              // idle -> busy, ms
+  double idle_share = 0;  // idle time / (idle + busy time), percent
+  int cycles = 0;
+  double seconds = 0;
+};
+
+DispatchResult dispatch_gaps(const Server& server, const fs::path& dir, std::chrono::seconds length,
+                             std::chrono::milliseconds work) {
+  fs::create_directories(dir);
+  std::ofstream(dir / "scenario.yaml")
+      << "planner:\n  - spec: \"benchmark: standing order\"\n    sleep_ms: " << work.count()
+      << "\n";
+  std::ofstream(dir / "agency.yaml")
+      << "# written by agency-bench\nstate_dir: state\nroles:\n  planner:\n    engine: scripted\n"
+         "    scenario: scenario.yaml\n"
+         "accountant:\n  time_zone: UTC\n  accounts:\n    - name: default\n"
+         "      five_hour: 100000000000\n      seven_day: 1000000000000\n"
+         "dispatcher:\n  every_seconds: 3600\n  standing_orders:\n    - role: planner\n"
+         "      objective: \"benchmark: keep busy\"\n";
+  provision_all(server);
+  Observer observer(server.url(), false);
+  Fleet fleet(server, dir, dir / "agency.yaml");
+  fleet.start("agency-accountant", {}, "accountant-bench-1");
+  fleet.start("agency-planner", {}, "planner-bench-1");
+  fleet.wait_ready(observer, 30s);
+  // Statuses of the planner as written, in order, with the agent's `since`.
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::int64_t>> states;
+  auto conn = connect(server.url(), "agency-bench-dispatch");
+  auto sub = conn->subscribe("$KV." + std::string(subjects::kFleetBucket) + ".planner-bench-1", {},
+                             [&](Incoming m) {
+                               auto st = codec::decode<v1::AgentStatus>(m.data());
+                               if (!st || st->agent_id().empty()) return;
+                               std::lock_guard lock(mu);
+                               std::int64_t since = TimeUtil::TimestampToNanoseconds(st->since());
+                               if (states.empty() || states.back().second != since) {
+                                 states.emplace_back(st->state(), since);
+                               }
+                             });
+  if (!sub) throw Failure("subscribing to the planner's status: " + sub.error().message);
+  (void)conn->flush(5s);
+  fleet.start("agency-dispatcher", {}, "dispatcher-bench-1");
+  std::this_thread::sleep_for(length);  // the measured period itself, not a synchronisation
+  DispatchResult r;
+  std::vector<double> gaps;
+  double idle_ns = 0;
+  double busy_ns = 0;
+  {
+    std::lock_guard lock(mu);
+    // From the first busy spell on (before it the dispatcher was starting).
+    std::size_t first = 0;
+    while (first < states.size() && states[first].first != voc::kBusy) ++first;
+    for (std::size_t i = first; i + 1 < states.size(); ++i) {
+      const double span = static_cast<double>(states[i + 1].second - states[i].second);
+      if (states[i].first == voc::kIdle) {
+        idle_ns += span;
+        if (states[i + 1].first == voc::kBusy) gaps.push_back(span / 1e6);
+      } else {
+        busy_ns += span;
+      }
+    }
+  }
+  fleet.stop();
+  r.gap = stats_of(gaps);
+  r.cycles = static_cast<int>(gaps.size());
+  r.idle_share = idle_ns + busy_ns > 0 ? 100.0 * idle_ns / (idle_ns + busy_ns) : 0;
+  r.seconds = (idle_ns + busy_ns) / 1e9;
+  return r;
+}
+
 struct Options {
   int samples = 1000;
   int warmup = 50;
@@ -1285,6 +1365,8 @@ struct Options {
   bool json_out = false;
   bool keep = false;
   std::string nats_server;
+  int dispatch_seconds = 60;
+  int work_ms = 200;
 };
 
 std::string build_type() {
@@ -1345,6 +1427,20 @@ int run(const Options& o) {
     rows.push_back({k, fl, mesh});
   }
 
+  // Phase 3: the dispatcher's idle gap.
+  DispatchResult dg;
+  {
+    fs::path dir = tmp.path() / "dispatch";
+    Server server(dir / "nats", o.nats_server);
+    progress("nobody idles: agency-planner fed by agency-dispatcher standing orders for " +
+             std::to_string(o.dispatch_seconds) + " s, " + std::to_string(o.work_ms) +
+             " ms per turn");
+    dg = dispatch_gaps(server, dir, std::chrono::seconds(o.dispatch_seconds),
+                       std::chrono::milliseconds(o.work_ms));
+  }
+  const double gap_ratio = floor.p99 > 0 ? dg.gap.p99 / floor.p99 : 0;
+  const bool gap_ok = dg.gap.n > 0 && dg.gap.p99 < 50.0;
+
   // Targets (issue 3).
   const double ratio = floor.p99 > 0 ? pk.observed.p99 / floor.p99 : 0;
   const bool pickup_ok = pk.observed.n > 0 && pk.observed.p99 < 5.0 && ratio < 3.0;
@@ -1373,6 +1469,14 @@ int run(const Options& o) {
          {"pass", row.mesh.bulk.per_second >= 200}});
   }
   out["throughput"] = tp;
+  out["dispatch"] = {{"idle_gap", to_json(dg.gap)},
+                     {"idle_share_pct", dg.idle_share},
+                     {"cycles", dg.cycles},
+                     {"seconds", dg.seconds},
+                     {"work_ms", o.work_ms},
+                     {"ratio_p99_to_floor", gap_ratio},
+                     {"target", "idle gap p99 < 50 ms; idle share < 2%"},
+                     {"pass", gap_ok && dg.idle_share < 2.0}};
 
   if (o.json_out) {
     std::cout << out.dump(2) << std::endl;
@@ -1442,6 +1546,15 @@ int run(const Options& o) {
     }
     os << "\n";
   }
+  os << "\nnobody idles     (agency-planner, scripted turns of " << o.work_ms
+     << " ms, fed only by agency-dispatcher's standing orders, accountant probed; " << dg.cycles
+     << " cycles in " << fixed(dg.seconds, 0) << " s)\n";
+  os << "  idle -> busy (agent's clock)       p50 " << fixed(dg.gap.p50) << " ms  p99 "
+     << fixed(dg.gap.p99) << " ms  max " << fixed(dg.gap.max) << " ms   ratio p99 to floor "
+     << fixed(gap_ratio, 1) << "x\n";
+  os << "  idle share while capacity remained " << fixed(dg.idle_share, 2)
+     << "%   target p99 < 50 ms and idle < 2%: " << pass_fail(gap_ok && dg.idle_share < 2.0)
+     << "\n";
   return 0;
 }
 
@@ -1468,6 +1581,12 @@ int main(int argc, char** argv) {
   app.add_option("--gap-us", o.gap_us, "pause before each pickup sample, in microseconds")
       ->check(CLI::Range(0, 1000000));
   app.add_option("--nats-server", o.nats_server, "nats-server binary (default: on PATH)");
+  app.add_option("--dispatch-seconds", o.dispatch_seconds,
+                 "how long the dispatcher keeps an agent busy with standing orders (3600: the "
+                 "one-hour run)")
+      ->check(CLI::Range(1, 86400));
+  app.add_option("--work-ms", o.work_ms, "length of one scripted engine turn in that run")
+      ->check(CLI::Range(0, 600000));
   app.add_flag("--smoke", o.smoke, "a few samples only: checks the benchmark runs");
   app.add_flag("--json", o.json_out, "print the figures as JSON");
   app.add_flag("--keep", o.keep, "keep the temp dir (server store, agent logs)");
@@ -1478,6 +1597,7 @@ int main(int argc, char** argv) {
     o.tasks = std::min(o.tasks, 20);
     o.sequential = std::min(o.sequential, 3);
     o.agents = {1};
+    o.dispatch_seconds = std::min(o.dispatch_seconds, 5);
   }
   try {
     return agency::bench::run(o);
