@@ -357,4 +357,16 @@ std::optional<double> stated_confidence(const OutcomeBlock& block) {
 
 }  // namespace roles
 
+Result<Turn> EnginelessRole::prepare(const RoleContext& /*ctx*/, const v1::Brief& /*brief*/,
+                                     const v1::Task& /*task*/) {
+  return make_error(errc::internal,
+                    "the " + name() + " runs no engine: its precheck decides briefs");
+}
+
+Result<Decision> EnginelessRole::finish(const RoleContext& /*ctx*/, const Turn& /*turn*/,
+                                        const Outcome& /*outcome*/) {
+  return make_error(errc::internal,
+                    "the " + name() + " runs no engine: its precheck decides briefs");
+}
+
 }  // namespace agency

@@ -127,6 +127,15 @@ class RoleLogic {
   virtual void stop(const RoleContext& /*ctx*/) {}
 };
 
+// A role that runs no engine (the accountant, the dispatcher): its
+// precheck() decides every brief, so prepare() and finish() are never
+// reached and say so if they are.
+class EnginelessRole : public RoleLogic {
+ public:
+  Result<Turn> prepare(const RoleContext& ctx, const v1::Brief& brief, const v1::Task& task) final;
+  Result<Decision> finish(const RoleContext& ctx, const Turn& turn, const Outcome& outcome) final;
+};
+
 // The prompt every role starts from: the skill body, then the brief's
 // fields as a readable document, then the task's spec and context.
 std::string compose_prompt(const Skill& skill, const v1::Brief& brief, const v1::Task& task);

@@ -406,14 +406,4 @@ std::optional<Decision> Accountant::precheck(const RoleContext& ctx, const v1::B
   return d;
 }
 
-Result<Turn> Accountant::prepare(const RoleContext& /*ctx*/, const v1::Brief& /*brief*/,
-                                 const v1::Task& /*task*/) {
-  return make_error(errc::internal, "the accountant runs no engine: its precheck decides briefs");
-}
-
-Result<Decision> Accountant::finish(const RoleContext& /*ctx*/, const Turn& /*turn*/,
-                                    const Outcome& /*outcome*/) {
-  return make_error(errc::internal, "the accountant runs no engine: its precheck decides briefs");
-}
-
 }  // namespace agency::roles

@@ -36,7 +36,7 @@
 
 namespace agency::roles {
 
-class Accountant final : public RoleLogic {
+class Accountant final : public EnginelessRole {
  public:
   Accountant();
   [[nodiscard]] std::string name() const override { return "accountant"; }
@@ -54,10 +54,6 @@ class Accountant final : public RoleLogic {
   // done with the ledger's size as its reason. No engine runs.
   std::optional<Decision> precheck(const RoleContext& ctx, const v1::Brief& brief,
                                    const v1::Task& task) override;
-  Result<Turn> prepare(const RoleContext& ctx, const v1::Brief& brief,
-                       const v1::Task& task) override;
-  Result<Decision> finish(const RoleContext& ctx, const Turn& turn,
-                          const Outcome& outcome) override;
 
  private:
   void on_lease(Incoming message);

@@ -448,14 +448,4 @@ std::optional<Decision> Dispatcher::precheck(const RoleContext& /*ctx*/, const v
   return d;
 }
 
-Result<Turn> Dispatcher::prepare(const RoleContext& /*ctx*/, const v1::Brief& /*brief*/,
-                                 const v1::Task& /*task*/) {
-  return make_error(errc::internal, "the dispatcher runs no engine: its precheck decides briefs");
-}
-
-Result<Decision> Dispatcher::finish(const RoleContext& /*ctx*/, const Turn& /*turn*/,
-                                    const Outcome& /*outcome*/) {
-  return make_error(errc::internal, "the dispatcher runs no engine: its precheck decides briefs");
-}
-
 }  // namespace agency::roles

@@ -45,7 +45,7 @@
 
 namespace agency::roles {
 
-class Dispatcher final : public RoleLogic {
+class Dispatcher final : public EnginelessRole {
  public:
   Dispatcher();
   ~Dispatcher() override;
@@ -63,10 +63,6 @@ class Dispatcher final : public RoleLogic {
   // done with what it did as the reason. No engine runs.
   std::optional<Decision> precheck(const RoleContext& ctx, const v1::Brief& brief,
                                    const v1::Task& task) override;
-  Result<Turn> prepare(const RoleContext& ctx, const v1::Brief& brief,
-                       const v1::Task& task) override;
-  Result<Decision> finish(const RoleContext& ctx, const Turn& turn,
-                          const Outcome& outcome) override;
 
  private:
   void watch_fleet();

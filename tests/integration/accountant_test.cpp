@@ -100,21 +100,6 @@ v1::LeaseReply ask_lease(Pipeline& p, const std::string& priority, std::int64_t 
   return *reply;
 }
 
-// Polls until the accountant answers leases.
-void wait_for_accountant(Pipeline& p) {
-  v1::Lease probe;
-  probe.set_id("probe");
-  probe.set_priority("human");
-  probe.set_estimate_tokens(1);
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto answer = p.connection().request(subjects::kBudgetLease, codec::encode(probe), 500ms);
-    if (answer.ok()) return;
-    std::this_thread::sleep_for(50ms);  // polling for a service, with a deadline
-  }
-  FAIL("the accountant never answered a lease");
-}
-
 void publish_agent_usage(Pipeline& p, const std::string& id, std::int64_t tokens) {
   v1::UsageSample s;
   s.set_id(id);
@@ -197,7 +182,7 @@ TEST_CASE(
              "accountant:\n  time_zone: UTC\n  accounts:\n    - name: default\n"
              "      five_hour: 1000\n      seven_day: 1000000\n");
   p.start("accountant", "accountant-1");
-  wait_for_accountant(p);
+  p.wait_for_accountant();
   publish_agent_usage(p, "u-1", 790);
   // The sample reaches the ledger live: poll until an ask over the reserve is deferred.
   v1::LeaseReply over;
@@ -237,7 +222,7 @@ TEST_CASE(
 TEST_CASE("accountant: a task past its token budget is blocked by the runaway guard") {
   Pipeline p(kScenario, {}, "accountant:\n  time_zone: UTC\n");
   p.start("accountant", "accountant-1");
-  wait_for_accountant(p);
+  p.wait_for_accountant();
   p.start_fleet();
   // The planner's call alone spends more than 50 tokens (the scripted
   // engine counts a quarter of the prompt's characters).
@@ -306,7 +291,7 @@ TEST_CASE("accountant: the usage endpoint's utilisation calibrates the limit") {
                  (scratch.path() / "token").string() + "\n");
   publish_agent_usage(p, "u-endpoint", 500);
   p.start("accountant", "accountant-1");
-  wait_for_accountant(p);
+  p.wait_for_accountant();
   auto config = accountant_config(p);
   std::int64_t limit = 0;
   auto deadline = std::chrono::steady_clock::now() + 20s;

@@ -57,21 +57,6 @@ std::optional<v1::FleetEvent> wait_for_event(Pipeline& p, const std::string& kin
   return std::nullopt;
 }
 
-// Polls until the accountant answers leases.
-void wait_for_accountant(Pipeline& p) {
-  v1::Lease probe;
-  probe.set_id("probe");
-  probe.set_priority("human");
-  probe.set_estimate_tokens(1);
-  probe.set_probe(true);
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (p.connection().request(subjects::kBudgetLease, codec::encode(probe), 500ms).ok()) return;
-    std::this_thread::sleep_for(50ms);  // polling for a service, with a deadline
-  }
-  FAIL("the accountant never answered");
-}
-
 std::uint64_t queued(Pipeline& p, const std::string& role) {
   auto consumers = list_consumers(p.connection(), subjects::kBriefsStream);
   REQUIRE(consumers.ok());
@@ -90,7 +75,7 @@ TEST_CASE("dispatcher: an idle agent gets a standing order when pacing allows") 
              "      objective: \"Tidy {project}\"\n      projects: [demo]\n"
              "      priority: interactive\n");
   p.start("accountant", "accountant-1");
-  wait_for_accountant(p);
+  p.wait_for_accountant();
   p.start("dispatcher", "dispatcher-1");
   p.start("planner", "planner-1");
   auto order = wait_for_event(p, "order");
@@ -113,7 +98,7 @@ TEST_CASE("dispatcher: with no capacity the agent is left idle and the reason re
              "      objective: \"Tidy {project}\"\n      projects: [demo]\n"
              "      priority: interactive\n");
   p.start("accountant", "accountant-1");
-  wait_for_accountant(p);
+  p.wait_for_accountant();
   p.start("dispatcher", "dispatcher-1");
   p.start("planner", "planner-1");
   auto idle = wait_for_event(p, "idle");

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "agency/v1/fleet.pb.h"
+#include "agency/v1/usage.pb.h"
 #include "agents/git.hpp"
 #include "agents/tasks.hpp"
 #include "bus/codec.hpp"
@@ -145,6 +146,21 @@ class Pipeline {
       std::this_thread::sleep_for(20ms);  // polling a record, with a deadline
     }
     return false;
+  }
+
+  // Polls until an accountant answers lease probes.
+  void wait_for_accountant(std::chrono::seconds timeout = 30s) {
+    v1::Lease probe;
+    probe.set_id("probe");
+    probe.set_priority("human");
+    probe.set_estimate_tokens(1);
+    probe.set_probe(true);
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (connection_->request(subjects::kBudgetLease, codec::encode(probe), 500ms).ok()) return;
+      std::this_thread::sleep_for(50ms);  // polling for a service, with a deadline
+    }
+    FAIL("the accountant never answered a lease probe");
   }
 
   std::vector<v1::TaskEvent> events(const std::string& task_id) {
