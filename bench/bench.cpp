@@ -1366,6 +1366,7 @@ struct Options {
   bool keep = false;
   std::string nats_server;
   int dispatch_seconds = 60;
+  bool dispatch_only = false;
   int work_ms = 200;
 };
 
@@ -1403,8 +1404,10 @@ int run(const Options& o) {
     progress("floor: publish -> waiting Fetch(1), " + std::to_string(o.samples) + " samples");
     floor = floor_pickup(server.url(), o.warmup, o.samples, gap);
     kv_rt = kv_round_trip(server.url(), o.warmup, o.samples);
-    progress("pickup: agency-planner, " + std::to_string(o.samples) + " briefs one at a time");
-    pk = pickup(server, tmp.path() / "pickup", o.warmup, o.samples, gap);
+    if (!o.dispatch_only) {
+      progress("pickup: agency-planner, " + std::to_string(o.samples) + " briefs one at a time");
+      pk = pickup(server, tmp.path() / "pickup", o.warmup, o.samples, gap);
+    }
   }
 
   // Phase 2: throughput with K agents per role, each K on a fresh server.
@@ -1414,7 +1417,7 @@ int run(const Options& o) {
     MeshRun mesh;
   };
   std::vector<Row> rows;
-  for (int k : o.agents) {
+  for (int k : o.dispatch_only ? std::vector<int>{} : o.agents) {
     fs::path dir = tmp.path() / ("throughput-" + std::to_string(k));
     Server server(dir / "nats", o.nats_server);
     progress("floor: 4 stages x " + std::to_string(k) + " workers, " + std::to_string(o.tasks) +
@@ -1487,6 +1490,7 @@ int run(const Options& o) {
   os << "agency-bench  " << out["machine"]["cores"].get<unsigned>() << " cores, " << server_version
      << ", nats.c " << nats_GetVersion() << ", " << build_type() << ", loopback, file store"
      << (o.smoke ? "  [SMOKE: too few samples to mean anything]" : "") << "\n\n";
+  if (o.dispatch_only) goto dispatch_figures;
   os << "pickup latency   (agency-planner, scripted engine, " << pk.observed.n
      << " briefs one at a time)\n";
   os << "  publish -> busy status seen        p50 " << fixed(pk.observed.p50) << " ms  p99 "
@@ -1546,6 +1550,7 @@ int run(const Options& o) {
     }
     os << "\n";
   }
+dispatch_figures:
   os << "\nnobody idles     (agency-planner, scripted turns of " << o.work_ms
      << " ms, fed only by agency-dispatcher's standing orders, accountant probed; " << dg.cycles
      << " cycles in " << fixed(dg.seconds, 0) << " s)\n";
@@ -1585,6 +1590,8 @@ int main(int argc, char** argv) {
                  "how long the dispatcher keeps an agent busy with standing orders (3600: the "
                  "one-hour run)")
       ->check(CLI::Range(1, 86400));
+  app.add_flag("--dispatch-only", o.dispatch_only,
+               "only the dispatcher's run (and the floor it is compared with)");
   app.add_option("--work-ms", o.work_ms, "length of one scripted engine turn in that run")
       ->check(CLI::Range(0, 600000));
   app.add_flag("--smoke", o.smoke, "a few samples only: checks the benchmark runs");
