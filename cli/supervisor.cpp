@@ -100,6 +100,10 @@ struct Supervisor::Child {
   Clock::time_point started_at;
   std::optional<Clock::time_point> restart_at;
   milliseconds next_backoff{0};
+  // A retired child's deferred stop: SIGTERM at term_at, SIGKILL at kill_at.
+  std::optional<Clock::time_point> term_at;
+  std::optional<Clock::time_point> kill_at;
+  milliseconds stop_grace{kDefaultStopGrace};
 
   void close_pidfd() {
     if (pidfd >= 0) ::close(pidfd);
@@ -279,6 +283,14 @@ void Supervisor::reap(Child& child, int status) {
   child.st.last_status = status;
   pid_t pid = child.st.pid;
   child.st.pid = -1;
+  child.term_at.reset();
+  child.kill_at.reset();
+  if (child.st.retired) {
+    child.restart_at.reset();
+    log_->info("agent retired agent={} pid={} status=\"{}\" ran_ms={}", child.spec.id, pid,
+               describe_wait_status(status), ran);
+    return;
+  }
   if (shutting_down_) {
     log_->info("agent stopped agent={} pid={} status=\"{}\"", child.spec.id, pid,
                describe_wait_status(status));
@@ -293,12 +305,16 @@ void Supervisor::reap(Child& child, int status) {
              pid, describe_wait_status(status), ran, delay.count());
 }
 
-bool Supervisor::poll_once(milliseconds max_wait, int stop_fd) {
+bool Supervisor::poll_once(milliseconds max_wait, int stop_fd, int wake_fd) {
   auto now = Clock::now();
   auto wait = max_wait;
+  auto until = [&](Clock::time_point t) {
+    return std::chrono::duration_cast<milliseconds>(t - now) + milliseconds{1};
+  };
   bool fallback = false;
   std::vector<pollfd> fds;
   if (stop_fd >= 0) fds.push_back({stop_fd, POLLIN, 0});
+  if (wake_fd >= 0) fds.push_back({wake_fd, POLLIN, 0});
   for (const auto& c : children_) {
     if (c->st.running) {
       if (c->pidfd >= 0) {
@@ -306,9 +322,10 @@ bool Supervisor::poll_once(milliseconds max_wait, int stop_fd) {
       } else {
         fallback = true;
       }
+      if (c->term_at) wait = std::min(wait, until(*c->term_at));
+      if (c->kill_at) wait = std::min(wait, until(*c->kill_at));
     } else if (c->restart_at && !shutting_down_) {
-      wait = std::min(
-          wait, std::chrono::duration_cast<milliseconds>(*c->restart_at - now) + milliseconds{1});
+      wait = std::min(wait, until(*c->restart_at));
     }
   }
   if (fallback) wait = std::min(wait, kFallbackPoll);
@@ -320,6 +337,22 @@ bool Supervisor::poll_once(milliseconds max_wait, int stop_fd) {
     int status = 0;
     pid_t r = ::waitpid(c->st.pid, &status, WNOHANG);
     if (r == c->st.pid) reap(*c, status);
+  }
+
+  now = Clock::now();
+  for (auto& c : children_) {
+    if (!c->st.running) continue;
+    if (c->kill_at && *c->kill_at <= now) {
+      log_->warn("retired agent did not stop in time, killing agent={} pid={} grace_ms={}",
+                 c->spec.id, c->st.pid, c->stop_grace.count());
+      c->kill_at.reset();
+      kill_group(*c, SIGKILL);  // reaped by a later poll_once, its pidfd says when
+    } else if (c->term_at && *c->term_at <= now) {
+      log_->warn("retired agent still runs, stopping agent={} pid={}", c->spec.id, c->st.pid);
+      c->term_at.reset();
+      c->kill_at = now + c->stop_grace;
+      kill_group(*c, SIGTERM);
+    }
   }
 
   if (!shutting_down_) {
@@ -340,6 +373,55 @@ bool Supervisor::poll_once(milliseconds max_wait, int stop_fd) {
     }
   }
   return stop;
+}
+
+Supervisor::Child* Supervisor::find(std::string_view id) {
+  for (auto& c : children_) {
+    if (c->spec.id == id) return c.get();
+  }
+  return nullptr;
+}
+
+Result<void> Supervisor::retire(std::string_view id, std::optional<milliseconds> stop_after,
+                                milliseconds grace) {
+  Child* c = find(id);
+  if (c == nullptr) return make_error(errc::not_found, "no agent " + std::string(id) + " here");
+  c->st.retired = true;
+  c->restart_at.reset();
+  c->stop_grace = grace;
+  if (c->st.running && stop_after) {
+    auto at = Clock::now() + *stop_after;
+    if (!c->term_at || at < *c->term_at) c->term_at = at;
+  }
+  log_->info("agent retiring agent={} pid={} running={} stop_after_ms={}", c->spec.id, c->st.pid,
+             c->st.running, stop_after ? stop_after->count() : -1);
+  return {};
+}
+
+Result<void> Supervisor::stop(std::string_view id, milliseconds grace) {
+  if (auto r = retire(id, std::nullopt, grace); !r) return r;
+  Child* c = find(id);
+  if (!c->st.running) return {};
+  c->term_at.reset();
+  if (!c->kill_at) c->kill_at = Clock::now() + grace;
+  log_->info("stopping agent agent={} pid={} grace_ms={}", c->spec.id, c->st.pid, grace.count());
+  kill_group(*c, SIGTERM);
+  return {};
+}
+
+Result<void> Supervisor::forget(std::string_view id) {
+  auto it = std::find_if(children_.begin(), children_.end(),
+                         [&](const auto& c) { return c->spec.id == id; });
+  if (it == children_.end()) {
+    return make_error(errc::not_found, "no agent " + std::string(id) + " here");
+  }
+  if (!(*it)->st.retired || (*it)->st.running) {
+    return make_error(errc::config, "agent " + std::string(id) +
+                                        " is still supervised; retire it and let it exit first");
+  }
+  (*it)->close_pidfd();
+  children_.erase(it);
+  return {};
 }
 
 void Supervisor::run(int stop_fd) {

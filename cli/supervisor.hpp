@@ -8,9 +8,14 @@
 // get PR_SET_PDEATHSIG=SIGTERM: if the supervising thread dies, they stop.
 //
 // The loop is driven from outside: poll_once() waits (in poll(2) on one
-// pidfd per child plus an optional stop fd, never spinning) until a child
-// exits, a restart is due, the stop fd is readable or max_wait passed, and
-// does what is due. run() repeats it until the stop fd is readable.
+// pidfd per child plus an optional stop fd and wake fd, never spinning)
+// until a child exits, a restart or a deferred stop is due, the stop or wake
+// fd is readable or max_wait passed, and does what is due. run() repeats it
+// until the stop fd is readable.
+//
+// A retired child (retire(), stop()) is never restarted: it is one agent the
+// fleet no longer wants (the dispatcher scaled its role down). It stays in
+// status() with retired set.
 //
 // Thread: one owner thread; children must be started and stopped from the
 // same thread (PR_SET_PDEATHSIG follows the thread that forked).
@@ -23,7 +28,9 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bus/result.hpp"
@@ -60,7 +67,11 @@ struct ChildStatus {
   bool exited = false;  // last_status is valid
   std::chrono::milliseconds last_backoff{0};  // delay chosen at the last exit
   std::string last_error;                     // why the last spawn failed, if it did
+  bool retired = false;                       // not restarted after it exits (retire(), stop())
 };
+
+// How long a stopped child has between SIGTERM and SIGKILL by default.
+inline constexpr std::chrono::milliseconds kDefaultStopGrace{20000};
 
 class Supervisor {
  public:
@@ -74,10 +85,26 @@ class Supervisor {
   Result<pid_t> start(ChildSpec spec);
 
   // One step of supervision: waits up to max_wait for a child to exit, a
-  // restart to come due, or stop_fd (if >= 0) to become readable; reaps
-  // exited children and restarts those whose backoff has passed. Returns
-  // true when stop_fd is readable (it is not read).
-  bool poll_once(std::chrono::milliseconds max_wait, int stop_fd = -1);
+  // restart or deferred stop to come due, or stop_fd or wake_fd (if >= 0)
+  // to become readable; reaps exited children, restarts those whose backoff
+  // has passed and signals retired ones whose time is up. Returns true when
+  // stop_fd is readable. Neither fd is read: the caller drains wake_fd (an
+  // eventfd another thread writes to when it queued work for this one).
+  bool poll_once(std::chrono::milliseconds max_wait, int stop_fd = -1, int wake_fd = -1);
+
+  // The child `id` is not restarted once it exits; it keeps running until
+  // then (an agent told to drain finishes what it holds first). With
+  // stop_after, a child still running that long from now is stopped as by
+  // stop(id, grace). A child waiting for its restart is simply not
+  // restarted. Error errc::not_found for an unknown id.
+  Result<void> retire(std::string_view id,
+                      std::optional<std::chrono::milliseconds> stop_after = std::nullopt,
+                      std::chrono::milliseconds grace = kDefaultStopGrace);
+
+  // Retires `id` and sends SIGTERM to its process group now; SIGKILL
+  // follows if it still runs after grace. Does not block: poll_once reaps it
+  // and does the SIGKILL when due.
+  Result<void> stop(std::string_view id, std::chrono::milliseconds grace = kDefaultStopGrace);
 
   // poll_once until stop_fd is readable.
   void run(int stop_fd);
@@ -88,11 +115,17 @@ class Supervisor {
   // Ctrl-C), the stragglers are killed at once.
   void shutdown(std::chrono::milliseconds grace, int hurry_fd = -1);
 
+  // Drops a retired child that has exited from status() (and size()), so a
+  // fleet that scales up and down for months does not pile them up. Error
+  // when `id` is unknown, not retired or still running.
+  Result<void> forget(std::string_view id);
+
   [[nodiscard]] std::vector<ChildStatus> status() const;
   [[nodiscard]] std::size_t size() const;
 
  private:
   struct Child;
+  Child* find(std::string_view id);
   Result<void> spawn(Child& child);
   void reap(Child& child, int status);
   void kill_group(const Child& child, int sig);

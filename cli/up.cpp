@@ -7,8 +7,15 @@
 // Signals: SIGINT, SIGTERM and SIGHUP are blocked before any thread exists
 // (nats.c threads inherit the mask) and read from a signalfd, so no code
 // runs in a signal handler. Children get a clean mask (supervisor.cpp).
+//
+// Instance counts: while the fleet runs, `agency up` answers ScaleRequests
+// on agency.up.scale (the dispatcher asks for one more agent of a role, or
+// to retire one). They arrive on a nats.c thread, are queued, and are
+// carried out on the supervisor's thread (children are forked and signalled
+// from the thread that owns them), which then publishes the reply.
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -18,20 +25,29 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "agency/v1/control.pb.h"
+#include "agency/v1/scale.pb.h"
 #include "agents/logging.hpp"
+#include "bus/clock.hpp"
+#include "bus/codec.hpp"
 #include "bus/embedded_server.hpp"
 #include "bus/provision.hpp"
+#include "bus/subjects.hpp"
 #include "cli/cli.hpp"
 #include "cli/supervisor.hpp"
 
@@ -44,6 +60,17 @@ using std::chrono::milliseconds;
 
 constexpr milliseconds kFleetGrace{20000};
 constexpr milliseconds kServerGrace{10000};
+// A retired agent is told to drain: it finishes what it holds and exits.
+// One still running after this long gets SIGTERM (and SIGKILL kFleetGrace
+// later): an engine turn is bounded by roles.<r>.timeout_seconds (600 s by
+// default), so it has had its chance.
+constexpr milliseconds kDrainLimit{10 * 60 * 1000};
+// Agents of a role without dispatcher.instances.<role>.max (the config's
+// own ceiling for roles.<r>.count).
+constexpr int kMaxAgentsPerRole = 64;
+// Queue group of the scale endpoint: with several `agency up` on one
+// server, one of them answers a request, not each.
+constexpr std::string_view kScaleQueue = "agency-up";
 
 struct UpOptions {
   bool no_fleet = false;
@@ -264,6 +291,293 @@ std::string join_argv(const std::vector<std::string>& argv) {
   return s;
 }
 
+// Where, with what and as whom agent `n` of a role runs.
+struct FleetEnv {
+  fs::path state_dir;
+  fs::path logs;
+  std::string nats_url;
+  fs::path config_file;  // empty: the embedded default
+};
+
+ChildSpec agent_spec(const FleetEnv& fleet, const config::Role& role,
+                     const std::vector<std::string>& argv, int n) {
+  ChildSpec spec;
+  spec.id = role.name + "-" + std::to_string(n);
+  spec.argv = argv;
+  spec.log_file = fleet.logs / (spec.id + ".log");
+  spec.env = role.env;
+  spec.env["NATS_URL"] = fleet.nats_url;
+  spec.env["AGENCY_AGENT_ID"] = spec.id;
+  spec.env["AGENCY_ROLE"] = role.name;
+  spec.env["AGENCY_STATE_DIR"] = fleet.state_dir.string();
+  if (!fleet.config_file.empty()) spec.env["AGENCY_CONFIG"] = fleet.config_file.string();
+  return spec;
+}
+
+// Scale requests, handed from the nats.c thread that receives them to the
+// supervisor's thread. The eventfd wakes that thread's poll.
+class ScaleInbox {
+ public:
+  struct Item {
+    std::string reply;  // where the answer goes; empty: nobody waits for one
+    std::string data;
+    Headers headers;
+  };
+
+  ScaleInbox() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+  ~ScaleInbox() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  ScaleInbox(const ScaleInbox&) = delete;
+  ScaleInbox& operator=(const ScaleInbox&) = delete;
+
+  // -1 when no eventfd could be made: the owner then polls the queue.
+  [[nodiscard]] int fd() const { return fd_; }
+
+  // Any thread.
+  void push(Item item) {
+    {
+      std::lock_guard lock(mu_);
+      items_.push_back(std::move(item));
+    }
+    if (fd_ >= 0) {
+      std::uint64_t one = 1;
+      (void)!::write(fd_, &one, sizeof one);
+    }
+  }
+
+  // Everything queued so far. The counter is reset first, so an item pushed
+  // meanwhile is either taken now or wakes the next poll.
+  std::deque<Item> take() {
+    if (fd_ >= 0) {
+      std::uint64_t n = 0;
+      (void)!::read(fd_, &n, sizeof n);
+    }
+    std::deque<Item> out;
+    std::lock_guard lock(mu_);
+    out.swap(items_);
+    return out;
+  }
+
+ private:
+  int fd_ = -1;
+  std::mutex mu_;
+  std::deque<Item> items_;
+};
+
+// Carries out ScaleRequests on the supervisor's thread: starts one more
+// agent of a role (within dispatcher.instances.<role>.max), or drains and
+// retires one (not below .min).
+class Scaler {
+ public:
+  Scaler(const config::Config& cfg, const FleetEnv& fleet, fs::path exe_dir, Supervisor& supervisor,
+         Connection& conn, const Out& out)
+      : cfg_(cfg),
+        fleet_(fleet),
+        exe_dir_(std::move(exe_dir)),
+        supervisor_(supervisor),
+        conn_(conn),
+        out_(out) {
+    for (const auto& role : cfg_.roles) highest_[role.name] = role.count;
+  }
+
+  // An agent of the initial fleet.
+  void started(const std::string& id, const std::string& role) { role_of_[id] = role; }
+
+  void handle(const ScaleInbox::Item& item) {
+    v1::ScaleReply reply;
+    auto request = codec::decode<v1::ScaleRequest>(item.data, item.headers);
+    if (!request) {
+      reply.set_reason("not a ScaleRequest: " + request.error().message);
+    } else if (request->action() == "start") {
+      reply = start(*request);
+    } else if (request->action() == "stop") {
+      reply = stop(*request);
+    } else {
+      reply.set_agent_id(request->agent_id());
+      reply.set_reason("unknown action '" + request->action() + "'; use start or stop");
+    }
+    if (!reply.ok()) {
+      out_.warn("refused a scale request" +
+                (request && !request->requested_by().empty() ? " from " + request->requested_by()
+                                                             : std::string()) +
+                ": " + reply.reason());
+    }
+    answer(item, reply);
+  }
+
+  // Requests still queued when `agency up` stops.
+  void refuse(const ScaleInbox::Item& item) {
+    v1::ScaleReply reply;
+    reply.set_reason("agency up is stopping the fleet");
+    answer(item, reply);
+  }
+
+  // Tells the terminal about retired agents that have exited, and lets the
+  // supervisor forget them.
+  void sweep_retired() {
+    for (const auto& st : supervisor_.status()) {
+      if (!st.retired || st.running || draining_.count(st.id) == 0) continue;
+      out_.line(st.id + " has stopped (" +
+                (st.exited ? describe_wait_status(st.last_status) : std::string("not running")) +
+                "); it is not restarted");
+      draining_.erase(st.id);
+      role_of_.erase(st.id);
+      (void)supervisor_.forget(st.id);
+    }
+  }
+
+ private:
+  // Agents of `role` that are part of the fleet: running or waiting for a
+  // restart, and not retired.
+  int active(const std::string& role) const {
+    int n = 0;
+    for (const auto& st : supervisor_.status()) {
+      auto it = role_of_.find(st.id);
+      if (it != role_of_.end() && it->second == role && !st.retired) ++n;
+    }
+    return n;
+  }
+
+  const config::Instances* instances(const std::string& role) const {
+    auto it = cfg_.dispatcher.instances.find(role);
+    return it == cfg_.dispatcher.instances.end() ? nullptr : &it->second;
+  }
+
+  static std::string by(const v1::ScaleRequest& r) {
+    return r.requested_by().empty() ? "on request" : "at " + r.requested_by() + "'s request";
+  }
+
+  v1::ScaleReply start(const v1::ScaleRequest& request) {
+    v1::ScaleReply reply;
+    const std::string& name = request.role();
+    const config::Role* role = cfg_.role(name);
+    if (role == nullptr) {
+      std::string list;
+      for (const auto& r : cfg_.roles) list += (list.empty() ? "" : ", ") + r.name;
+      reply.set_reason(
+          (name.empty() ? std::string("no role given") : "no role '" + name + "' in agency.yaml") +
+          " (roles: " + list + ")");
+      return reply;
+    }
+    const auto* rule = instances(name);
+    const int max = rule != nullptr ? rule->max : kMaxAgentsPerRole;
+    const int now = active(name);
+    if (now >= max) {
+      reply.set_reason("role " + name + " is at its max " + std::to_string(max) + " (" +
+                       std::to_string(now) + " agent(s) running; " +
+                       (rule != nullptr ? "dispatcher.instances." + name + ".max"
+                                        : std::string("no dispatcher.instances entry: at most ") +
+                                              std::to_string(kMaxAgentsPerRole)) +
+                       ")");
+      return reply;
+    }
+    auto command = resolve_role_command(cfg_, *role, exe_dir_);
+    if (command.argv.empty()) {
+      reply.set_reason(command.problem);
+      return reply;
+    }
+    const int n = ++highest_[name];
+    auto spec = agent_spec(fleet_, *role, command.argv, n);
+    auto pid = supervisor_.start(spec);
+    if (!pid) {
+      reply.set_reason(pid.error().message);
+      return reply;
+    }
+    role_of_[spec.id] = name;
+    out_.line("started " + spec.id + " (pid " + std::to_string(*pid) + ") " + by(request) +
+              (request.reason().empty() ? "" : ": " + request.reason()));
+    reply.set_ok(true);
+    reply.set_agent_id(spec.id);
+    return reply;
+  }
+
+  v1::ScaleReply stop(const v1::ScaleRequest& request) {
+    v1::ScaleReply reply;
+    const std::string& id = request.agent_id();
+    reply.set_agent_id(id);
+    auto it = role_of_.find(id);
+    if (id.empty() || it == role_of_.end()) {
+      reply.set_reason(id.empty() ? "no agent_id given" : "no agent " + id + " in this fleet");
+      return reply;
+    }
+    const std::string role = it->second;
+    if (!request.role().empty() && request.role() != role) {
+      reply.set_reason(id + " is an agent of role " + role + ", not " + request.role());
+      return reply;
+    }
+    bool retired = false;
+    bool running = false;
+    for (const auto& st : supervisor_.status()) {
+      if (st.id == id) {
+        retired = st.retired;
+        running = st.running;
+      }
+    }
+    if (retired) {
+      reply.set_reason(id + " is already retired and draining");
+      return reply;
+    }
+    const auto* rule = instances(role);
+    const config::Role* r = cfg_.role(role);
+    const int min = rule != nullptr ? rule->min : (r != nullptr ? r->count : 0);
+    const int now = active(role);
+    if (now - 1 < min) {
+      reply.set_reason(
+          "role " + role + " is at its min " + std::to_string(min) + " (" + std::to_string(now) +
+          " agent(s) running; " +
+          (rule != nullptr ? "dispatcher.instances." + role + ".min" : "roles." + role + ".count") +
+          ")");
+      return reply;
+    }
+    std::string how;
+    if (!running) {
+      // Between a crash and its restart: nothing to drain.
+      (void)supervisor_.retire(id);
+      how = "retired " + id + " (it was waiting for a restart)";
+    } else {
+      v1::Control control;
+      control.set_command("drain");
+      control.set_reason(request.reason().empty() ? "the fleet is scaled down" : request.reason());
+      control.set_from("agency-up");
+      *control.mutable_at() = now_timestamp();
+      auto sent = conn_.publish(subjects::control(id), codec::encode(control));
+      if (sent) {
+        (void)supervisor_.retire(id, kDrainLimit, kFleetGrace);
+        how = "draining " + id + " (SIGTERM if it still runs in " +
+              std::to_string(kDrainLimit.count() / 60000) + " min)";
+      } else {
+        // It cannot be told to drain: SIGTERM, which agents also take as
+        // "finish up and go".
+        (void)supervisor_.stop(id, kFleetGrace);
+        how = "stopping " + id +
+              " with SIGTERM (the drain control failed: " + sent.error().message + ")";
+      }
+    }
+    draining_.insert(id);
+    out_.line(how + " " + by(request) + (request.reason().empty() ? "" : ": " + request.reason()));
+    reply.set_ok(true);
+    return reply;
+  }
+
+  void answer(const ScaleInbox::Item& item, const v1::ScaleReply& reply) {
+    if (item.reply.empty()) return;
+    if (auto r = conn_.publish(item.reply, codec::encode(reply)); !r) {
+      out_.warn("cannot answer a scale request: " + r.error().message);
+    }
+  }
+
+  const config::Config& cfg_;
+  FleetEnv fleet_;
+  fs::path exe_dir_;
+  Supervisor& supervisor_;
+  Connection& conn_;
+  const Out& out_;
+  std::map<std::string, std::string> role_of_;  // agent id -> role, ours only
+  std::map<std::string, int> highest_;          // role -> highest agent number used
+  std::set<std::string> draining_;              // retired, not yet seen exit
+};
+
 void print_table(const Out& out, const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> width;
   for (const auto& row : rows) {
@@ -452,9 +766,14 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
     summary["monitor_url"] = "http://127.0.0.1:" + std::to_string(session.server->monitor_port());
   }
   std::vector<std::vector<std::string>> rows = {{"AGENT", "PID", "COMMAND", "LOG"}};
+  const auto exe_dir = self_dir();
+  FleetEnv fleet{state_dir, state_dir / "logs", nats_url,
+                 cfg.source.empty() ? fs::path() : fs::absolute(cfg.source)};
+  Scaler scaler(cfg, fleet, exe_dir, supervisor, *conn, out);
+  auto inbox = std::make_shared<ScaleInbox>();
+  std::optional<Subscription> scale_sub;
   if (!opts.no_fleet) {
-    const auto exe_dir = self_dir();
-    const auto logs = state_dir / "logs";
+    const auto& logs = fleet.logs;
     for (const auto& role : cfg.roles) {
       if (role.count == 0) continue;
       auto command = resolve_role_command(cfg, role, exe_dir);
@@ -465,22 +784,14 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
         continue;
       }
       for (int n = 1; n <= role.count; ++n) {
-        ChildSpec spec;
-        spec.id = role.name + "-" + std::to_string(n);
-        spec.argv = command.argv;
-        spec.log_file = logs / (spec.id + ".log");
-        spec.env = role.env;
-        spec.env["NATS_URL"] = nats_url;
-        spec.env["AGENCY_AGENT_ID"] = spec.id;
-        spec.env["AGENCY_ROLE"] = role.name;
-        spec.env["AGENCY_STATE_DIR"] = state_dir.string();
-        if (!cfg.source.empty()) spec.env["AGENCY_CONFIG"] = fs::absolute(cfg.source).string();
+        ChildSpec spec = agent_spec(fleet, role, command.argv, n);
         auto pid = supervisor.start(spec);
         if (!pid) {
           out.warn(pid.error().message + "; " + spec.id + " is not started");
           summary["skipped"].push_back({{"role", role.name}, {"reason", pid.error().message}});
           continue;
         }
+        scaler.started(spec.id, role.name);
         rows.push_back(
             {spec.id, std::to_string(*pid), join_argv(spec.argv), spec.log_file.string()});
         summary["agents"].push_back({{"id", spec.id},
@@ -493,13 +804,34 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
     out.line("started " + std::to_string(supervisor.size()) + " agent(s); logs in " +
              logs.string());
     if (supervisor.size() > 0) print_table(out, rows);
+
+    // The dispatcher's requests for more or fewer agents.
+    auto sub = conn->subscribe(subjects::kUpScale, kScaleQueue, [inbox](Incoming m) {
+      inbox->push({std::string(m.reply()), std::string(m.data()), m.headers()});
+    });
+    if (!sub) {
+      out.warn("cannot serve " + std::string(subjects::kUpScale) + ": " + sub.error().message +
+               "; the dispatcher cannot change the number of agents");
+    } else {
+      scale_sub.emplace(std::move(*sub));
+      // The server knows of the subscription before anyone is told we run.
+      (void)conn->flush(milliseconds{2000});
+    }
   } else {
     out.line("--no-fleet: no agents started");
   }
   if (global.json) std::cout << summary.dump() << std::endl;
   out.line("running; Ctrl-C stops the fleet and the server");
 
-  supervisor.run(signals.fd());
+  // Without an eventfd the queue is looked at every 100 ms instead.
+  const milliseconds tick = inbox->fd() >= 0 ? milliseconds{3600 * 1000} : milliseconds{100};
+  while (!supervisor.poll_once(tick, signals.fd(), inbox->fd())) {
+    for (const auto& item : inbox->take()) scaler.handle(item);
+    scaler.sweep_retired();
+  }
+  // Before the connection goes: a subscription must not outlive it.
+  scale_sub.reset();
+  for (const auto& item : inbox->take()) scaler.refuse(item);
   int sig = signals.take();
   std::size_t running = 0;
   for (const auto& s : supervisor.status()) running += s.running ? 1 : 0;

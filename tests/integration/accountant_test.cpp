@@ -151,6 +151,24 @@ TEST_CASE(
     CHECK(t.cache_creation == theirs.at(date).at("cacheCreationTokens").get<std::int64_t>());
     CHECK(t.cache_read == theirs.at(date).at("cacheReadTokens").get<std::int64_t>());
   }
+  // `agency usage --json` reads the same ledger from the stream and says the same.
+  auto usage = test::run({bin("agency"), "--config", (p.dir() / "agency.yaml").string(), "--nats",
+                          p.server().url(), "usage", "--json", "--days", "400"},
+                         {}, 60s);
+  REQUIRE_MESSAGE(usage.exit_code == 0, usage.err);
+  auto report = nlohmann::json::parse(usage.out);
+  std::map<std::string, nlohmann::json> reported;
+  for (const auto& d : report.at("day_totals")) reported[d.at("date").get<std::string>()] = d;
+  REQUIRE(reported.size() == theirs.size());
+  for (const auto& [date, t] : theirs) {
+    CAPTURE(date);
+    REQUIRE(reported.count(date) == 1);
+    const auto& human = reported.at(date).at("human");
+    CHECK(human.at("input") == t.at("inputTokens"));
+    CHECK(human.at("output") == t.at("outputTokens"));
+    CHECK(human.at("cache_creation") == t.at("cacheCreationTokens"));
+    CHECK(human.at("cache_read") == t.at("cacheReadTokens"));
+  }
   const int first_read = published.load();
   CHECK(first_read > 0);
 

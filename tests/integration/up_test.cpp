@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "agency/v1/scale.pb.h"
+#include "bus/codec.hpp"
 #include "bus/kv.hpp"
 #include "bus/subjects.hpp"
 #include "tests/support/nats_server.hpp"
@@ -283,6 +285,143 @@ TEST_CASE("up: a nats-server binary that does not exist is a clear error") {
   CHECK(err.find((project.dir.path() / "no-such-nats-server").string()) != std::string::npos);
   CHECK(err.find("nats.binary") != std::string::npos);
   CHECK_FALSE(fs::exists(project.state / "nats.url"));
+}
+
+// A fleet of real agents: one scripted builder, which the dispatcher may
+// grow to two (dispatcher.instances), on a test nats-server.
+struct ScaledProject {
+  test::TempDir dir;
+  fs::path config = dir.path() / "agency.yaml";
+  fs::path state = dir.path() / "state";
+
+  ScaledProject() {
+    std::ofstream(dir.path() / "scenario.yaml") << "builder:\n  - verdict: pass\n";
+    std::ofstream(config) << "state_dir: state\n"
+                             "roles:\n"
+                             "  builder:\n"
+                             "    count: 1\n"
+                             "    engine: scripted\n"
+                             "    scenario: scenario.yaml\n"
+                             "dispatcher:\n"
+                             "  instances:\n"
+                             "    builder: {min: 1, max: 2}\n";
+  }
+
+  std::unique_ptr<test::Child> up(const std::string& nats) const {
+    return std::make_unique<test::Child>(
+        std::vector<std::string>{test::agency_binary(), "--nats", nats, "up", "--config",
+                                 config.string()},
+        dir.path(),
+        std::map<std::string, std::string>{{"NATS_URL", ""},
+                                           {"NATS_CONTEXT", ""},
+                                           {"AGENCY_CONFIG", ""},
+                                           {"XDG_CONFIG_HOME", dir.path().string()},
+                                           {"AGENCY_HEARTBEAT_MS", "200"}});
+  }
+
+  // How often the supervisor started `id` (the marker it writes per start).
+  int starts_of(const std::string& id) const {
+    int n = 0;
+    for (const auto& line : lines_of(state / "logs" / (id + ".log"))) {
+      if (line.find("--- agency: starting " + id + " ") != std::string::npos) ++n;
+    }
+    return n;
+  }
+};
+
+v1::ScaleReply ask_scale(Connection& c, const Outgoing& request) {
+  auto got = c.request(subjects::kUpScale, request, 20s);
+  REQUIRE_MESSAGE(got.ok(), got.error().describe());
+  auto reply = codec::decode<v1::ScaleReply>(got->data(), got->headers());
+  REQUIRE_MESSAGE(reply.ok(), reply.error().message);
+  return *reply;
+}
+
+v1::ScaleReply ask_scale(Connection& c, const std::string& action, const std::string& role,
+                         const std::string& agent_id = {}) {
+  v1::ScaleRequest r;
+  r.set_action(action);
+  r.set_role(role);
+  r.set_agent_id(agent_id);
+  r.set_reason("test wants " + action);
+  r.set_requested_by("dispatcher-test");
+  return ask_scale(c, codec::encode(r));
+}
+
+bool in_fleet(const KeyValue& fleet, const std::string& id) { return fleet.get(id).ok(); }
+
+TEST_CASE("up: agency.up.scale starts and retires agents within dispatcher.instances") {
+  test::NatsServer server;
+  ScaledProject project;
+  auto up = project.up(server.url());
+  auto context = [&] { return "stdout:\n" + up->out() + "\nstderr:\n" + up->err(); };
+  REQUIRE_MESSAGE(up->wait_for_output("running;", 30s), context());
+
+  auto c = server.connect();
+  auto fleet = KeyValue::open(*c, subjects::kFleetBucket);
+  REQUIRE(fleet.ok());
+  REQUIRE_MESSAGE(eventually(30s, [&] { return in_fleet(*fleet, "builder-1"); }),
+                  context() << "\nbuilder-1 log:\n"
+                            << slurp(project.state / "logs" / "builder-1.log"));
+
+  // One more builder: the next number, the same command and environment.
+  auto started = ask_scale(*c, "start", "builder");
+  REQUIRE_MESSAGE(started.ok(), started.reason());
+  CHECK(started.agent_id() == "builder-2");
+  REQUIRE_MESSAGE(eventually(30s, [&] { return in_fleet(*fleet, "builder-2"); }),
+                  context() << "\nbuilder-2 log:\n"
+                            << slurp(project.state / "logs" / "builder-2.log"));
+  CHECK(up->wait_for_output("started builder-2", 5s));
+  CHECK(up->out().find("dispatcher-test") != std::string::npos);
+
+  // max 2: a third is refused, and says why.
+  auto third = ask_scale(*c, "start", "builder");
+  CHECK_FALSE(third.ok());
+  CHECK_MESSAGE(third.reason().find("max 2") != std::string::npos, third.reason());
+
+  // Retire builder-2: it drains, leaves the fleet, and stays gone.
+  auto stopped = ask_scale(*c, "stop", "builder", "builder-2");
+  REQUIRE_MESSAGE(stopped.ok(), stopped.reason());
+  CHECK(stopped.agent_id() == "builder-2");
+  REQUIRE_MESSAGE(eventually(30s, [&] { return !in_fleet(*fleet, "builder-2"); }), context());
+  REQUIRE_MESSAGE(up->wait_for_output("builder-2 has stopped (exit 0)", 30s), context());
+  // Past the first restart backoff (1 s), it has still started only once.
+  CHECK_FALSE(eventually(2500ms, [&] { return in_fleet(*fleet, "builder-2"); }));
+  CHECK(project.starts_of("builder-2") == 1);
+  CHECK(in_fleet(*fleet, "builder-1"));
+
+  // min 1: the last builder stays.
+  auto last = ask_scale(*c, "stop", "builder", "builder-1");
+  CHECK_FALSE(last.ok());
+  CHECK_MESSAGE(last.reason().find("min 1") != std::string::npos, last.reason());
+  CHECK(in_fleet(*fleet, "builder-1"));
+
+  // Numbers are not reused: the next builder is builder-3.
+  auto again = ask_scale(*c, "start", "builder");
+  REQUIRE_MESSAGE(again.ok(), again.reason());
+  CHECK(again.agent_id() == "builder-3");
+  CHECK(eventually(30s, [&] { return in_fleet(*fleet, "builder-3"); }));
+
+  // What makes no sense is refused with a reason; agency up carries on.
+  auto unknown_role = ask_scale(*c, "start", "juggler");
+  CHECK_FALSE(unknown_role.ok());
+  CHECK(unknown_role.reason().find("juggler") != std::string::npos);
+  auto unknown_agent = ask_scale(*c, "stop", "builder", "builder-9");
+  CHECK_FALSE(unknown_agent.ok());
+  CHECK(unknown_agent.reason().find("builder-9") != std::string::npos);
+  auto unknown_action = ask_scale(*c, "explode", "builder");
+  CHECK_FALSE(unknown_action.ok());
+  CHECK(unknown_action.reason().find("explode") != std::string::npos);
+  auto garbage = ask_scale(*c, Outgoing{"\x01\x02 not a request", {}});
+  CHECK_FALSE(garbage.ok());
+  CHECK_FALSE(garbage.reason().empty());
+  auto json = ask_scale(*c, Outgoing{R"({"action":"stop","agentId":"builder-3"})", {}});
+  CHECK_MESSAGE(json.ok(), json.reason());
+
+  CHECK_FALSE(process_gone(up->pid()));
+  up->signal(SIGTERM);
+  CHECK_MESSAGE(up->wait(40s) == 0, context());
+  CHECK(eventually(10s, [&] { return !in_fleet(*fleet, "builder-1"); }));
 }
 
 }  // namespace

@@ -198,3 +198,131 @@ TEST_CASE("supervisor: poll_once returns when the stop fd becomes readable") {
   s.shutdown(milliseconds{2000});
   CHECK_FALSE(s.status()[0].running);
 }
+
+TEST_CASE("supervisor: a retired child is not restarted after it exits, the others are") {
+  agency::test::TempDir dir;
+  auto marks = dir.path() / "starts";
+  RestartPolicy policy{milliseconds{50}, milliseconds{50}, milliseconds{10000}};
+  Supervisor s(policy);
+  for (const char* id : {"brief-1", "brief-2"}) {
+    REQUIRE(s.start(shell(id, std::string("echo ") + id + " >> '" + marks.string() + "'; sleep 0.1",
+                          dir.path() / (std::string(id) + ".log")))
+                .ok());
+  }
+  REQUIRE(s.retire("brief-2").ok());
+  CHECK(s.status()[1].retired);
+  CHECK(s.status()[1].running);  // retiring does not stop it
+
+  // brief-1 comes back again and again; by then brief-2 would have too.
+  REQUIRE(drive_until(s, milliseconds{10000}, [&] { return count_lines(marks, "brief-1") >= 3; }));
+  auto st = s.status();
+  CHECK_FALSE(st[0].retired);
+  CHECK(st[0].starts >= 3);
+  CHECK(st[1].retired);
+  CHECK_FALSE(st[1].running);
+  CHECK(st[1].starts == 1);
+  CHECK(st[1].restarts == 0);
+  REQUIRE(st[1].exited);
+  CHECK(WIFEXITED(st[1].last_status));
+  CHECK(WEXITSTATUS(st[1].last_status) == 0);
+  CHECK(count_lines(marks, "brief-2") == 1);
+  s.shutdown(milliseconds{1000});
+}
+
+TEST_CASE("supervisor: retiring a child that waits for its restart cancels the restart") {
+  agency::test::TempDir dir;
+  RestartPolicy policy{milliseconds{300}, milliseconds{300}, milliseconds{10000}};
+  Supervisor s(policy);
+  REQUIRE(s.start(shell("flaky-1", "exit 2", dir.path() / "flaky-1.log")).ok());
+  REQUIRE(drive_until(s, milliseconds{5000}, [&] { return s.status()[0].exited; }));
+  REQUIRE(s.retire("flaky-1").ok());
+  // Well past the 300 ms backoff.
+  auto deadline = Clock::now() + milliseconds{800};
+  while (Clock::now() < deadline) s.poll_once(milliseconds{50});
+  CHECK(s.status()[0].starts == 1);
+  CHECK_FALSE(s.status()[0].running);
+  CHECK(s.status()[0].retired);
+}
+
+TEST_CASE("supervisor: retire with stop_after sends SIGTERM once the time is up") {
+  agency::test::TempDir dir;
+  Supervisor s;
+  auto pid = s.start(ChildSpec{"drainer-1", {"sleep", "60"}, {}, dir.path() / "drainer-1.log"});
+  REQUIRE(pid.ok());
+  auto t0 = Clock::now();
+  REQUIRE(s.retire("drainer-1", milliseconds{300}, milliseconds{5000}).ok());
+  REQUIRE(drive_until(s, milliseconds{5000}, [&] { return !s.status()[0].running; }));
+  CHECK(Clock::now() - t0 >= milliseconds{300});
+  auto st = s.status()[0];
+  REQUIRE(st.exited);
+  REQUIRE(WIFSIGNALED(st.last_status));
+  CHECK(WTERMSIG(st.last_status) == SIGTERM);
+  CHECK(process_gone(*pid));
+  s.poll_once(milliseconds{100});
+  CHECK(s.status()[0].starts == 1);
+}
+
+TEST_CASE("supervisor: stop kills a child that ignores SIGTERM after the grace, without blocking") {
+  agency::test::TempDir dir;
+  auto ready = dir.path() / "ready";
+  Supervisor s;
+  auto pid = s.start(shell("stubborn-1", "trap '' TERM; touch '" + ready.string() + "'; sleep 60",
+                           dir.path() / "stubborn-1.log"));
+  REQUIRE(pid.ok());
+  REQUIRE(drive_until(s, milliseconds{5000}, [&] { return std::filesystem::exists(ready); }));
+
+  auto t0 = Clock::now();
+  REQUIRE(s.stop("stubborn-1", milliseconds{300}).ok());
+  CHECK(Clock::now() - t0 < milliseconds{200});  // it returns at once
+  CHECK(s.status()[0].running);
+  REQUIRE(drive_until(s, milliseconds{5000}, [&] { return !s.status()[0].running; }));
+  CHECK(Clock::now() - t0 >= milliseconds{300});
+  auto st = s.status()[0];
+  REQUIRE(WIFSIGNALED(st.last_status));
+  CHECK(WTERMSIG(st.last_status) == SIGKILL);
+  CHECK(st.retired);
+  CHECK(process_gone(*pid));
+  s.poll_once(milliseconds{100});
+  CHECK(s.status()[0].starts == 1);
+}
+
+TEST_CASE("supervisor: retire and stop of an unknown id are errors") {
+  Supervisor s;
+  auto r = s.retire("nobody-1");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == agency::errc::not_found);
+  CHECK(r.error().message.find("nobody-1") != std::string::npos);
+  CHECK_FALSE(s.stop("nobody-1").ok());
+}
+
+TEST_CASE("supervisor: poll_once returns early when the wake fd becomes readable") {
+  agency::test::TempDir dir;
+  Supervisor s;
+  REQUIRE(s.start(ChildSpec{"sleeper-1", {"sleep", "60"}, {}, dir.path() / "s.log"}).ok());
+  int stop[2];
+  int wake[2];
+  REQUIRE(::pipe(stop) == 0);
+  REQUIRE(::pipe(wake) == 0);
+  REQUIRE(::write(wake[1], "x", 1) == 1);
+  auto t0 = Clock::now();
+  CHECK_FALSE(s.poll_once(milliseconds{10000}, stop[0], wake[0]));  // woken, not stopped
+  CHECK(Clock::now() - t0 < milliseconds{2000});
+  for (int fd : {stop[0], stop[1], wake[0], wake[1]}) ::close(fd);
+  s.shutdown(milliseconds{2000});
+}
+
+TEST_CASE("supervisor: forget drops a retired child once it has exited, and nothing else") {
+  agency::test::TempDir dir;
+  Supervisor s;
+  REQUIRE(s.start(ChildSpec{"keeper-1", {"sleep", "60"}, {}, dir.path() / "k.log"}).ok());
+  REQUIRE(s.start(ChildSpec{"leaver-1", {"sleep", "60"}, {}, dir.path() / "l.log"}).ok());
+  CHECK_FALSE(s.forget("keeper-1").ok());  // not retired
+  REQUIRE(s.stop("leaver-1", milliseconds{2000}).ok());
+  CHECK_FALSE(s.forget("leaver-1").ok());  // still running until reaped
+  REQUIRE(drive_until(s, milliseconds{5000}, [&] { return !s.status()[1].running; }));
+  REQUIRE(s.forget("leaver-1").ok());
+  REQUIRE(s.size() == 1);
+  CHECK(s.status()[0].id == "keeper-1");
+  CHECK_FALSE(s.forget("leaver-1").ok());
+  s.shutdown(milliseconds{2000});
+}
