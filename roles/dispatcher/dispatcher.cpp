@@ -29,7 +29,8 @@ namespace {
 
 constexpr std::string_view kScheduleKeyPrefix = "dispatcher.schedule.";
 // Agents register within a few seconds of `agency up`; instance counts are
-// judged only after this, so a role still starting is not "below min".
+// judged only after three looks (at most this long), so a role still
+// starting is not "below min".
 constexpr auto kScaleGrace = 15s;
 
 const config::Dispatcher& settings(const RoleContext& ctx) { return ctx.config->dispatcher; }
@@ -98,7 +99,9 @@ Result<void> Dispatcher::start(const RoleContext& ctx) {
     }
     subs_.push_back(std::move(*sub));
   }
-  next_look_ = std::chrono::steady_clock::now() + kScaleGrace;
+  next_look_ =
+      std::chrono::steady_clock::now() +
+      std::min<std::chrono::seconds>(kScaleGrace, 3 * std::chrono::seconds(d.every_seconds));
   watcher_ = std::thread([this] { watch_fleet(); });
   log_->info("dispatcher ready standing_orders={} schedules={} triggers={} instances={}",
              d.standing_orders.size(), d.schedules.size(), d.triggers.size(), d.instances.size());

@@ -11,14 +11,18 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "agency/v1/event.pb.h"
 #include "agency/v1/scale.pb.h"
 #include "bus/codec.hpp"
+#include "bus/consumer.hpp"
 #include "bus/kv.hpp"
 #include "bus/subjects.hpp"
 #include "tests/support/nats_server.hpp"
@@ -422,6 +426,81 @@ TEST_CASE("up: agency.up.scale starts and retires agents within dispatcher.insta
   up->signal(SIGTERM);
   CHECK_MESSAGE(up->wait(40s) == 0, context());
   CHECK(eventually(10s, [&] { return !in_fleet(*fleet, "builder-1"); }));
+}
+
+TEST_CASE("up: the dispatcher starts a second agent for a backlog and retires it when idle") {
+  test::NatsServer server;
+  test::TempDir dir;
+  const fs::path config = dir.path() / "agency.yaml";
+  std::ofstream(dir.path() / "scenario.yaml")
+      << "planner:\n  - spec: \"planned\"\n    sleep_ms: 1000\n";
+  std::ofstream(config) << "state_dir: state\n"
+                           "roles:\n"
+                           "  planner:\n"
+                           "    count: 1\n"
+                           "    engine: scripted\n"
+                           "    scenario: scenario.yaml\n"
+                           "  dispatcher:\n"
+                           "    count: 1\n"
+                           "dispatcher:\n"
+                           "  every_seconds: 1\n"
+                           "  instances:\n"
+                           "    planner: {min: 1, max: 2, backlog: 2, after_seconds: 1, "
+                           "idle_seconds: 2}\n";
+  test::Child up({test::agency_binary(), "--nats", server.url(), "up", "--config", config.string()},
+                 dir.path(),
+                 {{"NATS_URL", ""},
+                  {"NATS_CONTEXT", ""},
+                  {"AGENCY_CONFIG", ""},
+                  {"XDG_CONFIG_HOME", dir.path().string()},
+                  {"AGENCY_HEARTBEAT_MS", "200"}});
+  auto c = server.connect("up-test");
+  auto wait_for = [&](const std::function<bool()>& pred, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(100ms);  // polling the fleet, with a deadline
+    }
+    return false;
+  };
+  // agency up provisions the buckets first.
+  std::optional<KeyValue> fleet;
+  REQUIRE(wait_for(
+      [&] {
+        auto kv = KeyValue::open(*c, subjects::kFleetBucket);
+        if (kv) fleet.emplace(std::move(*kv));
+        return fleet.has_value();
+      },
+      30s));
+  REQUIRE(wait_for(
+      [&] { return in_fleet(*fleet, "planner-1") && in_fleet(*fleet, "dispatcher-1"); }, 30s));
+  for (int i = 0; i < 10; ++i) {
+    const std::string text = "backlog item " + std::to_string(i);
+    REQUIRE(natsConnection_Publish(c->raw(), "agency.brief.planner", text.data(),
+                                   static_cast<int>(text.size())) == NATS_OK);
+  }
+  // The backlog stays above 2 per agent: a second planner.
+  CHECK(wait_for([&] { return in_fleet(*fleet, "planner-2"); }, 30s));
+  // Once the queue is empty and one has idled 2 s, it is retired and leaves the fleet.
+  CHECK(wait_for([&] { return !in_fleet(*fleet, "planner-1") || !in_fleet(*fleet, "planner-2"); },
+                 60s));
+  auto events = replay(*c, subjects::kEventsStream, "agency.event.dispatch", 100);
+  REQUIRE(events.ok());
+  int ups = 0;
+  int downs = 0;
+  for (const auto& m : *events) {
+    auto e = codec::decode<v1::FleetEvent>(m.data(), m.headers());
+    REQUIRE(e.ok());
+    if (e->kind() == "scale-up") {
+      ++ups;
+      CHECK(e->reason().find("briefs queued for planner") != std::string::npos);
+    }
+    downs += e->kind() == "scale-down" ? 1 : 0;
+  }
+  CHECK(ups == 1);
+  CHECK(downs == 1);
+  up.signal(SIGTERM);
+  CHECK(up.wait(30s) == 0);
 }
 
 }  // namespace
