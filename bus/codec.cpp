@@ -23,6 +23,7 @@
 #include "agency/v1/dead.pb.h"
 #include "agency/v1/event.pb.h"
 #include "agency/v1/fleet.pb.h"
+#include "agency/v1/scale.pb.h"
 #include "agency/v1/task.pb.h"
 #include "agency/v1/usage.pb.h"
 #include "agency/v1/worklog.pb.h"
@@ -40,8 +41,8 @@ constexpr std::size_t npos = std::string_view::npos;
 // Every message of agency.v1. Naming each default instance here keeps its
 // .pb.cc object (and so its descriptor) in the link even though the schemas
 // live in a static library; new_message() looks types up in this list.
-const std::array<const pb::Message*, 19>& prototypes() {
-  static const std::array<const pb::Message*, 19> all = {
+const std::array<const pb::Message*, 21>& prototypes() {
+  static const std::array<const pb::Message*, 21> all = {
       &v1::Brief::default_instance(),       &v1::Task::default_instance(),
       &v1::StageChange::default_instance(), &v1::TaskEvent::default_instance(),
       &v1::AgentStatus::default_instance(), &v1::Question::default_instance(),
@@ -51,7 +52,8 @@ const std::array<const pb::Message*, 19>& prototypes() {
       &v1::Settle::default_instance(),      &v1::WorkLog::default_instance(),
       &v1::Header::default_instance(),      &v1::DeadLetter::default_instance(),
       &v1::Control::default_instance(),     &v1::LimitReading::default_instance(),
-      &v1::FleetEvent::default_instance(),
+      &v1::FleetEvent::default_instance(),  &v1::ScaleRequest::default_instance(),
+      &v1::ScaleReply::default_instance(),
   };
   return all;
 }

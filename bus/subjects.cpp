@@ -29,7 +29,7 @@ std::size_t token_count(std::string_view rest) {
 
 // A subject family: a fixed prefix followed by `tokens` more tokens (0: any
 // number, at least one, as KV keys may contain dots). The two budget
-// subjects are exact names, matched before these.
+// subjects and agency.up.scale are exact names, matched before these.
 struct Family {
   std::string_view prefix;
   std::size_t tokens;
@@ -85,6 +85,7 @@ bool is_valid_token(std::string_view token) {
 std::string_view message_type_for(std::string_view subject) {
   if (subject == kBudgetLease) return "agency.v1.Lease";
   if (subject == kBudgetSettle) return "agency.v1.Settle";
+  if (subject == kUpScale) return "agency.v1.ScaleRequest";
   // The task events' family name, not a fleet event's kind.
   if (subject == "agency.event.task") return "";
   for (const Family& f : kFamilies) {
