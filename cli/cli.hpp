@@ -64,10 +64,10 @@ void add_status_command(CLI::App& app, GlobalOptions& global);
 void add_task_command(CLI::App& app, GlobalOptions& global);
 void add_dead_command(CLI::App& app, GlobalOptions& global);
 void add_up_command(CLI::App& app, GlobalOptions& global);
-void add_ask_command(CLI::App& app, GlobalOptions& global);   // lateral.cpp
-void add_mail_command(CLI::App& app, GlobalOptions& global);  // lateral.cpp
-void add_usage_command(CLI::App& app, GlobalOptions& global);  // usage.cpp
-void add_sim_command(CLI::App& app, GlobalOptions& global);    // sim.cpp
+void add_ask_command(CLI::App& app, GlobalOptions& global);       // lateral.cpp
+void add_mail_command(CLI::App& app, GlobalOptions& global);      // lateral.cpp
+void add_usage_command(CLI::App& app, GlobalOptions& global);     // usage.cpp
+void add_sim_command(CLI::App& app, GlobalOptions& global);       // sim.cpp
 void add_dispatch_command(CLI::App& app, GlobalOptions& global);  // dispatch.cpp
 
 }  // namespace agency::cli

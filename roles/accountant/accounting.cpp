@@ -28,8 +28,7 @@ bool contains_word(std::string_view text, std::string_view word) {
   if (word.size() > text.size()) return false;
   for (std::size_t i = 0; i + word.size() <= text.size(); ++i) {
     std::size_t k = 0;
-    while (k < word.size() &&
-           std::tolower(static_cast<unsigned char>(text[i + k])) == word[k]) {
+    while (k < word.size() && std::tolower(static_cast<unsigned char>(text[i + k])) == word[k]) {
       ++k;
     }
     if (k == word.size()) return true;
@@ -576,8 +575,8 @@ double reserve_share(const config::Accountant& policy, const WindowState& w, Pri
   if (w.last_human && now - *w.last_human < minutes(policy.human_idle_minutes)) {
     return share;  // someone is at work: the reserve stays theirs
   }
-  const double left = duration<double>(w.span.end - now).count() /
-                      duration<double>(seconds(release)).count();
+  const double left =
+      duration<double>(w.span.end - now).count() / duration<double>(seconds(release)).count();
   return std::min(share, policy.reserve * std::clamp(left, 0.0, 1.0));
 }
 

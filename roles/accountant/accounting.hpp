@@ -180,8 +180,8 @@ struct WindowState {
   std::string limit_source;  // "config", "plan max5", "calibrated: 42% at 2026-...Z"
   std::int64_t human = 0;    // counted tokens in the span
   std::int64_t agents = 0;
-  std::int64_t leased = 0;  // granted, not yet settled
-  std::optional<Time> last_human;     // the person's latest use in the span
+  std::int64_t leased = 0;           // granted, not yet settled
+  std::optional<Time> last_human;    // the person's latest use in the span
   std::int64_t human_peak_hour = 0;  // the person's busiest clock hour of the past week
   [[nodiscard]] std::int64_t used() const { return human + agents; }
 };
