@@ -77,11 +77,16 @@ roles:
   reviewer:  {engine: scripted, scenario: scenario.yaml}
   proxy:     {engine: scripted}   # answers `agency ask` from the corpus below
   sweeper:                        # walks the fleet; uses no engine
+  accountant:                     # the usage ledger and budget leases; uses no engine
 proxy:
   corpus:
     - {name: greeter, path: project}
 sweeper:
   every_seconds: 5
+accountant:                       # agents ask it for a lease before every engine call
+  time_zone: UTC
+  accounts:
+    - {name: demo, five_hour: 2000000, seven_day: 20000000, config_dir: claude}
 YAML
 
 agency() { "$bin/agency" --config "$demo/agency.yaml" "$@"; }
@@ -134,6 +139,9 @@ agency ask "Where do greetings live?" || true
 
 say "agency ask \"Who maintains the billing service?\"   (not in the corpus: it says so)"
 agency ask "Who maintains the billing service?" || true
+
+say "agency usage   (the ledger against the demo account's limits; scripted tokens)"
+agency usage
 
 say "agency status"
 agency status
