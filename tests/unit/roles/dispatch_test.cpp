@@ -120,6 +120,13 @@ TEST_CASE("dispatch: instance counts grow with a lasting backlog and shrink when
   CHECK(judge_scale("builder", rule, idle, 1, t0 + 70s, s4).action == ScaleDecision::Action::none);
   std::vector<v1::AgentStatus> lone = {agent("builder-1", "builder", "idle", t0)};
   CHECK(judge_scale("builder", rule, lone, 0, t0 + 600s, s4).action == ScaleDecision::Action::none);
+  // Exactly `backlog` per agent is not a backlog, one more is (no wait configured).
+  config::Instances now_rule = rule;
+  now_rule.after_seconds = 0;
+  ScaleState s5;
+  CHECK(judge_scale("builder", now_rule, one, 3, t0, s5).action == ScaleDecision::Action::none);
+  CHECK_FALSE(s5.backlog_high_since.has_value());
+  CHECK(judge_scale("builder", now_rule, one, 4, t0, s5).action == ScaleDecision::Action::start);
   // Below min: start, whatever the queue.
   CHECK(judge_scale("builder", rule, {}, 0, t0, s4).action == ScaleDecision::Action::start);
 }
