@@ -30,8 +30,8 @@ constexpr std::array<FieldSpec, 5> kFields = {{{"minute", 0, 59},
 constexpr std::size_t kMonthField = 3;
 constexpr std::size_t kWeekdayField = 4;
 
-constexpr std::array<std::string_view, 12> kMonthNames = {
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
+constexpr std::array<std::string_view, 12> kMonthNames = {"jan", "feb", "mar", "apr", "may", "jun",
+                                                          "jul", "aug", "sep", "oct", "nov", "dec"};
 constexpr std::array<std::string_view, 7> kWeekdayNames = {"sun", "mon", "tue", "wed",
                                                            "thu", "fri", "sat"};
 
@@ -133,7 +133,8 @@ std::optional<std::string> parse_item(std::string_view item, std::string_view fi
   if (base != "*") {
     const auto dash = base.find('-');
     const auto first_text = base.substr(0, dash);
-    const auto last_text = dash == std::string_view::npos ? std::string_view() : base.substr(dash + 1);
+    const auto last_text =
+        dash == std::string_view::npos ? std::string_view() : base.substr(dash + 1);
     const char* names = index == kMonthField     ? " or a month name (jan-dec)"
                         : index == kWeekdayField ? " or a weekday name (sun-sat)"
                                                  : "";
@@ -151,7 +152,7 @@ std::optional<std::string> parse_item(std::string_view item, std::string_view fi
       // "fri-sun": Sunday as the end of a weekday range is the 7 after Saturday.
       if (index == kWeekdayField && hi == 0 && lo > 0) hi = 7;
     } else if (has_step) {
-      hi = top;  // "5/20": from 5 to the end of the field, every 20
+      hi = std::max(top, lo);  // "5/20": from 5 to the end of the field, every 20
     }
     if (lo < f.lo || lo > f.hi || hi < f.lo || hi > f.hi) {
       return where + " is out of range " + range_text(f.lo, f.hi);
@@ -180,13 +181,13 @@ LocalMinute wall_clock(Time t, std::string_view zone) {
   return local_minute(chr::sys_days(chr::year(l.year) / l.month / l.day), l.hour * 60 + l.minute);
 }
 
-std::int64_t utc_minute(Time t) {
-  return chr::floor<chr::minutes>(t).time_since_epoch().count();
-}
+std::int64_t utc_minute(Time t) { return chr::floor<chr::minutes>(t).time_since_epoch().count(); }
 
 Time at_utc_minute(std::int64_t m) { return Time(chr::minutes(m)); }
 
-chr::sys_days day_of(LocalMinute w) { return chr::sys_days(chr::floor<chr::days>(chr::minutes(w))); }
+chr::sys_days day_of(LocalMinute w) {
+  return chr::sys_days(chr::floor<chr::days>(chr::minutes(w)));
+}
 
 std::optional<Time> from_wall_clock(LocalMinute w, std::string_view zone) {
   const chr::year_month_day ymd(day_of(w));
@@ -241,7 +242,7 @@ std::optional<Time> fire_time(LocalMinute w, std::string_view zone) {
 std::optional<Time> day_start(chr::sys_days day, std::string_view zone) {
   const LocalMinute w = local_minute(day, 0);
   const auto start = from_wall_clock(w, zone);
-  if (!start || wall_clock(*start, zone) != w) return std::nullopt;      // in a gap
+  if (!start || wall_clock(*start, zone) != w) return std::nullopt;              // in a gap
   if (wall_clock(*start - chr::minutes(1), zone) != w - 1) return std::nullopt;  // in a fold
   const auto end = from_wall_clock(w + 1440, zone);
   if (!end || *end - *start != chr::hours(24) || wall_clock(*end, zone) != w + 1440) {

@@ -143,8 +143,7 @@ TEST_CASE("cron: leap days, dates that never come, the day rule, macros, names")
   // 7 is Sunday; names in any case; N/step runs to the end of the field.
   CHECK(next_fire(cron("0 0 * * 7"), utc(2026, 11, 22, 12), "UTC") == utc(2026, 11, 29, 0));
   CHECK(next_fire(cron("0 0 * * 5-7"), utc(2026, 11, 23, 12), "UTC") == utc(2026, 11, 27, 0));
-  CHECK(next_fire(cron("0 0 * * Sat-SUN"), utc(2026, 11, 23, 12), "UTC") ==
-        utc(2026, 11, 28, 0));
+  CHECK(next_fire(cron("0 0 * * Sat-SUN"), utc(2026, 11, 23, 12), "UTC") == utc(2026, 11, 28, 0));
   CHECK(fires(cron("0 0 * * 5-0"), utc(2026, 11, 23, 12), "UTC", 4) ==
         std::vector<Time>{utc(2026, 11, 27, 0), utc(2026, 11, 28, 0), utc(2026, 11, 29, 0),
                           utc(2026, 12, 4, 0)});
@@ -152,8 +151,7 @@ TEST_CASE("cron: leap days, dates that never come, the day rule, macros, names")
         std::vector<Time>{utc(2027, 1, 1, 0, 5), utc(2027, 1, 1, 0, 25), utc(2027, 1, 1, 0, 45),
                           utc(2027, 1, 1, 1, 5)});
   CHECK(fires(cron("0,30 8-12/2\t* * *"), utc(2026, 11, 22, 9), "UTC", 3) ==
-        std::vector<Time>{utc(2026, 11, 22, 10), utc(2026, 11, 22, 10, 30),
-                          utc(2026, 11, 22, 12)});
+        std::vector<Time>{utc(2026, 11, 22, 10), utc(2026, 11, 22, 10, 30), utc(2026, 11, 22, 12)});
 }
 
 TEST_CASE("cron: errors name the key and the field") {
@@ -185,8 +183,7 @@ TEST_CASE("cron: errors name the key and the field") {
   CHECK(error_of("0 9-5 * * *").find("field 2 (hour) '9-5' runs backwards") != std::string::npos);
   CHECK(error_of("0 1,,2 * * *").find("field 2 (hour) '1,,2': '' has an empty item") !=
         std::string::npos);
-  CHECK(error_of("0 jan * * *").find("field 2 (hour) 'jan' is not a number") !=
-        std::string::npos);
+  CHECK(error_of("0 jan * * *").find("field 2 (hour) 'jan' is not a number") != std::string::npos);
   CHECK(error_of("0 4 * *").find("'0 4 * *' has 4 fields, not 5") != std::string::npos);
   CHECK(error_of("0 4 * * * *").find("has 6 fields, not 5") != std::string::npos);
   CHECK(error_of("").find("dispatcher.schedules[2].cron: the schedule is empty") == 0);
@@ -250,8 +247,8 @@ TEST_CASE("cron: runs missed while down are skipped or run once") {
       CHECK(d.fire == utc(2026, 11, 22, 12));
       CHECK(d.missed == 0);
     }
-    for (auto now : {utc(2026, 11, 22, 11, 59, 59), utc(2026, 11, 22, 12, 1),
-                     utc(2026, 11, 22, 12, 20)}) {
+    for (auto now :
+         {utc(2026, 11, 22, 11, 59, 59), utc(2026, 11, 22, 12, 1), utc(2026, 11, 22, 12, 20)}) {
       auto d = due(hourly, "UTC", std::nullopt, now, Missed::run_once);
       CHECK_FALSE(d.fire.has_value());
       CHECK(d.missed == 0);
