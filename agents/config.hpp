@@ -183,12 +183,14 @@ struct Accountant {
   int human_idle_minutes = 30;
   // How far ahead of the even pace scheduled and batch work may run, as a
   // share of the window's limit.
-  double burst = 0.05;
+  double burst = 0.01;
   // Night hours (local, in time_zone), when batch work runs night_weight
-  // times the daytime pace.
+  // times the daytime pace. Every hour run off the even pace is capacity
+  // some other hour leaves unused; 1.25 keeps that cost below what a fixed
+  // pace loses (docs/BENCHMARKS.md).
   int night_from_minute = 22 * 60;
   int night_to_minute = 7 * 60;
-  double night_weight = 3;
+  double night_weight = 1.25;
   std::string time_zone;
   // How often the human's transcripts and the usage endpoint are read.
   int transcripts_every_seconds = 60;

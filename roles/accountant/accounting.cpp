@@ -565,8 +565,11 @@ double reserve_share(const config::Accountant& policy, const WindowState& w, Pri
   // What the person could still use before the reset, at half again their
   // busiest hour of the past week, is all the reserve needs to hold; the
   // rest would expire unused. Without any history nothing is assumed.
+  // The horizon is at least human_idle_minutes: a person at work in the
+  // last minutes before the reset still has their next request covered.
   if (w.human_peak_hour > 0) {
-    const double need = 1.5 * static_cast<double>(w.human_peak_hour) * hours_left;
+    const double horizon = std::max(hours_left, policy.human_idle_minutes / 60.0);
+    const double need = 1.5 * static_cast<double>(w.human_peak_hour) * horizon;
     share = std::min(share, need / static_cast<double>(w.limit));
   }
   auto release = w.window == Window::five_hour ? minutes(policy.release_five_hour_minutes)
@@ -585,7 +588,10 @@ double allowed(const config::Accountant& policy, const WindowState& w, Priority 
   const double limit = static_cast<double>(w.limit);
   const double ceiling = limit * (1 - reserve_share(policy, w, p, t));
   if (p == Priority::human || p == Priority::interactive) return ceiling;
-  return std::min(ceiling, ceiling * pace_share(policy, w, p, t) + policy.burst * limit);
+  // The pace runs over the whole limit: the reserve caps it but is not held
+  // back from the pace, so spend is even across the window instead of
+  // piling up in the last hours when the reserve is released.
+  return std::min(ceiling, limit * pace_share(policy, w, p, t) + policy.burst * limit);
 }
 
 }  // namespace

@@ -288,20 +288,21 @@ struct Verdict {
 //   human        only the limit itself;
 //   interactive  the reserve: agents never take the last `reserve` of a window;
 //   scheduled    the reserve, and pacing: use by now at most the share of
-//                (limit - reserve) the elapsed part of the window is, plus a
-//                burst of `burst` x limit;
+//                the limit the elapsed part of the window is, plus a burst
+//                of `burst` x limit (the reserve caps it);
 //   batch        as scheduled, but capacity that would expire goes to batch
 //                work: the reserve holds at most what the person could
 //                still use before the reset at 1.5 x their busiest hour of
-//                the past week, and shrinks to nothing over the last
-//                release_* before the reset while the person has used
-//                nothing for human_idle_minutes; the pace counts night
-//                hours night_weight times (batch work prefers the night).
+//                the past week (over at least human_idle_minutes), and
+//                shrinks to nothing over the last release_* before the
+//                reset while the person has used nothing for
+//                human_idle_minutes; the pace counts night hours
+//                night_weight times (batch work prefers the night).
 // A deferral's retry_at is the first minute at which the same ask passes.
 Verdict decide(const config::Accountant& policy, std::span<const WindowState> windows,
                const Ask& ask, Time now);
 
-// The share of (limit - reserve) an agent may have used by `now` under the
+// The share of the limit an agent may have used by `now` under the
 // pacing rule above (0..1), for the report's pace column and the sim.
 double pace_share(const config::Accountant& policy, const WindowState& w, Priority p, Time now);
 

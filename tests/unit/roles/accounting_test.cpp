@@ -179,25 +179,30 @@ TEST_CASE("accounting: the reserve is never leased to agents, the human gets it"
 
 TEST_CASE("accounting: scheduled work is paced evenly toward the reset") {
   auto p = policy_utc();
+  p.burst = 0.05;
   const Time start = utc(2026, 11, 23, 0);
   const Time now = start + 42h;  // a quarter of the week
-  // allowed = (1 - 0.2) x 1,000,000 x 0.25 + 0.05 x 1,000,000 = 250,000
-  std::vector<WindowState> ws = {weekly_state(start, 1'000'000, 240'000)};
+  // allowed = min(800,000, 1,000,000 x 0.25 + 0.05 x 1,000,000) = 300,000
+  std::vector<WindowState> ws = {weekly_state(start, 1'000'000, 290'000)};
   auto ok = decide(p, ws, Ask{Priority::scheduled, 10'000, "m"}, now);
   CHECK(ok.granted);
   CHECK(ok.allowance == 10'000);
-  ws[0].agents = 250'000;
+  ws[0].agents = 300'000;
   auto late = decide(p, ws, Ask{Priority::scheduled, 5'000, "m"}, now);
   CHECK_FALSE(late.granted);
   CHECK(late.reason.find("pacing") != std::string::npos);
-  // 800,000 x share + 50,000 >= 255,000 from share 0.25625: 43.05 h in.
+  // 1,000,000 x share + 50,000 >= 305,000 from share 0.255: 42.84 h in.
   REQUIRE(late.retry_at.has_value());
-  const auto expected = start + std::chrono::seconds(static_cast<long>(0.25625 * 7 * 24 * 3600));
+  const auto expected = start + std::chrono::seconds(static_cast<long>(0.255 * 7 * 24 * 3600));
   CHECK(*late.retry_at >= expected);
   CHECK(*late.retry_at - expected <= 1min);
+  // Late in the week the reserve caps the pace: 800,000 at most.
+  ws[0].agents = 795'000;
+  CHECK_FALSE(decide(p, ws, Ask{Priority::scheduled, 10'000, "m"}, start + 160h).granted);
+  CHECK(decide(p, ws, Ask{Priority::scheduled, 5'000, "m"}, start + 160h).granted);
   // Human use counts toward the pace: agents fill what the human leaves.
   ws[0].agents = 0;
-  ws[0].human = 245'000;
+  ws[0].human = 295'000;
   CHECK_FALSE(decide(p, ws, Ask{Priority::scheduled, 10'000, "m"}, now).granted);
   // Interactive work is not paced.
   CHECK(decide(p, ws, Ask{Priority::interactive, 10'000, "m"}, now).granted);
@@ -218,6 +223,18 @@ TEST_CASE("accounting: near the reset the reserve is released to batch work only
   ws[0].last_human = now - 31min;
   CHECK(decide(p, ws, Ask{Priority::batch, 80'000, "m"}, now).granted);
   ws[0].last_human.reset();
+  // With a week of history the reserve holds what the person could still
+  // use, 1.5 x their busiest hour for the hours left, but never less than
+  // human_idle_minutes of it: five minutes before the reset, someone at work
+  // keeps 1.5 x 20,000 x 30/60 = 15,000, not the 2,500 five minutes need.
+  {
+    auto last = ws;
+    last[0].human_peak_hour = 20'000;
+    last[0].agents = 980'000;
+    last[0].last_human = ws[0].span.end - 7min;
+    CHECK_FALSE(decide(p, last, Ask{Priority::batch, 10'000, "m"}, ws[0].span.end - 5min).granted);
+    CHECK(decide(p, last, Ask{Priority::batch, 5'000, "m"}, ws[0].span.end - 5min).granted);
+  }
   // Twelve hours before, the whole reserve still holds for batch too.
   CHECK_FALSE(
       decide(p, ws, Ask{Priority::batch, 10'000, "m"}, start + 7 * 24h - 12h - 1min).granted);
@@ -230,7 +247,9 @@ TEST_CASE("accounting: near the reset the reserve is released to batch work only
 }
 
 TEST_CASE("accounting: batch work prefers the night") {
-  auto p = policy_utc();  // night 22:00-07:00 UTC, weight 3
+  auto p = policy_utc();  // night 22:00-07:00 UTC
+  p.night_weight = 3;
+  p.burst = 0.05;
   const Time start = utc(2026, 11, 23, 0);
   WindowState w = weekly_state(start, 1'000'000, 0);
   // Nights in the week: Monday 00-07 (7 h), six of 22-07 (54 h), Sunday 22-24 (2 h) = 63 h;
@@ -245,7 +264,7 @@ TEST_CASE("accounting: batch work prefers the night") {
   CHECK_FALSE(is_night(p, utc(2026, 11, 23, 7)));
   CHECK_FALSE(is_night(p, utc(2026, 11, 23, 12)));
   // At 07:00 batch may be further along than scheduled work.
-  w.agents = 80'000;  // scheduled: 0.8M x 7/168 + 50k = 83.3k; batch: 0.8M x 21/294 + 50k = 107k
+  w.agents = 95'000;  // scheduled: 1M x 7/168 + 50k = 91.7k; batch: 1M x 21/294 + 50k = 121.4k
   std::vector<WindowState> ws = {w};
   CHECK(decide(p, ws, Ask{Priority::batch, 20'000, "m"}, start + 7h).granted);
   CHECK_FALSE(decide(p, ws, Ask{Priority::scheduled, 20'000, "m"}, start + 7h).granted);
