@@ -1,10 +1,15 @@
 // agency usage: the ledger against the limits, read from AGENCY_USAGE (no
 // running accountant needed); --chart draws it; `ingest-statusline` takes
-// Claude Code's statusline JSON and stores its utilisation figures.
+// Claude Code's statusline JSON, stores its utilisation figures as limit
+// readings and prints the line Claude Code shows.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
-#include <cstdlib>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -24,7 +29,6 @@
 namespace agency::cli {
 namespace {
 
-namespace fs = std::filesystem;
 using Clock = std::chrono::system_clock;
 
 struct UsageOptions {
@@ -35,110 +39,183 @@ struct UsageOptions {
 
 struct StatuslineOptions {
   std::string account;
-  bool quiet = false;
 };
 
+// The accountant section as agency.yaml gives it; without one its
+// defaults (one account, "default"; the Ledger adds it).
 config::Accountant accountant_settings(const GlobalOptions& global) {
   auto cfg = load_config_or_report(global);
   if (!cfg) throw CLI::RuntimeError(kExitUsage);
-  auto a = cfg->accountant;
-  if (a.accounts.empty()) a.accounts.emplace_back();
-  return a;
+  return cfg->accountant;
+}
+
+void check_account(const config::Accountant& settings, const std::string& account) {
+  if (account.empty()) return;
+  std::string known;
+  for (const auto& a : settings.accounts) {
+    if (a.name == account) return;
+    known += (known.empty() ? "" : ", ") + a.name;
+  }
+  if (settings.accounts.empty() && account == "default") return;
+  fail(make_error(
+      errc::config,
+      "no account '" + account + "' in accountant.accounts (" +
+          (known.empty() ? std::string("only 'default' without any") : "known: " + known) + ")"));
+}
+
+bool ends_with_png(const std::string& path) {
+  if (path.size() < 4) return false;
+  std::string tail = path.substr(path.size() - 4);
+  std::transform(tail.begin(), tail.end(), tail.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return tail == ".png";
 }
 
 void write_chart(const std::string& path, const std::string& svg) {
-  const bool png = path.size() > 4 && path.compare(path.size() - 4, 4, ".png") == 0;
-  if (!png) {
-    std::ofstream out(path, std::ios::trunc);
+  if (!ends_with_png(path)) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out << svg;
+    out.close();
     if (!out) fail(make_error(errc::io, "cannot write the chart to " + path));
     return;
   }
   if (!find_program("rsvg-convert")) {
     fail(make_error(errc::config,
-                    "a PNG chart needs rsvg-convert (apt install librsvg2-bin); "
-                    "or write an .svg file"));
+                    "PNG needs rsvg-convert (apt install librsvg2-bin); write .svg instead"));
   }
   ProcessSpec spec;
   spec.argv = {"rsvg-convert", "--format", "png", "--output", path};
   spec.env = child_environment({}, {});
   spec.stdin_text = svg;
-  spec.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  std::atomic<bool> never{false};
+  spec.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  const std::atomic<bool> never{false};
   auto r = must(run_process(spec, {}, never));
-  if (r.exit_code() != 0) {
+  if (r.end != ProcessEnd::exited || r.exit_code() != 0) {
     fail(make_error(errc::io,
                     "rsvg-convert could not write " + path + ": " + r.describe("rsvg-convert")));
   }
 }
 
 void run_usage(const GlobalOptions& global, const UsageOptions& opts) {
-  auto settings = accountant_settings(global);
-  if (!opts.account.empty()) {
-    bool known = false;
-    for (const auto& a : settings.accounts) known |= a.name == opts.account;
-    if (!known) {
-      fail(make_error(errc::config,
-                      "no account '" + opts.account + "' in accountant.accounts (agency.yaml)"));
-    }
-    std::erase_if(settings.accounts,
-                  [&](const config::Account& a) { return a.name != opts.account; });
-  }
+  const auto settings = accountant_settings(global);
+  check_account(settings, opts.account);
   auto conn = must(connect_cli(global, "agency-usage"));
-  const bool progress = ::isatty(STDERR_FILENO) == 1;
+  // Progress only for a person watching, and only once a replay is slow.
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  const auto started = std::chrono::steady_clock::now();
+  bool shown = false;
   auto ledger = must(
-      accounting::replay_ledger(*conn, settings, [progress](std::uint64_t done, std::uint64_t) {
-        if (progress) std::cerr << "\rreading the ledger: " << done << " records" << std::flush;
+      accounting::replay_ledger(*conn, settings, [&](std::uint64_t done, std::uint64_t /*total*/) {
+        if (!tty || std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) return;
+        std::cerr << "\rreading the ledger: " << done << " records" << std::flush;
+        shown = true;
       }));
-  if (progress) std::cerr << "\r\033[K" << std::flush;
+  if (shown) std::cerr << "\r\033[K" << std::flush;
   const auto now = Clock::now();
-  auto report = accounting::build_report(ledger, now, opts.days);
+  auto report = accounting::build_report(ledger, now, opts.days, opts.account);
   if (!opts.chart.empty()) {
-    write_chart(opts.chart, accounting::chart_svg(ledger, now, opts.days));
-    if (!global.json) std::cerr << "chart written to " << opts.chart << "\n";
+    write_chart(opts.chart, accounting::chart_svg(ledger, now, opts.days, opts.account));
+    std::cerr << "chart written to " << opts.chart << "\n";
   }
   std::cout << (global.json ? accounting::report_json(report) + "\n"
                             : accounting::report_text(report));
 }
 
+// Repeats of one figure are dropped by JetStream within the usage
+// stream's duplicate window (10 minutes): Claude Code runs the command on
+// every update, and the ledger needs a figure once, not hundreds of times.
+std::string reading_msg_id(const accounting::Reading& r, std::string_view account) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, ":%.1f:%lld", r.utilization,
+                r.resets_at
+                    ? static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(
+                                                 r.resets_at->time_since_epoch())
+                                                 .count())
+                    : 0LL);
+  return "statusline:" + std::string(account) + ":" +
+         std::string(accounting::window_name(r.window)) + buf;
+}
+
 void run_statusline(const GlobalOptions& global, const StatuslineOptions& opts) {
-  std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+  if (::isatty(STDIN_FILENO) == 1) {
+    fail(make_error(errc::config,
+                    "ingest-statusline reads Claude Code's statusline JSON on stdin: run it as "
+                    "Claude Code's statusLine command (agency usage ingest-statusline --help)"));
+  }
+  const std::string input((std::istreambuf_iterator<char>(std::cin)),
+                          std::istreambuf_iterator<char>());
   const auto now = Clock::now();
-  auto readings = accounting::statusline_readings(input, opts.account, now);
-  if (!readings) {
-    std::cerr << "agency: " << readings.error().message
-              << " (Claude Code passes it on stdin to its statusLine command); nothing stored\n";
+  auto parsed = accounting::parse_statusline(input, opts.account, now);
+  if (!parsed) {
+    std::cerr << "agency: " << parsed.error().message << "; nothing stored\n";
     throw CLI::RuntimeError(kExitUsage);
   }
+  // The line first: Claude Code shows it even when storing fails below.
+  std::cout << accounting::statusline_text(*parsed) << "\n" << std::flush;
+  if (parsed->readings.empty()) return;
+  const auto settings = accountant_settings(global);
+  check_account(settings, opts.account);
   auto conn = must(connect_cli(global, "agency-statusline"));
-  std::string line;
-  for (const auto& r : *readings) {
+  for (const auto& r : parsed->readings) {
     v1::LimitReading m;
     m.set_engine("claude");
+    m.set_model(parsed->model_id);
     m.set_account(r.account);
     m.set_window(std::string(accounting::window_name(r.window)));
     m.set_utilization(r.utilization);
     m.set_remaining(-1);
     m.set_limit(-1);
     if (r.resets_at) *m.mutable_resets_at() = to_timestamp(*r.resets_at);
-    m.set_source("statusline");
-    *m.mutable_at() = to_timestamp(now);
-    if (auto ack = conn->js_publish(subjects::limits("claude"), codec::encode(m)); !ack) {
-      fail(ack.error());
-    }
-    if (r.utilization >= 0) {
-      const char* name = r.window == accounting::Window::five_hour        ? "5h"
-                         : r.window == accounting::Window::seven_day      ? "7d"
-                         : r.window == accounting::Window::seven_day_opus ? "7d opus"
-                                                                          : "7d sonnet";
-      char part[48];
-      std::snprintf(part, sizeof part, "%s %.0f%%", name, r.utilization);
-      line += (line.empty() ? "" : " \xC2\xB7 ") + std::string(part);
-    }
+    m.set_source(r.source);
+    *m.mutable_at() = to_timestamp(r.at);
+    must(conn->js_publish(subjects::limits("claude"), codec::encode(m),
+                          reading_msg_id(r, opts.account)));
   }
-  if (!opts.quiet)
-    std::cout << (line.empty() ? std::string("agency: no rate limits yet") : line) << "\n";
 }
+
+constexpr const char* kUsageHelp =
+    "Columns of the window table (one row per account and window with a limit or any use):\n"
+    "  LIMIT       the window's limit in counted tokens (input + output + cache write;\n"
+    "              cache reads do not count)\n"
+    "  HUMAN       counted tokens of the person's own Claude Code sessions in the window\n"
+    "  AGENTS      counted tokens of the fleet's engine calls in the window\n"
+    "  USED        (HUMAN + AGENTS) / LIMIT\n"
+    "  PACE        share of the window elapsed: where even use would be by now\n"
+    "  PROJECTED   use at the reset at the window's average rate so far, in % of the\n"
+    "              limit, or 'limit at <time>' when that rate reaches it before the reset\n"
+    "  RESETS      when the window resets (five_hour: when the running block ends)\n"
+    "  UNUSED      tokens the even pace offered since the window's start that nobody\n"
+    "              used, summed per 10-minute step (docs/ACCOUNTING.md, \"Unused area\"),\n"
+    "              and their share of what was offered\n"
+    "  LIMIT FROM  calibrated (from a utilisation %), config, plan, or unknown\n"
+    "Then spend per role and the top tasks (counted tokens, the four token kinds, calls,\n"
+    "cost) and the day totals in accountant.time_zone, over --days.\n"
+    "The chart: per account and window with a limit, use per 10 minutes stacked\n"
+    "(human below, agents above) against the even pace; the shaded gap is the unused\n"
+    "area; vertical lines are resets. A .png file needs rsvg-convert (librsvg2-bin).\n"
+    "Examples:\n"
+    "  agency usage\n"
+    "  agency usage --json --days 30\n"
+    "  agency usage --chart usage.svg --days 7 --account work";
+
+constexpr const char* kStatuslineHelp =
+    "Claude Code runs its statusLine command on every update with a JSON object on\n"
+    "stdin; for subscribers it holds rate_limits.five_hour and .seven_day (used_percentage,\n"
+    "resets_at). This command stores each window's figure as a limit reading on\n"
+    "agency.usage.limits.claude (the accountant calibrates the window's limit from it:\n"
+    "tokens counted in the window / used_percentage) and prints the line Claude Code\n"
+    "shows, e.g. \"Opus 4.1 \xC2\xB7 5h 42% \xC2\xB7 7d 18%\". Input that is not JSON: exit 2,\n"
+    "nothing stored. Repeats of the same figure within 10 minutes are stored once.\n"
+    "Wire it in ~/.claude/settings.json (or a project's .claude/settings.json):\n"
+    "  {\n"
+    "    \"statusLine\": {\n"
+    "      \"type\": \"command\",\n"
+    "      \"command\": \"agency --config /path/to/agency.yaml usage ingest-statusline\"\n"
+    "    }\n"
+    "  }\n"
+    "Give --config (or set NATS_URL) so it finds the fleet's NATS server from any\n"
+    "directory, and --account when the session's subscription is not the first of\n"
+    "accountant.accounts.";
 
 }  // namespace
 
@@ -146,21 +223,17 @@ void add_usage_command(CLI::App& app, GlobalOptions& global) {
   auto opts = std::make_shared<UsageOptions>();
   auto* cmd = app.add_subcommand(
       "usage",
-      "Usage against the plan's limits, by the person and by the fleet (docs/ACCOUNTING.md).\n"
-      "Per window: LIMIT (and where it comes from: calibrated, config, plan), HUMAN and AGENTS\n"
-      "(counted tokens: input + output + cache write), USED (% of the limit), PACE (% of the\n"
-      "window elapsed: where even use would be), PROJECTED (use at the reset at the rate so\n"
-      "far), RESETS, UNUSED (tokens the even pace offered that nobody used so far).\n"
-      "Then spend per role and per task and day totals over --days.\n"
-      "  agency usage\n"
-      "  agency usage --json\n"
-      "  agency usage --chart usage.svg --days 7");
+      "Usage against the plan's limits by the person and by the fleet, spend per role and task, "
+      "day totals (docs/ACCOUNTING.md)");
+  cmd->footer(kUsageHelp);
   cmd->add_option("--days", opts->days, "days of spend, day totals and chart (default 7)")
+      ->type_name("N")
       ->check(CLI::Range(1, 400));
   cmd->add_option("--chart", opts->chart,
-                  "write a chart to FILE (.svg; .png needs rsvg-convert): use against the even "
-                  "pace per window, human and agents stacked, unused area shaded");
-  cmd->add_option("--account", opts->account, "only this account of accountant.accounts");
+                  "also write a chart to FILE (.svg, or .png with rsvg-convert installed)")
+      ->type_name("FILE");
+  cmd->add_option("--account", opts->account, "only this account of accountant.accounts")
+      ->type_name("NAME");
   cmd->add_flag("--json", global.json, "print the report as JSON");
   cmd->callback([&global, opts, cmd] {
     if (cmd->get_subcommands().empty()) run_usage(global, *opts);
@@ -169,13 +242,12 @@ void add_usage_command(CLI::App& app, GlobalOptions& global) {
   auto sl = std::make_shared<StatuslineOptions>();
   auto* ingest = cmd->add_subcommand(
       "ingest-statusline",
-      "Read Claude Code's statusline JSON on stdin, store its rate_limits (five_hour,\n"
-      "seven_day: used_percentage, resets_at) as limit readings that calibrate the limits,\n"
-      "and print a short status line (\"5h 42% \xC2\xB7 7d 18%\").\n"
-      "Wire it in ~/.claude/settings.json:\n"
-      "  \"statusLine\": {\"type\": \"command\", \"command\": \"agency usage ingest-statusline\"}");
-  ingest->add_option("--account", sl->account, "the account it belongs to (default: the first)");
-  ingest->add_flag("--quiet", sl->quiet, "print nothing");
+      "Store Claude Code's statusline rate limits (JSON on stdin) and print a status line");
+  ingest->footer(kStatuslineHelp);
+  ingest
+      ->add_option("--account", sl->account,
+                   "the account of accountant.accounts the session uses (default: the first)")
+      ->type_name("NAME");
   ingest->callback([&global, sl] { run_statusline(global, *sl); });
 }
 

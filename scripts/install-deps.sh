@@ -23,6 +23,7 @@ packages=(
   libcurl4-openssl-dev
   libsqlite3-dev
   clang-format
+  librsvg2-bin      # rsvg-convert: agency usage --chart FILE.png
 )
 
 # Node.js runs the independent-client tests and, later, the real `claude` CLI.

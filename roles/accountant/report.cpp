@@ -1,6 +1,7 @@
 #include "roles/accountant/report.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -14,23 +15,44 @@ using namespace std::chrono;
 
 namespace {
 
-constexpr auto kStep = minutes(10);
+constexpr std::size_t kTextTasks = 10;
 
-std::string local_date(Time t, std::string_view zone) {
-  auto l = to_local(t, zone);
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", l.year, l.month, l.day);
-  return buf;
-}
+// Local dates of many entries: a zone conversion re-reads the zone, so the
+// date is kept per quarter hour (every zone's offset is a multiple of it).
+class LocalDates {
+ public:
+  explicit LocalDates(std::string zone) : zone_(std::move(zone)) {}
+  const std::string& of(Time t) {
+    const auto quarter = floor<minutes>(t) - floor<minutes>(t).time_since_epoch() % minutes(15);
+    if (quarter != quarter_ || date_.empty()) {
+      quarter_ = quarter;
+      auto l = to_local(t, zone_);
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", l.year, l.month, l.day);
+      date_ = buf;
+    }
+    return date_;
+  }
+
+ private:
+  std::string zone_;
+  Time quarter_{};
+  std::string date_;
+};
 
 std::string tokens_short(std::int64_t n) {
   char buf[32];
-  if (n >= 10'000'000) {
-    std::snprintf(buf, sizeof buf, "%.0fM", static_cast<double>(n) / 1e6);
+  const double v = static_cast<double>(n);
+  if (n >= 1'000'000'000) {
+    std::snprintf(buf, sizeof buf, "%.2fB", v / 1e9);
+  } else if (n >= 10'000'000) {
+    std::snprintf(buf, sizeof buf, "%.0fM", v / 1e6);
   } else if (n >= 1'000'000) {
-    std::snprintf(buf, sizeof buf, "%.1fM", static_cast<double>(n) / 1e6);
+    std::snprintf(buf, sizeof buf, "%.1fM", v / 1e6);
   } else if (n >= 10'000) {
-    std::snprintf(buf, sizeof buf, "%.0fk", static_cast<double>(n) / 1e3);
+    std::snprintf(buf, sizeof buf, "%.0fk", v / 1e3);
+  } else if (n >= 1'000) {
+    std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
   } else {
     std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n));
   }
@@ -38,8 +60,40 @@ std::string tokens_short(std::int64_t n) {
 }
 
 std::string pct(double p) {
-  char buf[16];
+  char buf[24];
   std::snprintf(buf, sizeof buf, "%.1f%%", p);
+  return buf;
+}
+
+std::string money(double usd) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "$%.2f", usd);
+  return buf;
+}
+
+// "Mon 11-23 15:00" in the zone.
+std::string local_stamp(Time t, std::string_view zone) {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  auto l = to_local(t, zone);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%s %02d-%02d %02d:%02d", kDays[(l.weekday % 7 + 7) % 7], l.month,
+                l.day, l.hour, l.minute);
+  return buf;
+}
+
+// "2h30m", "3d4h", "12m".
+std::string span_words(Clock::duration d) {
+  const auto m = std::max<std::int64_t>(0, duration_cast<minutes>(d).count());
+  char buf[32];
+  if (m >= 24 * 60) {
+    std::snprintf(buf, sizeof buf, "%lldd%lldh", static_cast<long long>(m / (24 * 60)),
+                  static_cast<long long>(m % (24 * 60) / 60));
+  } else if (m >= 60) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", static_cast<long long>(m / 60),
+                  static_cast<long long>(m % 60));
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldm", static_cast<long long>(m));
+  }
   return buf;
 }
 
@@ -51,114 +105,158 @@ json tokens_json(const TokenCounts& t) {
           {"counted", t.counted()}};
 }
 
-// Columns padded to their widest cell.
-std::string table(const std::vector<std::vector<std::string>>& rows) {
+// Columns padded to their widest cell; `right` columns are numbers.
+std::string table(const std::vector<std::vector<std::string>>& rows,
+                  const std::vector<bool>& right = {}) {
   std::vector<std::size_t> width;
+  // Cells may hold UTF-8 (the middle dot): pad by code points.
+  auto length = [](const std::string& s) {
+    std::size_t n = 0;
+    for (unsigned char c : s) n += (c & 0xC0) != 0x80 ? 1 : 0;
+    return n;
+  };
   for (const auto& r : rows) {
     width.resize(std::max(width.size(), r.size()));
-    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], length(r[i]));
   }
   std::string out;
   for (const auto& r : rows) {
     std::string line;
     for (std::size_t i = 0; i < r.size(); ++i) {
-      line += r[i];
-      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+      const std::string pad(width[i] - length(r[i]), ' ');
+      const bool is_right = i < right.size() && right[i];
+      line += is_right ? pad + r[i] : r[i];
+      if (i + 1 < r.size()) line += (is_right ? "" : pad) + "  ";
     }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line + "\n";
   }
   return out;
 }
 
-std::vector<SpendRow> sorted(std::map<std::string, SpendRow>& by) {
+std::vector<SpendRow> most_first(std::map<std::string, SpendRow>& by) {
   std::vector<SpendRow> out;
-  for (auto& [k, row] : by) out.push_back(std::move(row));
+  out.reserve(by.size());
+  for (auto& [key, row] : by) out.push_back(std::move(row));
   std::stable_sort(out.begin(), out.end(), [](const SpendRow& a, const SpendRow& b) {
     return a.tokens.counted() > b.tokens.counted();
   });
   return out;
 }
 
+void add_spend(SpendRow& row, const std::string& key, const Entry& e) {
+  row.key = key;
+  row.tokens += e.tokens;
+  row.cost_usd += e.cost_usd;
+  ++row.calls;
+}
+
+WindowReport window_report(const WindowState& s, std::span<const Entry* const> entries, Time now) {
+  WindowReport wr;
+  wr.state = s;
+  const auto length = s.span.end - s.span.start;
+  const auto elapsed = std::clamp(now - s.span.start, Clock::duration::zero(), length);
+  const double share =
+      length.count() > 0 ? duration<double>(elapsed) / duration<double>(length) : 0.0;
+  const double used = static_cast<double>(s.used());
+  const double limit = static_cast<double>(s.limit);
+  if (s.limit > 0) wr.utilization = 100.0 * used / limit;
+  wr.pace = s.open ? 100.0 * share : 0.0;
+  wr.projected = s.used();
+  if (s.open && s.used() > 0 && elapsed >= kUnusedStep) {
+    const double rate = used / duration<double>(elapsed).count();  // tokens per second
+    double projected = rate * duration<double>(length).count();
+    if (s.limit > 0 && projected >= limit) {
+      projected = std::max(limit, used);
+      // The rate reaches the limit before the reset (reach <= length here).
+      const double reach = std::min(limit / rate, duration<double>(length).count());
+      wr.limit_at =
+          std::max(now, s.span.start + duration_cast<Clock::duration>(duration<double>(reach)));
+    }
+    wr.projected = static_cast<std::int64_t>(std::llround(projected));
+  } else if (s.limit > 0 && s.used() >= s.limit) {
+    wr.limit_at = now;
+  }
+  if (s.limit > 0) {
+    // Whole steps only: the step under way has not had its chance yet.
+    const auto since_start = std::max(Clock::duration::zero(), now - s.span.start);
+    const Time to = s.span.start + since_start / kUnusedStep * kUnusedStep;
+    const auto st = steps(entries, s.window, s.span.start, to, kUnusedStep);
+    wr.unused = unused_area(st, s.window, s.limit, kUnusedStep);
+    wr.offered = static_cast<std::int64_t>(std::llround(
+        limit * static_cast<double>(st.size()) * duration<double>(kUnusedStep).count() /
+        duration<double>(window_length(s.window)).count()));
+  }
+  return wr;
+}
+
 }  // namespace
 
-Report build_report(const Ledger& ledger, Time now, int days) {
+Report build_report(const Ledger& ledger, Time now, int days, std::string_view account) {
   Report r;
   r.now = now;
-  r.days = days;
-  for (const auto& account : ledger.accounts()) {
-    auto entries = ledger.entries(account.name);
-    for (auto w : kWindows) {
-      WindowReport wr;
-      wr.state = ledger.window(account.name, w, now);
-      const auto& s = wr.state;
-      if (s.limit <= 0 && s.used() == 0) continue;
-      const double length = duration<double>(s.span.end - s.span.start).count();
-      const double elapsed = std::clamp(duration<double>(now - s.span.start).count(), 0.0, length);
-      if (s.limit > 0) {
-        wr.utilization = 100.0 * static_cast<double>(s.used()) / static_cast<double>(s.limit);
-      }
-      wr.pace = length > 0 ? 100.0 * elapsed / length : 0;
-      // Too early in a window to extrapolate: what is used is the projection.
-      wr.projected =
-          elapsed >= 600 && s.open
-              ? static_cast<std::int64_t>(static_cast<double>(s.used()) * length / elapsed)
-              : s.used();
-      if (s.limit > 0) {
-        auto st = steps(entries, w, s.span.start, now, kStep);
-        wr.unused = unused_area(st, w, s.limit, kStep);
-      }
-      r.windows.push_back(std::move(wr));
+  r.days = std::max(days, 1);
+  r.time_zone = ledger.config().time_zone;
+  r.account = account.empty() ? std::string() : ledger.account_of(account);
+  for (const auto& a : ledger.accounts()) {
+    if (!r.account.empty() && a.name != r.account) continue;
+    const auto entries = ledger.entries(a.name);
+    for (const auto& state : ledger.windows(a.name, now)) {
+      // A model window nobody has a limit for or used says nothing.
+      if (state.limit <= 0 && state.used() == 0) continue;
+      r.windows.push_back(window_report(state, entries, now));
     }
   }
-  const Time since = now - hours(24) * days;
+
+  const Time since = now - hours(24) * r.days;
   std::map<std::string, SpendRow> roles;
   std::map<std::string, SpendRow> tasks;
   std::map<std::string, DayRow> by_day;
-  for (const Entry* e : ledger.all()) {
-    if (e->at < since || e->at > now) continue;
-    auto& role = roles[e->human ? "human" : (e->role.empty() ? "?" : e->role)];
-    role.key = e->human ? "human" : (e->role.empty() ? "?" : e->role);
-    role.tokens += e->tokens;
-    role.cost_usd += e->cost_usd;
-    ++role.calls;
-    if (!e->human && !e->task_id.empty()) {
-      auto& task = tasks[e->task_id];
-      task.key = e->task_id;
-      task.tokens += e->tokens;
-      task.cost_usd += e->cost_usd;
-      ++task.calls;
-    }
-    const auto date = local_date(e->at, ledger.config().time_zone);
+  LocalDates dates(r.time_zone);
+  const auto entries = r.account.empty() ? ledger.all() : ledger.entries(r.account);
+  auto first = std::lower_bound(entries.begin(), entries.end(), since,
+                                [](const Entry* e, Time t) { return e->at < t; });
+  for (auto it = first; it != entries.end() && (*it)->at <= now; ++it) {
+    const Entry& e = **it;
+    const std::string role = e.human ? "human" : e.role.empty() ? "-" : e.role;
+    add_spend(roles[role], role, e);
+    if (!e.task_id.empty()) add_spend(tasks[e.task_id], e.task_id, e);
+    const auto& date = dates.of(e.at);
     auto& day = by_day[date];
     day.date = date;
-    (e->human ? day.human : day.agents) += e->tokens;
+    (e.human ? day.human : day.agents) += e.tokens;
+    day.cost_usd += e.cost_usd;
   }
-  r.roles = sorted(roles);
-  r.tasks = sorted(tasks);
-  if (r.tasks.size() > 20) r.tasks.resize(20);
+  r.roles = most_first(roles);
+  r.tasks = most_first(tasks);
   for (auto& [date, row] : by_day) r.day_totals.push_back(std::move(row));
   return r;
 }
 
 std::string report_json(const Report& r) {
-  json out = {{"now", rfc3339(r.now)}, {"days", r.days}};
+  json out = {{"now", rfc3339(r.now)},
+              {"days", r.days},
+              {"time_zone", r.time_zone},
+              {"account", r.account}};
   out["windows"] = json::array();
   for (const auto& w : r.windows) {
     const auto& s = w.state;
     out["windows"].push_back({{"account", s.account},
                               {"window", std::string(window_name(s.window))},
+                              {"open", s.open},
+                              {"start", rfc3339(s.span.start)},
+                              {"resets_at", rfc3339(s.span.end)},
                               {"limit", s.limit},
                               {"limit_source", s.limit_source},
                               {"human", s.human},
                               {"agents", s.agents},
-                              {"leased", s.leased},
                               {"used", s.used()},
+                              {"leased", s.leased},
                               {"utilization", w.utilization},
-                              {"start", rfc3339(s.span.start)},
-                              {"resets_at", rfc3339(s.span.end)},
-                              {"open", s.open},
                               {"pace", w.pace},
                               {"projected", w.projected},
+                              {"limit_at", w.limit_at ? json(rfc3339(*w.limit_at)) : json(nullptr)},
+                              {"offered", w.offered},
                               {"unused", w.unused}});
   }
   auto rows = [](const std::vector<SpendRow>& list, const char* key) {
@@ -180,70 +278,124 @@ std::string report_json(const Report& r) {
     out["day_totals"].push_back({{"date", d.date},
                                  {"human", tokens_json(d.human)},
                                  {"agents", tokens_json(d.agents)},
-                                 {"total", tokens_json(all)}});
+                                 {"total", tokens_json(all)},
+                                 {"cost_usd", d.cost_usd}});
   }
   return out.dump(2);
 }
 
 std::string report_text(const Report& r) {
-  std::string out;
+  const std::string zone = r.time_zone.empty() ? std::string("local time") : r.time_zone;
+  std::string out = "Usage at " + local_stamp(r.now, r.time_zone) + " (" + zone + ")" +
+                    (r.account.empty() ? std::string() : ", account " + r.account) + "\n\n";
   if (r.windows.empty()) {
     out +=
-        "No window has a limit or any use yet: give accountant.accounts limits or a plan "
-        "(docs/CONFIG.md), or feed the statusline (agency usage ingest-statusline --help).\n";
+        "No window has a limit or any use yet: give accountant.accounts a plan or limits "
+        "(docs/CONFIG.md), or feed Claude Code's statusline to `agency usage "
+        "ingest-statusline`.\n";
   } else {
     std::vector<std::vector<std::string>> rows = {{"ACCOUNT", "WINDOW", "LIMIT", "HUMAN", "AGENTS",
                                                    "USED", "PACE", "PROJECTED", "RESETS", "UNUSED",
                                                    "LIMIT FROM"}};
     for (const auto& w : r.windows) {
       const auto& s = w.state;
+      const bool limited = s.limit > 0;
+      std::string projected;
+      if (w.limit_at) {
+        projected =
+            w.limit_at <= r.now
+                ? "limit reached"
+                : "limit at " +
+                      local_stamp(*w.limit_at, r.time_zone).substr(4);  // without the weekday
+      } else if (!s.open) {
+        projected = "-";
+      } else {
+        projected =
+            limited ? pct(100.0 * static_cast<double>(w.projected) / static_cast<double>(s.limit))
+                    : tokens_short(w.projected);
+      }
+      std::string resets = s.open ? local_stamp(s.span.end, r.time_zone) + " (in " +
+                                        span_words(s.span.end - r.now) + ")"
+                                  : "no block: starts at the next use";
+      std::string unused = "-";
+      if (limited) {
+        unused = tokens_short(w.unused);
+        if (w.offered > 0) {
+          char share[16];
+          std::snprintf(share, sizeof share, " (%.0f%%)",
+                        100.0 * static_cast<double>(w.unused) / static_cast<double>(w.offered));
+          unused += share;
+        }
+      }
       rows.push_back({s.account, std::string(window_name(s.window)),
-                      s.limit > 0 ? tokens_short(s.limit) : "-", tokens_short(s.human),
-                      tokens_short(s.agents), s.limit > 0 ? pct(w.utilization) : "-", pct(w.pace),
-                      tokens_short(w.projected),
-                      rfc3339(s.span.end) + (s.open ? "" : " (no block)"),
-                      s.limit > 0 ? tokens_short(w.unused) : "-", s.limit_source});
+                      limited ? tokens_short(s.limit) : "-", tokens_short(s.human),
+                      tokens_short(s.agents), limited ? pct(w.utilization) : "-",
+                      s.open ? pct(w.pace) : "-", projected, resets, unused, s.limit_source});
     }
-    out += table(rows);
+    out += table(rows, {false, false, true, true, true, true, true, false, false, true, false});
   }
-  auto spend = [&](const std::vector<SpendRow>& list, const char* title) {
-    if (list.empty()) return;
+
+  auto spend = [&](const std::vector<SpendRow>& list, const char* title, std::size_t top) {
     std::vector<std::vector<std::string>> rows = {
         {title, "COUNTED", "INPUT", "OUTPUT", "CACHE WRITE", "CACHE READ", "CALLS", "COST"}};
-    for (const auto& row : list) {
-      char cost[32];
-      std::snprintf(cost, sizeof cost, "$%.2f", row.cost_usd);
+    for (std::size_t i = 0; i < list.size() && i < top; ++i) {
+      const auto& row = list[i];
       rows.push_back({row.key, tokens_short(row.tokens.counted()), tokens_short(row.tokens.input),
                       tokens_short(row.tokens.output), tokens_short(row.tokens.cache_creation),
-                      tokens_short(row.tokens.cache_read), std::to_string(row.calls), cost});
+                      tokens_short(row.tokens.cache_read), std::to_string(row.calls),
+                      money(row.cost_usd)});
     }
-    out += "\n" + table(rows);
+    out += "\n" + table(rows, {false, true, true, true, true, true, true, true});
+    if (list.size() > top) {
+      out += "... and " + std::to_string(list.size() - top) + " more (--json lists them all)\n";
+    }
   };
-  spend(r.roles, "ROLE");
-  spend(r.tasks, "TASK");
-  if (!r.day_totals.empty()) {
-    std::vector<std::vector<std::string>> rows = {{"DAY", "HUMAN", "AGENTS", "TOTAL"}};
+  const std::string range = std::to_string(r.days) + (r.days == 1 ? " day" : " days");
+  if (r.roles.empty()) {
+    out += "\nNothing spent in the last " + range + ".\n";
+  } else {
+    spend(r.roles, "ROLE", r.roles.size());
+    if (!r.tasks.empty()) spend(r.tasks, "TASK", kTextTasks);
+  }
+  if (!r.roles.empty()) {
+    std::vector<std::vector<std::string>> rows = {
+        {"DAY", "HUMAN", "AGENTS", "COUNTED", "CACHE READ", "COST"}};
     for (const auto& d : r.day_totals) {
-      rows.push_back({d.date, tokens_short(d.human.total()), tokens_short(d.agents.total()),
-                      tokens_short(d.human.total() + d.agents.total())});
+      rows.push_back({d.date, tokens_short(d.human.counted()), tokens_short(d.agents.counted()),
+                      tokens_short(d.human.counted() + d.agents.counted()),
+                      tokens_short(d.human.cache_read + d.agents.cache_read), money(d.cost_usd)});
     }
-    out += "\n" + table(rows);
+    out += "\n" + table(rows, {false, true, true, true, true, true});
   }
   out +=
-      "\nPACE: the share of the window elapsed (where even use would be). UNUSED: tokens the "
-      "even pace offered that nobody used so far (docs/ACCOUNTING.md). Spend and days: the "
-      "last " +
-      std::to_string(r.days) + " days; counted = input + output + cache write.\n";
+      "\nTokens are counted tokens (input + output + cache write; cache reads do not count "
+      "toward a limit).\nUSED: share of the limit used. PACE: share of the window elapsed, "
+      "where even use would be.\nPROJECTED: use at the reset at the window's rate so far. "
+      "UNUSED: what the even pace offered so\nfar that nobody used (share of the offered). "
+      "Roles, tasks and days: the last " +
+      range + ".\n";
   return out;
 }
 
-Result<std::vector<Reading>> statusline_readings(std::string_view text, std::string_view account,
-                                                 Time now) {
+// ---------------------------------------------------------------- statusline
+
+Result<Statusline> parse_statusline(std::string_view text, std::string_view account, Time now) {
   auto j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    return make_error(errc::config, "the statusline input is not a JSON object");
+    return make_error(errc::config,
+                      "the statusline input is not a JSON object (Claude Code passes one on the "
+                      "statusLine command's stdin)");
   }
-  std::vector<Reading> out;
+  Statusline out;
+  if (auto model = j.find("model"); model != j.end() && model->is_object()) {
+    if (auto id = model->find("id"); id != model->end() && id->is_string()) {
+      out.model_id = id->get<std::string>();
+    }
+    if (auto name = model->find("display_name"); name != model->end() && name->is_string()) {
+      out.model_name = name->get<std::string>();
+    }
+  }
+  if (out.model_name.empty()) out.model_name = out.model_id;
   auto limits = j.find("rate_limits");
   if (limits == j.end() || !limits->is_object()) return out;
   for (auto w : kWindows) {
@@ -254,16 +406,46 @@ Result<std::vector<Reading>> statusline_readings(std::string_view text, std::str
     r.window = w;
     r.at = now;
     r.source = "statusline";
-    for (const char* key : {"used_percentage", "utilization"}) {
-      if (auto u = it->find(key); u != it->end() && u->is_number()) r.utilization = *u;
+    // used_percentage is Claude Code's name; utilization the usage endpoint's.
+    for (const char* key : {"utilization", "used_percentage"}) {
+      if (auto u = it->find(key); u != it->end() && u->is_number()) {
+        const double v = u->get<double>();
+        if (std::isfinite(v) && v >= 0) r.utilization = std::min(v, 100.0);
+      }
     }
     if (auto reset = it->find("resets_at"); reset != it->end() && reset->is_number()) {
-      r.resets_at = Time(seconds(reset->get<std::int64_t>()));
+      auto epoch = reset->get<double>();
+      if (epoch > 1e11) epoch /= 1000;  // milliseconds
+      if (std::isfinite(epoch) && epoch > 0) {
+        r.resets_at = Time(seconds(static_cast<std::int64_t>(std::llround(epoch))));
+      }
     }
     if (r.utilization < 0 && !r.resets_at) continue;
-    out.push_back(std::move(r));
+    out.readings.push_back(std::move(r));
   }
   return out;
+}
+
+Result<std::vector<Reading>> statusline_readings(std::string_view text, std::string_view account,
+                                                 Time now) {
+  auto parsed = parse_statusline(text, account, now);
+  if (!parsed) return parsed.error();
+  return std::move(parsed->readings);
+}
+
+std::string statusline_text(const Statusline& s) {
+  std::string line = s.model_name;
+  for (const auto& r : s.readings) {
+    if (r.utilization < 0) continue;
+    const char* name = r.window == Window::five_hour        ? "5h"
+                       : r.window == Window::seven_day      ? "7d"
+                       : r.window == Window::seven_day_opus ? "7d opus"
+                                                            : "7d sonnet";
+    char part[48];
+    std::snprintf(part, sizeof part, "%s %.0f%%", name, r.utilization);
+    line += (line.empty() ? "" : " \xC2\xB7 ") + std::string(part);  // U+00B7 middle dot
+  }
+  return line.empty() ? std::string("agency: no rate limits yet") : line;
 }
 
 }  // namespace agency::accounting

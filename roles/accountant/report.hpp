@@ -1,9 +1,13 @@
 // What `agency usage` shows: per window the limit, the person's and the
 // fleet's use, utilisation, the reset, the pace, the projected use at the
 // reset and the unused area so far; spend per role and per task; day
-// totals. Built from a Ledger, so it needs no running accountant.
+// totals. Built from a Ledger, so it needs no running accountant. Also the
+// pure half of `agency usage ingest-statusline`: reading Claude Code's
+// statusline JSON and the line it prints back.
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,47 +16,79 @@
 
 namespace agency::accounting {
 
+// The step the unused area is measured in (docs/ACCOUNTING.md).
+inline constexpr std::chrono::minutes kUnusedStep{10};
+
 struct WindowReport {
   WindowState state;
-  double utilization = 0;      // used / limit, percent (0 without a limit)
-  double pace = 0;             // share of the window elapsed: where even use would be, percent
-  std::int64_t projected = 0;  // used at the window's rate so far, extrapolated to the reset
-  std::int64_t unused = 0;     // unused area from the window's start to now (tokens)
+  double utilization = 0;  // used / limit, percent (0 without a limit)
+  // Share of the window elapsed, percent: where even use would be by now.
+  // 0 when no five-hour block runs (the next starts at the next use).
+  double pace = 0;
+  // Used so far extrapolated to the reset at the window's average rate
+  // since its start; never above the limit (the plan stops use there) nor
+  // below what is used. Just `used` in the first 10 minutes, when a rate
+  // says nothing yet, and when no five-hour block runs.
+  std::int64_t projected = 0;
+  // When that rate reaches the limit, if before the reset (now when it
+  // already has).
+  std::optional<Time> limit_at;
+  // What the even pace offered from the window's start to now (whole
+  // 10-minute steps) and what of it nobody used (accounting::unused_area).
+  std::int64_t offered = 0;
+  std::int64_t unused = 0;
 };
 
 struct SpendRow {
-  std::string key;  // role ("human" for the person) or task id
+  std::string key;  // role ("human" for the person, "-" for none) or task id
   TokenCounts tokens;
   double cost_usd = 0;
   int calls = 0;
 };
 
 struct DayRow {
-  std::string date;  // local, accountant.time_zone
+  std::string date;  // local, accountant.time_zone, YYYY-MM-DD
   TokenCounts human;
   TokenCounts agents;
+  double cost_usd = 0;
 };
 
 struct Report {
   Time now;
-  int days = 7;  // the spend and day tables cover this many days back
-  std::vector<WindowReport> windows;
-  std::vector<SpendRow> roles;  // most first
-  std::vector<SpendRow> tasks;  // most first, at most 20
-  std::vector<DayRow> day_totals;
+  int days = 7;                       // spend and day totals cover this many days back
+  std::string time_zone;              // accountant.time_zone (empty: the machine's)
+  std::string account;                // the one account shown; empty: all
+  std::vector<WindowReport> windows;  // per account, windows with a limit or use
+  std::vector<SpendRow> roles;        // most counted tokens first
+  std::vector<SpendRow> tasks;        // most first; the text shows the top ones
+  std::vector<DayRow> day_totals;     // oldest first, days with any use (as ccusage daily)
 };
 
-Report build_report(const Ledger& ledger, Time now, int days);
-// Stable field names; times RFC 3339 UTC.
+// `account` empty: every configured account; else only that one (usage of
+// other accounts is left out of the spend and day tables too).
+Report build_report(const Ledger& ledger, Time now, int days, std::string_view account = {});
+// Stable field names; times RFC 3339 UTC (docs: /work/notes/usage-docs.md).
 std::string report_json(const Report& report);
-// Aligned tables: windows, roles, tasks, days.
+// Aligned tables a person reads: windows, roles, top tasks, days.
 std::string report_text(const Report& report);
 
-// Claude Code's statusline JSON (on stdin of its statusLine command):
-// rate_limits.<window>.used_percentage and .resets_at (epoch seconds) for
-// five_hour, seven_day and the model windows. errc::config when the text is
-// not JSON; an empty list when it has no rate limits.
+// ---------------------------------------------------------------- statusline
+
+// Claude Code's statusline JSON, as its statusLine command gets it on stdin:
+// rate_limits.<window>.used_percentage (0-100) and .resets_at (epoch
+// seconds) for five_hour, seven_day and the model windows, and model.id /
+// model.display_name. Anything may be missing.
+struct Statusline {
+  std::vector<Reading> readings;  // one per window given, source "statusline"
+  std::string model_id;
+  std::string model_name;  // display_name, else the id
+};
+// errc::config when the text is not a JSON object; no readings when it
+// has no rate limits.
+Result<Statusline> parse_statusline(std::string_view json, std::string_view account, Time now);
 Result<std::vector<Reading>> statusline_readings(std::string_view json, std::string_view account,
                                                  Time now);
+// The line Claude Code shows: "Sonnet 4.5 · 5h 42% · 7d 18%".
+std::string statusline_text(const Statusline& statusline);
 
 }  // namespace agency::accounting

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <thread>
@@ -168,6 +170,26 @@ TEST_CASE(
     CHECK(human.at("output") == t.at("outputTokens"));
     CHECK(human.at("cache_creation") == t.at("cacheCreationTokens"));
     CHECK(human.at("cache_read") == t.at("cacheReadTokens"));
+  }
+  // The chart of the same ledger: a panel per window with a limit, as SVG and,
+  // through rsvg-convert, as PNG.
+  for (const std::string name : {"usage.svg", "usage.png"}) {
+    CAPTURE(name);
+    const auto file = p.dir() / name;
+    auto chart = test::run({bin("agency"), "--config", (p.dir() / "agency.yaml").string(), "--nats",
+                            p.server().url(), "usage", "--chart", file.string()},
+                           {}, 60s);
+    REQUIRE_MESSAGE(chart.exit_code == 0, chart.err);
+    CHECK(chart.err.find("chart written to " + file.string()) != std::string::npos);
+    std::ifstream in(file, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (name.ends_with(".svg")) {
+      CHECK(bytes.find("data-window=\"five_hour\"") != std::string::npos);
+      CHECK(bytes.find("data-window=\"seven_day\"") != std::string::npos);
+    } else {
+      REQUIRE(bytes.size() > 1000);
+      CHECK(bytes.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
+    }
   }
   const int first_read = published.load();
   CHECK(first_read > 0);

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -30,19 +31,25 @@ Entry entry(std::string id, Time at, std::int64_t tokens, bool human, std::strin
   e.task_id = std::move(task);
   e.tokens.input = tokens;
   e.tokens.cache_read = 1000;
+  e.cost_usd = 0.25;
   return e;
 }
 
-Ledger sample_ledger() {
+config::Accountant limits_config(std::int64_t five_hour, std::int64_t seven_day) {
   config::Accountant c;
   c.enabled = true;
   c.time_zone = "UTC";
   config::Account a;
-  a.five_hour = 100'000;
-  a.seven_day = 1'000'000;
+  a.five_hour = five_hour;
+  a.seven_day = seven_day;
   c.accounts.push_back(a);
-  Ledger l(c);
-  // Monday 2026-11-23, a five-hour block from 10:00.
+  return c;
+}
+
+// Monday 2026-11-23, a five-hour block from 10:00; 100k per five hours, 1M
+// per week (from Monday 00:00, the default reset).
+Ledger sample_ledger() {
+  Ledger l(limits_config(100'000, 1'000'000));
   l.add(entry("h1", utc(2026, 11, 23, 10, 5), 20'000, true));
   l.add(entry("a1", utc(2026, 11, 23, 10, 30), 30'000, false, "builder", "t-1"));
   l.add(entry("a2", utc(2026, 11, 23, 11, 10), 10'000, false, "planner", "t-1"));
@@ -50,103 +57,422 @@ Ledger sample_ledger() {
   return l;
 }
 
-TEST_CASE("report: windows, pace, projection and spend by hand") {
+const WindowReport* find_window(const Report& r, Window w, std::string_view account = "default") {
+  for (const auto& one : r.windows) {
+    if (one.state.window == w && one.state.account == account) return &one;
+  }
+  return nullptr;
+}
+
+TEST_CASE("report: windows, pace, projection and unused area by hand") {
   auto ledger = sample_ledger();
   const Time now = utc(2026, 11, 23, 12, 30);  // 2.5 h into the block from 10:00
   auto r = build_report(ledger, now, 7);
-  // five_hour and seven_day have limits; seven_day_sonnet has use, no limit.
+  // five_hour and seven_day have limits; seven_day_sonnet has use but no
+  // limit; seven_day_opus neither and is left out.
   REQUIRE(r.windows.size() == 3);
-  CHECK(r.windows[2].state.window == Window::seven_day_sonnet);
-  CHECK(r.windows[2].state.limit == 0);
-  CHECK(r.windows[2].unused == 0);
-  const auto& five = r.windows[0];
-  CHECK(five.state.window == Window::five_hour);
-  CHECK(five.state.human == 20'000);
-  CHECK(five.state.agents == 40'000);
-  CHECK(five.utilization == doctest::Approx(60.0));
-  CHECK(five.pace == doctest::Approx(50.0));
-  CHECK(five.projected == 120'000);  // 60k in half the block
-  // Offered 100k / 30 steps per 10 min = 3,333.3; 15 steps so far, 3 used
-  // more than that (10:00, 10:30, 11:10): 12 x 3,333.3 unused.
-  CHECK(five.unused == 40'000);
-  const auto& week = r.windows[1];
-  CHECK(week.state.window == Window::seven_day);
-  CHECK(week.state.span.start == utc(2026, 11, 23, 0));  // Monday 00:00, the default reset
-  CHECK(week.state.used() == 60'000);                    // last week's 5k is not in it
+  CHECK(find_window(r, Window::seven_day_opus) == nullptr);
+  const auto* sonnet = find_window(r, Window::seven_day_sonnet);
+  REQUIRE(sonnet != nullptr);
+  CHECK(sonnet->state.limit == 0);
+  CHECK(sonnet->unused == 0);
+
+  const auto* five = find_window(r, Window::five_hour);
+  REQUIRE(five != nullptr);
+  CHECK(five->state.open);
+  CHECK(five->state.span.start == utc(2026, 11, 23, 10));
+  CHECK(five->state.human == 20'000);
+  CHECK(five->state.agents == 40'000);
+  CHECK(five->utilization == doctest::Approx(60.0));
+  CHECK(five->pace == doctest::Approx(50.0));
+  // 60k in half the block would be 120k at the reset: the limit stops it,
+  // at 100k / (60k per 2.5 h) = 4 h 10 min after 10:00.
+  CHECK(five->projected == 100'000);
+  REQUIRE(five->limit_at.has_value());
+  CHECK(*five->limit_at == utc(2026, 11, 23, 14, 10));
+  // 100k / 30 steps = 3,333.3 per 10 minutes; 15 steps so far, 3 used more
+  // than that (10:00, 10:30, 11:10): 12 x 3,333.3 unused of 50k offered.
+  CHECK(five->offered == 50'000);
+  CHECK(five->unused == 40'000);
+
+  const auto* week = find_window(r, Window::seven_day);
+  REQUIRE(week != nullptr);
+  CHECK(week->state.span.start == utc(2026, 11, 23, 0));
+  CHECK(week->state.used() == 60'000);  // last week's 5k is not in it
+  CHECK(week->utilization == doctest::Approx(6.0));
+  CHECK(week->pace == doctest::Approx(100.0 * 12.5 / 168));
+  CHECK(week->projected == 806'400);  // 60k x 168 h / 12.5 h, below the limit
+  CHECK_FALSE(week->limit_at.has_value());
+  CHECK(week->offered == 74'405);  // 75 steps x 1M x 600 s / 604,800 s
+  CHECK(week->unused == 71'429);   // 72 of them unused
+
   // Spend over 7 days: builder 35k (two calls), human 20k, planner 10k.
   REQUIRE(r.roles.size() == 3);
   CHECK(r.roles[0].key == "builder");
   CHECK(r.roles[0].tokens.counted() == 35'000);
+  CHECK(r.roles[0].tokens.cache_read == 2'000);
   CHECK(r.roles[0].calls == 2);
+  CHECK(r.roles[0].cost_usd == doctest::Approx(0.5));
   CHECK(r.roles[1].key == "human");
+  CHECK(r.roles[1].tokens.counted() == 20'000);
+  CHECK(r.roles[2].key == "planner");
   REQUIRE(r.tasks.size() == 2);
   CHECK(r.tasks[0].key == "t-1");
   CHECK(r.tasks[0].tokens.counted() == 40'000);
+  CHECK(r.tasks[0].calls == 2);
+  CHECK(r.tasks[1].key == "t-0");
+  // Days with use only, as ccusage daily lists them.
   REQUIRE(r.day_totals.size() == 2);
-  CHECK(r.day_totals[1].date == "2026-11-23");
-  CHECK(r.day_totals[1].human.total() == 21'000);  // cache reads in the day totals
-  CHECK(r.day_totals[1].agents.counted() == 40'000);
+  CHECK(r.day_totals.front().date == "2026-11-22");
+  CHECK(r.day_totals.front().agents.counted() == 5'000);
+  CHECK(r.day_totals.front().human.counted() == 0);
+  const auto& today = r.day_totals.back();
+  CHECK(today.date == "2026-11-23");
+  CHECK(today.human.counted() == 20'000);
+  CHECK(today.human.total() == 21'000);  // cache reads kept in the day totals
+  CHECK(today.agents.counted() == 40'000);
+  CHECK(today.cost_usd == doctest::Approx(0.75));
 
+  SUBCASE("a shorter range leaves older spend out") {
+    auto one = build_report(ledger, now, 1);
+    REQUIRE(one.roles.size() == 3);
+    CHECK(one.roles[0].key == "builder");
+    CHECK(one.roles[0].tokens.counted() == 30'000);  // 11-22 09:00 is more than a day back
+    CHECK(one.tasks.size() == 1);
+  }
+}
+
+TEST_CASE("report: JSON fields and the text tables") {
+  auto ledger = sample_ledger();
+  auto r = build_report(ledger, utc(2026, 11, 23, 12, 30), 7);
   auto j = nlohmann::json::parse(report_json(r));
-  CHECK(j.at("windows").at(0).at("window") == "five_hour");
-  CHECK(j.at("windows").at(0).at("limit") == 100'000);
-  CHECK(j.at("windows").at(0).at("resets_at") == "2026-11-23T15:00:00Z");
-  CHECK(j.at("windows").at(0).at("unused") == 40'000);
+  CHECK(j.at("now") == "2026-11-23T12:30:00Z");
+  CHECK(j.at("days") == 7);
+  CHECK(j.at("time_zone") == "UTC");
+  const auto& five = j.at("windows").at(0);
+  for (const char* key : {"account", "window", "open", "start", "resets_at", "limit",
+                          "limit_source", "human", "agents", "used", "leased", "utilization",
+                          "pace", "projected", "limit_at", "offered", "unused"}) {
+    CHECK_MESSAGE(five.contains(key), key);
+  }
+  CHECK(five.at("window") == "five_hour");
+  CHECK(five.at("account") == "default");
+  CHECK(five.at("limit") == 100'000);
+  CHECK(five.at("limit_source") == "config");
+  CHECK(five.at("used") == 60'000);
+  CHECK(five.at("start") == "2026-11-23T10:00:00Z");
+  CHECK(five.at("resets_at") == "2026-11-23T15:00:00Z");
+  CHECK(five.at("limit_at") == "2026-11-23T14:10:00Z");
+  CHECK(five.at("unused") == 40'000);
+  CHECK(j.at("windows").at(1).at("limit_at").is_null());
   CHECK(j.at("roles").at(0).at("role") == "builder");
-  CHECK(j.at("day_totals").at(1).at("total").at("counted") == 60'000);
-  auto text = report_text(r);
+  CHECK(j.at("roles").at(0).at("tokens").at("counted") == 35'000);
+  CHECK(j.at("roles").at(0).at("tokens").at("cache_read") == 2'000);
+  CHECK(j.at("roles").at(0).at("calls") == 2);
+  CHECK(j.at("tasks").at(0).at("task") == "t-1");
+  CHECK(j.at("day_totals").back().at("date") == "2026-11-23");
+  CHECK(j.at("day_totals").back().at("total").at("counted") == 60'000);
+  CHECK(j.at("day_totals").back().at("human").at("cache_read") == 1'000);
+
+  const auto text = report_text(r);
+  const auto windows_at = text.find("ACCOUNT");
+  const auto roles_at = text.find("ROLE");
+  const auto tasks_at = text.find("TASK");
+  const auto days_at = text.find("DAY");
+  REQUIRE(windows_at != std::string::npos);
+  CHECK(windows_at < roles_at);
+  CHECK(roles_at < tasks_at);
+  CHECK(tasks_at < days_at);
   CHECK(text.find("five_hour") != std::string::npos);
   CHECK(text.find("60.0%") != std::string::npos);
+  CHECK(text.find("limit at 11-23 14:10") != std::string::npos);
+  CHECK(text.find("Mon 11-23 15:00 (in 2h30m)") != std::string::npos);
+  CHECK(text.find("40k (80%)") != std::string::npos);  // unused of the offered 50k
+  // Columns line up: every row of the window table has WINDOW at one place.
+  const auto header_end = text.find('\n', windows_at);
+  const auto column = text.find("WINDOW", windows_at) - windows_at;
+  const auto row = text.find('\n', header_end + 1);
+  CHECK(text.substr(header_end + 1, row - header_end - 1).find("five_hour") == column);
 }
 
-TEST_CASE("report: the chart has a panel per window with a limit and shades the unused area") {
+TEST_CASE("report: closed block, early window, reached limit, accounts, time zone") {
+  SUBCASE("no five-hour block running") {
+    auto ledger = sample_ledger();
+    const Time now = utc(2026, 11, 23, 17);  // the block ended at 15:00
+    auto r = build_report(ledger, now, 7);
+    const auto* five = find_window(r, Window::five_hour);
+    REQUIRE(five != nullptr);
+    CHECK_FALSE(five->state.open);
+    CHECK(five->state.used() == 0);
+    CHECK(five->pace == 0);
+    CHECK(five->projected == 0);
+    CHECK_FALSE(five->limit_at.has_value());
+    CHECK(report_text(r).find("no block") != std::string::npos);
+  }
+  SUBCASE("a rate says nothing in the first 10 minutes") {
+    Ledger l(limits_config(100'000, 0));
+    l.add(entry("e", utc(2026, 11, 23, 10, 1), 50'000, false, "builder"));
+    auto r = build_report(l, utc(2026, 11, 23, 10, 5), 1);
+    const auto* five = find_window(r, Window::five_hour);
+    REQUIRE(five != nullptr);
+    CHECK(five->projected == 50'000);
+    CHECK_FALSE(five->limit_at.has_value());
+    CHECK(five->offered == 0);  // no whole step yet
+  }
+  SUBCASE("a reached limit") {
+    Ledger l(limits_config(100'000, 0));
+    l.add(entry("e", utc(2026, 11, 23, 10, 1), 120'000, false, "builder"));
+    const Time now = utc(2026, 11, 23, 11);
+    auto r = build_report(l, now, 1);
+    const auto* five = find_window(r, Window::five_hour);
+    REQUIRE(five != nullptr);
+    CHECK(five->utilization == doctest::Approx(120.0));
+    CHECK(five->projected == 120'000);  // never below what is used
+    REQUIRE(five->limit_at.has_value());
+    CHECK(*five->limit_at == now);
+    CHECK(report_text(r).find("limit reached") != std::string::npos);
+  }
+  SUBCASE("one account of two") {
+    config::Accountant c = limits_config(100'000, 0);
+    config::Account b;
+    b.name = "b";
+    b.five_hour = 50'000;
+    c.accounts.push_back(b);
+    Ledger l(c);
+    l.add(entry("a", utc(2026, 11, 23, 10, 0), 10'000, false, "builder"));
+    Entry other = entry("b", utc(2026, 11, 23, 10, 0), 20'000, false, "planner");
+    other.account = "b";
+    l.add(other);
+    const Time now = utc(2026, 11, 23, 11);
+    auto all = build_report(l, now, 1);
+    REQUIRE(find_window(all, Window::five_hour, "default") != nullptr);
+    CHECK(find_window(all, Window::five_hour, "default")->state.used() == 10'000);
+    REQUIRE(find_window(all, Window::five_hour, "b") != nullptr);
+    CHECK(find_window(all, Window::five_hour, "b")->state.used() == 20'000);
+    CHECK(all.roles.size() == 2);
+    auto only = build_report(l, now, 1, "b");
+    CHECK(only.account == "b");
+    for (const auto& w : only.windows) CHECK(w.state.account == "b");
+    REQUIRE(only.roles.size() == 1);
+    CHECK(only.roles[0].key == "planner");
+    CHECK(only.roles[0].tokens.counted() == 20'000);
+  }
+  SUBCASE("day totals in a zone half an hour off the hour") {
+    config::Accountant c = limits_config(100'000, 0);
+    c.time_zone = "Asia/Kolkata";  // UTC+5:30, no DST
+    Ledger l(c);
+    l.add(entry("late", utc(2026, 11, 22, 18, 20), 1'000, true));   // 23:50 local, the 22nd
+    l.add(entry("early", utc(2026, 11, 22, 18, 45), 2'000, true));  // 00:15 local, the 23rd
+    auto r = build_report(l, utc(2026, 11, 23, 12), 2);
+    std::int64_t on_22 = -1;
+    std::int64_t on_23 = -1;
+    for (const auto& d : r.day_totals) {
+      if (d.date == "2026-11-22") on_22 = d.human.counted();
+      if (d.date == "2026-11-23") on_23 = d.human.counted();
+    }
+    CHECK(on_22 == 1'000);
+    CHECK(on_23 == 2'000);
+  }
+}
+
+// ---------------------------------------------------------------- chart
+
+struct PanelView {
+  std::string body;
+  double unused = -1;
+  double offered = -1;
+  double step_width = 0;
+  double token_height = 0;
+};
+
+double attribute(const std::string& text, const std::string& name) {
+  const auto at = text.find(name + "=\"");
+  REQUIRE(at != std::string::npos);
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
+PanelView panel(const std::string& svg, std::string_view window) {
+  PanelView p;
+  const auto at = svg.find("data-window=\"" + std::string(window) + "\"");
+  if (at == std::string::npos) return p;
+  const auto start = svg.rfind("<g class=\"panel\"", at);
+  p.body = svg.substr(start, svg.find("</g>", at) - start);
+  p.unused = attribute(p.body, "data-unused");
+  p.offered = attribute(p.body, "data-offered");
+  p.step_width = attribute(p.body, "data-step-width");
+  p.token_height = attribute(p.body, "data-token-height");
+  return p;
+}
+
+// The d attribute of a panel's path of that class.
+std::string path_of(const PanelView& p, const std::string& cls) {
+  const auto at = p.body.find("class=\"" + cls + "\"");
+  if (at == std::string::npos) return {};
+  const auto d = p.body.find("d=\"", at) + 3;
+  return p.body.substr(d, p.body.find('"', d) - d);
+}
+
+// Tokens the shading stands for: its area over the area one token of one
+// step takes.
+double shaded_tokens(const PanelView& p) {
+  const auto d = path_of(p, "unused");
+  double area = 0;
+  for (auto m = d.find('M'); m != std::string::npos; m = d.find('M', m + 1)) {
+    double x0 = 0, y0 = 0, x1 = 0, y1 = 0, x2 = 0;
+    REQUIRE(std::sscanf(d.c_str() + m, "M%lf %lfH%lfV%lfH%lfZ", &x0, &y0, &x1, &y1, &x2) == 5);
+    area += (x1 - x0) * (y0 - y1);
+  }
+  return area / (p.step_width * p.token_height);
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto i = text.find(what); i != std::string::npos; i = text.find(what, i + 1)) ++n;
+  return n;
+}
+
+TEST_CASE("chart: a panel per window with a limit, the unused area shaded") {
   auto ledger = sample_ledger();
-  auto svg = chart_svg(ledger, utc(2026, 11, 23, 12, 30), 1);
-  CHECK(svg.rfind("<svg", 0) == 0);
-  CHECK(svg.find("data-window=\"five_hour\"") != std::string::npos);
-  CHECK(svg.find("data-window=\"seven_day\"") != std::string::npos);
-  CHECK(svg.find("data-window=\"seven_day_opus\"") == std::string::npos);
-  CHECK(svg.find("class=\"unused\" fill=\"#f4b183\" fill-opacity=\"0.6\" d=\"M") !=
-        std::string::npos);
-  CHECK(svg.find("class=\"human\" fill=\"#5b9bd5\" d=\"M") != std::string::npos);
-  // Nothing used at all: every step of the day is shaded, no use drawn.
-  config::Accountant c;
-  c.time_zone = "UTC";
-  config::Account a;
-  a.five_hour = 100'000;
-  c.accounts.push_back(a);
-  Ledger empty(c);
-  auto blank = chart_svg(empty, utc(2026, 11, 23, 12), 1);
-  CHECK(blank.find("class=\"human\" fill=\"#5b9bd5\" d=\"\"") != std::string::npos);
-  const auto unused_at = blank.find("class=\"unused\"");
-  REQUIRE(unused_at != std::string::npos);
-  const auto path_end = blank.find('"', blank.find("d=\"", unused_at) + 3);
-  const auto path = blank.substr(unused_at, path_end - unused_at);
-  std::size_t rects = 0;
-  for (std::size_t i = path.find('M'); i != std::string::npos; i = path.find('M', i + 1)) ++rects;
-  CHECK(rects == 144);  // 24 h of 10-minute steps
+  const auto svg = chart_svg(ledger, utc(2026, 11, 23, 12, 30), 1);
+  CHECK(svg.find("<svg") != std::string::npos);
+  CHECK(svg.find("</svg>") != std::string::npos);
+  CHECK(count(svg, "<g class=\"panel\"") == 2);  // sonnet has use but no limit
+  CHECK(svg.find("data-window=\"seven_day_sonnet\"") == std::string::npos);
+  CHECK(svg.find("human") != std::string::npos);
+  CHECK(svg.find("agents") != std::string::npos);
+
+  auto five = panel(svg, "five_hour");
+  REQUIRE_FALSE(five.body.empty());
+  // 144 steps of 3,333.3 offered, 3 of them used beyond it.
+  CHECK(five.unused == 470'000);
+  CHECK(five.offered == 480'000);
+  CHECK(shaded_tokens(five) == doctest::Approx(470'000).epsilon(0.002));
+  CHECK_FALSE(path_of(five, "human").empty());
+  CHECK_FALSE(path_of(five, "agents").empty());
+  CHECK(five.body.find("class=\"pace\"") != std::string::npos);
+  CHECK(five.body.find("class=\"block\"") != std::string::npos);  // the block from 10:00
+  CHECK(five.body.find("60.0% used") != std::string::npos);
+  CHECK(five.body.find("unused in this range 470k of 480k offered (98%)") != std::string::npos);
+
+  auto week = panel(svg, "seven_day");
+  REQUIRE_FALSE(week.body.empty());
+  CHECK(week.unused == 139'881);  // 141 x 1M x 600 s / 604,800 s
+  CHECK(shaded_tokens(week) == doctest::Approx(139'881).epsilon(0.002));
+  // The weekly reset at Monday 00:00 lies in the last day: marked, and the
+  // pace is drawn once per window instance.
+  CHECK(count(week.body, "class=\"reset\"") == 1);
+  CHECK(count(week.body, "class=\"pace\"") == 2);
+
+  SUBCASE("long ranges draw coarser columns and shade the same area") {
+    const auto month = chart_svg(ledger, utc(2026, 11, 23, 12, 30), 30);
+    auto p = panel(month, "five_hour");
+    REQUIRE_FALSE(p.body.empty());
+    CHECK(month.find("columns of 50 minutes") != std::string::npos);
+    // 4,320 steps, 4 of them used beyond the pace (11-22 09:00 is in range now).
+    CHECK(p.unused == doctest::Approx(4316 * 100'000.0 / 30).epsilon(1e-6));
+    CHECK(shaded_tokens(p) == doctest::Approx(p.unused).epsilon(0.002));
+  }
 }
 
-TEST_CASE("report: statusline JSON gives readings, garbage an error") {
+TEST_CASE("chart: a window with no use shades the whole pace area") {
+  config::Accountant c = limits_config(100'000, 0);
+  c.accounts.front().name = "solo <&>";
+  Ledger empty(c);
+  const auto svg = chart_svg(empty, utc(2026, 11, 23, 12), 1);
+  CHECK(count(svg, "<g class=\"panel\"") == 1);
+  CHECK(svg.find("solo &lt;&amp;&gt;") != std::string::npos);
+  auto five = panel(svg, "five_hour");
+  REQUIRE_FALSE(five.body.empty());
+  CHECK(path_of(five, "human").empty());
+  CHECK(path_of(five, "agents").empty());
+  CHECK(five.unused == five.offered);
+  CHECK(five.offered == 480'000);  // 144 steps x 3,333.3
+  CHECK(shaded_tokens(five) == doctest::Approx(480'000).epsilon(0.001));
+
+  Ledger none(config::Accountant{});  // no limits at all: no panel, a hint
+  const auto blank = chart_svg(none, utc(2026, 11, 23, 12), 1);
+  CHECK(count(blank, "<g class=\"panel\"") == 0);
+  CHECK(blank.find("No window has a limit") != std::string::npos);
+}
+
+// ---------------------------------------------------------------- statusline
+
+TEST_CASE("statusline: Claude Code's JSON gives readings and a line, garbage an error") {
   const Time now = utc(2026, 11, 23, 12);
-  auto r = statusline_readings(
-      R"({"model": {"id": "claude-sonnet-4-5"}, "rate_limits": {
-            "five_hour": {"used_percentage": 42.5, "resets_at": 1795359600},
-            "seven_day": {"used_percentage": 18}}})",
-      "work", now);
-  REQUIRE(r.ok());
-  REQUIRE(r->size() == 2);
-  CHECK((*r)[0].window == Window::five_hour);
-  CHECK((*r)[0].utilization == doctest::Approx(42.5));
-  CHECK((*r)[0].resets_at == Time(seconds(1795359600)));
-  CHECK((*r)[0].account == "work");
-  CHECK((*r)[0].source == "statusline");
-  CHECK((*r)[1].window == Window::seven_day);
-  CHECK_FALSE((*r)[1].resets_at.has_value());
-  auto none = statusline_readings(R"({"model": {"id": "x"}})", "", now);
-  REQUIRE(none.ok());
-  CHECK(none->empty());
-  CHECK_FALSE(statusline_readings("not json", "", now).ok());
+  const std::string input = R"({
+    "hook_event_name": "Status",
+    "session_id": "9f1c2a4e-1b7d-4c55-9a0e-3f0c1e2d4b6a",
+    "transcript_path": "/home/me/.claude/projects/-home-me-src/9f1c2a4e.jsonl",
+    "cwd": "/home/me/src",
+    "model": {"id": "claude-opus-4-1-20250805", "display_name": "Opus 4.1"},
+    "workspace": {"current_dir": "/home/me/src", "project_dir": "/home/me/src"},
+    "version": "2.0.31",
+    "output_style": {"name": "default"},
+    "cost": {"total_cost_usd": 0.0123, "total_duration_ms": 45000},
+    "rate_limits": {
+      "five_hour": {"used_percentage": 42.4, "resets_at": 1795446000},
+      "seven_day": {"used_percentage": 18},
+      "seven_day_opus": {"used_percentage": 7.6, "resets_at": 1795446000000}
+    }
+  })";
+  auto s = parse_statusline(input, "work", now);
+  REQUIRE(s.ok());
+  CHECK(s->model_id == "claude-opus-4-1-20250805");
+  CHECK(s->model_name == "Opus 4.1");
+  REQUIRE(s->readings.size() == 3);
+  const auto& five = s->readings[0];
+  CHECK(five.window == Window::five_hour);
+  CHECK(five.utilization == doctest::Approx(42.4));
+  REQUIRE(five.resets_at.has_value());
+  CHECK(*five.resets_at == utc(2026, 11, 23, 15));
+  CHECK(five.account == "work");
+  CHECK(five.source == "statusline");
+  CHECK(five.at == now);
+  CHECK(s->readings[1].window == Window::seven_day);
+  CHECK_FALSE(s->readings[1].resets_at.has_value());
+  CHECK(s->readings[2].window == Window::seven_day_opus);
+  REQUIRE(s->readings[2].resets_at.has_value());
+  CHECK(*s->readings[2].resets_at == utc(2026, 11, 23, 15));  // milliseconds read as such
+  CHECK(statusline_text(*s) == "Opus 4.1 \xC2\xB7 5h 42% \xC2\xB7 7d 18% \xC2\xB7 7d opus 8%");
+
+  auto readings = statusline_readings(input, "", now);
+  REQUIRE(readings.ok());
+  CHECK(readings->size() == 3);
+
+  SUBCASE("a reading calibrates the ledger's limit") {
+    auto ledger = sample_ledger();
+    auto at_noon = parse_statusline(
+        R"({"rate_limits": {"five_hour": {"used_percentage": 30, "resets_at": 1795446000}}})", "",
+        utc(2026, 11, 23, 12, 30));
+    REQUIRE(at_noon.ok());
+    REQUIRE(at_noon->readings.size() == 1);
+    ledger.observe(at_noon->readings[0]);
+    auto r = build_report(ledger, utc(2026, 11, 23, 12, 30), 1);
+    const auto* w = find_window(r, Window::five_hour);
+    REQUIRE(w != nullptr);
+    CHECK(w->state.limit == 200'000);  // 60k were 30%
+    CHECK(w->state.limit_source.rfind("calibrated", 0) == 0);
+    CHECK(w->utilization == doctest::Approx(30.0));
+  }
+  SUBCASE("missing pieces are tolerated") {
+    auto bare = parse_statusline(R"({"model": {"id": "claude-sonnet-4-5"}})", "", now);
+    REQUIRE(bare.ok());
+    CHECK(bare->readings.empty());
+    CHECK(statusline_text(*bare) == "claude-sonnet-4-5");
+    auto odd = parse_statusline(
+        R"({"rate_limits": {"five_hour": {"used_percentage": "x"}, "seven_day": null}})", "", now);
+    REQUIRE(odd.ok());
+    CHECK(odd->readings.empty());
+    CHECK(statusline_text(*odd) == "agency: no rate limits yet");
+  }
+  SUBCASE("not JSON, or not an object") {
+    for (const char* bad : {"not json", "", "[1, 2]", "{\"rate_limits\": "}) {
+      auto r = parse_statusline(bad, "", now);
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.error().code == errc::config);
+      CHECK_FALSE(statusline_readings(bad, "", now).ok());
+    }
+  }
 }
 
 }  // namespace
