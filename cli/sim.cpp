@@ -1,9 +1,10 @@
 // agency sim: a week of a person's use and an agent backlog against one
 // account's limits, under no accountant, a fixed pace and agency's rules.
-// Needs no server: the accountant's code runs in process.
+// Needs no server and no config: the accountant's code runs in process.
 #include <iostream>
 #include <memory>
 
+#include "agents/limits.hpp"
 #include "cli/cli.hpp"
 #include "roles/accountant/sim.hpp"
 
@@ -13,32 +14,64 @@ void add_sim_command(CLI::App& app, GlobalOptions& global) {
   auto setup = std::make_shared<accounting::SimSetup>(accounting::default_sim_setup());
   auto* cmd = app.add_subcommand(
       "sim",
-      "Replay a week (no server needed): a person working weekdays 09:00-18:00 UTC and a fleet\n"
-      "with an endless backlog share one account (five_hour and seven_day limits), under\n"
-      "three policies: greedy (no accountant), fixed (agents pace their own use evenly) and\n"
-      "agency (the accountant's lease rules, batch priority). Prints per policy: weekly use,\n"
-      "mean use of the five-hour blocks, the unused area per window (what the even pace\n"
-      "offered per 10 minutes and nobody used), the person's requests denied, agent tasks\n"
-      "done and tokens. docs/BENCHMARKS.md has the table for the defaults.");
-  cmd->add_option("--seed", setup->seed, "random seed of the person's trace and the backlog");
-  cmd->add_option("--days", setup->days, "days to replay (default 7)")->check(CLI::Range(1, 28));
-  cmd->add_option("--agents", setup->agents, "agents in the fleet (default 4)")
-      ->check(CLI::Range(1, 64));
-  cmd->add_option("--five-hour", setup->five_hour, "five-hour limit in counted tokens (4000000)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--seven-day", setup->seven_day, "weekly limit in counted tokens (40000000)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--reserve", setup->policy.reserve, "agency policy: the person's reserve (0.2)")
-      ->check(CLI::Range(0.0, 0.9));
-  cmd->add_option("--night-weight", setup->policy.night_weight,
-                  "agency policy: how much faster batch work is paced at night (3)")
-      ->check(CLI::Range(1.0, 100.0));
+      "Replay a week, deterministic for a seed (no server needed): a person and an agent\n"
+      "fleet with an endless backlog share one account's five_hour and seven_day limits,\n"
+      "under three policies: greedy (no accountant), fixed (the fleet paces its own use)\n"
+      "and agency (the accountant's lease rules). Prints per policy the weekly use, the\n"
+      "five-hour blocks' use, the unused area per window, the person's denied requests,\n"
+      "tasks done and agent tokens; docs/BENCHMARKS.md has the table for the defaults.");
+  cmd->footer("\n" + accounting::sim_explained());
+  cmd->add_option("--seed", setup->seed, "seed of every random draw (person, tasks, calls)")
+      ->capture_default_str();
+  auto start = std::make_shared<std::string>(accounting::rfc3339(setup->start));
+  cmd->add_option("--start", *start,
+                  "first moment replayed, RFC 3339; it is the account's weekly reset too")
+      ->check(
+          [](const std::string& v) -> std::string {
+            return limits::parse_rfc3339(v) ? "" : "not an RFC 3339 time (2026-11-26T18:00:00Z)";
+          },
+          "TIME")
+      ->capture_default_str();
+  cmd->add_option("--days", setup->days, "days to replay from the weekly reset")
+      ->check(CLI::Range(1, 28))
+      ->capture_default_str();
+  cmd->add_option("--agents", setup->agents, "agents in the fleet")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--five-hour", setup->five_hour, "five-hour limit, counted tokens")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--seven-day", setup->seven_day, "weekly limit, counted tokens")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--reserve", setup->policy.reserve,
+                  "agency rules: share of each window kept for the person")
+      ->check(CLI::Range(0.0, 0.9))
+      ->capture_default_str();
   cmd->add_option("--burst", setup->policy.burst,
-                  "agency policy: how far ahead of the even pace, share of the limit (0.05)")
-      ->check(CLI::Range(0.0, 1.0));
-  cmd->add_flag("--json", global.json, "print the results as JSON");
-  cmd->callback([&global, setup] {
-    auto results = accounting::simulate(*setup);
+                  "agency rules: how far ahead of the pace, share of the limit")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--night-weight", setup->policy.night_weight,
+                  "agency rules: how many times a night hour counts in the batch pace")
+      ->check(CLI::Range(1.0, 100.0))
+      ->capture_default_str();
+  cmd->add_option("--release-five-hour", setup->policy.release_five_hour_minutes,
+                  "agency rules: minutes before a five-hour reset over which the reserve goes")
+      ->check(CLI::Range(0, 300))
+      ->capture_default_str();
+  cmd->add_option("--release-seven-day", setup->policy.release_seven_day_minutes,
+                  "agency rules: minutes before the weekly reset over which the reserve goes")
+      ->check(CLI::Range(0, 10080))
+      ->capture_default_str();
+  cmd->add_option("--human-idle", setup->policy.human_idle_minutes,
+                  "agency rules: minutes the person must be idle before the release")
+      ->check(CLI::Range(0, 1440))
+      ->capture_default_str();
+  cmd->add_flag("--json", global.json, "print the setup and the results as JSON");
+  cmd->callback([&global, setup, start] {
+    setup->start = *limits::parse_rfc3339(*start);
+    const auto results = accounting::simulate(*setup);
     std::cout << (global.json ? accounting::sim_json(*setup, results) + "\n"
                               : accounting::sim_table(*setup, results));
   });

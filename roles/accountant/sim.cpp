@@ -1,75 +1,220 @@
 #include "roles/accountant/sim.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <utility>
 
 #include "agents/localtime.hpp"
 
 namespace agency::accounting {
 
-using namespace std::chrono;
+using std::chrono::duration;
+using std::chrono::hours;
+using std::chrono::minutes;
+using std::chrono::seconds;
 
 namespace {
 
-constexpr auto kUnusedStep = minutes(10);
+constexpr const char* kAccount = "sim";
 constexpr const char* kModel = "claude-sonnet-4-5";
+constexpr const char* kRoles[] = {"builder", "reviewer", "planner", "scout"};
 
-struct HumanRequest {
-  Time at;
-  std::int64_t tokens;
+// Seeds for the separate streams (person, tasks, each agent): splitmix64,
+// so neighbouring seeds give unrelated streams.
+std::uint64_t mix(std::uint64_t seed, std::uint64_t stream) {
+  std::uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (stream + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Uniform in [lo, hi]. Not std::uniform_int_distribution: its draws differ
+// between standard libraries, and a seed must give the same week anywhere.
+std::int64_t draw(std::mt19937_64& rng, std::int64_t lo, std::int64_t hi) {
+  if (hi <= lo) return lo;
+  return lo + static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(hi - lo + 1));
+}
+
+double unit(std::mt19937_64& rng) {
+  return static_cast<double>(rng() >> 11) * 0x1.0p-53;  // [0, 1)
+}
+
+Time sim_end(const SimSetup& s) { return s.start + hours(24) * s.days; }
+
+double seconds_of(Time::duration d) { return duration<double>(d).count(); }
+
+// Whether `tokens` more fit under the limit of every enforced window the
+// model counts toward; else the latest reset among those that refuse.
+std::optional<Time> over_limit(const std::vector<WindowState>& ws, std::int64_t tokens) {
+  std::optional<Time> reset;
+  for (const auto& w : ws) {
+    if (w.limit <= 0 || !counts_toward(w.window, kModel)) continue;
+    if (w.used() + w.leased + tokens > w.limit) {
+      reset = reset ? std::max(*reset, w.span.end) : w.span.end;
+    }
+  }
+  return reset;
+}
+
+struct Decision {
+  bool go = true;
+  Time retry;
 };
 
-// The person's week: weekday sessions, a request every 1-5 minutes.
-std::vector<HumanRequest> human_trace(const SimSetup& s, std::mt19937_64& rng) {
-  std::vector<HumanRequest> out;
-  std::uniform_int_distribution<int> gap(1, 5);
-  std::uniform_int_distribution<int> size(s.human_min_tokens, s.human_max_tokens);
-  const Time end = s.start + hours(24) * s.days;
-  for (Time day = floor<days>(s.start); day < end; day += hours(24)) {
-    const auto weekday = to_local(day, "UTC").weekday;
-    if (weekday == 0 || weekday == 6) continue;
-    for (auto [from, to] : {std::pair{9 * 60, 12 * 60 + 30}, std::pair{13 * 60 + 30, 18 * 60}}) {
-      for (int m = from + gap(rng); m < to; m += gap(rng)) {
-        const Time at = day + minutes(m) + seconds(rng() % 60);
-        if (at >= s.start && at < end) out.push_back({at, size(rng)});
+// Greedy: anything that fits goes; a refusal names the reset.
+Decision greedy(const std::vector<WindowState>& ws, std::int64_t tokens) {
+  if (auto reset = over_limit(ws, tokens)) return {false, *reset};
+  return {};
+}
+
+// Fixed pace: the fleet's own use in every window at most limit x the
+// elapsed share of it, and the limit.
+Decision fixed(const std::vector<WindowState>& ws, std::int64_t tokens, Time now) {
+  Decision d;
+  if (auto reset = over_limit(ws, tokens)) {
+    d.go = false;
+    d.retry = *reset;
+  }
+  for (const auto& w : ws) {
+    if (w.limit <= 0 || !counts_toward(w.window, kModel)) continue;
+    const double length = seconds_of(w.span.end - w.span.start);
+    const double share = std::clamp(seconds_of(now - w.span.start) / length, 0.0, 1.0);
+    const double need = static_cast<double>(w.agents + tokens);
+    if (need <= static_cast<double>(w.limit) * share) continue;
+    // The moment the even share reaches the need, to the next second.
+    const double at = std::min(length, std::ceil(length * need / static_cast<double>(w.limit)));
+    const Time retry = w.span.start + seconds(static_cast<std::int64_t>(at));
+    d.retry = d.go ? retry : std::max(d.retry, retry);
+    d.go = false;
+  }
+  return d;
+}
+
+Decision agency(const config::Accountant& cfg, const std::vector<WindowState>& ws,
+                std::int64_t tokens, Time now) {
+  const Verdict v = decide(cfg, ws, Ask{Priority::batch, tokens, kModel}, now);
+  if (v.granted) return {};
+  return {false, v.retry_at.value_or(now)};
+}
+
+struct Agent {
+  std::string id;
+  std::string role;
+  std::mt19937_64 rng;
+  Time next;
+  std::int64_t call = 0;  // the size of the call it is about to make
+  std::string task;
+  std::int64_t task_left = 0;
+};
+
+std::string millions(std::int64_t n) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fM", static_cast<double>(n) / 1e6);
+  return buf;
+}
+
+std::string percent(double p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", p);
+  return buf;
+}
+
+double pct(std::int64_t part, std::int64_t whole) {
+  return whole <= 0 ? 0 : 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+}
+
+std::string hhmm(int minute) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%02d:%02d", minute / 60, minute % 60);
+  return buf;
+}
+
+std::string sim_parameters(const SimSetup& s);
+
+const SimResult* find(const std::vector<SimResult>& results, std::string_view policy) {
+  for (const auto& r : results) {
+    if (r.policy == policy) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+double SimWeek::utilization() const { return pct(used, limit); }
+double SimResult::unused_five_hour_pct() const { return pct(unused_five_hour, offered_five_hour); }
+double SimResult::unused_seven_day_pct() const { return pct(unused_seven_day, offered_seven_day); }
+double SimResult::unused_total_pct() const {
+  return pct(unused_total(), offered_five_hour + offered_seven_day);
+}
+
+std::string_view sim_policy_name(SimPolicy p) {
+  switch (p) {
+    case SimPolicy::greedy:
+      return "greedy";
+    case SimPolicy::fixed:
+      return "fixed";
+    case SimPolicy::agency:
+      return "agency";
+  }
+  return "agency";
+}
+
+SimSetup default_sim_setup() {
+  SimSetup s;
+  // A weekly reset as plans have them, at no day boundary, and one the
+  // person works right up to: the reserve cannot simply be released at the
+  // end of the week.
+  s.start = Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 26)) + hours(18);
+  s.policy.enabled = true;
+  s.policy.time_zone = "UTC";
+  return s;
+}
+
+std::vector<SimRequest> sim_human_trace(const SimSetup& s) {
+  std::mt19937_64 rng(mix(s.seed, 0));
+  const Time end = sim_end(s);
+  const std::string& zone = s.policy.time_zone;
+  const auto first = to_local(s.start, zone);
+  std::vector<SimRequest> out;
+  for (int d = 0; d <= s.days; ++d) {
+    const auto midnight = from_local(first.year, first.month, first.day + d, 0, 0, zone);
+    if (!midnight) continue;
+    const int weekday = to_local(*midnight + hours(12), zone).weekday;
+    std::vector<std::pair<int, int>> sessions;  // minutes after midnight
+    const int j = s.session_jitter_minutes;
+    if (weekday >= 1 && weekday <= 5) {
+      for (auto [from, to] : {std::pair{9 * 60, 12 * 60 + 30}, std::pair{13 * 60 + 30, 18 * 60}}) {
+        const auto a = static_cast<int>(draw(rng, -j, j));
+        const auto b = static_cast<int>(draw(rng, -j, j));
+        sessions.emplace_back(from + a, to + b);
+      }
+    } else if (unit(rng) < s.weekend_chance) {
+      const auto from = static_cast<int>(draw(rng, 10 * 60, 20 * 60));
+      sessions.emplace_back(from, from + static_cast<int>(draw(rng, 30, 90)));
+    }
+    for (auto [from, to] : sessions) {
+      for (auto m = from + draw(rng, s.human_min_gap_minutes, s.human_max_gap_minutes); m < to;
+           m += draw(rng, s.human_min_gap_minutes, s.human_max_gap_minutes)) {
+        const Time at = *midnight + minutes(m) + seconds(draw(rng, 0, 59));
+        const auto tokens = draw(rng, s.human_min_tokens, s.human_max_tokens);
+        if (at >= s.start && at < end) out.push_back({at, tokens});
       }
     }
   }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const SimRequest& a, const SimRequest& b) { return a.at < b.at; });
   return out;
 }
 
-Entry make_entry(std::string id, Time at, std::int64_t tokens, bool human) {
-  Entry e;
-  e.id = std::move(id);
-  e.at = at;
-  e.model = kModel;
-  e.human = human;
-  e.role = human ? "" : "builder";
-  e.tokens.input = tokens;
-  return e;
-}
-
-bool fits(const std::vector<WindowState>& ws, std::int64_t tokens) {
-  for (const auto& w : ws) {
-    if (w.limit > 0 && w.used() + tokens > w.limit) return false;
-  }
-  return true;
-}
-
-SimResult run(const SimSetup& s, const std::string& policy, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  auto human = human_trace(s, rng);
-  // The backlog and the calls are drawn from their own stream, so every
-  // policy meets the same tasks in the same order.
-  std::mt19937_64 work(seed ^ 0x9e3779b97f4a7c15ULL);
-  std::uniform_int_distribution<int> call_size(s.call_min_tokens, s.call_max_tokens);
-  std::uniform_int_distribution<int> task_size(s.task_min_tokens, s.task_max_tokens);
-
+SimResult simulate(const SimSetup& s, SimPolicy policy) {
   config::Accountant cfg = s.policy;
+  cfg.enabled = true;
   cfg.accounts.clear();
   config::Account account;
+  account.name = kAccount;
   account.five_hour = s.five_hour;
   account.seven_day = s.seven_day;
   const auto start_local = to_local(s.start, cfg.time_zone);
@@ -80,181 +225,362 @@ SimResult run(const SimSetup& s, const std::string& policy, std::uint64_t seed) 
   Ledger ledger(cfg);
 
   SimResult r;
-  r.policy = policy;
-  const Time end = s.start + hours(24) * s.days;
-  std::vector<std::int64_t> task_left(static_cast<std::size_t>(s.agents));
-  for (auto& t : task_left) t = task_size(work);
+  r.policy = std::string(sim_policy_name(policy));
+  const Time end = sim_end(s);
+  const auto human = sim_human_trace(s);
+
+  std::mt19937_64 task_rng(mix(s.seed, 1));
+  int tasks_taken = 0;
+  auto take_task = [&](Agent& a) {
+    a.task = "t-" + std::to_string(++tasks_taken);
+    a.task_left = draw(task_rng, s.task_min_tokens, s.task_max_tokens);
+  };
+  std::vector<Agent> agents(static_cast<std::size_t>(std::max(0, s.agents)));
+  for (std::size_t i = 0; i < agents.size(); ++i) {
+    auto& a = agents[i];
+    a.role = kRoles[i % std::size(kRoles)];
+    a.id = a.role + "-" + std::to_string(i + 1);
+    a.rng.seed(mix(s.seed, 2 + i));
+    // Staggered over the first step, as agents that started at different times.
+    a.next = s.start + s.step * static_cast<int>(i) / static_cast<int>(agents.size());
+    a.call = draw(a.rng, s.call_min_tokens, s.call_max_tokens);
+    take_task(a);
+  }
+
+  auto entry = [&](Time at, std::int64_t tokens, const Agent* by) {
+    Entry e;
+    e.id = (by ? "a" : "h") + std::to_string(r.agent_calls + r.human_requests);
+    e.at = at;
+    e.account = kAccount;
+    e.model = kModel;
+    e.engine = "claude";
+    e.human = by == nullptr;
+    if (by != nullptr) {
+      e.role = by->role;
+      e.agent_id = by->id;
+      e.task_id = by->task;
+    }
+    e.tokens.input = tokens;
+    ledger.add(std::move(e));
+  };
+
   std::size_t next_human = 0;
-  int ids = 0;
-  for (Time t = s.start; t < end; t += s.step) {
-    // This step's events in time order: the person's requests and one call
-    // slot per agent.
-    struct Event {
-      Time at;
-      int agent;  // -1: the person
-      std::int64_t tokens;
-    };
-    std::vector<Event> events;
-    while (next_human < human.size() && human[next_human].at < t + s.step) {
-      events.push_back({human[next_human].at, -1, human[next_human].tokens});
-      ++next_human;
+  for (;;) {
+    // The next event: the person's request, else the agent due first (the
+    // lowest index on a tie), so the order is fixed for a seed.
+    auto due = std::min_element(agents.begin(), agents.end(),
+                                [](const Agent& a, const Agent& b) { return a.next < b.next; });
+    const bool person =
+        next_human < human.size() && (due == agents.end() || human[next_human].at <= due->next);
+    if (!person && due == agents.end()) break;
+    const Time now = person ? human[next_human].at : due->next;
+    if (now >= end) break;
+    const auto ws = ledger.windows(kAccount, now);
+    if (person) {
+      const auto tokens = human[next_human++].tokens;
+      ++r.human_requests;
+      if (over_limit(ws, tokens)) {
+        ++r.human_denied;
+        r.human_denied_tokens += tokens;
+      } else {
+        entry(now, tokens, nullptr);
+        r.human_tokens += tokens;
+      }
+      continue;
     }
-    for (int a = 0; a < s.agents; ++a) {
-      events.push_back({t + seconds(30 + 60 * a % 240), a, call_size(work)});
+    Agent& a = *due;
+    const Decision d = policy == SimPolicy::greedy  ? greedy(ws, a.call)
+                       : policy == SimPolicy::fixed ? fixed(ws, a.call, now)
+                                                    : agency(cfg, ws, a.call, now);
+    if (!d.go) {
+      ++r.agent_deferrals;
+      // Asking again at once would be refused again: wait at least a minute.
+      a.next = std::max(d.retry, now + minutes(1));
+      continue;
     }
-    std::stable_sort(events.begin(), events.end(),
-                     [](const Event& x, const Event& y) { return x.at < y.at; });
-    for (const auto& ev : events) {
-      auto ws = ledger.windows("", ev.at);
-      if (ev.agent < 0) {
-        ++r.human_requests;
-        if (fits(ws, ev.tokens)) {
-          ledger.add(make_entry("h" + std::to_string(++ids), ev.at, ev.tokens, true));
-          r.human_tokens += ev.tokens;
-        } else {
-          ++r.human_denied;
-        }
-        continue;
-      }
-      bool go = fits(ws, ev.tokens);
-      if (go && policy == "fixed") {
-        for (const auto& w : ws) {
-          if (w.limit <= 0) continue;
-          const double share = duration<double>(ev.at - w.span.start).count() /
-                               duration<double>(w.span.end - w.span.start).count();
-          if (static_cast<double>(w.agents + ev.tokens) > static_cast<double>(w.limit) * share) {
-            go = false;
-          }
-        }
-      } else if (go && policy == "agency") {
-        go = decide(cfg, ws, Ask{Priority::batch, ev.tokens, kModel}, ev.at).granted;
-      }
-      if (!go) {
-        ++r.agent_calls_held;
-        continue;
-      }
-      ledger.add(make_entry("a" + std::to_string(++ids), ev.at, ev.tokens, false));
-      ++r.agent_calls;
-      r.agent_tokens += ev.tokens;
-      auto& left = task_left[static_cast<std::size_t>(ev.agent)];
-      left -= ev.tokens;
-      if (left <= 0) {
-        ++r.tasks_done;
-        left = task_size(work);
-      }
+    ++r.agent_calls;
+    entry(now, a.call, &a);
+    r.agent_tokens += a.call;
+    a.task_left -= a.call;
+    if (a.task_left <= 0) {
+      ++r.tasks_done;
+      take_task(a);
+    }
+    a.call = draw(a.rng, s.call_min_tokens, s.call_max_tokens);
+    a.next = now + s.step;
+  }
+
+  // Every weekly window the period meets, read at its last moment.
+  const auto entries = ledger.entries(kAccount);
+  for (Time t = s.start; t < end;) {
+    const Span span = ledger.window(kAccount, Window::seven_day, t).span;
+    const Time last = std::min(span.end, end) - std::chrono::microseconds(1);
+    const auto w = ledger.window(kAccount, Window::seven_day, last);
+    r.weeks.push_back(SimWeek{span, w.used(), w.limit, span.start >= s.start && span.end <= end});
+    t = span.end;
+  }
+  const bool any_complete =
+      std::any_of(r.weeks.begin(), r.weeks.end(), [](const SimWeek& w) { return w.complete; });
+  r.weekly_utilization = 100;
+  for (const auto& w : r.weeks) {
+    if (w.complete || !any_complete) {
+      r.weekly_utilization = std::min(r.weekly_utilization, w.utilization());
     }
   }
-  // Figures over the whole period.
-  const Time last = end - seconds(1);
-  auto weekly = ledger.window("", Window::seven_day, last);
-  r.weekly_utilization =
-      100.0 * static_cast<double>(weekly.used()) / static_cast<double>(s.seven_day);
-  auto entries = ledger.entries("");
-  auto blocks = five_hour_blocks(entries);
+
   double sum = 0;
-  for (const auto& b : blocks) {
-    sum +=
-        std::min(1.0, static_cast<double>(b.human + b.agents) / static_cast<double>(s.five_hour));
+  for (const auto& b : five_hour_blocks(entries)) {
+    if (b.start < s.start || b.start >= end) continue;
+    ++r.five_hour_blocks;
+    sum += pct(b.human + b.agents, s.five_hour);
   }
-  r.five_hour_mean = blocks.empty() ? 0 : 100.0 * sum / static_cast<double>(blocks.size());
-  const double hours_total = duration<double>(end - s.start).count() / 3600;
-  auto five = steps(entries, Window::five_hour, s.start, end, kUnusedStep);
-  auto seven = steps(entries, Window::seven_day, s.start, end, kUnusedStep);
-  r.unused_five_hour = unused_area(five, Window::five_hour, s.five_hour, kUnusedStep);
-  r.unused_seven_day = unused_area(seven, Window::seven_day, s.seven_day, kUnusedStep);
-  r.unused_five_hour_pct = 100.0 * static_cast<double>(r.unused_five_hour) /
-                           (static_cast<double>(s.five_hour) * hours_total / 5);
-  r.unused_seven_day_pct = 100.0 * static_cast<double>(r.unused_seven_day) /
-                           (static_cast<double>(s.seven_day) * hours_total / 168);
+  r.five_hour_mean = r.five_hour_blocks == 0 ? 0 : sum / static_cast<double>(r.five_hour_blocks);
+
+  const auto five = steps(entries, Window::five_hour, s.start, end, s.unused_step);
+  const auto seven = steps(entries, Window::seven_day, s.start, end, s.unused_step);
+  r.unused_five_hour = unused_area(five, Window::five_hour, s.five_hour, s.unused_step);
+  r.unused_seven_day = unused_area(seven, Window::seven_day, s.seven_day, s.unused_step);
+  const double period = seconds_of(end - s.start);
+  r.offered_five_hour = std::llround(static_cast<double>(s.five_hour) * period /
+                                     static_cast<double>(window_length(Window::five_hour).count()));
+  r.offered_seven_day = std::llround(static_cast<double>(s.seven_day) * period /
+                                     static_cast<double>(window_length(Window::seven_day).count()));
   return r;
 }
 
-std::string millions(std::int64_t n) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1fM", static_cast<double>(n) / 1e6);
+std::vector<SimResult> simulate(const SimSetup& setup) {
+  std::vector<SimResult> out;
+  for (auto p : {SimPolicy::greedy, SimPolicy::fixed, SimPolicy::agency}) {
+    out.push_back(simulate(setup, p));
+  }
+  return out;
+}
+
+std::string sim_table(const SimSetup& s, const std::vector<SimResult>& results) {
+  std::string out = sim_parameters(s) + "\n";
+
+  std::vector<std::vector<std::string>> rows = {
+      {"policy", "weekly used", "5-h blocks (mean)", "unused 5 h", "unused 7 d", "unused total",
+       "person's requests", "denied", "tasks done", "agent tokens"}};
+  for (const auto& r : results) {
+    std::string weekly;
+    for (const auto& w : r.weeks) {
+      if (!weekly.empty()) weekly += " / ";
+      weekly += percent(w.utilization()) + (w.complete ? "" : "*");
+    }
+    rows.push_back({r.policy, weekly, percent(r.five_hour_mean),
+                    millions(r.unused_five_hour) + " (" + percent(r.unused_five_hour_pct()) + ")",
+                    millions(r.unused_seven_day) + " (" + percent(r.unused_seven_day_pct()) + ")",
+                    millions(r.unused_total()) + " (" + percent(r.unused_total_pct()) + ")",
+                    std::to_string(r.human_requests), std::to_string(r.human_denied),
+                    std::to_string(r.tasks_done), millions(r.agent_tokens)});
+  }
+  std::vector<std::size_t> width(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& row) {
+    std::string l = "|";
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      l += ' ' + row[i] + std::string(width[i] - row[i].size(), ' ') + " |";
+    }
+    return l + "\n";
+  };
+  out += line(rows.front());
+  std::string rule = "|";
+  for (auto w : width) rule += std::string(w + 2, '-') + "|";
+  out += rule + "\n";
+  for (std::size_t i = 1; i < rows.size(); ++i) out += line(rows[i]);
+  if (std::any_of(results.begin(), results.end(), [](const SimResult& r) {
+        return std::any_of(r.weeks.begin(), r.weeks.end(),
+                           [](const SimWeek& w) { return !w.complete; });
+      })) {
+    out += "* a weekly window only partly simulated (--days).\n";
+  }
+
+  const auto* a = find(results, "agency");
+  const auto* g = find(results, "greedy");
+  const auto* f = find(results, "fixed");
+  if (a != nullptr && g != nullptr && f != nullptr) {
+    auto met = [](bool ok) { return ok ? "met" : "NOT met"; };
+    char target[600];
+    std::snprintf(target, sizeof target,
+                  "\nTarget for agency: >= 95%% of the weekly limit: %s (%.1f%%); no denial of "
+                  "the person: %s (%d); unused total below greedy's (%s): %s, below fixed's "
+                  "(%s): %s.\n",
+                  met(a->weekly_utilization >= 95), a->weekly_utilization,
+                  met(a->human_denied == 0), a->human_denied, millions(g->unused_total()).c_str(),
+                  met(a->unused_total() < g->unused_total()), millions(f->unused_total()).c_str(),
+                  met(a->unused_total() < f->unused_total()));
+    out += target;
+  }
+  out += "`agency sim --help` explains the columns.\n";
+  return out;
+}
+
+std::string sim_json(const SimSetup& s, const std::vector<SimResult>& results) {
+  const auto& p = s.policy;
+  nlohmann::json setup = {{"seed", s.seed},
+                          {"days", s.days},
+                          {"start", rfc3339(s.start)},
+                          {"step_minutes", s.step.count()},
+                          {"unused_step_minutes", s.unused_step.count()},
+                          {"five_hour_limit", s.five_hour},
+                          {"seven_day_limit", s.seven_day},
+                          {"human",
+                           {{"time_zone", p.time_zone},
+                            {"weekday_sessions", {"09:00-12:30", "13:30-18:00"}},
+                            {"session_jitter_minutes", s.session_jitter_minutes},
+                            {"weekend_chance", s.weekend_chance},
+                            {"gap_minutes", {s.human_min_gap_minutes, s.human_max_gap_minutes}},
+                            {"request_tokens", {s.human_min_tokens, s.human_max_tokens}}}},
+                          {"fleet",
+                           {{"agents", s.agents},
+                            {"call_tokens", {s.call_min_tokens, s.call_max_tokens}},
+                            {"task_tokens", {s.task_min_tokens, s.task_max_tokens}}}},
+                          {"agency_policy",
+                           {{"priority", "batch"},
+                            {"reserve", p.reserve},
+                            {"burst", p.burst},
+                            {"night", hhmm(p.night_from_minute) + "-" + hhmm(p.night_to_minute)},
+                            {"night_weight", p.night_weight},
+                            {"release_five_hour_minutes", p.release_five_hour_minutes},
+                            {"release_seven_day_minutes", p.release_seven_day_minutes},
+                            {"human_idle_minutes", p.human_idle_minutes}}}};
+  nlohmann::json policies = nlohmann::json::array();
+  for (const auto& r : results) {
+    nlohmann::json weeks = nlohmann::json::array();
+    for (const auto& w : r.weeks) {
+      weeks.push_back({{"start", rfc3339(w.span.start)},
+                       {"end", rfc3339(w.span.end)},
+                       {"used", w.used},
+                       {"limit", w.limit},
+                       {"utilization", w.utilization()},
+                       {"complete", w.complete}});
+    }
+    policies.push_back({{"policy", r.policy},
+                        {"weekly_utilization", r.weekly_utilization},
+                        {"weeks", weeks},
+                        {"five_hour_blocks", r.five_hour_blocks},
+                        {"five_hour_mean_utilization", r.five_hour_mean},
+                        {"unused_five_hour", r.unused_five_hour},
+                        {"unused_seven_day", r.unused_seven_day},
+                        {"unused_total", r.unused_total()},
+                        {"offered_five_hour", r.offered_five_hour},
+                        {"offered_seven_day", r.offered_seven_day},
+                        {"unused_five_hour_pct", r.unused_five_hour_pct()},
+                        {"unused_seven_day_pct", r.unused_seven_day_pct()},
+                        {"unused_total_pct", r.unused_total_pct()},
+                        {"human_requests", r.human_requests},
+                        {"human_denied", r.human_denied},
+                        {"human_tokens", r.human_tokens},
+                        {"human_denied_tokens", r.human_denied_tokens},
+                        {"agent_calls", r.agent_calls},
+                        {"agent_deferrals", r.agent_deferrals},
+                        {"tasks_done", r.tasks_done},
+                        {"agent_tokens", r.agent_tokens}});
+  }
+  return nlohmann::json{{"setup", setup}, {"policies", policies}}.dump(2);
+}
+
+namespace {
+
+std::string thousands(std::int64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// The setup in words, with the rates it implies, so the help cannot drift
+// from the code.
+std::string sim_parameters(const SimSetup& s) {
+  const auto trace = sim_human_trace(s);
+  std::int64_t human = 0;
+  for (const auto& q : trace) human += q.tokens;
+  const double week_minutes = 7.0 * 24 * 60;
+  const double fleet_week = static_cast<double>(s.agents) *
+                            (s.call_min_tokens + s.call_max_tokens) / 2.0 * week_minutes /
+                            static_cast<double>(s.step.count());
+  const double per_window = 7.0 * 24 / 5;
+  const auto& p = s.policy;
+  const config::Accountant defaults;
+  const bool as_configured = p.reserve == defaults.reserve && p.burst == defaults.burst &&
+                             p.night_weight == defaults.night_weight &&
+                             p.night_from_minute == defaults.night_from_minute &&
+                             p.night_to_minute == defaults.night_to_minute &&
+                             p.release_five_hour_minutes == defaults.release_five_hour_minutes &&
+                             p.release_seven_day_minutes == defaults.release_seven_day_minutes &&
+                             p.human_idle_minutes == defaults.human_idle_minutes;
+  char buf[2400];
+  std::snprintf(
+      buf, sizeof buf,
+      "  start %s, the account's weekly reset (%d days: %s).\n"
+      "  Limits: five_hour %s and seven_day %s counted tokens; the week's limit is %.1f\n"
+      "    five-hour windows of the %.1f a week holds, so it binds.\n"
+      "  Person (%s): weekdays 09:00-12:30 and 13:30-18:00, each edge moved by up to %d min;\n"
+      "    a weekend day has one 30-90 min session starting 10:00-20:00 with chance %.2f;\n"
+      "    in a session a request every %d-%d min (plus 0-59 s) of %s-%s counted tokens,\n"
+      "    uniform. With seed %llu: %zu requests, %s tokens, %.0f%% of the weekly limit.\n"
+      "  Fleet: %d agents, each at most one call per %lld min of %s-%s counted tokens: at\n"
+      "    full speed %.1f weekly limits a week. A backlog of tasks of %s-%s counted tokens,\n"
+      "    worked in order, more than any policy finishes.\n"
+      "  agency rules (%s): reserve %g, burst %g, night %s-%s weighted %g,\n"
+      "    release %d min (five_hour) / %d min (seven_day) after %d idle minutes.\n"
+      "  Unused area step %lld min. Random draws: std::mt19937_64 streams seeded from --seed.\n",
+      rfc3339(s.start).c_str(), s.days, s.days % 7 == 0 ? "whole weekly windows" : "partly",
+      thousands(s.five_hour).c_str(), thousands(s.seven_day).c_str(),
+      static_cast<double>(s.seven_day) / static_cast<double>(s.five_hour), per_window,
+      p.time_zone.empty() ? "local time" : p.time_zone.c_str(), s.session_jitter_minutes,
+      s.weekend_chance, s.human_min_gap_minutes, s.human_max_gap_minutes,
+      thousands(s.human_min_tokens).c_str(), thousands(s.human_max_tokens).c_str(),
+      static_cast<unsigned long long>(s.seed), trace.size(), thousands(human).c_str(),
+      pct(human, s.seven_day * s.days / 7), s.agents, static_cast<long long>(s.step.count()),
+      thousands(s.call_min_tokens).c_str(), thousands(s.call_max_tokens).c_str(),
+      fleet_week / static_cast<double>(s.seven_day), thousands(s.task_min_tokens).c_str(),
+      thousands(s.task_max_tokens).c_str(),
+      as_configured ? "the config defaults" : "changed by the options", p.reserve, p.burst,
+      hhmm(p.night_from_minute).c_str(), hhmm(p.night_to_minute).c_str(), p.night_weight,
+      p.release_five_hour_minutes, p.release_seven_day_minutes, p.human_idle_minutes,
+      static_cast<long long>(s.unused_step.count()));
   return buf;
 }
 
 }  // namespace
 
-SimSetup default_sim_setup() {
-  SimSetup s;
-  // Thursday 18:00 UTC: a weekly reset as plans have them, at no particular
-  // day boundary.
-  s.start = Time(sys_days(year(2026) / 11 / 26)) + hours(18);
-  s.policy.enabled = true;
-  s.policy.time_zone = "UTC";
-  return s;
-}
+std::string sim_explained() {
+  return R"(Policies (the same person, tasks and calls for each; the accountant's Ledger keeps
+the books for all three):
+  greedy  no accountant: an agent's call goes when it fits under the limit of every
+          window; refused, the agent waits for the reset of the window that refused.
+  fixed   each window: the fleet's own use so far at most limit x the elapsed share of
+          the window (and the limit). Knows nothing of the person: no reserve, no release.
+  agency  accounting::decide() at batch priority with the accountant's rules (the config
+          defaults unless the options below change them); a deferred agent asks again at
+          the retry_at the verdict gives.
+  The person's requests go whenever they fit under the limit of every window (human
+  priority: only the limit) and are denied otherwise.
 
-std::vector<SimResult> simulate(const SimSetup& setup) {
-  std::vector<SimResult> out;
-  for (const char* policy : {"greedy", "fixed", "agency"})
-    out.push_back(run(setup, policy, setup.seed));
-  return out;
-}
+Columns:
+  weekly used        counted tokens (person + fleet) in each weekly window at its end, % of
+                     the seven_day limit; * marks a window only partly simulated.
+  5-h blocks (mean)  mean over the five-hour blocks (ccusage's rule: a block starts at the
+                     hour of its first entry) of their use, % of the five_hour limit.
+  unused 5 h / 7 d   the unused area of the window over the whole period: per 10-minute step,
+                     what the even pace offered (limit x step / window length) beyond the
+                     tokens used in that step, summed (docs/ACCOUNTING.md); in tokens and as %
+                     of all the even pace offered over the period. Use above the even share in
+                     one step does not make up for a step below it.
+  unused total       the sum of both windows' unused areas (the figure to minimise).
+  person's requests  requests the person made; denied: those that did not fit under a limit.
+  tasks done         backlog tasks the fleet finished.
+  agent tokens       counted tokens the fleet used.
 
-std::string sim_table(const SimSetup& s, const std::vector<SimResult>& results) {
-  char head[512];
-  std::snprintf(head, sizeof head,
-                "%d days from %s, limits five_hour %s and seven_day %s counted tokens, seed %llu.\n"
-                "Person: weekdays 09:00-12:30 and 13:30-18:00 UTC, a request every 1-5 min of "
-                "%d-%d tokens.\nFleet: %d agents, one call per %lld min each of %d-%d tokens, "
-                "tasks of %d-%d tokens.\n\n",
-                s.days, rfc3339(s.start).c_str(), millions(s.five_hour).c_str(),
-                millions(s.seven_day).c_str(), static_cast<unsigned long long>(s.seed),
-                s.human_min_tokens, s.human_max_tokens, s.agents,
-                static_cast<long long>(s.step.count()), s.call_min_tokens, s.call_max_tokens,
-                s.task_min_tokens, s.task_max_tokens);
-  std::string out = head;
-  out +=
-      "| policy | weekly used | 5-h blocks used (mean) | unused 5 h | unused 7 d | unused total "
-      "| person's requests denied | agent tasks done | agent tokens |\n";
-  out += "|---|---|---|---|---|---|---|---|---|\n";
-  for (const auto& r : results) {
-    char row[512];
-    std::snprintf(
-        row, sizeof row,
-        "| %s | %.1f%% | %.1f%% | %s (%.1f%%) | %s (%.1f%%) | %s | %d of %d | %d | %s |\n",
-        r.policy.c_str(), r.weekly_utilization, r.five_hour_mean,
-        millions(r.unused_five_hour).c_str(), r.unused_five_hour_pct,
-        millions(r.unused_seven_day).c_str(), r.unused_seven_day_pct,
-        millions(r.unused_five_hour + r.unused_seven_day).c_str(), r.human_denied, r.human_requests,
-        r.tasks_done, millions(r.agent_tokens).c_str());
-    out += row;
-  }
-  out +=
-      "\nUnused: per 10-minute step, what the even pace of each window offered (limit x step "
-      "/ window length) beyond the tokens used in it (docs/ACCOUNTING.md), as tokens and as a "
-      "share of all it offered.\n";
-  return out;
-}
-
-std::string sim_json(const SimSetup& s, const std::vector<SimResult>& results) {
-  nlohmann::json out = {{"days", s.days},
-                        {"start", rfc3339(s.start)},
-                        {"seed", s.seed},
-                        {"five_hour_limit", s.five_hour},
-                        {"seven_day_limit", s.seven_day},
-                        {"agents", s.agents},
-                        {"policies", nlohmann::json::array()}};
-  for (const auto& r : results) {
-    out["policies"].push_back({{"policy", r.policy},
-                               {"weekly_utilization", r.weekly_utilization},
-                               {"five_hour_mean_utilization", r.five_hour_mean},
-                               {"unused_five_hour", r.unused_five_hour},
-                               {"unused_seven_day", r.unused_seven_day},
-                               {"unused_five_hour_pct", r.unused_five_hour_pct},
-                               {"unused_seven_day_pct", r.unused_seven_day_pct},
-                               {"human_requests", r.human_requests},
-                               {"human_denied", r.human_denied},
-                               {"agent_calls", r.agent_calls},
-                               {"agent_calls_held", r.agent_calls_held},
-                               {"tasks_done", r.tasks_done},
-                               {"agent_tokens", r.agent_tokens},
-                               {"human_tokens", r.human_tokens}});
-  }
-  return out.dump(2);
+Parameters (the defaults; the options above change some of them):
+)" + sim_parameters(default_sim_setup());
 }
 
 }  // namespace agency::accounting

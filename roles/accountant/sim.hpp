@@ -1,21 +1,32 @@
 // `agency sim`: a week replayed against one account's limits under three
-// policies, with the accountant's own code (Ledger, decide) deciding for
-// the third, so what it measures is what the fleet does.
+// policies, with the accountant's own code (Ledger, decide) keeping the
+// books for all three and deciding for the third, so what it measures is
+// what the fleet does.
 //
-//   greedy  no accountant: every agent call goes if it fits under the
-//           limits, the person's requests too, first come first served;
-//   fixed   agents pace their own use evenly over each window (limit x
-//           elapsed share), knowing nothing of the person; no reserve;
-//   agency  accounting::decide() with the configured policy, agent work at
-//           batch priority.
+//   greedy  no accountant: an agent's call goes when it fits under the
+//           limit of every window; refused, the agent waits for the reset
+//           the refusal names;
+//   fixed   agents pace their own use: in every window, the fleet's use so
+//           far at most limit x elapsed share of the window, and the limit;
+//           nothing known of the person, no reserve, no release;
+//   agency  accounting::decide() with the configured rules, agent work at
+//           batch priority; a deferred agent asks again at retry_at.
 //
-// The person's requests always go when they fit under the limits and are
-// denied otherwise (that is what a refused request is to them).
+// The person's requests go whenever they fit under the limit of every
+// window (Priority::human: only the limit) and are denied otherwise; a
+// denied request is what the person notices.
+//
+// Deterministic: every random draw comes from std::mt19937_64 streams
+// seeded from SimSetup::seed (the person's trace, the task costs, one
+// stream per agent for its calls), drawn without library distributions, so
+// a seed gives the same week on every platform and the three policies meet
+// the same person, the same tasks and the same calls.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "roles/accountant/accounting.hpp"
@@ -25,52 +36,110 @@ namespace agency::accounting {
 struct SimSetup {
   std::uint64_t seed = 20261122;
   int days = 7;
-  Time start;  // default: Thursday 2026-11-26 18:00 UTC, a weekly reset
+  // Default: Thursday 2026-11-26 18:00 UTC, the account's weekly reset, so
+  // seven days are exactly one weekly window.
+  Time start;
+  // An agent's call takes one step: at most one call per agent per step.
   std::chrono::minutes step{5};
-  // The account's limits (counted tokens).
+  // The step of the unused area (docs/ACCOUNTING.md).
+  std::chrono::minutes unused_step{10};
+
+  // The account's limits, counted tokens. The weekly one binds: 33.6
+  // five-hour windows fit in a week, the week's limit is 10 of them.
   std::int64_t five_hour = 4'000'000;
   std::int64_t seven_day = 40'000'000;
-  // The person: weekday sessions 09:00-12:30 and 13:30-18:00 (UTC), a
-  // request every 1-5 minutes of 3,000-27,000 tokens.
+
+  // The person (wall clock of policy.time_zone): on weekdays two sessions,
+  // 09:00-12:30 and 13:30-18:00, each edge moved by up to
+  // session_jitter_minutes either way; on a weekend day, with
+  // weekend_chance, one session of 30-90 minutes starting 10:00-20:00. In a
+  // session a request every human_min_gap..human_max_gap minutes (plus
+  // 0-59 s) of human_min_tokens..human_max_tokens counted tokens, uniform.
   int human_min_tokens = 3'000;
   int human_max_tokens = 27'000;
+  int human_min_gap_minutes = 1;
+  int human_max_gap_minutes = 5;
+  int session_jitter_minutes = 15;
+  double weekend_chance = 0.5;
+
   // The fleet: `agents` agents, each making at most one call per step of
-  // 20,000-60,000 tokens, working tasks of 100,000-500,000 tokens.
+  // call_min..call_max counted tokens, working a shared backlog (more
+  // tasks than any policy finishes) in order, each task costing
+  // task_min..task_max counted tokens.
   int agents = 4;
   int call_min_tokens = 20'000;
   int call_max_tokens = 60'000;
-  int task_min_tokens = 100'000;
-  int task_max_tokens = 500'000;
-  // The accountant's rules for the agency policy (its defaults, UTC).
+  int task_min_tokens = 150'000;
+  int task_max_tokens = 1'500'000;
+
+  // The accountant's rules for the agency policy: the config defaults,
+  // night and weekly reset read in UTC.
   config::Accountant policy;
 };
 
-// Thursday 2026-11-26 18:00 UTC, the account's weekly reset, and the
-// accountant's default rules in UTC.
+// The defaults above, start and the UTC time zone filled in.
 SimSetup default_sim_setup();
+
+enum class SimPolicy { greedy, fixed, agency };
+std::string_view sim_policy_name(SimPolicy p);
+
+// One request of the person.
+struct SimRequest {
+  Time at;
+  std::int64_t tokens = 0;
+};
+// The person's requests over the setup's days, in time order.
+std::vector<SimRequest> sim_human_trace(const SimSetup& setup);
+
+// One weekly window met in the simulated period.
+struct SimWeek {
+  Span span;
+  std::int64_t used = 0;
+  std::int64_t limit = 0;
+  bool complete = false;                     // the whole window lies in the simulated period
+  [[nodiscard]] double utilization() const;  // percent
+};
 
 struct SimResult {
   std::string policy;
-  double weekly_utilization = 0;  // used / limit of the weekly window, percent
-  double five_hour_mean = 0;      // mean over the five-hour blocks, percent
+  std::vector<SimWeek> weeks;
+  // The lowest use of a complete weekly window, percent of its limit (of
+  // the partial ones when no window is complete).
+  double weekly_utilization = 0;
+  int five_hour_blocks = 0;
+  double five_hour_mean = 0;  // mean use of the five-hour blocks, percent of the limit
+  // The unused area over the whole period (steps() + unused_area()) and
+  // what the even pace offered in it (limit x period / window length).
   std::int64_t unused_five_hour = 0;
   std::int64_t unused_seven_day = 0;
-  double unused_five_hour_pct = 0;  // of what the even pace offered
-  double unused_seven_day_pct = 0;
+  std::int64_t offered_five_hour = 0;
+  std::int64_t offered_seven_day = 0;
   int human_requests = 0;
   int human_denied = 0;
+  std::int64_t human_tokens = 0;  // of the requests that went
+  std::int64_t human_denied_tokens = 0;
   int agent_calls = 0;
-  int agent_calls_held = 0;  // asks the policy or the limits did not let go
+  int agent_deferrals = 0;  // asks the policy or the limits sent back to wait
   int tasks_done = 0;
   std::int64_t agent_tokens = 0;
-  std::int64_t human_tokens = 0;
+
+  [[nodiscard]] std::int64_t unused_total() const { return unused_five_hour + unused_seven_day; }
+  [[nodiscard]] double unused_five_hour_pct() const;
+  [[nodiscard]] double unused_seven_day_pct() const;
+  [[nodiscard]] double unused_total_pct() const;
 };
 
-// The three policies on the same traces (same seed: same person, same backlog).
+SimResult simulate(const SimSetup& setup, SimPolicy policy);
+// The three policies on the same week, greedy, fixed, agency.
 std::vector<SimResult> simulate(const SimSetup& setup);
 
-// A table for people, and JSON.
+// The setup in words, a table, and what the table says about the issue's
+// target (agency: >= 95% of every weekly limit, no denial, less unused
+// area than both baselines).
 std::string sim_table(const SimSetup& setup, const std::vector<SimResult>& results);
 std::string sim_json(const SimSetup& setup, const std::vector<SimResult>& results);
+
+// What every column and every parameter means, for --help and the docs.
+std::string sim_explained();
 
 }  // namespace agency::accounting
