@@ -37,7 +37,14 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::Error& e) {
-    return app.exit(e);
+    // CLI11 numbers each parse error (105, 106, ...); scripts get the one
+    // usage code every agency command documents. --help stays 0.
+    const int code = app.exit(e);
+    // RuntimeError is how a command ends with its own code: kept as it is.
+    if (code != 0 && dynamic_cast<const CLI::RuntimeError*>(&e) == nullptr) {
+      return agency::cli::kExitUsage;
+    }
+    return code;
   }
   return 0;
 }

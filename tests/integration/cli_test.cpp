@@ -4,6 +4,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "agents/inbox.hpp"
 #include "bus/provision.hpp"
@@ -201,6 +202,28 @@ TEST_CASE("cli: watch shows a brief published by a plain client as one readable 
   CHECK(out.find("agency.brief.planner") != std::string::npos);
   CHECK(out.find("Add rate limiting to the API") != std::string::npos);
   CHECK(std::count(out.begin(), out.end(), '\n') == 1);
+}
+
+TEST_CASE("cli: sim needs no server and prints the three policies as JSON, bad options exit 2") {
+  test::TempDir dir;
+  auto r = agency_cli({"sim", "--json", "--days", "2", "--seed", "7"}, "", dir);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  auto out = json::parse(r.out);
+  CHECK(out.at("setup").at("days") == 2);
+  CHECK(out.at("setup").at("seed") == 7);
+  std::vector<std::string> policies;
+  for (const auto& p : out.at("policies")) {
+    policies.push_back(p.at("policy").get<std::string>());
+    CHECK(p.at("human_requests").get<int>() > 0);
+    CHECK(p.at("unused_total").get<std::int64_t>() > 0);
+  }
+  CHECK(policies == std::vector<std::string>{"greedy", "fixed", "agency"});
+  CHECK(out.at("policies").at(2).at("human_denied") == 0);
+
+  auto bad = agency_cli({"sim", "--days", "0"}, "", dir);
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("--days") != std::string::npos);
+  CHECK(bad.out.empty());
 }
 
 }  // namespace
