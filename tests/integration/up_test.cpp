@@ -21,6 +21,8 @@
 
 #include "agency/v1/event.pb.h"
 #include "agency/v1/scale.pb.h"
+#include "agency/v1/task.pb.h"
+#include "agents/git.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
 #include "bus/kv.hpp"
@@ -428,32 +430,46 @@ TEST_CASE("up: agency.up.scale starts and retires agents within dispatcher.insta
   CHECK(eventually(10s, [&] { return !in_fleet(*fleet, "builder-1"); }));
 }
 
-TEST_CASE("up: the dispatcher starts a second agent for a backlog and retires it when idle") {
+TEST_CASE("up: a growing backlog starts a second builder, and once it shrinks one is stopped") {
   test::NatsServer server;
   test::TempDir dir;
+  // The builders' project: a real repository with one commit.
+  const fs::path repo = dir.path() / "project";
+  fs::create_directories(repo);
+  std::ofstream(repo / "README.md") << "sample project\n";
+  for (const auto& argv : std::vector<std::vector<std::string>>{
+           {"git", "init", "-q", "-b", "main"},
+           {"git", "add", "-A"},
+           {"git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-q",
+            "-m", "initial"}}) {
+    REQUIRE(git::run(argv, repo).exit_code == 0);
+  }
   const fs::path config = dir.path() / "agency.yaml";
   std::ofstream(dir.path() / "scenario.yaml")
-      << "planner:\n  - spec: \"planned\"\n    sleep_ms: 1000\n";
-  std::ofstream(config) << "state_dir: state\n"
-                           "roles:\n"
-                           "  planner:\n"
-                           "    count: 1\n"
-                           "    engine: scripted\n"
-                           "    scenario: scenario.yaml\n"
-                           "  dispatcher:\n"
-                           "    count: 1\n"
-                           "dispatcher:\n"
-                           "  every_seconds: 1\n"
-                           "  instances:\n"
-                           "    planner: {min: 1, max: 2, backlog: 2, after_seconds: 1, "
-                           "idle_seconds: 2}\n";
+      << "builder:\n  - write: {path: \"{task_id}.md\", content: \"built\\n\"}\n"
+         "    summary: built\n    sleep_ms: 1000\n";
+  std::ofstream(config)
+      << "state_dir: state\n"
+         "projects:\n  - name: demo\n    repo: project\n    default_branch: main\n"
+         "roles:\n"
+         "  builder:\n"
+         "    count: 1\n"
+         "    engine: scripted\n"
+         "    scenario: scenario.yaml\n"
+         "  dispatcher:\n"
+         "    count: 1\n"
+         "dispatcher:\n"
+         "  every_seconds: 1\n"
+         "  instances:\n"
+         "    builder: {min: 1, max: 2, backlog: 2, after_seconds: 1, "
+         "idle_seconds: 2}\n";
+  const std::map<std::string, std::string> env{{"NATS_URL", ""},
+                                               {"NATS_CONTEXT", ""},
+                                               {"AGENCY_CONFIG", ""},
+                                               {"XDG_CONFIG_HOME", dir.path().string()},
+                                               {"AGENCY_HEARTBEAT_MS", "200"}};
   test::Child up({test::agency_binary(), "--nats", server.url(), "up", "--config", config.string()},
-                 dir.path(),
-                 {{"NATS_URL", ""},
-                  {"NATS_CONTEXT", ""},
-                  {"AGENCY_CONFIG", ""},
-                  {"XDG_CONFIG_HOME", dir.path().string()},
-                  {"AGENCY_HEARTBEAT_MS", "200"}});
+                 dir.path(), env);
   auto c = server.connect("up-test");
   auto wait_for = [&](const std::function<bool()>& pred, std::chrono::seconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -473,16 +489,38 @@ TEST_CASE("up: the dispatcher starts a second agent for a backlog and retires it
       },
       30s));
   REQUIRE(wait_for(
-      [&] { return in_fleet(*fleet, "planner-1") && in_fleet(*fleet, "dispatcher-1"); }, 30s));
-  for (int i = 0; i < 10; ++i) {
-    const std::string text = "backlog item " + std::to_string(i);
-    REQUIRE(natsConnection_Publish(c->raw(), "agency.brief.planner", text.data(),
-                                   static_cast<int>(text.size())) == NATS_OK);
+      [&] { return in_fleet(*fleet, "builder-1") && in_fleet(*fleet, "dispatcher-1"); }, 30s));
+  constexpr int kTasks = 10;
+  for (int i = 0; i < kTasks; ++i) {
+    auto r =
+        test::run({test::agency_binary(), "--nats", server.url(), "--config", config.string(),
+                   "brief", "builder", "--project", "demo", "backlog item " + std::to_string(i)},
+                  env, 30s);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   }
-  // The backlog stays above 2 per agent: a second planner.
-  CHECK(wait_for([&] { return in_fleet(*fleet, "planner-2"); }, 30s));
+  // The backlog stays above 2 per builder: a second builder.
+  CHECK(wait_for([&] { return in_fleet(*fleet, "builder-2"); }, 30s));
+  // Every task leaves the builders' stage for QA (no adversary runs).
+  std::map<std::string, int> built_by;
+  auto count_built = [&] {
+    built_by.clear();
+    auto events = replay(*c, subjects::kEventsStream, "agency.event.task.>", 1000);
+    if (!events) return false;
+    int built = 0;
+    for (const auto& m : *events) {
+      auto e = codec::decode<v1::TaskEvent>(m.data(), m.headers());
+      if (!e || e->from_stage() != "ready-for-dev" || e->to_stage() != "qa") continue;
+      ++built;
+      ++built_by[e->actor()];
+    }
+    return built == kTasks;
+  };
+  CHECK(wait_for(count_built, 90s));
+  // Both builders worked the backlog.
+  CHECK(built_by["builder-1"] > 0);
+  CHECK(built_by["builder-2"] > 0);
   // Once the queue is empty and one has idled 2 s, it is retired and leaves the fleet.
-  CHECK(wait_for([&] { return !in_fleet(*fleet, "planner-1") || !in_fleet(*fleet, "planner-2"); },
+  CHECK(wait_for([&] { return !in_fleet(*fleet, "builder-1") || !in_fleet(*fleet, "builder-2"); },
                  60s));
   auto events = replay(*c, subjects::kEventsStream, "agency.event.dispatch", 100);
   REQUIRE(events.ok());
@@ -493,12 +531,14 @@ TEST_CASE("up: the dispatcher starts a second agent for a backlog and retires it
     REQUIRE(e.ok());
     if (e->kind() == "scale-up") {
       ++ups;
-      CHECK(e->reason().find("briefs queued for planner") != std::string::npos);
+      CHECK(e->reason().find("briefs queued for builder") != std::string::npos);
     }
     downs += e->kind() == "scale-down" ? 1 : 0;
   }
   CHECK(ups == 1);
   CHECK(downs == 1);
+  // min 1: the last builder stays.
+  CHECK((in_fleet(*fleet, "builder-1") || in_fleet(*fleet, "builder-2")));
   up.signal(SIGTERM);
   CHECK(up.wait(30s) == 0);
 }
