@@ -28,6 +28,9 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr std::string_view kScheduleKeyPrefix = "dispatcher.schedule.";
+// Where a role is in its rotation of standing orders, so that a restarted
+// dispatcher goes on with the next order instead of the first.
+constexpr std::string_view kRotationKeyPrefix = "dispatcher.rotation.";
 // Agents register within a few seconds of `agency up`; instance counts are
 // judged only after three looks (at most this long), so a role still
 // starting is not "below min".
@@ -203,6 +206,16 @@ void Dispatcher::consider(const v1::AgentStatus& agent) {
   }
   const std::string spell = agent.agent_id() + "@" + std::to_string(nanos(agent.since()));
   std::lock_guard lock(mu_);
+  const std::string rotation_key = std::string(kRotationKeyPrefix) + role;
+  if (!rotation_.contains(role)) {
+    if (auto stored = ctx_->mesh->recall(rotation_key); stored && *stored) {
+      try {
+        rotation_[role] = std::stoull(**stored);
+      } catch (...) {
+        log_->warn("rotation state unreadable role={} value={}", role, **stored);
+      }
+    }
+  }
   auto rotation = rotation_;
   auto plan = dispatch::next_order(d.standing_orders, role, project_names(*ctx_->config), rotation);
   if (!plan) return;
@@ -229,6 +242,9 @@ void Dispatcher::consider(const v1::AgentStatus& agent) {
     return;
   }
   rotation_ = rotation;
+  if (auto kept = ctx_->mesh->remember(rotation_key, std::to_string(rotation_[role])); !kept) {
+    log_->warn("rotation state not kept role={} error={}", role, kept.error().message);
+  }
   crash_point("filed");
   // Recorded even when the brief was a repeat: a dispatcher that died between
   // the two records it now; the msg id drops a second record.

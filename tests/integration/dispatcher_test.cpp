@@ -177,5 +177,32 @@ TEST_CASE(
   CHECK(misses == 1);
 }
 
+TEST_CASE("dispatcher: restarted, it goes on with the next standing order, not the first") {
+  Pipeline p("planner:\n  - spec: \"planned\"\n    sleep_ms: 4000\n", {},
+             "accountant:\n  time_zone: UTC\n  accounts:\n    - name: default\n"
+             "      five_hour: 100000000\n      seven_day: 1000000000\n"
+             "dispatcher:\n  standing_orders:\n"
+             "    - role: planner\n      objective: \"First order\"\n"
+             "    - role: planner\n      objective: \"Second order\"\n");
+  p.start("accountant", "accountant-1");
+  p.wait_for_accountant();
+  // Dies right after filing the first order, before recording it.
+  p.set_agent_env({{"AGENCY_DISPATCHER_CRASH", "filed"}});
+  auto& crashing = p.start("dispatcher", "dispatcher-1");
+  p.start("planner", "planner-1");
+  CHECK(crashing.wait(30s) == 9);
+  p.forget("dispatcher-1");
+  REQUIRE_FALSE(p.task_with_objective("First order").empty());
+  REQUIRE(p.wait_for_agent_state("planner-1", "busy"));
+
+  p.set_agent_env({});
+  p.start("dispatcher", "dispatcher-1");
+  // When the planner is idle again, the order after the first one follows.
+  auto order = wait_for_event(p, "order");
+  REQUIRE(order.has_value());
+  CHECK(order->reason().find("Second order") != std::string::npos);
+  CHECK_FALSE(p.task_with_objective("Second order").empty());
+}
+
 }  // namespace
 }  // namespace agency
