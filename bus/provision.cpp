@@ -276,16 +276,14 @@ Result<void> ensure_brief_consumer(Connection& connection, const std::string& ro
   return ensure_consumer(connection, role, ProvisionPlan{}, nullptr);
 }
 
-Result<void> ensure_mail_consumer(Connection& connection, const std::string& agent_id) {
-  if (!subjects::is_valid_token(agent_id)) {
-    return make_error(errc::config, "agent id '" + agent_id +
-                                        "' cannot be part of a subject: use letters, digits, "
-                                        "'-' and '_'");
-  }
-  std::string stream(subjects::kMailStream);
-  std::string durable = subjects::mail_consumer(agent_id);
-  std::string filter = subjects::mail(agent_id);
-  std::string description = "Mail for agent " + agent_id;
+namespace {
+
+// A durable consumer with explicit acks, created with these settings when
+// absent; an existing one is left as it is.
+Result<void> ensure_durable(Connection& connection, const std::string& stream,
+                            const std::string& durable, const std::string& filter,
+                            const std::string& description, jsDeliverPolicy deliver,
+                            std::chrono::nanoseconds ack_wait) {
   jsConsumerInfo* raw_info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   natsStatus s = js_GetConsumerInfo(&raw_info, connection.js(), stream.c_str(), durable.c_str(),
@@ -303,9 +301,8 @@ Result<void> ensure_mail_consumer(Connection& connection, const std::string& age
   cfg.Description = description.c_str();
   cfg.FilterSubject = filter.c_str();
   cfg.AckPolicy = js_AckExplicit;
-  cfg.DeliverPolicy = js_DeliverAll;
-  // A mail turn is one engine turn: an hour covers the longest.
-  cfg.AckWait = ns(std::chrono::hours(1));
+  cfg.DeliverPolicy = deliver;
+  cfg.AckWait = ns(ack_wait);
   cfg.MaxDeliver = -1;
   cfg.InactiveThreshold = ns(std::chrono::hours(24 * 30));
   jsConsumerInfo* created = nullptr;
@@ -314,6 +311,50 @@ Result<void> ensure_mail_consumer(Connection& connection, const std::string& age
   if (s != NATS_OK) return js_error(s, code, "creating consumer " + stream + "/" + durable);
   jsConsumerInfo_Destroy(created);
   return {};
+}
+
+}  // namespace
+
+Result<void> ensure_mail_consumer(Connection& connection, const std::string& agent_id) {
+  if (!subjects::is_valid_token(agent_id)) {
+    return make_error(errc::config, "agent id '" + agent_id +
+                                        "' cannot be part of a subject: use letters, digits, "
+                                        "'-' and '_'");
+  }
+  // Mail written before the agent ever ran waits for it: deliver all. A
+  // mail turn is one engine turn: an hour covers the longest.
+  return ensure_durable(connection, std::string(subjects::kMailStream),
+                        subjects::mail_consumer(agent_id), subjects::mail(agent_id),
+                        "Mail for agent " + agent_id, js_DeliverAll, std::chrono::hours(1));
+}
+
+Result<void> ensure_follow_consumer(Connection& connection, const std::string& stream,
+                                    const std::string& durable, const std::string& filter,
+                                    const std::string& description) {
+  return ensure_durable(connection, stream, durable, filter, description, js_DeliverNew,
+                        std::chrono::minutes(1));
+}
+
+Result<std::optional<std::string>> limits_stream_covering(Connection& connection,
+                                                          std::string_view pattern) {
+  jsStreamInfoList* raw = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_Streams(&raw, connection.js(), nullptr, &code);
+  if (s == NATS_NOT_FOUND) return std::optional<std::string>{};
+  if (s != NATS_OK) return js_error(s, code, "listing the streams");
+  std::optional<std::string> found;
+  for (int i = 0; i < raw->Count && !found; ++i) {
+    const jsStreamConfig* cfg = raw->List[i]->Config;
+    if (cfg == nullptr || cfg->Retention != js_LimitsPolicy) continue;
+    for (int j = 0; j < cfg->SubjectsLen; ++j) {
+      if (subjects::covers(cfg->Subjects[j], pattern)) {
+        found = cfg->Name;
+        break;
+      }
+    }
+  }
+  jsStreamInfoList_Destroy(raw);
+  return found;
 }
 
 }  // namespace agency

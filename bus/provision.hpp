@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,5 +50,20 @@ Result<void> ensure_brief_consumer(Connection& connection, const std::string& ro
 // agent ever ran waits in the stream and is delivered from the first. A
 // consumer nobody has read for 30 days is removed by the server.
 Result<void> ensure_mail_consumer(Connection& connection, const std::string& agent_id);
+
+// The stream with limits retention whose subjects take in every subject
+// `pattern` matches, if there is one: a consumer of it sees every such
+// message, also those published while nobody listened. Work-queue and
+// interest streams are never named (another consumer would change what
+// they keep).
+Result<std::optional<std::string>> limits_stream_covering(Connection& connection,
+                                                          std::string_view pattern);
+
+// A durable consumer that follows `filter` on `stream` from its creation
+// on (new messages only), explicit acks: created when absent, left as it
+// is when present, removed by the server after 30 days unread.
+Result<void> ensure_follow_consumer(Connection& connection, const std::string& stream,
+                                    const std::string& durable, const std::string& filter,
+                                    const std::string& description);
 
 }  // namespace agency

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstddef>
+#include <vector>
 
 namespace agency::subjects {
 namespace {
@@ -70,6 +71,33 @@ std::string fleet_event(std::string_view kind) { return join("agency.event.", ki
 
 std::string brief_consumer(std::string_view role) { return join("briefs-", role); }
 std::string mail_consumer(std::string_view agent_id) { return join("mail-", agent_id); }
+
+namespace {
+
+std::vector<std::string_view> split_tokens(std::string_view subject) {
+  std::vector<std::string_view> out;
+  while (true) {
+    auto dot = subject.find('.');
+    out.push_back(subject.substr(0, dot));
+    if (dot == std::string_view::npos) return out;
+    subject.remove_prefix(dot + 1);
+  }
+}
+
+}  // namespace
+
+bool covers(std::string_view outer, std::string_view inner) {
+  const auto o = split_tokens(outer);
+  const auto in = split_tokens(inner);
+  for (std::size_t i = 0; i < o.size(); ++i) {
+    if (o[i] == ">") return in.size() > i;  // the rest, one token or more
+    if (i >= in.size()) return false;
+    if (in[i] == ">") return false;  // any number of tokens where outer has one
+    if (o[i] == "*") continue;
+    if (o[i] != in[i]) return false;  // a literal, or outer's literal against inner's *
+  }
+  return o.size() == in.size();
+}
 
 bool is_valid_token(std::string_view token) {
   if (token.empty()) return false;

@@ -49,6 +49,9 @@ std::string mail_consumer(std::string_view agent_id);  // mail-<agent-id>
 // A token is valid inside a subject when it is non-empty and has no '.',
 // '*', '>' or whitespace. Role names, agent ids and project names must be.
 bool is_valid_token(std::string_view token);
+// Whether every subject `inner` matches (a subject or a pattern with * and
+// >) is matched by the pattern `outer` too.
+bool covers(std::string_view outer, std::string_view inner);
 
 // The agency.v1 message type carried on a subject ("agency.v1.Brief"), or ""
 // when the subject is not one of ours. `agency watch` and the dead-letter

@@ -16,6 +16,7 @@
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/kv.hpp"
+#include "bus/provision.hpp"
 #include "bus/subjects.hpp"
 #include "bus/vocabulary.hpp"
 
@@ -93,9 +94,35 @@ Result<void> Dispatcher::start(const RoleContext& ctx) {
   }
   for (const auto& t : d.triggers) {
     const config::Trigger* trigger = &t;
-    auto sub = ctx.mesh->connection().subscribe(
-        t.subject, "dispatcher",
-        [this, trigger](Incoming m) { on_trigger(*trigger, std::move(m)); });
+    // A subject a stream keeps is followed by a durable consumer, so that
+    // messages published while the dispatcher was down still trigger; any
+    // other subject by a core subscription (nothing keeps those messages).
+    auto& conn = ctx.mesh->connection();
+    auto stream = limits_stream_covering(conn, t.subject);
+    if (!stream) {
+      log_->warn("trigger {}: cannot list the streams ({}); following {} only while running",
+                 t.name, stream.error().message, t.subject);
+    } else if (*stream) {
+      // A durable's name takes no '.', '*', '>' or blanks.
+      std::string durable = "dispatch-trigger-" + t.name;
+      for (auto& ch : durable) {
+        if (!subjects::is_valid_token(std::string_view(&ch, 1))) ch = '_';
+      }
+      auto made = ensure_follow_consumer(conn, **stream, durable, t.subject,
+                                         "Dispatcher trigger " + t.name + " on " + t.subject);
+      auto bound = made ? PullConsumer::bind(conn, **stream, durable, t.subject)
+                        : Result<PullConsumer>(made.error());
+      if (bound) {
+        log_->info("trigger {} follows {} in stream {} (consumer {})", t.name, t.subject, **stream,
+                   durable);
+        followed_.push_back(Followed{trigger, std::move(*bound)});
+        continue;
+      }
+      log_->warn("trigger {}: no durable consumer on {} ({}); following {} only while running",
+                 t.name, **stream, bound.error().message, t.subject);
+    }
+    auto sub = conn.subscribe(t.subject, "dispatcher",
+                              [this, trigger](Incoming m) { (void)on_trigger(*trigger, m); });
     if (!sub) {
       return make_error(errc::config, "dispatcher.triggers " + t.name + ": cannot subscribe to '" +
                                           t.subject + "': " + sub.error().message);
@@ -124,6 +151,7 @@ std::optional<std::chrono::milliseconds> Dispatcher::tick_every(const RoleContex
 Result<void> Dispatcher::tick(const RoleContext& ctx) {
   const auto now = Clock::now();
   fire_schedules(now);
+  follow_triggers();
   if (std::chrono::steady_clock::now() >= next_look_) {
     next_look_ =
         std::chrono::steady_clock::now() + std::chrono::seconds(settings(ctx).every_seconds);
@@ -376,18 +404,35 @@ void Dispatcher::scale(Clock::time_point now) {
   }
 }
 
-void Dispatcher::on_trigger(const config::Trigger& trigger, Incoming message) {
+void Dispatcher::follow_triggers() {
+  for (auto& f : followed_) {
+    // A short wait: this runs on every tick, and each trigger is looked at.
+    auto got = f.consumer.fetch(64, std::chrono::milliseconds(20));
+    if (!got) {
+      log_->warn("trigger {}: reading its consumer: {}", f.trigger->name, got.error().message);
+      continue;
+    }
+    for (auto& m : *got) {
+      auto settled = on_trigger(*f.trigger, m) ? m.ack() : m.nak();
+      if (!settled) {
+        log_->warn("trigger {}: settling a message: {}", f.trigger->name, settled.error().message);
+      }
+    }
+  }
+}
+
+bool Dispatcher::on_trigger(const config::Trigger& trigger, const Incoming& message) {
   // Its own decisions never trigger anything (agency.event.> would loop).
-  if (message.subject().starts_with("agency.event.dispatch")) return;
+  if (message.subject().starts_with("agency.event.dispatch")) return true;
   dispatch::TemplateInput input;
   input.subject = std::string(message.subject());
   input.data = std::string(message.data());
   if (message.subject().starts_with("agency.event.task.")) {
     auto event = codec::decode<v1::TaskEvent>(message.data(), message.headers());
-    if (!event) return;
+    if (!event) return true;  // not a task event: nothing to do, ever
     if (!trigger.kinds.empty() && std::find(trigger.kinds.begin(), trigger.kinds.end(),
                                             event->kind()) == trigger.kinds.end()) {
-      return;
+      return true;
     }
     input.data = event->DebugString();
     input.task["id"] = event->task_id();
@@ -424,7 +469,7 @@ void Dispatcher::on_trigger(const config::Trigger& trigger, Incoming message) {
            "trigger " + trigger.name + " on " + input.subject +
                ": the objective came out empty (no value for " + missing + ")",
            {{"trigger", trigger.name}});
-    return;
+    return true;
   }
   if (!project.text.empty() && ctx_->config->project(project.text) == nullptr) {
     log_->warn("trigger {} names project '{}', which agency.yaml does not know", trigger.name,
@@ -433,7 +478,7 @@ void Dispatcher::on_trigger(const config::Trigger& trigger, Incoming message) {
   auto filed = ctx_->mesh->file_brief(trigger.role, brief);
   if (!filed) {
     log_->warn("trigger brief not filed trigger={} error={}", trigger.name, filed.error().message);
-    return;
+    return false;
   }
   crash_point("filed");
   record("trigger", "", input.task.count("id") ? input.task["id"] : "",
@@ -441,6 +486,7 @@ void Dispatcher::on_trigger(const config::Trigger& trigger, Incoming message) {
              objective.text + "\"" + (missing.empty() ? "" : " (no value for " + missing + ")"),
          {{"trigger", trigger.name}, {"brief", brief.id()}, {"role", trigger.role}},
          "dispatch:" + brief.id());
+  return true;
 }
 
 void Dispatcher::record(const std::string& kind, const std::string& agent_id,

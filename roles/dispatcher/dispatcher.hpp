@@ -11,7 +11,9 @@
 // - Schedules: cron expressions with a time zone file briefs; runs missed
 //   while it was down are skipped or run once, as each schedule says.
 // - Triggers: a message on a configured subject becomes a brief filled from
-//   it.
+//   it. A subject a stream keeps (agency's task events) is followed by a
+//   durable consumer, so messages published while the dispatcher was down
+//   trigger when it is back; other subjects by a core subscription.
 // - Instances: keeps each role's agent count within its range by asking
 //   `agency up`'s supervisor (agency.up.scale) for another agent or to
 //   retire an idle extra.
@@ -21,8 +23,8 @@
 // schedule's minute, the message), so a dispatcher killed mid-decision and
 // restarted files nothing twice (JetStream drops the repeated msg id).
 //
-// Thread: the fleet watch runs on a thread of its own, triggers on the
-// connection's threads, ticks and briefs on the agent's; one mutex guards
+// Thread: the fleet watch runs on a thread of its own, core triggers on the
+// connection's threads, followed triggers, ticks and briefs on the agent's; one mutex guards
 // the dispatcher's state.
 #pragma once
 
@@ -40,6 +42,7 @@
 
 #include "agents/role.hpp"
 #include "bus/connection.hpp"
+#include "bus/consumer.hpp"
 #include "roles/dispatcher/cron.hpp"
 #include "roles/dispatcher/dispatch.hpp"
 
@@ -73,7 +76,11 @@ class Dispatcher final : public EnginelessRole {
   bool capacity(const std::string& priority, std::string& why);
   void fire_schedules(std::chrono::system_clock::time_point now);
   void scale(std::chrono::system_clock::time_point now);
-  void on_trigger(const config::Trigger& trigger, Incoming message);
+  // False when the brief could not be filed (the message should come again).
+  bool on_trigger(const config::Trigger& trigger, const Incoming& message);
+  // Triggers whose subjects a stream keeps: what arrived since the last look,
+  // also while the dispatcher was down.
+  void follow_triggers();
   std::string look_at_fleet();
   void record(const std::string& kind, const std::string& agent_id, const std::string& task_id,
               const std::string& reason, std::map<std::string, std::string> details = {},
@@ -88,6 +95,11 @@ class Dispatcher final : public EnginelessRole {
   std::map<std::string, dispatch::Cron> crons_;  // by schedule name
   std::chrono::steady_clock::time_point next_look_{};
   std::vector<Subscription> subs_;
+  struct Followed {
+    const config::Trigger* trigger;
+    PullConsumer consumer;
+  };
+  std::vector<Followed> followed_;
   std::atomic<bool> stopping_{false};
   std::thread watcher_;
 };

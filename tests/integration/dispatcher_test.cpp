@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "agency/v1/event.pb.h"
+#include "agency/v1/task.pb.h"
 #include "agency/v1/usage.pb.h"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
@@ -202,6 +203,56 @@ TEST_CASE("dispatcher: restarted, it goes on with the next standing order, not t
   REQUIRE(order.has_value());
   CHECK(order->reason().find("Second order") != std::string::npos);
   CHECK_FALSE(p.task_with_objective("Second order").empty());
+}
+
+TEST_CASE("dispatcher: a task event published while it was down still triggers once it is back") {
+  Pipeline p(kScenario, {},
+             "dispatcher:\n  triggers:\n    - name: after-done\n"
+             "      subject: agency.event.task.>\n      kinds: [done]\n      role: scout\n"
+             "      objective: \"Follow up on {task.id}\"\n");
+  REQUIRE(ensure_brief_consumer(p.connection(), "scout").ok());
+  auto followed = [&] {
+    auto consumers = list_consumers(p.connection(), subjects::kEventsStream);
+    if (!consumers) return false;
+    for (const auto& c : *consumers) {
+      if (c.name == "dispatch-trigger-after-done") return true;
+    }
+    return false;
+  };
+  auto& first = p.start("dispatcher", "dispatcher-1");
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!followed() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);  // polling the stream's consumers, with a deadline
+  }
+  REQUIRE(followed());
+  first.signal(SIGTERM);
+  CHECK(first.wait(30s) == 0);
+  p.forget("dispatcher-1");
+
+  // While no dispatcher runs: a task moves on (no trigger) and another is done.
+  auto publish = [&](const std::string& task, const std::string& kind) {
+    v1::TaskEvent e;
+    e.set_task_id(task);
+    e.set_kind(kind);
+    e.set_to_stage(kind == "done" ? "done" : "qa");
+    e.set_actor("reviewer-1");
+    REQUIRE(p.connection()
+                .js_publish(subjects::task_event(task), codec::encode(e), task + ":" + kind)
+                .ok());
+  };
+  publish("t-moved", "stage-changed");
+  publish("t-gone", "done");
+
+  p.start("dispatcher", "dispatcher-1");
+  auto fired = wait_for_event(p, "trigger");
+  REQUIRE(fired.has_value());
+  CHECK(fired->details().at("trigger") == "after-done");
+  CHECK(fired->task_id() == "t-gone");
+  CHECK(fired->reason().find("brief to scout \"Follow up on t-gone\"") != std::string::npos);
+  CHECK(queued(p, "scout") == 1);
+  int triggers = 0;
+  for (const auto& e : dispatch_events(p)) triggers += e.kind() == "trigger" ? 1 : 0;
+  CHECK(triggers == 1);
 }
 
 }  // namespace

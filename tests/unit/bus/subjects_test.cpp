@@ -75,3 +75,20 @@ TEST_CASE("subjects: message type for a subject") {
     CHECK(message_type_for(other).empty());
   }
 }
+
+TEST_CASE("subjects: a pattern covers another when it matches everything that one matches") {
+  using subjects::covers;
+  CHECK(covers("agency.event.>", "agency.event.task.>"));
+  CHECK(covers("agency.event.>", "agency.event.task.t-1"));
+  CHECK(covers("agency.event.>", "agency.event.*"));
+  CHECK(covers("agency.*.task.*", "agency.event.task.*"));
+  CHECK(covers("a.b", "a.b"));
+  CHECK(covers(">", "a"));
+  CHECK_FALSE(covers("agency.event.>", "agency.event"));
+  CHECK_FALSE(covers("agency.event.>", "agency.>"));
+  CHECK_FALSE(covers("agency.event.*", "agency.event.>"));
+  CHECK_FALSE(covers("agency.event.task", "agency.event.*"));
+  CHECK_FALSE(covers("agency.brief.>", "agency.event.task.>"));
+  CHECK_FALSE(covers("a.b", "a.b.c"));
+  CHECK_FALSE(covers("a.b.c", "a.b"));
+}
