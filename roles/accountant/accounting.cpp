@@ -38,6 +38,8 @@ bool contains_word(std::string_view text, std::string_view word) {
 
 Time floor_hour(Time t) { return std::chrono::floor<hours>(t); }
 
+}  // namespace
+
 std::string thousands(std::int64_t n) {
   std::string digits = std::to_string(n < 0 ? -n : n);
   std::string out;
@@ -48,7 +50,23 @@ std::string thousands(std::int64_t n) {
   return n < 0 ? "-" + out : out;
 }
 
-}  // namespace
+std::string tokens_short(double n) {
+  char buf[32];
+  if (n >= 1e9) {
+    std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
+  } else if (n >= 1e7) {
+    std::snprintf(buf, sizeof buf, "%.0fM", n / 1e6);
+  } else if (n >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.1fM", n / 1e6);
+  } else if (n >= 1e4) {
+    std::snprintf(buf, sizeof buf, "%.0fk", n / 1e3);
+  } else if (n >= 1e3) {
+    std::snprintf(buf, sizeof buf, "%.1fk", n / 1e3);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.0f", n);
+  }
+  return buf;
+}
 
 std::string rfc3339(Time t) {
   auto l = to_local(t, "UTC");

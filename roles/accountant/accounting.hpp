@@ -33,6 +33,10 @@ using Time = Clock::time_point;
 
 // An RFC 3339 UTC time, to the second ("2026-11-22T15:00:00Z").
 std::string rfc3339(Time t);
+// A token count with thousands separators ("1,234,567").
+std::string thousands(std::int64_t n);
+// A token count in a few characters ("950", "1.2k", "45k", "3.4M", "12M").
+std::string tokens_short(double n);
 
 // ---------------------------------------------------------------- windows
 

@@ -46,22 +46,6 @@ std::string exact(double v) {
   return buf;
 }
 
-std::string tokens_short(double n) {
-  char buf[32];
-  if (n >= 1e9) {
-    std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
-  } else if (n >= 1e6) {
-    std::snprintf(buf, sizeof buf, "%.1fM", n / 1e6);
-  } else if (n >= 1e4) {
-    std::snprintf(buf, sizeof buf, "%.0fk", n / 1e3);
-  } else if (n >= 1e3) {
-    std::snprintf(buf, sizeof buf, "%.1fk", n / 1e3);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.0f", n);
-  }
-  return buf;
-}
-
 std::string escape(std::string_view s) {
   std::string out;
   for (char c : s) {

@@ -40,25 +40,6 @@ class LocalDates {
   std::string date_;
 };
 
-std::string tokens_short(std::int64_t n) {
-  char buf[32];
-  const double v = static_cast<double>(n);
-  if (n >= 1'000'000'000) {
-    std::snprintf(buf, sizeof buf, "%.2fB", v / 1e9);
-  } else if (n >= 10'000'000) {
-    std::snprintf(buf, sizeof buf, "%.0fM", v / 1e6);
-  } else if (n >= 1'000'000) {
-    std::snprintf(buf, sizeof buf, "%.1fM", v / 1e6);
-  } else if (n >= 10'000) {
-    std::snprintf(buf, sizeof buf, "%.0fk", v / 1e3);
-  } else if (n >= 1'000) {
-    std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
-  } else {
-    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n));
-  }
-  return buf;
-}
-
 std::string pct(double p) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "%.1f%%", p);

@@ -485,16 +485,6 @@ std::string sim_json(const SimSetup& s, const std::vector<SimResult>& results) {
 
 namespace {
 
-std::string thousands(std::int64_t n) {
-  std::string digits = std::to_string(n);
-  std::string out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
 // The setup in words, with the rates it implies, so the help cannot drift
 // from the code.
 std::string sim_parameters(const SimSetup& s) {
