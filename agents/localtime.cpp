@@ -95,26 +95,15 @@ LocalTime to_local(Clock::time_point t, std::string_view zone) {
 
 std::optional<Clock::time_point> from_local(int year, int month, int day, int hour, int minute,
                                             std::string_view zone) {
-  if (is_utc(zone)) {
-    std::tm want{};
-    want.tm_year = year - 1900;
-    want.tm_mon = month - 1;
-    want.tm_mday = day;
-    want.tm_hour = hour;
-    want.tm_min = minute;
-    return Clock::from_time_t(::timegm(&want));
-  }
-  std::time_t t = in_zone(zone, [&] {
-    std::tm want{};
-    want.tm_year = year - 1900;
-    want.tm_mon = month - 1;
-    want.tm_mday = day;
-    want.tm_hour = hour;
-    want.tm_min = minute;
-    want.tm_sec = 0;
-    want.tm_isdst = -1;  // whatever is in force that day
-    return std::mktime(&want);
-  });
+  std::tm want{};
+  want.tm_year = year - 1900;
+  want.tm_mon = month - 1;
+  want.tm_mday = day;
+  want.tm_hour = hour;
+  want.tm_min = minute;
+  if (is_utc(zone)) return Clock::from_time_t(::timegm(&want));
+  want.tm_isdst = -1;  // whatever is in force that day
+  std::time_t t = in_zone(zone, [&] { return std::mktime(&want); });
   if (t == -1) return std::nullopt;
   return Clock::from_time_t(t);
 }
