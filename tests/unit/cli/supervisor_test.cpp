@@ -54,6 +54,17 @@ bool drive_until(Supervisor& s, milliseconds limit, Pred pred) {
   return pred();
 }
 
+// Starts "stubborn-1", a child that ignores SIGTERM, and returns once the
+// trap is in place (the child says when).
+pid_t start_stubborn(Supervisor& s, const std::filesystem::path& dir) {
+  const auto ready = dir / "ready";
+  auto pid = s.start(shell("stubborn-1", "trap '' TERM; touch '" + ready.string() + "'; sleep 60",
+                           dir / "stubborn-1.log"));
+  REQUIRE(pid.ok());
+  REQUIRE(drive_until(s, milliseconds{5000}, [&] { return std::filesystem::exists(ready); }));
+  return *pid;
+}
+
 }  // namespace
 
 TEST_CASE("supervisor: a child that exits is restarted with exponential backoff") {
@@ -131,13 +142,9 @@ TEST_CASE("supervisor: shutdown stops a long-running child with SIGTERM") {
 
 TEST_CASE("supervisor: a child that ignores SIGTERM is killed after the grace period") {
   agency::test::TempDir dir;
-  auto ready = dir.path() / "ready";
   Supervisor s;
-  // The trap must be in place before SIGTERM is sent: the child says when.
-  auto pid = s.start(shell("stubborn-1", "trap '' TERM; touch '" + ready.string() + "'; sleep 60",
-                           dir.path() / "stubborn-1.log"));
-  REQUIRE(pid.ok());
-  REQUIRE(drive_until(s, milliseconds{5000}, [&] { return std::filesystem::exists(ready); }));
+  // The trap must be in place before SIGTERM is sent.
+  const pid_t pid = start_stubborn(s, dir.path());
 
   auto t0 = Clock::now();
   s.shutdown(milliseconds{300});
@@ -148,7 +155,7 @@ TEST_CASE("supervisor: a child that ignores SIGTERM is killed after the grace pe
   REQUIRE(st.exited);
   REQUIRE(WIFSIGNALED(st.last_status));
   CHECK(WTERMSIG(st.last_status) == SIGKILL);
-  CHECK(process_gone(*pid));
+  CHECK(process_gone(pid));
 }
 
 TEST_CASE("supervisor: output and environment land in the child's log file") {
@@ -264,12 +271,8 @@ TEST_CASE("supervisor: retire with stop_after sends SIGTERM once the time is up"
 
 TEST_CASE("supervisor: stop kills a child that ignores SIGTERM after the grace, without blocking") {
   agency::test::TempDir dir;
-  auto ready = dir.path() / "ready";
   Supervisor s;
-  auto pid = s.start(shell("stubborn-1", "trap '' TERM; touch '" + ready.string() + "'; sleep 60",
-                           dir.path() / "stubborn-1.log"));
-  REQUIRE(pid.ok());
-  REQUIRE(drive_until(s, milliseconds{5000}, [&] { return std::filesystem::exists(ready); }));
+  const pid_t pid = start_stubborn(s, dir.path());
 
   auto t0 = Clock::now();
   REQUIRE(s.stop("stubborn-1", milliseconds{300}).ok());
@@ -281,7 +284,7 @@ TEST_CASE("supervisor: stop kills a child that ignores SIGTERM after the grace, 
   REQUIRE(WIFSIGNALED(st.last_status));
   CHECK(WTERMSIG(st.last_status) == SIGKILL);
   CHECK(st.retired);
-  CHECK(process_gone(*pid));
+  CHECK(process_gone(pid));
   s.poll_once(milliseconds{100});
   CHECK(s.status()[0].starts == 1);
 }
