@@ -429,7 +429,12 @@ bool Dispatcher::on_trigger(const config::Trigger& trigger, const Incoming& mess
   input.data = std::string(message.data());
   if (message.subject().starts_with("agency.event.task.")) {
     auto event = codec::decode<v1::TaskEvent>(message.data(), message.headers());
-    if (!event) return true;  // not a task event: nothing to do, ever
+    if (!event) {
+      // Never readable, so never retried: said once, and left.
+      log_->warn("trigger {}: {} carries no readable TaskEvent ({}); skipped", trigger.name,
+                 message.subject(), event.error().message);
+      return true;
+    }
     if (!trigger.kinds.empty() && std::find(trigger.kinds.begin(), trigger.kinds.end(),
                                             event->kind()) == trigger.kinds.end()) {
       return true;

@@ -241,6 +241,11 @@ TEST_CASE("dispatcher: a task event published while it was down still triggers o
                 .ok());
   };
   publish("t-moved", "stage-changed");
+  // Bad input is skipped and stops nothing.
+  REQUIRE(p.connection()
+              .js_publish(subjects::task_event("t-bad"),
+                          Outgoing{"\xff\xff\xff not a TaskEvent", {}}, "t-bad")
+              .ok());
   publish("t-gone", "done");
 
   p.start("dispatcher", "dispatcher-1");
