@@ -80,9 +80,12 @@ roles:
     count: 1
 )yaml";
 
-constexpr std::array<std::string_view, 11> kTopKeys = {
-    "state_dir", "nats",        "projects", "roles",      "pipeline",  "proxy",
-    "sweeper",   "synthesizer", "scout",    "accountant", "dispatcher"};
+constexpr std::array<std::string_view, 12> kTopKeys = {
+    "state_dir", "nats",  "projects", "roles",      "pipeline",   "limits",
+    "proxy",     "sweeper", "synthesizer", "scout", "accountant", "dispatcher"};
+constexpr std::array<std::string_view, 6> kLimitsKeys = {
+    "brief_bytes", "question_bytes", "mail_bytes",
+    "usage_bytes", "task_bytes",     "dead_letter_keep_bytes"};
 constexpr std::array<std::string_view, 6> kDispatcherKeys = {
     "every_seconds", "standing_orders", "schedules", "triggers", "instances", "order_estimate"};
 constexpr std::array<std::string_view, 5> kOrderKeys = {"role", "objective", "projects", "priority",
@@ -235,6 +238,8 @@ class Parser {
           c.nats = nats(item);
         } else if (name == "pipeline") {
           c.pipeline = pipeline(item);
+        } else if (name == "limits") {
+          c.limits = limits(item);
         } else if (name == "proxy") {
           c.proxy = proxy(item);
         } else if (name == "sweeper") {
@@ -399,6 +404,29 @@ class Parser {
       }
     }
     return p;
+  }
+
+  Limits limits(const Item& section) {
+    constexpr int kMostBytes = static_cast<int>(Limits::kMost);
+    Limits l;
+    if (!section_map(section, kLimitsKeys)) return l;
+    for (const auto& item : entries(section, kLimitsKeys)) {
+      auto key = item.key.Scalar();
+      if (key == "brief_bytes") {
+        if (auto v = int_value(item, 1024, kMostBytes)) l.brief_bytes = *v;
+      } else if (key == "question_bytes") {
+        if (auto v = int_value(item, 1024, kMostBytes)) l.question_bytes = *v;
+      } else if (key == "mail_bytes") {
+        if (auto v = int_value(item, 1024, kMostBytes)) l.mail_bytes = *v;
+      } else if (key == "usage_bytes") {
+        if (auto v = int_value(item, 1024, kMostBytes)) l.usage_bytes = *v;
+      } else if (key == "task_bytes") {
+        if (auto v = int_value(item, 64 * 1024, kMostBytes)) l.task_bytes = *v;
+      } else if (key == "dead_letter_keep_bytes") {
+        if (auto v = int_value(item, 0, 64 * 1024)) l.dead_letter_keep_bytes = *v;
+      }
+    }
+    return l;
   }
 
   // A section that must be a map of `keys` (null: all defaults).

@@ -97,6 +97,23 @@ struct Pipeline {
   int ack_wait_seconds = 30;
 };
 
+// What the mesh accepts from anyone who can publish (docs/OPERATIONS.md,
+// "Limits and dead letters"). Each stream refuses a publish over its limit
+// itself (max_msg_size, with room for headers); a message that arrives over
+// it anyway becomes a dead letter holding its size, its sha256 and the first
+// dead_letter_keep_bytes of it. Every figure is in bytes.
+struct Limits {
+  std::int64_t brief_bytes = 256 * 1024;     // a brief on agency.brief.<role>
+  std::int64_t question_bytes = 64 * 1024;   // a question on agency.ask.<role>
+  std::int64_t mail_bytes = 64 * 1024;       // a letter on agency.mail.<agent-id>
+  std::int64_t usage_bytes = 16 * 1024;      // a usage sample or limit reading
+  std::int64_t task_bytes = 512 * 1024;      // a task record in agency-tasks
+  std::int64_t dead_letter_keep_bytes = 4096;  // what a dead letter keeps of a payload
+  // The largest figure any of the above may take: the server's default
+  // max_payload (1 MiB) less room for headers and the record's own fields.
+  static constexpr std::int64_t kMost = 1024 * 1024 - 64 * 1024;
+};
+
 // The knowledge proxy (roles/proxy): the corpus it indexes and answers from.
 struct CorpusDir {
   std::string name;            // how sources are named: <name>/<path>:<lines>
@@ -267,6 +284,7 @@ struct Config {
   std::filesystem::path state_dir;
   Nats nats;
   Pipeline pipeline;
+  Limits limits;
   std::vector<Project> projects;
   std::vector<Role> roles;
   Proxy proxy;
