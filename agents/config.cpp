@@ -81,11 +81,11 @@ roles:
 )yaml";
 
 constexpr std::array<std::string_view, 12> kTopKeys = {
-    "state_dir", "nats",  "projects", "roles",      "pipeline",   "limits",
+    "state_dir", "nats",    "projects",    "roles", "pipeline",   "limits",
     "proxy",     "sweeper", "synthesizer", "scout", "accountant", "dispatcher"};
-constexpr std::array<std::string_view, 6> kLimitsKeys = {
-    "brief_bytes", "question_bytes", "mail_bytes",
-    "usage_bytes", "task_bytes",     "dead_letter_keep_bytes"};
+constexpr std::array<std::string_view, 6> kLimitsKeys = {"brief_bytes", "question_bytes",
+                                                         "mail_bytes",  "usage_bytes",
+                                                         "task_bytes",  "dead_letter_keep_bytes"};
 constexpr std::array<std::string_view, 6> kDispatcherKeys = {
     "every_seconds", "standing_orders", "schedules", "triggers", "instances", "order_estimate"};
 constexpr std::array<std::string_view, 5> kOrderKeys = {"role", "objective", "projects", "priority",
@@ -1263,6 +1263,18 @@ Result<Config> load(const std::optional<fs::path>& explicit_path, const fs::path
   std::error_code ec;
   if (fs::exists(local, ec)) return load_file(local);
   return embedded_default(cwd);
+}
+
+ProvisionPlan provision_plan(const Config& config, const std::vector<std::string>& roles) {
+  ProvisionPlan plan;
+  plan.roles = roles;  // provision() adds the built-in ones
+  plan.replicas = config.nats.replicas;
+  plan.ack_wait = std::chrono::seconds(config.pipeline.ack_wait_seconds);
+  plan.brief_bytes = config.limits.brief_bytes;
+  plan.mail_bytes = config.limits.mail_bytes;
+  plan.usage_bytes = config.limits.usage_bytes;
+  plan.task_bytes = config.limits.task_bytes;
+  return plan;
 }
 
 std::string_view default_yaml() { return kDefaultYaml; }

@@ -43,6 +43,7 @@
 #include "agents/logging.hpp"
 #include "agents/mesh.hpp"
 #include "agents/tasks.hpp"
+#include "bus/bounds.hpp"
 #include "bus/codec.hpp"
 #include "bus/dead_letter.hpp"
 #include "bus/kv.hpp"
@@ -70,6 +71,24 @@ std::uint32_t entries_into(const v1::Task& task, std::string_view stage) {
     if (change.to() == stage) ++n;
   }
   return n;
+}
+
+// Texts agency writes into events, records and logs are cut to these
+// (streams and buckets have a max_msg_size: docs/STREAMS.md).
+constexpr std::size_t kMostReasonBytes = 8 * 1024;
+constexpr std::size_t kMostSummaryBytes = 64 * 1024;
+
+// A brief agency publishes fits its stream (limits.brief_bytes): the
+// engine's context for the next stage is cut first, then the objective.
+void fit_brief(v1::Brief& brief, std::size_t max_bytes) {
+  for (std::string* text :
+       {brief.mutable_context(), brief.mutable_objective(), brief.mutable_done_when()}) {
+    std::size_t size = brief.ByteSizeLong();
+    if (size <= max_bytes) return;
+    // A field's length prefix shrinks with it: 16 bytes cover any change.
+    std::size_t over = size - max_bytes + 16;
+    bounds::cut(*text, text->size() > over + 64 ? text->size() - over : 64);
+  }
 }
 
 // agency-memory key counting the deferrals of one brief (by its stream
@@ -382,12 +401,10 @@ Result<void> Agent::start(const Options& opts) {
   if (!conn) return conn.error();
   connection_ = std::move(*conn);
 
-  ProvisionPlan plan;
-  plan.roles = {options_.role};
-  plan.replicas = config_.nats.replicas;
-  plan.ack_wait = std::chrono::seconds(config_.pipeline.ack_wait_seconds);
-  if (auto r = provision(*connection_, plan); !r) return r.error();
-  auto store = TaskStore::open(*connection_);
+  if (auto r = provision(*connection_, provision_plan(config_, {options_.role})); !r) {
+    return r.error();
+  }
+  auto store = TaskStore::open(*connection_, static_cast<std::size_t>(config_.limits.task_bytes));
   if (!store) return store.error();
   store_.emplace(std::move(*store));
   auto fleet = KeyValue::open(*connection_, subjects::kFleetBucket);
@@ -396,7 +413,11 @@ Result<void> Agent::start(const Options& opts) {
   auto memory = KeyValue::open(*connection_, subjects::kMemoryBucket);
   if (!memory) return memory.error();
   memory_.emplace(std::move(*memory));
-  auto inbox = BriefInbox::open(*connection_, options_.role, options_.agent_id);
+  InboxLimits inbox_limits;
+  inbox_limits.brief_bytes = static_cast<std::size_t>(config_.limits.brief_bytes);
+  inbox_limits.keep_bytes = static_cast<std::size_t>(config_.limits.dead_letter_keep_bytes);
+  inbox_limits.max_deliver = static_cast<std::uint64_t>(config_.pipeline.max_deliver);
+  auto inbox = BriefInbox::open(*connection_, options_.role, options_.agent_id, inbox_limits);
   if (!inbox) return inbox.error();
   inbox_.emplace(std::move(*inbox));
   if (auto r = ensure_mail_consumer(*connection_, options_.agent_id); !r) return r.error();
@@ -612,10 +633,23 @@ Agent::Handled Agent::fail(ReceivedBrief& received, const v1::Task* task, const 
     std::string why =
         permanent ? reason
                   : "gave up after " + std::to_string(deliveries) + " deliveries: " + reason;
+    bounds::cut(why, kMostReasonBytes);
     log_->error("dead-lettering brief task={} reason=\"{}\"", task_id, why);
-    auto letter = make_dead_letter(received.message, why, options_.role, options_.agent_id);
+    auto letter = make_dead_letter(received.message, why, options_.role, options_.agent_id,
+                                   static_cast<std::size_t>(config_.limits.dead_letter_keep_bytes));
     letter.set_task_id(task_id);
     if (auto r = publish_dead_letter(*connection_, letter); !r) {
+      // A dead letter is bounded, so this is the server refusing to store
+      // anything now. Try again later, but not forever.
+      if (deliveries >= 2 * static_cast<std::uint64_t>(options_.max_deliver)) {
+        log_->error(
+            "terminating brief task={} sequence={} deliveries={}: its dead letter cannot be "
+            "stored ({}); reason=\"{}\"",
+            task_id, received.delivery.stream_sequence, deliveries, r.error().message, why);
+        (void)received.message.term();
+        forget_deferrals(received);
+        return Handled::failed;
+      }
       log_->error("cannot store dead letter task={} error={}", task_id, r.error().message);
       (void)received.message.nak(5000);
       return Handled::failed;
@@ -648,8 +682,12 @@ bool Agent::wait_for_record(ReceivedBrief& received, const std::string& stage,
                             std::uint32_t attempt, v1::Task& task) {
   // The previous stage publishes this brief before it updates the record
   // (DESIGN section 6), so for a moment the brief can be ahead of the task.
-  // Wait for the record instead of dropping the brief.
-  auto deadline = std::chrono::steady_clock::now() + 45s;
+  // Wait a moment for the record instead of dropping the brief; a record
+  // that takes longer is waited for aside (handle()).
+  set_state(voc::kBusy, received.brief.task_id());
+  set_progress("waiting for the task record to reach attempt " + std::to_string(attempt) + " at " +
+               stage);
+  auto deadline = std::chrono::steady_clock::now() + 2s;
   auto last_ack = std::chrono::steady_clock::now();
   // The record usually lands within a millisecond: look again soon, then
   // back off to 50 ms.
@@ -704,17 +742,72 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
   if (brief.project().empty() && config_.projects.size() == 1) {
     brief.set_project(config_.projects.front().name);
   }
-  auto created = store_->create(brief, stage, options_.agent_id);
-  if (!created) return fail(received, nullptr, created.error().message);
-  v1::Task task = created->task;
-  task_revision_ = created->revision;
   std::uint32_t attempt = std::max<std::uint32_t>(1, brief.attempt());
+  // Look before creating: a task starts at attempt 1, so a brief with a
+  // later attempt for a task that does not exist was not published by an
+  // agent, and must not leave a task behind.
+  v1::Task task;
+  if (auto existing = store_->load(brief.task_id()); existing) {
+    task = std::move(existing->task);
+    task_revision_ = existing->revision;
+  } else if (existing.error().code != errc::not_found) {
+    return fail(received, nullptr, existing.error().message);
+  } else if (attempt > 1) {
+    return fail(received, nullptr,
+                "attempt " + std::to_string(attempt) + " at " + stage + " for task " +
+                    brief.task_id() +
+                    ", which does not exist: a task starts at attempt 1, so no agent published "
+                    "this brief",
+                true);
+  } else {
+    auto created = store_->create(brief, stage, options_.agent_id);
+    if (!created) return fail(received, nullptr, created.error().message);
+    task = created->task;
+    task_revision_ = created->revision;
+  }
   std::uint32_t entered = entries_into(task, stage);
+  if (attempt > entered + 1) {
+    // The stage before publishes attempt entered+1 only; nothing publishes
+    // one further ahead.
+    return fail(received, nullptr,
+                "attempt " + std::to_string(attempt) + " at " + stage + " is ahead of task " +
+                    brief.task_id() + ", which entered " + stage + " " + std::to_string(entered) +
+                    " time(s): the next brief for a stage is always the next attempt, so no "
+                    "agent published this one",
+                true);
+  }
   if (entered < attempt) {
     if (!wait_for_record(received, stage, attempt, task)) {
-      log_->info("brief ahead of its task record, handing back task={} stage={} attempt={}",
-                 brief.task_id(), stage, attempt);
-      (void)received.message.nak(5000);
+      if (stop_.load()) {
+        (void)received.message.nak(0);
+        return Handled::handed_back;
+      }
+      // The stage before may have died between publishing this brief and
+      // updating the record; its own redelivery completes the update within
+      // an ack wait or two. Wait aside (a deferral, not a failed delivery)
+      // so the briefs behind this one go first, but not forever.
+      auto age = std::chrono::system_clock::now() -
+                 std::chrono::system_clock::time_point(
+                     std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                         std::chrono::nanoseconds(received.delivery.timestamp_ns)));
+      auto patience = 3 * std::chrono::seconds(config_.pipeline.ack_wait_seconds) + 60s;
+      if (received.delivery.timestamp_ns > 0 && age > patience) {
+        return fail(
+            received, nullptr,
+            "attempt " + std::to_string(attempt) + " at " + stage + " for task " + brief.task_id() +
+                " is still ahead of the task record after " +
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(age).count()) +
+                " s (the record entered " + stage + " " + std::to_string(entered) +
+                " time(s)); the stage before never recorded this change",
+            true);
+      }
+      auto delay = std::min<std::chrono::milliseconds>(
+          30s, std::chrono::milliseconds(2000LL << std::min<std::uint64_t>(deferrals_, 4)));
+      log_->info(
+          "brief ahead of its task record, waiting aside task={} stage={} attempt={} "
+          "retry_in_ms={}",
+          brief.task_id(), stage, attempt, delay.count());
+      defer(received, delay);
       return Handled::handed_back;
     }
     entered = entries_into(task, stage);
@@ -850,6 +943,7 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
   std::uint32_t attempt = std::max<std::uint32_t>(1, brief.attempt());
   std::string next = decision.next_stage;
   std::string reason = decision.reason;
+  bounds::cut(reason, kMostReasonBytes);
   std::uint32_t bounces = task.bounces() + (decision.bounce ? 1 : 0);
   if (decision.bounce && bounces > static_cast<std::uint32_t>(options_.bounce_limit)) {
     reason = "sent back " + std::to_string(bounces) + " times (limit " +
@@ -878,6 +972,7 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
     out.set_origin(options_.agent_id);
     out.set_attempt(next_attempt);
     *out.mutable_created_at() = now_timestamp();
+    fit_brief(out, static_cast<std::size_t>(config_.limits.brief_bytes));
     auto ack = connection_->js_publish(subjects::brief(role_for_stage(next)), codec::encode(out),
                                        out.id());
     if (!ack) return ack.error();
@@ -997,7 +1092,13 @@ void Agent::answer(Incoming message) {
       log_->warn("cannot send an answer question={} error={}", question_id, r.error().message);
     }
   };
-  auto question = codec::decode<v1::Question>(message.data(), message.headers());
+  auto question =
+      message.data().size() > static_cast<std::size_t>(config_.limits.question_bytes)
+          ? Result<v1::Question>(make_error(
+                errc::bad_payload, "a question of " + std::to_string(message.data().size()) +
+                                       " bytes is over limits.question_bytes (" +
+                                       std::to_string(config_.limits.question_bytes) + ")"))
+          : codec::decode<v1::Question>(message.data(), message.headers());
   if (!question) {
     log_->warn("unreadable question subject={} reason={}", message.subject(),
                question.error().message);
@@ -1069,16 +1170,39 @@ void Agent::handle_mail() {
   if (got->size() == 16) mail_waiting_.store(true);  // more may wait
   std::vector<v1::Mail> letters;
   std::vector<Incoming> messages;
+  const auto max_deliver = static_cast<std::uint64_t>(config_.pipeline.max_deliver);
   for (auto& m : *got) {
-    auto mail = codec::decode<v1::Mail>(m.data(), m.headers());
+    auto delivery = m.delivery();
+    const std::uint64_t deliveries = delivery ? delivery->deliveries : 1;
+    Result<v1::Mail> mail = make_error(errc::internal, "unset");
+    if (m.data().size() > static_cast<std::size_t>(config_.limits.mail_bytes)) {
+      mail = make_error(errc::bad_payload, "a letter of " + std::to_string(m.data().size()) +
+                                               " bytes is over limits.mail_bytes (" +
+                                               std::to_string(config_.limits.mail_bytes) + ")");
+    } else if (deliveries > 2 * max_deliver) {
+      // Handed back after every failed mail turn: not forever.
+      mail = make_error(errc::bad_payload, "delivered " + std::to_string(deliveries) +
+                                               " times and never read by the engine");
+    } else {
+      mail = codec::decode<v1::Mail>(m.data(), m.headers());
+    }
     if (!mail) {
-      auto letter = make_dead_letter(m, "unreadable mail: " + mail.error().message, options_.role,
-                                     options_.agent_id);
+      auto letter = make_dead_letter(
+          m, "unreadable mail: " + mail.error().message, options_.role, options_.agent_id,
+          static_cast<std::size_t>(config_.limits.dead_letter_keep_bytes));
       if (auto r = publish_dead_letter(*connection_, letter); !r) {
-        (void)m.nak(5000);
+        if (deliveries >= 2 * max_deliver) {
+          log_->error(
+              "terminating unreadable mail deliveries={}: its dead letter cannot be "
+              "stored ({}); reason=\"{}\"",
+              deliveries, r.error().message, letter.reason());
+          (void)m.term();
+        } else {
+          (void)m.nak(5000);
+        }
         continue;
       }
-      log_->warn("dead-lettered unreadable mail reason=\"{}\"", mail.error().message);
+      log_->warn("dead-lettered unreadable mail reason=\"{}\"", letter.reason());
       (void)m.ack();
       continue;
     }
@@ -1175,6 +1299,7 @@ void Agent::write_work_log(const v1::Task& task, const std::string& outcome,
   log.set_role(options_.role);
   log.set_title(task.title());
   log.set_summary(summary);
+  bounds::cut(*log.mutable_summary(), kMostSummaryBytes);
   log.set_outcome(outcome);
   log.set_branch(task.branch());
   log.set_tokens(task.tokens_used() + tokens);

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "bus/bounds.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
@@ -49,10 +50,51 @@ std::string title_from(std::string_view objective) {
   return std::string(line.substr(0, cut)) + "…";
 }
 
-Result<TaskStore> TaskStore::open(Connection& connection) {
+Result<void> fit_task(v1::Task& task, std::size_t max_bytes) {
+  // Below this a text is left alone: cutting it would save too little.
+  constexpr std::size_t kShortText = 256;
+  for (int round = 0; round < 256; ++round) {
+    std::size_t size = task.ByteSizeLong();
+    if (size <= max_bytes) return {};
+    std::vector<std::string*> texts = {
+        task.mutable_spec(),
+        task.mutable_blocked_reason(),
+        task.mutable_title(),
+        task.mutable_brief()->mutable_objective(),
+        task.mutable_brief()->mutable_context(),
+        task.mutable_brief()->mutable_done_when(),
+        task.mutable_brief()->mutable_audience(),
+    };
+    for (auto& c : *task.mutable_brief()->mutable_constraints()) texts.push_back(&c);
+    for (auto& h : *task.mutable_history()) texts.push_back(h.mutable_reason());
+    for (auto& [k, v] : *task.mutable_attachments()) texts.push_back(&v);
+    std::string* longest = nullptr;
+    for (auto* t : texts) {
+      if (longest == nullptr || t->size() > longest->size()) longest = t;
+    }
+    if (longest == nullptr || longest->size() <= kShortText) break;
+    std::size_t over = size - max_bytes;
+    std::size_t target =
+        longest->size() > over + 2 * kShortText ? longest->size() - over - 64 : kShortText;
+    bounds::cut(*longest, std::max(target, kShortText));
+  }
+  std::size_t size = task.ByteSizeLong();
+  if (size <= max_bytes) return {};
+  return make_error(errc::bad_payload,
+                    "task " + task.id() + " would take " + std::to_string(size) +
+                        " bytes even with its texts cut, over limits.task_bytes (" +
+                        std::to_string(max_bytes) + ")");
+}
+
+Result<TaskStore> TaskStore::open(Connection& connection, std::size_t max_bytes) {
   auto kv = KeyValue::open(connection, subjects::kTasksBucket);
   if (!kv) return kv.error();
-  return TaskStore(connection, std::move(*kv));
+  return TaskStore(connection, std::move(*kv), max_bytes);
+}
+
+Result<std::string> TaskStore::encode_record(v1::Task& task) const {
+  if (auto r = fit_task(task, max_bytes_); !r) return r.error();
+  return codec::encode(task).data;
 }
 
 Result<StoredTask> TaskStore::load(std::string_view task_id) const {
@@ -91,7 +133,9 @@ Result<StoredTask> TaskStore::create(const v1::Brief& brief, std::string_view st
   change->set_reason("created from brief " + brief.id());
   *change->mutable_at() = now;
 
-  auto rev = kv_.create(task.id(), codec::encode(task).data);
+  auto record = encode_record(task);
+  if (!record) return record.error();
+  auto rev = kv_.create(task.id(), *record);
   StoredTask stored;
   if (!rev) {
     if (rev.error().code != errc::already_exists) return rev.error();
@@ -128,7 +172,9 @@ Result<StoredTask> TaskStore::update(std::string_view task_id,
     v1::Task task = current->task;
     if (!change(task)) return current;
     *task.mutable_updated_at() = now_timestamp();
-    auto rev = kv_.update(task_id, codec::encode(task).data, current->revision);
+    auto record = encode_record(task);
+    if (!record) return record.error();
+    auto rev = kv_.update(task_id, *record, current->revision);
     if (rev) return StoredTask{std::move(task), *rev};
     if (rev.error().code != errc::wrong_revision) return rev.error();
   }

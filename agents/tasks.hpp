@@ -28,6 +28,13 @@ std::string_view first_stage_of(std::string_view role);
 // First line of an objective, cut to 80 characters.
 std::string title_from(std::string_view objective);
 
+// Cuts the longest texts of a task record (spec, the brief's fields,
+// reasons, attachments) until it encodes in at most `max_bytes`, so a record
+// always fits its bucket whatever a brief or an engine brought in. The
+// history's entries are kept (they count the attempts); only their reasons
+// are cut. errc::too_large when even that does not fit.
+Result<void> fit_task(v1::Task& task, std::size_t max_bytes);
+
 struct StoredTask {
   v1::Task task;
   std::uint64_t revision = 0;
@@ -35,7 +42,8 @@ struct StoredTask {
 
 class TaskStore {
  public:
-  static Result<TaskStore> open(Connection& connection);
+  // Records are written within `max_bytes` (limits.task_bytes, fit_task).
+  static Result<TaskStore> open(Connection& connection, std::size_t max_bytes = 512 * 1024);
 
   // errc::not_found when there is no such task.
   Result<StoredTask> load(std::string_view task_id) const;
@@ -73,9 +81,12 @@ class TaskStore {
   Result<std::vector<v1::Task>> list() const;
 
  private:
-  TaskStore(Connection& connection, KeyValue kv) : connection_(&connection), kv_(std::move(kv)) {}
+  TaskStore(Connection& connection, KeyValue kv, std::size_t max_bytes)
+      : connection_(&connection), kv_(std::move(kv)), max_bytes_(max_bytes) {}
+  Result<std::string> encode_record(v1::Task& task) const;
   Connection* connection_;
   KeyValue kv_;
+  std::size_t max_bytes_;
 };
 
 }  // namespace agency

@@ -22,25 +22,33 @@ struct StreamSpec {
   std::chrono::nanoseconds max_age;  // 0: kept until consumed or removed
   std::chrono::nanoseconds duplicates;
   std::string_view description;
+  std::int64_t max_msg_size;  // with headers
 };
 
-// docs/STREAMS.md explains each setting; keep the two in step.
-const std::vector<StreamSpec>& stream_specs() {
-  static const std::vector<StreamSpec> specs = {
+// docs/STREAMS.md explains each setting; keep the two in step. Events, work
+// logs and dead letters are written by agency only, which keeps their text
+// within these sizes (long reasons and summaries are cut).
+constexpr std::int64_t kEventBytes = 64 * 1024;
+constexpr std::int64_t kLogBytes = 256 * 1024;
+constexpr std::int64_t kDeadBytes = 256 * 1024;
+
+std::vector<StreamSpec> stream_specs(const ProvisionPlan& plan) {
+  const std::int64_t room = ProvisionPlan::kHeaderRoom;
+  return {
       {subjects::kBriefsStream, "agency.brief.>", js_WorkQueuePolicy, 0ns, 10min,
-       "Briefs: a unit of work per message, removed once a role's agent acks it"},
+       "Briefs: a unit of work per message, removed once a role's agent acks it",
+       plan.brief_bytes + room},
       {subjects::kEventsStream, "agency.event.>", js_LimitsPolicy, 30 * kDay, 2min,
-       "Audit trail: task created, stage changed, bounced, blocked, done"},
+       "Audit trail: task created, stage changed, bounced, blocked, done", kEventBytes},
       {subjects::kMailStream, "agency.mail.>", js_WorkQueuePolicy, 30 * kDay, 2min,
-       "Direct messages to one agent, kept until it reads them"},
+       "Direct messages to one agent, kept until it reads them", plan.mail_bytes + room},
       {subjects::kUsageStream, "agency.usage.>", js_LimitsPolicy, 400 * kDay, 10min,
-       "One usage sample per engine call or transcript line"},
+       "One usage sample per engine call or transcript line", plan.usage_bytes + room},
       {subjects::kLogsStream, "agency.log.>", js_LimitsPolicy, 400 * kDay, 2min,
-       "Work logs written when a task closes"},
+       "Work logs written when a task closes", kLogBytes},
       {subjects::kDeadStream, "agency.dead.>", js_LimitsPolicy, 90 * kDay, 2min,
-       "What could not be processed, with the reason"},
+       "What could not be processed, with the reason", kDeadBytes},
   };
-  return specs;
 }
 
 struct BucketSpec {
@@ -48,15 +56,16 @@ struct BucketSpec {
   uint8_t history;
   std::chrono::nanoseconds ttl;  // 0: entries never expire
   std::string_view description;
+  std::int64_t max_value_size;  // -1: the server's max payload
 };
 
-const std::vector<BucketSpec>& bucket_specs() {
-  static const std::vector<BucketSpec> specs = {
-      {subjects::kTasksBucket, 10, 0ns, "Task id -> Task, updated by compare-and-set"},
-      {subjects::kFleetBucket, 1, 30s, "Agent id -> AgentStatus; a dead agent's entry expires"},
-      {subjects::kMemoryBucket, 5, 0ns, "Role memory and engine session ids"},
+std::vector<BucketSpec> bucket_specs(const ProvisionPlan& plan) {
+  return {
+      {subjects::kTasksBucket, 10, 0ns, "Task id -> Task, updated by compare-and-set",
+       plan.task_bytes + ProvisionPlan::kHeaderRoom},
+      {subjects::kFleetBucket, 1, 30s, "Agent id -> AgentStatus; a dead agent's entry expires", -1},
+      {subjects::kMemoryBucket, 5, 0ns, "Role memory and engine session ids", -1},
   };
-  return specs;
 }
 
 constexpr int64_t kBriefMaxAckPending = 1000;
@@ -94,6 +103,7 @@ Result<void> ensure_stream(Connection& c, const StreamSpec& spec, int replicas,
     cfg.Storage = js_FileStorage;
     cfg.MaxAge = ns(spec.max_age);
     cfg.Duplicates = ns(spec.duplicates);
+    cfg.MaxMsgSize = static_cast<int32_t>(spec.max_msg_size);
     cfg.Replicas = replicas;
     jsStreamInfo* raw = nullptr;
     jsErrCode code = static_cast<jsErrCode>(0);
@@ -116,6 +126,7 @@ Result<void> ensure_stream(Connection& c, const StreamSpec& spec, int replicas,
   bool subjects_match = have.SubjectsLen == 1 && have.Subjects[0] == subject;
   bool same = subjects_match && have.MaxAge == ns(spec.max_age) &&
               have.Duplicates == ns(spec.duplicates) && have.Replicas == replicas &&
+              have.MaxMsgSize == spec.max_msg_size &&
               (have.Description != nullptr && description == have.Description);
   if (same) {
     report.unchanged.push_back(label);
@@ -127,6 +138,7 @@ Result<void> ensure_stream(Connection& c, const StreamSpec& spec, int replicas,
   cfg.SubjectsLen = 1;
   cfg.MaxAge = ns(spec.max_age);
   cfg.Duplicates = ns(spec.duplicates);
+  cfg.MaxMsgSize = static_cast<int32_t>(spec.max_msg_size);
   cfg.Replicas = replicas;
   jsStreamInfo* raw = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
@@ -154,6 +166,7 @@ Result<void> ensure_bucket(Connection& c, const BucketSpec& spec, int replicas,
     cfg.Description = description.c_str();
     cfg.History = spec.history;
     cfg.TTL = ns(spec.ttl);
+    cfg.MaxValueSize = static_cast<int32_t>(spec.max_value_size);
     cfg.StorageType = js_FileStorage;
     cfg.Replicas = replicas;
     kvStore* raw = nullptr;
@@ -165,13 +178,14 @@ Result<void> ensure_bucket(Connection& c, const BucketSpec& spec, int replicas,
   }
   const jsStreamConfig& have = *info->Config;
   if (have.MaxMsgsPerSubject == spec.history && have.MaxAge == ns(spec.ttl) &&
-      have.Replicas == replicas) {
+      have.Replicas == replicas && have.MaxMsgSize == spec.max_value_size) {
     report.unchanged.push_back(label);
     return {};
   }
   jsStreamConfig cfg = have;
   cfg.MaxMsgsPerSubject = spec.history;
   cfg.MaxAge = ns(spec.ttl);
+  cfg.MaxMsgSize = static_cast<int32_t>(spec.max_value_size);
   cfg.Replicas = replicas;
   jsStreamInfo* raw = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
@@ -254,10 +268,10 @@ const std::vector<std::string>& builtin_roles() {
 
 Result<ProvisionReport> provision(Connection& connection, const ProvisionPlan& plan) {
   ProvisionReport report;
-  for (const auto& spec : stream_specs()) {
+  for (const auto& spec : stream_specs(plan)) {
     if (auto r = ensure_stream(connection, spec, plan.replicas, report); !r) return r.error();
   }
-  for (const auto& spec : bucket_specs()) {
+  for (const auto& spec : bucket_specs(plan)) {
     if (auto r = ensure_bucket(connection, spec, plan.replicas, report); !r) return r.error();
   }
   std::vector<std::string> roles = builtin_roles();

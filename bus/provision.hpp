@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,15 @@ struct ProvisionPlan {
   // No delivery limit is set on the consumer: the runtime counts failed
   // deliveries itself (pipeline.max_deliver), as a rate-limit hand-back
   // must not count as one, and files the dead letter.
+
+  // The largest message each stream stores (max_msg_size), from agency.yaml
+  // `limits:`; headers get kHeaderRoom on top. The server refuses a larger
+  // publish itself.
+  std::int64_t brief_bytes = 256 * 1024;
+  std::int64_t mail_bytes = 64 * 1024;
+  std::int64_t usage_bytes = 16 * 1024;
+  std::int64_t task_bytes = 512 * 1024;
+  static constexpr std::int64_t kHeaderRoom = 8 * 1024;
 };
 
 // The roles DESIGN section 2 names; their consumers always exist.

@@ -89,11 +89,9 @@ std::string read_file_or_fail(const std::string& path) {
 void run_init(const GlobalOptions& global) {
   auto cfg = must_config(global);
   auto conn = must(connect_cli(global, "agency-init"));
-  ProvisionPlan plan;
-  for (const auto& role : cfg.roles) plan.roles.push_back(role.name);
-  plan.replicas = cfg.nats.replicas;
-  plan.ack_wait = std::chrono::seconds(cfg.pipeline.ack_wait_seconds);
-  auto report_ = must(provision(*conn, plan));
+  std::vector<std::string> roles;
+  for (const auto& role : cfg.roles) roles.push_back(role.name);
+  auto report_ = must(provision(*conn, provision_plan(cfg, roles)));
   if (global.json) {
     std::cout << json{{"server", conn->connected_url()},
                       {"created", report_.created},
@@ -169,9 +167,16 @@ void run_brief(const GlobalOptions& global, const BriefOptions& o) {
   if (brief.stage().empty()) brief.set_stage(std::string(first_stage_of(o.role)));
   if (brief.attempt() == 0) brief.set_attempt(1);
   if (auto valid = codec::validate(brief); !valid) fail(valid.error());
+  if (auto size = brief.ByteSizeLong(); size > static_cast<std::size_t>(cfg.limits.brief_bytes)) {
+    fail(make_error(errc::config,
+                    "the brief is " + std::to_string(size) + " bytes, over limits.brief_bytes (" +
+                        std::to_string(cfg.limits.brief_bytes) +
+                        "): put long material in the project's repository and name it in the "
+                        "brief, or raise the limit in agency.yaml"));
+  }
 
   auto conn = must(connect_cli(global, "agency-brief"));
-  auto store = must(TaskStore::open(*conn));
+  auto store = must(TaskStore::open(*conn, static_cast<std::size_t>(cfg.limits.task_bytes)));
   auto created = must(store.create(brief, brief.stage(), "agency-cli"));
   std::string msg_id = brief.task_id() + ":" + (brief.stage().empty() ? o.role : brief.stage()) +
                        ":" + std::to_string(brief.attempt());
@@ -369,8 +374,12 @@ void run_dead(const GlobalOptions& global, const std::string& role, std::size_t 
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& d : letters) {
-    rows.push_back(
-        {time_text(d.at()), d.role(), d.original_subject(), d.reason(), preview(d.payload())});
+    std::string payload = preview(d.payload());
+    if (d.payload_cut()) {
+      payload += " (" + std::to_string(d.payload_size()) + " bytes, sha256 " +
+                 d.payload_sha256().substr(0, 16) + "...)";
+    }
+    rows.push_back({time_text(d.at()), d.role(), d.original_subject(), d.reason(), payload});
   }
   print_table({"WHEN", "ROLE", "SUBJECT", "REASON", "PAYLOAD"}, rows);
 }

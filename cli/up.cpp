@@ -730,16 +730,9 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
     }
   }
 
-  ProvisionPlan plan;
-  plan.roles = builtin_roles();
-  for (const auto& role : cfg.roles) {
-    if (std::find(plan.roles.begin(), plan.roles.end(), role.name) == plan.roles.end()) {
-      plan.roles.push_back(role.name);
-    }
-  }
-  plan.replicas = cfg.nats.replicas;
-  plan.ack_wait = std::chrono::seconds(cfg.pipeline.ack_wait_seconds);
-  auto provisioned = provision(**connection, plan);
+  std::vector<std::string> roles;
+  for (const auto& role : cfg.roles) roles.push_back(role.name);
+  auto provisioned = provision(**connection, provision_plan(cfg, roles));
   if (!provisioned) {
     report(provisioned.error());
     return exit_code_for(provisioned.error());

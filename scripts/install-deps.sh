@@ -21,6 +21,7 @@ packages=(
   libcli11-dev
   nlohmann-json3-dev
   libcurl4-openssl-dev
+  libssl-dev        # SHA-256 of payloads too large for a dead letter
   libsqlite3-dev
   clang-format
   librsvg2-bin      # rsvg-convert: agency usage --chart FILE.png

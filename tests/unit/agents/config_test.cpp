@@ -312,6 +312,9 @@ TEST_CASE("config: type errors name the path, the expected type and the value") 
       {"pipeline: [1]", "pipeline", "must be a map"},
       {"pipeline: {bounce_limit: -1}", "pipeline.bounce_limit", "from 0 to 100"},
       {"pipeline: {max_deliver: 0}", "pipeline.max_deliver", "from 1 to 100"},
+      {"limits: {brief_bytes: 2000000}", "limits.brief_bytes", "from 1024 to 983040"},
+      {"limits: {usage_bytes: -1}", "limits.usage_bytes", "from 1024 to 983040"},
+      {"limits: {brief: 10}", "limits", "brief_bytes"},
   };
   for (const auto& c : cases) {
     CAPTURE(c.yaml);
@@ -320,6 +323,21 @@ TEST_CASE("config: type errors name the path, the expected type and the value") 
     CHECK(contains(msg, c.expected));
     CHECK(contains(msg, "agency.yaml:1:"));
   }
+}
+
+TEST_CASE("config: limits default to what a person would send and can be set") {
+  auto d = parsed("{}");
+  CHECK(d.limits.brief_bytes == 256 * 1024);
+  CHECK(d.limits.task_bytes == 512 * 1024);
+  CHECK(d.limits.dead_letter_keep_bytes == 4096);
+  auto c = parsed("limits: {brief_bytes: 4096, mail_bytes: 2048, dead_letter_keep_bytes: 0}");
+  CHECK(c.limits.brief_bytes == 4096);
+  CHECK(c.limits.mail_bytes == 2048);
+  CHECK(c.limits.question_bytes == 64 * 1024);
+  CHECK(c.limits.dead_letter_keep_bytes == 0);
+  auto plan = config::provision_plan(c, {"builder"});
+  CHECK(plan.brief_bytes == 4096);
+  CHECK(plan.mail_bytes == 2048);
 }
 
 TEST_CASE("config: engine settings and the pipeline") {

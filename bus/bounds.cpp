@@ -1,0 +1,95 @@
+#include "bus/bounds.hpp"
+
+#include <openssl/evp.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+
+namespace agency::bounds {
+
+std::size_t utf8_sequence_at(std::string_view s, std::size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) return 1;
+  std::size_t len = 0;
+  std::uint32_t cp = 0;
+  std::uint32_t min = 0;
+  if ((c & 0xE0U) == 0xC0U) {
+    len = 2, cp = c & 0x1FU, min = 0x80;
+  } else if ((c & 0xF0U) == 0xE0U) {
+    len = 3, cp = c & 0x0FU, min = 0x800;
+  } else if ((c & 0xF8U) == 0xF0U) {
+    len = 4, cp = c & 0x07U, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (s.size() - i < len) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    const auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xC0U) != 0x80U) return 0;
+    cp = (cp << 6U) | (cc & 0x3FU);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+std::string_view utf8_prefix(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return s;
+  std::size_t end = 0;
+  while (end < max) {
+    std::size_t len = utf8_sequence_at(s, end);
+    if (len == 0) len = 1;
+    if (end + len > max) break;
+    end += len;
+  }
+  return s.substr(0, end);
+}
+
+std::string valid_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::size_t len = utf8_sequence_at(s, i);
+    if (len == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s.substr(i, len));
+      i += len;
+    }
+  }
+  return out;
+}
+
+void cut(std::string& s, std::size_t max) {
+  if (s.size() <= max) return;
+  // The marker's length depends on the figure in it; 40 bytes hold any.
+  constexpr std::size_t kMarkerRoom = 40;
+  std::size_t keep = max > kMarkerRoom ? max - kMarkerRoom : 0;
+  std::string_view kept = utf8_prefix(s, keep);
+  std::string marker = "... [cut " + std::to_string(s.size() - kept.size()) + " bytes]";
+  s = std::string(kept) + marker;
+  if (s.size() > max) s.resize(max);  // only for a max below the marker's room
+}
+
+std::string sha256_hex(std::string_view data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), digest.data(), &length) != 1) {
+    return {};
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * length);
+  for (unsigned int i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4U];
+    out += kHex[digest[i] & 0xFU];
+  }
+  return out;
+}
+
+}  // namespace agency::bounds
