@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -27,6 +28,7 @@
 #include "agency/v1/task.pb.h"
 #include "agency/v1/usage.pb.h"
 #include "agency/v1/worklog.pb.h"
+#include "bus/text.hpp"
 #include "bus/vocabulary.hpp"
 
 namespace agency::codec {
@@ -37,6 +39,7 @@ namespace vocab = agency::vocabulary;
 
 constexpr std::string_view kOurPackage = "agency.v1.";
 constexpr std::size_t npos = std::string_view::npos;
+using text::invalid_utf8_at;
 
 // Every message of agency.v1. Naming each default instance here keeps its
 // .pb.cc object (and so its descriptor) in the link even though the schemas
@@ -66,7 +69,22 @@ const pb::Message* prototype(std::string_view full_name) {
   return nullptr;
 }
 
-Error bad(std::string message) { return Error{errc::bad_payload, std::move(message)}; }
+// Reasons quote what was sent and travel on: into dead letters, logs and
+// terminals. Made one line without control characters here, every reader
+// after us gets text it can print.
+Error bad(const std::string& message) {
+  return Error{errc::bad_payload, text::terminal_safe(message, text::Layout::one_line)};
+}
+
+// A piece of the input for a message: cut, so a megabyte header does not
+// become a megabyte reason.
+std::string quote(std::string_view s, std::size_t max = 60) {
+  if (s.size() <= max) return std::string(s);
+  std::size_t cut = max;
+  // Not inside a multi-byte character.
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0U) == 0x80U) --cut;
+  return std::string(s.substr(0, cut)) + "...";
+}
 
 Error empty_payload(const std::string& type) {
   return bad(fmt::format("empty payload: expected {} as protobuf, JSON or plain text", type));
@@ -97,52 +115,22 @@ std::string_view strip_bom(std::string_view s) {
   return s;
 }
 
-// Offset of the first byte that does not start a valid UTF-8 sequence
-// (overlong forms, surrogates and code points past U+10FFFF included), or
-// npos when all of `s` is valid.
-std::size_t invalid_utf8_at(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    std::uint32_t min = 0;
-    if ((c & 0xE0U) == 0xC0U) {
-      len = 2, cp = c & 0x1FU, min = 0x80;
-    } else if ((c & 0xF0U) == 0xE0U) {
-      len = 3, cp = c & 0x0FU, min = 0x800;
-    } else if ((c & 0xF8U) == 0xF0U) {
-      len = 4, cp = c & 0x07U, min = 0x10000;
-    } else {
-      return i;
-    }
-    if (s.size() - i < len) return i;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0U) != 0x80U) return i;
-      cp = (cp << 6U) | (cc & 0x3FU);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += len;
-  }
-  return npos;
-}
-
-// Why `s` is not plain text (invalid UTF-8, a control character other than
-// tab and line ends), or nullopt when it is.
+// Why `s` is not plain text (invalid UTF-8, a C0 or C1 control character
+// other than tab and line ends, DEL), or nullopt when it is.
 std::optional<std::string> not_text_reason(std::string_view s) {
   if (std::size_t at = invalid_utf8_at(s); at != npos) {
     return fmt::format("invalid UTF-8 at byte {}", at);
   }
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
-      return fmt::format("control character 0x{:02x} at byte {}", c, i);
+  for (std::size_t i = 0; i < s.size();) {
+    char32_t cp = 0;
+    const std::size_t len = text::utf8_sequence(s, i, cp);
+    if (text::is_control(cp) && cp != '\t' && cp != '\n' && cp != '\r') {
+      return fmt::format("control character {} at byte {}",
+                         cp < 0x80 ? fmt::format("0x{:02x}", static_cast<unsigned>(cp))
+                                   : fmt::format("U+{:04X}", static_cast<unsigned>(cp)),
+                         i);
     }
+    i += len;
   }
   return std::nullopt;
 }
@@ -259,10 +247,21 @@ std::string a_kind(const nlohmann::json& v) {
 // wrong scalar types are left to the parser, which names them well.
 std::string json_shape_problem(const nlohmann::json& object, const pb::Descriptor& type,
                                const std::string& path) {
+  std::vector<std::pair<const pb::FieldDescriptor*, std::string>> seen;
   for (const auto& [key, value] : object.items()) {
     const pb::FieldDescriptor* f = json_field(type, key);
-    if (f == nullptr || value.is_null()) continue;
+    if (f == nullptr) continue;
     const std::string where = path.empty() ? key : path + "." + key;
+    // "taskId" and "task_id" are one field: given both, which one counts
+    // would be up to the parser.
+    for (const auto& [field, name] : seen) {
+      if (field == f) {
+        return fmt::format("{} and {} name the same field", path.empty() ? name : path + "." + name,
+                           where);
+      }
+    }
+    seen.emplace_back(f, key);
+    if (value.is_null()) continue;
     auto element_problem = [&](const nlohmann::json& v, const std::string& at) -> std::string {
       if (v.is_null()) return "";
       if (!v.is_object()) return fmt::format("{} must be an object, not {}", at, a_kind(v));
@@ -301,17 +300,193 @@ std::string json_shape_problem(const nlohmann::json& object, const pb::Descripto
   return "";
 }
 
-Result<void> parse_json(pb::Message& out, std::string_view json) {
+// Deeper than any agency message goes (a Task holds a Brief holds a list):
+// a bound keeps a hostile "[[[[..." from costing more than a refusal.
+constexpr int kMaxJsonDepth = 32;
+
+// Offset of the bracket that opens level kMaxJsonDepth + 1, or npos. Counts
+// brackets outside strings only; syntax is checked after this.
+std::size_t too_deep_at(std::string_view json) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxJsonDepth) return i;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return npos;
+}
+
+// Reads JSON without building it, to hold it to RFC 8259 (the protobuf
+// parser takes trailing commas, single quotes and unknown escapes) and to
+// refuse a key given twice in one object, where readers disagree on which
+// one counts.
+class StrictJson final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  // Why the JSON is not strict (empty when it is), and the offset of the
+  // offending byte where the reader knows it.
+  std::string problem;
+  std::size_t at = npos;
+
+  bool null() override { return value(); }
+  bool boolean(bool /*unused*/) override { return value(); }
+  bool number_integer(number_integer_t /*unused*/) override { return value(); }
+  bool number_unsigned(number_unsigned_t /*unused*/) override { return value(); }
+  bool number_float(number_float_t /*unused*/, const string_t& /*unused*/) override {
+    return value();
+  }
+  bool string(string_t& /*unused*/) override { return value(); }
+  bool binary(binary_t& /*unused*/) override { return value(); }
+  bool start_object(std::size_t /*unused*/) override {
+    value();
+    frames_.push_back(Frame{true, {}, {}, 0});
+    return true;
+  }
+  bool key(string_t& key) override {
+    Frame& f = frames_.back();
+    if (std::find(f.keys.begin(), f.keys.end(), key) != f.keys.end()) {
+      problem = fmt::format("the key \"{}\" appears twice in {}", quote(key), where());
+      return false;
+    }
+    f.keys.push_back(key);
+    f.key = key;
+    return true;
+  }
+  bool end_object() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t /*unused*/) override {
+    value();
+    frames_.push_back(Frame{false, {}, {}, 0});
+    return true;
+  }
+  bool end_array() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string& /*last_token*/,
+                   const nlohmann::detail::exception& e) override {
+    // nlohmann counts the bytes read, the offending one included.
+    at = position == 0 ? 0 : position - 1;
+    problem = detail(e.what());
+    return false;
+  }
+
+ private:
+  struct Frame {
+    bool object;
+    std::vector<std::string> keys;
+    std::string key;    // in an object: the key of the value being read
+    std::size_t index;  // in an array: the index of the next value
+  };
+
+  // Arrays count their elements so where() can name one.
+  bool value() {
+    if (!frames_.empty() && !frames_.back().object) ++frames_.back().index;
+    return true;
+  }
+
+  // "the top-level object", "sources[0]", "brief.history[2]".
+  std::string where() const {
+    if (frames_.size() <= 1) return "the top-level object";
+    std::string path;
+    for (std::size_t i = 0; i + 1 < frames_.size(); ++i) {
+      const Frame& f = frames_[i];
+      if (f.object) {
+        if (!path.empty()) path += '.';
+        path += quote(f.key, 40);
+      } else {
+        path += fmt::format("[{}]", f.index - 1);
+      }
+    }
+    return path;
+  }
+
+  // "[json.exception.parse_error.101] parse error at line 1, column 18:
+  // syntax error while parsing object key - unexpected '}'; expected string
+  // literal" -> "unexpected '}'; expected string literal".
+  static std::string detail(std::string_view what) {
+    if (const std::size_t bracket = what.find("] "); bracket != npos) {
+      what.remove_prefix(bracket + 2);
+    }
+    if (const std::size_t column = what.find("column "); column != npos) {
+      if (const std::size_t colon = what.find(": ", column); colon != npos) {
+        what.remove_prefix(colon + 2);
+      }
+    }
+    if (const std::size_t dash = what.find(" - ");
+        what.starts_with("syntax error") && dash != npos) {
+      what.remove_prefix(dash + 3);
+    }
+    return std::string(what);
+  }
+
+  std::vector<Frame> frames_;
+};
+
+// Why `json` is not strict JSON (`problem` empty when it is).
+StrictJson strict_json_check(std::string_view json) {
+  StrictJson sax;
+  if (const std::size_t at = too_deep_at(json); at != npos) {
+    sax.at = at;
+    sax.problem = fmt::format("nested deeper than {} levels", kMaxJsonDepth);
+    return sax;
+  }
+  if (!nlohmann::json::sax_parse(json, &sax, nlohmann::json::input_format_t::json,
+                                 /*strict=*/true) &&
+      sax.problem.empty()) {
+    sax.problem = "the JSON reader stopped";
+  }
+  return sax;
+}
+
+// A hint for the mistakes people make most when they write JSON by hand.
+std::string_view json_hint(std::string_view json, std::size_t at) {
+  if (at >= json.size()) return "";
+  if (json[at] == '\'') return " (JSON takes double quotes: \"objective\", not 'objective')";
+  if (json[at] == '}' || json[at] == ']') {
+    std::size_t before = at;
+    while (before > 0 && is_space(json[before - 1])) --before;
+    if (before > 0 && json[before - 1] == ',') return " (JSON allows no comma after the last item)";
+  }
+  return "";
+}
+
+// `payload` is the JSON as sent; byte offsets in messages count from its
+// first byte, a byte-order mark included.
+Result<void> parse_json(pb::Message& out, std::string_view payload) {
   const std::string& type = out.GetDescriptor()->full_name();
-  if (std::size_t at = invalid_utf8_at(json); at != npos) {
+  if (std::size_t at = invalid_utf8_at(payload); at != npos) {
     return bad(
         fmt::format("the JSON for {} is not valid UTF-8: invalid UTF-8 at byte {}", type, at));
   }
+  const std::string_view json = strip_bom(payload);
+  const std::size_t offset = payload.size() - json.size();
   const std::string_view body = trim(json);
   if (body.empty()) return empty_payload(type);
   if (body.front() != '{') {
-    return bad(fmt::format("the JSON for {} must be an object {{...}}, not {}", type,
-                           body.substr(0, std::min<std::size_t>(body.size(), 20))));
+    return bad(
+        fmt::format("the JSON for {} must be an object {{...}}, not {}", type, quote(body, 20)));
+  }
+  if (const StrictJson check = strict_json_check(json); !check.problem.empty()) {
+    if (check.at == npos) return bad(fmt::format("invalid JSON for {}: {}", type, check.problem));
+    return bad(fmt::format("invalid JSON at byte {}: {}{} (reading {})", check.at + offset,
+                           check.problem, json_hint(json, check.at), type));
   }
   const auto tree = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (tree.is_object()) {
@@ -367,15 +542,15 @@ Result<Format> format_for(std::string_view content_type, const std::string& type
       charset = charset.substr(1, charset.size() - 2);
     }
     if (charset != "utf-8" && charset != "utf8" && charset != "us-ascii") {
-      return bad(fmt::format("Content-Type charset {} is not supported for {}: send UTF-8", charset,
-                             type));
+      return bad(fmt::format("Content-Type charset {} is not supported for {}: send UTF-8",
+                             quote(charset), type));
     }
   }
   if (media == kProtobufContentType || media == "application/x-protobuf") return Format::protobuf;
   if (media == kJsonContentType) return Format::json;
   if (media == kTextContentType) return Format::text;
   return bad(fmt::format("Content-Type {} is not one of {}, {}, {} (expected {})",
-                         trim(content_type), kProtobufContentType, kJsonContentType,
+                         quote(trim(content_type)), kProtobufContentType, kJsonContentType,
                          kTextContentType, type));
 }
 
@@ -383,7 +558,7 @@ Result<void> sniff(pb::Message& out, std::string_view payload) {
   const std::string& type = out.GetDescriptor()->full_name();
   const std::string_view body = strip_bom(payload);
   if (trim(body).empty()) return empty_payload(type);
-  if (trim(body).front() == '{') return parse_json(out, body);
+  if (trim(body).front() == '{') return parse_json(out, payload);
 
   const std::optional<std::string> not_text = not_text_reason(payload);
   if (!not_text) {
@@ -417,22 +592,36 @@ Result<void> check_name(const pb::Message& m, std::string_view field, const std:
   if (value.empty()) {
     return bad(fmt::format("{}.{} is required: use one of {}", type, field, vocab::join(allowed)));
   }
-  return bad(fmt::format("{}.{} is \"{}\"; use one of {}{}", type, field, value,
+  return bad(fmt::format("{}.{} is \"{}\"; use one of {}{}", type, field, quote(value),
                          vocab::join(allowed), optional ? ", or leave it empty" : ""));
 }
 
 // Timestamps must be printable as RFC 3339 (years 1 to 9999), or to_json
-// and every JSON reader after us fail on them.
-Result<void> check_timestamps(const pb::Message& m) {
+// and every JSON reader after us fail on them. Numbers must be finite: no
+// field of ours means anything by NaN or infinity, and one in a sum (a cost,
+// a utilization) spoils every total after it.
+Result<void> check_values(const pb::Message& m) {
   constexpr std::int64_t kMinSeconds = -62135596800;  // 0001-01-01T00:00:00Z
   constexpr std::int64_t kMaxSeconds = 253402300799;  // 9999-12-31T23:59:59Z
   const pb::Reflection& r = *m.GetReflection();
   std::vector<const pb::FieldDescriptor*> fields;
   r.ListFields(m, &fields);
   for (const pb::FieldDescriptor* f : fields) {
-    if (f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE) continue;
     const bool repeated = f->is_repeated();
     const int n = repeated ? r.FieldSize(m, f) : 1;
+    if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_DOUBLE ||
+        f->cpp_type() == pb::FieldDescriptor::CPPTYPE_FLOAT) {
+      const bool is_double = f->cpp_type() == pb::FieldDescriptor::CPPTYPE_DOUBLE;
+      for (int i = 0; i < n; ++i) {
+        const double v = is_double ? (repeated ? r.GetRepeatedDouble(m, f, i) : r.GetDouble(m, f))
+                                   : (repeated ? r.GetRepeatedFloat(m, f, i) : r.GetFloat(m, f));
+        if (!std::isfinite(v)) {
+          return bad(fmt::format("{} is {}; it must be a finite number", f->full_name(), v));
+        }
+      }
+      continue;
+    }
+    if (f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE) continue;
     for (int i = 0; i < n; ++i) {
       const pb::Message& sub = repeated ? r.GetRepeatedMessage(m, f, i) : r.GetMessage(m, f);
       if (sub.GetDescriptor()->full_name() == "google.protobuf.Timestamp") {
@@ -446,7 +635,7 @@ Result<void> check_timestamps(const pb::Message& m) {
                           "0001-01-01 and 9999-12-31",
                           f->full_name(), seconds, nanos));
         }
-      } else if (auto r2 = check_timestamps(sub); !r2) {
+      } else if (auto r2 = check_values(sub); !r2) {
         return r2;
       }
     }
@@ -503,7 +692,7 @@ Result<void> decode_into(pb::Message& out, std::string_view payload, const Heade
         return bad(fmt::format("got {} where {} was expected", name, type));
       }
       return bad(fmt::format("{} \"{}\" is not an agency message type; expected {}", kTypeHeader,
-                             name, type));
+                             quote(name), type));
     }
   }
 
@@ -521,7 +710,7 @@ Result<void> decode_into(pb::Message& out, std::string_view payload, const Heade
       parsed = sniff(out, payload);
       break;
     case Format::json:
-      parsed = parse_json(out, strip_bom(payload));
+      parsed = parse_json(out, payload);
       break;
     case Format::text:
       parsed = parse_text(out, strip_bom(payload));
@@ -568,7 +757,7 @@ bool is_identifier(std::string_view s) {
 }  // namespace
 
 Result<void> validate(const pb::Message& message) {
-  if (auto r = check_timestamps(message); !r) return r;
+  if (auto r = check_values(message); !r) return r;
 
   if (const auto* b = dynamic_cast<const v1::Brief*>(&message)) {
     if (trim(b->objective()).empty() && trim(b->task_id()).empty()) {

@@ -22,6 +22,7 @@
 #include "bus/kv.hpp"
 #include "bus/provision.hpp"
 #include "bus/subjects.hpp"
+#include "bus/text.hpp"
 #include "cli/cli.hpp"
 
 namespace agency::cli {
@@ -37,6 +38,12 @@ config::Config must_config(const GlobalOptions& global) {
 }
 
 json message_json(const google::protobuf::Message& m) { return json::parse(codec::to_json(m)); }
+
+// JSON for stdout: exact JSON, with nothing in it a terminal would obey.
+std::string json_text(const json& j) { return text::terminal_safe_json(j.dump()); }
+
+// Outside text in a human-facing line.
+std::string safe(std::string_view s) { return text::terminal_safe(s, text::Layout::one_line); }
 
 std::string time_text(const google::protobuf::Timestamp& t) {
   if (t.seconds() == 0 && t.nanos() == 0) return "-";
@@ -54,9 +61,13 @@ std::string age_text(const google::protobuf::Timestamp& t) {
   return std::to_string(s / 86400) + "d";
 }
 
-// A plain text table: columns padded to their widest cell.
+// A plain text table: columns padded to their widest cell. Cells hold what
+// publishers wrote, so each is made one line of inert text first.
 void print_table(const std::vector<std::string>& header,
-                 const std::vector<std::vector<std::string>>& rows) {
+                 std::vector<std::vector<std::string>> rows) {
+  for (auto& row : rows) {
+    for (auto& cell : row) cell = safe(cell);
+  }
   std::vector<std::size_t> width(header.size());
   for (std::size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
   for (const auto& row : rows) {
@@ -189,18 +200,20 @@ void run_brief(const GlobalOptions& global, const BriefOptions& o) {
     // Its consumer does not exist yet: make one so the brief waits for the
     // role's first agent instead of sitting where no consumer will look.
     must(ensure_brief_consumer(*conn, o.role));
-    std::cerr << "agency: note: role '" << o.role
+    std::cerr << "agency: note: role '" << safe(o.role)
               << "' is not in the configuration; the brief waits until an agent of that role "
                  "starts\n";
   }
   if (global.json) {
-    std::cout << json{{"task_id", brief.task_id()},         {"brief_id", brief.id()},
-                      {"subject", subjects::brief(o.role)}, {"stage", created.task.stage()},
-                      {"stream_sequence", ack.sequence},    {"duplicate", ack.duplicate}}
-                     .dump()
+    std::cout << json_text({{"task_id", brief.task_id()},
+                            {"brief_id", brief.id()},
+                            {"subject", subjects::brief(o.role)},
+                            {"stage", created.task.stage()},
+                            {"stream_sequence", ack.sequence},
+                            {"duplicate", ack.duplicate}})
               << '\n';
   } else {
-    std::cout << brief.task_id() << '\n';
+    std::cout << safe(brief.task_id()) << '\n';
   }
 }
 
@@ -234,7 +247,7 @@ void run_status(const GlobalOptions& global) {
                                {"redelivered", c.redelivered},
                                {"waiting_agents", c.waiting}});
     }
-    std::cout << out.dump() << '\n';
+    std::cout << json_text(out) << '\n';
     return;
   }
   if (agents.empty()) {
@@ -280,30 +293,31 @@ void run_task_show(const GlobalOptions& global, const std::string& id) {
     out["events"] = json::array();
     for (const auto& e : events) out["events"].push_back(message_json(e));
     out["revision"] = task->revision;
-    std::cout << out.dump() << '\n';
+    std::cout << json_text(out) << '\n';
     return;
   }
   const v1::Task& t = task->task;
-  std::cout << "task     " << t.id() << '\n'
-            << "title    " << t.title() << '\n'
-            << "project  " << (t.project().empty() ? "-" : t.project()) << '\n'
-            << "stage    " << (t.stage().empty() ? "-" : t.stage()) << '\n';
-  if (!t.blocked_reason().empty()) std::cout << "blocked  " << t.blocked_reason() << '\n';
-  if (!t.branch().empty()) std::cout << "branch   " << t.branch() << '\n';
+  std::cout << "task     " << safe(t.id()) << '\n'
+            << "title    " << safe(t.title()) << '\n'
+            << "project  " << (t.project().empty() ? "-" : safe(t.project())) << '\n'
+            << "stage    " << (t.stage().empty() ? "-" : safe(t.stage())) << '\n';
+  if (!t.blocked_reason().empty()) std::cout << "blocked  " << safe(t.blocked_reason()) << '\n';
+  if (!t.branch().empty()) std::cout << "branch   " << safe(t.branch()) << '\n';
   std::cout << "bounces  " << t.bounces() << '\n'
             << "created  " << time_text(t.created_at()) << '\n'
             << "updated  " << time_text(t.updated_at()) << '\n';
-  if (!t.spec().empty()) std::cout << "\nspec:\n" << t.spec() << '\n';
+  // The spec and attachments are documents: their lines and tabs stay.
+  if (!t.spec().empty()) std::cout << "\nspec:\n" << text::terminal_safe(t.spec()) << '\n';
   for (const auto& [name, value] : t.attachments()) {
-    std::cout << '\n' << name << ":\n" << value << '\n';
+    std::cout << '\n' << safe(name) << ":\n" << text::terminal_safe(value) << '\n';
   }
   std::cout << "\naudit trail (" << events.size() << " events):\n";
   for (const auto& e : events) {
     std::string move =
         e.from_stage().empty() ? e.to_stage() : e.from_stage() + " -> " + e.to_stage();
-    std::cout << "  " << time_text(e.at()) << "  " << e.kind() << "  " << move << "  by "
-              << (e.actor().empty() ? "?" : e.actor());
-    if (!e.reason().empty()) std::cout << ": " << e.reason();
+    std::cout << "  " << time_text(e.at()) << "  " << safe(e.kind()) << "  " << safe(move)
+              << "  by " << (e.actor().empty() ? "?" : safe(e.actor()));
+    if (!e.reason().empty()) std::cout << ": " << safe(e.reason());
     std::cout << '\n';
   }
 }
@@ -321,7 +335,7 @@ void run_task_list(const GlobalOptions& global, const std::string& stage) {
   if (global.json) {
     json out = json::array();
     for (const auto& t : shown) out.push_back(message_json(t));
-    std::cout << out.dump() << '\n';
+    std::cout << json_text(out) << '\n';
     return;
   }
   if (shown.empty()) {
@@ -365,7 +379,7 @@ void run_dead(const GlobalOptions& global, const std::string& role, std::size_t 
   if (global.json) {
     json out = json::array();
     for (const auto& d : letters) out.push_back(message_json(d));
-    std::cout << out.dump() << '\n';
+    std::cout << json_text(out) << '\n';
     return;
   }
   if (letters.empty()) {
@@ -424,7 +438,11 @@ Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
   return Connection::open(*settings, options);
 }
 
-void report(const Error& error) { std::cerr << "agency: " << error.message << '\n'; }
+// Error messages quote input (a file, a payload, an option): escaped like any
+// other outside text, lines kept.
+void report(const Error& error) {
+  std::cerr << "agency: " << text::terminal_safe(error.message) << '\n';
+}
 
 void fail(const Error& error) {
   report(error);

@@ -24,6 +24,7 @@
 #include "agency/v1/worklog.pb.h"
 #include "bus/codec.hpp"
 #include "bus/subjects.hpp"
+#include "bus/text.hpp"
 
 namespace agency::cli {
 
@@ -35,47 +36,13 @@ constexpr std::string_view kArrow = "\xE2\x86\x92";     // →
 // terminal; the free text fields are cut much earlier.
 constexpr std::size_t kMaxLine = 400;
 
-// Length of the UTF-8 sequence starting at s[i] and its code point, or 0 when
-// the bytes there are not valid UTF-8.
-std::size_t utf8_sequence(std::string_view s, std::size_t i, char32_t& cp) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  std::size_t len = 0;
-  char32_t min = 0;
-  if (b0 < 0x80) {
-    cp = b0;
-    return 1;
-  }
-  if ((b0 & 0xE0) == 0xC0) {
-    len = 2;
-    cp = b0 & 0x1F;
-    min = 0x80;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3;
-    cp = b0 & 0x0F;
-    min = 0x800;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4;
-    cp = b0 & 0x07;
-    min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
+using text::is_control;
+using text::utf8_sequence;
 
 bool is_space(char32_t cp) {
   return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\v' || cp == '\f' ||
          cp == 0x2028 || cp == 0x2029 || cp == 0x85;
 }
-
-bool is_control(char32_t cp) { return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0); }
 
 // Printable UTF-8: valid, and no control characters besides ordinary whitespace.
 bool is_printable_text(std::string_view s) {
@@ -377,16 +344,19 @@ std::string one_line(std::string_view input, std::size_t max_chars) {
   for (std::size_t i = 0; i < input.size();) {
     char32_t cp = 0;
     std::size_t len = utf8_sequence(input, i, cp);
+    std::string escaped;
     std::string_view piece;
     if (len == 0) {
       len = 1;
-      piece = "?";
+      escaped = text::escape_byte(static_cast<unsigned char>(input[i]));
+      piece = escaped;
     } else if (is_space(cp)) {
       pending_space = !out.empty();
       i += len;
       continue;
     } else if (is_control(cp)) {
-      piece = "?";
+      escaped = text::escape_control(cp);
+      piece = escaped;
     } else {
       piece = input.substr(i, len);
     }

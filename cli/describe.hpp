@@ -43,8 +43,9 @@ std::string summarize(const google::protobuf::Message& message);
 std::string describe(std::string_view subject, const Headers& headers, std::string_view payload);
 
 // Text made fit for one line: whitespace runs become one space, other control
-// characters and invalid UTF-8 become '?', and it is cut after `max_chars`
-// characters with "…".
+// characters and bytes of invalid UTF-8 are escaped as text::terminal_safe
+// does ("\x1b", "\u009b"), and it is cut after `max_chars` characters with
+// "…".
 std::string one_line(std::string_view text, std::size_t max_chars = 100);
 
 // True when the bytes are valid UTF-8.

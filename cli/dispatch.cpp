@@ -13,6 +13,7 @@
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
 #include "bus/subjects.hpp"
+#include "bus/text.hpp"
 #include "cli/cli.hpp"
 
 namespace agency::cli {
@@ -53,7 +54,7 @@ void run_log(const GlobalOptions& global, const LogOptions& opts) {
   if (global.json) {
     json out = json::array();
     for (const auto& e : events) out.push_back(json::parse(codec::to_json(e)));
-    std::cout << out.dump() << '\n';
+    std::cout << text::terminal_safe_json(out.dump()) << '\n';
     return;
   }
   if (events.empty()) {
@@ -62,11 +63,16 @@ void run_log(const GlobalOptions& global, const LogOptions& opts) {
               << " (is a dispatcher running? `agency status`)\n";
     return;
   }
+  // Anyone may publish on agency.event.dispatch: what they wrote is shown,
+  // never obeyed by the terminal.
+  const auto safe = [](std::string_view s) {
+    return text::terminal_safe(s, text::Layout::one_line);
+  };
   for (const auto& e : events) {
-    std::cout << stamp(e.at()) << "  " << e.kind();
-    if (!e.agent_id().empty()) std::cout << "  " << e.agent_id();
-    if (!e.task_id().empty()) std::cout << "  " << e.task_id();
-    std::cout << "\n    " << e.reason() << '\n';
+    std::cout << stamp(e.at()) << "  " << safe(e.kind());
+    if (!e.agent_id().empty()) std::cout << "  " << safe(e.agent_id());
+    if (!e.task_id().empty()) std::cout << "  " << safe(e.task_id());
+    std::cout << "\n    " << safe(e.reason()) << '\n';
   }
 }
 

@@ -22,6 +22,7 @@
 #include "bus/codec.hpp"
 #include "bus/kv.hpp"
 #include "bus/subjects.hpp"
+#include "bus/text.hpp"
 #include "cli/cli.hpp"
 
 namespace agency::cli {
@@ -59,22 +60,27 @@ struct AskOptions {
   double timeout_seconds = 600;
 };
 
+// Outside text in a human-facing line.
+std::string safe(std::string_view s) { return text::terminal_safe(s, text::Layout::one_line); }
+
+// The answerer wrote every word of it: the text keeps its lines, and nothing
+// in it reaches the terminal as a control.
 void print_answer(const v1::Answer& answer) {
-  std::cout << answer.text();
+  std::cout << text::terminal_safe(answer.text());
   if (answer.text().empty() || answer.text().back() != '\n') std::cout << '\n';
   std::array<char, 32> confidence{};
   std::snprintf(confidence.data(), confidence.size(), "%.2f", answer.confidence());
   std::cout << "\nconfidence " << confidence.data();
   if (!answer.answered_by().empty()) {
-    std::cout << " \xC2\xB7 answered by " << answer.answered_by();  // U+00B7 middle dot
+    std::cout << " \xC2\xB7 answered by " << safe(answer.answered_by());  // U+00B7 middle dot
   }
   std::cout << '\n';
   if (answer.sources_size() == 0) return;
   std::cout << "Sources:\n";
   for (const auto& source : answer.sources()) {
-    std::cout << "  " << (source.ref().empty() ? std::string("?") : source.ref());
+    std::cout << "  " << (source.ref().empty() ? std::string("?") : safe(source.ref()));
     const std::string excerpt = first_line(source.excerpt());
-    if (!excerpt.empty()) std::cout << " \xE2\x80\x94 " << excerpt;  // em dash
+    if (!excerpt.empty()) std::cout << " \xE2\x80\x94 " << safe(excerpt);  // em dash
     std::cout << '\n';
   }
 }
@@ -110,7 +116,7 @@ void run_ask(const GlobalOptions& global, const AskOptions& o) {
     if (opened) memory = std::move(*opened);
   }
   if (::isatty(STDERR_FILENO) == 1) {
-    std::cerr << "waiting for " << o.role << "...\n";
+    std::cerr << "waiting for " << safe(o.role) << "...\n";
   }
   const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::duration<double>(o.timeout_seconds));
@@ -131,7 +137,7 @@ void run_ask(const GlobalOptions& global, const AskOptions& o) {
     fail(answer.error());
   }
   if (global.json) {
-    std::cout << codec::to_json(*answer) << '\n';
+    std::cout << text::terminal_safe_json(codec::to_json(*answer)) << '\n';
     return;
   }
   print_answer(*answer);
@@ -177,16 +183,17 @@ void run_mail(const GlobalOptions& global, const MailOptions& o) {
   // is stored once.
   auto ack = must(conn->js_publish(subjects::mail(o.to), codec::encode(mail), mail.id()));
   if (global.json) {
-    std::cout << json{{"id", mail.id()},
-                      {"to", o.to},
-                      {"stream", ack.stream},
-                      {"sequence", ack.sequence}}
-                     .dump()
+    std::cout << text::terminal_safe_json(json{
+                     {"id", mail.id()},
+                     {"to", o.to},
+                     {"stream", ack.stream},
+                     {"sequence",
+                      ack.sequence}}.dump())
               << '\n';
     return;
   }
-  std::cout << "mail " << mail.id() << " stored for " << o.to
-            << "; it is delivered between its engine turns (it waits while " << o.to
+  std::cout << "mail " << mail.id() << " stored for " << safe(o.to)
+            << "; it is delivered between its engine turns (it waits while " << safe(o.to)
             << " is down)\n";
 }
 

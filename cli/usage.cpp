@@ -21,6 +21,7 @@
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/subjects.hpp"
+#include "bus/text.hpp"
 #include "cli/cli.hpp"
 #include "roles/accountant/chart.hpp"
 #include "roles/accountant/ledger_io.hpp"
@@ -117,8 +118,9 @@ void run_usage(const GlobalOptions& global, const UsageOptions& opts) {
     write_chart(opts.chart, accounting::chart_svg(ledger, now, opts.days, opts.account));
     std::cerr << "chart written to " << opts.chart << "\n";
   }
-  std::cout << (global.json ? accounting::report_json(report) + "\n"
-                            : accounting::report_text(report));
+  // Engine, model and role names in the ledger are whatever was published.
+  std::cout << (global.json ? text::terminal_safe_json(accounting::report_json(report)) + "\n"
+                            : text::terminal_safe(accounting::report_text(report)));
 }
 
 // Repeats of one figure are dropped by JetStream within the usage
@@ -147,11 +149,13 @@ void run_statusline(const GlobalOptions& global, const StatuslineOptions& opts) 
   const auto now = Clock::now();
   auto parsed = accounting::parse_statusline(input, opts.account, now);
   if (!parsed) {
-    std::cerr << "agency: " << parsed.error().message << "; nothing stored\n";
+    std::cerr << "agency: " << text::terminal_safe(parsed.error().message) << "; nothing stored\n";
     throw CLI::RuntimeError(kExitUsage);
   }
   // The line first: Claude Code shows it even when storing fails below.
-  std::cout << accounting::statusline_text(*parsed) << "\n" << std::flush;
+  std::cout << text::terminal_safe(accounting::statusline_text(*parsed), text::Layout::one_line)
+            << "\n"
+            << std::flush;
   if (parsed->readings.empty()) return;
   const auto settings = accountant_settings(global);
   check_account(settings, opts.account);

@@ -28,6 +28,7 @@
 
 #include "bus/codec.hpp"
 #include "bus/subjects.hpp"
+#include "bus/text.hpp"
 #include "cli/cli.hpp"
 #include "cli/describe.hpp"
 
@@ -210,12 +211,13 @@ std::string json_line(const Received& r) {
       out["payload_encoding"] = "base64";
     }
   }
-  return out.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return text::terminal_safe_json(out.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
 std::string text_line(const Received& r) {
-  return clock_time(r.at) + " " + std::string(r.message.subject()) + " " +
-         describe(r.message.subject(), r.message.headers(), r.message.data());
+  // A subject may hold any byte but space: it is outside text too.
+  return clock_time(r.at) + " " + text::terminal_safe(r.message.subject(), text::Layout::one_line) +
+         " " + describe(r.message.subject(), r.message.headers(), r.message.data());
 }
 
 void print_line(const std::string& line) {

@@ -6,8 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "agency/v1/dead.pb.h"
 #include "agents/inbox.hpp"
+#include "bus/codec.hpp"
 #include "bus/provision.hpp"
+#include "bus/subjects.hpp"
 #include "tests/support/nats_server.hpp"
 #include "tests/support/run.hpp"
 
@@ -31,6 +34,20 @@ test::RunResult agency_cli(std::vector<std::string> args, const std::string& url
                           {"NATS_CONTEXT", ""},
                           {"AGENCY_CONFIG", ""},
                           {"XDG_CONFIG_HOME", dir.path().string()}});
+}
+
+// Bytes a terminal would act on: C0 controls but a newline, DEL, and C1
+// controls as UTF-8. Written without the escaping code under test.
+bool terminal_control_in(const std::string& s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if ((b < 0x20 && b != '\n') || b == 0x7f) return true;
+    if (b == 0xC2 && i + 1 < s.size()) {
+      const auto next = static_cast<unsigned char>(s[i + 1]);
+      if (next >= 0x80 && next <= 0x9f) return true;
+    }
+  }
+  return false;
 }
 
 std::string trim(std::string s) {
@@ -163,6 +180,87 @@ TEST_CASE("cli: dead shows what could not be processed, with the reason") {
   CHECK(letters[0]["reason"].get<std::string>().find("UTF-8") != std::string::npos);
   auto human = agency_cli({"dead"}, server.url(), dir);
   CHECK(human.out.find("agency.brief.planner") != std::string::npos);
+}
+
+TEST_CASE("cli: control bytes a publisher chose are shown escaped, never sent to the terminal") {
+  test::NatsServer server;
+  test::TempDir dir;
+  REQUIRE(agency_cli({"init"}, server.url(), dir).exit_code == 0);
+  auto c = server.connect();
+
+  SUBCASE("dead: a dead letter written by hand, and one the codec wrote") {
+    // Anyone may publish on agency.dead.>: the reason retitles the window,
+    // rings the bell and sends a C1 CSI.
+    v1::DeadLetter letter;
+    letter.set_role("planner");
+    letter.set_original_subject("agency.brief.\x1b[2Jplanner");
+    letter.set_reason(
+        "boom \x1b]0;pwned\x07 \xC2\x9B"
+        "31mred\x7f");
+    letter.set_payload("{\"objective\":\"x\"}\x1b]0;title\x07");
+    REQUIRE(c->publish(subjects::dead("planner"), codec::encode(letter)).ok());
+    // The issue's own payload, dead-lettered by an inbox.
+    const std::string hostile = "{\"objective\":\"x\"}\x1b]0;title\x07...";
+    REQUIRE(natsConnection_Publish(c->raw(), "agency.brief.planner", hostile.data(),
+                                   static_cast<int>(hostile.size())) == NATS_OK);
+    REQUIRE(c->flush(5000ms).ok());
+    auto inbox = BriefInbox::open(*c, "planner", "planner-1");
+    REQUIRE(inbox.ok());
+    auto none = inbox->next(1000ms);
+    REQUIRE(none.ok());
+    CHECK_FALSE(none->has_value());
+    REQUIRE(inbox->dead_lettered() == 1);
+
+    auto human = agency_cli({"dead"}, server.url(), dir);
+    REQUIRE_MESSAGE(human.exit_code == 0, human.err);
+    CHECK_FALSE(terminal_control_in(human.out));
+    CHECK(human.out.find("boom \\x1b]0;pwned\\x07 \\u009b31mred\\x7f") != std::string::npos);
+    CHECK(human.out.find("agency.brief.\\x1b[2Jplanner") != std::string::npos);
+    CHECK(human.out.find("invalid JSON at byte 17") != std::string::npos);
+
+    auto as_json = agency_cli({"dead", "--json"}, server.url(), dir);
+    REQUIRE_MESSAGE(as_json.exit_code == 0, as_json.err);
+    CHECK_FALSE(terminal_control_in(as_json.out));
+    // Still exact JSON: the values are the bytes that were sent.
+    auto letters = json::parse(as_json.out);
+    REQUIRE(letters.size() == 2);
+    CHECK(letters[0]["reason"] == letter.reason());
+    CHECK(letters[0]["originalSubject"] == letter.original_subject());
+  }
+
+  SUBCASE("task show and brief errors") {
+    // Valid JSON may carry any character as an escape.
+    auto sent = agency_cli(
+        {"brief", "planner", "--json",
+         R"({"objective":"title\u001b]0;pwned\u0007 \u009b31m\u007f\rhidden\nsecond line"})"},
+        server.url(), dir);
+    REQUIRE_MESSAGE(sent.exit_code == 0, sent.err);
+    const std::string task_id = trim(sent.out);
+    auto shown = agency_cli({"task", "show", task_id}, server.url(), dir);
+    REQUIRE_MESSAGE(shown.exit_code == 0, shown.err);
+    CHECK_FALSE(terminal_control_in(shown.out));
+    CHECK(shown.out.find("title\\x1b]0;pwned\\x07 \\u009b31m\\x7f\\rhidden\n") !=
+          std::string::npos);
+
+    auto as_json = agency_cli({"task", "show", task_id, "--json"}, server.url(), dir);
+    REQUIRE_MESSAGE(as_json.exit_code == 0, as_json.err);
+    CHECK_FALSE(terminal_control_in(as_json.out));
+    CHECK(json::parse(as_json.out)["title"] ==
+          "title\x1b]0;pwned\x07 \xC2\x9B"
+          "31m\x7f\rhidden");
+
+    auto listed = agency_cli({"task", "list"}, server.url(), dir);
+    REQUIRE_MESSAGE(listed.exit_code == 0, listed.err);
+    CHECK_FALSE(terminal_control_in(listed.out));
+    CHECK(listed.out.find(task_id) != std::string::npos);
+
+    // The error quotes the input; the terminal gets it escaped.
+    auto refused = agency_cli(
+        {"brief", "planner", "--json", "{\"objective\":\"x\"}\x1b]0;title\x07"}, server.url(), dir);
+    CHECK(refused.exit_code != 0);
+    CHECK(refused.err.find("invalid JSON at byte 17") != std::string::npos);
+    CHECK_FALSE(terminal_control_in(refused.err));
+  }
 }
 
 TEST_CASE("cli: status lists queued briefs per role") {

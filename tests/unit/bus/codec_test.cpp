@@ -525,8 +525,11 @@ TEST_CASE("codec: refuses bad payloads with a reason") {
               "brief.constraints must be a list, not an object"));
   }
   SUBCASE("broken JSON") {
-    CHECK(has(refusal<v1::Brief>(R"({"objective":"x")"), "invalid JSON for agency.v1.Brief"));
-    CHECK(has(refusal<v1::Brief>(R"({"objective":"x"} trailing)"), "invalid JSON"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x")"),
+              "invalid JSON at byte 16: unexpected end of input; expected '}' (reading "
+              "agency.v1.Brief)"));
+    // "trailing" reads as "true" up to its third byte.
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x"} trailing)"), "invalid JSON at byte 20"));
   }
   SUBCASE("JSON that is not an object") {
     CHECK(has(refusal<v1::Brief>("[1,2]", json_headers()), "must be an object"));
@@ -590,6 +593,139 @@ TEST_CASE("codec: refuses bad payloads with a reason") {
                                 {{"Content-Type", "application/protobuf"}});
     CHECK(has(e, "agency.v1.Brief.objective is not valid UTF-8"));
   }
+}
+
+TEST_CASE("codec: JSON is read as strict RFC 8259, errors name the byte") {
+  SUBCASE("a trailing comma") {
+    auto e = refusal<v1::Brief>(R"({"objective":"x",})");
+    CHECK(has(e, "invalid JSON at byte 17"));
+    CHECK(has(e, "no comma after the last item"));
+    CHECK(has(e, "agency.v1.Brief"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","constraints":["a",]})"),
+              "invalid JSON at byte 36"));
+  }
+  SUBCASE("single quotes") {
+    auto e = refusal<v1::Brief>(R"({'objective':'x'})");
+    CHECK(has(e, "invalid JSON at byte 1"));
+    CHECK(has(e, "double quotes"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":'x'})"), "invalid JSON at byte 13"));
+  }
+  SUBCASE("an escape JSON does not have") {
+    // Was stored as "x41".
+    auto e = refusal<v1::Brief>(R"({"objective":"\x41"})");
+    CHECK(has(e, "invalid JSON at byte 15"));
+    CHECK(has(e, "backslash"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"\a"})"), "invalid JSON at byte 15"));
+    // The escapes JSON has still work.
+    auto ok = codec::decode<v1::Brief>(R"({"objective":"\u0041\"\\\/\n\t\ud83d\ude80"})");
+    REQUIRE_MESSAGE(ok.ok(), ok.error().message);
+    CHECK(ok->objective() == "A\"\\/\n\t\xF0\x9F\x9A\x80");
+  }
+  SUBCASE("a lone surrogate escape") {
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"\ud800"})"), "invalid JSON at byte 20"));
+  }
+  SUBCASE("NaN, Infinity and numbers JSON does not write") {
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","tokenBudget":NaN})"),
+              "invalid JSON at byte 31"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","tokenBudget":Infinity})"),
+              "invalid JSON at byte 31"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","tokenBudget":-Infinity})"),
+              "invalid JSON at byte 32"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","attempt":01})"), "invalid JSON at byte 28"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","attempt":+1})"), "invalid JSON at byte 27"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","attempt":.5})"), "invalid JSON at byte 27"));
+    CHECK(
+        has(refusal<v1::Brief>(R"({"objective":"x","attempt":0x10})"), "invalid JSON at byte 28"));
+    CHECK(has(refusal<v1::Answer>(R"({"text":"x","confidence":1e999})"), "invalid JSON at byte"));
+  }
+  SUBCASE("comments and bare words") {
+    CHECK(has(refusal<v1::Brief>("{\"objective\":\"x\" // why\n}"), "invalid JSON at byte 17"));
+    CHECK(has(refusal<v1::Brief>(R"({objective:"x"})"), "invalid JSON at byte 1"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x"}{})"), "invalid JSON at byte 17"));
+  }
+  SUBCASE("the byte counts from the payload's first byte, a byte-order mark included") {
+    CHECK(
+        has(refusal<v1::Brief>("\xEF\xBB\xBF  {\"objective\":\"x\",}"), "invalid JSON at byte 22"));
+    CHECK(has(refusal<v1::Brief>("\xEF\xBB\xBF{\"objective\":\"x\",}", json_headers()),
+              "invalid JSON at byte 20"));
+  }
+  SUBCASE("a key given twice") {
+    auto e = refusal<v1::Brief>(R"({"objective":"x","objective":"y"})");
+    CHECK(has(e, "the key \"objective\" appears twice in the top-level object"));
+    CHECK(has(refusal<v1::Task>(R"({"brief":{"objective":"x","objective":"y"}})"),
+              "appears twice in brief"));
+    CHECK(has(refusal<v1::Task>(R"({"history":[{},{"to":"qa","to":"done"}]})"),
+              "appears twice in history[1]"));
+    CHECK(has(refusal<v1::Task>(R"({"attachments":{"a":"1","a":"2"}})"),
+              "the key \"a\" appears twice in attachments"));
+    // One field under both of its names.
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","taskId":"t-1","task_id":"t-2"})"),
+              "taskId and task_id name the same field"));
+  }
+  SUBCASE("nesting past any agency message is refused early") {
+    const std::string deep = R"({"constraints":)" + std::string(100000, '[');
+    auto e = refusal<v1::Brief>(deep);
+    CHECK(has(e, "invalid JSON at byte 46: nested deeper than 32 levels"));
+    // Brackets inside strings are text.
+    auto ok = codec::decode<v1::Brief>(R"({"objective":")" + std::string(1000, '[') + R"("})");
+    CHECK(ok.ok());
+  }
+  SUBCASE("integers out of their field's range, or not integers") {
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","attempt":-1})"), "attempt"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","attempt":4294967296})"), "attempt"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","attempt":1e30})"), "attempt"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","attempt":1.5})"), "attempt"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","attempt":true})"), "attempt"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","attempt":"7x"})"), "attempt"));
+    CHECK(
+        has(refusal<v1::Brief>(R"({"objective":"x","tokenBudget":9223372036854775808})"), "token"));
+    CHECK(has(refusal<v1::Brief>(R"({"objective":"x","tokenBudget":"1e30"})"), "token"));
+    // The JSON mapping writes 64-bit integers as strings and takes either
+    // form for every integer: "7" is 7.
+    auto quoted = codec::decode<v1::Brief>(R"({"objective":"x","attempt":"7"})");
+    REQUIRE_MESSAGE(quoted.ok(), quoted.error().message);
+    CHECK(quoted->attempt() == 7);
+  }
+  SUBCASE("numbers that are not finite") {
+    CHECK(has(refusal<v1::UsageSample>(R"({"costUsd":"Infinity"})"),
+              "agency.v1.UsageSample.cost_usd is inf; it must be a finite number"));
+    CHECK(has(refusal<v1::UsageSample>(R"({"costUsd":"NaN"})"), "cost_usd is nan"));
+    v1::LimitReading reading;
+    reading.set_utilization(std::numeric_limits<double>::infinity());
+    CHECK(has(refusal<v1::LimitReading>(codec::encode(reading).data), "utilization is inf"));
+  }
+}
+
+TEST_CASE("codec: deep nesting in protobuf is refused, not a stack overflow") {
+  // Start-group tags of field 1, nested half a million deep.
+  const std::string groups(500000, '\x0B');
+  CHECK(
+      has(refusal<v1::Task>(groups, {{"Content-Type", "application/protobuf"}}), "agency.v1.Task"));
+  CHECK(!codec::decode<v1::AgentStatus>(groups).ok());
+}
+
+TEST_CASE("codec: what a refusal quotes is one line of printable text") {
+  // Reasons end up in dead letters, logs and terminals.
+  auto e1 = refusal<v1::Brief>("x", {{"Content-Type", "text/\x1b]0;owned\x07"}});
+  CHECK(has(e1, "text/\\x1b]0;owned\\x07"));
+  auto e2 = refusal<v1::Control>(R"({"command":"stop\u001b[2J"})");
+  CHECK(has(e2, "stop\\x1b[2J"));
+  auto e3 = refusal<v1::Brief>("do it", {{"Agency-Type", "agency.v1.X\r\nFake: line"}});
+  CHECK(has(e3, "agency.v1.X\\r\\nFake: line"));
+  for (const auto* e : {&e1, &e2, &e3}) {
+    for (char c : e->message) {
+      const auto b = static_cast<unsigned char>(c);
+      CHECK((b >= 0x20 && b != 0x7f));
+    }
+  }
+  // A long header is cut, not copied whole.
+  auto e4 = refusal<v1::Brief>("x", {{"Content-Type", std::string(100000, 'a')}});
+  CHECK(e4.message.size() < 400);
+  // Plain text refuses C1 controls as it refuses C0 ones.
+  CHECK(has(refusal<v1::Brief>("ring \xC2\x9B"
+                               "31m",
+                               text_headers()),
+            "control character U+009B at byte 5"));
 }
 
 TEST_CASE("codec: garbage bytes are refused, never a crash") {
