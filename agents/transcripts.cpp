@@ -3,13 +3,15 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "agents/json_fields.hpp"
-#include "agents/limits.hpp"
 
 namespace agency {
 namespace {
@@ -31,37 +33,310 @@ std::string local_date(std::chrono::system_clock::time_point at) {
   return buf;
 }
 
+constexpr std::int64_t kMaxCount = std::numeric_limits<std::int64_t>::max();
+
+// Counts are never negative, so a sum only overflows upwards.
+std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
+  std::int64_t sum = 0;
+  return __builtin_add_overflow(a, b, &sum) ? kMaxCount : sum;
+}
+
+// Node decodes the file as UTF-8 before JSON.parse sees it, each
+// ill-formed sequence becoming U+FFFD (the WHATWG decoder: one per maximal
+// subpart); nlohmann::json rejects the line instead.
+std::string replace_ill_formed_utf8(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  std::size_t i = 0;
+  while (i < in.size()) {
+    const auto b = static_cast<unsigned char>(in[i]);
+    if (b < 0x80) {
+      out += static_cast<char>(b);
+      ++i;
+      continue;
+    }
+    std::size_t need = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) {
+      need = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      need = 2;
+      if (b == 0xE0) lo = 0xA0;
+      if (b == 0xED) hi = 0x9F;  // no UTF-16 surrogates
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      need = 3;
+      if (b == 0xF0) lo = 0x90;
+      if (b == 0xF4) hi = 0x8F;
+    } else {
+      out += "\xEF\xBF\xBD";
+      ++i;
+      continue;
+    }
+    std::size_t j = i + 1;
+    bool whole = true;
+    for (std::size_t k = 0; k < need; ++k, ++j) {
+      const unsigned char c = j < in.size() ? static_cast<unsigned char>(in[j]) : 0;
+      if (j >= in.size() || c < lo || c > hi) {
+        whole = false;
+        break;
+      }
+      lo = 0x80;
+      hi = 0xBF;
+    }
+    if (whole) {
+      out.append(in.substr(i, j - i));
+    } else {
+      out += "\xEF\xBF\xBD";  // the byte that broke the sequence starts the next one
+    }
+    i = j;
+  }
+  return out;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The code unit of a \uXXXX escape at `at` in `text`, or -1.
+long escaped_unit(std::string_view text, std::size_t at) {
+  if (at + 6 > text.size() || text[at] != '\\' || text[at + 1] != 'u') return -1;
+  long unit = 0;
+  for (std::size_t k = at + 2; k < at + 6; ++k) {
+    const int d = hex_digit(text[k]);
+    if (d < 0) return -1;
+    unit = unit * 16 + d;
+  }
+  return unit;
+}
+
+bool is_json_number(std::string_view t) {
+  std::size_t i = 0;
+  auto digits = [&] {
+    const std::size_t from = i;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
+    return i > from;
+  };
+  if (i < t.size() && t[i] == '-') ++i;
+  if (i < t.size() && t[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == t.size();
+}
+
+// The text of `line` as JSON.parse reads it, made readable by
+// nlohmann::json; nullopt when JSON.parse would refuse it for a reason
+// nlohmann::json overlooks. JSON.parse takes a lone surrogate escape (what
+// JSON.stringify writes for an emoji cut in half): it becomes \uFFFD, the
+// same length, as a UTF-8 decoder would read it. A number too large for a
+// double is Infinity to JSON.parse: it becomes the largest power of ten a
+// double holds, so its count saturates. nlohmann::json skips a byte order
+// mark at the start; JSON.parse does not (U+FEFF is not JSON whitespace).
+std::optional<std::string> as_json_parse_reads(std::string_view line) {
+  if (line.substr(0, 3) == "\xEF\xBB\xBF") return std::nullopt;
+  const std::string text = replace_ill_formed_utf8(line);
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '"') {
+        in_string = false;
+      } else if (c == '\\') {
+        // Every backslash starts an escape, so "\\ud83d" (an escaped
+        // backslash, then text) is left as it is.
+        const long unit = escaped_unit(text, i);
+        if (unit < 0xD800 || unit > 0xDFFF) {
+          out.append(text, i, 2);
+          i += 2;
+          continue;
+        }
+        const long next = escaped_unit(text, i + 6);
+        if (unit <= 0xDBFF && next >= 0xDC00 && next <= 0xDFFF) {
+          out.append(text, i, 12);
+          i += 12;
+        } else {
+          out += "\\uFFFD";
+          i += 6;
+        }
+        continue;
+      }
+      out += c;
+      ++i;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+      std::size_t end = i;
+      while (end < text.size() &&
+             std::string_view("0123456789+-.eE").find(text[end]) != std::string_view::npos) {
+        ++end;
+      }
+      const std::string token = text.substr(i, end - i);
+      if (is_json_number(token) && std::isinf(std::strtod(token.c_str(), nullptr))) {
+        out += c == '-' ? "-1e308" : "1e308";
+      } else {
+        out += token;
+      }
+      i = end;
+      continue;
+    }
+    out += c;
+    ++i;
+  }
+  return out;
+}
+
+// ccusage's timestamp: the pattern its schema demands, then what
+// JavaScript's Date takes of it (a day past the month's end rolls over, as
+// does 24:00:00; month 13 or minute 60 make an invalid date, and ccusage
+// drops the line when formatting it throws).
+std::optional<std::chrono::system_clock::time_point> ccusage_timestamp(std::string_view t) {
+  const bool millis = t.size() == 24;
+  if (t.size() != 20 && !millis) return std::nullopt;
+  const std::string_view shape = millis ? "dddd-dd-ddTdd:dd:dd.dddZ" : "dddd-dd-ddTdd:dd:ddZ";
+  for (std::size_t k = 0; k < shape.size(); ++k) {
+    if (shape[k] == 'd' ? (t[k] < '0' || t[k] > '9') : t[k] != shape[k]) return std::nullopt;
+  }
+  auto num = [&](std::size_t at, std::size_t len) {
+    int v = 0;
+    for (std::size_t k = at; k < at + len; ++k) v = v * 10 + (t[k] - '0');
+    return v;
+  };
+  const int y = num(0, 4), mo = num(5, 2), d = num(8, 2), h = num(11, 2), mi = num(14, 2),
+            s = num(17, 2), ms = millis ? num(20, 3) : 0;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 24 || mi > 59 || s > 59) return std::nullopt;
+  if (h == 24 && (mi != 0 || s != 0 || ms != 0)) return std::nullopt;
+  using namespace std::chrono;
+  const sys_days first = year{y} / month{static_cast<unsigned>(mo)} / day{1};
+  return time_point_cast<system_clock::duration>(first + days{d - 1} + hours{h} + minutes{mi} +
+                                                 seconds{s} + milliseconds{ms});
+}
+
+// A count as ccusage's schema takes it (any number) made a token count:
+// ccusage adds whatever is there in doubles; we keep counts whole and
+// within int64 (a fraction is cut, a negative count is 0, a huge one
+// saturates), which gives the same totals for every count a real
+// transcript holds.
+std::int64_t token_count(const json& usage, const char* key) {
+  auto it = usage.find(key);
+  if (it == usage.end()) return 0;
+  if (it->is_number_unsigned()) {
+    return static_cast<std::int64_t>(
+        std::min<std::uint64_t>(it->get<std::uint64_t>(), static_cast<std::uint64_t>(kMaxCount)));
+  }
+  if (it->is_number_integer()) return std::max<std::int64_t>(0, it->get<std::int64_t>());
+  const double v = it->get<double>();
+  if (!(v > 0)) return 0;
+  if (v >= 9.2233720368547758e18) return kMaxCount;
+  return static_cast<std::int64_t>(v);
+}
+
+template <typename Check>
+bool absent_or(const json& object, const char* key, Check check) {
+  auto it = object.find(key);
+  return it == object.end() || check(*it);
+}
+
+bool is_text(const json& v) { return v.is_string(); }
+bool is_name(const json& v) { return v.is_string() && !v.get_ref<const std::string&>().empty(); }
+bool is_number(const json& v) { return v.is_number(); }
+bool is_flag(const json& v) { return v.is_boolean(); }
+
+bool is_version(const json& v) {
+  // /^\d+\.\d+\.\d+/: a prefix; anything may follow.
+  if (!v.is_string()) return false;
+  const auto& s = v.get_ref<const std::string&>();
+  std::size_t i = 0;
+  for (int part = 0; part < 3; ++part) {
+    if (part > 0) {
+      if (i >= s.size() || s[i] != '.') return false;
+      ++i;
+    }
+    const std::size_t from = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    if (i == from) return false;
+  }
+  return true;
+}
+
+bool is_content(const json& v) {
+  // An array of objects whose `text`, when there, is a string. valibot's
+  // object() takes anything typeof "object", so an array item passes too.
+  if (!v.is_array()) return false;
+  return std::all_of(v.begin(), v.end(), [](const json& item) {
+    return item.is_array() || (item.is_object() && absent_or(item, "text", is_text));
+  });
+}
+
+// ccusage 17's usageDataSchema (valibot): a line that fails it is skipped
+// whole. optional() means absent: a null is a wrong type, and so is an
+// empty id, session id or model.
+bool fits_ccusage_schema(const json& j) {
+  if (!j.is_object()) return false;
+  auto msg = j.find("message");
+  if (msg == j.end() || !msg->is_object()) return false;
+  auto usage = msg->find("usage");
+  if (usage == msg->end() || !usage->is_object()) return false;
+  return absent_or(j, "cwd", is_text) && absent_or(j, "sessionId", is_name) &&
+         absent_or(j, "version", is_version) && absent_or(j, "costUSD", is_number) &&
+         absent_or(j, "requestId", is_name) && absent_or(j, "isApiErrorMessage", is_flag) &&
+         absent_or(*msg, "model", is_name) && absent_or(*msg, "id", is_name) &&
+         absent_or(*msg, "content", is_content) && usage->contains("input_tokens") &&
+         usage->contains("output_tokens") && absent_or(*usage, "input_tokens", is_number) &&
+         absent_or(*usage, "output_tokens", is_number) &&
+         absent_or(*usage, "cache_creation_input_tokens", is_number) &&
+         absent_or(*usage, "cache_read_input_tokens", is_number);
+}
+
+enum class LineKind { usage, other, unreadable };
+
+LineKind read_line(std::string_view line, TranscriptEntry& e) {
+  auto text = as_json_parse_reads(line);
+  if (!text) return LineKind::unreadable;
+  json j = json::parse(*text, nullptr, false);
+  if (j.is_discarded()) return LineKind::unreadable;
+  if (!fits_ccusage_schema(j)) return LineKind::other;
+  auto at = ccusage_timestamp(json_text(j, "timestamp"));
+  if (!at) return LineKind::other;
+  const json& msg = j["message"];
+  const json& usage = msg["usage"];
+  e.message_id = json_text(msg, "id");
+  e.request_id = json_text(j, "requestId");
+  e.session_id = json_text(j, "sessionId");
+  e.model = json_text(msg, "model");
+  e.cwd = json_text(j, "cwd");
+  e.at = *at;
+  e.input_tokens = token_count(usage, "input_tokens");
+  e.output_tokens = token_count(usage, "output_tokens");
+  e.cache_creation_tokens = token_count(usage, "cache_creation_input_tokens");
+  e.cache_read_tokens = token_count(usage, "cache_read_input_tokens");
+  if (auto c = j.find("costUSD"); c != j.end()) e.cost_usd = c->get<double>();
+  return LineKind::usage;
+}
+
 }  // namespace
 
 std::optional<TranscriptEntry> parse_transcript_line(std::string_view line) {
-  json j = json::parse(line, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  if (json_text(j, "type") != "assistant") return std::nullopt;
-  auto msg = j.find("message");
-  if (msg == j.end() || !msg->is_object()) return std::nullopt;
-  auto usage = msg->find("usage");
-  if (usage == msg->end() || !usage->is_object()) return std::nullopt;
-  auto at = limits::parse_rfc3339(json_text(j, "timestamp"));
-  if (!at) return std::nullopt;
-  // ccusage 17 drops a line whose message id or request id is given but
-  // empty (absent ones are fine): so do we, or day totals would differ.
-  auto empty_given = [](const json& object, const char* key) {
-    auto it = object.find(key);
-    return it != object.end() && (!it->is_string() || it->get<std::string>().empty());
-  };
-  if (empty_given(*msg, "id") || empty_given(j, "requestId")) return std::nullopt;
   TranscriptEntry e;
-  e.message_id = json_text(*msg, "id");
-  e.request_id = json_text(j, "requestId");
-  e.session_id = json_text(j, "sessionId");
-  e.model = json_text(*msg, "model");
-  e.cwd = json_text(j, "cwd");
-  e.at = *at;
-  e.input_tokens = json_count(*usage, "input_tokens");
-  e.output_tokens = json_count(*usage, "output_tokens");
-  e.cache_creation_tokens = json_count(*usage, "cache_creation_input_tokens");
-  e.cache_read_tokens = json_count(*usage, "cache_read_input_tokens");
-  if (auto c = j.find("costUSD"); c != j.end() && c->is_number()) e.cost_usd = c->get<double>();
+  if (read_line(line, e) != LineKind::usage) return std::nullopt;
   return e;
 }
 
@@ -124,24 +399,24 @@ Result<TranscriptReader::Batch> TranscriptReader::read_new(const std::vector<fs:
       mark.offset += whole.size();
       std::size_t start = 0;
       while (start < whole.size()) {
-        auto end = whole.find('\n', start);
+        // Lines end as Node's readline ends them: at \n, \r\n, or a lone \r.
+        auto end = whole.find_first_of("\r\n", start);
         std::string_view line = whole.substr(start, end - start);
         const std::uintmax_t line_offset = base + start;
-        start = end + 1;
-        if (line.empty()) continue;
-        auto entry = parse_transcript_line(line);
-        if (!entry) {
-          if (json::accept(line) == false) ++batch.unreadable;
-          continue;
-        }
-        const std::string key = dedup_key(*entry);
+        start = end + (whole.compare(end, 2, "\r\n") == 0 ? 2 : 1);
+        if (line.find_first_not_of(" \t\f\v") == std::string_view::npos) continue;
+        TranscriptEntry entry;
+        const LineKind kind = read_line(line, entry);
+        if (kind == LineKind::unreadable) ++batch.unreadable;
+        if (kind != LineKind::usage) continue;
+        const std::string key = dedup_key(entry);
         if (!key.empty() && !seen_.insert(key).second) {
           ++batch.duplicates;
           continue;
         }
-        entry->file = path;
-        entry->offset = line_offset;
-        batch.entries.push_back(std::move(*entry));
+        entry.file = path;
+        entry.offset = line_offset;
+        batch.entries.push_back(std::move(entry));
       }
     }
   }
@@ -178,10 +453,10 @@ std::map<std::string, DayTotals> daily_totals(const std::vector<TranscriptEntry>
   std::map<std::string, DayTotals> out;
   for (const auto& e : entries) {
     DayTotals& d = out[local_date(e.at)];
-    d.input_tokens += e.input_tokens;
-    d.output_tokens += e.output_tokens;
-    d.cache_creation_tokens += e.cache_creation_tokens;
-    d.cache_read_tokens += e.cache_read_tokens;
+    d.input_tokens = saturating_add(d.input_tokens, e.input_tokens);
+    d.output_tokens = saturating_add(d.output_tokens, e.output_tokens);
+    d.cache_creation_tokens = saturating_add(d.cache_creation_tokens, e.cache_creation_tokens);
+    d.cache_read_tokens = saturating_add(d.cache_read_tokens, e.cache_read_tokens);
     if (!e.model.empty() && e.model != "<synthetic>") d.models.insert(e.model);
   }
   return out;

@@ -2,12 +2,23 @@
 // read the way ccusage reads them: the usage of the sessions a person runs
 // by hand, which the accountant (issue 6) counts beside the fleet's own.
 //
-// A line counts when it is an assistant message with usage; a line is
-// counted once per message id + request id (Claude Code writes the same
-// message again as it streams). Lines without either id are counted every
-// time, as ccusage does; a line whose id is given but empty is dropped, as
-// ccusage 17 does. Unreadable lines are skipped and counted, never an
-// error: a transcript being written ends in a half line.
+// A line counts when it passes ccusage 17's schema (its usageDataSchema,
+// whatever the line's `type`): a `timestamp` of the form
+// 2026-01-02T03:04:05[.678]Z that JavaScript takes as a date,
+// `message.usage` with numeric `input_tokens` and `output_tokens`, and
+// every other field it knows either absent or of its type (a null is not
+// absent). A line that fails is skipped whole, never counted as zeros.
+// Lines are read as Node and JSON.parse read them: ill-formed UTF-8 and
+// lone surrogate escapes become U+FFFD, a lone \r ends a line too.
+//
+// A line is counted once per message id + request id (Claude Code writes
+// the same message again as it streams). Lines without either id are
+// counted every time, as ccusage does. Unreadable lines are skipped and
+// counted, never an error: a transcript being written ends in a half line.
+//
+// Counts are kept whole and within int64 where ccusage adds doubles: a
+// fraction is cut, a negative count reads 0, a huge one saturates; the day
+// totals equal ccusage's for every count a real transcript holds.
 //
 // Thread: one thread at a time per TranscriptReader.
 #pragma once
@@ -42,8 +53,9 @@ struct TranscriptEntry {
   std::uintmax_t offset = 0;  // of the line in the file: tells apart lines without ids
 };
 
-// One transcript line; nullopt for lines that carry no assistant usage
-// (user lines, summaries) and for lines that are not JSON.
+// One transcript line; nullopt for lines ccusage does not count (user
+// lines, summaries, lines that fail its schema) and for lines that are not
+// JSON.
 std::optional<TranscriptEntry> parse_transcript_line(std::string_view line);
 
 // The projects folders to read: each directory of CLAUDE_CONFIG_DIR
@@ -58,7 +70,7 @@ class TranscriptReader {
     std::vector<TranscriptEntry> entries;  // new, not seen before
     std::size_t files = 0;                 // files that had new bytes
     std::size_t duplicates = 0;            // lines dropped as seen
-    std::size_t unreadable = 0;            // lines that were not JSON
+    std::size_t unreadable = 0;            // lines that were not JSON to JSON.parse
   };
 
   // Reads what was appended to every *.jsonl below `roots` since the last
@@ -81,8 +93,8 @@ class TranscriptReader {
 };
 
 // Day totals as `ccusage daily` computes them: by the entry's calendar date
-// in the zone of TZ (local time), all entries' tokens; models list all but
-// "<synthetic>".
+// in the zone of TZ (local time), all entries' tokens (saturating at the
+// int64 maximum); models list all but "<synthetic>".
 struct DayTotals {
   std::int64_t input_tokens = 0;
   std::int64_t output_tokens = 0;

@@ -1,7 +1,7 @@
 // The transcript reader against the real ccusage 17 (npm): day totals of a
 // generated transcript set must equal `ccusage daily --json`, in UTC and in
 // a zone where days start at another hour, read all at once and read in two
-// steps while a session is still being written.
+// steps while a session is still being written, and with odd lines.
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -31,10 +31,13 @@ void check_parity(const std::vector<TranscriptEntry>& entries, const fs::path& c
   ::unsetenv("TZ");
   ::tzset();
   CAPTURE(tz);
-  REQUIRE(ours.size() == theirs.size());
+  // Not REQUIRE: a case that fails leaves the other cases run.
+  CHECK(ours.size() == theirs.size());
   for (const auto& [date, d] : ours) {
     CAPTURE(date);
-    REQUIRE(theirs.count(date) == 1);
+    const bool theirs_too = theirs.count(date) == 1;
+    CHECK(theirs_too);
+    if (!theirs_too) continue;
     const json& t = theirs.at(date);
     CHECK(d.input_tokens == t.at("inputTokens").get<std::int64_t>());
     CHECK(d.output_tokens == t.at("outputTokens").get<std::int64_t>());
@@ -52,7 +55,7 @@ TEST_CASE("transcripts: day totals equal ccusage daily, whole and read in two st
   TempDir dir;
   const fs::path config = dir.path() / "claude";
   Generator gen;
-  // 2026-11-18 21:00 UTC: sessions run across midnight in UTC and in New York.
+  // 2026-11-17 21:00 UTC: sessions run across midnight in UTC and in New York.
   const std::int64_t t0 = 1'794'949'200'000;
   write_lines(config / "projects" / "-work-api" / "s-1.jsonl", gen.session(t0, "s-1", 40));
   write_lines(config / "projects" / "-work-api" / "s-2.jsonl",
@@ -108,6 +111,41 @@ TEST_CASE("transcripts: day totals equal ccusage daily, whole and read in two st
   auto all = fresh.read_new(roots);
   REQUIRE(all.ok());
   CHECK(all->entries.size() == entries.size());
+}
+
+// Issue 13: lines whose fields have the wrong type were counted as zeros
+// where ccusage skips them, and a lone surrogate escape dropped a line
+// ccusage counts. Each odd line beside an ordinary session, then all at once.
+TEST_CASE("transcripts: odd lines are skipped or counted as ccusage does") {
+  Generator gen;
+  const std::int64_t t0 = 1'794'949'200'000;  // 2026-11-17 21:00 UTC
+  const auto ordinary = gen.session(t0, "s-o", 4);
+  const auto cases = gen.odd_lines(t0 + 3LL * 3600 * 1000, "s-odd");
+  std::vector<std::string> all = ordinary;
+  for (const auto& c : cases) {
+    all.insert(all.end(), c.lines.begin(), c.lines.end());
+    SUBCASE(c.name.c_str()) {
+      TempDir dir;
+      const fs::path config = dir.path() / "claude";
+      write_lines(config / "projects" / "-work-api" / "s-o.jsonl", ordinary);
+      write_lines(config / "projects" / "-work-api" / "s-odd.jsonl", c.lines);
+      TranscriptReader reader;
+      auto batch = reader.read_new(transcript_roots(config.string(), dir.path()));
+      REQUIRE(batch.ok());
+      check_parity(batch->entries, config, "UTC");
+    }
+  }
+  SUBCASE("all in one file") {
+    TempDir dir;
+    const fs::path config = dir.path() / "claude";
+    write_lines(config / "projects" / "-work-api" / "s-all.jsonl", all);
+    TranscriptReader reader;
+    auto batch = reader.read_new(transcript_roots(config.string(), dir.path()));
+    REQUIRE(batch.ok());
+    CHECK(batch->unreadable == 1);  // the line after a byte order mark: not JSON to JSON.parse
+    check_parity(batch->entries, config, "UTC");
+    check_parity(batch->entries, config, "America/New_York");
+  }
 }
 
 TEST_CASE("transcripts: the roots follow CLAUDE_CONFIG_DIR, else the home directory") {
