@@ -24,7 +24,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// What `agency init --config` writes and what runs without any agency.yaml;
+// What commands other than `agency up` run on without any agency.yaml (`agency up`
+// runs on what the place gives instead: agents/place.hpp);
 // embedded_default() parses this text, so the two cannot disagree.
 constexpr std::string_view kDefaultYaml = R"yaml(# agency.yaml: what `agency up` runs.
 # Every key is optional; docs/CONFIG.md describes them all. Relative paths
@@ -81,11 +82,11 @@ roles:
 )yaml";
 
 constexpr std::array<std::string_view, 12> kTopKeys = {
-    "state_dir", "nats",  "projects", "roles",      "pipeline",   "limits",
+    "state_dir", "nats",    "projects",    "roles", "pipeline",   "limits",
     "proxy",     "sweeper", "synthesizer", "scout", "accountant", "dispatcher"};
-constexpr std::array<std::string_view, 6> kLimitsKeys = {
-    "brief_bytes", "question_bytes", "mail_bytes",
-    "usage_bytes", "task_bytes",     "dead_letter_keep_bytes"};
+constexpr std::array<std::string_view, 6> kLimitsKeys = {"brief_bytes", "question_bytes",
+                                                         "mail_bytes",  "usage_bytes",
+                                                         "task_bytes",  "dead_letter_keep_bytes"};
 constexpr std::array<std::string_view, 6> kDispatcherKeys = {
     "every_seconds", "standing_orders", "schedules", "triggers", "instances", "order_estimate"};
 constexpr std::array<std::string_view, 5> kOrderKeys = {"role", "objective", "projects", "priority",
@@ -1242,7 +1243,7 @@ Result<Config> load_file(const fs::path& path) {
     return make_error(errc::config,
                       path.string() + ": cannot read the config file (" +
                           (fs::exists(path, ec) ? "permission denied?" : "it does not exist") +
-                          "); `agency init --config` writes one");
+                          "); `agency init --write` writes one");
   }
   std::ostringstream text;
   text << in.rdbuf();

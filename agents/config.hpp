@@ -103,11 +103,11 @@ struct Pipeline {
 // it anyway becomes a dead letter holding its size, its sha256 and the first
 // dead_letter_keep_bytes of it. Every figure is in bytes.
 struct Limits {
-  std::int64_t brief_bytes = 256 * 1024;     // a brief on agency.brief.<role>
-  std::int64_t question_bytes = 64 * 1024;   // a question on agency.ask.<role>
-  std::int64_t mail_bytes = 64 * 1024;       // a letter on agency.mail.<agent-id>
-  std::int64_t usage_bytes = 16 * 1024;      // a usage sample or limit reading
-  std::int64_t task_bytes = 512 * 1024;      // a task record in agency-tasks
+  std::int64_t brief_bytes = 256 * 1024;       // a brief on agency.brief.<role>
+  std::int64_t question_bytes = 64 * 1024;     // a question on agency.ask.<role>
+  std::int64_t mail_bytes = 64 * 1024;         // a letter on agency.mail.<agent-id>
+  std::int64_t usage_bytes = 16 * 1024;        // a usage sample or limit reading
+  std::int64_t task_bytes = 512 * 1024;        // a task record in agency-tasks
   std::int64_t dead_letter_keep_bytes = 4096;  // what a dead letter keeps of a payload
   // The largest figure any of the above may take: the server's default
   // max_payload (1 MiB) less room for headers and the record's own fields.
@@ -311,8 +311,8 @@ Result<Config> load_file(const std::filesystem::path& path);
 Result<Config> load(const std::optional<std::filesystem::path>& explicit_path,
                     const std::filesystem::path& cwd = std::filesystem::current_path());
 
-// The embedded default configuration, as YAML (printed by `agency init --config`)
-// and parsed.
+// The embedded default configuration, as YAML, and parsed (`agency up` without a
+// file runs on agents/place.hpp's choices instead).
 std::string_view default_yaml();
 Config embedded_default(const std::filesystem::path& cwd);
 
