@@ -24,7 +24,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// What `agency init --config` writes and what runs without any agency.yaml;
+// What commands other than `agency up` run on without any agency.yaml (`agency up`
+// runs on what the place gives instead: agents/place.hpp);
 // embedded_default() parses this text, so the two cannot disagree.
 constexpr std::string_view kDefaultYaml = R"yaml(# agency.yaml: what `agency up` runs.
 # Every key is optional; docs/CONFIG.md describes them all. Relative paths
@@ -1242,7 +1243,7 @@ Result<Config> load_file(const fs::path& path) {
     return make_error(errc::config,
                       path.string() + ": cannot read the config file (" +
                           (fs::exists(path, ec) ? "permission denied?" : "it does not exist") +
-                          "); `agency init --config` writes one");
+                          "); `agency init --write` writes one");
   }
   std::ostringstream text;
   text << in.rdbuf();

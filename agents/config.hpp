@@ -316,8 +316,8 @@ Result<Config> load(const std::optional<std::filesystem::path>& explicit_path,
 // size limits) for `roles` (the built-in ones always get their consumers).
 ProvisionPlan provision_plan(const Config& config, const std::vector<std::string>& roles);
 
-// The embedded default configuration, as YAML (printed by `agency init --config`)
-// and parsed.
+// The embedded default configuration, as YAML, and parsed (`agency up` without a
+// file runs on agents/place.hpp's choices instead).
 std::string_view default_yaml();
 Config embedded_default(const std::filesystem::path& cwd);
 

@@ -69,5 +69,6 @@ void add_mail_command(CLI::App& app, GlobalOptions& global);      // lateral.cpp
 void add_usage_command(CLI::App& app, GlobalOptions& global);     // usage.cpp
 void add_sim_command(CLI::App& app, GlobalOptions& global);       // sim.cpp
 void add_dispatch_command(CLI::App& app, GlobalOptions& global);  // dispatch.cpp
+void add_doctor_command(CLI::App& app, GlobalOptions& global);    // doctor.cpp
 
 }  // namespace agency::cli

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "agency/v1/fleet.pb.h"
 #include "agents/ids.hpp"
 #include "agents/inbox.hpp"
+#include "agents/place.hpp"
 #include "agents/tasks.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
@@ -118,6 +120,69 @@ void run_init(const GlobalOptions& global) {
   std::cout << "provisioned " << conn->connected_url() << ": " << report_.created.size()
             << " created, " << report_.updated.size() << " updated, " << report_.unchanged.size()
             << " unchanged (settings: docs/STREAMS.md)\n";
+}
+
+// agency init --write: agency.yaml from what the place gives, as `agency up`
+// would choose without one.
+void run_init_write(const GlobalOptions& global, bool force) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path file =
+      fs::absolute(global.config_path && !global.config_path->empty() ? *global.config_path
+                                                                      : fs::path("agency.yaml"),
+                   ec)
+          .lexically_normal();
+  if (fs::is_directory(file, ec)) {
+    fail(make_error(errc::config, file.string() + " is a directory; give --config a file name"));
+  }
+  if (fs::exists(file, ec) && !force) {
+    fail(make_error(errc::already_exists,
+                    file.string() + " exists; `agency init --write --force` replaces it"));
+  }
+  auto found = place::detect(fs::current_path());
+  const auto text = place::config_yaml(
+      found, {file.parent_path(),
+              {},
+              "agency.yaml, written by `agency init --write` from what it found in\n" +
+                  found.dir.string() + "; edit freely."});
+  // What is written must be what `agency up` reads: checked before writing.
+  if (auto parsed = config::parse(text, file); !parsed) {
+    fail(make_error(errc::internal, "the agency.yaml made from this place does not parse: " +
+                                        parsed.error().message));
+  }
+  const fs::path tmp = file.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    if (!out) fail(make_error(errc::io, "cannot write " + tmp.string()));
+  }
+  fs::rename(tmp, file, ec);
+  if (ec) fail(make_error(errc::io, "cannot write " + file.string() + ": " + ec.message()));
+
+  if (global.json) {
+    json project = nullptr;
+    if (found.repo) {
+      project = {{"name", found.repo->name},
+                 {"repo", found.repo->root.string()},
+                 {"default_branch", found.repo->default_branch},
+                 {"test_command", found.tests.command}};
+    }
+    std::cout << json{{"file", file.string()},         {"project", project},
+                      {"engine", found.engine.engine}, {"engine_reason", found.engine.reason},
+                      {"plan", found.engine.plan},     {"roles", place::fleet_roles(found)}}
+                     .dump()
+              << '\n';
+    return;
+  }
+  std::cout << "wrote " << file.string() << ":\n";
+  auto lines = place::summary_lines(found);
+  lines.pop_back();  // "how to change it": this file is how
+  for (const auto& l : lines) std::cout << "  " << l << '\n';
+  std::cout << "edit it to change them (docs/CONFIG.md); `agency up` runs it\n";
+  if (const char* env = std::getenv("AGENCY_CONFIG"); env != nullptr && *env != '\0') {
+    std::cerr << "agency: note: AGENCY_CONFIG is set (" << env
+              << "): commands read that file, not this one, while it is\n";
+  }
 }
 
 // ---- brief --------------------------------------------------------------
@@ -466,10 +531,35 @@ int exit_code_for(const Error& error) {
 }
 
 void add_init_command(CLI::App& app, GlobalOptions& global) {
+  struct InitOptions {
+    bool write = false;
+    bool force = false;
+  };
+  auto opts = std::make_shared<InitOptions>();
   auto* cmd = app.add_subcommand(
-      "init", "Create (or check) every stream, consumer and KV bucket agency uses; safe to repeat");
+      "init",
+      "Create (or check) every stream, consumer and KV bucket agency uses; safe to repeat.\n"
+      "With --write: write agency.yaml (or the --config file) from what this place gives, the "
+      "choices `agency up` makes without one: this git repository as the project, its test "
+      "command, the coding CLI installed and logged in, the accountant's plan; commented. "
+      "Needs no server.\n"
+      "  agency init                  provision the server (NATS_URL or a running agency up)\n"
+      "  agency init --write          write ./agency.yaml to edit\n"
+      "  agency init --write --force  replace an existing one");
+  cmd->add_flag("--write", opts->write,
+                "write agency.yaml from what this place gives instead of provisioning");
+  cmd->add_flag("--force", opts->force, "with --write: replace an existing file");
   cmd->add_flag("--json", global.json, "print the report as JSON");
-  cmd->callback([&global] { run_init(global); });
+  cmd->callback([&global, opts] {
+    if (opts->force && !opts->write) {
+      fail(make_error(errc::config, "--force goes with --write (agency init --write --force)"));
+    }
+    if (opts->write) {
+      run_init_write(global, opts->force);
+    } else {
+      run_init(global);
+    }
+  });
 }
 
 void add_brief_command(CLI::App& app, GlobalOptions& global) {

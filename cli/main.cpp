@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
 
   agency::cli::add_up_command(app, global);
   agency::cli::add_init_command(app, global);
+  agency::cli::add_doctor_command(app, global);
   agency::cli::add_brief_command(app, global);
   agency::cli::add_watch_command(app, global);
   agency::cli::add_status_command(app, global);

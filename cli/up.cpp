@@ -43,6 +43,7 @@
 #include "agency/v1/control.pb.h"
 #include "agency/v1/scale.pb.h"
 #include "agents/logging.hpp"
+#include "agents/place.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/embedded_server.hpp"
@@ -71,6 +72,9 @@ constexpr int kMaxAgentsPerRole = 64;
 // Queue group of the scale endpoint: with several `agency up` on one
 // server, one of them answers a request, not each.
 constexpr std::string_view kScaleQueue = "agency-up";
+// Without agency.yaml: the configuration made from the place, in the state
+// dir, which the agents are given as AGENCY_CONFIG.
+constexpr std::string_view kPlaceConfig = "agency.place.yaml";
 
 struct UpOptions {
   bool no_fleet = false;
@@ -636,6 +640,30 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
 
   std::error_code ec;
   const fs::path state_dir = fs::absolute(cfg.state_dir, ec).lexically_normal();
+
+  // Without agency.yaml the place decides: the repository we are in and the
+  // coding CLI installed here. The agents read the same choices from a file
+  // in the state dir, as they would read agency.yaml.
+  std::optional<place::Place> found;
+  std::string found_yaml;
+  if (cfg.source.empty()) {
+    found = place::detect(fs::current_path());
+    const fs::path file = state_dir / kPlaceConfig;
+    found_yaml = place::config_yaml(
+        *found, {state_dir, state_dir,
+                 "What `agency up` found here, for its agents (no agency.yaml was found).\n"
+                 "Rewritten at every start: `agency init --write` writes an agency.yaml to edit."});
+    auto parsed = config::parse(found_yaml, file);
+    if (!parsed) {
+      report(make_error(errc::internal, "the configuration made from this place does not parse: " +
+                                            parsed.error().message));
+      return kExitFailed;
+    }
+    cfg = std::move(*parsed);
+    out.line("no agency.yaml here, so it runs on what it found:");
+    for (const auto& l : place::summary_lines(*found)) out << "  " << l << '\n';
+    out.os() << std::flush;
+  }
   fs::create_directories(state_dir, ec);
   if (ec) {
     report(make_error(errc::io, "cannot create the state dir " + state_dir.string() + ": " +
@@ -657,6 +685,16 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
                        (url.empty() ? "" : " (NATS at " + url + ")") +
                        "; stop it first (Ctrl-C in its terminal), or use a different state_dir"));
     return kExitUsage;
+  }
+  if (found) {
+    if (auto r = write_file_atomically(state_dir / kPlaceConfig, found_yaml); !r) {
+      report(r.error());
+      return kExitFailed;
+    }
+    // The state dir inside the repository would show in `git status`, and
+    // the agents' worktrees with it.
+    const auto ignore = state_dir / ".gitignore";
+    if (found->repo && !fs::exists(ignore, ec)) (void)write_file_atomically(ignore, "*\n");
   }
 
   // The server: an existing one, or our own.
@@ -755,6 +793,20 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
                     {"unchanged", provisioned->unchanged.size()}}},
                   {"agents", json::array()},
                   {"skipped", json::array()}};
+  if (found) {
+    json project = nullptr;
+    if (found->repo) {
+      project = {{"name", found->repo->name},
+                 {"repo", found->repo->root.string()},
+                 {"default_branch", found->repo->default_branch},
+                 {"test_command", found->tests.command}};
+    }
+    summary["place"] = {{"config", cfg.source.string()},
+                        {"project", project},
+                        {"engine", found->engine.engine},
+                        {"engine_reason", found->engine.reason},
+                        {"plan", found->engine.plan}};
+  }
   if (session.server && session.server->monitor_port() > 0) {
     summary["monitor_url"] = "http://127.0.0.1:" + std::to_string(session.server->monitor_port());
   }
@@ -847,6 +899,9 @@ void add_up_command(CLI::App& app, GlobalOptions& global) {
       "Run the mesh on this machine: an embedded nats-server with JetStream (unless --nats or "
       "nats.url names a server), the streams and buckets, and every role's agents, supervised "
       "and restarted until Ctrl-C.\n"
+      "Without agency.yaml: the git repository it runs in is the one project, and the engine "
+      "is claude, codex or gemini, the first installed and logged in (else scripted); it "
+      "prints what it chose, and `agency init --write` writes that down to edit.\n"
       "  agency up                        embedded server, fleet from agency.yaml\n"
       "  agency up --nats nats://h:4222   use an existing server\n"
       "  agency up --no-fleet             only the server and the streams");
