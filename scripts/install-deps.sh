@@ -23,6 +23,10 @@ packages=(
   libcurl4-openssl-dev
   libsqlite3-dev
   clang-format
+  # The asan preset: clang with its sanitizer and libFuzzer runtimes
+  # (tests/fuzz/README.md).
+  clang libclang-rt-14-dev
+  ccache            # CMakeLists.txt uses it when present: rebuilds take seconds
   librsvg2-bin      # rsvg-convert: agency usage --chart FILE.png
 )
 
