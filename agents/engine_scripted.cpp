@@ -138,7 +138,8 @@ class ScenarioParser {
       const std::string role = it->first.Scalar();
       if (s.count(role) != 0) fail(it->first, role, "given twice");
       std::vector<Step> steps;
-      const YAML::Node& value = it->second;
+      // A copy (a handle): it->second lives in a proxy that dies with the statement.
+      const YAML::Node value = it->second;
       if (value.IsMap()) {
         steps.push_back(step(value, role));
       } else if (value.IsSequence() && value.size() > 0) {
@@ -206,7 +207,8 @@ class ScenarioParser {
     Step st;
     for (auto it = n.begin(); it != n.end(); ++it) {
       const std::string key = it->first.IsScalar() ? it->first.Scalar() : std::string();
-      const YAML::Node& v = it->second;
+      // A copy (a handle): it->second lives in a proxy that dies with the statement.
+      const YAML::Node v = it->second;
       const std::string at = path + "." + key;
       if (key == "verdict") {
         st.verdict = text(v, at);

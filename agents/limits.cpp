@@ -28,7 +28,14 @@ std::optional<std::int64_t> to_int(std::string_view text) {
   return v;
 }
 
-TimePoint from_epoch(std::int64_t seconds) { return TimePoint(std::chrono::seconds(seconds)); }
+// Nullopt past what a time point holds (about the years 1678 to 2262): a
+// hostile or garbled epoch must not overflow into some other time.
+std::optional<TimePoint> from_epoch(std::int64_t seconds) {
+  constexpr auto kMax =
+      std::chrono::duration_cast<std::chrono::seconds>(TimePoint::duration::max()).count();
+  if (seconds > kMax || seconds < -kMax) return std::nullopt;
+  return TimePoint(std::chrono::seconds(seconds));
+}
 
 const std::string* find(const std::map<std::string, std::string>& headers,
                         const std::string& name) {
@@ -146,7 +153,8 @@ std::optional<TimePoint> parse_rfc3339(std::string_view text) {
   std::time_t t = timegm(&tm);
   if (t == static_cast<std::time_t>(-1)) return std::nullopt;
   auto at = from_epoch(static_cast<std::int64_t>(t) - offset_s);
-  return at +
+  if (!at) return std::nullopt;
+  return *at +
          std::chrono::duration_cast<TimePoint::duration>(std::chrono::duration<double>(fraction));
 }
 

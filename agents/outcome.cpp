@@ -156,7 +156,8 @@ Result<std::optional<OutcomeBlock>> parse_outcome_block(std::string_view text) {
         return malformed(at, "has a key that is not a plain name: " + kind_of(it->first));
       }
       const std::string key = it->first.Scalar();
-      const YAML::Node& value = it->second;
+      // A copy (a handle): it->second lives in a proxy that dies with the statement.
+      const YAML::Node value = it->second;
       auto scalar = [&](std::string& out) -> Result<void> {
         if (value.IsNull()) return {};
         if (!value.IsScalar()) {

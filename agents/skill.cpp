@@ -92,7 +92,8 @@ Result<Skill> parse_skill(std::string_view text, const std::filesystem::path& so
     for (auto it = root.begin(); it != root.end(); ++it) {
       if (!it->first.IsScalar()) return fail(source, "front matter keys must be plain words");
       const std::string key = it->first.Scalar();
-      const YAML::Node& value = it->second;
+      // A copy (a handle): it->second lives in a proxy that dies with the statement.
+      const YAML::Node value = it->second;
       std::string text_value;
       if (value.IsScalar()) {
         text_value = value.Scalar();

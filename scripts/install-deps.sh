@@ -24,6 +24,10 @@ packages=(
   libssl-dev        # SHA-256 of payloads too large for a dead letter
   libsqlite3-dev
   clang-format
+  # The asan preset: clang with its sanitizer and libFuzzer runtimes
+  # (tests/fuzz/README.md).
+  clang libclang-rt-14-dev
+  ccache            # CMakeLists.txt uses it when present: rebuilds take seconds
   librsvg2-bin      # rsvg-convert: agency usage --chart FILE.png
 )
 

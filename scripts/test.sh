@@ -2,6 +2,9 @@
 # Installs what agency needs, builds it, and runs every test: unit, integration
 # (each against its own real nats-server) and end-to-end (the official NATS
 # JavaScript clients driving the mesh from outside). ctest prints the summary.
+# Then the unit tests again and the parsers' fuzz targets, under
+# AddressSanitizer and UndefinedBehaviorSanitizer (the asan preset: clang and
+# libFuzzer, each target fuzzing for 20 s; tests/fuzz/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -9,3 +12,6 @@ bash scripts/check-format.sh
 cmake --preset release
 cmake --build --preset release
 ctest --preset release
+cmake --preset asan
+cmake --build --preset asan
+ctest --preset asan

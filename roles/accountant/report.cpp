@@ -397,7 +397,9 @@ Result<Statusline> parse_statusline(std::string_view text, std::string_view acco
     if (auto reset = it->find("resets_at"); reset != it->end() && reset->is_number()) {
       auto epoch = reset->get<double>();
       if (epoch > 1e11) epoch /= 1000;  // milliseconds
-      if (std::isfinite(epoch) && epoch > 0) {
+      // Past the year 2262 a time point overflows: not a reset time.
+      constexpr auto kLatest = duration_cast<seconds>(Time::duration::max()).count();
+      if (std::isfinite(epoch) && epoch > 0 && epoch < static_cast<double>(kLatest)) {
         r.resets_at = Time(seconds(static_cast<std::int64_t>(std::llround(epoch))));
       }
     }

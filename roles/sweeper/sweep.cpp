@@ -360,10 +360,12 @@ Plan sweep(const Input& in, Memory memory) {
     } else if (is_set(s.since()) && moved_after(*task, to_time(s.since()))) {
       continue;
     }
-    const bool taken = std::any_of(in.fleet.begin(), in.fleet.end(), [&](const auto& other) {
-      return other.agent_id() != id && other.task_id() == s.task_id() &&
-             other.state() != voc::kIdle && !is_stale(other, now, st.stale_after);
-    });
+    // id by init-capture: clang 14 (the asan preset) cannot capture a structured binding.
+    const bool taken =
+        std::any_of(in.fleet.begin(), in.fleet.end(), [&, &agent = id](const auto& other) {
+          return other.agent_id() != agent && other.task_id() == s.task_id() &&
+                 other.state() != voc::kIdle && !is_stale(other, now, st.stale_after);
+        });
     if (taken) continue;
     std::string heartbeat = is_set(s.heartbeat_at())
                                 ? human_duration(age(now, to_time(s.heartbeat_at()))) + " ago"

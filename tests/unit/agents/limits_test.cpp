@@ -28,6 +28,15 @@ TEST_CASE("limits: usage limit reached text gives the reset time after the bar")
   CHECK_FALSE(limits::usage_limit_reset("usage limit reached|soon").has_value());
 }
 
+TEST_CASE("limits: a time past what a time point holds is no time, not an overflow") {
+  // Found by tests/fuzz (transcripts): year 9999 overflowed nanoseconds.
+  CHECK_FALSE(limits::parse_rfc3339("9999-12-31T23:59:59Z").has_value());
+  CHECK_FALSE(limits::usage_limit_reset("usage limit reached|99999999999").has_value());
+  auto last = limits::parse_rfc3339("2262-01-01T00:00:00Z");
+  REQUIRE(last.has_value());
+  CHECK(epoch(*last) == 9'214'646'400);
+}
+
 TEST_CASE("limits: Go durations as OpenAI sends them") {
   CHECK(limits::parse_go_duration("6m0s") == std::chrono::milliseconds(360'000));
   CHECK(limits::parse_go_duration("1.5s") == std::chrono::milliseconds(1500));

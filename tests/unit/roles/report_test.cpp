@@ -465,6 +465,18 @@ TEST_CASE("statusline: Claude Code's JSON gives readings and a line, garbage an 
     CHECK(odd->readings.empty());
     CHECK(statusline_text(*odd) == "agency: no rate limits yet");
   }
+  SUBCASE("a reset time past what a time point holds is dropped, not overflowed") {
+    // Found by tests/fuzz (statusline).
+    auto far = parse_statusline(
+        R"({"rate_limits": {"five_hour": {"used_percentage": 5, "resets_at": 1e300},
+                            "seven_day": {"used_percentage": 6, "resets_at": 99999999999}}})",
+        "", now);
+    REQUIRE(far.ok());
+    REQUIRE(far->readings.size() == 2);
+    CHECK_FALSE(far->readings[0].resets_at.has_value());
+    CHECK_FALSE(far->readings[1].resets_at.has_value());
+    CHECK(far->readings[0].utilization == doctest::Approx(5.0));
+  }
   SUBCASE("not JSON, or not an object") {
     for (const char* bad : {"not json", "", "[1, 2]", "{\"rate_limits\": "}) {
       auto r = parse_statusline(bad, "", now);
