@@ -162,7 +162,7 @@ function readStatus(data) {
   const m = tryDecode(data);
   if (!m) return null;
   try {
-    return { id: pbStr(m, 1), state: pbStr(m, 3), task: pbStr(m, 4), progress: pbStr(m, 6), pid: pbNum(m, 10) };
+    return { id: pbStr(m, 1), state: pbStr(m, 3), task: pbStr(m, 4), progress: pbStr(m, 6), pid: pbNum(m, 10), ack: pbStr(m, 15) };
   } catch {
     return null;
   }
@@ -174,6 +174,16 @@ function preview(data) {
   const text = head.toString("utf8");
   const printable = !text.includes("\ufffd") && !/[\x00-\x08\x0e-\x1f\x7f]/.test(text);
   return (printable ? JSON.stringify(text) : `0x${head.toString("hex").slice(0, 32)}`) + (data.length > 48 ? "..." : "");
+}
+
+// Stream, stream sequence and delivery count of a brief from its ack subject
+// ($JS.ACK.<stream>.<consumer>.<delivered>.<sseq>..., or with a domain and
+// account hash after $JS.ACK).
+function ackInfo(subject) {
+  const t = subject.split(".");
+  const at = t.length >= 11 ? 4 : 2;
+  if (t.length < 9 || t[0] !== "$JS" || t[1] !== "ACK") return null;
+  return { stream: t[at], delivered: Number(t[at + 2]), seq: Number(t[at + 3]) };
 }
 
 const streamOf = (subject) =>
@@ -193,6 +203,7 @@ test(`bus fuzzer: ${COUNT} hostile messages (seed ${SEED}) leave the fleet whole
   let fleet = null;
   let nc = null;
   let keep = false;
+  let watching = false;
   try {
     fleet = await startFleet(dir);
     nc = await connect({ servers: fleet.url, name: "busfuzz", maxReconnectAttempts: -1 });
@@ -220,6 +231,28 @@ test(`bus fuzzer: ${COUNT} hostile messages (seed ${SEED}) leave the fleet whole
     const requests = [];
 
     // ---- the flood ----------------------------------------------------
+    // What each agent has in hand, from its heartbeats, through the flood
+    // and the drain: a brief held long or delivered again and again is what
+    // jams a role.
+    const held = new Map(); // "stream:seq" -> {agents, delivered, first, last}
+    watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        for (const id of agents) {
+          const e = await kv["agency-fleet"].get(id).catch(() => null);
+          const s = e && readStatus(e.value);
+          const a = s?.ack ? ackInfo(s.ack) : null;
+          if (!a) continue;
+          const key = `${a.stream}:${a.seq}`;
+          const h = held.get(key) ?? { agents: new Set(), delivered: 0, first: Date.now(), last: 0 };
+          h.agents.add(id);
+          h.delivered = Math.max(h.delivered, a.delivered);
+          h.last = Date.now();
+          held.set(key, h);
+        }
+        await sleep(1000); // sampling heartbeats, not waiting for anything
+      }
+    })();
     const rate = Math.min(RATE, COUNT / ((GOOD * GOOD_SPACING_MS) / 1000));
     const floodStart = Date.now();
     let due = floodStart;
@@ -300,6 +333,8 @@ test(`bus fuzzer: ${COUNT} hostile messages (seed ${SEED}) leave the fleet whole
       await sleep(500); // polling the fleet's state, with a deadline
     }
     await Promise.allSettled(requests);
+    watching = false;
+    await watcher;
     const drainMs = Date.now() - drainStart;
     say(`drain: ${secs(drainMs)} after the flood`);
 
@@ -398,11 +433,11 @@ test(`bus fuzzer: ${COUNT} hostile messages (seed ${SEED}) leave the fleet whole
     const bySeq = new Map();
     const byPrefix = new Map();
     for (const item of items) {
+      if (item.seq) bySeq.set(`${item.stream}:${item.seq}`, item);
       if (item.good) continue;
       const c = cat(item.cat);
       if (item.unsent) c.unsent++;
       else c.sent++;
-      if (item.seq) bySeq.set(`${item.stream}:${item.seq}`, item);
       if (item.expect === "dead") {
         const p = hex(item.data);
         if (!byPrefix.has(p)) byPrefix.set(p, []);
@@ -445,10 +480,31 @@ test(`bus fuzzer: ${COUNT} hostile messages (seed ${SEED}) leave the fleet whole
           const s = statuses.get(a);
           return s ? `${a} ${s.state}${s.task ? ` on ${s.task}` : ""}${s.progress ? ` (${s.progress.slice(0, 80)})` : ""}` : `${a} (no readable heartbeat)`;
         });
-        const suspects = items.filter((i) => !i.good && i.expect === "dead" && !i.deadLetter && i.subject === `agency.${q.name.startsWith("mail") ? "mail" : "brief"}.${q.name.replace(/^briefs-|^mail-/, "")}`);
+        const suspects = items.filter((i) => !i.good && ["dead", "any"].includes(i.expect) && !i.deadLetter && i.subject === `agency.${q.name.startsWith("mail") ? "mail" : "brief"}.${q.name.replace(/^briefs-|^mail-/, "")}`);
+        // What the role's agents last said about handing briefs back.
+        const said = new Set();
+        for (const a of agents.filter((x) => x.replace(/-\d+$/, "") === role)) {
+          const log = existsSync(join(dir, "state", "logs", `${a}.log`)) ? readFileSync(join(dir, "state", "logs", `${a}.log`), "utf8").split("\n") : [];
+          for (const l of log.filter((x) => /handing|hand(ed|s)? back|cannot|failed|refused|budget|deferred|rate limited/.test(x) && !x.includes("dead-lettered")).slice(-3)) said.add(`${a}: ${l.replace(/^\S+ /, "").slice(0, 240)}`);
+        }
         lines.push(
           `${q.name} still holds ${q.pending} queued, ${q.inFlight} in flight (${q.redelivered} redelivered) ${secs(drainMs)} after the flood; agents: ${holders.join(", ")}` +
-            (suspects.length ? `; unsettled hostile messages there: ${suspects.slice(0, 4).map((i) => `${i.cat} #${i.i} ${i.data.length} B seq ${i.seq}`).join(", ")}${suspects.length > 4 ? ` and ${suspects.length - 4} more` : ""}` : ""),
+            (suspects.length ? `; unsettled hostile messages there: ${suspects.slice(0, 4).map((i) => `${i.cat} #${i.i} ${i.data.length} B seq ${i.seq}`).join(", ")}${suspects.length > 4 ? ` and ${suspects.length - 4} more` : ""}` : "") +
+            (said.size ? `\n    last said: ${[...said].join("\n               ")}` : ""),
+        );
+      }
+      const jammers = [...held]
+        .map(([key, h]) => ({ key, ...h, span: h.last - h.first, item: bySeq.get(key) }))
+        .filter((h) => h.delivered >= 3 || h.span >= STALL_MS)
+        .sort((a, b) => b.span - a.span);
+      if (jammers.length) {
+        lines.push(
+          `briefs agents held ${secs(STALL_MS)} or more, or took 3 or more times (from their heartbeats):\n    ` +
+            jammers.slice(0, 12).map((h) => {
+              const i = h.item;
+              const what = !i ? "(not sent by the fuzzer)" : i.good ? `good brief ${i.g}` : `${i.cat} #${i.i} ${i.data.length} B${i.how ? ` (${i.how})` : ""} ${preview(i.data)}`;
+              return `${h.key} ${what}: held by ${[...h.agents].join(",")} for ${secs(h.span)}, delivered ${h.delivered} times`;
+            }).join("\n    ") + (jammers.length > 12 ? `\n    and ${jammers.length - 12} more` : ""),
         );
       }
       failures.push(`4. stalls (limit ${secs(STALL_MS)} at one stage; queues must drain within ${secs(DRAIN_MS)}):\n  ${lines.join("\n  ")}`);
@@ -487,6 +543,7 @@ test(`bus fuzzer: ${COUNT} hostile messages (seed ${SEED}) leave the fleet whole
       assert.fail(`bus fuzzer, seed ${SEED} (rerun: AGENCY_FUZZ_SEED=${SEED} AGENCY_FUZZ_COUNT=${COUNT}${SKIP ? ` AGENCY_FUZZ_SKIP='${SKIP.source}'` : ""}), ${failures.length} of 5 checks failed:\n\n${failures.join("\n\n")}\n\nstate dir: ${dir}${keep ? " (kept)" : " (AGENCY_FUZZ_KEEP=1 keeps it)"}`);
     }
   } finally {
+    watching = false;
     if (nc) await nc.close().catch(() => {});
     if (fleet && fleet.proc.exitCode === null) {
       fleet.proc.kill("SIGTERM");
