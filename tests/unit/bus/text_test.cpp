@@ -45,7 +45,8 @@ TEST_CASE("text: terminal_safe escapes what a terminal would obey") {
       CHECK(safe.size() > 3);
       CHECK(inert(safe, false));
     }
-    CHECK(terminal_safe("a\x7f" "b") == "a\\x7fb");
+    CHECK(terminal_safe("a\x7f"
+                        "b") == "a\\x7fb");
     CHECK(terminal_safe(std::string("a\0b", 3)) == "a\\x00b");
   }
   SUBCASE("layout: newlines and tabs stay unless the text must be one line") {
@@ -55,18 +56,21 @@ TEST_CASE("text: terminal_safe escapes what a terminal would obey") {
     CHECK(terminal_safe("shown\rhidden") == "shown\\rhidden");
   }
   SUBCASE("C1 controls written as UTF-8 are code points: \\u escapes") {
-    CHECK(terminal_safe("a\xC2\x9B" "31mb") == "a\\u009b31mb");
+    CHECK(terminal_safe("a\xC2\x9B"
+                        "31mb") == "a\\u009b31mb");
     CHECK(terminal_safe("\xC2\x85") == "\\u0085");
     CHECK(terminal_safe("\xC2\x80\xC2\x9F") == "\\u0080\\u009f");
   }
   SUBCASE("raw bytes of invalid UTF-8, 0x80..0x9F among them, are \\x escapes") {
-    CHECK(terminal_safe("a\x9B" "31mb") == "a\\x9b31mb");
+    CHECK(terminal_safe("a\x9B"
+                        "31mb") == "a\\x9b31mb");
     CHECK(terminal_safe("\xFF\xC3") == "\\xff\\xc3");
-    CHECK(terminal_safe("\xC0\xAF") == "\\xc0\\xaf");  // overlong '/'
+    CHECK(terminal_safe("\xC0\xAF") == "\\xc0\\xaf");               // overlong '/'
     CHECK(terminal_safe("x\xED\xA0\x80y") == "x\\xed\\xa0\\x80y");  // a surrogate
   }
   SUBCASE("ordinary text reads unchanged") {
-    const std::string plain = "Add rate limiting \xE2\x80\x94 caf\xC3\xA9, \xF0\x9F\x9A\x80, C:\\path";
+    const std::string plain =
+        "Add rate limiting \xE2\x80\x94 caf\xC3\xA9, \xF0\x9F\x9A\x80, C:\\path";
     CHECK(terminal_safe(plain) == plain);
     CHECK(terminal_safe(plain, Layout::one_line) == plain);
     CHECK(terminal_safe("\xC2\xA0nbsp") == "\xC2\xA0nbsp");  // U+00A0 is the first after C1
@@ -75,13 +79,19 @@ TEST_CASE("text: terminal_safe escapes what a terminal would obey") {
 }
 
 TEST_CASE("text: terminal_safe_json keeps the JSON value and drops raw DEL and C1") {
-  const nlohmann::json original = {{"reason", "a\x7f" "b\xC2\x9B" "c\x1b" "d \xC3\xA9"}};
+  const nlohmann::json original = {{"reason",
+                                    "a\x7f"
+                                    "b\xC2\x9B"
+                                    "c\x1b"
+                                    "d \xC3\xA9"}};
   const std::string dumped = original.dump();
   // nlohmann escapes C0 itself but writes DEL and C1 raw.
   CHECK(dumped.find('\x7f') != std::string::npos);
   const std::string safe = terminal_safe_json(dumped);
   CHECK(inert(safe, false));
-  CHECK(safe == R"({"reason":"a\u007fb\u009bc\u001bd )" "\xC3\xA9" R"("})");
+  CHECK(safe == R"({"reason":"a\u007fb\u009bc\u001bd )"
+                "\xC3\xA9"
+                R"("})");
   CHECK(nlohmann::json::parse(safe) == original);
 }
 
