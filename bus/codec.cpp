@@ -749,8 +749,8 @@ namespace {
 bool is_identifier(std::string_view s) {
   if (s.empty() || s.size() > 128) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
   });
 }
 
@@ -772,12 +772,14 @@ Result<void> validate(const pb::Message& message) {
     // Both end up in subjects (agency.event.task.<id>, agency.log.<project>)
     // and KV keys: anything else would corrupt a subject on the wire.
     if (!b->task_id().empty() && !is_identifier(b->task_id())) {
-      return bad("agency.v1.Brief.task_id must be 1 to 128 letters, digits, '-' or '_' (like "
-                 "t-20260101-abc123)");
+      return bad(
+          "agency.v1.Brief.task_id must be 1 to 128 letters, digits, '-' or '_' (like "
+          "t-20260101-abc123)");
     }
     if (!b->project().empty() && !is_identifier(b->project())) {
-      return bad("agency.v1.Brief.project must be 1 to 128 letters, digits, '-' or '_': a "
-                 "project name from agency.yaml");
+      return bad(
+          "agency.v1.Brief.project must be 1 to 128 letters, digits, '-' or '_': a "
+          "project name from agency.yaml");
     }
     if (b->token_budget() < 0) {
       return bad(fmt::format("agency.v1.Brief.token_budget is {}; use 0 (no budget) or more",

@@ -109,7 +109,8 @@ TEST_CASE("limits: a 1 MiB brief, binary or text, is refused and the briefs behi
   CHECK(tasks->size() == 1);
 }
 
-TEST_CASE("limits: a brief over limits.brief_bytes is dead-lettered with its size, digest and start") {
+TEST_CASE(
+    "limits: a brief over limits.brief_bytes is dead-lettered with its size, digest and start") {
   Pipeline p(kPassingScenario, {}, "limits:\n  brief_bytes: 4096\n  dead_letter_keep_bytes: 512\n");
   p.start_fleet();
   REQUIRE(p.wait_for_agent_state("builder-1", "idle"));
@@ -131,8 +132,7 @@ TEST_CASE("limits: a brief over limits.brief_bytes is dead-lettered with its siz
 }
 
 TEST_CASE("limits: a large text brief makes a task record within limits.task_bytes") {
-  Pipeline p(kPassingScenario, {},
-             "limits:\n  brief_bytes: 200000\n  task_bytes: 65536\n");
+  Pipeline p(kPassingScenario, {}, "limits:\n  brief_bytes: 200000\n  task_bytes: 65536\n");
   p.start_fleet();
   REQUIRE(p.wait_for_agent_state("planner-1", "idle"));
   const std::string objective = "Large brief\n" + std::string(150000, 'x');
@@ -208,8 +208,7 @@ TEST_CASE("limits: a brief whose dead letter cannot be stored is terminated, not
   REQUIRE(p.wait_for_agent_state("planner-1", "idle"));
   // The dead letter stream refuses everything from now on.
   jsStreamInfo* raw = nullptr;
-  REQUIRE(js_GetStreamInfo(&raw, p.connection().js(), "AGENCY_DEAD", nullptr, nullptr) ==
-          NATS_OK);
+  REQUIRE(js_GetStreamInfo(&raw, p.connection().js(), "AGENCY_DEAD", nullptr, nullptr) == NATS_OK);
   nats::StreamInfoPtr info(raw);
   jsStreamConfig cfg = *info->Config;
   cfg.MaxMsgSize = 16;

@@ -24,19 +24,31 @@ std::string random_bytes(std::size_t n, unsigned seed) {
 }
 
 TEST_CASE("bounds: utf8_prefix never splits a character") {
-  const std::string s = "ab\xC3\xA9" "cd\xE2\x82\xAC" "\xF0\x9F\x98\x80";  // ab é cd € 😀
+  const std::string s =
+      "ab\xC3\xA9"
+      "cd\xE2\x82\xAC"
+      "\xF0\x9F\x98\x80";  // ab é cd € 😀
   CHECK(bounds::utf8_prefix(s, 100) == s);
   CHECK(bounds::utf8_prefix(s, 3) == "ab");
   CHECK(bounds::utf8_prefix(s, 4) == "ab\xC3\xA9");
-  CHECK(bounds::utf8_prefix(s, 8) == "ab\xC3\xA9" "cd");
-  CHECK(bounds::utf8_prefix(s, 9) == "ab\xC3\xA9" "cd\xE2\x82\xAC");
-  CHECK(bounds::utf8_prefix(s, 12) == "ab\xC3\xA9" "cd\xE2\x82\xAC");
+  CHECK(bounds::utf8_prefix(s, 8) ==
+        "ab\xC3\xA9"
+        "cd");
+  CHECK(bounds::utf8_prefix(s, 9) ==
+        "ab\xC3\xA9"
+        "cd\xE2\x82\xAC");
+  CHECK(bounds::utf8_prefix(s, 12) ==
+        "ab\xC3\xA9"
+        "cd\xE2\x82\xAC");
   CHECK(bounds::utf8_prefix(s, 0).empty());
 }
 
 TEST_CASE("bounds: valid_utf8 replaces each invalid byte and keeps valid text as it is") {
   CHECK(bounds::valid_utf8("plain é €") == "plain é €");
-  CHECK(bounds::valid_utf8("a\xFF" "b") == "a\xEF\xBF\xBD" "b");
+  CHECK(bounds::valid_utf8("a\xFF"
+                           "b") ==
+        "a\xEF\xBF\xBD"
+        "b");
   // A lone surrogate (CESU form), an overlong '/', a cut sequence.
   CHECK(bounds::valid_utf8("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
   CHECK(bounds::valid_utf8("\xC0\xAF") == "\xEF\xBF\xBD\xEF\xBF\xBD");
@@ -65,8 +77,8 @@ TEST_CASE("bounds: sha256_hex matches the standard test vectors") {
 TEST_CASE("dead letter: a 1 MiB binary payload is kept as its start, size and digest") {
   const std::string payload = random_bytes(1024 * 1024, 7);
   agency::Headers headers = {{"Nats-Msg-Id", "x"}};
-  auto letter = agency::make_dead_letter("agency.brief.builder", headers, payload,
-                                         "not a brief", "builder", "builder-1", 4096);
+  auto letter = agency::make_dead_letter("agency.brief.builder", headers, payload, "not a brief",
+                                         "builder", "builder-1", 4096);
   CHECK(letter.payload().size() == 4096);
   CHECK(letter.payload() == payload.substr(0, 4096));
   CHECK(letter.payload_cut());
@@ -76,9 +88,13 @@ TEST_CASE("dead letter: a 1 MiB binary payload is kept as its start, size and di
 }
 
 TEST_CASE("dead letter: a small payload is kept byte for byte") {
-  auto letter = agency::make_dead_letter("agency.brief.planner", {}, "\xFF\x01" "abc", "bad",
-                                         "planner", "planner-1");
-  CHECK(letter.payload() == "\xFF\x01" "abc");
+  auto letter = agency::make_dead_letter("agency.brief.planner", {},
+                                         "\xFF\x01"
+                                         "abc",
+                                         "bad", "planner", "planner-1");
+  CHECK(letter.payload() ==
+        "\xFF\x01"
+        "abc");
   CHECK_FALSE(letter.payload_cut());
   CHECK(letter.payload_size() == 5);
 }

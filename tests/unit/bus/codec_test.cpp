@@ -932,15 +932,16 @@ TEST_CASE("codec: vocabulary") {
 }
 
 TEST_CASE("codec: a brief's task id and project must be safe in a subject and a KV key") {
-  for (const char* json : {R"({"objective":"x","project":"a b.c>"})",
-                           R"({"objective":"x","project":"de mo"})",
-                           R"({"objective":"x","taskId":"../../etc/passwd"})",
-                           R"({"objective":"x","taskId":"t-1.2"})"}) {
+  for (const char* json :
+       {R"({"objective":"x","project":"a b.c>"})", R"({"objective":"x","project":"de mo"})",
+        R"({"objective":"x","taskId":"../../etc/passwd"})",
+        R"({"objective":"x","taskId":"t-1.2"})"}) {
     CAPTURE(json);
     auto b = codec::decode<agency::v1::Brief>(json);
     REQUIRE_FALSE(b.ok());
     CHECK(b.error().message.find("letters, digits") != std::string::npos);
   }
-  auto ok = codec::decode<agency::v1::Brief>(R"({"objective":"x","project":"api_v2","taskId":"t-9_a"})");
+  auto ok =
+      codec::decode<agency::v1::Brief>(R"({"objective":"x","project":"api_v2","taskId":"t-9_a"})");
   CHECK(ok.ok());
 }
