@@ -528,8 +528,12 @@ TEST_CASE("engine: the default scenario passes every role and leaves a visible c
   CHECK(build.verdict == "pass");
   CHECK(contains(read(dir.path() / "AGENCY_DEMO.md"), "Say hello to the world"));
 
-  for (const auto& [role, stage] : std::vector<std::pair<std::string, std::string>>{
+  // Not a structured binding: clang 14 (the asan preset) cannot capture one
+  // in CAPTURE's lambda.
+  for (const auto& role_stage : std::vector<std::pair<std::string, std::string>>{
            {"adversary", "qa"}, {"reviewer", "review"}, {"scout", ""}}) {
+    const std::string& role = role_stage.first;
+    const std::string& stage = role_stage.second;
     CAPTURE(role);
     auto out = ok(run(*e, make_turn(role, stage, {})));
     CHECK(out.verdict == "pass");
