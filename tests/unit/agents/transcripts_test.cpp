@@ -88,8 +88,9 @@ TEST_CASE("transcripts: a field of the wrong type skips the whole line, as ccusa
       {"24:00:00.001", with("/timestamp", "2026-11-19T24:00:00.001Z")},
       {"a byte order mark", "\xEF\xBB\xBF" + good_line().dump()},
   };
-  for (const auto& [name, line] : refused) {
-    CAPTURE(name);
+  for (const auto& case_ : refused) {
+    const auto& [name, line] = case_;
+    CAPTURE(case_.first);
     CHECK_FALSE(parse_transcript_line(line));
   }
 }
@@ -109,8 +110,9 @@ TEST_CASE("transcripts: odd lines ccusage counts are counted") {
         {"\\\"\\ud83d", "\"\xEF\xBF\xBD"},
         {"end\\ud83d", "end\xEF\xBF\xBD"},
     };
-    for (const auto& [raw, read] : texts) {
-      CAPTURE(raw);
+    for (const auto& text : texts) {
+      const auto& [raw, read] = text;
+      CAPTURE(text.first);
       auto e = parse_transcript_line(with_text(raw));
       REQUIRE(e);
       CHECK(e->input_tokens == 10);
