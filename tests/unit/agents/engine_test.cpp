@@ -530,7 +530,8 @@ TEST_CASE("engine: the default scenario passes every role and leaves a visible c
 
   for (const auto& [role, stage] : std::vector<std::pair<std::string, std::string>>{
            {"adversary", "qa"}, {"reviewer", "review"}, {"scout", ""}}) {
-    CAPTURE(role);
+    const std::string& role_name = role;  // CAPTURE's lambda: clang 14 cannot capture a binding
+    CAPTURE(role_name);
     auto out = ok(run(*e, make_turn(role, stage, {})));
     CHECK(out.verdict == "pass");
     CHECK(parsed_block(out.text).verdict == "pass");
