@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <ctime>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -175,13 +176,18 @@ Result<void> TranscriptReader::restore(std::string_view text) {
 }
 
 std::map<std::string, DayTotals> daily_totals(const std::vector<TranscriptEntry>& entries) {
+  // Saturating: a garbled line may claim the largest count (json_count clamps
+  // there), and two of them must not overflow.
+  auto add = [](std::int64_t& total, std::int64_t n) {
+    if (__builtin_add_overflow(total, n, &total)) total = std::numeric_limits<std::int64_t>::max();
+  };
   std::map<std::string, DayTotals> out;
   for (const auto& e : entries) {
     DayTotals& d = out[local_date(e.at)];
-    d.input_tokens += e.input_tokens;
-    d.output_tokens += e.output_tokens;
-    d.cache_creation_tokens += e.cache_creation_tokens;
-    d.cache_read_tokens += e.cache_read_tokens;
+    add(d.input_tokens, e.input_tokens);
+    add(d.output_tokens, e.output_tokens);
+    add(d.cache_creation_tokens, e.cache_creation_tokens);
+    add(d.cache_read_tokens, e.cache_read_tokens);
     if (!e.model.empty() && e.model != "<synthetic>") d.models.insert(e.model);
   }
   return out;

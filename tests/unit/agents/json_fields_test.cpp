@@ -5,6 +5,9 @@
 
 #include <cstdint>
 #include <limits>
+#include <vector>
+
+#include "agents/transcripts.hpp"
 
 namespace agency {
 namespace {
@@ -22,6 +25,18 @@ TEST_CASE("json_count: a count past the largest int64 is clamped, never negative
   CHECK(count_of(R"({"n": -1e30})") == 0);
   CHECK(count_of(R"({"n": "12"})") == 0);
   CHECK(count_of(R"({"n": 9223372036854775807})") == kMax);
+}
+
+TEST_CASE("transcripts: daily totals saturate at the largest count instead of overflowing") {
+  // Found by tests/fuzz (transcripts): two lines claiming the largest count.
+  constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+  TranscriptEntry e;
+  e.input_tokens = kMax;
+  e.output_tokens = 7;
+  const auto totals = daily_totals(std::vector<TranscriptEntry>{e, e});
+  REQUIRE(totals.size() == 1);
+  CHECK(totals.begin()->second.input_tokens == kMax);
+  CHECK(totals.begin()->second.output_tokens == 14);
 }
 
 }  // namespace
