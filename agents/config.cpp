@@ -1223,7 +1223,7 @@ Result<Config> parse_at(std::string_view yaml_text, const std::string& label,
     const std::string text(yaml_text);
     if (count_documents(text, 2) > 1) {
       return make_error(errc::config, label +
-                                          ": holds more than one YAML document (separated by "
+                                          ": holds several YAML documents (separated by "
                                           "---, or a stray ',' outside brackets); write one");
     }
     Parser parser(label, base);
