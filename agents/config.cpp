@@ -1,5 +1,6 @@
 #include "agents/config.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -1187,18 +1188,47 @@ class Parser {
   fs::path base_;
 };
 
+// Counts documents without building them, stopping at `cap`: yaml-cpp 0.7's
+// LoadAll never returns on a stray ',' outside brackets (it yields empty
+// documents forever; found by tests/fuzz).
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+std::size_t count_documents(const std::string& text, std::size_t cap) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentCounter counter;
+  std::size_t n = 0;
+  while (n < cap && parser.HandleNextDocument(counter)) ++n;
+  return n;
+}
+
 // Shared by parse() and embedded_default(): `base` is the directory relative
 // paths are resolved against.
 Result<Config> parse_at(std::string_view yaml_text, const std::string& label,
                         const fs::path& base) {
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml_text));
-    if (docs.size() > 1) {
-      return make_error(errc::config, label + ": holds " + std::to_string(docs.size()) +
-                                          " YAML documents (separated by ---); write one");
+    const std::string text(yaml_text);
+    if (count_documents(text, 2) > 1) {
+      return make_error(errc::config, label +
+                                          ": holds several YAML documents (separated by "
+                                          "---, or a stray ',' outside brackets); write one");
     }
     Parser parser(label, base);
-    return parser.run(docs.empty() ? YAML::Node() : docs.front());
+    return parser.run(YAML::Load(text));
   } catch (const Failure& f) {
     return make_error(errc::config, f.message);
   } catch (const YAML::Exception& e) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -24,10 +25,19 @@ inline std::int64_t json_count(const nlohmann::json& j, std::string_view key) {
   if (!j.is_object()) return 0;
   auto it = j.find(key);
   if (it == j.end() || !it->is_number()) return 0;
+  // Past the largest int64 a count is clamped: a cast would wrap it negative
+  // (or, from a double, be undefined).
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
   if (it->is_number_float()) {
-    return std::max<std::int64_t>(0, static_cast<std::int64_t>(it->get<double>()));
+    const double v = it->get<double>();
+    if (!(v > 0)) return 0;                       // negative or NaN
+    if (v >= 9223372036854775807.0) return kMax;  // 2^63
+    return static_cast<std::int64_t>(v);
   }
-  if (it->is_number_unsigned()) return static_cast<std::int64_t>(it->get<std::uint64_t>());
+  if (it->is_number_unsigned()) {
+    return static_cast<std::int64_t>(
+        std::min(it->get<std::uint64_t>(), static_cast<std::uint64_t>(kMax)));
+  }
   return std::max<std::int64_t>(0, it->get<std::int64_t>());
 }
 

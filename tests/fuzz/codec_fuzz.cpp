@@ -9,7 +9,8 @@
 // Promises checked beyond "no crash, no UB, no leak" (bus/codec.hpp):
 //  - every message type of every schema file is known to new_message();
 //  - a message decode_into accepted, once encoded, decodes again to the
-//    same message: what one agent accepts it can pass on;
+//    same message: what one agent accepts it can pass on (unless it is
+//    all defaults, which encodes to an empty payload);
 //  - its JSON form (to_json) decodes again as JSON.
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/coded_stream.h>
@@ -130,6 +131,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   const Outgoing wire = codec::encode(*message);
+  // An all-default message encodes to no bytes, which decode_into refuses
+  // as an empty payload by design: nothing to compare.
+  if (wire.data.empty()) return 0;
   auto again = codec::new_message(type);
   AGENCY_FUZZ_CHECK(codec::decode_into(*again, wire.data, wire.headers).ok(),
                     "an accepted message, encoded, is refused");

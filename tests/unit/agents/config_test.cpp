@@ -122,6 +122,13 @@ TEST_CASE("config: an empty file means all defaults") {
   }
 }
 
+TEST_CASE("config: two documents, or a stray comma, are an error, not a hang") {
+  // Found by tests/fuzz: yaml-cpp 0.7's LoadAll never returned on ",".
+  CHECK(contains(error_of("roles: {}\n---\nroles: {}\n"), "several YAML documents"));
+  CHECK(contains(error_of(","), "several YAML documents"));
+  CHECK(contains(error_of(",\x01"), "agency.yaml"));
+}
+
 TEST_CASE("config: a full file") {
   auto c = parsed(R"(
 state_dir: /var/lib/agency
