@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
@@ -35,6 +36,30 @@ std::optional<TimePoint> from_epoch(std::int64_t seconds) {
       std::chrono::duration_cast<std::chrono::seconds>(TimePoint::duration::max()).count();
   if (seconds > kMax || seconds < -kMax) return std::nullopt;
   return TimePoint(std::chrono::seconds(seconds));
+}
+
+// Percent used as a reading carries it (usage.proto: 0-100, -1 not given).
+// A fraction (at most 1) becomes percent when `fraction_ok`; a figure over
+// 100 (a window overrun) is 100; NaN or a negative one was not given.
+double percent_used(double v, bool fraction_ok) {
+  if (!std::isfinite(v) || v < 0) return -1;
+  if (fraction_ok && v <= 1.0) v *= 100.0;
+  return std::min(v, 100.0);
+}
+
+// A count from a header: negative ones were not given.
+std::int64_t count_or_unknown(const std::string* text) {
+  if (text == nullptr) return -1;
+  auto v = to_int(*text);
+  return v && *v >= 0 ? *v : -1;
+}
+
+// Used share of an API limit, percent.
+double api_percent(std::int64_t limit, std::int64_t remaining) {
+  if (limit <= 0 || remaining < 0) return -1;
+  return percent_used(
+      100.0 * static_cast<double>(limit - std::min(remaining, limit)) / static_cast<double>(limit),
+      false);
 }
 
 const std::string* find(const std::map<std::string, std::string>& headers,
@@ -174,7 +199,7 @@ std::vector<LimitReading> from_headers(const std::map<std::string, std::string>&
     r.source = "headers";
     if (utilization != nullptr) {
       // A fraction in the headers; percent everywhere in agency.
-      if (auto f = to_double(*utilization)) r.utilization = *f <= 1.0 ? *f * 100.0 : *f;
+      if (auto f = to_double(*utilization)) r.utilization = percent_used(*f, true);
     }
     if (reset != nullptr) r.resets_at = parse_reset(*reset, now);
     if (status != nullptr) {
@@ -196,13 +221,10 @@ std::vector<LimitReading> from_headers(const std::map<std::string, std::string>&
     r.window = std::string(kind);
     std::replace(r.window.begin(), r.window.end(), '-', '_');
     r.source = "headers";
-    if (limit != nullptr) r.limit = to_int(*limit).value_or(-1);
-    if (remaining != nullptr) r.remaining = to_int(*remaining).value_or(-1);
+    r.limit = count_or_unknown(limit);
+    r.remaining = count_or_unknown(remaining);
     if (reset != nullptr) r.resets_at = parse_reset(*reset, now);
-    if (r.limit > 0 && r.remaining >= 0) {
-      r.utilization =
-          100.0 * static_cast<double>(r.limit - r.remaining) / static_cast<double>(r.limit);
-    }
+    r.utilization = api_percent(r.limit, r.remaining);
     out.push_back(std::move(r));
   }
   for (std::string_view kind : {"requests", "tokens"}) {
@@ -214,13 +236,10 @@ std::vector<LimitReading> from_headers(const std::map<std::string, std::string>&
     LimitReading r;
     r.window = std::string(kind);
     r.source = "headers";
-    if (limit != nullptr) r.limit = to_int(*limit).value_or(-1);
-    if (remaining != nullptr) r.remaining = to_int(*remaining).value_or(-1);
+    r.limit = count_or_unknown(limit);
+    r.remaining = count_or_unknown(remaining);
     if (reset != nullptr) r.resets_at = parse_reset(*reset, now);
-    if (r.limit > 0 && r.remaining >= 0) {
-      r.utilization =
-          100.0 * static_cast<double>(r.limit - r.remaining) / static_cast<double>(r.limit);
-    }
+    r.utilization = api_percent(r.limit, r.remaining);
     out.push_back(std::move(r));
   }
   return out;
@@ -264,8 +283,7 @@ std::optional<LimitReading> from_rate_limit_info(std::string_view json_object) {
     r.resets_at = from_epoch(it->get<std::int64_t>());
   }
   if (auto it = j.find("utilization"); it != j.end() && it->is_number()) {
-    double u = it->get<double>();
-    r.utilization = u <= 1.0 ? u * 100.0 : u;
+    r.utilization = percent_used(it->get<double>(), true);
   }
   if (r.status.empty() && r.window.empty() && !r.resets_at) return std::nullopt;
   return r;
@@ -285,7 +303,7 @@ std::optional<std::vector<LimitReading>> from_usage_endpoint(std::string_view bo
     r.window = window;
     r.source = "endpoint";
     if (auto u = it->find("utilization"); u != it->end() && u->is_number()) {
-      r.utilization = u->get<double>();
+      r.utilization = percent_used(u->get<double>(), false);
     }
     if (auto reset = it->find("resets_at"); reset != it->end() && reset->is_string()) {
       r.resets_at = parse_rfc3339(reset->get<std::string>());

@@ -42,12 +42,12 @@ struct StatuslineOptions {
   std::string account;
 };
 
-// The accountant section as agency.yaml gives it; without one its
-// defaults (one account, "default"; the Ledger adds it).
-config::Accountant accountant_settings(const GlobalOptions& global) {
+// agency.yaml: its accountant section (without one its defaults: one
+// account, "default"; the Ledger adds it) and limits.usage_bytes.
+config::Config usage_config(const GlobalOptions& global) {
   auto cfg = load_config_or_report(global);
   if (!cfg) throw CLI::RuntimeError(kExitUsage);
-  return cfg->accountant;
+  return std::move(*cfg);
 }
 
 void check_account(const config::Accountant& settings, const std::string& account) {
@@ -98,19 +98,22 @@ void write_chart(const std::string& path, const std::string& svg) {
 }
 
 void run_usage(const GlobalOptions& global, const UsageOptions& opts) {
-  const auto settings = accountant_settings(global);
+  const auto cfg = usage_config(global);
+  const auto& settings = cfg.accountant;
   check_account(settings, opts.account);
   auto conn = must(connect_cli(global, "agency-usage"));
   // Progress only for a person watching, and only once a replay is slow.
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   const auto started = std::chrono::steady_clock::now();
   bool shown = false;
-  auto ledger = must(
-      accounting::replay_ledger(*conn, settings, [&](std::uint64_t done, std::uint64_t /*total*/) {
+  auto ledger = must(accounting::replay_ledger(
+      *conn, settings,
+      [&](std::uint64_t done, std::uint64_t /*total*/) {
         if (!tty || std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) return;
         std::cerr << "\rreading the ledger: " << done << " records" << std::flush;
         shown = true;
-      }));
+      },
+      cfg.limits.usage_bytes));
   if (shown) std::cerr << "\r\033[K" << std::flush;
   const auto now = Clock::now();
   auto report = accounting::build_report(ledger, now, opts.days, opts.account);
@@ -157,8 +160,8 @@ void run_statusline(const GlobalOptions& global, const StatuslineOptions& opts) 
             << "\n"
             << std::flush;
   if (parsed->readings.empty()) return;
-  const auto settings = accountant_settings(global);
-  check_account(settings, opts.account);
+  const auto cfg = usage_config(global);
+  check_account(cfg.accountant, opts.account);
   auto conn = must(connect_cli(global, "agency-statusline"));
   for (const auto& r : parsed->readings) {
     v1::LimitReading m;

@@ -16,6 +16,8 @@
 #include "agents/mesh.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
+#include "bus/consumer.hpp"
+#include "bus/dead_letter.hpp"
 #include "bus/subjects.hpp"
 #include "bus/vocabulary.hpp"
 #include "roles/accountant/ledger_io.hpp"
@@ -29,8 +31,10 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr std::string_view kReaderKeyPrefix = "accountant.transcripts.";
-constexpr std::string_view kLimitsPrefix = "agency.usage.limits.";
+constexpr std::string_view kDeadThroughKey = "accountant.usage.dead_through";
 constexpr std::string_view kQueue = "accountant";
+// Messages the follower reads from the stream per request.
+constexpr std::size_t kFollowSlice = 1000;
 
 const config::Accountant& settings(const RoleContext& ctx) { return ctx.config->accountant; }
 
@@ -84,7 +88,13 @@ Result<void> Accountant::start(const RoleContext& ctx) {
     }
   }
   ctx_ = &ctx;
+  usage_bytes_ = ctx.config->limits.usage_bytes;
   auto& connection = ctx.mesh->connection();
+  if (auto through = ctx.mesh->recall(kDeadThroughKey); !through) {
+    return through.error();
+  } else if (*through) {
+    dead_through_ = std::strtoull((*through)->c_str(), nullptr, 10);
+  }
 
   // Live first, then the replay: what arrives in between is in both, and
   // the ledger keeps one entry per sample id.
@@ -93,10 +103,29 @@ Result<void> Accountant::start(const RoleContext& ctx) {
   if (!usage) return usage.error();
   {
     std::lock_guard lock(mu_);
-    auto replayed = accounting::replay_ledger(connection, c);
-    if (!replayed) return replayed.error();
-    ledger_.emplace(std::move(*replayed));
-    log_->info("ledger replayed samples={} accounts={}", ledger_->size(), c.accounts.size());
+    accounting::Ledger ledger(c);
+    std::uint64_t filed = 0;
+    bool all_filed = true;
+    auto next =
+        accounting::follow_usage(connection, ledger, 1, usage_bytes_, accounting::kReplaySlice,
+                                 [&](const Incoming& m, const std::string& reason) {
+                                   auto d = m.delivery();
+                                   if (!d || d->stream_sequence <= dead_through_) return;
+                                   if (file_dead(ctx, m, reason)) {
+                                     ++filed;
+                                   } else {
+                                     all_filed = false;
+                                   }
+                                 });
+    if (!next) return next.error();
+    next_usage_ = *next;
+    ledger_.emplace(std::move(ledger));
+    log_->info("ledger replayed samples={} refused={} accounts={}", ledger_->size(),
+               ledger_->rejected_count(), c.accounts.size());
+    if (filed > 0 && all_filed) {
+      dead_through_ = next_usage_ - 1;
+      remember_dead_through(ctx);
+    }
   }
   subs_.push_back(std::move(*usage));
 
@@ -136,6 +165,7 @@ Result<void> Accountant::tick(const RoleContext& ctx) {
     std::lock_guard lock(mu_);
     if (ledger_) ledger_->expire(Clock::now());
   }
+  follow_usage(ctx);
   const auto now = std::chrono::steady_clock::now();
   if (next_transcripts_ && now < *next_transcripts_) return {};
   next_transcripts_ = now + std::chrono::seconds(settings(ctx).transcripts_every_seconds);
@@ -251,20 +281,70 @@ Result<std::size_t> Accountant::read_transcripts(const RoleContext& ctx) {
 }
 
 void Accountant::on_usage(Incoming message) {
+  // A refused message is only skipped here: a live message has no stream
+  // sequence to file it by once; follow_usage files it.
+  auto record = accounting::read_usage(message, usage_bytes_);
+  if (!record) return;
   std::lock_guard lock(mu_);
   if (!ledger_) return;  // the replay that follows reads it
-  if (message.subject().starts_with(kLimitsPrefix)) {
-    auto r = codec::decode<v1::LimitReading>(message.data(), message.headers());
-    if (!r) return;
-    if (auto reading = accounting::reading_from(*r)) ledger_->observe(*reading);
-    return;
+  if (record->entry) ledger_->add(std::move(*record->entry));
+  if (record->reading) ledger_->observe(*record->reading);
+}
+
+void Accountant::follow_usage(const RoleContext& ctx) {
+  std::uint64_t filed = 0;
+  bool all_filed = true;
+  while (true) {
+    auto batch = replay(ctx.mesh->connection(), subjects::kUsageStream, "agency.usage.>",
+                        kFollowSlice, next_usage_);
+    if (!batch) {
+      if (batch.error().code != errc::not_found) {
+        log_->warn("usage stream not followed, refused usage waits error={}",
+                   batch.error().message);
+      }
+      break;
+    }
+    for (const auto& m : *batch) {
+      auto d = m.delivery();
+      if (!d) continue;
+      next_usage_ = std::max(next_usage_, d->stream_sequence + 1);
+      if (d->stream_sequence <= dead_through_) continue;
+      auto record = accounting::read_usage(m, usage_bytes_);
+      if (record) continue;
+      if (file_dead(ctx, m, record.error().message)) {
+        ++filed;
+      } else {
+        all_filed = false;
+      }
+    }
+    if (batch->size() < kFollowSlice) break;
   }
-  auto s = codec::decode<v1::UsageSample>(message.data(), message.headers());
-  if (!s) {
-    log_->warn("unreadable usage sample subject={} error={}", message.subject(), s.error().message);
-    return;
+  if (filed > 0 && all_filed) {
+    dead_through_ = next_usage_ - 1;
+    remember_dead_through(ctx);
   }
-  ledger_->add(accounting::entry_from(*s));
+}
+
+bool Accountant::file_dead(const RoleContext& ctx, const Incoming& message,
+                           const std::string& reason) {
+  std::uint64_t sequence = 0;
+  if (auto d = message.delivery()) sequence = d->stream_sequence;
+  log_->warn("usage refused subject={} sequence={} reason=\"{}\"", message.subject(), sequence,
+             reason);
+  auto letter = make_dead_letter(message, reason, name(), ctx.agent_id);
+  if (auto r = publish_dead_letter(ctx.mesh->connection(), letter); !r) {
+    log_->warn("dead letter not filed subject={} sequence={} error={}", message.subject(), sequence,
+               r.error().message);
+    return false;
+  }
+  return true;
+}
+
+void Accountant::remember_dead_through(const RoleContext& ctx) {
+  if (auto r = ctx.mesh->remember(kDeadThroughKey, std::to_string(dead_through_)); !r) {
+    log_->warn("refused usage position not saved (a restart may file some again) error={}",
+               r.error().message);
+  }
 }
 
 void Accountant::on_lease(Incoming message) {
@@ -310,8 +390,9 @@ void Accountant::on_lease(Incoming message) {
     ledger_->expire(now);
     std::int64_t spent = 0;
     if (budget > 0) {
-      spent = std::max<std::int64_t>(task->tokens_used(), ledger_->task_tokens(task->id())) +
-              ledger_->leased_for_task(task->id());
+      spent = accounting::sat_add(
+          std::max<std::int64_t>(task->tokens_used(), ledger_->task_tokens(task->id())),
+          ledger_->leased_for_task(task->id()));
       if (spent >= budget) {
         runaway = "runaway guard: task " + task->id() + " has spent " + std::to_string(spent) +
                   " tokens of its budget of " + std::to_string(budget) +

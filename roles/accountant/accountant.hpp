@@ -8,6 +8,12 @@
 //   so the stream is the ledger and a restart loses nothing. What it has
 //   read of the transcripts is kept in agency-memory
 //   (accountant.transcripts.<account>).
+// - Refused usage: a sample or reading accounting::read_usage refuses (too
+//   big, unreadable, a figure out of range) stays out of the ledger and is
+//   filed once on agency.dead.accountant with the reason: the replay at
+//   start and a follower of the stream on each tick file them by stream
+//   sequence, and the sequence filed through is kept in agency-memory
+//   (accountant.usage.dead_through), so a restart files nothing twice.
 // - Official figures: LimitReadings the engines publish (headers,
 //   rate_limit_event), the statusline (`agency usage ingest-statusline`),
 //   and each account's usage endpoint (usage_url), polled every
@@ -59,6 +65,12 @@ class Accountant final : public EnginelessRole {
   void on_lease(Incoming message);
   void on_settle(Incoming message);
   void on_usage(Incoming message);
+  // Reads AGENCY_USAGE after next_usage_ and files what read_usage refuses.
+  void follow_usage(const RoleContext& ctx);
+  // Files one refused message as a dead letter; false when it could not.
+  bool file_dead(const RoleContext& ctx, const Incoming& message, const std::string& reason);
+  // Keeps dead_through_ in agency-memory.
+  void remember_dead_through(const RoleContext& ctx);
   // Reads every account's transcripts and publishes what is new. Returns
   // how many samples it published.
   Result<std::size_t> read_transcripts(const RoleContext& ctx);
@@ -73,6 +85,12 @@ class Accountant final : public EnginelessRole {
   std::map<std::string, TranscriptReader> readers_;  // by account
   std::optional<std::chrono::steady_clock::time_point> next_transcripts_;
   std::map<std::string, std::chrono::steady_clock::time_point> next_endpoint_poll_;
+  // agency.yaml limits.usage_bytes.
+  std::int64_t usage_bytes_ = config::Limits{}.usage_bytes;
+  // Agent thread only: the stream sequence the follower reads from next,
+  // and the one through which refused messages have been filed.
+  std::uint64_t next_usage_ = 1;
+  std::uint64_t dead_through_ = 0;
   std::vector<Subscription> subs_;
 };
 

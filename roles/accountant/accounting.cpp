@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -40,8 +41,34 @@ Time floor_hour(Time t) { return std::chrono::floor<hours>(t); }
 
 }  // namespace
 
+std::int64_t sat_add(std::int64_t a, std::int64_t b) {
+  std::int64_t sum = 0;
+  if (!__builtin_add_overflow(a, b, &sum)) return sum;
+  return b > 0 ? std::numeric_limits<std::int64_t>::max()
+               : std::numeric_limits<std::int64_t>::min();
+}
+
+double sat_add(double a, double b) {
+  const double sum = a + b;
+  if (std::isfinite(sum) || std::isnan(sum)) return sum;
+  return sum > 0 ? std::numeric_limits<double>::max() : std::numeric_limits<double>::lowest();
+}
+
+std::int64_t sat_round(double v) {
+  if (std::isnan(v)) return 0;
+  // 2^63 is the first double past the range (int64 max itself is not a double).
+  constexpr double kTop = 9223372036854775808.0;
+  if (v >= kTop) return std::numeric_limits<std::int64_t>::max();
+  if (v < -kTop) return std::numeric_limits<std::int64_t>::min();
+  const double r = std::round(v);
+  return r >= kTop ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(r);
+}
+
 std::string thousands(std::int64_t n) {
-  std::string digits = std::to_string(n < 0 ? -n : n);
+  // Unsigned: the magnitude of the smallest int64 is not an int64.
+  const auto magnitude =
+      n < 0 ? std::uint64_t{0} - static_cast<std::uint64_t>(n) : static_cast<std::uint64_t>(n);
+  std::string digits = std::to_string(magnitude);
   std::string out;
   for (std::size_t i = 0; i < digits.size(); ++i) {
     if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
@@ -117,10 +144,10 @@ bool counts_toward(Window w, std::string_view model) {
 }
 
 TokenCounts& TokenCounts::operator+=(const TokenCounts& o) {
-  input += o.input;
-  output += o.output;
-  cache_creation += o.cache_creation;
-  cache_read += o.cache_read;
+  input = sat_add(input, o.input);
+  output = sat_add(output, o.output);
+  cache_creation = sat_add(cache_creation, o.cache_creation);
+  cache_read = sat_add(cache_read, o.cache_read);
   return *this;
 }
 
@@ -140,7 +167,8 @@ void extend_blocks(std::vector<Block>& blocks, std::span<const Entry* const> ent
     }
     Block& b = blocks.back();
     b.last = e->at;
-    (e->human ? b.human : b.agents) += e->tokens.counted();
+    auto& sum = e->human ? b.human : b.agents;
+    sum = sat_add(sum, e->tokens.counted());
   }
 }
 
@@ -230,9 +258,8 @@ Result<Limits> plan_limits(std::string_view plan, std::string_view key) {
 }
 
 std::optional<std::int64_t> calibrate(std::int64_t counted_in_window, double utilization) {
-  if (utilization < 1 || utilization > 100 || counted_in_window <= 0) return std::nullopt;
-  return static_cast<std::int64_t>(
-      std::llround(static_cast<double>(counted_in_window) * 100.0 / utilization));
+  if (!(utilization >= 1 && utilization <= 100) || counted_in_window <= 0) return std::nullopt;
+  return sat_round(static_cast<double>(counted_in_window) * 100.0 / utilization);
 }
 
 // ---------------------------------------------------------------- unused area
@@ -248,7 +275,8 @@ std::vector<Step> steps(std::span<const Entry* const> entries, Window w, Time fr
     const Entry* e = *it;
     if (!counts_toward(w, e->model)) continue;
     auto index = static_cast<std::size_t>((e->at - from) / step);
-    (e->human ? out[index].human : out[index].agents) += e->tokens.counted();
+    auto& sum = e->human ? out[index].human : out[index].agents;
+    sum = sat_add(sum, e->tokens.counted());
   }
   return out;
 }
@@ -259,9 +287,9 @@ std::int64_t unused_area(std::span<const Step> s, Window w, std::int64_t limit, 
                          static_cast<double>(window_length(w).count());
   double unused = 0;
   for (const auto& one : s) {
-    unused += std::max(0.0, offered - static_cast<double>(one.human + one.agents));
+    unused += std::max(0.0, offered - static_cast<double>(sat_add(one.human, one.agents)));
   }
-  return static_cast<std::int64_t>(std::llround(unused));
+  return sat_round(unused);
 }
 
 // ---------------------------------------------------------------- ledger
@@ -282,7 +310,10 @@ bool Ledger::add(Entry e) {
   if (!e.human && !e.session_id.empty() && agency_sessions_.insert(e.session_id).second) {
     ++version_;  // lines of that session read earlier are no longer the person's
   }
-  if (!e.human && !e.task_id.empty()) task_tokens_[e.task_id] += e.tokens.counted();
+  if (!e.human && !e.task_id.empty()) {
+    auto& spent = task_tokens_[e.task_id];
+    spent = sat_add(spent, e.tokens.counted());
+  }
   e.account = account_of(e.account);
   e.opus = counts_toward(Window::seven_day_opus, e.model);
   e.sonnet = counts_toward(Window::seven_day_sonnet, e.model);
@@ -436,7 +467,7 @@ WindowState Ledger::window_of(std::string_view account_name, Window w, Time now,
         hour_start = h;
         hour_sum = 0;
       }
-      hour_sum += (*it)->tokens.counted();
+      hour_sum = sat_add(hour_sum, (*it)->tokens.counted());
       s.human_peak_hour = std::max(s.human_peak_hour, hour_sum);
     }
   }
@@ -448,7 +479,8 @@ WindowState Ledger::window_of(std::string_view account_name, Window w, Time now,
         (w == Window::seven_day_sonnet && !(*it)->sonnet)) {
       continue;
     }
-    ((*it)->human ? s.human : s.agents) += (*it)->tokens.counted();
+    auto& sum = (*it)->human ? s.human : s.agents;
+    sum = sat_add(sum, (*it)->tokens.counted());
     if ((*it)->human) s.last_human = (*it)->at;
   }
   s.leased = leased(s.account, w);
@@ -460,6 +492,12 @@ std::vector<WindowState> Ledger::windows(std::string_view account, Time now) con
   const auto list = entries(account);
   for (auto w : kWindows) out.push_back(window_of(account, w, now, list));
   return out;
+}
+
+void Ledger::reject(Rejected r) {
+  ++rejected_count_;
+  rejected_.push_back(std::move(r));
+  if (rejected_.size() > kRejectedKept) rejected_.pop_front();
 }
 
 void Ledger::lease(std::string id, Outstanding o) {
@@ -478,7 +516,7 @@ void Ledger::expire(Time now) {
 std::int64_t Ledger::leased(std::string_view account, Window w) const {
   std::int64_t sum = 0;
   for (const auto& [id, o] : outstanding_) {
-    if (o.account == account && counts_toward(w, o.model)) sum += o.tokens;
+    if (o.account == account && counts_toward(w, o.model)) sum = sat_add(sum, o.tokens);
   }
   return sum;
 }
@@ -486,7 +524,7 @@ std::int64_t Ledger::leased(std::string_view account, Window w) const {
 std::int64_t Ledger::leased_for_task(std::string_view task_id) const {
   std::int64_t sum = 0;
   for (const auto& [id, o] : outstanding_) {
-    if (!task_id.empty() && o.task_id == task_id) sum += o.tokens;
+    if (!task_id.empty() && o.task_id == task_id) sum = sat_add(sum, o.tokens);
   }
   return sum;
 }
@@ -633,15 +671,15 @@ Verdict decide(const config::Accountant& policy, std::span<const WindowState> wi
   std::string tightest;
   for (const auto& w : windows) {
     if (w.limit <= 0 || !counts_toward(w.window, ask.model)) continue;
-    const double used = static_cast<double>(w.used() + w.leased);
+    const double used = static_cast<double>(sat_add(w.used(), w.leased));
     // An estimate larger than a whole window could never pass.
     const double need = used + static_cast<double>(std::min(ask.estimate, w.limit));
     const std::string name(window_name(w.window));
-    const std::string usage = thousands(static_cast<std::int64_t>(used)) + " of " +
-                              thousands(w.limit) + " used, resets " + rfc3339(w.span.end);
+    const std::string usage = thousands(sat_round(used)) + " of " + thousands(w.limit) +
+                              " used, resets " + rfc3339(w.span.end);
     double may = allowed(policy, w, ask.priority, now);
     if (need <= may) {
-      auto room = static_cast<std::int64_t>(may - used);
+      auto room = sat_round(std::floor(may - used));
       if (v.allowance < 0 || room < v.allowance) {
         v.allowance = room;
         tightest = name;

@@ -10,11 +10,17 @@
 // tokens"); cache reads are kept in the ledger and the reports but do not
 // count toward a limit (docs/ACCOUNTING.md says why).
 //
+// Sums: every sum of tokens or dollars goes through sat_add, so a flood of
+// samples, or a figure at the top of its range (ledger_io.hpp says which
+// figures the ledger takes), pins a total at its largest value instead of
+// wrapping it negative.
+//
 // Thread: none of this is shared; a Ledger belongs to one thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -30,6 +36,14 @@ namespace agency::accounting {
 
 using Clock = std::chrono::system_clock;
 using Time = Clock::time_point;
+
+// a + b, held at the int64 range's ends instead of wrapping.
+std::int64_t sat_add(std::int64_t a, std::int64_t b);
+// a + b, held at the largest finite double instead of becoming infinite.
+double sat_add(double a, double b);
+// A token figure computed in doubles (a projection, a calibrated limit),
+// rounded and held inside the int64 range; NaN is 0.
+std::int64_t sat_round(double v);
 
 // An RFC 3339 UTC time, to the second ("2026-11-22T15:00:00Z").
 std::string rfc3339(Time t);
@@ -60,8 +74,10 @@ struct TokenCounts {
   std::int64_t output = 0;
   std::int64_t cache_creation = 0;
   std::int64_t cache_read = 0;
-  [[nodiscard]] std::int64_t counted() const { return input + output + cache_creation; }
-  [[nodiscard]] std::int64_t total() const { return counted() + cache_read; }
+  [[nodiscard]] std::int64_t counted() const {
+    return sat_add(sat_add(input, output), cache_creation);
+  }
+  [[nodiscard]] std::int64_t total() const { return sat_add(counted(), cache_read); }
   TokenCounts& operator+=(const TokenCounts& o);
 };
 
@@ -187,7 +203,7 @@ struct WindowState {
   std::int64_t leased = 0;           // granted, not yet settled
   std::optional<Time> last_human;    // the person's latest use in the span
   std::int64_t human_peak_hour = 0;  // the person's busiest clock hour of the past week
-  [[nodiscard]] std::int64_t used() const { return human + agents; }
+  [[nodiscard]] std::int64_t used() const { return sat_add(human, agents); }
 };
 
 class Ledger {
@@ -222,6 +238,19 @@ class Ledger {
   // Counted tokens of a task so far.
   [[nodiscard]] std::int64_t task_tokens(std::string_view task_id) const;
   [[nodiscard]] std::size_t size() const { return ids_.size(); }
+
+  // A message of the usage stream that did not go in (ledger_io.hpp,
+  // read_usage): counted, and the latest few kept for the report, so a
+  // flood of bad ones costs no memory.
+  struct Rejected {
+    std::uint64_t sequence = 0;  // stream sequence; 0 when not known
+    std::string subject;
+    std::string reason;
+  };
+  static constexpr std::size_t kRejectedKept = 20;
+  void reject(Rejected r);
+  [[nodiscard]] std::uint64_t rejected_count() const { return rejected_count_; }
+  [[nodiscard]] const std::deque<Rejected>& rejected() const { return rejected_; }
 
   // Leases granted and not settled, by lease id.
   struct Outstanding {
@@ -265,6 +294,8 @@ class Ledger {
   };
   std::map<std::pair<std::string, Window>, Calibration> calibrations_;
   std::map<std::string, Outstanding, std::less<>> outstanding_;
+  std::uint64_t rejected_count_ = 0;
+  std::deque<Rejected> rejected_;  // the latest, oldest first
 };
 
 // ---------------------------------------------------------------- leases

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -128,8 +129,8 @@ std::vector<SpendRow> most_first(std::map<std::string, SpendRow>& by) {
 void add_spend(SpendRow& row, const std::string& key, const Entry& e) {
   row.key = key;
   row.tokens += e.tokens;
-  row.cost_usd += e.cost_usd;
-  ++row.calls;
+  row.cost_usd = sat_add(row.cost_usd, e.cost_usd);
+  if (row.calls < std::numeric_limits<int>::max()) ++row.calls;
 }
 
 WindowReport window_report(const WindowState& s, std::span<const Entry* const> entries, Time now) {
@@ -154,7 +155,7 @@ WindowReport window_report(const WindowState& s, std::span<const Entry* const> e
       wr.limit_at =
           std::max(now, s.span.start + duration_cast<Clock::duration>(duration<double>(reach)));
     }
-    wr.projected = static_cast<std::int64_t>(std::llround(projected));
+    wr.projected = sat_round(projected);
   } else if (s.limit > 0 && s.used() >= s.limit) {
     wr.limit_at = now;
   }
@@ -164,9 +165,9 @@ WindowReport window_report(const WindowState& s, std::span<const Entry* const> e
     const Time to = s.span.start + since_start / kUnusedStep * kUnusedStep;
     const auto st = steps(entries, s.window, s.span.start, to, kUnusedStep);
     wr.unused = unused_area(st, s.window, s.limit, kUnusedStep);
-    wr.offered = static_cast<std::int64_t>(std::llround(
-        limit * static_cast<double>(st.size()) * duration<double>(kUnusedStep).count() /
-        duration<double>(window_length(s.window)).count()));
+    wr.offered =
+        sat_round(limit * static_cast<double>(st.size()) * duration<double>(kUnusedStep).count() /
+                  duration<double>(window_length(s.window)).count());
   }
   return wr;
 }
@@ -206,11 +207,13 @@ Report build_report(const Ledger& ledger, Time now, int days, std::string_view a
     auto& day = by_day[date];
     day.date = date;
     (e.human ? day.human : day.agents) += e.tokens;
-    day.cost_usd += e.cost_usd;
+    day.cost_usd = sat_add(day.cost_usd, e.cost_usd);
   }
   r.roles = most_first(roles);
   r.tasks = most_first(tasks);
   for (auto& [date, row] : by_day) r.day_totals.push_back(std::move(row));
+  r.refused = ledger.rejected_count();
+  r.refused_latest.assign(ledger.rejected().begin(), ledger.rejected().end());
   return r;
 }
 
@@ -262,7 +265,14 @@ std::string report_json(const Report& r) {
                                  {"total", tokens_json(all)},
                                  {"cost_usd", d.cost_usd}});
   }
-  return out.dump(2);
+  json latest = json::array();
+  for (const auto& x : r.refused_latest) {
+    latest.push_back({{"sequence", x.sequence}, {"subject", x.subject}, {"reason", x.reason}});
+  }
+  out["refused"] = {{"count", r.refused}, {"latest", latest}};
+  // Replacement, not an exception: subjects and reasons quote what a
+  // client sent, which need not be UTF-8.
+  return out.dump(2, ' ', false, json::error_handler_t::replace);
 }
 
 std::string report_text(const Report& r) {
@@ -343,10 +353,19 @@ std::string report_text(const Report& r) {
         {"DAY", "HUMAN", "AGENTS", "COUNTED", "CACHE READ", "COST"}};
     for (const auto& d : r.day_totals) {
       rows.push_back({d.date, tokens_short(d.human.counted()), tokens_short(d.agents.counted()),
-                      tokens_short(d.human.counted() + d.agents.counted()),
-                      tokens_short(d.human.cache_read + d.agents.cache_read), money(d.cost_usd)});
+                      tokens_short(sat_add(d.human.counted(), d.agents.counted())),
+                      tokens_short(sat_add(d.human.cache_read, d.agents.cache_read)),
+                      money(d.cost_usd)});
     }
     out += "\n" + table(rows, {false, true, true, true, true, true});
+  }
+  if (r.refused > 0) {
+    const auto& last = r.refused_latest.back();
+    out += "\n" + std::to_string(r.refused) +
+           (r.refused == 1 ? " usage message was" : " usage messages were") +
+           " refused and left out of the figures (`agency dead` shows the accountant's dead "
+           "letters); the latest, #" +
+           std::to_string(last.sequence) + " on " + last.subject + ": " + last.reason + "\n";
   }
   out +=
       "\nTokens are counted tokens (input + output + cache write; cache reads do not count "

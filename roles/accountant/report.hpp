@@ -62,6 +62,10 @@ struct Report {
   std::vector<SpendRow> roles;        // most counted tokens first
   std::vector<SpendRow> tasks;        // most first; the text shows the top ones
   std::vector<DayRow> day_totals;     // oldest first, days with any use (as ccusage daily)
+  // Usage messages left out of the ledger (ledger_io.hpp, read_usage): how
+  // many, and the latest few with their reasons.
+  std::uint64_t refused = 0;
+  std::vector<Ledger::Rejected> refused_latest;
 };
 
 // `account` empty: every configured account; else only that one (usage of

@@ -52,7 +52,7 @@ std::optional<Time> over_limit(const std::vector<WindowState>& ws, std::int64_t 
   std::optional<Time> reset;
   for (const auto& w : ws) {
     if (w.limit <= 0 || !counts_toward(w.window, kModel)) continue;
-    if (w.used() + w.leased + tokens > w.limit) {
+    if (sat_add(sat_add(w.used(), w.leased), tokens) > w.limit) {
       reset = reset ? std::max(*reset, w.span.end) : w.span.end;
     }
   }
@@ -82,7 +82,7 @@ Decision fixed(const std::vector<WindowState>& ws, std::int64_t tokens, Time now
     if (w.limit <= 0 || !counts_toward(w.window, kModel)) continue;
     const double length = seconds_of(w.span.end - w.span.start);
     const double share = std::clamp(seconds_of(now - w.span.start) / length, 0.0, 1.0);
-    const double need = static_cast<double>(w.agents + tokens);
+    const double need = static_cast<double>(sat_add(w.agents, tokens));
     if (need <= static_cast<double>(w.limit) * share) continue;
     // The moment the even share reaches the need, to the next second.
     const double at = std::min(length, std::ceil(length * need / static_cast<double>(w.limit)));
@@ -147,7 +147,7 @@ double SimWeek::utilization() const { return pct(used, limit); }
 double SimResult::unused_five_hour_pct() const { return pct(unused_five_hour, offered_five_hour); }
 double SimResult::unused_seven_day_pct() const { return pct(unused_seven_day, offered_seven_day); }
 double SimResult::unused_total_pct() const {
-  return pct(unused_total(), offered_five_hour + offered_seven_day);
+  return pct(unused_total(), sat_add(offered_five_hour, offered_seven_day));
 }
 
 std::string_view sim_policy_name(SimPolicy p) {
@@ -281,10 +281,10 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
       ++r.human_requests;
       if (over_limit(ws, tokens)) {
         ++r.human_denied;
-        r.human_denied_tokens += tokens;
+        r.human_denied_tokens = sat_add(r.human_denied_tokens, tokens);
       } else {
         entry(now, tokens, nullptr);
-        r.human_tokens += tokens;
+        r.human_tokens = sat_add(r.human_tokens, tokens);
       }
       continue;
     }
@@ -300,7 +300,7 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
     }
     ++r.agent_calls;
     entry(now, a.call, &a);
-    r.agent_tokens += a.call;
+    r.agent_tokens = sat_add(r.agent_tokens, a.call);
     a.task_left -= a.call;
     if (a.task_left <= 0) {
       ++r.tasks_done;
@@ -332,7 +332,7 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
   for (const auto& b : five_hour_blocks(entries)) {
     if (b.start < s.start || b.start >= end) continue;
     ++r.five_hour_blocks;
-    sum += pct(b.human + b.agents, s.five_hour);
+    sum += pct(sat_add(b.human, b.agents), s.five_hour);
   }
   r.five_hour_mean = r.five_hour_blocks == 0 ? 0 : sum / static_cast<double>(r.five_hour_blocks);
 
@@ -341,10 +341,10 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
   r.unused_five_hour = unused_area(five, Window::five_hour, s.five_hour, s.unused_step);
   r.unused_seven_day = unused_area(seven, Window::seven_day, s.seven_day, s.unused_step);
   const double period = seconds_of(end - s.start);
-  r.offered_five_hour = std::llround(static_cast<double>(s.five_hour) * period /
-                                     static_cast<double>(window_length(Window::five_hour).count()));
-  r.offered_seven_day = std::llround(static_cast<double>(s.seven_day) * period /
-                                     static_cast<double>(window_length(Window::seven_day).count()));
+  r.offered_five_hour = sat_round(static_cast<double>(s.five_hour) * period /
+                                  static_cast<double>(window_length(Window::five_hour).count()));
+  r.offered_seven_day = sat_round(static_cast<double>(s.seven_day) * period /
+                                  static_cast<double>(window_length(Window::seven_day).count()));
   return r;
 }
 
@@ -490,7 +490,7 @@ namespace {
 std::string sim_parameters(const SimSetup& s) {
   const auto trace = sim_human_trace(s);
   std::int64_t human = 0;
-  for (const auto& q : trace) human += q.tokens;
+  for (const auto& q : trace) human = sat_add(human, q.tokens);
   const double week_minutes = 7.0 * 24 * 60;
   const double fleet_week = static_cast<double>(s.agents) *
                             (s.call_min_tokens + s.call_max_tokens) / 2.0 * week_minutes /

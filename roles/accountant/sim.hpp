@@ -123,7 +123,9 @@ struct SimResult {
   int tasks_done = 0;
   std::int64_t agent_tokens = 0;
 
-  [[nodiscard]] std::int64_t unused_total() const { return unused_five_hour + unused_seven_day; }
+  [[nodiscard]] std::int64_t unused_total() const {
+    return sat_add(unused_five_hour, unused_seven_day);
+  }
   [[nodiscard]] double unused_five_hour_pct() const;
   [[nodiscard]] double unused_seven_day_pct() const;
   [[nodiscard]] double unused_total_pct() const;

@@ -11,9 +11,11 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 
+#include "agency/v1/dead.pb.h"
 #include "agency/v1/event.pb.h"
 #include "agency/v1/fleet.pb.h"
 #include "agency/v1/usage.pb.h"
@@ -24,6 +26,7 @@
 #include "bus/consumer.hpp"
 #include "bus/kv.hpp"
 #include "bus/subjects.hpp"
+#include "roles/accountant/accounting.hpp"
 #include "roles/accountant/ledger_io.hpp"
 #include "tests/support/model_server.hpp"
 #include "tests/support/pipeline.hpp"
@@ -85,7 +88,7 @@ bool same_days(const std::map<std::string, accounting::TokenCounts>& ours,
 }
 
 v1::LeaseReply ask_lease(Pipeline& p, const std::string& priority, std::int64_t estimate,
-                         const std::string& task_id = {}) {
+                         const std::string& task_id = {}, bool probe = false) {
   v1::Lease lease;
   lease.set_id("lease-" +
                std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
@@ -95,6 +98,7 @@ v1::LeaseReply ask_lease(Pipeline& p, const std::string& priority, std::int64_t 
   lease.set_estimate_tokens(estimate);
   lease.set_model("claude-sonnet-4-5");
   lease.set_task_id(task_id);
+  lease.set_probe(probe);
   auto answer = p.connection().request(subjects::kBudgetLease, codec::encode(lease), 5s);
   REQUIRE_MESSAGE(answer.ok(), answer.error().message);
   auto reply = codec::decode<v1::LeaseReply>(answer->data(), answer->headers());
@@ -224,11 +228,12 @@ TEST_CASE(
   p.start("accountant", "accountant-1");
   p.wait_for_accountant();
   publish_agent_usage(p, "u-1", 790);
-  // The sample reaches the ledger live: poll until an ask over the reserve is deferred.
+  // The sample reaches the ledger live: poll until an ask over the reserve is
+  // deferred. Probes, so the asks granted before it arrives lease nothing.
   v1::LeaseReply over;
   auto deadline = std::chrono::steady_clock::now() + 10s;
   do {
-    over = ask_lease(p, "interactive", 20);
+    over = ask_lease(p, "interactive", 20, {}, true);
   } while (over.granted() && std::chrono::steady_clock::now() < deadline);
   CHECK_FALSE(over.granted());
   CHECK(over.reason().find("reserve") != std::string::npos);
@@ -257,6 +262,165 @@ TEST_CASE(
       ledger->window("default", accounting::Window::five_hour, std::chrono::system_clock::now());
   CHECK(w.limit == 7900);
   CHECK(w.limit_source.find("calibrated") != std::string::npos);
+}
+
+// The accountant's dead letters, by the payload's text.
+std::vector<v1::DeadLetter> accountant_letters(Pipeline& p) {
+  auto msgs = replay(p.connection(), subjects::kDeadStream, "agency.dead.accountant", 100);
+  std::vector<v1::DeadLetter> out;
+  if (!msgs) return out;
+  for (const auto& m : *msgs) {
+    auto letter = codec::decode<v1::DeadLetter>(m.data(), m.headers());
+    REQUIRE(letter.ok());
+    out.push_back(std::move(*letter));
+  }
+  return out;
+}
+
+std::vector<v1::DeadLetter> wait_for_letters(Pipeline& p, std::size_t count) {
+  auto letters = accountant_letters(p);
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (letters.size() < count && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);  // polling a stream, with a deadline
+    letters = accountant_letters(p);
+  }
+  return letters;
+}
+
+// The letter whose payload holds `text`, with its reason.
+std::string reason_for(const std::vector<v1::DeadLetter>& letters, const std::string& text) {
+  for (const auto& l : letters) {
+    if (l.payload().find(text) != std::string::npos) return l.reason();
+  }
+  return "(no dead letter for " + text + ")";
+}
+
+// Every token figure in a JSON report, wherever it is nested.
+void token_figures(const nlohmann::json& j, std::vector<std::int64_t>& out) {
+  if (j.is_object()) {
+    for (const auto& [key, v] : j.items()) {
+      if (v.is_number_integer() &&
+          (key == "input" || key == "output" || key == "counted" || key == "cache_creation" ||
+           key == "cache_read" || key == "human" || key == "agents" || key == "used")) {
+        out.push_back(v.get<std::int64_t>());
+      } else {
+        token_figures(v, out);
+      }
+    }
+  } else if (j.is_array()) {
+    for (const auto& v : j) token_figures(v, out);
+  }
+}
+
+TEST_CASE(
+    "accountant: absurd usage and bad limit readings are dead letters with the reason, and "
+    "the totals stay sane") {
+  Pipeline p(kScenario, {},
+             "accountant:\n  time_zone: UTC\n  transcripts_every_seconds: 1\n  accounts:\n"
+             "    - name: default\n      five_hour: 2000\n      seven_day: 1000000\n");
+  p.start("accountant", "accountant-1");
+  p.wait_for_accountant();
+  const std::string now = "\"" + accounting::rfc3339(std::chrono::system_clock::now()) + "\"";
+  auto agent = [&](const std::string& id, const std::string& tokens) {
+    return R"({"id":")" + id +
+           R"(","engine":"claude","model":"claude-sonnet-4-5","role":"builder",)"
+           R"("agentId":"builder-1","startedByAgency":true,"source":"engine","at":)" +
+           now + "," + tokens + "}";
+  };
+  auto human = [&](const std::string& id, const std::string& tokens) {
+    return R"({"id":")" + id +
+           R"(","engine":"claude","model":"claude-sonnet-4-5","source":"transcript","at":)" + now +
+           "," + tokens + "}";
+  };
+  // What `nats pub` sends: JSON, a core publish, no headers, no message id.
+  p.plain_publish("agency.usage.claude.builder",
+                  agent("good-agent", R"("inputTokens":"700","outputTokens":"50","costUsd":0.5)"));
+  p.plain_publish("agency.usage.claude.human", human("good-human", R"("inputTokens":"300")"));
+  p.plain_publish("agency.usage.claude.human",
+                  human("bad-negative", R"("inputTokens":"-5000000")"));
+  p.plain_publish("agency.usage.claude.builder",
+                  agent("bad-overflow", R"("outputTokens":"9223372036854775807")"));
+  p.plain_publish("agency.usage.limits.claude",
+                  R"({"engine":"claude","window":"five_hour","utilization":250,"source":"bad-pct",)"
+                  R"("at":)" +
+                      now + "}");
+  p.plain_publish("agency.usage.limits.claude",
+                  R"({"engine":"claude","window":"seven_day","utilization":10,)"
+                  R"("resetsAt":"9999-12-31T00:00:00Z","source":"bad-reset","at":)" +
+                      now + "}");
+
+  // Each refused message is one dead letter, with the reason and its stream sequence.
+  auto letters = wait_for_letters(p, 4);
+  REQUIRE(letters.size() == 4);
+  CHECK(reason_for(letters, "bad-negative").find("input_tokens -5000000 is outside") !=
+        std::string::npos);
+  CHECK(reason_for(letters, "bad-overflow").find("output_tokens 9223372036854775807") !=
+        std::string::npos);
+  CHECK(reason_for(letters, "bad-pct").find("utilization 250") != std::string::npos);
+  CHECK(reason_for(letters, "bad-reset").find("resets_at") != std::string::npos);
+  std::set<std::uint64_t> sequences;
+  for (const auto& l : letters) {
+    CHECK(l.role() == "accountant");
+    CHECK(l.agent_id() == "accountant-1");
+    CHECK(l.original_subject().starts_with("agency.usage."));
+    CHECK(l.stream_sequence() > 0);
+    sequences.insert(l.stream_sequence());
+  }
+  CHECK(sequences.size() == 4);
+
+  // The live ledger counts the good samples only: 300 + 750 of 2,000.
+  v1::LeaseReply over;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  do {
+    over = ask_lease(p, "human", 1000, {}, true);
+  } while (over.reason().find("1,050 of 2,000 used") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline);
+  CHECK_FALSE(over.granted());
+  CHECK_MESSAGE(over.reason().find("1,050 of 2,000 used") != std::string::npos, over.reason());
+  CHECK(ask_lease(p, "human", 950, {}, true).granted());
+
+  // A restart files nothing twice; what arrives after it is filed too.
+  p.agent("accountant-1").signal(SIGKILL);
+  p.agent("accountant-1").wait(10s);
+  p.forget("accountant-1");
+  p.start("accountant", "accountant-1");
+  p.wait_for_accountant();
+  p.plain_publish("agency.usage.claude.builder",
+                  agent("bad-cost", R"("inputTokens":"10","costUsd":-3)"));
+  letters = wait_for_letters(p, 5);
+  CHECK(letters.size() == 5);
+  CHECK(reason_for(letters, "bad-cost").find("cost_usd -3") != std::string::npos);
+
+  // `agency usage` replays the stream on its own and skips the same ones.
+  auto usage = test::run({bin("agency"), "--config", (p.dir() / "agency.yaml").string(), "--nats",
+                          p.server().url(), "usage", "--json", "--days", "1"},
+                         {}, 60s);
+  REQUIRE_MESSAGE(usage.exit_code == 0, usage.err);
+  auto report = nlohmann::json::parse(usage.out);
+  std::vector<std::int64_t> figures;
+  token_figures(report, figures);
+  REQUIRE_FALSE(figures.empty());
+  for (auto f : figures) {
+    CHECK(f >= 0);
+    CHECK(f <= 10'000);
+  }
+  std::map<std::string, nlohmann::json> roles;
+  for (const auto& r : report.at("roles")) roles[r.at("role").get<std::string>()] = r;
+  REQUIRE(roles.count("human") == 1);
+  REQUIRE(roles.count("builder") == 1);
+  CHECK(roles.at("human").at("tokens").at("input") == 300);
+  CHECK(roles.at("human").at("calls") == 1);
+  CHECK(roles.at("builder").at("tokens").at("input") == 700);
+  CHECK(roles.at("builder").at("tokens").at("output") == 50);
+  CHECK(roles.at("builder").at("cost_usd") == 0.5);
+  for (const auto& w : report.at("windows")) {
+    if (w.at("window") != "five_hour") continue;
+    CHECK(w.at("human") == 300);
+    CHECK(w.at("agents") == 750);
+  }
+  CHECK(report.at("refused").at("count") == 5);
+  CHECK(report.at("refused").at("latest").back().at("reason").get<std::string>().find("cost_usd") !=
+        std::string::npos);
 }
 
 TEST_CASE("accountant: a task past its token budget is blocked by the runaway guard") {
@@ -314,15 +478,19 @@ TEST_CASE("accountant: with the accountant down agents spend only the fallback a
 }
 
 TEST_CASE("accountant: the usage endpoint's utilisation calibrates the limit") {
+  // A midnight a few days ahead: a reset the ledger accepts (within a week
+  // of the reading, docs/ACCOUNTING.md).
+  const std::string reset =
+      accounting::rfc3339(std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()) +
+                          std::chrono::days(3));
   test::TempDir scratch;
-  test::ModelServer server(
-      scratch.path(),
-      {{"usage_endpoint",
-        {{"token", "sk-oauth-test"},
-         {"answer",
-          {{"five_hour", {{"utilization", 25.0}, {"resets_at", nullptr}}},
-           {"seven_day", {{"utilization", 10.0}, {"resets_at", "2030-01-07T00:00:00Z"}}},
-           {"seven_day_opus", nullptr}}}}}});
+  test::ModelServer server(scratch.path(),
+                           {{"usage_endpoint",
+                             {{"token", "sk-oauth-test"},
+                              {"answer",
+                               {{"five_hour", {{"utilization", 25.0}, {"resets_at", nullptr}}},
+                                {"seven_day", {{"utilization", 10.0}, {"resets_at", reset}}},
+                                {"seven_day_opus", nullptr}}}}}});
   test::write(scratch.path() / "token", "sk-oauth-test\n");
   Pipeline p(kScenario, {},
              "accountant:\n  time_zone: UTC\n  usage_every_seconds: 10\n  accounts:\n"
@@ -351,9 +519,8 @@ TEST_CASE("accountant: the usage endpoint's utilisation calibrates the limit") {
   CHECK(weekly.limit == 5000);  // 500 tokens were 10%
   CHECK(weekly.limit_source.find("endpoint") != std::string::npos);
   CHECK(weekly.span.end - weekly.span.start == std::chrono::hours(24 * 7));
-  // The reset the endpoint gave, moved to the week around now.
-  CHECK(std::chrono::floor<std::chrono::hours>(weekly.span.end).time_since_epoch().count() % 24 ==
-        0);
+  // The week ends at the reset the endpoint gave.
+  CHECK(accounting::rfc3339(weekly.span.end) == reset);
 }
 
 }  // namespace

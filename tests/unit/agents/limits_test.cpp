@@ -116,6 +116,34 @@ TEST_CASE("limits: retry-after wins, in seconds or as an HTTP date") {
   CHECK_FALSE(limits::retry_at({}, kNow).has_value());
 }
 
+TEST_CASE("limits: odd figures become readings the ledger accepts (0-100 %, -1 unknown)") {
+  auto readings = limits::from_headers({{"anthropic-ratelimit-unified-5h-utilization", "130"},
+                                        {"anthropic-ratelimit-unified-7d-utilization", "nan"},
+                                        {"anthropic-ratelimit-unified-7d_opus-utilization", "-3"},
+                                        {"anthropic-ratelimit-requests-limit", "-50"},
+                                        {"anthropic-ratelimit-requests-remaining", "10"},
+                                        {"x-ratelimit-limit-tokens", "100"},
+                                        {"x-ratelimit-remaining-tokens", "250"}},
+                                       kNow);
+  REQUIRE(readings.size() == 5);
+  CHECK(readings[0].utilization == 100.0);  // an overrun is the whole window
+  CHECK(readings[1].utilization == -1);
+  CHECK(readings[2].utilization == -1);
+  CHECK(readings[3].window == "requests");
+  CHECK(readings[3].limit == -1);
+  CHECK(readings[3].remaining == 10);
+  CHECK(readings[3].utilization == -1);
+  CHECK(readings[4].window == "tokens");
+  CHECK(readings[4].utilization == 0.0);  // more left than the limit: nothing used
+  auto info = limits::from_rate_limit_info(R"({"rateLimitType":"five_hour","utilization":3.5})");
+  REQUIRE(info.has_value());
+  CHECK(info->utilization == 3.5);
+  auto over = limits::from_usage_endpoint(R"({"five_hour": {"utilization": 130}})");
+  REQUIRE(over.has_value());
+  REQUIRE(over->size() == 1);
+  CHECK((*over)[0].utilization == 100.0);
+}
+
 TEST_CASE("limits: Claude Code rate_limit_event info") {
   auto r = limits::from_rate_limit_info(
       R"({"status":"rejected","resetsAt":1795003600,"rateLimitType":"five_hour","utilization":0.97})");

@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -145,6 +147,69 @@ TEST_CASE("accounting: the ledger keeps one entry per id and leaves agency's own
   CHECK(ledger.window("", Window::seven_day_sonnet, t + 1h).used() == 0);
   // Unknown accounts count against the first.
   CHECK(ledger.account_of("nobody") == "default");
+}
+
+TEST_CASE("accounting: sums saturate at the int64 range instead of wrapping") {
+  constexpr auto kTop = std::numeric_limits<std::int64_t>::max();
+  constexpr auto kBottom = std::numeric_limits<std::int64_t>::min();
+  CHECK(sat_add(kTop, 1) == kTop);
+  CHECK(sat_add(kTop - 5, 10) == kTop);
+  CHECK(sat_add(kBottom, -1) == kBottom);
+  CHECK(sat_add(std::int64_t{40}, std::int64_t{2}) == 42);
+  CHECK(sat_add(std::int64_t{-40}, std::int64_t{2}) == -38);
+  CHECK(sat_add(std::numeric_limits<double>::max(), std::numeric_limits<double>::max()) ==
+        std::numeric_limits<double>::max());
+  CHECK(sat_add(0.25, 0.5) == 0.75);
+  CHECK(sat_round(1e30) == kTop);
+  CHECK(sat_round(-1e30) == kBottom);
+  CHECK(sat_round(std::nan("")) == 0);
+  CHECK(sat_round(2.5) == 3);
+  CHECK(thousands(kBottom) == "-9,223,372,036,854,775,808");
+
+  TokenCounts t;
+  t.output = kTop;
+  t.input = 10;
+  CHECK(t.counted() == kTop);
+  CHECK(t.total() == kTop);
+  TokenCounts more;
+  more.output = 50;
+  t += more;
+  CHECK(t.output == kTop);
+
+  // Entries at the top of what the ledger takes, many times over: every
+  // sum the windows, blocks, steps, task budgets and leases make stays at
+  // the top, never negative.
+  Ledger ledger(policy_utc());
+  const Time t0 = utc(2026, 11, 23, 10);
+  for (int i = 0; i < 3; ++i) {
+    Entry e = entry("big-" + std::to_string(i), t0 + std::chrono::minutes(i), 0);
+    e.tokens.input = kTop / 2;
+    e.tokens.output = kTop / 2;
+    e.task_id = "t-1";
+    CHECK(ledger.add(e));
+    Entry h = entry("human-" + std::to_string(i), t0 + std::chrono::minutes(i), 0, true);
+    h.tokens.input = kTop / 2;
+    CHECK(ledger.add(h));
+  }
+  const Time now = t0 + 10min;
+  auto w = ledger.window("default", Window::five_hour, now);
+  CHECK(w.agents == kTop);
+  CHECK(w.human == kTop);
+  CHECK(w.used() == kTop);
+  CHECK(w.human_peak_hour == kTop);
+  CHECK(ledger.task_tokens("t-1") == kTop);
+  auto blocks = five_hour_blocks(ledger.entries("default"));
+  REQUIRE(blocks.size() == 1);
+  CHECK(blocks[0].agents == kTop);
+  auto st = steps(ledger.entries("default"), Window::five_hour, t0, t0 + 10min, 10min);
+  REQUIRE(st.size() == 1);
+  CHECK(st[0].agents == kTop);
+  CHECK(unused_area(st, Window::five_hour, kTop, 10min) >= 0);
+  ledger.lease("l-1", {"default", "claude-sonnet-4-5", "t-1", kTop, now + 1h});
+  ledger.lease("l-2", {"default", "claude-sonnet-4-5", "t-1", kTop, now + 1h});
+  CHECK(ledger.leased("default", Window::five_hour) == kTop);
+  CHECK(ledger.leased_for_task("t-1") == kTop);
+  CHECK(calibrate(kTop, 1).value() == kTop);
 }
 
 TEST_CASE("accounting: leases outstanding count until settled or expired") {
