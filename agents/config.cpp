@@ -18,6 +18,7 @@
 
 #include "agents/yaml_error.hpp"
 #include "bus/connect.hpp"
+#include "bus/provision.hpp"
 
 namespace agency::config {
 
@@ -218,9 +219,82 @@ std::optional<std::string> home_dir() {
   return std::string(home);
 }
 
+// Whether `dir` is the top of a git work tree: a .git directory, or the
+// .git file of a linked worktree or submodule ("gitdir: PATH") whose PATH
+// exists. Read from the disk rather than asked of git, so reading the
+// config needs no git and starts no process.
+bool is_work_tree_top(const fs::path& dir) {
+  std::error_code ec;
+  const fs::path dot_git = dir / ".git";
+  if (fs::is_directory(dot_git, ec)) return fs::exists(dot_git / "HEAD", ec);
+  if (!fs::is_regular_file(dot_git, ec)) return false;
+  std::ifstream in(dot_git);
+  std::string line;
+  if (!std::getline(in, line) || line.rfind("gitdir:", 0) != 0) return false;
+  std::string target = line.substr(7);
+  while (!target.empty() && std::isspace(static_cast<unsigned char>(target.front())) != 0) {
+    target.erase(0, 1);
+  }
+  while (!target.empty() && std::isspace(static_cast<unsigned char>(target.back())) != 0) {
+    target.pop_back();
+  }
+  if (target.empty()) return false;
+  fs::path git_dir(target);
+  if (git_dir.is_relative()) git_dir = dir / git_dir;
+  return fs::is_directory(git_dir, ec);
+}
+
+// Why `repo` cannot be a project's repository, or nothing when it can.
+// Builders make worktrees of it and every role reads it, so it has to be
+// the top of a work tree: a missing directory would only show up as every
+// brief of the project failing.
+std::optional<std::string> repo_problem(const fs::path& repo) {
+  std::error_code ec;
+  if (!fs::exists(repo, ec)) return repo.string() + " does not exist";
+  if (!fs::is_directory(repo, ec)) return repo.string() + " is not a directory";
+  if (is_work_tree_top(repo)) return std::nullopt;
+  for (fs::path up = repo.parent_path(); !up.empty(); up = up.parent_path()) {
+    if (is_work_tree_top(up)) {
+      return repo.string() + " is inside the git work tree " + up.string() +
+             "; name the top of the work tree";
+    }
+    if (up == up.root_path()) break;
+  }
+  if (fs::exists(repo / "HEAD", ec) && fs::is_directory(repo / "objects", ec)) {
+    return repo.string() +
+           " is a bare git repository; builders need a work tree: name a clone of it";
+  }
+  return repo.string() + " is not a git repository (no .git in it); run `git init` there, or " +
+         "name the directory of the repository";
+}
+
+// A role agency brings: its binary and SKILL.md ship with agency.
+bool is_builtin_role(std::string_view name) {
+  const auto& roles = builtin_roles();
+  return std::find(roles.begin(), roles.end(), name) != roles.end();
+}
+
+// The built-in role closest to a misspelt name, if one is close enough to
+// be what was meant.
+std::optional<std::string> nearest_builtin_role(std::string_view name) {
+  std::optional<std::string> best;
+  size_t best_distance = 3;  // more than two edits away is another word
+  for (const auto& role : builtin_roles()) {
+    size_t d = edit_distance(name, role);
+    if (d < best_distance) {
+      best = role;
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
 class Parser {
  public:
-  Parser(std::string label, fs::path base) : label_(std::move(label)), base_(std::move(base)) {}
+  // `check_disk`: also check what the file names on the disk (repos,
+  // SKILL.md files, role names), as load_file() does.
+  Parser(std::string label, fs::path base, bool check_disk)
+      : label_(std::move(label)), base_(std::move(base)), check_disk_(check_disk) {}
 
   Config run(const YAML::Node& root) {
     Config c;
@@ -977,6 +1051,9 @@ class Parser {
           auto v = string_value(item, "the path of a git repository");
           if (!v || v->empty()) fail(item, "must be the path of a git repository, got nothing");
           p.repo = resolve(*v);
+          if (check_disk_) {
+            if (auto problem = repo_problem(p.repo)) fail(item, *problem);
+          }
           has_repo = true;
         } else if (key == "default_branch") {
           if (auto v = string_value(item, "a branch name")) {
@@ -1038,9 +1115,34 @@ class Parser {
              "engine 'command' needs a command: the program and its arguments as a list, "
              "for example command: [./review.sh, '{task_id}']");
       }
+      if (check_disk_) check_role_exists(Item{it->first, YAML::Node(), entry.path}, r);
       out.push_back(std::move(r));
     }
     return out;
+  }
+
+  // A role nothing can run would be started and restarted forever, each
+  // agent exiting for want of its SKILL.md; a misspelt built-in name is the
+  // usual cause. A role of one's own runs from its skill or binary, or from
+  // roles/<name>/SKILL.md next to the file (how `agency up` finds it).
+  void check_role_exists(const Item& at, const Role& r) {
+    const std::string own = "(a role of your own needs skill: PATH/SKILL.md, or binary: PROGRAM)";
+    if (!r.binary.empty()) return;
+    if (r.name == "role") {
+      // `agency up` would run agency-role itself, which needs --skill.
+      fail(at,
+           "'role' is the generic role binary (agency-role), not a role; give your role a name "
+           "of its own and skill: PATH/SKILL.md");
+    }
+    if (!r.skill.empty() || is_builtin_role(r.name)) return;
+    std::error_code ec;
+    if (fs::is_regular_file(base_ / "roles" / r.name / "SKILL.md", ec)) return;
+    if (auto near = nearest_builtin_role(r.name)) {
+      fail(at, "no such role; did you mean " + *near + "? " + own);
+    }
+    std::string known;
+    for (const auto& name : builtin_roles()) known += (known.empty() ? "" : ", ") + name;
+    fail(at, "no such role; the built-in roles are " + known + " " + own);
   }
 
   // A list of strings ("args: [--verbose, -x]"); null is an empty list.
@@ -1079,6 +1181,12 @@ class Parser {
     } else if (key == "skill") {
       if (auto v = string_value(item, "the path of a SKILL.md")) {
         if (!v->empty()) r.skill = resolve(*v);
+        std::error_code ec;
+        if (check_disk_ && !r.skill.empty() && !fs::is_regular_file(r.skill, ec)) {
+          fail(item, r.skill.string() + (fs::is_directory(r.skill, ec)
+                                             ? " is a directory; name the SKILL.md in it"
+                                             : " does not exist"));
+        }
       }
     } else if (key == "args") {
       r.args = strings(item, "[--verbose, -x]");
@@ -1186,6 +1294,7 @@ class Parser {
 
   std::string label_;
   fs::path base_;
+  bool check_disk_;
 };
 
 // Counts documents without building them, stopping at `cap`: yaml-cpp 0.7's
@@ -1218,8 +1327,8 @@ std::size_t count_documents(const std::string& text, std::size_t cap) {
 
 // Shared by parse() and embedded_default(): `base` is the directory relative
 // paths are resolved against.
-Result<Config> parse_at(std::string_view yaml_text, const std::string& label,
-                        const fs::path& base) {
+Result<Config> parse_at(std::string_view yaml_text, const std::string& label, const fs::path& base,
+                        bool check_disk) {
   try {
     const std::string text(yaml_text);
     if (count_documents(text, 2) > 1) {
@@ -1227,7 +1336,7 @@ Result<Config> parse_at(std::string_view yaml_text, const std::string& label,
                                           ": holds several YAML documents (separated by "
                                           "---, or a stray ',' outside brackets); write one");
     }
-    Parser parser(label, base);
+    Parser parser(label, base, check_disk);
     return parser.run(YAML::Load(text));
   } catch (const Failure& f) {
     return make_error(errc::config, f.message);
@@ -1252,15 +1361,23 @@ const Role* Config::role(std::string_view name) const {
   return nullptr;
 }
 
-Result<Config> parse(std::string_view yaml_text, const fs::path& source) {
+namespace {
+
+Result<Config> parse_source(std::string_view yaml_text, const fs::path& source, bool check_disk) {
   fs::path absolute;
   std::error_code ec;
   if (!source.empty()) absolute = fs::absolute(source, ec).lexically_normal();
   fs::path base = source.empty() ? fs::current_path(ec) : absolute.parent_path();
   std::string label = source.empty() ? std::string("agency.yaml") : source.string();
-  auto config = parse_at(yaml_text, label, base);
+  auto config = parse_at(yaml_text, label, base, check_disk);
   if (config) config->source = absolute;
   return config;
+}
+
+}  // namespace
+
+Result<Config> parse(std::string_view yaml_text, const fs::path& source) {
+  return parse_source(yaml_text, source, /*check_disk=*/false);
 }
 
 Result<Config> load_file(const fs::path& path) {
@@ -1277,7 +1394,7 @@ Result<Config> load_file(const fs::path& path) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  return parse(text.str(), path);
+  return parse_source(text.str(), path, /*check_disk=*/true);
 }
 
 Result<Config> load(const std::optional<fs::path>& explicit_path, const fs::path& cwd) {
@@ -1311,7 +1428,9 @@ ProvisionPlan provision_plan(const Config& config, const std::vector<std::string
 std::string_view default_yaml() { return kDefaultYaml; }
 
 Config embedded_default(const fs::path& cwd) {
-  auto config = parse_at(kDefaultYaml, "embedded default agency.yaml", cwd);
+  // Its roles are the built-in ones and it names no project: nothing on
+  // the disk to check.
+  auto config = parse_at(kDefaultYaml, "embedded default agency.yaml", cwd, /*check_disk=*/false);
   // The text is part of the program; the unit tests parse it.
   if (!config) throw std::logic_error(config.error().message);
   return std::move(config).value();

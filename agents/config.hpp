@@ -301,10 +301,15 @@ struct Config {
 
 // Parses YAML text. `source` resolves relative paths and names the file in
 // errors. Errors (errc::config) say what is wrong and where
-// ("agency.yaml: roles.builder.count: must be a whole number from 0 to 64, got 'two'").
+// ("agency.yaml:7: roles.builder.count: must be a whole number from 0 to 64, got 'two'").
+// Only the text is looked at: nothing on the disk.
 Result<Config> parse(std::string_view yaml_text, const std::filesystem::path& source);
 
-// Reads the file at `path`.
+// Reads the file at `path` and also checks, in the same form of error, what
+// it names on the disk: every project's repo is the top of a git work tree,
+// every role's skill exists, and every role is a built-in one or runs from
+// its own skill, binary or roles/<name>/SKILL.md next to the file. So every
+// command and every agent refuses such a file before starting anything.
 Result<Config> load_file(const std::filesystem::path& path);
 
 // --config PATH if given, else $AGENCY_CONFIG, else ./agency.yaml, else the

@@ -484,16 +484,17 @@ Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
     settings->servers = {global.nats_url};
     settings->origin = "--nats";
   } else if (settings->origin == "default") {
-    // A running `agency up` in this project says where its server is.
+    // A running `agency up` in this project says where its server is. A
+    // file `agency up` would refuse is refused here too, rather than
+    // quietly trying the default server.
     auto cfg = config::load(global.config_path);
-    if (cfg) {
-      auto url_file = cfg->state_dir / "nats.url";
-      std::ifstream in(url_file);
-      std::string url;
-      if (in && std::getline(in, url) && !url.empty()) {
-        settings->servers = {url};
-        settings->origin = "agency up, " + url_file.string();
-      }
+    if (!cfg) return cfg.error();
+    auto url_file = cfg->state_dir / "nats.url";
+    std::ifstream in(url_file);
+    std::string url;
+    if (in && std::getline(in, url) && !url.empty()) {
+      settings->servers = {url};
+      settings->origin = "agency up, " + url_file.string();
     }
   }
   ConnectOptions options;

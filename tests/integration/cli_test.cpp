@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -154,6 +156,19 @@ TEST_CASE("cli: with no server it says which URL it tried and how to start one")
   CHECK(r.exit_code == 3);
   CHECK(r.err.find(url) != std::string::npos);
   CHECK(r.err.find("agency up") != std::string::npos);
+  CHECK(r.out.empty());
+}
+
+TEST_CASE("cli: a command that connects refuses an agency.yaml that `agency up` would refuse") {
+  test::TempDir dir;
+  std::filesystem::create_directories(dir.path() / "api");
+  const auto config = dir.path() / "agency.yaml";
+  std::ofstream(config) << "projects:\n  - name: api\n    repo: api\n";
+  // No --nats: the CLI reads agency.yaml to find the server of `agency up`.
+  auto r = agency_cli({"--config", config.string(), "status"}, "", dir);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find(config.string() + ":3: projects[0].repo: ") != std::string::npos);
+  CHECK(r.err.find("is not a git repository") != std::string::npos);
   CHECK(r.out.empty());
 }
 

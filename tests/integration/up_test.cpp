@@ -293,6 +293,37 @@ TEST_CASE("up: a nats-server binary that does not exist is a clear error") {
   CHECK_FALSE(fs::exists(project.state / "nats.url"));
 }
 
+TEST_CASE("up: a misspelt role or a repo that is not git is refused before anything starts") {
+  Project project(false);
+  const std::string at = project.config.string() + ":";
+  std::string expected;
+  SUBCASE("a misspelt role") {
+    std::ofstream(project.config) << "roles:\n"
+                                     "  worker:\n"
+                                     "    binary: ./worker.sh\n"
+                                     "  planer:\n";
+    expected = at + "4: roles.planer: no such role; did you mean planner?";
+  }
+  SUBCASE("a repo that is not a git repository") {
+    fs::create_directories(project.dir.path() / "api");
+    std::ofstream(project.config) << "projects:\n"
+                                     "  - name: api\n"
+                                     "    repo: api\n"
+                                     "roles:\n"
+                                     "  worker:\n"
+                                     "    binary: ./worker.sh\n";
+    expected = at + "3: projects[0].repo: " + (project.dir.path() / "api").string() +
+               " is not a git repository";
+  }
+  auto up = project.up();
+  CHECK(up->wait(20s) == 2);
+  CHECK_MESSAGE(up->err().find(expected) != std::string::npos, up->err());
+  // Refused before the state dir is made: no JetStream store, so no
+  // nats-server ever ran, and no agent either.
+  CHECK_FALSE(fs::exists(project.state));
+  CHECK_FALSE(fs::exists(project.starts));
+}
+
 // A fleet of real agents: one scripted builder, which the dispatcher may
 // grow to two (dispatcher.instances), on a test nats-server.
 struct ScaledProject {

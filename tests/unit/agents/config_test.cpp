@@ -6,10 +6,13 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include "agents/config.hpp"
+#include "bus/provision.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/unit/roles/git_repo.hpp"
 
 namespace fs = std::filesystem;
 namespace config = agency::config;
@@ -488,6 +491,7 @@ TEST_CASE("config: YAML syntax errors carry the parser's line and column") {
 TEST_CASE("config: load_file reads the file and names it in errors") {
   agency::test::TempDir dir;
   auto file = dir.path() / "conf" / "agency.yaml";
+  agency::test::make_repo(dir.path() / "conf" / "demo");
   write(file, "projects:\n  - name: demo\n    repo: ./demo\nroles:\n  builder:\n    count: x\n");
   auto c = config::load_file(file);
   REQUIRE_FALSE(c.ok());
@@ -495,6 +499,7 @@ TEST_CASE("config: load_file reads the file and names it in errors") {
 
   write(file, "projects:\n  - name: demo\n    repo: ./demo\n");
   c = config::load_file(file);
+  INFO((c ? std::string() : c.error().message));
   REQUIRE(c.ok());
   CHECK(c->source == file);
   CHECK(c->project("demo")->repo == dir.path() / "conf" / "demo");
@@ -507,6 +512,121 @@ TEST_CASE("config: load_file reads the file and names it in errors") {
   CHECK_FALSE(config::load_file(dir.path()).ok());
 }
 
+// What load_file() checks on the disk, each error pointing at its line.
+struct DiskConfig {
+  agency::test::TempDir dir;
+  fs::path file = dir.path() / "agency.yaml";
+
+  agency::Result<config::Config> load(const std::string& yaml) const {
+    write(file, yaml);
+    return config::load_file(file);
+  }
+  std::string error(const std::string& yaml) const {
+    auto c = load(yaml);
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().code == agency::errc::config);
+    return c.error().message;
+  }
+  std::string at(int line) const { return file.string() + ":" + std::to_string(line) + ": "; }
+};
+
+TEST_CASE("config: load_file refuses a misspelt role, naming its line and the role meant") {
+  DiskConfig d;
+  auto msg = d.error("state_dir: state\nroles:\n  builder:\n    count: 1\n  planer:\n");
+  CHECK(msg == d.at(5) +
+                   "roles.planer: no such role; did you mean planner? (a role of your own needs "
+                   "skill: PATH/SKILL.md, or binary: PROGRAM)");
+  // Written with settings, the role's key is still the place.
+  msg = d.error("roles:\n  reveiwer:\n    count: 2\n");
+  CHECK(msg.rfind(d.at(2) + "roles.reveiwer: no such role; did you mean reviewer?", 0) == 0);
+  // Nothing near: the built-in roles are listed.
+  msg = d.error("roles:\n  scribe:\n");
+  CHECK(msg.rfind(d.at(2) + "roles.scribe: no such role; the built-in roles are planner, ", 0) ==
+        0);
+  CHECK(contains(msg, "skill: PATH/SKILL.md"));
+  // parse() looks at the text alone.
+  CHECK(config::parse("roles:\n  planer:\n", d.file).ok());
+}
+
+TEST_CASE("config: a role of one's own runs from its skill, its binary or roles/<name>/SKILL.md") {
+  DiskConfig d;
+  write(d.dir.path() / "skills" / "scribe.md", "---\nname: scribe\n---\n");
+  auto c = d.load("roles:\n  scribe:\n    skill: skills/scribe.md\n");
+  INFO((c ? std::string() : c.error().message));
+  CHECK(c.ok());
+  CHECK(d.load("roles:\n  scribe:\n    binary: ./scribe.sh\n").ok());
+  write(d.dir.path() / "roles" / "linter" / "SKILL.md", "---\nname: linter\n---\n");
+  CHECK(d.load("roles:\n  linter:\n").ok());
+  for (const auto& name : agency::builtin_roles()) {
+    auto builtin = d.load("roles:\n  " + name + ":\n");
+    INFO((builtin ? std::string() : builtin.error().message));
+    CHECK(builtin.ok());
+  }
+
+  // A skill that is not there, for a role of one's own or a built-in one.
+  auto msg = d.error("roles:\n  scribe:\n    count: 1\n    skill: skills/scrbe.md\n");
+  CHECK(msg == d.at(4) + "roles.scribe.skill: " + (d.dir.path() / "skills" / "scrbe.md").string() +
+                   " does not exist");
+  msg = d.error("roles:\n  planner:\n    skill: skills\n");
+  CHECK(msg.rfind(d.at(3) + "roles.planner.skill: ", 0) == 0);
+  CHECK(contains(msg, "is a directory"));
+
+  // agency-role needs --skill, which `agency up` gives only to roles
+  // without a binary of their own: a role named `role` would restart forever.
+  msg = d.error("roles:\n  role:\n    skill: skills/scribe.md\n");
+  CHECK(msg.rfind(d.at(2) + "roles.role: 'role' is the generic role binary", 0) == 0);
+}
+
+TEST_CASE("config: every built-in role has its SKILL.md in the repository") {
+  const fs::path root = AGENCY_SOURCE_DIR;
+  for (const auto& name : agency::builtin_roles()) {
+    CHECK_MESSAGE(fs::is_regular_file(root / "roles" / name / "SKILL.md"), name);
+  }
+}
+
+TEST_CASE("config: load_file refuses a project repo that is missing or not a git work tree") {
+  DiskConfig d;
+  const std::string head = "state_dir: state\nprojects:\n  - name: api\n    repo: ";
+  auto msg = d.error(head + "../api\n");
+  CHECK(msg == d.at(4) + "projects[0].repo: " + (d.dir.path().parent_path() / "api").string() +
+                   " does not exist");
+
+  fs::create_directories(d.dir.path() / "plain");
+  msg = d.error(head + "plain\n    default_branch: main\n");
+  CHECK(msg.rfind(d.at(4) + "projects[0].repo: " + (d.dir.path() / "plain").string() +
+                      " is not a git repository",
+                  0) == 0);
+
+  write(d.dir.path() / "a-file", "x\n");
+  CHECK(contains(d.error(head + "a-file\n"), "is not a directory"));
+
+  // The second project is the wrong one: its own line.
+  agency::test::make_repo(d.dir.path() / "repo");
+  msg = d.error("projects:\n  - {name: a, repo: repo}\n  - name: b\n    repo: repo/sub\n");
+  CHECK(msg.rfind(d.at(4) + "projects[1].repo: ", 0) == 0);
+
+  fs::create_directories(d.dir.path() / "repo" / "sub");
+  msg = d.error(head + "repo/sub\n");
+  CHECK(msg.rfind(d.at(4) + "projects[0].repo: ", 0) == 0);
+  CHECK(contains(msg, "inside the git work tree " + (d.dir.path() / "repo").string()));
+
+  agency::test::git_in(d.dir.path(), {"clone", "--quiet", "--bare", "repo", "bare.git"});
+  CHECK(contains(d.error(head + "bare.git\n"), "bare git repository"));
+
+  // A repository, and a linked worktree of it (.git is a file there).
+  auto c = d.load(head + "repo\n");
+  INFO((c ? std::string() : c.error().message));
+  CHECK(c.ok());
+  agency::test::git_in(d.dir.path() / "repo", {"worktree", "add", "--quiet", "../linked"});
+  REQUIRE(fs::is_regular_file(d.dir.path() / "linked" / ".git"));
+  c = d.load(head + "linked\n");
+  INFO((c ? std::string() : c.error().message));
+  CHECK(c.ok());
+
+  // parse() looks at the text alone.
+  CHECK(config::parse(head + "../api\n", d.file).ok());
+}
+
 TEST_CASE(
     "config: load() takes --config, then AGENCY_CONFIG, then ./agency.yaml, then the "
     "default") {
@@ -514,9 +634,9 @@ TEST_CASE(
   auto cwd = dir.path() / "work";
   auto explicit_file = dir.path() / "explicit.yaml";
   auto env_file = dir.path() / "env.yaml";
-  write(explicit_file, "roles: {from-explicit: }\n");
-  write(env_file, "roles: {from-env: }\n");
-  write(cwd / "agency.yaml", "roles: {from-cwd: }\n");
+  write(explicit_file, "roles: {from-explicit: {binary: agency-x}}\n");
+  write(env_file, "roles: {from-env: {binary: agency-x}}\n");
+  write(cwd / "agency.yaml", "roles: {from-cwd: {binary: agency-x}}\n");
 
   SUBCASE("--config wins") {
     ScopedAgencyConfig env(env_file.string());
@@ -573,11 +693,14 @@ TEST_CASE(
 }
 
 TEST_CASE("config: agency.example.yaml in the repository parses") {
-  // tests/unit/agents/config_test.cpp -> the repository root.
-  auto root = fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path();
+  const fs::path root = AGENCY_SOURCE_DIR;
   auto file = root / "agency.example.yaml";
   REQUIRE(fs::exists(file));
-  auto c = config::load_file(file);
+  // Parsed, not loaded: the demo repository it names is the reader's own.
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto c = config::parse(text.str(), file);
   INFO((c ? std::string() : c.error().message));
   REQUIRE(c.ok());
   const auto* demo = c->project("demo");
