@@ -12,8 +12,9 @@
 // Rate limits: Claude Code retries a 429 up to ten times with growing
 // pauses (minutes in all) before it gives up. The first retry of a 429
 // (a system/api_retry line) stops it instead, and the agent defers the brief
-// itself; a result with api_error_status 429 or "usage limit reached|<epoch>"
-// and a rejected rate_limit_event say the same.
+// itself, by the pause Claude Code announced (the server's retry-after);
+// a result with api_error_status 429 or "usage limit reached|<epoch>"
+// and a rejected rate_limit_event say the same, with a reset time or none.
 //
 // Thread: run() on the agent's work thread; the line callbacks run there too.
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +48,8 @@ using json = nlohmann::json;
 using SystemClock = std::chrono::system_clock;
 
 constexpr size_t kMaxProgress = 200;
+// The longest retry pause taken from Claude Code: the most it waits itself.
+constexpr std::chrono::milliseconds kMaxRetryPause = std::chrono::hours(1);
 // Variables of ours Claude Code may see besides PATH, HOME, ...: its own
 // settings, the API it talks to, proxies.
 const std::vector<std::string> kClaudeEnv = {"ANTHROPIC_*",     "CLAUDE_*",    "DISABLE_*",
@@ -82,6 +86,8 @@ struct Stream {
   std::optional<json> result;
   bool retried_429 = false;
   std::string retry_error;
+  // The pause Claude Code announced before retrying the 429.
+  std::optional<std::chrono::milliseconds> retry_pause;
   std::vector<LimitReading> limits;
   std::optional<SystemClock::time_point> rejected_until;
   std::int64_t context_tokens = 0;
@@ -114,6 +120,7 @@ class ClaudeEngine final : public Engine {
       if (progress) progress("session " + turn.session_id + " not found, starting a new one");
       outcome = call(turn, "", progress, cancel);
     }
+    if (outcome) refusals_in_row_ = outcome->rate_limit ? refusals_in_row_ + 1 : 0;
     return outcome;
   }
 
@@ -169,11 +176,18 @@ class ClaudeEngine final : public Engine {
     auto refused = [&](std::string detail, std::optional<SystemClock::time_point> until) {
       RateLimit rl;
       rl.detail = std::move(detail);
-      rl.resets_at = until ? *until
-                     : s.rejected_until
-                         ? *s.rejected_until
-                         : SystemClock::now() + std::chrono::duration_cast<SystemClock::duration>(
-                                                    config_.rate_limit_wait);
+      if (until) {
+        rl.resets_at = *until;
+      } else if (s.rejected_until) {
+        rl.resets_at = *s.rejected_until;
+      } else if (s.retry_pause) {
+        rl.resets_at = SystemClock::now() + retry_wait(*s.retry_pause);
+        rl.detail +=
+            " (Claude Code would retry in " + std::to_string(s.retry_pause->count()) + " ms)";
+      } else {
+        rl.resets_at = SystemClock::now() +
+                       std::chrono::duration_cast<SystemClock::duration>(config_.rate_limit_wait);
+      }
       out.rate_limit = std::move(rl);
       if (out.limits.empty() || out.limits.back().status != "rejected") {
         LimitReading r;
@@ -261,6 +275,20 @@ class ClaudeEngine final : public Engine {
     return out;
   }
 
+  // How long to wait on a 429 for which Claude Code announced a pause. The
+  // pause is the server's retry-after when it sent one, else Claude Code's
+  // own first backoff (half a second); every call here is a first attempt,
+  // so refusals in a row double a floor (1 s, 2 s, 4 s, ... up to the
+  // role's rate_limit_wait), as Claude Code's own pauses would grow.
+  [[nodiscard]] SystemClock::duration retry_wait(std::chrono::milliseconds announced) const {
+    using std::chrono::milliseconds;
+    const auto ceiling = std::max<milliseconds>(
+        std::chrono::duration_cast<milliseconds>(config_.rate_limit_wait), std::chrono::seconds(1));
+    const auto floor = std::min<milliseconds>(
+        std::chrono::seconds(1) * (1LL << std::min(refusals_in_row_, 20)), ceiling);
+    return std::min(std::max(announced, floor), kMaxRetryPause);
+  }
+
   // Usage of this call. Claude Code's modelUsage and total_cost_usd cover
   // every model (side calls to a small model included) but add up over the
   // whole session when it is resumed; usage covers this call, main model
@@ -322,6 +350,9 @@ class ClaudeEngine final : public Engine {
 
   // One stream-json line. False stops the process (a 429 being retried).
   bool read_line(std::string_view line, Stream& s, const ProgressFn& progress) {
+    // Stopped at a 429 retry: what Claude Code says while it ends (a retry
+    // of its own that slipped out first) does not count.
+    if (s.retried_429) return false;
     json j = json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       if (s.unreadable.size() < 3) s.unreadable.push_back(one_line(line));
@@ -337,6 +368,9 @@ class ClaudeEngine final : public Engine {
       if (json_count(j, "error_status") == 429) {
         s.retried_429 = true;
         s.retry_error = json_text(j, "error");
+        if (const std::int64_t pause = json_count(j, "retry_delay_ms"); pause > 0) {
+          s.retry_pause = std::chrono::milliseconds(pause);
+        }
         return false;
       }
       if (progress) {
@@ -389,6 +423,8 @@ class ClaudeEngine final : public Engine {
 
   EngineConfig config_;
   bool session_missing_ = false;
+  // Calls refused in a row, for the floor of retry_wait().
+  int refusals_in_row_ = 0;
   // Session id -> its totals at the end of the last call seen.
   std::map<std::string, Usage> totals_;
 };

@@ -229,7 +229,12 @@ TEST_CASE("claude engine: the builder writes through Claude Code, commits, resum
 TEST_CASE("claude engine: 429s put the builder in rate-limited and the task still completes") {
   const std::string cli = claude_cli();
   test::TempDir scratch;
+  // With a retry-after, as the API sends it: Claude Code announces that
+  // pause and the agent waits it. (Claude Code's own half-second backoff is
+  // about as long as it takes to stop after SIGTERM, so without one it may
+  // send a second request before it ends.)
   const json refused = {{"status", 429},
+                        {"headers", {{"retry-after", "2"}}},
                         {"error", {{"type", "rate_limit_error"}, {"message", "slow down (test)"}}}};
   // Three refusals in a row: more than pipeline.max_deliver (2), so the
   // brief would be dead-lettered if a rate limit counted as a failure.
@@ -372,6 +377,50 @@ TEST_CASE("claude engine: a read-only role is refused a write, and the refusal i
   REQUIRE(out->denials.size() == 1);
   CHECK(out->denials[0].find("Write") == 0);
   CHECK(out->denials[0].find("NOTES.md") != std::string::npos);
+}
+
+TEST_CASE("claude engine: a 429 waits the pause Claude Code announced, not the setting") {
+  test::TempDir scratch;
+  test::ModelServer server(
+      scratch.path(),
+      {{"replies",
+        {{{"status", 429},
+          {"headers", {{"retry-after", "7"}}},
+          {"error", {{"type", "rate_limit_error"}, {"message", "slow down (test)"}}}}}}});
+  Direct d(server.url());
+  // Claude Code's own retries on: its first retry of the 429 announces the
+  // server's retry-after.
+  d.turn.env.erase("CLAUDE_CODE_MAX_RETRIES");
+  const auto before = std::chrono::system_clock::now();
+  auto limited = d.run();
+  REQUIRE_MESSAGE(limited.ok(), (limited ? "" : limited.error().message));
+  REQUIRE(limited->rate_limit.has_value());
+  CAPTURE(limited->rate_limit->detail);
+  CHECK(limited->rate_limit->resets_at >= before + 7s);
+  CHECK(limited->rate_limit->resets_at < before + 20s);  // the setting is 42 s
+}
+
+TEST_CASE("claude engine: without a retry-after, refusals in a row wait 1 s, then 2 s") {
+  test::TempDir scratch;
+  test::ModelServer server(
+      scratch.path(),
+      {{"default",
+        {{"status", 429},
+         {"error", {{"type", "rate_limit_error"}, {"message", "slow down (test)"}}}}}});
+  Direct d(server.url());
+  // Claude Code's own retries on: its first pause is its own half second.
+  d.turn.env.erase("CLAUDE_CODE_MAX_RETRIES");
+  for (const auto floor : {1s, 2s}) {
+    CAPTURE(floor.count());
+    const auto before = std::chrono::system_clock::now();
+    auto limited = d.run();
+    const auto after = std::chrono::system_clock::now();
+    REQUIRE_MESSAGE(limited.ok(), (limited ? "" : limited.error().message));
+    REQUIRE(limited->rate_limit.has_value());
+    CAPTURE(limited->rate_limit->detail);
+    CHECK(limited->rate_limit->resets_at >= before + floor);
+    CHECK(limited->rate_limit->resets_at <= after + floor);
+  }
 }
 
 }  // namespace
