@@ -2,12 +2,18 @@
 //
 //   claude -p --output-format stream-json --verbose [--model M]
 //          [--permission-mode P] [--allowedTools T,...] [--max-turns N]
-//          [--resume <session>] [cli_args...]          prompt on stdin
+//          [--resume <session> --fork-session] [cli_args...]   prompt on stdin
 //
 // run in the task's worktree. The stream's lines become progress; the last
 // one, the result object, becomes the Outcome. One session per agent: the
 // runtime hands back the session id of the previous assignment and this
 // engine resumes it, so the role's context persists.
+//
+// A resumed call forks: Claude Code writes the prompt into the session
+// before it asks the API, so a refused call resumed in place would leave its
+// prompt there, and every later call would pay for it again. A fork leaves
+// the session as it was; a refused call reports the session it started from
+// and its fork is never resumed.
 //
 // Rate limits: Claude Code retries a 429 up to ten times with growing
 // pauses (minutes in all) before it gives up. The first retry of a 429
@@ -138,7 +144,7 @@ class ClaudeEngine final : public Engine {
     }
     if (config_.max_turns > 0)
       a.insert(a.end(), {"--max-turns", std::to_string(config_.max_turns)});
-    if (!session.empty()) a.insert(a.end(), {"--resume", session});
+    if (!session.empty()) a.insert(a.end(), {"--resume", session, "--fork-session"});
     a.insert(a.end(), config_.cli_args.begin(), config_.cli_args.end());
     return a;
   }
@@ -189,6 +195,9 @@ class ClaudeEngine final : public Engine {
                        std::chrono::duration_cast<SystemClock::duration>(config_.rate_limit_wait);
       }
       out.rate_limit = std::move(rl);
+      // The refused call's fork is dropped: the next call resumes the
+      // session this one started from (none for a first call).
+      out.session_id = session;
       if (out.limits.empty() || out.limits.back().status != "rejected") {
         LimitReading r;
         r.status = "rejected";
@@ -291,9 +300,9 @@ class ClaudeEngine final : public Engine {
 
   // Usage of this call. Claude Code's modelUsage and total_cost_usd cover
   // every model (side calls to a small model included) but add up over the
-  // whole session when it is resumed; usage covers this call, main model
-  // only. So: the difference of the session totals from the previous call
-  // when this engine saw it, else usage, with the cost scaled to it.
+  // whole session, a fork carrying its parent's; usage covers this call,
+  // main model only. So: the difference from the totals of the session it
+  // resumed when this engine saw them, else usage, with the cost scaled to it.
   void read_usage(const json& r, const std::string& resumed, Outcome& out) {
     Usage total;
     std::string top_model;
@@ -325,10 +334,10 @@ class ClaudeEngine final : public Engine {
       call.cache_creation_tokens = json_count(*u, "cache_creation_input_tokens");
     }
     const std::string session = json_text(r, "session_id");
-    auto prev = totals_.find(session);
+    auto prev = totals_.find(resumed);
     if (resumed.empty() && total.input_tokens + total.output_tokens > 0) {
       out.usage = total;  // a new session: its totals are this call's
-    } else if (!resumed.empty() && prev != totals_.end() && resumed == session) {
+    } else if (!resumed.empty() && prev != totals_.end()) {
       out.usage.input_tokens = total.input_tokens - prev->second.input_tokens;
       out.usage.output_tokens = total.output_tokens - prev->second.output_tokens;
       out.usage.cache_read_tokens = total.cache_read_tokens - prev->second.cache_read_tokens;
