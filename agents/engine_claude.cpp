@@ -2,18 +2,25 @@
 //
 //   claude -p --output-format stream-json --verbose [--model M]
 //          [--permission-mode P] [--allowedTools T,...] [--max-turns N]
-//          [--resume <session>] [cli_args...]          prompt on stdin
+//          [--resume <session> --fork-session] [cli_args...]   prompt on stdin
 //
 // run in the task's worktree. The stream's lines become progress; the last
 // one, the result object, becomes the Outcome. One session per agent: the
 // runtime hands back the session id of the previous assignment and this
 // engine resumes it, so the role's context persists.
 //
+// A resumed call forks: Claude Code writes the prompt into the session
+// before it asks the API, so a refused call resumed in place would leave its
+// prompt there, and every later call would pay for it again. A fork leaves
+// the session as it was; a refused call reports the session it started from
+// and its fork is never resumed.
+//
 // Rate limits: Claude Code retries a 429 up to ten times with growing
 // pauses (minutes in all) before it gives up. The first retry of a 429
 // (a system/api_retry line) stops it instead, and the agent defers the brief
-// itself; a result with api_error_status 429 or "usage limit reached|<epoch>"
-// and a rejected rate_limit_event say the same.
+// itself, by the pause Claude Code announced (the server's retry-after);
+// a result with api_error_status 429 or "usage limit reached|<epoch>"
+// and a rejected rate_limit_event say the same, with a reset time or none.
 //
 // Thread: run() on the agent's work thread; the line callbacks run there too.
 #include <algorithm>
@@ -22,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +54,8 @@ using json = nlohmann::json;
 using SystemClock = std::chrono::system_clock;
 
 constexpr size_t kMaxProgress = 200;
+// The longest retry pause taken from Claude Code: the most it waits itself.
+constexpr std::chrono::milliseconds kMaxRetryPause = std::chrono::hours(1);
 // Variables of ours Claude Code may see besides PATH, HOME, ...: its own
 // settings, the API it talks to, proxies.
 const std::vector<std::string> kClaudeEnv = {"ANTHROPIC_*",     "CLAUDE_*",    "DISABLE_*",
@@ -82,6 +92,8 @@ struct Stream {
   std::optional<json> result;
   bool retried_429 = false;
   std::string retry_error;
+  // The pause Claude Code announced before retrying the 429.
+  std::optional<std::chrono::milliseconds> retry_pause;
   std::vector<LimitReading> limits;
   std::optional<SystemClock::time_point> rejected_until;
   std::int64_t context_tokens = 0;
@@ -114,6 +126,7 @@ class ClaudeEngine final : public Engine {
       if (progress) progress("session " + turn.session_id + " not found, starting a new one");
       outcome = call(turn, "", progress, cancel);
     }
+    if (outcome) refusals_in_row_ = outcome->rate_limit ? refusals_in_row_ + 1 : 0;
     return outcome;
   }
 
@@ -131,7 +144,7 @@ class ClaudeEngine final : public Engine {
     }
     if (config_.max_turns > 0)
       a.insert(a.end(), {"--max-turns", std::to_string(config_.max_turns)});
-    if (!session.empty()) a.insert(a.end(), {"--resume", session});
+    if (!session.empty()) a.insert(a.end(), {"--resume", session, "--fork-session"});
     a.insert(a.end(), config_.cli_args.begin(), config_.cli_args.end());
     return a;
   }
@@ -169,12 +182,22 @@ class ClaudeEngine final : public Engine {
     auto refused = [&](std::string detail, std::optional<SystemClock::time_point> until) {
       RateLimit rl;
       rl.detail = std::move(detail);
-      rl.resets_at = until ? *until
-                     : s.rejected_until
-                         ? *s.rejected_until
-                         : SystemClock::now() + std::chrono::duration_cast<SystemClock::duration>(
-                                                    config_.rate_limit_wait);
+      if (until) {
+        rl.resets_at = *until;
+      } else if (s.rejected_until) {
+        rl.resets_at = *s.rejected_until;
+      } else if (s.retry_pause) {
+        rl.resets_at = SystemClock::now() + retry_wait(*s.retry_pause);
+        rl.detail +=
+            " (Claude Code would retry in " + std::to_string(s.retry_pause->count()) + " ms)";
+      } else {
+        rl.resets_at = SystemClock::now() +
+                       std::chrono::duration_cast<SystemClock::duration>(config_.rate_limit_wait);
+      }
       out.rate_limit = std::move(rl);
+      // The refused call's fork is dropped: the next call resumes the
+      // session this one started from (none for a first call).
+      out.session_id = session;
       if (out.limits.empty() || out.limits.back().status != "rejected") {
         LimitReading r;
         r.status = "rejected";
@@ -261,11 +284,25 @@ class ClaudeEngine final : public Engine {
     return out;
   }
 
+  // How long to wait on a 429 for which Claude Code announced a pause. The
+  // pause is the server's retry-after when it sent one, else Claude Code's
+  // own first backoff (half a second); every call here is a first attempt,
+  // so refusals in a row double a floor (1 s, 2 s, 4 s, ... up to the
+  // role's rate_limit_wait), as Claude Code's own pauses would grow.
+  [[nodiscard]] SystemClock::duration retry_wait(std::chrono::milliseconds announced) const {
+    using std::chrono::milliseconds;
+    const auto ceiling = std::max<milliseconds>(
+        std::chrono::duration_cast<milliseconds>(config_.rate_limit_wait), std::chrono::seconds(1));
+    const auto floor = std::min<milliseconds>(
+        std::chrono::seconds(1) * (1LL << std::min(refusals_in_row_, 20)), ceiling);
+    return std::min(std::max(announced, floor), kMaxRetryPause);
+  }
+
   // Usage of this call. Claude Code's modelUsage and total_cost_usd cover
   // every model (side calls to a small model included) but add up over the
-  // whole session when it is resumed; usage covers this call, main model
-  // only. So: the difference of the session totals from the previous call
-  // when this engine saw it, else usage, with the cost scaled to it.
+  // whole session, a fork carrying its parent's; usage covers this call,
+  // main model only. So: the difference from the totals of the session it
+  // resumed when this engine saw them, else usage, with the cost scaled to it.
   void read_usage(const json& r, const std::string& resumed, Outcome& out) {
     Usage total;
     std::string top_model;
@@ -297,10 +334,10 @@ class ClaudeEngine final : public Engine {
       call.cache_creation_tokens = json_count(*u, "cache_creation_input_tokens");
     }
     const std::string session = json_text(r, "session_id");
-    auto prev = totals_.find(session);
+    auto prev = totals_.find(resumed);
     if (resumed.empty() && total.input_tokens + total.output_tokens > 0) {
       out.usage = total;  // a new session: its totals are this call's
-    } else if (!resumed.empty() && prev != totals_.end() && resumed == session) {
+    } else if (!resumed.empty() && prev != totals_.end()) {
       out.usage.input_tokens = total.input_tokens - prev->second.input_tokens;
       out.usage.output_tokens = total.output_tokens - prev->second.output_tokens;
       out.usage.cache_read_tokens = total.cache_read_tokens - prev->second.cache_read_tokens;
@@ -322,6 +359,9 @@ class ClaudeEngine final : public Engine {
 
   // One stream-json line. False stops the process (a 429 being retried).
   bool read_line(std::string_view line, Stream& s, const ProgressFn& progress) {
+    // Stopped at a 429 retry: what Claude Code says while it ends (a retry
+    // of its own that slipped out first) does not count.
+    if (s.retried_429) return false;
     json j = json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       if (s.unreadable.size() < 3) s.unreadable.push_back(one_line(line));
@@ -337,6 +377,9 @@ class ClaudeEngine final : public Engine {
       if (json_count(j, "error_status") == 429) {
         s.retried_429 = true;
         s.retry_error = json_text(j, "error");
+        if (const std::int64_t pause = json_count(j, "retry_delay_ms"); pause > 0) {
+          s.retry_pause = std::chrono::milliseconds(pause);
+        }
         return false;
       }
       if (progress) {
@@ -389,6 +432,8 @@ class ClaudeEngine final : public Engine {
 
   EngineConfig config_;
   bool session_missing_ = false;
+  // Calls refused in a row, for the floor of retry_wait().
+  int refusals_in_row_ = 0;
   // Session id -> its totals at the end of the last call seen.
   std::map<std::string, Usage> totals_;
 };

@@ -198,6 +198,14 @@ class Agent {
   bool wait_for_record(ReceivedBrief& received, const std::string& stage, std::uint32_t attempt,
                        v1::Task& task);
   void on_control(const v1::Control& control);
+  // One request an endpoint of the $SRV description handled (ADR-32 stats);
+  // a non-empty error counts it as failed. Any thread: control messages
+  // arrive before service_ is set, hence the flag.
+  void count(std::string_view endpoint, std::chrono::steady_clock::time_point began,
+             std::string_view error = {}) {
+    if (!serving_.load(std::memory_order_acquire)) return;
+    service_->record(endpoint, std::chrono::steady_clock::now() - began, error);
+  }
   void publish_usage(const Turn& turn, const Outcome& outcome,
                      std::chrono::system_clock::time_point started);
   void publish_limits(const Outcome& outcome);
@@ -306,12 +314,15 @@ class Agent {
   // Deferrals of the brief being handled, as read from agency-memory (0 for
   // a first delivery, which is not looked up).
   std::uint64_t deferrals_ = 0;
+  // Why fail() gave up on the brief in hand, for the brief endpoint's stats.
+  std::string failure_;
   std::string session_id_;
   bool session_loaded_ = false;
   std::int64_t session_max_tokens_ = 150000;
   std::thread heartbeat_thread_;
 
   // Last: destroyed first, so no callback runs into a half-destroyed Agent.
+  std::atomic<bool> serving_{false};  // service_ is set
   std::unique_ptr<ServiceResponder> service_;
   std::vector<Subscription> control_subs_;
   std::optional<Subscription> ask_sub_;
@@ -451,13 +462,16 @@ Result<void> Agent::start(const Options& opts) {
   // Control: this agent, its role, everyone.
   for (const auto& target : {options_.agent_id, options_.role, std::string("all")}) {
     auto sub = connection_->subscribe(subjects::control(target), {}, [this](Incoming m) {
+      const auto began = std::chrono::steady_clock::now();
       auto control = codec::decode<v1::Control>(m.data(), m.headers());
       if (!control) {
         log_->warn("ignored control message subject={} reason={}", m.subject(),
                    control.error().message);
+        count("control", began, "unreadable control message: " + control.error().message);
         return;
       }
       on_control(*control);
+      count("control", began);
     });
     if (!sub) return sub.error();
     control_subs_.push_back(std::move(*sub));
@@ -505,6 +519,7 @@ Result<void> Agent::start(const Options& opts) {
                                           {"engine", engine_->label()}});
   if (!service) return service.error();
   service_ = std::move(*service);
+  serving_.store(true, std::memory_order_release);
 
   write_heartbeat();
   heartbeat_thread_ = std::thread([this] { heartbeat_loop(); });
@@ -621,12 +636,19 @@ void Agent::loop() {
     }
     backoff = 500ms;
     if (!got->has_value()) continue;
-    handle(std::move(**got));
+    const auto began = std::chrono::steady_clock::now();
+    failure_.clear();
+    if (handle(std::move(**got)) == Handled::failed) {
+      count("brief", began, failure_);
+    } else {
+      count("brief", began);
+    }
   }
 }
 
 Agent::Handled Agent::fail(ReceivedBrief& received, const v1::Task* task, const std::string& reason,
                            bool permanent) {
+  failure_ = reason;
   auto deliveries = failed_deliveries(received);
   const std::string& task_id = received.brief.task_id();
   if (permanent || deliveries >= static_cast<std::uint64_t>(options_.max_deliver)) {
@@ -1077,12 +1099,15 @@ void Agent::lateral_loop() {
 }
 
 void Agent::answer(Incoming message) {
+  const auto began = std::chrono::steady_clock::now();
   const std::string reply_to(message.reply());
   if (reply_to.empty()) {
     log_->warn("ignored a question without a reply subject on {} (ask with a request)",
                message.subject());
+    count("ask", began, "a question without a reply subject (ask with a request)");
     return;
   }
+  std::string failure;  // the answer says the question could not be answered
   v1::Answer out;
   auto send = [&](v1::Answer& a, const std::string& question_id) {
     a.set_question_id(question_id);
@@ -1106,6 +1131,7 @@ void Agent::answer(Incoming message) {
                  " (send plain text, or agency.v1.Question as JSON or protobuf)");
     out.set_confidence(0);
     send(out, "");
+    count("ask", began, out.text());
     return;
   }
   if (question->id().empty()) question->set_id(ids::question());
@@ -1120,6 +1146,7 @@ void Agent::answer(Incoming message) {
   if (!plan) {
     out.set_text("the " + options_.role + " could not take the question: " + plan.error().message);
     out.set_confidence(0);
+    failure = out.text();
   } else if (auto* ready = std::get_if<v1::Answer>(&*plan)) {
     out = std::move(*ready);
   } else {
@@ -1132,6 +1159,7 @@ void Agent::answer(Incoming message) {
       out.set_text("the " + options_.role +
                    "'s engine failed on the question: " + outcome.error().message);
       out.set_confidence(0);
+      failure = out.text();
     } else {
       publish_usage(turn, *outcome, started);
       publish_limits(*outcome);
@@ -1149,11 +1177,13 @@ void Agent::answer(Incoming message) {
           out.set_text("the " + options_.role +
                        " could not read its engine's answer: " + finished.error().message);
           out.set_confidence(0);
+          failure = out.text();
         }
       }
     }
   }
   send(out, question->id());
+  count("ask", began, failure);
   log_->info("answered question id={} confidence={:.2f} sources={}", question->id(),
              out.confidence(), out.sources_size());
 }
@@ -1167,6 +1197,7 @@ void Agent::handle_mail() {
     return;
   }
   if (got->empty()) return;
+  const auto began = std::chrono::steady_clock::now();
   if (got->size() == 16) mail_waiting_.store(true);  // more may wait
   std::vector<v1::Mail> letters;
   std::vector<Incoming> messages;
@@ -1204,6 +1235,7 @@ void Agent::handle_mail() {
       }
       log_->warn("dead-lettered unreadable mail reason=\"{}\"", letter.reason());
       (void)m.ack();
+      count("mail", began, "unreadable mail: " + mail.error().message);
       continue;
     }
     log_->info("mail id={} from={} subject=\"{}\"", mail->id(), mail->from(), mail->subject());
@@ -1213,6 +1245,13 @@ void Agent::handle_mail() {
   if (letters.empty()) return;
   auto hand_back = [&](std::chrono::milliseconds delay) {
     for (auto& m : messages) (void)m.nak(delay.count());
+  };
+  // One turn reads every letter: each is a request, with its share of the time.
+  auto counted = [&](const std::string& error) {
+    if (!serving_.load(std::memory_order_acquire)) return;
+    const auto each =
+        (std::chrono::steady_clock::now() - began) / static_cast<std::int64_t>(letters.size());
+    for (std::size_t i = 0; i < letters.size(); ++i) service_->record("mail", each, error);
   };
   set_state(voc::kBusy);
   set_progress("reading mail from " + letters.front().from());
@@ -1224,6 +1263,7 @@ void Agent::handle_mail() {
   if (!turn) {
     log_->warn("cannot prepare a mail turn error={}; the mail waits", turn.error().message);
     hand_back(30s);
+    counted("cannot prepare a mail turn: " + turn.error().message);
     return;
   }
   turn->env = engine_env(*turn);
@@ -1235,11 +1275,13 @@ void Agent::handle_mail() {
       *turn, [this](std::string_view p) { set_progress(p); }, cancel_);
   if (stop_.load() || control_cancel_.exchange(false)) {
     hand_back(0ms);
+    counted({});
     return;
   }
   if (!outcome) {
     log_->warn("mail turn failed error={}; the mail waits 30 s", outcome.error().message);
     hand_back(30s);
+    counted("engine: " + outcome.error().message);
     return;
   }
   publish_usage(*turn, *outcome, started);
@@ -1250,9 +1292,11 @@ void Agent::handle_mail() {
         outcome->rate_limit->resets_at - std::chrono::system_clock::now());
     log_->warn("rate limited reading mail resume_in_ms={}", wait.count());
     hand_back(std::max(wait, 1000ms));
+    counted({});
     return;
   }
   for (auto& m : messages) (void)m.ack();
+  counted({});
   log_->info("mail read letters={} summary=\"{}\"", letters.size(),
              roles::reason_of(*outcome).substr(0, 200));
 }
@@ -1446,6 +1490,7 @@ int Agent::run(const Options& opts) {
   wake();
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   control_subs_.clear();
+  serving_.store(false, std::memory_order_release);
   service_.reset();
   (void)fleet_->remove(options_.agent_id);
   log_->info("agent stopped agent={}", options_.agent_id);

@@ -62,6 +62,14 @@ test("a running agent answers service discovery and obeys a plain control messag
       const [p] = await collect(client.ping("agency-planner", "planner-e2e"));
       return p && p.metadata.state === "paused";
     });
+    // The control message counts as a request in the stats the client reads.
+    const control = await until("the control message in the service stats", async () => {
+      const [s] = await collect(client.stats("agency-planner", "planner-e2e"));
+      const c = s && s.endpoints.find((e) => e.name === "control");
+      return c && c.num_requests >= 1 ? c : null;
+    });
+    assert.equal(control.num_errors, 0);
+    assert.ok(control.processing_time > 0);
   } finally {
     agent.kill("SIGTERM");
     await new Promise((r) => agent.once("exit", r));

@@ -187,7 +187,9 @@ TEST_CASE("claude engine: the builder writes through Claude Code, commits, resum
 
   auto samples = claude_samples(p.connection(), 2);
   REQUIRE(samples.size() == 2);
-  CHECK(samples[0].session_id() == samples[1].session_id());
+  // The second call worked on a fork of the first one's session (carrying
+  // its conversation, above), and the agent keeps the fork.
+  CHECK(samples[0].session_id() != samples[1].session_id());
   CHECK_FALSE(samples[0].session_id().empty());
   auto memory = KeyValue::open(p.connection(), subjects::kMemoryBucket);
   REQUIRE(memory.ok());
@@ -229,7 +231,12 @@ TEST_CASE("claude engine: the builder writes through Claude Code, commits, resum
 TEST_CASE("claude engine: 429s put the builder in rate-limited and the task still completes") {
   const std::string cli = claude_cli();
   test::TempDir scratch;
+  // With a retry-after, as the API sends it: Claude Code announces that
+  // pause and the agent waits it. (Claude Code's own half-second backoff is
+  // about as long as it takes to stop after SIGTERM, so without one it may
+  // send a second request before it ends.)
   const json refused = {{"status", 429},
+                        {"headers", {{"retry-after", "2"}}},
                         {"error", {{"type", "rate_limit_error"}, {"message", "slow down (test)"}}}};
   // Three refusals in a row: more than pipeline.max_deliver (2), so the
   // brief would be dead-lettered if a rate limit counted as a failure.
@@ -257,6 +264,9 @@ TEST_CASE("claude engine: 429s put the builder in rate-limited and the task stil
   auto requests = messages_requests(server.requests());
   REQUIRE(requests.size() == 5);
   for (int i = 0; i < 3; ++i) CHECK(requests[static_cast<std::size_t>(i)]["status"] == 429);
+  // The refusals left nothing behind: the call that went through asked
+  // with the brief once, as the first refused one did, not four times.
+  CHECK(requests[3]["body"]["messages"].size() == requests[0]["body"]["messages"].size());
 
   // Nothing was dead-lettered, and the refusals were published as limit
   // readings for the accountant.
@@ -372,6 +382,100 @@ TEST_CASE("claude engine: a read-only role is refused a write, and the refusal i
   REQUIRE(out->denials.size() == 1);
   CHECK(out->denials[0].find("Write") == 0);
   CHECK(out->denials[0].find("NOTES.md") != std::string::npos);
+}
+
+// How many times `text` occurs in what a request sent as its messages.
+std::size_t occurrences(const json& request, const std::string& text) {
+  const std::string sent = request["body"]["messages"].dump();
+  std::size_t n = 0;
+  for (auto at = sent.find(text); at != std::string::npos; at = sent.find(text, at + 1)) ++n;
+  return n;
+}
+
+TEST_CASE("claude engine: a refused call leaves the session it resumed as it was") {
+  test::TempDir scratch;
+  const json refused = {{"status", 429},
+                        {"error", {{"type", "rate_limit_error"}, {"message", "slow down (test)"}}}};
+  test::ModelServer server(
+      scratch.path(),
+      {{"replies",
+        {{{"text", agency_block("first")}}, refused, {{"text", agency_block("third")}}}}});
+  Direct d(server.url());
+  d.turn.prompt = "FIRST-PROMPT: look at the work.";
+  auto first = d.run();
+  REQUIRE_MESSAGE(first.ok(), (first ? "" : first.error().message));
+  REQUIRE_FALSE(first->session_id.empty());
+
+  d.turn.session_id = first->session_id;
+  d.turn.prompt = "REFUSED-PROMPT: look again.";
+  auto limited = d.run();
+  REQUIRE_MESSAGE(limited.ok(), (limited ? "" : limited.error().message));
+  REQUIRE(limited->rate_limit.has_value());
+  // The session to go on with is the one the refused call started from.
+  CHECK(limited->session_id == first->session_id);
+
+  // As the agent does: the next call resumes the session the outcome named.
+  d.turn.session_id = limited->session_id;
+  d.turn.prompt = "RETRIED-PROMPT: look once more.";
+  auto retried = d.run();
+  REQUIRE_MESSAGE(retried.ok(), (retried ? "" : retried.error().message));
+  CHECK(retried->verdict == "pass");
+
+  auto requests = messages_requests(server.requests());
+  REQUIRE(requests.size() == 3);
+  const json& last = requests[2];
+  CHECK(last["status"] == 200);
+  CHECK(occurrences(last, "FIRST-PROMPT") == 1);
+  CHECK(occurrences(last, "RETRIED-PROMPT") == 1);
+  CHECK(occurrences(last, "REFUSED-PROMPT") == 0);
+  // The same conversation as the refused request had: the first exchange
+  // and one new prompt.
+  CHECK(last["body"]["messages"].size() == requests[1]["body"]["messages"].size());
+  CHECK(retried->usage.input_tokens == last["usage"]["input_tokens"].get<std::int64_t>());
+}
+
+TEST_CASE("claude engine: a 429 waits the pause Claude Code announced, not the setting") {
+  test::TempDir scratch;
+  test::ModelServer server(
+      scratch.path(),
+      {{"replies",
+        {{{"status", 429},
+          {"headers", {{"retry-after", "7"}}},
+          {"error", {{"type", "rate_limit_error"}, {"message", "slow down (test)"}}}}}}});
+  Direct d(server.url());
+  // Claude Code's own retries on: its first retry of the 429 announces the
+  // server's retry-after.
+  d.turn.env.erase("CLAUDE_CODE_MAX_RETRIES");
+  const auto before = std::chrono::system_clock::now();
+  auto limited = d.run();
+  REQUIRE_MESSAGE(limited.ok(), (limited ? "" : limited.error().message));
+  REQUIRE(limited->rate_limit.has_value());
+  CAPTURE(limited->rate_limit->detail);
+  CHECK(limited->rate_limit->resets_at >= before + 7s);
+  CHECK(limited->rate_limit->resets_at < before + 20s);  // the setting is 42 s
+}
+
+TEST_CASE("claude engine: without a retry-after, refusals in a row wait 1 s, then 2 s") {
+  test::TempDir scratch;
+  test::ModelServer server(
+      scratch.path(),
+      {{"default",
+        {{"status", 429},
+         {"error", {{"type", "rate_limit_error"}, {"message", "slow down (test)"}}}}}});
+  Direct d(server.url());
+  // Claude Code's own retries on: its first pause is its own half second.
+  d.turn.env.erase("CLAUDE_CODE_MAX_RETRIES");
+  for (const auto floor : {1s, 2s}) {
+    CAPTURE(floor.count());
+    const auto before = std::chrono::system_clock::now();
+    auto limited = d.run();
+    const auto after = std::chrono::system_clock::now();
+    REQUIRE_MESSAGE(limited.ok(), (limited ? "" : limited.error().message));
+    REQUIRE(limited->rate_limit.has_value());
+    CAPTURE(limited->rate_limit->detail);
+    CHECK(limited->rate_limit->resets_at >= before + floor);
+    CHECK(limited->rate_limit->resets_at <= after + floor);
+  }
 }
 
 }  // namespace

@@ -269,5 +269,59 @@ reviewer:
   CHECK(p.branch_commits(task_id).size() == 1);
 }
 
+// The scenario file shown in docs/ENGINES.md ("The scenario file"), read
+// from the page itself so the example and this test cannot drift apart.
+std::string documented_scenario() {
+  std::ifstream in(std::string(AGENCY_SOURCE_DIR) + "/docs/ENGINES.md");
+  REQUIRE(in.good());
+  std::string line;
+  std::string block;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (!inside) {
+      inside = line == "```yaml";
+      block.clear();
+      continue;
+    }
+    if (line == "```") {
+      if (block.rfind("# steps per role", 0) == 0) return block;
+      inside = false;
+      continue;
+    }
+    block += line + "\n";
+  }
+  FAIL("docs/ENGINES.md has no ```yaml block starting with \"# steps per role\"");
+  return {};
+}
+
+TEST_CASE("pipeline: the scenario example of docs/ENGINES.md bounces once and reaches done") {
+  Pipeline p(documented_scenario());
+  p.start_fleet();
+  p.plain_publish("agency.brief.planner", "Say hello as the docs do");
+  auto task_id = p.task_with_objective("Say hello as the docs do");
+  REQUIRE_FALSE(task_id.empty());
+  auto done = p.wait_for_stage(task_id, "done", 90s);
+  if (!done) {
+    auto store = TaskStore::open(p.connection());
+    REQUIRE(store.ok());
+    auto now = store->load(task_id);
+    REQUIRE(now.ok());
+    FAIL("the task ended at " << now->task.stage() << ": " << now->task.blocked_reason());
+  }
+  CHECK(done->bounces() == 1);
+  std::vector<std::string> got;
+  for (const auto& e : p.events_through(task_id, "done")) {
+    got.push_back(e.kind() + ":" + e.from_stage() + ">" + e.to_stage());
+  }
+  CHECK(got == std::vector<std::string>{
+                   "created:>ready-for-prep", "stage-changed:ready-for-prep>ready-for-dev",
+                   "stage-changed:ready-for-dev>qa", "bounced:qa>ready-for-dev",
+                   "stage-changed:ready-for-dev>qa", "stage-changed:qa>review",
+                   "done:review>done"});
+  auto shown = git::run({"git", "show", git::branch_for(task_id) + ":GREETING.md"}, p.repo());
+  CHECK(shown.output == "hello from " + task_id + "\n");
+  CHECK(p.branch_commits(task_id).size() == 2);
+}
+
 }  // namespace
 }  // namespace agency

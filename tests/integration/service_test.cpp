@@ -1,6 +1,7 @@
 // $SRV discovery (ADR-32) against a real nats-server: what `nats micro ls`,
 // `nats micro info` and @nats-io/services would see, asked with plain
-// requests from a separate connection.
+// requests from a separate connection; and what a running agent's stats
+// count.
 #include "bus/service.hpp"
 
 #include <doctest/doctest.h>
@@ -12,9 +13,11 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/nats_server.hpp"
+#include "tests/support/pipeline.hpp"
 
 namespace agency {
 namespace {
@@ -257,6 +260,60 @@ TEST_CASE("service: invalid name, id, version or endpoint is a config error") {
   // Semantic versions with pre-release and build parts are fine.
   CHECK(start({"agency-planner", "p-1", "1.2.3-rc.1+g1234", ""}, {}).ok());
   CHECK(start({"agency_planner", "p-2", "0.1.0", ""}, {}).ok());
+}
+
+// The endpoint `name` in a stats answer.
+json endpoint_of(const json& stats, const std::string& name) {
+  for (const json& e : stats["endpoints"]) {
+    if (e["name"] == name) return e;
+  }
+  FAIL("no endpoint " << name << " in " << stats.dump());
+  return {};
+}
+
+TEST_CASE("service: a running agent's stats count its briefs, questions and failures") {
+  test::Pipeline p(R"(planner:
+  - spec: "Add GREETING.md"
+)");
+  p.start("planner", "planner-1");
+  p.plain_publish("agency.brief.planner", "Count this brief");
+  const auto task_id = p.task_with_objective("Count this brief");
+  REQUIRE_FALSE(task_id.empty());
+  INFO("planner log: " << p.agent("planner-1").err());
+  REQUIRE(p.wait_for_stage(task_id, "ready-for-dev", 30s).has_value());
+
+  Outgoing question;
+  question.data = "What did you plan?";
+  auto answer = p.connection().request("agency.ask.planner", question, 10000ms);
+  REQUIRE_MESSAGE(answer.ok(), answer.error().describe());
+  // A stage of another role can never be planned: a failed brief.
+  p.plain_publish("agency.brief.planner", R"({"objective":"misrouted","stage":"qa"})");
+
+  // The answer is sent before it is counted, and the failed brief is
+  // handled in the background: ask until both show, with a deadline.
+  json stats;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    stats = ask(p.connection(), "$SRV.STATS.agency-planner.planner-1");
+    if (endpoint_of(stats, "brief")["num_errors"] >= 1 &&
+        endpoint_of(stats, "ask")["num_requests"] >= 1) {
+      break;
+    }
+    std::this_thread::sleep_for(50ms);  // polling a service, with a deadline
+  }
+  CAPTURE(stats.dump());
+  const json brief = endpoint_of(stats, "brief");
+  CHECK(brief["num_requests"] == 2);
+  CHECK(brief["num_errors"] == 1);
+  CHECK(brief["last_error"].get<std::string>().find("belongs to role adversary") !=
+        std::string::npos);
+  CHECK(brief["processing_time"] > 0);
+  CHECK(brief["average_processing_time"] > 0);
+  const json asked = endpoint_of(stats, "ask");
+  CHECK(asked["num_requests"] == 1);
+  CHECK(asked["num_errors"] == 0);
+  CHECK(asked["last_error"] == "");
+  CHECK(asked["processing_time"] > 0);
 }
 
 }  // namespace

@@ -134,9 +134,11 @@ planner:
   - spec: "Add a file GREETING.md that says hello"
     verdict: pass
 builder:
-  - write: {path: GREETING.md, content: "hello from {task_id}\n"}
+  - write: {path: GREETING.md, content: "hello from {task_id}"}
     summary: "added GREETING.md"
     verdict: pass
+  - write: {path: GREETING.md, content: "hello from {task_id}\n"}
+    summary: "GREETING.md ends with a newline now"
 adversary:
   - verdict: fail
     findings: ["GREETING.md lacks a newline at the end"]
@@ -399,7 +401,7 @@ TEST_CASE("engine: scripted writes land in the work directory") {
   auto out = ok(std::move(ran));
   CHECK(out.verdict == "pass");
   CHECK(out.block.summary == "added GREETING.md");
-  CHECK(read(work / "GREETING.md") == "hello from t-42\n");
+  CHECK(read(work / "GREETING.md") == "hello from t-42");
 
   SUBCASE("several files, in subdirectories") {
     write(dir.path() / "multi.yaml",
