@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "agents/json_fields.hpp"
+#include "bus/bounds.hpp"
 
 namespace agency {
 namespace {
@@ -34,12 +35,6 @@ std::string local_date(std::chrono::system_clock::time_point at) {
 }
 
 constexpr std::int64_t kMaxCount = std::numeric_limits<std::int64_t>::max();
-
-// Counts are never negative, so a sum only overflows upwards.
-std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
-  std::int64_t sum = 0;
-  return __builtin_add_overflow(a, b, &sum) ? kMaxCount : sum;
-}
 
 // Node decodes the file as UTF-8 before JSON.parse sees it, each
 // ill-formed sequence becoming U+FFFD (the WHATWG decoder: one per maximal
@@ -453,10 +448,10 @@ std::map<std::string, DayTotals> daily_totals(const std::vector<TranscriptEntry>
   std::map<std::string, DayTotals> out;
   for (const auto& e : entries) {
     DayTotals& d = out[local_date(e.at)];
-    d.input_tokens = saturating_add(d.input_tokens, e.input_tokens);
-    d.output_tokens = saturating_add(d.output_tokens, e.output_tokens);
-    d.cache_creation_tokens = saturating_add(d.cache_creation_tokens, e.cache_creation_tokens);
-    d.cache_read_tokens = saturating_add(d.cache_read_tokens, e.cache_read_tokens);
+    d.input_tokens = bounds::sat_add(d.input_tokens, e.input_tokens);
+    d.output_tokens = bounds::sat_add(d.output_tokens, e.output_tokens);
+    d.cache_creation_tokens = bounds::sat_add(d.cache_creation_tokens, e.cache_creation_tokens);
+    d.cache_read_tokens = bounds::sat_add(d.cache_read_tokens, e.cache_read_tokens);
     if (!e.model.empty() && e.model != "<synthetic>") d.models.insert(e.model);
   }
   return out;

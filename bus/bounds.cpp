@@ -3,7 +3,9 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <memory>
 
 namespace agency::bounds {
@@ -90,6 +92,19 @@ std::string sha256_hex(std::string_view data) {
     out += kHex[digest[i] & 0xFU];
   }
   return out;
+}
+
+std::int64_t sat_add(std::int64_t a, std::int64_t b) {
+  std::int64_t sum = 0;
+  if (!__builtin_add_overflow(a, b, &sum)) return sum;
+  return b > 0 ? std::numeric_limits<std::int64_t>::max()
+               : std::numeric_limits<std::int64_t>::min();
+}
+
+double sat_add(double a, double b) {
+  const double sum = a + b;
+  if (std::isfinite(sum) || std::isnan(sum)) return sum;
+  return sum > 0 ? std::numeric_limits<double>::max() : std::numeric_limits<double>::lowest();
 }
 
 }  // namespace agency::bounds

@@ -1,12 +1,14 @@
 // Keeping what the mesh stores within its limits (docs/OPERATIONS.md,
 // "Limits and dead letters"): cutting text without splitting a character,
 // making bytes from outside fit a proto3 string field (which must be valid
-// UTF-8), and naming a payload by its digest when it is too large to keep.
+// UTF-8), naming a payload by its digest when it is too large to keep, and
+// summing counts that come from outside without wrapping.
 //
 // Thread: all functions are reentrant.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -30,5 +32,11 @@ void cut(std::string& s, std::size_t max);
 
 // SHA-256 of `data`, 64 lowercase hex digits.
 std::string sha256_hex(std::string_view data);
+
+// a + b, held at the int64 range's ends instead of wrapping: every sum of
+// tokens a client reported goes through it.
+std::int64_t sat_add(std::int64_t a, std::int64_t b);
+// a + b, held at the largest finite double instead of becoming infinite.
+double sat_add(double a, double b);
 
 }  // namespace agency::bounds

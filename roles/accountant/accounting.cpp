@@ -41,19 +41,6 @@ Time floor_hour(Time t) { return std::chrono::floor<hours>(t); }
 
 }  // namespace
 
-std::int64_t sat_add(std::int64_t a, std::int64_t b) {
-  std::int64_t sum = 0;
-  if (!__builtin_add_overflow(a, b, &sum)) return sum;
-  return b > 0 ? std::numeric_limits<std::int64_t>::max()
-               : std::numeric_limits<std::int64_t>::min();
-}
-
-double sat_add(double a, double b) {
-  const double sum = a + b;
-  if (std::isfinite(sum) || std::isnan(sum)) return sum;
-  return sum > 0 ? std::numeric_limits<double>::max() : std::numeric_limits<double>::lowest();
-}
-
 std::int64_t sat_round(double v) {
   if (std::isnan(v)) return 0;
   // 2^63 is the first double past the range (int64 max itself is not a double).

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "agents/config.hpp"
+#include "bus/bounds.hpp"
 #include "bus/result.hpp"
 
 namespace agency::accounting {
@@ -37,10 +38,7 @@ namespace agency::accounting {
 using Clock = std::chrono::system_clock;
 using Time = Clock::time_point;
 
-// a + b, held at the int64 range's ends instead of wrapping.
-std::int64_t sat_add(std::int64_t a, std::int64_t b);
-// a + b, held at the largest finite double instead of becoming infinite.
-double sat_add(double a, double b);
+using bounds::sat_add;
 // A token figure computed in doubles (a projection, a calibrated limit),
 // rounded and held inside the int64 range; NaN is 0.
 std::int64_t sat_round(double v);

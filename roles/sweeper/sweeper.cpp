@@ -5,6 +5,7 @@
 
 #include "agents/logging.hpp"
 #include "agents/mesh.hpp"
+#include "bus/bounds.hpp"
 #include "bus/clock.hpp"
 #include "bus/vocabulary.hpp"
 
@@ -174,8 +175,12 @@ void Sweeper::read_usage(const RoleContext& ctx) {
     }
     for (const auto& s : batch->messages) {
       if (s.task_id().empty() || s.role().empty()) continue;
-      usage_[{s.task_id(), s.role()}] +=
-          s.input_tokens() + s.output_tokens() + s.cache_creation_tokens();
+      // Saturating: the accountant dead-letters absurd samples, but the
+      // sweeper reads the same stream and must not wrap on them either.
+      std::int64_t& burn = usage_[{s.task_id(), s.role()}];
+      burn = bounds::sat_add(burn,
+                             bounds::sat_add(bounds::sat_add(s.input_tokens(), s.output_tokens()),
+                                             s.cache_creation_tokens()));
     }
     if (batch->last_sequence <= usage_sequence_) return;
     usage_sequence_ = batch->last_sequence;

@@ -129,9 +129,9 @@ TEST_CASE("ledger_io: a sound sample and reading reach the ledger as sent") {
 }
 
 TEST_CASE("ledger_io: each token figure of a sample is 0 to 10^12") {
-  for (auto set : {&v1::UsageSample::set_input_tokens, &v1::UsageSample::set_output_tokens,
-                   &v1::UsageSample::set_cache_creation_tokens,
-                   &v1::UsageSample::set_cache_read_tokens}) {
+  for (auto set :
+       {&v1::UsageSample::set_input_tokens, &v1::UsageSample::set_output_tokens,
+        &v1::UsageSample::set_cache_creation_tokens, &v1::UsageSample::set_cache_read_tokens}) {
     for (std::int64_t bad : {std::int64_t{-1}, std::int64_t{-5'000'000}, kMaxTokens + 1, kTop,
                              std::numeric_limits<std::int64_t>::min()}) {
       auto s = good_sample();
@@ -193,8 +193,8 @@ TEST_CASE("ledger_io: a reading's window, percentage, counts and reset") {
   const auto spelled = reason(read_reading(r));
   CHECK(names(spelled, "x\\x1b[2Jy"));
   CHECK_FALSE(names(spelled, "\x1b"));
-  for (double bad : {-0.5, -2.0, 100.01, 250.0, std::nan(""),
-                     std::numeric_limits<double>::infinity()}) {
+  for (double bad :
+       {-0.5, -2.0, 100.01, 250.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
     r = good_reading();
     r.set_utilization(bad);
     CAPTURE(bad);
@@ -233,10 +233,9 @@ TEST_CASE("ledger_io: over limits.usage_bytes, or unreadable, is refused with th
   auto r = good_reading();
   r.set_source(std::string(2000, 's'));
   CHECK(names(reason(read("agency.usage.limits.claude", r, 1024)), "limit reading of "));
-  CHECK(names(
-      reason(read_usage("agency.usage.claude.builder", "\xff\xfe not a sample", {}, kPublished,
-                        kBytes)),
-      "unreadable usage sample"));
+  CHECK(names(reason(read_usage("agency.usage.claude.builder", "\xff\xfe not a sample", {},
+                                kPublished, kBytes)),
+              "unreadable usage sample"));
   CHECK(names(reason(read_usage("agency.usage.limits.claude", "{\"utilization\": \"lots\"}", {},
                                 kPublished, kBytes)),
               "unreadable limit reading"));
