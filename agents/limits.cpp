@@ -183,6 +183,10 @@ std::optional<TimePoint> parse_rfc3339(std::string_view text) {
          std::chrono::duration_cast<TimePoint::duration>(std::chrono::duration<double>(fraction));
 }
 
+bool known_status(std::string_view status) {
+  return status == "allowed" || status == "allowed_warning" || status == "rejected";
+}
+
 std::vector<LimitReading> from_headers(const std::map<std::string, std::string>& headers,
                                        TimePoint now) {
   std::vector<LimitReading> out;
@@ -203,8 +207,8 @@ std::vector<LimitReading> from_headers(const std::map<std::string, std::string>&
     }
     if (reset != nullptr) r.resets_at = parse_reset(*reset, now);
     if (status != nullptr) {
-      r.status = *status;
-    } else if (overall_status != nullptr && r.utilization >= 100) {
+      if (known_status(*status)) r.status = *status;
+    } else if (overall_status != nullptr && r.utilization >= 100 && known_status(*overall_status)) {
       r.status = *overall_status;
     }
     out.push_back(std::move(r));
@@ -277,7 +281,10 @@ std::optional<LimitReading> from_rate_limit_info(std::string_view json_object) {
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
   LimitReading r;
   r.source = "rate_limit_event";
-  if (auto it = j.find("status"); it != j.end() && it->is_string()) r.status = *it;
+  if (auto it = j.find("status");
+      it != j.end() && it->is_string() && known_status(it->get<std::string>())) {
+    r.status = *it;
+  }
   if (auto it = j.find("rateLimitType"); it != j.end() && it->is_string()) r.window = *it;
   if (auto it = j.find("resetsAt"); it != j.end() && it->is_number()) {
     r.resets_at = from_epoch(it->get<std::int64_t>());

@@ -17,6 +17,12 @@ namespace agency::limits {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
+// The statuses a reading carries (LimitReading.status in
+// schemas/agency/v1/usage.proto): allowed, allowed_warning, rejected. An
+// engine's other words are dropped when read (the rest of the reading is
+// kept); the accountant refuses a reading that carries one.
+bool known_status(std::string_view status);
+
 // "Claude AI usage limit reached|1767225600" -> that time. nullopt when the
 // text holds no such mark.
 std::optional<TimePoint> usage_limit_reset(std::string_view text);

@@ -14,6 +14,7 @@
 #include "agents/localtime.hpp"
 #include "agents/logging.hpp"
 #include "agents/mesh.hpp"
+#include "bus/bounds.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
@@ -366,11 +367,23 @@ void Accountant::on_lease(Incoming message) {
     return;
   }
   reply.set_lease_id(lease->id());
+  if (lease->estimate_tokens() > accounting::kMaxTokens) {
+    // No turn needs it, and a hold this large would stop the whole fleet.
+    reply.set_granted(false);
+    reply.set_reason("lease refused: estimate_tokens " + std::to_string(lease->estimate_tokens()) +
+                     " is over " + std::to_string(accounting::kMaxTokens) +
+                     " (0 or less: the accountant's first estimate)");
+    answer();
+    log_->warn("lease refused agent={} reason=\"{}\"", bounds::utf8_prefix(lease->agent_id(), 128),
+               reply.reason());
+    return;
+  }
   auto priority = accounting::priority_from_name(lease->priority());
   std::string note;
   if (!priority) {
     priority = accounting::Priority::scheduled;
-    note = " (unknown priority '" + lease->priority() + "' taken as scheduled)";
+    note = " (unknown priority '" + std::string(bounds::utf8_prefix(lease->priority(), 64)) +
+           "' taken as scheduled)";
   }
 
   // The runaway guard: a task past its budget gets nothing more.
@@ -415,8 +428,11 @@ void Accountant::on_lease(Incoming message) {
       if (verdict.granted && !lease->probe()) {
         const auto expires = now + std::chrono::seconds(settings(*ctx_).lease_ttl_seconds);
         *reply.mutable_expires_at() = to_timestamp(expires);
-        ledger_->lease(lease->id(),
-                       {account, lease->model(), lease->task_id(), ask.estimate, expires});
+        // Held: what was granted, never more (a hold past a window's room
+        // would defer every other ask until it expires).
+        const std::int64_t hold =
+            verdict.allowance >= 0 ? std::min(ask.estimate, verdict.allowance) : ask.estimate;
+        ledger_->lease(lease->id(), {account, lease->model(), lease->task_id(), hold, expires});
       }
     }
   }

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "agents/limits.hpp"
+#include "bus/bounds.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
@@ -145,6 +147,10 @@ std::optional<std::string> reading_problem(const v1::LimitReading& r, Time publi
   }
   if (auto p = out_of("remaining", r.remaining(), -1, kMaxTokens)) return p;
   if (auto p = out_of("limit", r.limit(), -1, kMaxTokens)) return p;
+  if (!r.status().empty() && !limits::known_status(r.status())) {
+    return "status '" + std::string(bounds::utf8_prefix(r.status(), 64)) +
+           "' is not one of allowed, allowed_warning, rejected";
+  }
   if (r.has_at() && !plausible_time(r.at(), published)) {
     return "at " + std::to_string(r.at().seconds()) + " s is before 2020 or more than " +
            std::to_string(kClockSkew.count()) + " h after the stream stored it";

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -262,6 +263,24 @@ TEST_CASE(
       ledger->window("default", accounting::Window::five_hour, std::chrono::system_clock::now());
   CHECK(w.limit == 7900);
   CHECK(w.limit_source.find("calibrated") != std::string::npos);
+}
+
+TEST_CASE("accountant: an absurd lease estimate is refused and holds nothing") {
+  Pipeline p(kScenario, {},
+             "accountant:\n  time_zone: UTC\n  accounts:\n    - name: default\n"
+             "      five_hour: 1000\n      seven_day: 1000000\n");
+  p.start("accountant", "accountant-1");
+  p.wait_for_accountant();
+  // Granted, a hold this large would defer every other ask until it expired.
+  for (std::int64_t absurd : {accounting::kMaxTokens + 1, std::int64_t{1'000'000'000'000'000},
+                              std::numeric_limits<std::int64_t>::max()}) {
+    CAPTURE(absurd);
+    auto refused = ask_lease(p, "human", absurd);
+    CHECK_FALSE(refused.granted());
+    CHECK(refused.reason().find("estimate_tokens " + std::to_string(absurd)) != std::string::npos);
+  }
+  auto after = ask_lease(p, "interactive", 5);
+  CHECK_MESSAGE(after.granted(), after.reason());
 }
 
 // The accountant's dead letters, by the payload's text.

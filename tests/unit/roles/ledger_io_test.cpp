@@ -220,6 +220,18 @@ TEST_CASE("ledger_io: a reading's window, percentage, counts and reset") {
   r = good_reading();
   r.mutable_at()->set_seconds(kTop);
   CHECK(names(reason(read_reading(r)), "at "));
+  // The status: one of the three words, or none.
+  for (const char* ok : {"", "allowed", "allowed_warning", "rejected"}) {
+    r = good_reading();
+    r.set_status(ok);
+    CAPTURE(ok);
+    CHECK(read_reading(r).ok());
+  }
+  r = good_reading();
+  r.set_status("fz-status-" + std::string(500, 'x'));
+  const auto status = reason(read_reading(r));
+  CHECK(names(status, "status 'fz-status-"));
+  CHECK(status.size() < 300);  // the client's word is cut, not echoed whole
 }
 
 TEST_CASE("ledger_io: over limits.usage_bytes, or unreadable, is refused with the size") {
