@@ -42,6 +42,7 @@
 #include "agents/lease.hpp"
 #include "agents/logging.hpp"
 #include "agents/mesh.hpp"
+#include "agents/orphans.hpp"
 #include "agents/tasks.hpp"
 #include "bus/bounds.hpp"
 #include "bus/codec.hpp"
@@ -125,18 +126,29 @@ std::filesystem::path default_skill_path(const std::string& role) {
 // it is not redelivered to another agent meanwhile. The Incoming's ack, nak
 // and term stop it first (Incoming::on_settle): nothing is sent after
 // the brief is settled.
+// `signalling` runs before each signal (the agent notes the time, see
+// AgentStatus.brief_progress_at); `settling` is the message's settle hook
+// before this one, kept and run after this one stops.
 class InProgress {
  public:
-  InProgress(Incoming& message, std::chrono::milliseconds every) : message_(message) {
-    message_.on_settle([this] { stop(); });
-    thread_ = std::thread([this, every] {
+  InProgress(Incoming& message, std::chrono::milliseconds every,
+             std::function<void()> signalling = nullptr, std::function<void()> settling = nullptr)
+      : message_(message), settling_(std::move(settling)) {
+    message_.on_settle([this] {
+      stop();
+      if (settling_) settling_();
+    });
+    thread_ = std::thread([this, every, signalling = std::move(signalling)] {
       std::unique_lock lock(mu_);
-      while (!cv_.wait_for(lock, every, [&] { return done_; })) (void)message_.in_progress();
+      while (!cv_.wait_for(lock, every, [&] { return done_; })) {
+        if (signalling) signalling();
+        (void)message_.in_progress();
+      }
     });
   }
   ~InProgress() {
     stop();
-    message_.on_settle(nullptr);
+    message_.on_settle(settling_);
   }
   InProgress(const InProgress&) = delete;
   InProgress& operator=(const InProgress&) = delete;
@@ -153,6 +165,7 @@ class InProgress {
 
  private:
   Incoming& message_;
+  std::function<void()> settling_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
@@ -188,7 +201,18 @@ class Agent {
 
   Result<void> start(const Options& opts);
   void loop();
-  Handled handle(ReceivedBrief received);
+  // fetched_at: taken before the fetch that delivered it, so no later than
+  // the server's delivery (AgentStatus.brief_progress_at).
+  Handled handle(ReceivedBrief received, std::chrono::system_clock::time_point fetched_at);
+  // Before the brief in hand is settled: the status stops naming it, written
+  // at once, so a status that still names it proves it was never settled
+  // (agents/orphans.hpp).
+  void release_brief();
+  // The time an in-progress signal is about to be sent.
+  void note_brief_progress();
+  // At start, before the first heartbeat: the brief this id's previous
+  // process died holding is handed back (agents/orphans.hpp).
+  void hand_back_orphan();
   // A failed brief: handed back with backoff, or dead-lettered (and its task
   // blocked) when it is past the delivery limit or can never succeed.
   Handled fail(ReceivedBrief& received, const v1::Task* task, const std::string& reason,
@@ -236,6 +260,9 @@ class Agent {
   void set_progress(std::string_view progress);
   void write_heartbeat();
   void heartbeat_loop();
+  // Serialises heartbeat writes, so an older snapshot never lands after a
+  // newer one (release_brief relies on it).
+  std::mutex put_mu_;
   void wake() {
     std::lock_guard lock(wake_mu_);
     wake_cv_.notify_all();
@@ -521,6 +548,7 @@ Result<void> Agent::start(const Options& opts) {
   service_ = std::move(*service);
   serving_.store(true, std::memory_order_release);
 
+  hand_back_orphan();
   write_heartbeat();
   heartbeat_thread_ = std::thread([this] { heartbeat_loop(); });
   lateral_thread_ = std::thread([this] { lateral_loop(); });
@@ -559,7 +587,10 @@ void Agent::set_state(std::string_view state, const std::string& task_id) {
     if (status_.state() == state && status_.task_id() == task_id) return;
     status_.set_state(std::string(state));
     status_.set_task_id(task_id);
-    if (task_id.empty()) status_.clear_brief_ack_subject();
+    if (task_id.empty()) {
+      status_.clear_brief_ack_subject();
+      status_.clear_brief_progress_at();
+    }
     *status_.mutable_since() = now_timestamp();
   }
   if (service_) {
@@ -583,6 +614,7 @@ void Agent::set_progress(std::string_view progress) {
 }
 
 void Agent::write_heartbeat() {
+  std::lock_guard put_lock(put_mu_);
   v1::AgentStatus snapshot;
   {
     std::lock_guard lock(status_mu_);
@@ -591,6 +623,77 @@ void Agent::write_heartbeat() {
   }
   if (auto r = fleet_->put(options_.agent_id, codec::encode(snapshot).data); !r) {
     log_->warn("heartbeat failed agent={} error={}", options_.agent_id, r.error().message);
+  }
+}
+
+void Agent::release_brief() {
+  {
+    std::lock_guard lock(status_mu_);
+    if (status_.brief_ack_subject().empty()) return;
+    status_.clear_brief_ack_subject();
+    status_.clear_brief_progress_at();
+  }
+  write_heartbeat();
+}
+
+void Agent::note_brief_progress() {
+  std::lock_guard lock(status_mu_);
+  *status_.mutable_brief_progress_at() = now_timestamp();
+}
+
+void Agent::hand_back_orphan() {
+  auto entry = fleet_->get(options_.agent_id);
+  if (!entry) return;  // no status left: nothing held, or it expired
+  auto last = codec::decode<v1::AgentStatus>(entry->value);
+  if (!last || last->brief_ack_subject().empty() || last->task_id().empty()) return;
+  if (last->pid() == ::getpid()) return;
+  // Only a process known dead: on this host, its pid gone (or reused by
+  // another program, which cannot be told apart; the checks in orphans.hpp
+  // still hold then). Another host's agent is left to the sweeper.
+  if (last->host() != ids::host_name()) {
+    log_->info(
+        "previous process of agent={} ran on host={}: its brief task={} is left to the "
+        "sweeper or its ack wait",
+        options_.agent_id, last->host(), last->task_id());
+    return;
+  }
+  if (last->pid() > 0 && ::kill(last->pid(), 0) == 0) {
+    log_->warn(
+        "previous process of agent={} pid={} may still run: its brief task={} is not "
+        "handed back",
+        options_.agent_id, last->pid(), last->task_id());
+    return;
+  }
+  auto task = store_->load(last->task_id());
+  if (!task) {
+    log_->warn("previous process of agent={} held task={} whose record cannot be read: {}",
+               options_.agent_id, last->task_id(), task.error().message);
+    return;
+  }
+  // Without the fleet, nobody can say whether another agent holds the
+  // task's brief now.
+  auto fleet = mesh_->fleet();
+  if (!fleet) {
+    log_->warn(
+        "previous process of agent={} held task={}; agency-fleet cannot be read ({}), so "
+        "its brief returns when its ack wait ends",
+        options_.agent_id, last->task_id(), fleet.error().message);
+    return;
+  }
+  auto done = orphans::hand_back(*connection_, *last, *fleet, task->task,
+                                 std::chrono::seconds(config_.pipeline.ack_wait_seconds),
+                                 options_.agent_id, "the agent started again under its id");
+  if (!done) {
+    log_->warn("cannot hand back the brief of the previous process agent={} task={} error={}",
+               options_.agent_id, last->task_id(), done.error().message);
+  } else if (done->handed_back) {
+    log_->info(
+        "handed back the brief the previous process died holding agent={} pid={} task={} "
+        "({})",
+        options_.agent_id, last->pid(), last->task_id(), done->why);
+  } else {
+    log_->info("brief of the previous process not handed back agent={} task={}: {}",
+               options_.agent_id, last->task_id(), done->why);
   }
 }
 
@@ -626,6 +729,7 @@ void Agent::loop() {
       handle_mail();
       continue;
     }
+    const auto fetched_at = std::chrono::system_clock::now();
     auto got = inbox_->next(options_.fetch_wait);
     if (!got) {
       log_->warn("fetching briefs failed agent={} error={} retry_in_ms={}", options_.agent_id,
@@ -638,7 +742,7 @@ void Agent::loop() {
     if (!got->has_value()) continue;
     const auto began = std::chrono::steady_clock::now();
     failure_.clear();
-    if (handle(std::move(**got)) == Handled::failed) {
+    if (handle(std::move(**got), fetched_at) == Handled::failed) {
       count("brief", began, failure_);
     } else {
       count("brief", began);
@@ -724,6 +828,7 @@ bool Agent::wait_for_record(ReceivedBrief& received, const std::string& stage,
       return true;
     }
     if (std::chrono::steady_clock::now() - last_ack > 5s) {
+      note_brief_progress();
       (void)received.message.in_progress();
       last_ack = std::chrono::steady_clock::now();
     }
@@ -731,7 +836,8 @@ bool Agent::wait_for_record(ReceivedBrief& received, const std::string& stage,
   return false;
 }
 
-Agent::Handled Agent::handle(ReceivedBrief received) {
+Agent::Handled Agent::handle(ReceivedBrief received,
+                             std::chrono::system_clock::time_point fetched_at) {
   v1::Brief& brief = received.brief;
   deferrals_ = 0;
   if (received.delivery.deliveries > 1) {
@@ -842,11 +948,33 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
     return Handled::done;
   }
 
+  // Taken up again after its agent stopped mid-turn: the engine is told, so
+  // it looks at what the last run left before it starts over.
+  if (received.delivery.deliveries > 1) {
+    if (auto trail = store_->history(brief.task_id()); trail) {
+      if (const auto* stopped = orphans::interruption_since_last_move(*trail)) {
+        std::string note =
+            "Interrupted work: an earlier run on this brief stopped before it "
+            "finished (" +
+            stopped->reason() + ")";
+        bounds::cut(note, kMostReasonBytes);
+        brief.set_context(brief.context().empty() ? note : note + "\n\n" + brief.context());
+        log_->info("brief taken up again after an interruption task={} stage={}", brief.task_id(),
+                   stage);
+      }
+    }
+  }
+
   set_state(voc::kBusy, brief.task_id());
   {
     std::lock_guard lock(status_mu_);
     status_.set_brief_ack_subject(std::string(received.message.reply()));
+    if (!status_.has_brief_progress_at() ||
+        to_time_point(status_.brief_progress_at()) < fetched_at) {
+      *status_.mutable_brief_progress_at() = to_timestamp(fetched_at);
+    }
   }
+  received.message.on_settle([this] { release_brief(); });
   set_progress("preparing " + stage);
   std::unique_lock logic_lock(logic_mu_);
   ctx_.project = brief.project().empty() ? nullptr : config_.project(brief.project());
@@ -860,7 +988,9 @@ Agent::Handled Agent::handle(ReceivedBrief received) {
   }
   // In-progress acks from here until the brief is settled: preparing a
   // worktree, the engine and the project's tests can each take long.
-  InProgress keep_alive(received.message, options_.in_progress_every);
+  InProgress keep_alive(
+      received.message, options_.in_progress_every, [this] { note_brief_progress(); },
+      [this] { release_brief(); });
   logic_lock.lock();
   auto turn = logic_->prepare(ctx_, brief, task);
   logic_lock.unlock();

@@ -69,8 +69,11 @@ inline constexpr std::string_view kEventStageChanged = "stage-changed";
 inline constexpr std::string_view kEventBounced = "bounced";
 inline constexpr std::string_view kEventBlocked = "blocked";
 inline constexpr std::string_view kEventDone = "done";
-inline constexpr std::array<std::string_view, 5> kTaskEventKinds = {
-    kEventCreated, kEventStageChanged, kEventBounced, kEventBlocked, kEventDone};
+// An agent died holding the task's brief; the brief was handed back
+// (agents/orphans.hpp). Does not move the task.
+inline constexpr std::string_view kEventInterrupted = "interrupted";
+inline constexpr std::array<std::string_view, 6> kTaskEventKinds = {
+    kEventCreated, kEventStageChanged, kEventBounced, kEventBlocked, kEventDone, kEventInterrupted};
 
 constexpr bool contains(Names names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();

@@ -289,11 +289,13 @@ void Supervisor::reap(Child& child, int status) {
     child.restart_at.reset();
     log_->info("agent retired agent={} pid={} status=\"{}\" ran_ms={}", child.spec.id, pid,
                describe_wait_status(status), ran);
+    if (on_exit_) on_exit_(child.st, pid, false);
     return;
   }
   if (shutting_down_) {
     log_->info("agent stopped agent={} pid={} status=\"{}\"", child.spec.id, pid,
                describe_wait_status(status));
+    if (on_exit_) on_exit_(child.st, pid, false);
     return;
   }
   if (milliseconds{ran} >= policy_.reset_after) child.next_backoff = policy_.initial_backoff;
@@ -303,6 +305,7 @@ void Supervisor::reap(Child& child, int status) {
   child.restart_at = now + delay;
   log_->warn("agent exited agent={} pid={} status=\"{}\" ran_ms={} restart_in_ms={}", child.spec.id,
              pid, describe_wait_status(status), ran, delay.count());
+  if (on_exit_) on_exit_(child.st, pid, true);
 }
 
 bool Supervisor::poll_once(milliseconds max_wait, int stop_fd, int wake_fd) {

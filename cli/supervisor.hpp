@@ -26,6 +26,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -120,6 +121,12 @@ class Supervisor {
   // when `id` is unknown, not retired or still running.
   Result<void> forget(std::string_view id);
 
+  // Called on the supervising thread when a child has exited (and been
+  // reaped): its status with the pid it had, and whether it will be
+  // restarted. `agency up` hands back the brief a dead agent held.
+  using ExitHook = std::function<void(const ChildStatus& exited, pid_t pid, bool restarting)>;
+  void on_exit(ExitHook hook) { on_exit_ = std::move(hook); }
+
   [[nodiscard]] std::vector<ChildStatus> status() const;
   [[nodiscard]] std::size_t size() const;
 
@@ -134,6 +141,7 @@ class Supervisor {
   std::shared_ptr<spdlog::logger> log_;
   std::vector<std::unique_ptr<Child>> children_;
   bool shutting_down_ = false;
+  ExitHook on_exit_;
 };
 
 // Why a child ended, for people: "exit 1", "signal 15 (Terminated)".

@@ -43,6 +43,7 @@
 #include "agency/v1/control.pb.h"
 #include "agency/v1/scale.pb.h"
 #include "agents/logging.hpp"
+#include "agents/orphans.hpp"
 #include "agents/place.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
@@ -784,6 +785,22 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
 
   // The fleet.
   Supervisor supervisor(RestartPolicy{}, make_logger("up"));
+  // A child that dies holding a brief: handed back now, not after the ack
+  // wait, whether or not it is restarted (agents/orphans.hpp).
+  supervisor.on_exit(
+      [&conn, &cfg, log = make_logger("up")](const ChildStatus& child, pid_t pid, bool restarting) {
+        auto done = orphans::hand_back_dead(
+            *conn, child.id, static_cast<int>(pid),
+            std::chrono::seconds(cfg.pipeline.ack_wait_seconds), "agency-up",
+            "agency up saw it exit (" + describe_wait_status(child.last_status) + ")" +
+                (restarting ? "" : " and does not restart it"));
+        if (!done) {
+          log->warn("cannot hand back the brief of agent={} pid={} error={}", child.id, pid,
+                    done.error().message);
+        } else if (done->handed_back) {
+          log->info("handed back the brief of agent={} pid={} ({})", child.id, pid, done->why);
+        }
+      });
   json summary = {{"nats_url", redact_url(nats_url)},
                   {"embedded", session.server != nullptr},
                   {"state_dir", state_dir.string()},

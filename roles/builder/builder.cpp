@@ -20,6 +20,25 @@ std::string head_of(const std::filesystem::path& worktree) {
 
 std::string short_sha(const std::string& sha) { return sha.substr(0, 12); }
 
+// Paths with uncommitted changes in the task's worktree, if it exists: what
+// an interrupted run left, which task_worktree is about to discard.
+std::vector<std::string> uncommitted_in(const RoleContext& ctx, std::string_view task_id) {
+  std::error_code ec;
+  const auto dir = ctx.work_dir / "worktrees" / std::string(task_id);
+  if (!std::filesystem::exists(dir / ".git", ec)) return {};
+  auto r = git::run({"git", "status", "--porcelain", "--untracked-files=all"}, dir);
+  std::vector<std::string> out;
+  if (r.exit_code != 0) return out;
+  std::size_t start = 0;
+  while (start < r.output.size()) {
+    auto end = r.output.find('\n', start);
+    if (end == std::string::npos) end = r.output.size();
+    if (end > start + 3) out.push_back(r.output.substr(start + 3, end - start - 3));
+    start = end + 1;
+  }
+  return out;
+}
+
 std::string env_of(const Turn& turn, const std::string& key) {
   auto it = turn.env.find(key);
   return it == turn.env.end() ? std::string() : it->second;
@@ -50,6 +69,10 @@ Result<Turn> Builder::prepare(const RoleContext& ctx, const v1::Brief& brief,
                               const v1::Task& task) {
   if (auto why = missing_project(ctx, brief, task)) return make_error(errc::config, *why);
   const std::string id = task_id_of(brief, task);
+  // Reused, never mixed: task_worktree resets it to the branch's last
+  // commit, so an interrupted run's half-done edits go and the engine is
+  // told (its commits stay).
+  const auto discarded = uncommitted_in(ctx, id);
   auto dir = task_worktree(ctx, id);
   if (!dir) return dir.error();
 
@@ -82,6 +105,18 @@ Result<Turn> Builder::prepare(const RoleContext& ctx, const v1::Brief& brief,
   if (attempt > 1) {
     workspace += "- This is attempt " + std::to_string(attempt) +
                  ": the work came back. The context above says why; fix that first.\n";
+  }
+  if (!discarded.empty()) {
+    std::string paths;
+    for (std::size_t i = 0; i < discarded.size() && i < 10; ++i) {
+      paths += (i == 0 ? "" : ", ") + discarded[i];
+    }
+    if (discarded.size() > 10) paths += " and " + std::to_string(discarded.size() - 10) + " more";
+    workspace +=
+        "- An earlier run on this task stopped before it finished and left uncommitted "
+        "changes (" +
+        paths + "). They were discarded: the worktree is at the branch's last commit " +
+        short_sha(head) + ". Start the work again from there.\n";
   }
   workspace += "\n" + commits_note(*dir, project.default_branch);
   turn.prompt = compose_prompt(ctx.skill, brief, task, workspace);

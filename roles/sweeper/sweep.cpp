@@ -272,6 +272,8 @@ Plan sweep(const Input& in, Memory memory) {
     reason += ": handing its brief back for redelivery and stopping the agent";
     Action a = make_action(kRedelivered, id, d.task_id, std::move(reason));
     a.ack_subject = s->brief_ack_subject().empty() ? d.ack_subject : s->brief_ack_subject();
+    a.holder = *s;
+    a.holder.set_brief_ack_subject(a.ack_subject);
     a.stop_agent = true;
     a.details["cause"] = "stuck";
     a.details["role"] = s->role();
@@ -376,6 +378,7 @@ Plan sweep(const Input& in, Memory memory) {
               ": handing its brief back for redelivery";
     Action a = make_action(kRedelivered, id, s.task_id(), std::move(reason));
     a.ack_subject = s.brief_ack_subject();
+    a.holder = s;
     a.details["cause"] = "dead";
     a.details["role"] = s.role();
     a.details["stage"] = task->stage();

@@ -148,6 +148,9 @@ struct Action {
   // name) and whether the agent is told to stop (a wedged one is).
   std::string ack_subject;
   bool stop_agent = false;
+  // redelivered: the holder's last status, which says whether a NAK can
+  // still reach only its delivery (agents/orphans.hpp).
+  v1::AgentStatus holder;
   // ask-proxy: the question and its waiting key.
   Waiting question;
 };

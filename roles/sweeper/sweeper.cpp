@@ -5,6 +5,7 @@
 
 #include "agents/logging.hpp"
 #include "agents/mesh.hpp"
+#include "agents/orphans.hpp"
 #include "bus/bounds.hpp"
 #include "bus/clock.hpp"
 #include "bus/vocabulary.hpp"
@@ -212,7 +213,25 @@ void Sweeper::carry_out(const RoleContext& ctx, const sweep::Action& a,
     also(mesh.control(a.agent_id, voc::kCancel, a.reason));
   } else if (a.kind == sweep::kRedelivered) {
     if (!a.ack_subject.empty()) {
-      also(mesh.hand_back(a.ack_subject));
+      // Through the claim and the safety window, so this NAK and an agent's
+      // own at restart never both reach a brief (agents/orphans.hpp).
+      auto task = mesh.task(a.task_id);
+      if (!task) {
+        also(task.error());
+      } else {
+        auto back =
+            orphans::hand_back(mesh.connection(), a.holder, fleet, *task,
+                               std::chrono::seconds(ctx.config->pipeline.ack_wait_seconds),
+                               mesh.agent_id(), "the sweeper found it " + a.details.at("cause"));
+        if (!back) {
+          also(back.error());
+        } else {
+          (*event.mutable_details())["handed_back"] = back->handed_back ? "yes" : "no";
+          if (!back->handed_back) {
+            (*event.mutable_details())["note"] = back->why + "; it returns when its ack wait ends";
+          }
+        }
+      }
     } else {
       (*event.mutable_details())["note"] =
           "the agent named no brief to hand back; it returns when its ack wait ends";

@@ -202,3 +202,27 @@ TEST_CASE("roles: builder commit message names the task and the attempt") {
   auto task = make_task("t-x", {voc::kReadyForDev}, "Line one\nline two");
   CHECK(agency::roles::commit_message(task, "t-x", 3) == "agency: Line one (task t-x, attempt 3)");
 }
+
+TEST_CASE(
+    "roles: builder after an interrupted run cleans the worktree to its last commit and says so") {
+  agency::test::Bench bench("builder", "test -f GREETING.md");
+  agency::roles::Builder builder;
+  auto task = make_task("t-b9", {voc::kReadyForPrep, voc::kReadyForDev});
+  auto first = builder.prepare(bench.ctx, brief_for(task), task);
+  REQUIRE(first.ok());
+  CHECK(first->prompt.find("stopped before it finished") == std::string::npos);
+  const auto head = trimmed(git_in(first->workdir, {"rev-parse", "HEAD"}));
+  // The engine was half way when its agent was killed.
+  write_file(first->workdir / "half.txt", "half done\n");
+  write_file(first->workdir / "README.md", "changed\n");
+  auto again = builder.prepare(bench.ctx, brief_for(task), task);
+  REQUIRE_MESSAGE(again.ok(), again.error().message);
+  CHECK(again->workdir == first->workdir);
+  CHECK(trimmed(git_in(again->workdir, {"status", "--porcelain"})).empty());
+  CHECK_FALSE(fs::exists(again->workdir / "half.txt"));
+  CHECK(trimmed(git_in(again->workdir, {"rev-parse", "HEAD"})) == head);
+  CHECK(again->prompt.find("stopped before it finished") != std::string::npos);
+  CHECK(again->prompt.find("half.txt") != std::string::npos);
+  CHECK(again->prompt.find("README.md") != std::string::npos);
+  CHECK(again->prompt.find(head.substr(0, 12)) != std::string::npos);
+}
