@@ -45,6 +45,9 @@ const REQUEST_TIMEOUT_MS = 20000;
 // After the flood: how long the fleet has to finish the good briefs and
 // drain its queues before what is left counts as stuck.
 const DRAIN_MS = Number(process.env.AGENCY_FUZZ_DRAIN_MS ?? 90000);
+// After the drain: how long the last dead letters (usage the accountant is
+// still reading) may take to appear.
+const LETTERS_MS = 20000;
 // Big messages are paced by bytes too, so ten 1 MiB briefs in a row do not
 // arrive in one burst.
 const BYTES_PER_SECOND = 16 * 1024 * 1024;
@@ -422,14 +425,21 @@ test(`bus fuzzer: ${COUNT} hostile messages (seed ${SEED}) leave the fleet whole
     }
     if (notDone.length) failures.push(`2. ${notDone.length} of ${goods.length} good briefs did not reach done:\n  ${notDone.join("\n  ")}`);
 
-    // 3. Every unreadable message is a dead letter with a reason.
-    const letters = [];
+    // 3. Every unreadable message is a dead letter with a reason. The
+    // accountant files refused usage as it reads the stream, so the letters
+    // of the flood's last samples may come a moment after the queues drain:
+    // read until every expected letter is there, with a deadline.
+    let letters = [];
     let unreadableLetters = 0;
-    for (const m of await readAll(js, "AGENCY_DEAD", "agency.dead.>")) {
-      const d = readDeadLetter(m.data);
-      if (d) letters.push(d);
-      else unreadableLetters++;
-    }
+    const readLetters = async () => {
+      letters = [];
+      unreadableLetters = 0;
+      for (const m of await readAll(js, "AGENCY_DEAD", "agency.dead.>")) {
+        const d = readDeadLetter(m.data);
+        if (d) letters.push(d);
+        else unreadableLetters++;
+      }
+    };
     const bySeq = new Map();
     const byPrefix = new Map();
     for (const item of items) {
@@ -444,14 +454,25 @@ test(`bus fuzzer: ${COUNT} hostile messages (seed ${SEED}) leave the fleet whole
         byPrefix.get(p).push(item);
       }
     }
-    const emptyReasons = [];
-    for (const d of letters) {
-      let hit = d.seq ? bySeq.get(`${streamOf(d.subject)}:${d.seq}`) : undefined;
-      const matched = hit ? [hit] : (byPrefix.get(hex(d.payload)) ?? []);
-      for (const item of matched) {
-        item.deadLetter = d;
-        if (!d.reason.trim()) emptyReasons.push(`${item.cat} #${item.i} on ${item.subject}`);
+    let emptyReasons = [];
+    const matchLetters = () => {
+      emptyReasons = [];
+      for (const d of letters) {
+        let hit = d.seq ? bySeq.get(`${streamOf(d.subject)}:${d.seq}`) : undefined;
+        const matched = hit ? [hit] : (byPrefix.get(hex(d.payload)) ?? []);
+        for (const item of matched) {
+          item.deadLetter = d;
+          if (!d.reason.trim()) emptyReasons.push(`${item.cat} #${item.i} on ${item.subject}`);
+        }
       }
+    };
+    const lettersBy = Date.now() + LETTERS_MS;
+    for (;;) {
+      await readLetters();
+      matchLetters();
+      const missing = items.some((i) => !i.good && !i.unsent && i.expect === "dead" && !i.deadLetter);
+      if (!missing || Date.now() > lettersBy) break;
+      await sleep(500); // polling the dead letters, with a deadline
     }
     for (const item of items) {
       if (item.good || item.expect !== "dead") continue;
