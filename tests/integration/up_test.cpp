@@ -590,7 +590,7 @@ struct KillFleet {
 
   KillFleet(const std::string& url, int planners, int turn_ms) : nats(url) {
     std::ofstream(dir.path() / "scenario.yaml")
-        << "planner:\n  - summary: planned\n    sleep_ms: " << turn_ms << "\n";
+        << "planner:\n  - spec: planned\n    sleep_ms: " << turn_ms << "\n";
     std::ofstream(config) << "state_dir: state\n"
                              "pipeline:\n  ack_wait_seconds: 30\n"
                              "roles:\n"
