@@ -568,7 +568,14 @@ test(`bus fuzzer: ${COUNT} hostile messages (seed ${SEED}) leave the fleet whole
     if (nc) await nc.close().catch(() => {});
     if (fleet && fleet.proc.exitCode === null) {
       fleet.proc.kill("SIGTERM");
-      const gone = await Promise.race([new Promise((r) => fleet.proc.once("exit", () => r(true))), sleep(45000).then(() => false)]);
+      // A grace for the fleet to stop; the timer is cleared, or it would
+      // hold the test runner for its whole length after the fleet is gone.
+      let timer;
+      const gone = await Promise.race([
+        new Promise((r) => fleet.proc.once("exit", () => r(true))),
+        new Promise((r) => (timer = setTimeout(() => r(false), 45000))),
+      ]);
+      clearTimeout(timer);
       if (!gone) fleet.proc.kill("SIGKILL");
     }
     if (!keep) rmSync(dir, { recursive: true, force: true });
