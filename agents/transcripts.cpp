@@ -221,8 +221,15 @@ std::optional<std::chrono::system_clock::time_point> ccusage_timestamp(std::stri
   if (h == 24 && (mi != 0 || s != 0 || ms != 0)) return std::nullopt;
   using namespace std::chrono;
   const sys_days first = year{y} / month{static_cast<unsigned>(mo)} / day{1};
-  return time_point_cast<system_clock::duration>(first + days{d - 1} + hours{h} + minutes{mi} +
-                                                 seconds{s} + milliseconds{ms});
+  // In milliseconds (years 0-9999 fit); a time the clock's nanoseconds
+  // cannot hold (before 1678, after 2261) drops the line, where ccusage
+  // would count it on that far date.
+  const auto at = time_point_cast<milliseconds>(first) + days{d - 1} + hours{h} + minutes{mi} +
+                  seconds{s} + milliseconds{ms};
+  constexpr auto kLow = duration_cast<milliseconds>(system_clock::duration::min()) + days{1};
+  constexpr auto kHigh = duration_cast<milliseconds>(system_clock::duration::max()) - days{1};
+  if (at.time_since_epoch() < kLow || at.time_since_epoch() > kHigh) return std::nullopt;
+  return time_point_cast<system_clock::duration>(at);
 }
 
 // A count as ccusage's schema takes it (any number) made a token count:

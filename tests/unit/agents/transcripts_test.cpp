@@ -171,6 +171,13 @@ TEST_CASE("transcripts: odd lines ccusage counts are counted") {
     CHECK(at("2026-11-19T24:00:00.000Z") == at("2026-11-20T00:00:00Z"));
     CHECK(at("2026-11-19T10:00:00.250Z") == 1'795'082'400'250);
   }
+  SUBCASE("a time the clock cannot hold drops the line instead of overflowing") {
+    // Nanoseconds since 1970 in int64 reach from 1677 to 2262 (found by the
+    // transcripts fuzz target under UBSan).
+    CHECK(parse_transcript_line(with("/timestamp", "2261-12-31T00:00:00Z")));
+    CHECK_FALSE(parse_transcript_line(with("/timestamp", "9999-12-31T23:59:59Z")));
+    CHECK_FALSE(parse_transcript_line(with("/timestamp", "0001-01-01T00:00:00Z")));
+  }
 }
 
 TEST_CASE("transcripts: counts are whole, never negative, and saturate") {
