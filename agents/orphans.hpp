@@ -11,9 +11,12 @@
 // message even when another agent holds a newer delivery of it. A NAK on the
 // dead agent's subject is sent only when that delivery is provably still
 // the current one:
-//   - the dead agent had not settled it: an agent writes its status without
-//     brief_ack_subject before it acks, naks or terms a brief (runtime.cpp),
-//     so a status still naming the subject was never followed by a settle;
+//   - the dead agent had not handed it back: an agent writes its status
+//     without brief_ack_subject before it naks a brief (runtime.cpp), so a
+//     status still naming the subject was never followed by a NAK; after an
+//     ack or a term the message is no longer pending, and the server ignores
+//     a NAK for it (the task has moved on then too, which stops the
+//     hand-back before it is sent);
 //   - the server has not redelivered it: brief_progress_at is no later than
 //     the delivery or the last in-progress signal, and the server redelivers
 //     only an ack wait after those; judge() wants now + kMargin before

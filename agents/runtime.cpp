@@ -132,11 +132,11 @@ std::filesystem::path default_skill_path(const std::string& role) {
 class InProgress {
  public:
   InProgress(Incoming& message, std::chrono::milliseconds every,
-             std::function<void()> signalling = nullptr, std::function<void()> settling = nullptr)
+             std::function<void()> signalling = nullptr, Incoming::SettleHook settling = nullptr)
       : message_(message), settling_(std::move(settling)) {
-    message_.on_settle([this] {
+    message_.on_settle([this](Incoming::Settlement how) {
       stop();
-      if (settling_) settling_();
+      if (settling_) settling_(how);
     });
     thread_ = std::thread([this, every, signalling = std::move(signalling)] {
       std::unique_lock lock(mu_);
@@ -165,7 +165,7 @@ class InProgress {
 
  private:
   Incoming& message_;
-  std::function<void()> settling_;
+  Incoming::SettleHook settling_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
@@ -204,10 +204,15 @@ class Agent {
   // fetched_at: taken before the fetch that delivered it, so no later than
   // the server's delivery (AgentStatus.brief_progress_at).
   Handled handle(ReceivedBrief received, std::chrono::system_clock::time_point fetched_at);
-  // Before the brief in hand is settled: the status stops naming it, written
-  // at once, so a status that still names it proves it was never settled
-  // (agents/orphans.hpp).
+  // Before the brief in hand is handed back (NAK): the status stops naming
+  // it, written at once, so a status that still names it proves it was
+  // never handed back (agents/orphans.hpp). After an ack or a term the
+  // message is no longer pending and a NAK on its subject does nothing, so
+  // those settle without the extra write.
   void release_brief();
+  void releasing(Incoming::Settlement how) {
+    if (how == Incoming::Settlement::nak) release_brief();
+  }
   // The time an in-progress signal is about to be sent.
   void note_brief_progress();
   // At start, before the first heartbeat: the brief this id's previous
@@ -974,7 +979,7 @@ Agent::Handled Agent::handle(ReceivedBrief received,
       *status_.mutable_brief_progress_at() = to_timestamp(fetched_at);
     }
   }
-  received.message.on_settle([this] { release_brief(); });
+  received.message.on_settle([this](Incoming::Settlement how) { releasing(how); });
   set_progress("preparing " + stage);
   std::unique_lock logic_lock(logic_mu_);
   ctx_.project = brief.project().empty() ? nullptr : config_.project(brief.project());
@@ -990,7 +995,7 @@ Agent::Handled Agent::handle(ReceivedBrief received,
   // worktree, the engine and the project's tests can each take long.
   InProgress keep_alive(
       received.message, options_.in_progress_every, [this] { note_brief_progress(); },
-      [this] { release_brief(); });
+      [this](Incoming::Settlement how) { releasing(how); });
   logic_lock.lock();
   auto turn = logic_->prepare(ctx_, brief, task);
   logic_lock.unlock();

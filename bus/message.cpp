@@ -75,7 +75,7 @@ Result<Delivery> Incoming::delivery() const {
 }
 
 Result<void> Incoming::ack() {
-  settling();
+  settling(Settlement::ack);
   jsErrCode code = static_cast<jsErrCode>(0);
   natsStatus s = natsMsg_AckSync(msg_.get(), nullptr, &code);
   if (s != NATS_OK) return js_error(s, code, "acknowledging a message");
@@ -83,7 +83,7 @@ Result<void> Incoming::ack() {
 }
 
 Result<void> Incoming::nak(std::int64_t delay_ms) {
-  settling();
+  settling(Settlement::nak);
   natsStatus s = delay_ms > 0 ? natsMsg_NakWithDelay(msg_.get(), delay_ms, nullptr)
                               : natsMsg_Nak(msg_.get(), nullptr);
   if (s != NATS_OK) return nats_error(s, "handing a message back (nak)");
@@ -97,7 +97,7 @@ Result<void> Incoming::in_progress() {
 }
 
 Result<void> Incoming::term() {
-  settling();
+  settling(Settlement::term);
   natsStatus s = natsMsg_Term(msg_.get(), nullptr);
   if (s != NATS_OK) return nats_error(s, "terminating a message");
   return {};

@@ -55,18 +55,21 @@ class Incoming {
   Result<void> nak(std::int64_t delay_ms = 0);  // redeliver after delay_ms
   Result<void> in_progress();                   // reset the ack timer
   Result<void> term();                          // never redeliver
+  // How a delivery is settled, for the hook below.
+  enum class Settlement { ack, nak, term };
   // Called (on the settling thread) right before ack, nak or term, so that a
   // helper extending the ack deadline stops first. nullptr clears it.
-  void on_settle(std::function<void()> hook) { on_settle_ = std::move(hook); }
+  using SettleHook = std::function<void(Settlement)>;
+  void on_settle(SettleHook hook) { on_settle_ = std::move(hook); }
 
   [[nodiscard]] natsMsg* raw() const { return msg_.get(); }
 
  private:
-  void settling() {
-    if (on_settle_) on_settle_();
+  void settling(Settlement how) {
+    if (on_settle_) on_settle_(how);
   }
   nats::MsgPtr msg_;
-  std::function<void()> on_settle_;
+  SettleHook on_settle_;
 };
 
 }  // namespace agency
