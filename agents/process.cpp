@@ -16,6 +16,8 @@
 #include <deque>
 #include <optional>
 
+#include "bus/program.hpp"
+
 extern char**
     environ;  // NOLINT(readability-redundant-declaration): <unistd.h> only with _GNU_SOURCE
 
@@ -389,25 +391,8 @@ std::string ProcessResult::describe(std::string_view program) const {
 }
 
 std::optional<std::string> find_program(const std::string& program) {
-  auto runnable = [](const std::string& path) {
-    std::error_code ec;
-    return fs::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0;
-  };
-  if (program.empty()) return std::nullopt;
-  if (program.find('/') != std::string::npos) {
-    return runnable(program) ? std::optional<std::string>(program) : std::nullopt;
-  }
-  const char* path = std::getenv("PATH");
-  std::string_view dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  while (true) {
-    size_t colon = dirs.find(':');
-    std::string dir(dirs.substr(0, colon));
-    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + program;
-    if (runnable(candidate)) return candidate;
-    if (colon == std::string_view::npos) break;
-    dirs.remove_prefix(colon + 1);
-  }
-  return std::nullopt;
+  auto found = program::find(program);
+  return found ? std::optional<std::string>(found->string()) : std::nullopt;
 }
 
 std::string signal_name(int sig) {

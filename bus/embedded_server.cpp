@@ -25,6 +25,8 @@
 #include <thread>
 #include <vector>
 
+#include "bus/program.hpp"
+
 namespace agency {
 namespace {
 
@@ -56,42 +58,9 @@ class Fd {
   int fd_;
 };
 
-bool is_executable(const std::filesystem::path& p) {
-  std::error_code ec;
-  return std::filesystem::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
-}
-
-// Finds `name` the way a shell would. Debian installs nats-server to
-// /usr/sbin, which is not on every user's PATH: the sbin directories are
-// searched after PATH.
-std::optional<std::filesystem::path> find_program(const std::string& name,
-                                                  std::vector<std::string>& searched) {
-  if (name.find('/') != std::string::npos) {
-    searched.push_back(name);
-    if (is_executable(name)) return std::filesystem::path(name);
-    return std::nullopt;
-  }
-  std::vector<std::string> dirs;
-  if (const char* path = std::getenv("PATH"); path != nullptr) {
-    std::string_view rest(path);
-    while (true) {
-      auto colon = rest.find(':');
-      std::string dir(rest.substr(0, colon));
-      dirs.push_back(dir.empty() ? "." : dir);
-      if (colon == std::string_view::npos) break;
-      rest.remove_prefix(colon + 1);
-    }
-  }
-  for (const char* extra : {"/usr/local/sbin", "/usr/sbin", "/sbin"}) {
-    if (std::find(dirs.begin(), dirs.end(), extra) == dirs.end()) dirs.emplace_back(extra);
-  }
-  for (const auto& dir : dirs) {
-    auto candidate = std::filesystem::path(dir) / name;
-    searched.push_back(candidate.string());
-    if (is_executable(candidate)) return candidate;
-  }
-  return std::nullopt;
-}
+// nats-server is installed by Debian's package to /usr/sbin, which is not
+// on every user's PATH: the sbin directories are searched after PATH.
+const std::string kSbin[] = {"/usr/local/sbin", "/usr/sbin", "/sbin"};
 
 // The address to reach a server listening on `host`.
 std::string connect_host(const std::string& host) {
@@ -348,7 +317,8 @@ Result<std::unique_ptr<EmbeddedServer>> EmbeddedServer::start(EmbeddedServerOpti
   auto impl = std::make_unique<Impl>();
 
   std::vector<std::string> searched;
-  auto binary = find_program(options.binary.empty() ? "nats-server" : options.binary, searched);
+  auto binary = program::find(options.binary.empty() ? "nats-server" : options.binary,
+                              program::search_path(), kSbin, &searched);
   if (!binary) {
     std::string where;
     for (const auto& s : searched) where += (where.empty() ? "" : ", ") + s;

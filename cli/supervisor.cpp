@@ -23,6 +23,8 @@
 #include <system_error>
 #include <utility>
 
+#include "bus/program.hpp"
+
 extern char** environ;  // NOLINT: POSIX declares it nowhere in C++ headers
 
 namespace agency::cli {
@@ -36,30 +38,6 @@ using std::chrono::milliseconds;
 constexpr milliseconds kFallbackPoll{100};
 
 std::string errno_text(int err) { return std::generic_category().message(err); }
-
-bool is_executable(const std::filesystem::path& p) {
-  std::error_code ec;
-  return std::filesystem::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
-}
-
-// argv[0] as the child will run it: a path is taken as is, a bare name is
-// looked up on PATH here so the child only has to execve().
-std::optional<std::filesystem::path> resolve_program(const std::string& name,
-                                                     const std::string& path_var) {
-  if (name.find('/') != std::string::npos) {
-    return is_executable(name) ? std::optional<std::filesystem::path>(name) : std::nullopt;
-  }
-  std::string_view rest(path_var);
-  while (true) {
-    auto colon = rest.find(':');
-    std::string dir(rest.substr(0, colon));
-    auto candidate = std::filesystem::path(dir.empty() ? "." : dir) / name;
-    if (is_executable(candidate)) return candidate;
-    if (colon == std::string_view::npos) break;
-    rest.remove_prefix(colon + 1);
-  }
-  return std::nullopt;
-}
 
 std::int64_t ms_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration_cast<milliseconds>(to - from).count();
@@ -159,7 +137,8 @@ Result<void> Supervisor::spawn(Child& child) {
   } else if (const char* p = std::getenv("PATH"); p != nullptr) {
     path_var = p;
   }
-  auto program = resolve_program(spec.argv[0], path_var);
+  // Looked up here, so the child only has to execve().
+  auto program = program::find(spec.argv[0], path_var);
   if (!program) {
     close_log();
     return make_error(errc::config, "cannot run " + spec.id + ": '" + spec.argv[0] + "' " +

@@ -48,6 +48,7 @@
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/embedded_server.hpp"
+#include "bus/program.hpp"
 #include "bus/provision.hpp"
 #include "bus/subjects.hpp"
 #include "cli/cli.hpp"
@@ -197,20 +198,13 @@ Result<void> write_file_atomically(const fs::path& path, const std::string& text
   return {};
 }
 
-bool is_executable(const fs::path& p) {
-  std::error_code ec;
-  return fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
-}
+using program::is_executable;
 
+// On this process's PATH; nothing when it has none.
 std::optional<fs::path> on_path(const std::string& name) {
   const char* path = std::getenv("PATH");
   if (path == nullptr) return std::nullopt;
-  std::stringstream dirs(path);
-  for (std::string dir; std::getline(dirs, dir, ':');) {
-    auto candidate = fs::path(dir.empty() ? "." : dir) / name;
-    if (is_executable(candidate)) return candidate;
-  }
-  return std::nullopt;
+  return program::find(name, path);
 }
 
 // Directory of the running `agency` binary: role binaries are built next to it.
