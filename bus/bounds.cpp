@@ -8,31 +8,13 @@
 #include <limits>
 #include <memory>
 
+#include "bus/text.hpp"
+
 namespace agency::bounds {
 
 std::size_t utf8_sequence_at(std::string_view s, std::size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  if (c < 0x80) return 1;
-  std::size_t len = 0;
-  std::uint32_t cp = 0;
-  std::uint32_t min = 0;
-  if ((c & 0xE0U) == 0xC0U) {
-    len = 2, cp = c & 0x1FU, min = 0x80;
-  } else if ((c & 0xF0U) == 0xE0U) {
-    len = 3, cp = c & 0x0FU, min = 0x800;
-  } else if ((c & 0xF8U) == 0xF0U) {
-    len = 4, cp = c & 0x07U, min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (s.size() - i < len) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    const auto cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xC0U) != 0x80U) return 0;
-    cp = (cp << 6U) | (cc & 0x3FU);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
+  char32_t cp = 0;
+  return text::utf8_sequence(s, i, cp);
 }
 
 std::string_view utf8_prefix(std::string_view s, std::size_t max) {

@@ -20,7 +20,8 @@ std::string search_path() {
 }
 
 std::optional<fs::path> find(std::string_view name, std::string_view path,
-                             std::span<const std::string> also, std::vector<std::string>* searched) {
+                             std::span<const std::string> also,
+                             std::vector<std::string>* searched) {
   if (name.empty()) return std::nullopt;
   if (name.find('/') != std::string_view::npos) {
     if (searched != nullptr) searched->emplace_back(name);

@@ -49,7 +49,8 @@ TEST_CASE("program: found on the path in order, then in the extra directories") 
                                              (sbin / "server").string()});
 }
 
-TEST_CASE("program: a name with a slash is taken as it is; an empty entry is the current directory") {
+TEST_CASE(
+    "program: a name with a slash is taken as it is; an empty entry is the current directory") {
   agency::test::TempDir dir;
   const auto tool = write_file(dir.path() / "bin" / "tool", true);
   CHECK(program::find(tool.string(), "") == tool);
