@@ -50,7 +50,7 @@ TEST_CASE("program: found on the path in order, then in the extra directories") 
 }
 
 TEST_CASE(
-    "program: a name with a slash is taken as it is; an empty entry is the current directory") {
+    "program: a name with a slash is taken as it is, and an empty entry is the current directory") {
   agency::test::TempDir dir;
   const auto tool = write_file(dir.path() / "bin" / "tool", true);
   CHECK(program::find(tool.string(), "") == tool);
