@@ -970,8 +970,9 @@ Agent::Handled Agent::handle(ReceivedBrief received,
     }
   }
 
-  set_state(voc::kBusy, brief.task_id());
   {
+    // Before busy is set: the status write that busy wakes names the brief
+    // (the sweeper hands back only a brief the status names).
     std::lock_guard lock(status_mu_);
     status_.set_brief_ack_subject(std::string(received.message.reply()));
     if (!status_.has_brief_progress_at() ||
@@ -979,6 +980,7 @@ Agent::Handled Agent::handle(ReceivedBrief received,
       *status_.mutable_brief_progress_at() = to_timestamp(fetched_at);
     }
   }
+  set_state(voc::kBusy, brief.task_id());
   received.message.on_settle([this](Incoming::Settlement how) { releasing(how); });
   set_progress("preparing " + stage);
   std::unique_lock logic_lock(logic_mu_);
