@@ -1,14 +1,16 @@
-// agency.yaml: projects, roles, NATS, state dir (DESIGN section 10).
+// agency.yaml: projects, roles, NATS, state dir (docs/ARCHITECTURE.md).
 //
 // Found at --config, else $AGENCY_CONFIG, else ./agency.yaml; without any,
 // the embedded default (one agent per pipeline role, an embedded
 // nats-server, no projects). Unknown keys are errors that name the key and
 // its place, so a typo never silently changes behaviour.
 //
-// Later issues add sections (limits, schedules, triggers); each
-// adds its own struct here and its keys to the parser.
+// The sections here are the runtime's. A role with settings of its own
+// reads its section itself (roles/<name>/settings.hpp, registered in its
+// catalog entry, agents/catalog.hpp); they are kept in Config::sections.
 #pragma once
 
+#include <any>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -115,165 +117,27 @@ struct Limits {
   static constexpr std::int64_t kMost = 1024 * 1024 - 64 * 1024;
 };
 
-// The knowledge proxy (roles/proxy): the corpus it indexes and answers from.
-struct CorpusDir {
-  std::string name;            // how sources are named: <name>/<path>:<lines>
-  std::filesystem::path path;  // a directory (relative paths: to the config file)
-};
-struct Proxy {
-  std::vector<CorpusDir> corpus;
-  // How often the index looks for changed, new and removed files.
-  int reindex_seconds = 60;
-  // Passages handed to the engine per question.
-  int passages = 6;
-  // Below this retrieval confidence the proxy says the corpus does not
-  // cover the question, without asking its engine to make something up.
-  double min_confidence = 0.35;
-};
-
-// The sweeper (roles/sweeper): how often it walks the fleet and when it acts.
-struct Sweeper {
-  int every_seconds = 300;
-  // A busy agent without progress this long is nudged; still none after
-  // the grace, it is drained and its brief redelivered.
-  int stuck_after_seconds = 900;
-  int nudge_grace_seconds = 300;
-  // A question an agent has waited on this long is taken to the proxy; its
-  // answer is passed on when at least this confident.
-  int answer_after_seconds = 60;
-  double answer_confidence = 0.7;
-  // A task that entered one stage this many times is in a loop: blocked.
-  int loop_limit = 4;
-  // A task whose tokens pass this many times its role's median is flagged.
-  double burn_factor = 5.0;
-};
-
-// The synthesizer (roles/synthesizer): the daily digest of the work logs.
-struct Synthesizer {
-  std::string digest_at = "04:00";  // HH:MM, in time_zone
-  std::string time_zone;            // IANA name (Europe/Berlin); empty: the machine's
-  std::filesystem::path dir;        // where digests go; empty: <state_dir>/digests
-};
-
-// The scout (roles/scout).
-struct Scout {
-  // New tasks one exploration may file.
-  int max_tasks = 5;
-};
-
-// One subscription the fleet and the human share (accountant.accounts):
-// whose limits count, and where its Claude Code transcripts are.
-struct Account {
-  std::string name = "default";
-  // Its CLAUDE_CONFIG_DIR; empty: $CLAUDE_CONFIG_DIR, else ~/.claude.
-  std::filesystem::path config_dir;
-  // pro, max5 or max20 (rough limits until calibrated); empty: limits only.
-  std::string plan;
-  // Limits in counted tokens; 0: the plan's, else not enforced.
-  std::int64_t five_hour = 0;
-  std::int64_t seven_day = 0;
-  std::int64_t seven_day_opus = 0;
-  std::int64_t seven_day_sonnet = 0;
-  // When the weekly windows reset ("mon 00:00" in accountant.time_zone),
-  // until the plan itself says (statusline, usage endpoint, headers).
-  int reset_weekday = 1;  // 0 = Sunday
-  int reset_hour = 0;
-  int reset_minute = 0;
-  // The usage endpoint (GET, bearer token read from token_file), polled
-  // every accountant.usage_every_seconds; empty: not polled.
-  std::string usage_url;
-  std::filesystem::path token_file;
-};
-
-// The accountant (roles/accountant) and the leases every agent asks it for.
-// The section being present turns leases on.
-struct Accountant {
+// Budget leases: what every agent needs of the accountant's section
+// (roles/accountant/settings.hpp), which turns them on.
+struct Leases {
   bool enabled = false;
-  std::vector<Account> accounts;  // empty in the file: one named default
-  // Share of every window agents never lease while the human may need it.
-  double reserve = 0.2;
-  // Before a reset, the reserve shrinks to nothing over this long, for
-  // batch work: capacity that would expire unused.
-  int release_five_hour_minutes = 30;
-  int release_seven_day_minutes = 720;
-  // ... but only while the person has used nothing for this long: someone
-  // at work may need the reserve right up to the reset.
-  int human_idle_minutes = 30;
-  // How far ahead of the even pace scheduled and batch work may run, as a
-  // share of the window's limit.
-  double burst = 0.01;
-  // Night hours (local, in time_zone), when batch work runs night_weight
-  // times the daytime pace. Every hour run off the even pace is capacity
-  // some other hour leaves unused; 1.25 keeps that cost below what a fixed
-  // pace loses (docs/BENCHMARKS.md).
-  int night_from_minute = 22 * 60;
-  int night_to_minute = 7 * 60;
-  double night_weight = 1.25;
-  std::string time_zone;
-  // How often the human's transcripts and the usage endpoint are read.
-  int transcripts_every_seconds = 60;
-  int usage_every_seconds = 300;
   // An agent waits this long for a lease answer; no answer means the
   // accountant is down and the fallback applies: at most
   // fallback_tokens_per_hour per agent, then briefs wait for the next hour.
-  int lease_timeout_ms = 2000;
-  int lease_ttl_seconds = 1800;
+  int timeout_ms = 2000;
   std::int64_t fallback_tokens_per_hour = 200000;
   // An agent's estimate before it has spent anything.
   std::int64_t first_estimate = 20000;
 };
 
-// The dispatcher (roles/dispatcher): nobody idles.
-// A standing order: work a role gets when one of its agents is idle, its
-// queue is empty and the accountant's pacing leaves capacity.
-struct StandingOrder {
-  std::string role;
-  std::string objective;              // "{project}" is the project's name
-  std::vector<std::string> projects;  // rotated through; empty: every project, or none
-  std::string priority = "batch";
-  std::int64_t token_budget = 0;  // per task; 0: none
-};
-// A brief on a cron schedule.
-struct Schedule {
-  std::string name;  // its identity: fires are "schedule:<name>:<minute>"
-  std::string cron;  // five fields, or @daily...
-  std::string time_zone;
-  std::string role;
-  std::string objective;
-  std::string project;
-  std::string priority = "scheduled";
-  std::int64_t token_budget = 0;
-  std::string missed = "skip";  // skip | run_once: runs missed while the dispatcher was down
-};
-// A brief for each message on a subject.
-struct Trigger {
-  std::string name;
-  std::string subject;  // a NATS subject pattern: git.push.>, agency.event.task.>
-  // Only events of these kinds (TaskEvent.kind, for agency.event.task.*
-  // subjects); empty: every message.
-  std::vector<std::string> kinds;
-  std::string role;
-  std::string objective;  // a template: {subject}, {subject.N}, {json.a.b}, {data}, {task.field}
-  std::string project;    // a template too
-  std::string priority = "scheduled";
-  std::int64_t token_budget = 0;
-};
-// How many agents of a role, and when to ask `agency up` for another.
+// How many agents of a role `agency up` runs, and when it asks for another
+// (dispatcher.instances.<role>, read by roles/dispatcher/settings.cpp).
 struct Instances {
   int min = 1;
   int max = 1;
   int backlog = 3;         // queued briefs per agent above which the role grows
   int after_seconds = 30;  // ... for this long
   int idle_seconds = 120;  // an extra agent idle this long is stopped
-};
-struct Dispatcher {
-  int every_seconds = 5;  // a full look besides the fleet watch
-  std::vector<StandingOrder> standing_orders;
-  std::vector<Schedule> schedules;
-  std::vector<Trigger> triggers;
-  std::map<std::string, Instances> instances;  // by role
-  // The estimate a standing order's lease probe asks capacity for.
-  std::int64_t order_estimate = 50000;
 };
 
 struct Config {
@@ -288,16 +152,32 @@ struct Config {
   Limits limits;
   std::vector<Project> projects;
   std::vector<Role> roles;
-  Proxy proxy;
-  Sweeper sweeper;
-  Synthesizer synthesizer;
-  Scout scout;
-  Accountant accountant;
-  Dispatcher dispatcher;
+  Leases leases;
+  std::map<std::string, Instances> instances;  // by role
+  // Each role's own section as its reader left it, by the role's name:
+  // read them with section<T>() (or the role's accessor, config::proxy()).
+  std::map<std::string, std::any, std::less<>> sections;
 
   [[nodiscard]] const Project* project(std::string_view name) const;
   [[nodiscard]] const Role* role(std::string_view name) const;
 };
+
+// A role's own section (`name`: the role's name) as its reader left it, or
+// its defaults when the file has none.
+template <class Settings>
+const Settings& section(const Config& config, std::string_view name) {
+  static const Settings kDefaults{};
+  auto it = config.sections.find(name);
+  return it == config.sections.end() ? kDefaults : std::any_cast<const Settings&>(it->second);
+}
+template <class Settings>
+Settings& section(Config& config, std::string_view name) {
+  auto it = config.sections.find(name);
+  if (it == config.sections.end()) {
+    it = config.sections.emplace(std::string(name), Settings{}).first;
+  }
+  return std::any_cast<Settings&>(it->second);
+}
 
 // Parses YAML text. `source` resolves relative paths and names the file in
 // errors. Errors (errc::config) say what is wrong and where

@@ -1,4 +1,4 @@
-// Engines: what does an agent's work (DESIGN section 7). The mesh is the
+// Engines: what does an agent's work (docs/ARCHITECTURE.md). The mesh is the
 // product; the engine is external: a coding agent CLI, an HTTP model API, a
 // command, or the scripted engine (deterministic, for tests and the offline
 // demo, always labelled as scripted).

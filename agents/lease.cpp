@@ -18,8 +18,8 @@ std::int64_t counted(const Usage& u) {
 
 }  // namespace
 
-LeaseClient::LeaseClient(Connection& connection, const config::Accountant& config,
-                         std::string agent_id, std::string role)
+LeaseClient::LeaseClient(Connection& connection, const config::Leases& config, std::string agent_id,
+                         std::string role)
     : connection_(&connection),
       config_(&config),
       agent_id_(std::move(agent_id)),
@@ -39,7 +39,7 @@ LeaseOutcome LeaseClient::take(const v1::Brief& brief, std::string_view engine,
   lease.set_engine(std::string(engine));
   lease.set_model(std::string(model));
   auto answer = connection_->request(subjects::kBudgetLease, codec::encode(lease),
-                                     std::chrono::milliseconds(config_->lease_timeout_ms));
+                                     std::chrono::milliseconds(config_->timeout_ms));
   if (answer) {
     auto reply = codec::decode<v1::LeaseReply>(answer->data(), answer->headers());
     if (reply) {

@@ -39,7 +39,7 @@ struct LeaseOutcome {
 
 class LeaseClient {
  public:
-  LeaseClient(Connection& connection, const config::Accountant& config, std::string agent_id,
+  LeaseClient(Connection& connection, const config::Leases& config, std::string agent_id,
               std::string role);
 
   // Asks before an engine call for `brief`'s task.
@@ -53,7 +53,7 @@ class LeaseClient {
 
  private:
   Connection* connection_;
-  const config::Accountant* config_;
+  const config::Leases* config_;
   std::string agent_id_;
   std::string role_;
   std::int64_t estimate_;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "agents/pipeline.hpp"
 #include "agents/process.hpp"
 
 extern char**
@@ -417,7 +418,9 @@ Place detect(const fs::path& dir) {
 }
 
 std::vector<std::string> fleet_roles(const Place& place) {
-  std::vector<std::string> roles = {"planner", "builder", "adversary", "reviewer"};
+  std::vector<std::string> roles;
+  for (auto role : pipeline::roles()) roles.emplace_back(role);
+  // With a Claude plan, the accountant paces the others against its limits.
   if (!place.engine.plan.empty()) roles.emplace_back("accountant");
   return roles;
 }

@@ -111,14 +111,6 @@ std::string compose_prompt(const Skill& skill, const v1::Brief& brief, const v1:
   return out;
 }
 
-std::string_view role_for_stage(std::string_view stage) {
-  if (stage == voc::kReadyForPrep) return "planner";
-  if (stage == voc::kReadyForDev) return "builder";
-  if (stage == voc::kQa) return "adversary";
-  if (stage == voc::kReview) return "reviewer";
-  return "";
-}
-
 namespace roles {
 
 std::string task_id_of(const v1::Brief& brief, const v1::Task& task) {

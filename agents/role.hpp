@@ -144,10 +144,6 @@ std::string compose_prompt(const Skill& skill, const v1::Brief& brief, const v1:
 std::string compose_prompt(const Skill& skill, const v1::Brief& brief, const v1::Task& task,
                            std::string_view workspace);
 
-// The role that acts on a stage (ready-for-prep -> planner, ...), "" for
-// done and blocked.
-std::string_view role_for_stage(std::string_view stage);
-
 // What the pipeline roles (roles/*) share. Plain functions, no NATS.
 namespace roles {
 

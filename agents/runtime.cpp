@@ -37,12 +37,14 @@
 #include "agency/v1/fleet.pb.h"
 #include "agency/v1/usage.pb.h"
 #include "agency/v1/worklog.pb.h"
+#include "agents/catalog.hpp"
 #include "agents/ids.hpp"
 #include "agents/inbox.hpp"
 #include "agents/lease.hpp"
 #include "agents/logging.hpp"
 #include "agents/mesh.hpp"
 #include "agents/orphans.hpp"
+#include "agents/pipeline.hpp"
 #include "agents/tasks.hpp"
 #include "bus/bounds.hpp"
 #include "bus/codec.hpp"
@@ -471,8 +473,9 @@ Result<void> Agent::start(const Options& opts) {
   mail_.emplace(std::move(*mail));
   mesh_.emplace(*connection_, *store_, *fleet_, *memory_, options_.agent_id, options_.role);
   ctx_.mesh = &*mesh_;
-  if (config_.accountant.enabled && options_.role != "accountant") {
-    lease_client_.emplace(*connection_, config_.accountant, options_.agent_id, options_.role);
+  const auto* known = catalog::find(options_.role);
+  if (config_.leases.enabled && (known == nullptr || known->takes_leases)) {
+    lease_client_.emplace(*connection_, config_.leases, options_.agent_id, options_.role);
   }
   {
     std::lock_guard lock(logic_mu_);
@@ -812,7 +815,7 @@ Agent::Handled Agent::fail(ReceivedBrief& received, const v1::Task* task, const 
 bool Agent::wait_for_record(ReceivedBrief& received, const std::string& stage,
                             std::uint32_t attempt, v1::Task& task) {
   // The previous stage publishes this brief before it updates the record
-  // (DESIGN section 6), so for a moment the brief can be ahead of the task.
+  // (docs/ARCHITECTURE.md), so for a moment the brief can be ahead of the task.
   // Wait a moment for the record instead of dropping the brief; a record
   // that takes longer is waited for aside (handle()).
   set_state(voc::kBusy, received.brief.task_id());
@@ -863,11 +866,14 @@ Agent::Handled Agent::handle(ReceivedBrief received,
         ids::task_for_message(received.delivery.timestamp_ns, received.delivery.stream_sequence));
   }
   std::string stage =
-      brief.stage().empty() ? std::string(first_stage_of(options_.role)) : brief.stage();
-  if (!stage.empty() && role_for_stage(stage) != options_.role) {
+      brief.stage().empty() ? std::string(pipeline::stage_of(options_.role)) : brief.stage();
+  if (!stage.empty() && pipeline::role_for_stage(stage) != options_.role) {
+    const auto owner = pipeline::role_for_stage(stage);
     return fail(received, nullptr,
-                "stage " + stage + " belongs to role " + std::string(role_for_stage(stage)) +
-                    ", not " + options_.role,
+                owner.empty() ? "stage " + stage + " is not in the pipeline (its stages: " +
+                                    vocabulary::join(pipeline::work_stages()) + ")"
+                              : "stage " + stage + " belongs to role " + std::string(owner) +
+                                    ", not " + options_.role,
                 true);
   }
   brief.set_stage(stage);
@@ -1109,13 +1115,13 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
              std::to_string(options_.bounce_limit) + "), needs a person: " + reason;
     next = std::string(voc::kBlocked);
   }
-  if (!voc::is_stage(next)) {
+  if (!pipeline::is_stage(next)) {
     return make_error(errc::internal, "role decided an unknown stage '" + next + "'");
   }
 
   // 1. The next brief (a replay of this step is dropped by its msg id).
   std::uint32_t next_attempt = entries_into(task, next) + 1;
-  if (voc::is_brief_stage(next)) {
+  if (pipeline::is_work_stage(next)) {
     v1::Brief out;
     out.set_id(task_id + ":" + next + ":" + std::to_string(next_attempt));
     out.set_project(task.project());
@@ -1132,8 +1138,8 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
     out.set_attempt(next_attempt);
     *out.mutable_created_at() = now_timestamp();
     fit_brief(out, static_cast<std::size_t>(config_.limits.brief_bytes));
-    auto ack = connection_->js_publish(subjects::brief(role_for_stage(next)), codec::encode(out),
-                                       out.id());
+    auto ack = connection_->js_publish(subjects::brief(pipeline::role_for_stage(next)),
+                                       codec::encode(out), out.id());
     if (!ack) return ack.error();
   }
 

@@ -1,4 +1,4 @@
-// SKILL.md: a role's own brief (DESIGN section 10, "skills are briefs").
+// SKILL.md: a role's own brief (docs/ARCHITECTURE.md, "skills are briefs").
 // YAML front matter between --- lines, then a markdown body:
 //
 //   ---

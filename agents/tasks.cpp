@@ -31,14 +31,6 @@ Result<StoredTask> decode_entry(const KvEntry& entry) {
 
 }  // namespace
 
-std::string_view first_stage_of(std::string_view role) {
-  if (role == "planner") return "ready-for-prep";
-  if (role == "builder") return "ready-for-dev";
-  if (role == "adversary") return "qa";
-  if (role == "reviewer") return "review";
-  return "";
-}
-
 std::string title_from(std::string_view objective) {
   auto end = objective.find('\n');
   std::string_view line = objective.substr(0, end);

@@ -1,7 +1,7 @@
 // The task record (KV agency-tasks, compare-and-set on revision) and its
 // audit trail (agency.event.task.<id> on AGENCY_EVENTS). Every write here is
 // idempotent so that a crash at any point converges on redelivery
-// (DESIGN section 6).
+// (docs/ARCHITECTURE.md).
 //
 // Thread: one thread at a time per TaskStore. Must not outlive its Connection.
 #pragma once
@@ -19,11 +19,6 @@
 #include "bus/result.hpp"
 
 namespace agency {
-
-// The stage a brief to `role` starts: planner -> ready-for-prep, builder ->
-// ready-for-dev, adversary -> qa, reviewer -> review; "" for roles outside
-// the pipeline.
-std::string_view first_stage_of(std::string_view role);
 
 // First line of an objective, cut to 80 characters.
 std::string title_from(std::string_view objective);

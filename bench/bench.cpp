@@ -50,6 +50,7 @@
 #include "agency/v1/usage.pb.h"
 #include "agents/ids.hpp"
 #include "agents/inbox.hpp"
+#include "agents/pipeline.hpp"
 #include "agents/tasks.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
@@ -453,7 +454,7 @@ std::string sample_payload() {
   b.set_id(ids::brief());
   b.set_task_id(ids::task());
   b.set_objective("benchmark brief: pass through every stage");
-  b.set_stage(std::string(voc::kReadyForPrep));
+  b.set_stage(std::string(pipeline::kReadyForPrep));
   b.set_attempt(1);
   b.set_origin("agency-bench");
   *b.mutable_created_at() = now_timestamp();
@@ -998,7 +999,7 @@ class Publisher {
     b.set_origin("agency-bench");
     fill_brief_defaults(b, true);
     b.set_task_id(ids::task());
-    b.set_stage(std::string(voc::kReadyForPrep));
+    b.set_stage(std::string(pipeline::kReadyForPrep));
     b.set_attempt(1);
     auto created = store_->create(b, b.stage(), "agency-bench");
     if (!created) throw Failure("creating task " + b.task_id() + ": " + created.error().message);
@@ -1030,7 +1031,9 @@ class Publisher {
 // What `agency init` does: every stream, consumer and bucket.
 void provision_all(const Server& server) {
   auto c = connect(server.url(), "agency-bench-provision");
-  if (auto r = provision(*c, ProvisionPlan{}); !r) {
+  ProvisionPlan plan;
+  for (auto role : pipeline::roles()) plan.roles.emplace_back(role);
+  if (auto r = provision(*c, plan); !r) {
     throw Failure("provisioning: " + r.error().message);
   }
 }

@@ -14,6 +14,7 @@
 #include <system_error>
 #include <vector>
 
+#include "agents/pipeline.hpp"
 #include "agents/role.hpp"
 #include "agents/runtime.hpp"
 #include "bus/vocabulary.hpp"
@@ -25,11 +26,7 @@ namespace voc = vocabulary;
 
 // The stage a role hands its tasks to when it passes them.
 std::string_view next_stage_of(std::string_view role) {
-  if (role == "planner") return voc::kReadyForDev;
-  if (role == "builder") return voc::kQa;
-  if (role == "adversary") return voc::kReview;
-  if (role == "reviewer") return voc::kDone;
-  return {};
+  return pipeline::after(pipeline::stage_of(role));
 }
 
 class PassThrough final : public RoleLogic {

@@ -596,6 +596,17 @@ Result<void> check_name(const pb::Message& m, std::string_view field, const std:
                          vocab::join(allowed), optional ? ", or leave it empty" : ""));
 }
 
+// `value` of message field `field` must look like a stage name (or be empty).
+// Which stages exist is the pipeline's (agents/pipeline.hpp): an agent
+// dead-letters a brief for a stage its pipeline does not have.
+Result<void> check_stage(const pb::Message& m, std::string_view field, const std::string& value) {
+  if (value.empty() || vocab::is_stage_name(value)) return {};
+  return bad(
+      fmt::format("{}.{} is \"{}\"; a stage is 1 to {} lowercase letters, digits and '-' (like "
+                  "ready-for-dev), or empty",
+                  m.GetDescriptor()->full_name(), field, quote(value), vocab::kMaxStageName));
+}
+
 // Timestamps must be printable as RFC 3339 (years 1 to 9999), or to_json
 // and every JSON reader after us fail on them. Numbers must be finite: no
 // field of ours means anything by NaN or infinity, and one in a sum (a cost,
@@ -765,7 +776,13 @@ Result<void> validate(const pb::Message& message) {
           "agency.v1.Brief needs an objective (what must be achieved) or the task_id of "
           "the task it advances");
     }
-    if (auto r = check_name(message, "stage", b->stage(), vocab::kBriefStages, true); !r) return r;
+    if (auto r = check_stage(message, "stage", b->stage()); !r) return r;
+    if (b->stage() == vocab::kDone || b->stage() == vocab::kBlocked) {
+      return bad(fmt::format(
+          "agency.v1.Brief.stage is \"{}\", an end of a task: a brief is for a stage some role "
+          "works (or leave it empty for the role's own)",
+          b->stage()));
+    }
     if (auto r = check_name(message, "priority", b->priority(), vocab::kPriorities, true); !r) {
       return r;
     }
@@ -786,15 +803,15 @@ Result<void> validate(const pb::Message& message) {
                              b->token_budget()));
     }
   } else if (const auto* t = dynamic_cast<const v1::Task*>(&message)) {
-    return check_name(message, "stage", t->stage(), vocab::kStages, true);
+    return check_stage(message, "stage", t->stage());
   } else if (const auto* e = dynamic_cast<const v1::TaskEvent*>(&message)) {
     if (auto r = check_name(message, "kind", e->kind(), vocab::kTaskEventKinds, true); !r) {
       return r;
     }
-    if (auto r = check_name(message, "from_stage", e->from_stage(), vocab::kStages, true); !r) {
+    if (auto r = check_stage(message, "from_stage", e->from_stage()); !r) {
       return r;
     }
-    return check_name(message, "to_stage", e->to_stage(), vocab::kStages, true);
+    return check_stage(message, "to_stage", e->to_stage());
   } else if (const auto* s = dynamic_cast<const v1::AgentStatus*>(&message)) {
     return check_name(message, "state", s->state(), vocab::kAgentStates, true);
   } else if (const auto* c = dynamic_cast<const v1::Control*>(&message)) {

@@ -1,4 +1,4 @@
-// The codec: how agency messages look on the wire (DESIGN section 5).
+// The codec: how agency messages look on the wire (docs/ARCHITECTURE.md).
 //
 // Agents publish protobuf binary with headers
 //   Agency-Type: agency.v1.<Message>

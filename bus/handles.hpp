@@ -31,5 +31,28 @@ using ConsumerInfoPtr = Handle<jsConsumerInfo, jsConsumerInfo_Destroy>;
 using PubAckPtr = Handle<jsPubAck, jsPubAck_Destroy>;
 using MsgMetaDataPtr = Handle<jsMsgMetaData, jsMsgMetaData_Destroy>;
 using KvStatusPtr = Handle<kvStatus, kvStatus_Destroy>;
+using StreamInfoListPtr = Handle<jsStreamInfoList, jsStreamInfoList_Destroy>;
+
+// Lets a handle take what a nats.c call writes through its T** argument:
+// js_AddStream(nats::out(info), ...). The handle owns the result once the
+// call's full expression ends, whatever the call returned.
+template <class Ptr>
+class Out {
+ public:
+  explicit Out(Ptr& owner) : owner_(owner) {}
+  ~Out() { owner_.reset(raw_); }
+  Out(const Out&) = delete;
+  Out& operator=(const Out&) = delete;
+  // Implicit: it stands in for the T** argument.
+  operator typename Ptr::pointer *() { return &raw_; }
+
+ private:
+  Ptr& owner_;
+  typename Ptr::pointer raw_ = nullptr;
+};
+template <class Ptr>
+Out<Ptr> out(Ptr& owner) {
+  return Out<Ptr>(owner);
+}
 
 }  // namespace agency::nats

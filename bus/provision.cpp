@@ -1,5 +1,6 @@
 #include "bus/provision.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -105,11 +106,10 @@ Result<void> ensure_stream(Connection& c, const StreamSpec& spec, int replicas,
     cfg.Duplicates = ns(spec.duplicates);
     cfg.MaxMsgSize = static_cast<int32_t>(spec.max_msg_size);
     cfg.Replicas = replicas;
-    jsStreamInfo* raw = nullptr;
+    nats::StreamInfoPtr added;
     jsErrCode code = static_cast<jsErrCode>(0);
-    natsStatus s = js_AddStream(&raw, c.js(), &cfg, nullptr, &code);
+    natsStatus s = js_AddStream(nats::out(added), c.js(), &cfg, nullptr, &code);
     if (s != NATS_OK) return js_error(s, code, "creating " + label);
-    jsStreamInfo_Destroy(raw);
     report.created.push_back(label);
     return {};
   }
@@ -140,11 +140,10 @@ Result<void> ensure_stream(Connection& c, const StreamSpec& spec, int replicas,
   cfg.Duplicates = ns(spec.duplicates);
   cfg.MaxMsgSize = static_cast<int32_t>(spec.max_msg_size);
   cfg.Replicas = replicas;
-  jsStreamInfo* raw = nullptr;
+  nats::StreamInfoPtr updated;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_UpdateStream(&raw, c.js(), &cfg, nullptr, &code);
+  natsStatus s = js_UpdateStream(nats::out(updated), c.js(), &cfg, nullptr, &code);
   if (s != NATS_OK) return js_error(s, code, "updating " + label);
-  jsStreamInfo_Destroy(raw);
   report.updated.push_back(label);
   return {};
 }
@@ -169,10 +168,9 @@ Result<void> ensure_bucket(Connection& c, const BucketSpec& spec, int replicas,
     cfg.MaxValueSize = static_cast<int32_t>(spec.max_value_size);
     cfg.StorageType = js_FileStorage;
     cfg.Replicas = replicas;
-    kvStore* raw = nullptr;
-    natsStatus s = js_CreateKeyValue(&raw, c.js(), &cfg);
+    nats::KvStorePtr store;
+    natsStatus s = js_CreateKeyValue(nats::out(store), c.js(), &cfg);
     if (s != NATS_OK) return nats_error(s, "creating " + label);
-    kvStore_Destroy(raw);
     report.created.push_back(label);
     return {};
   }
@@ -187,11 +185,10 @@ Result<void> ensure_bucket(Connection& c, const BucketSpec& spec, int replicas,
   cfg.MaxAge = ns(spec.ttl);
   cfg.MaxMsgSize = static_cast<int32_t>(spec.max_value_size);
   cfg.Replicas = replicas;
-  jsStreamInfo* raw = nullptr;
+  nats::StreamInfoPtr updated;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_UpdateStream(&raw, c.js(), &cfg, nullptr, &code);
+  natsStatus s = js_UpdateStream(nats::out(updated), c.js(), &cfg, nullptr, &code);
   if (s != NATS_OK) return js_error(s, code, "updating " + label);
-  jsStreamInfo_Destroy(raw);
   report.updated.push_back(label);
   return {};
 }
@@ -223,21 +220,19 @@ Result<void> ensure_consumer(Connection& c, const std::string& role, const Provi
   cfg.MaxDeliver = -1;
   cfg.MaxAckPending = kBriefMaxAckPending;
 
-  jsConsumerInfo* raw_info = nullptr;
+  nats::ConsumerInfoPtr info;
   jsErrCode code = static_cast<jsErrCode>(0);
   natsStatus s =
-      js_GetConsumerInfo(&raw_info, c.js(), stream.c_str(), durable.c_str(), nullptr, &code);
+      js_GetConsumerInfo(nats::out(info), c.js(), stream.c_str(), durable.c_str(), nullptr, &code);
   if (s == NATS_NOT_FOUND || code == JSConsumerNotFoundErr) {
-    jsConsumerInfo* created = nullptr;
+    nats::ConsumerInfoPtr created;
     code = static_cast<jsErrCode>(0);
-    s = js_AddConsumer(&created, c.js(), stream.c_str(), &cfg, nullptr, &code);
+    s = js_AddConsumer(nats::out(created), c.js(), stream.c_str(), &cfg, nullptr, &code);
     if (s != NATS_OK) return js_error(s, code, "creating " + label);
-    jsConsumerInfo_Destroy(created);
     if (report != nullptr) report->created.push_back(label);
     return {};
   }
   if (s != NATS_OK) return js_error(s, code, "reading " + label);
-  nats::ConsumerInfoPtr info(raw_info);
   if (report == nullptr) return {};
   const jsConsumerConfig& have = *info->Config;
   bool same = have.AckWait == cfg.AckWait && have.MaxDeliver == cfg.MaxDeliver &&
@@ -248,23 +243,15 @@ Result<void> ensure_consumer(Connection& c, const std::string& role, const Provi
     report->unchanged.push_back(label);
     return {};
   }
-  jsConsumerInfo* updated = nullptr;
+  nats::ConsumerInfoPtr updated;
   code = static_cast<jsErrCode>(0);
-  s = js_UpdateConsumer(&updated, c.js(), stream.c_str(), &cfg, nullptr, &code);
+  s = js_UpdateConsumer(nats::out(updated), c.js(), stream.c_str(), &cfg, nullptr, &code);
   if (s != NATS_OK) return js_error(s, code, "updating " + label);
-  jsConsumerInfo_Destroy(updated);
   report->updated.push_back(label);
   return {};
 }
 
 }  // namespace
-
-const std::vector<std::string>& builtin_roles() {
-  static const std::vector<std::string> roles = {
-      "planner", "builder", "adversary",   "reviewer",   "proxy",
-      "sweeper", "scout",   "synthesizer", "dispatcher", "accountant"};
-  return roles;
-}
 
 Result<ProvisionReport> provision(Connection& connection, const ProvisionPlan& plan) {
   ProvisionReport report;
@@ -274,11 +261,9 @@ Result<ProvisionReport> provision(Connection& connection, const ProvisionPlan& p
   for (const auto& spec : bucket_specs(plan)) {
     if (auto r = ensure_bucket(connection, spec, plan.replicas, report); !r) return r.error();
   }
-  std::vector<std::string> roles = builtin_roles();
+  std::vector<std::string> roles;
   for (const auto& role : plan.roles) {
-    bool known = false;
-    for (const auto& r : roles) known = known || r == role;
-    if (!known) roles.push_back(role);
+    if (std::find(roles.begin(), roles.end(), role) == roles.end()) roles.push_back(role);
   }
   for (const auto& role : roles) {
     if (auto r = ensure_consumer(connection, role, plan, &report); !r) return r.error();
@@ -298,14 +283,11 @@ Result<void> ensure_durable(Connection& connection, const std::string& stream,
                             const std::string& durable, const std::string& filter,
                             const std::string& description, jsDeliverPolicy deliver,
                             std::chrono::nanoseconds ack_wait) {
-  jsConsumerInfo* raw_info = nullptr;
+  nats::ConsumerInfoPtr existing;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetConsumerInfo(&raw_info, connection.js(), stream.c_str(), durable.c_str(),
-                                    nullptr, &code);
-  if (s == NATS_OK) {
-    jsConsumerInfo_Destroy(raw_info);
-    return {};
-  }
+  natsStatus s = js_GetConsumerInfo(nats::out(existing), connection.js(), stream.c_str(),
+                                    durable.c_str(), nullptr, &code);
+  if (s == NATS_OK) return {};
   if (s != NATS_NOT_FOUND && code != JSConsumerNotFoundErr) {
     return js_error(s, code, "reading consumer " + stream + "/" + durable);
   }
@@ -319,11 +301,10 @@ Result<void> ensure_durable(Connection& connection, const std::string& stream,
   cfg.AckWait = ns(ack_wait);
   cfg.MaxDeliver = -1;
   cfg.InactiveThreshold = ns(std::chrono::hours(24 * 30));
-  jsConsumerInfo* created = nullptr;
+  nats::ConsumerInfoPtr created;
   code = static_cast<jsErrCode>(0);
-  s = js_AddConsumer(&created, connection.js(), stream.c_str(), &cfg, nullptr, &code);
+  s = js_AddConsumer(nats::out(created), connection.js(), stream.c_str(), &cfg, nullptr, &code);
   if (s != NATS_OK) return js_error(s, code, "creating consumer " + stream + "/" + durable);
-  jsConsumerInfo_Destroy(created);
   return {};
 }
 
@@ -351,14 +332,14 @@ Result<void> ensure_follow_consumer(Connection& connection, const std::string& s
 
 Result<std::optional<std::string>> limits_stream_covering(Connection& connection,
                                                           std::string_view pattern) {
-  jsStreamInfoList* raw = nullptr;
+  nats::StreamInfoListPtr list;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_Streams(&raw, connection.js(), nullptr, &code);
+  natsStatus s = js_Streams(nats::out(list), connection.js(), nullptr, &code);
   if (s == NATS_NOT_FOUND) return std::optional<std::string>{};
   if (s != NATS_OK) return js_error(s, code, "listing the streams");
   std::optional<std::string> found;
-  for (int i = 0; i < raw->Count && !found; ++i) {
-    const jsStreamConfig* cfg = raw->List[i]->Config;
+  for (int i = 0; i < list->Count && !found; ++i) {
+    const jsStreamConfig* cfg = list->List[i]->Config;
     if (cfg == nullptr || cfg->Retention != js_LimitsPolicy) continue;
     for (int j = 0; j < cfg->SubjectsLen; ++j) {
       if (subjects::covers(cfg->Subjects[j], pattern)) {
@@ -367,7 +348,6 @@ Result<std::optional<std::string>> limits_stream_covering(Connection& connection
       }
     }
   }
-  jsStreamInfoList_Destroy(raw);
   return found;
 }
 

@@ -1,5 +1,5 @@
 // Idempotent provisioning of every stream, consumer and KV bucket of
-// DESIGN section 4 (settings in docs/STREAMS.md). Running it twice changes
+// docs/STREAMS.md (its settings). Running it twice changes
 // nothing; a setting that differs from ours is updated where NATS allows
 // it, else reported as an error that says what to do.
 #pragma once
@@ -23,7 +23,9 @@ struct ProvisionReport {
 };
 
 struct ProvisionPlan {
-  // Roles that get a durable brief consumer (briefs-<role>).
+  // Roles that get a durable brief consumer (briefs-<role>): the bus knows
+  // none by name; config::provision_plan() lists the configured ones and
+  // every role of the catalog (agents/catalog.hpp).
   std::vector<std::string> roles;
   // Number of replicas for streams and buckets (1 on one machine, 3 in a
   // cluster).
@@ -44,9 +46,6 @@ struct ProvisionPlan {
   std::int64_t task_bytes = 512 * 1024;
   static constexpr std::int64_t kHeaderRoom = 8 * 1024;
 };
-
-// The roles DESIGN section 2 names; their consumers always exist.
-const std::vector<std::string>& builtin_roles();
 
 Result<ProvisionReport> provision(Connection& connection, const ProvisionPlan& plan);
 

@@ -1,5 +1,5 @@
 // Every subject, stream, consumer and bucket name of agency, in one place
-// (DESIGN section 4). Other code builds names only through these functions.
+// (docs/ARCHITECTURE.md). Other code builds names only through these functions.
 #pragma once
 
 #include <string>

@@ -1,8 +1,7 @@
-// The names of agency's concepts, in one place: stages, agent states, lease
+// The names of agency's concepts, in one place: the ends of a task, agent states, lease
 // priorities, control commands and task event kinds. The codec validates
 // messages against these lists, the CLI offers them, the runtime compares
-// with the named constants; nobody else spells them out (DESIGN sections
-// 6 and 8).
+// with the named constants; nobody else spells them out (docs/ARCHITECTURE.md).
 #pragma once
 
 #include <algorithm>
@@ -15,19 +14,12 @@ namespace agency::vocabulary {
 
 using Names = std::span<const std::string_view>;
 
-// Stages of a task, in the order work moves through them.
-inline constexpr std::string_view kReadyForPrep = "ready-for-prep";
-inline constexpr std::string_view kReadyForDev = "ready-for-dev";
-inline constexpr std::string_view kQa = "qa";
-inline constexpr std::string_view kReview = "review";
+// Stages of a task. The stages work moves through, and the role of each,
+// are the pipeline table's (agents/pipeline.hpp); the bus knows only the two
+// ends nobody is briefed for, and what a stage name looks like.
 inline constexpr std::string_view kDone = "done";
 inline constexpr std::string_view kBlocked = "blocked";
-inline constexpr std::array<std::string_view, 6> kStages = {kReadyForPrep, kReadyForDev, kQa,
-                                                            kReview,       kDone,        kBlocked};
-// The stages a brief can start: a role acts on each of them. done and
-// blocked are ends nobody is briefed for.
-inline constexpr std::array<std::string_view, 4> kBriefStages = {kReadyForPrep, kReadyForDev, kQa,
-                                                                 kReview};
+inline constexpr std::size_t kMaxStageName = 64;
 
 // What an agent says it is doing (AgentStatus.state).
 inline constexpr std::string_view kIdle = "idle";
@@ -79,8 +71,16 @@ constexpr bool contains(Names names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
 
-constexpr bool is_stage(std::string_view name) { return contains(kStages, name); }
-constexpr bool is_brief_stage(std::string_view name) { return contains(kBriefStages, name); }
+// A stage name: 1 to 64 lowercase letters, digits and '-', starting with a
+// letter ("ready-for-dev"). Whether a pipeline has it is the runtime's
+// question.
+constexpr bool is_stage_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxStageName) return false;
+  if (name.front() < 'a' || name.front() > 'z') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
 constexpr bool is_agent_state(std::string_view name) { return contains(kAgentStates, name); }
 constexpr bool is_priority(std::string_view name) { return contains(kPriorities, name); }
 constexpr bool is_control_command(std::string_view name) {

@@ -14,8 +14,10 @@
 
 #include "agency/v1/dead.pb.h"
 #include "agency/v1/fleet.pb.h"
+#include "agents/catalog.hpp"
 #include "agents/ids.hpp"
 #include "agents/inbox.hpp"
+#include "agents/pipeline.hpp"
 #include "agents/place.hpp"
 #include "agents/tasks.hpp"
 #include "bus/clock.hpp"
@@ -25,6 +27,7 @@
 #include "bus/provision.hpp"
 #include "bus/subjects.hpp"
 #include "bus/text.hpp"
+#include "bus/vocabulary.hpp"
 #include "cli/cli.hpp"
 
 namespace agency::cli {
@@ -200,8 +203,8 @@ struct BriefOptions {
 void run_brief(const GlobalOptions& global, const BriefOptions& o) {
   if (!subjects::is_valid_token(o.role)) {
     fail(make_error(errc::config, "'" + o.role +
-                                      "' is not a role name: use letters, digits, '-' and '_' "
-                                      "(planner, builder, adversary, reviewer, ...)"));
+                                      "' is not a role name: use letters, digits, '-' and '_' (" +
+                                      vocabulary::join(pipeline::roles()) + ", ...)"));
   }
   int sources = static_cast<int>(!o.text.empty()) + static_cast<int>(!o.file.empty()) +
                 static_cast<int>(!o.json_text.empty());
@@ -240,7 +243,16 @@ void run_brief(const GlobalOptions& global, const BriefOptions& o) {
   brief.set_origin("agency-cli");
   fill_brief_defaults(brief, true);
   if (brief.task_id().empty()) brief.set_task_id(ids::task());
-  if (brief.stage().empty()) brief.set_stage(std::string(first_stage_of(o.role)));
+  if (brief.stage().empty()) brief.set_stage(std::string(pipeline::stage_of(o.role)));
+  if (!brief.stage().empty() && pipeline::role_for_stage(brief.stage()) != o.role) {
+    const auto owner = pipeline::role_for_stage(brief.stage());
+    fail(make_error(errc::config,
+                    owner.empty()
+                        ? "stage '" + brief.stage() + "' is not in the pipeline; its stages: " +
+                              vocabulary::join(pipeline::work_stages())
+                        : "stage '" + brief.stage() + "' is worked by " + std::string(owner) +
+                              ", not " + o.role + ": send the brief to " + std::string(owner)));
+  }
   if (brief.attempt() == 0) brief.set_attempt(1);
   if (auto valid = codec::validate(brief); !valid) fail(valid.error());
   if (auto size = brief.ByteSizeLong(); size > static_cast<std::size_t>(cfg.limits.brief_bytes)) {
@@ -258,9 +270,7 @@ void run_brief(const GlobalOptions& global, const BriefOptions& o) {
                        ":" + std::to_string(brief.attempt());
   auto ack = must(conn->js_publish(subjects::brief(o.role), codec::encode(brief), msg_id));
 
-  bool known_role =
-      cfg.role(o.role) != nullptr ||
-      std::find(builtin_roles().begin(), builtin_roles().end(), o.role) != builtin_roles().end();
+  bool known_role = cfg.role(o.role) != nullptr || catalog::find(o.role) != nullptr;
   if (!known_role) {
     // Its consumer does not exist yet: make one so the brief waits for the
     // role's first agent instead of sitting where no consumer will look.
@@ -388,6 +398,10 @@ void run_task_show(const GlobalOptions& global, const std::string& id) {
 }
 
 void run_task_list(const GlobalOptions& global, const std::string& stage) {
+  if (!stage.empty() && !pipeline::is_stage(stage)) {
+    fail(make_error(errc::config, "no stage '" + stage + "'; the stages are " +
+                                      vocabulary::join(pipeline::all_stages())));
+  }
   auto conn = must(connect_cli(global, "agency-task"));
   auto store = must(TaskStore::open(*conn));
   auto tasks = must(store.list());
@@ -465,72 +479,6 @@ void run_dead(const GlobalOptions& global, const std::string& role, std::size_t 
 
 }  // namespace
 
-// ---- shared -------------------------------------------------------------
-
-std::optional<config::Config> load_config_or_report(const GlobalOptions& global) {
-  auto cfg = config::load(global.config_path);
-  if (!cfg) {
-    report(cfg.error());
-    return std::nullopt;
-  }
-  return std::move(*cfg);
-}
-
-Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
-                                                const std::string& connection_name, bool ordered) {
-  auto settings = settings_from_environment();
-  if (!settings) return settings.error();
-  if (!global.nats_url.empty()) {
-    settings->servers = {global.nats_url};
-    settings->origin = "--nats";
-  } else if (settings->origin == "default") {
-    // A running `agency up` in this project says where its server is. A
-    // file `agency up` would refuse is refused here too, rather than
-    // quietly trying the default server.
-    auto cfg = config::load(global.config_path);
-    if (!cfg) return cfg.error();
-    auto url_file = cfg->state_dir / "nats.url";
-    std::ifstream in(url_file);
-    std::string url;
-    if (in && std::getline(in, url) && !url.empty()) {
-      settings->servers = {url};
-      settings->origin = "agency up, " + url_file.string();
-    }
-  }
-  ConnectOptions options;
-  options.name = connection_name;
-  options.mode = ConnectMode::fail_fast;
-  options.ordered_delivery = ordered;
-  return Connection::open(*settings, options);
-}
-
-// Error messages quote input (a file, a payload, an option): escaped like any
-// other outside text, lines kept.
-void report(const Error& error) {
-  std::cerr << "agency: " << text::terminal_safe(error.message) << '\n';
-}
-
-void fail(const Error& error) {
-  report(error);
-  throw CLI::RuntimeError(exit_code_for(error));
-}
-
-void must(Result<void> r) {
-  if (!r) fail(r.error());
-}
-
-int exit_code_for(const Error& error) {
-  switch (error.code) {
-    case errc::connect:
-    case errc::not_connected:
-      return kExitNoServer;
-    case errc::config:
-      return kExitUsage;
-    default:
-      return kExitFailed;
-  }
-}
-
 void add_init_command(CLI::App& app, GlobalOptions& global) {
   struct InitOptions {
     bool write = false;
@@ -600,7 +548,8 @@ void add_task_command(CLI::App& app, GlobalOptions& global) {
   show->callback([&global, id] { run_task_show(global, *id); });
   auto stage = std::make_shared<std::string>();
   auto* list = cmd->add_subcommand("list", "All tasks, or those at one stage");
-  list->add_option("--stage", *stage, "ready-for-prep, ready-for-dev, qa, review, done or blocked");
+  list->add_option("--stage", *stage,
+                   "only tasks at this stage: " + vocabulary::join(pipeline::all_stages()));
   list->add_flag("--json", global.json, "print as JSON");
   list->callback([&global, stage] { run_task_list(global, *stage); });
 }

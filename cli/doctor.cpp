@@ -32,12 +32,14 @@
 #include <utility>
 #include <vector>
 
+#include "agents/catalog.hpp"
 #include "agents/http.hpp"
 #include "agents/place.hpp"
 #include "agents/process.hpp"
 #include "agents/skill.hpp"
 #include "bus/embedded_server.hpp"
 #include "cli/cli.hpp"
+#include "roles/accountant/settings.hpp"
 
 namespace agency::cli {
 namespace {
@@ -52,8 +54,12 @@ constexpr std::chrono::seconds kToolTimeout{15};
 constexpr std::int64_t kStreamsNeeded = 9;
 // Room a message's headers take beside the largest payload limits.* allows.
 constexpr std::int64_t kHeaderRoom = 64 * 1024;
-// Roles whose rules are code: they run no engine whatever their SKILL.md names.
-const std::set<std::string> kNoEngineRoles = {"accountant", "sweeper", "dispatcher"};
+// A role whose rules are code runs no engine whatever its SKILL.md names
+// (agents/catalog.hpp).
+bool runs_no_engine(const std::string& role) {
+  const auto* info = catalog::find(role);
+  return info != nullptr && !info->runs_engine;
+}
 
 enum class Level { ok, warn, fail, skip };
 
@@ -268,7 +274,7 @@ std::vector<Check> check_engines(const config::Config& cfg) {
   // engine + cli -> the roles using it
   std::map<std::pair<std::string, std::string>, std::vector<const config::Role*>> uses;
   for (const auto& role : cfg.roles) {
-    if (role.count == 0 || kNoEngineRoles.count(role.name) != 0) continue;
+    if (role.count == 0 || runs_no_engine(role.name)) continue;
     const std::string engine = role_engine(role);
     const bool cli_engine = engine == "claude" || engine == "codex" || engine == "gemini";
     uses[{engine, cli_engine ? role.cli : std::string()}].push_back(&role);
@@ -408,12 +414,12 @@ std::string check_ledger(const config::Account& a, Level& level, std::string& fi
 
 std::vector<Check> check_accounts(const config::Config& cfg) {
   std::vector<Check> out;
-  if (!cfg.accountant.enabled) {
+  if (!config::accountant(cfg).enabled) {
     out.push_back({"usage endpoint", Level::skip, "no accountant section: no budget leases"});
     out.push_back({"ledger", Level::skip, "no accountant section: the person's use is not read"});
     return out;
   }
-  std::vector<config::Account> accounts = cfg.accountant.accounts;
+  std::vector<config::Account> accounts = config::accountant(cfg).accounts;
   if (accounts.empty()) accounts.emplace_back();
   for (const auto& a : accounts) {
     const std::string who = accounts.size() > 1 ? " " + a.name : std::string();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "agency/v1/ask.pb.h"
+#include "agents/catalog.hpp"
 #include "agents/ids.hpp"
 #include "agents/mesh.hpp"
 #include "bus/clock.hpp"
@@ -23,6 +24,7 @@
 #include "bus/kv.hpp"
 #include "bus/subjects.hpp"
 #include "bus/text.hpp"
+#include "bus/vocabulary.hpp"
 #include "cli/cli.hpp"
 
 namespace agency::cli {
@@ -53,7 +55,7 @@ std::string first_line(const std::string& text) {
 // ---- ask ----------------------------------------------------------------
 
 struct AskOptions {
-  std::string role = "proxy";
+  std::string role;  // empty: the catalog's question role (the knowledge proxy)
   std::vector<std::string> words;
   std::string task;
   std::string context;
@@ -85,11 +87,17 @@ void print_answer(const v1::Answer& answer) {
   }
 }
 
-void run_ask(const GlobalOptions& global, const AskOptions& o) {
+void run_ask(const GlobalOptions& global, AskOptions o) {
+  if (o.role.empty()) o.role = catalog::question_role();
+  if (o.role.empty()) {
+    fail(make_error(errc::config, "no role of this build answers questions; give --role ROLE"));
+  }
   if (!subjects::is_valid_token(o.role)) {
+    const auto known = catalog::names();
+    const std::vector<std::string_view> examples(known.begin(), known.end());
     fail(make_error(errc::config, "'" + o.role +
-                                      "' is not a role name: use letters, digits, '-' and '_' "
-                                      "(proxy, planner, builder, ...)"));
+                                      "' is not a role name: use letters, digits, '-' and '_' (" +
+                                      vocabulary::join(examples) + ", ...)"));
   }
   const std::string text = join_words(o.words);
   if (text.find_first_not_of(" \t\n") == std::string::npos) {
@@ -209,7 +217,11 @@ void add_ask_command(CLI::App& app, GlobalOptions& global) {
       "Inside an engine (AGENCY_AGENT_ID set) it asks as that agent, for its task.");
   cmd->add_option("question", opts->words, "the question (words are joined with spaces)")
       ->required();
-  cmd->add_option("--role", opts->role, "role to ask: proxy (default), planner, ...");
+  cmd->add_option("--role", opts->role,
+                  "role to ask (default: " +
+                      (catalog::question_role().empty() ? std::string("none; give one")
+                                                        : catalog::question_role()) +
+                      ", the role that answers questions)");
   cmd->add_option("--task", opts->task,
                   "task the question is about (default inside an engine: AGENCY_TASK_ID)");
   cmd->add_option("--context", opts->context, "what the answerer should know besides");

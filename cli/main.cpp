@@ -1,6 +1,7 @@
 // agency: run and watch a fleet of AI role agents on NATS JetStream.
 #include <CLI/CLI.hpp>
 
+#include "agents/catalog.hpp"
 #include "cli/cli.hpp"
 
 int main(int argc, char** argv) {
@@ -31,9 +32,11 @@ int main(int argc, char** argv) {
   agency::cli::add_dead_command(app, global);
   agency::cli::add_ask_command(app, global);
   agency::cli::add_mail_command(app, global);
-  agency::cli::add_usage_command(app, global);
-  agency::cli::add_sim_command(app, global);
-  agency::cli::add_dispatch_command(app, global);
+  // The commands roles bring (the accountant's usage and sim, the
+  // dispatcher's log).
+  for (const auto& role : agency::catalog::roles()) {
+    for (auto add : role.commands) add(app, global);
+  }
 
   try {
     app.parse(argc, argv);

@@ -439,8 +439,8 @@ class Scaler {
   }
 
   const config::Instances* instances(const std::string& role) const {
-    auto it = cfg_.dispatcher.instances.find(role);
-    return it == cfg_.dispatcher.instances.end() ? nullptr : &it->second;
+    auto it = cfg_.instances.find(role);
+    return it == cfg_.instances.end() ? nullptr : &it->second;
   }
 
   static std::string by(const v1::ScaleRequest& r) {

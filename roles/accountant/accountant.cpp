@@ -9,6 +9,7 @@
 
 #include "agency/v1/event.pb.h"
 #include "agency/v1/usage.pb.h"
+#include "agents/catalog.hpp"
 #include "agents/http.hpp"
 #include "agents/limits.hpp"
 #include "agents/localtime.hpp"
@@ -21,7 +22,9 @@
 #include "bus/dead_letter.hpp"
 #include "bus/subjects.hpp"
 #include "bus/vocabulary.hpp"
+#include "roles/accountant/commands.hpp"
 #include "roles/accountant/ledger_io.hpp"
+#include "roles/accountant/settings.hpp"
 
 namespace agency::roles {
 
@@ -37,7 +40,9 @@ constexpr std::string_view kQueue = "accountant";
 // Messages the follower reads from the stream per request.
 constexpr std::size_t kFollowSlice = 1000;
 
-const config::Accountant& settings(const RoleContext& ctx) { return ctx.config->accountant; }
+const config::Accountant& settings(const RoleContext& ctx) {
+  return config::accountant(*ctx.config);
+}
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -504,3 +509,16 @@ std::optional<Decision> Accountant::precheck(const RoleContext& ctx, const v1::B
 }
 
 }  // namespace agency::roles
+
+// The role's entry in the catalog (agents/catalog.hpp).
+namespace agency::catalog::entries {
+RoleInfo accountant() {
+  RoleInfo info;
+  info.name = "accountant";
+  info.runs_engine = false;
+  info.takes_leases = false;
+  info.settings = config::read_accountant;
+  info.commands = {accounting::add_usage_command, accounting::add_sim_command};
+  return info;
+}
+}  // namespace agency::catalog::entries

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "agents/localtime.hpp"
+#include "roles/accountant/settings.hpp"
 
 namespace agency::accounting {
 

@@ -32,6 +32,7 @@
 #include "agents/config.hpp"
 #include "bus/bounds.hpp"
 #include "bus/result.hpp"
+#include "roles/accountant/settings.hpp"
 
 namespace agency::accounting {
 

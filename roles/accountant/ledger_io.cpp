@@ -9,6 +9,7 @@
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
 #include "bus/subjects.hpp"
+#include "roles/accountant/settings.hpp"
 
 namespace agency::accounting {
 

@@ -25,6 +25,7 @@
 #include "bus/connection.hpp"
 #include "bus/message.hpp"
 #include "roles/accountant/accounting.hpp"
+#include "roles/accountant/settings.hpp"
 
 namespace agency::accounting {
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "agents/localtime.hpp"
+#include "roles/accountant/settings.hpp"
 
 namespace agency::accounting {
 

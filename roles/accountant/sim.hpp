@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "roles/accountant/accounting.hpp"
+#include "roles/accountant/settings.hpp"
 
 namespace agency::accounting {
 

@@ -1,5 +1,7 @@
 #include "roles/adversary/adversary.hpp"
 
+#include "agents/catalog.hpp"
+#include "agents/pipeline.hpp"
 #include "bus/vocabulary.hpp"
 
 namespace agency::roles {
@@ -59,7 +61,7 @@ Result<Decision> Adversary::finish(const RoleContext& ctx, const Turn& turn,
   }
   const bool tests_fail = tests && !tests->passed;
   if (outcome.verdict == "pass" && !tests_fail) {
-    d.next_stage = std::string(voc::kReview);
+    d.next_stage = std::string(pipeline::after(pipeline::kQa));
     d.reason = reason;
     d.context = "The adversary found nothing that breaks it: " + reason + "\n";
     if (!outcome.block.findings.empty()) {
@@ -80,7 +82,7 @@ Result<Decision> Adversary::finish(const RoleContext& ctx, const Turn& turn,
                                         : "exit " + std::to_string(tests->exit_code)) +
                 "):\n\n```\n" + tests->report + "```\n";
   }
-  d.next_stage = std::string(voc::kReadyForDev);
+  d.next_stage = std::string(pipeline::kReadyForDev);
   d.bounce = true;
   d.reason = outcome.verdict == "fail" ? "the adversary found problems: " + reason
                                        : std::string("tests failed in qa");
@@ -90,3 +92,12 @@ Result<Decision> Adversary::finish(const RoleContext& ctx, const Turn& turn,
 }
 
 }  // namespace agency::roles
+
+// The role's entry in the catalog (agents/catalog.hpp).
+namespace agency::catalog::entries {
+RoleInfo adversary() {
+  RoleInfo info;
+  info.name = "adversary";
+  return info;
+}
+}  // namespace agency::catalog::entries

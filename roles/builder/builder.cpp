@@ -1,5 +1,7 @@
 #include "roles/builder/builder.hpp"
 
+#include "agents/catalog.hpp"
+#include "agents/pipeline.hpp"
 #include "bus/vocabulary.hpp"
 
 namespace agency::roles {
@@ -79,7 +81,7 @@ Result<Turn> Builder::prepare(const RoleContext& ctx, const v1::Brief& brief,
   Turn turn = start_turn(ctx, name(), brief, task);
   turn.workdir = *dir;
   const config::Project& project = *ctx.project;
-  const std::uint32_t attempt = attempt_in(task, voc::kReadyForDev);
+  const std::uint32_t attempt = attempt_in(task, pipeline::kReadyForDev);
   const std::string head = head_of(*dir);
   turn.env[kStartCommit] = head;
   if (auto commits = git::commits_since(*dir, project.default_branch);
@@ -136,7 +138,7 @@ Result<Decision> Builder::finish(const RoleContext& ctx, const Turn& turn, const
   }
   const config::Project& project = *ctx.project;
   const std::string id = task_id_of(turn.brief, turn.task);
-  const std::uint32_t attempt = attempt_in(turn.task, voc::kReadyForDev);
+  const std::uint32_t attempt = attempt_in(turn.task, pipeline::kReadyForDev);
   const std::filesystem::path& worktree = turn.workdir;
 
   std::string sha = env_of(turn, kAlreadyCommitted);
@@ -169,7 +171,7 @@ Result<Decision> Builder::finish(const RoleContext& ctx, const Turn& turn, const
     TestRun tests = run_tests(project.test_command, worktree);
     d.attachments["tests"] = tests.report;
     if (!tests.passed) {
-      d.next_stage = std::string(voc::kReadyForDev);
+      d.next_stage = std::string(pipeline::kReadyForDev);
       d.bounce = true;
       d.reason = "tests failed (" +
                  (tests.exit_code == -1 ? std::string("did not finish")
@@ -182,10 +184,19 @@ Result<Decision> Builder::finish(const RoleContext& ctx, const Turn& turn, const
   } else {
     done += "\nNo test command is configured for project " + project.name + ".\n";
   }
-  d.next_stage = std::string(voc::kQa);
+  d.next_stage = std::string(pipeline::after(pipeline::kReadyForDev));
   d.reason = reason;
   d.context = "Built: " + done;
   return d;
 }
 
 }  // namespace agency::roles
+
+// The role's entry in the catalog (agents/catalog.hpp).
+namespace agency::catalog::entries {
+RoleInfo builder() {
+  RoleInfo info;
+  info.name = "builder";
+  return info;
+}
+}  // namespace agency::catalog::entries

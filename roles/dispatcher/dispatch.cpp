@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bus/vocabulary.hpp"
+#include "roles/dispatcher/settings.hpp"
 
 namespace agency::dispatch {
 

@@ -14,6 +14,7 @@
 
 #include "agency/v1/fleet.pb.h"
 #include "agents/config.hpp"
+#include "roles/dispatcher/settings.hpp"
 
 namespace agency::dispatch {
 

@@ -9,6 +9,7 @@
 #include "agency/v1/scale.pb.h"
 #include "agency/v1/task.pb.h"
 #include "agency/v1/usage.pb.h"
+#include "agents/catalog.hpp"
 #include "agents/ids.hpp"
 #include "agents/localtime.hpp"
 #include "agents/logging.hpp"
@@ -19,6 +20,8 @@
 #include "bus/provision.hpp"
 #include "bus/subjects.hpp"
 #include "bus/vocabulary.hpp"
+#include "roles/dispatcher/commands.hpp"
+#include "roles/dispatcher/settings.hpp"
 
 namespace agency::roles {
 
@@ -37,7 +40,9 @@ constexpr std::string_view kRotationKeyPrefix = "dispatcher.rotation.";
 // starting is not "below min".
 constexpr auto kScaleGrace = 15s;
 
-const config::Dispatcher& settings(const RoleContext& ctx) { return ctx.config->dispatcher; }
+const config::Dispatcher& settings(const RoleContext& ctx) {
+  return config::dispatcher(*ctx.config);
+}
 
 std::int64_t nanos(const google::protobuf::Timestamp& ts) {
   return ts.seconds() * 1'000'000'000LL + ts.nanos();
@@ -134,7 +139,8 @@ Result<void> Dispatcher::start(const RoleContext& ctx) {
       std::min<std::chrono::seconds>(kScaleGrace, 3 * std::chrono::seconds(d.every_seconds));
   watcher_ = std::thread([this] { watch_fleet(); });
   log_->info("dispatcher ready standing_orders={} schedules={} triggers={} instances={}",
-             d.standing_orders.size(), d.schedules.size(), d.triggers.size(), d.instances.size());
+             d.standing_orders.size(), d.schedules.size(), d.triggers.size(),
+             ctx.config->instances.size());
   return {};
 }
 
@@ -188,7 +194,7 @@ void Dispatcher::watch_fleet() {
 }
 
 bool Dispatcher::capacity(const std::string& priority, std::string& why) {
-  const auto& a = ctx_->config->accountant;
+  const config::Leases& a = ctx_->config->leases;
   if (!a.enabled) {
     why = "no accountant configured: capacity is not paced";
     return true;
@@ -201,7 +207,7 @@ bool Dispatcher::capacity(const std::string& priority, std::string& why) {
   probe.set_estimate_tokens(settings(*ctx_).order_estimate);
   probe.set_probe(true);
   auto answer = ctx_->mesh->connection().request(subjects::kBudgetLease, codec::encode(probe),
-                                                 std::chrono::milliseconds(a.lease_timeout_ms));
+                                                 std::chrono::milliseconds(a.timeout_ms));
   if (!answer) {
     why = "the accountant does not answer (" + answer.error().message + ")";
     return false;
@@ -353,12 +359,12 @@ void Dispatcher::fire_schedules(Clock::time_point now) {
 }
 
 void Dispatcher::scale(Clock::time_point now) {
-  const auto& d = settings(*ctx_);
-  if (d.instances.empty()) return;
+  const auto& instances = ctx_->config->instances;
+  if (instances.empty()) return;
   auto fleet = ctx_->mesh->fleet();
   auto consumers = ctx_->mesh->brief_consumers();
   if (!fleet || !consumers) return;
-  for (const auto& [role, rule] : d.instances) {
+  for (const auto& [role, rule] : instances) {
     std::uint64_t pending = 0;
     for (const auto& c : *consumers) {
       if (c.name == "briefs-" + role) pending = c.pending;
@@ -519,3 +525,15 @@ std::optional<Decision> Dispatcher::precheck(const RoleContext& /*ctx*/, const v
 }
 
 }  // namespace agency::roles
+
+// The role's entry in the catalog (agents/catalog.hpp).
+namespace agency::catalog::entries {
+RoleInfo dispatcher() {
+  RoleInfo info;
+  info.name = "dispatcher";
+  info.runs_engine = false;
+  info.settings = config::read_dispatcher;
+  info.commands = {dispatch::add_dispatch_command};
+  return info;
+}
+}  // namespace agency::catalog::entries

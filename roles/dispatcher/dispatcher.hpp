@@ -45,6 +45,7 @@
 #include "bus/consumer.hpp"
 #include "roles/dispatcher/cron.hpp"
 #include "roles/dispatcher/dispatch.hpp"
+#include "roles/dispatcher/settings.hpp"
 
 namespace agency::roles {
 

@@ -1,5 +1,7 @@
 #include "roles/planner/planner.hpp"
 
+#include "agents/catalog.hpp"
+#include "agents/pipeline.hpp"
 #include "bus/vocabulary.hpp"
 
 namespace agency::roles {
@@ -41,7 +43,7 @@ Result<Decision> Planner::finish(const RoleContext& /*ctx*/, const Turn& /*turn*
     if (d.spec.find_first_not_of(" \n\t\r") == std::string::npos) {
       return blocked("the planner passed but wrote no spec");
     }
-    d.next_stage = std::string(voc::kReadyForDev);
+    d.next_stage = std::string(pipeline::after(pipeline::kReadyForPrep));
     d.reason = reason;
     d.context = outcome.block.summary;
     return d;
@@ -53,3 +55,12 @@ Result<Decision> Planner::finish(const RoleContext& /*ctx*/, const Turn& /*turn*
 }
 
 }  // namespace agency::roles
+
+// The role's entry in the catalog (agents/catalog.hpp).
+namespace agency::catalog::entries {
+RoleInfo planner() {
+  RoleInfo info;
+  info.name = "planner";
+  return info;
+}
+}  // namespace agency::catalog::entries

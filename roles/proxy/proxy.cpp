@@ -10,7 +10,9 @@
 #include <tuple>
 #include <utility>
 
+#include "agents/catalog.hpp"
 #include "bus/vocabulary.hpp"
+#include "roles/proxy/settings.hpp"
 
 namespace agency::roles {
 
@@ -27,7 +29,7 @@ constexpr std::size_t kExcerptBytes = 300;
 
 const config::Proxy& settings(const RoleContext& ctx) {
   static const config::Proxy kDefaults;
-  return ctx.config == nullptr ? kDefaults : ctx.config->proxy;
+  return ctx.config == nullptr ? kDefaults : config::proxy(*ctx.config);
 }
 
 std::vector<CorpusRoot> roots_of(const RoleContext& ctx) {
@@ -299,7 +301,7 @@ Proxy::~Proxy() = default;
 
 Result<void> Proxy::open(const RoleContext& ctx) {
   if (ctx.config == nullptr) return make_error(errc::config, "the proxy has no configuration");
-  const auto& proxy = ctx.config->proxy;
+  const auto& proxy = config::proxy(*ctx.config);
   if (proxy.corpus.empty()) {
     return make_error(errc::config,
                       "the proxy has no corpus to answer from: add `proxy: corpus: [{name: "
@@ -357,7 +359,7 @@ Result<void> Proxy::start(const RoleContext& ctx) {
 
 std::optional<std::chrono::milliseconds> Proxy::tick_every(const RoleContext& ctx) const {
   if (ctx.config == nullptr) return std::nullopt;
-  return std::chrono::seconds(std::max(1, ctx.config->proxy.reindex_seconds));
+  return std::chrono::seconds(std::max(1, config::proxy(*ctx.config).reindex_seconds));
 }
 
 Result<void> Proxy::tick(const RoleContext& ctx) {
@@ -563,3 +565,14 @@ Result<Decision> Proxy::finish(const RoleContext& /*ctx*/, const Turn& /*turn*/,
 }
 
 }  // namespace agency::roles
+
+// The role's entry in the catalog (agents/catalog.hpp).
+namespace agency::catalog::entries {
+RoleInfo proxy() {
+  RoleInfo info;
+  info.name = "proxy";
+  info.answers_questions = true;
+  info.settings = config::read_proxy;
+  return info;
+}
+}  // namespace agency::catalog::entries

@@ -1,5 +1,7 @@
 #include "roles/reviewer/reviewer.hpp"
 
+#include "agents/catalog.hpp"
+#include "agents/pipeline.hpp"
 #include "bus/vocabulary.hpp"
 
 namespace agency::roles {
@@ -47,13 +49,13 @@ Result<Decision> Reviewer::finish(const RoleContext& /*ctx*/, const Turn& /*turn
   if (!outcome.block.findings.empty()) review += "\n" + findings_list(outcome.block);
   Decision d;
   if (outcome.verdict == "pass") {
-    d.next_stage = std::string(voc::kDone);
+    d.next_stage = std::string(pipeline::after(pipeline::kReview));
     d.reason = reason;
     d.attachments["review"] = review;
     return d;
   }
   if (outcome.verdict == "fail") {
-    d.next_stage = std::string(voc::kReadyForDev);
+    d.next_stage = std::string(pipeline::kReadyForDev);
     d.bounce = true;
     d.reason = "the reviewer sent it back: " + reason;
     d.context = "The reviewer sent the work back:\n\n" + review;
@@ -62,8 +64,8 @@ Result<Decision> Reviewer::finish(const RoleContext& /*ctx*/, const Turn& /*turn
   }
   if (outcome.verdict == "blocked") {
     auto back = outcome.block.fields.find("back_to");
-    if (back != outcome.block.fields.end() && back->second == voc::kReadyForPrep) {
-      d.next_stage = std::string(voc::kReadyForPrep);
+    if (back != outcome.block.fields.end() && back->second == pipeline::kReadyForPrep) {
+      d.next_stage = std::string(pipeline::kReadyForPrep);
       d.bounce = true;
       d.reason = "the reviewer says the spec is wrong: " + reason;
       d.context =
@@ -79,3 +81,12 @@ Result<Decision> Reviewer::finish(const RoleContext& /*ctx*/, const Turn& /*turn
 }
 
 }  // namespace agency::roles
+
+// The role's entry in the catalog (agents/catalog.hpp).
+namespace agency::catalog::entries {
+RoleInfo reviewer() {
+  RoleInfo info;
+  info.name = "reviewer";
+  return info;
+}
+}  // namespace agency::catalog::entries

@@ -2,6 +2,7 @@
 
 #include <string_view>
 
+#include "agents/pipeline.hpp"
 #include "bus/vocabulary.hpp"
 
 namespace agency::roles {
@@ -12,10 +13,10 @@ Result<std::unique_ptr<GenericRole>> GenericRole::from_skill(Skill skill) {
   auto stage_of = [&](const std::string& key, std::string_view fallback) -> Result<std::string> {
     auto it = skill.extra.find(key);
     if (it == skill.extra.end() || it->second.empty()) return std::string(fallback);
-    if (!voc::is_stage(it->second)) {
+    if (!pipeline::is_stage(it->second)) {
       return make_error(errc::config, skill.source.string() + ": " + key + ": '" + it->second +
                                           "' is not a stage; use one of " +
-                                          voc::join(voc::kStages));
+                                          voc::join(pipeline::all_stages()));
     }
     return it->second;
   };
@@ -63,7 +64,7 @@ Result<Decision> GenericRole::finish(const RoleContext& /*ctx*/, const Turn& /*t
     d.next_stage = on_fail_;
     // Back to a stage someone works on again: counts toward the bounce limit
     // so two roles cannot pass a task back and forth for ever.
-    d.bounce = voc::is_brief_stage(on_fail_);
+    d.bounce = pipeline::is_work_stage(on_fail_);
     d.reason = name() + " reports fail: " + reason;
     d.context = name() + " sent it back:\n\n" + result;
     return d;

@@ -6,9 +6,12 @@
 #include <set>
 #include <string_view>
 
+#include "agents/catalog.hpp"
 #include "agents/mesh.hpp"
+#include "agents/pipeline.hpp"
 #include "bus/clock.hpp"
 #include "bus/vocabulary.hpp"
+#include "roles/scout/settings.hpp"
 
 namespace agency::roles {
 
@@ -99,7 +102,7 @@ bool is_open(const v1::Task& task) { return task.stage() != voc::kDone; }
 std::string in_quotes(std::string_view title) { return "'" + std::string(title) + "'"; }
 
 int max_tasks_of(const RoleContext& ctx) {
-  return ctx.config != nullptr ? std::max(0, ctx.config->scout.max_tasks)
+  return ctx.config != nullptr ? std::max(0, config::scout(*ctx.config).max_tasks)
                                : config::Scout{}.max_tasks;
 }
 
@@ -222,7 +225,7 @@ ScoutFiling plan_filings(const std::vector<ProposedTask>& proposed,
     b.set_id(scout_brief_id(source.project, title));
     b.set_task_id(task_id);
     b.set_project(source.project);
-    b.set_stage(std::string(voc::kReadyForPrep));
+    b.set_stage(std::string(pipeline::kReadyForPrep));
     // The task store takes the title from the objective's first line; an
     // objective that gave the title starts with it already.
     std::string objective = trimmed(p.objective);
@@ -390,3 +393,13 @@ Result<Decision> Scout::decide(const RoleContext& ctx, const Turn& turn, const O
 }
 
 }  // namespace agency::roles
+
+// The role's entry in the catalog (agents/catalog.hpp).
+namespace agency::catalog::entries {
+RoleInfo scout() {
+  RoleInfo info;
+  info.name = "scout";
+  info.settings = config::read_scout;
+  return info;
+}
+}  // namespace agency::catalog::entries

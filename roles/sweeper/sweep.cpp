@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "bus/vocabulary.hpp"
+#include "roles/sweeper/settings.hpp"
 
 namespace agency::roles::sweep {
 namespace {

@@ -35,6 +35,7 @@
 #include "agency/v1/fleet.pb.h"
 #include "agency/v1/task.pb.h"
 #include "agents/config.hpp"
+#include "roles/sweeper/settings.hpp"
 
 namespace agency::roles::sweep {
 

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "agents/catalog.hpp"
 #include "agents/logging.hpp"
 #include "agents/mesh.hpp"
 #include "agents/orphans.hpp"
 #include "bus/bounds.hpp"
 #include "bus/clock.hpp"
 #include "bus/vocabulary.hpp"
+#include "roles/sweeper/settings.hpp"
 
 namespace agency::roles {
 namespace {
@@ -27,7 +29,7 @@ constexpr int kUsageReads = 20;
 
 const config::Sweeper& sweeper_config(const RoleContext& ctx) {
   static const config::Sweeper defaults;
-  return ctx.config != nullptr ? ctx.config->sweeper : defaults;
+  return ctx.config != nullptr ? config::sweeper(*ctx.config) : defaults;
 }
 
 std::string fixed2(double v) {
@@ -362,3 +364,14 @@ Result<Decision> Sweeper::finish(const RoleContext& /*ctx*/, const Turn& /*turn*
 }
 
 }  // namespace agency::roles
+
+// The role's entry in the catalog (agents/catalog.hpp).
+namespace agency::catalog::entries {
+RoleInfo sweeper() {
+  RoleInfo info;
+  info.name = "sweeper";
+  info.runs_engine = false;
+  info.settings = config::read_sweeper;
+  return info;
+}
+}  // namespace agency::catalog::entries

@@ -9,10 +9,12 @@
 #include <set>
 #include <system_error>
 
+#include "agents/catalog.hpp"
 #include "agents/localtime.hpp"
 #include "agents/mesh.hpp"
 #include "bus/clock.hpp"
 #include "bus/vocabulary.hpp"
+#include "roles/synthesizer/settings.hpp"
 
 namespace agency::roles {
 
@@ -250,7 +252,7 @@ std::string render_digest(std::string_view date, std::string_view summary,
 
 fs::path digest_dir(const RoleContext& ctx) {
   if (ctx.config != nullptr) {
-    if (!ctx.config->synthesizer.dir.empty()) return ctx.config->synthesizer.dir;
+    if (!config::synthesizer(*ctx.config).dir.empty()) return config::synthesizer(*ctx.config).dir;
     if (!ctx.config->state_dir.empty()) return ctx.config->state_dir / "digests";
   }
   // work_dir is <state_dir>/work.
@@ -258,7 +260,7 @@ fs::path digest_dir(const RoleContext& ctx) {
 }
 
 config::Synthesizer Synthesizer::settings(const RoleContext& ctx) const {
-  return ctx.config != nullptr ? ctx.config->synthesizer : config::Synthesizer{};
+  return ctx.config != nullptr ? config::synthesizer(*ctx.config) : config::Synthesizer{};
 }
 
 Result<void> Synthesizer::start(const RoleContext& ctx) {
@@ -453,3 +455,13 @@ Result<Decision> Synthesizer::finish(const RoleContext& ctx, const Turn& turn,
 }
 
 }  // namespace agency::roles
+
+// The role's entry in the catalog (agents/catalog.hpp).
+namespace agency::catalog::entries {
+RoleInfo synthesizer() {
+  RoleInfo info;
+  info.name = "synthesizer";
+  info.settings = config::read_synthesizer;
+  return info;
+}
+}  // namespace agency::catalog::entries

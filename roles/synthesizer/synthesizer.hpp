@@ -23,6 +23,7 @@
 
 #include "agency/v1/worklog.pb.h"
 #include "agents/role.hpp"
+#include "roles/synthesizer/settings.hpp"
 
 namespace agency::roles {
 

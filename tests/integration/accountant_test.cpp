@@ -29,6 +29,7 @@
 #include "bus/subjects.hpp"
 #include "roles/accountant/accounting.hpp"
 #include "roles/accountant/ledger_io.hpp"
+#include "roles/accountant/settings.hpp"
 #include "tests/support/model_server.hpp"
 #include "tests/support/pipeline.hpp"
 #include "tests/support/run.hpp"
@@ -54,7 +55,7 @@ reviewer:
 config::Accountant accountant_config(const Pipeline& p) {
   auto c = config::load_file(p.dir() / "agency.yaml");
   REQUIRE_MESSAGE(c.ok(), c.error().message);
-  return c->accountant;
+  return agency::config::accountant(*c);
 }
 
 // The ledger's day totals in UTC, as ccusage's daily report has them.

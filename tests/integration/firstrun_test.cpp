@@ -19,6 +19,7 @@
 #include "agents/config.hpp"
 #include "agents/process.hpp"
 #include "bus/embedded_server.hpp"
+#include "roles/accountant/settings.hpp"
 #include "tests/support/run.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/unit/roles/git_repo.hpp"
@@ -287,10 +288,10 @@ TEST_CASE(
     CHECK(cfg->role(role)->engine == "claude");
   }
   CHECK(cfg->role("accountant") != nullptr);
-  CHECK(cfg->accountant.enabled);
-  REQUIRE(cfg->accountant.accounts.size() == 1);
-  CHECK(cfg->accountant.accounts[0].plan == "max20");
-  CHECK(cfg->accountant.night_from_minute == 22 * 60);
+  CHECK(agency::config::accountant(*cfg).enabled);
+  REQUIRE(agency::config::accountant(*cfg).accounts.size() == 1);
+  CHECK(agency::config::accountant(*cfg).accounts[0].plan == "max20");
+  CHECK(agency::config::accountant(*cfg).night_from_minute == 22 * 60);
 
   // A second write needs --force; the file is left as it was.
   std::ofstream(file, std::ios::app) << "# my edit\n";

@@ -1,4 +1,4 @@
-// Provisioning against a real nats-server: everything DESIGN section 4 names
+// Provisioning against a real nats-server: everything docs/STREAMS.md names
 // exists afterwards, and a second run changes nothing.
 #include <doctest/doctest.h>
 

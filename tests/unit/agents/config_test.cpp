@@ -9,8 +9,15 @@
 #include <sstream>
 #include <string>
 
+#include "agents/catalog.hpp"
 #include "agents/config.hpp"
 #include "bus/provision.hpp"
+#include "roles/accountant/settings.hpp"
+#include "roles/dispatcher/settings.hpp"
+#include "roles/proxy/settings.hpp"
+#include "roles/scout/settings.hpp"
+#include "roles/sweeper/settings.hpp"
+#include "roles/synthesizer/settings.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/unit/roles/git_repo.hpp"
 
@@ -557,7 +564,7 @@ TEST_CASE("config: a role of one's own runs from its skill, its binary or roles/
   CHECK(d.load("roles:\n  scribe:\n    binary: ./scribe.sh\n").ok());
   write(d.dir.path() / "roles" / "linter" / "SKILL.md", "---\nname: linter\n---\n");
   CHECK(d.load("roles:\n  linter:\n").ok());
-  for (const auto& name : agency::builtin_roles()) {
+  for (const auto& name : agency::catalog::names()) {
     auto builtin = d.load("roles:\n  " + name + ":\n");
     INFO((builtin ? std::string() : builtin.error().message));
     CHECK(builtin.ok());
@@ -579,7 +586,7 @@ TEST_CASE("config: a role of one's own runs from its skill, its binary or roles/
 
 TEST_CASE("config: every built-in role has its SKILL.md in the repository") {
   const fs::path root = AGENCY_SOURCE_DIR;
-  for (const auto& name : agency::builtin_roles()) {
+  for (const auto& name : agency::catalog::names()) {
     CHECK_MESSAGE(fs::is_regular_file(root / "roles" / name / "SKILL.md"), name);
   }
 }
@@ -711,11 +718,11 @@ TEST_CASE("config: agency.example.yaml in the repository parses") {
   for (const char* name : {"proxy", "sweeper", "scout", "synthesizer", "accountant"}) {
     CHECK(c->role(name) != nullptr);
   }
-  CHECK(c->accountant.enabled);
-  REQUIRE(c->accountant.accounts.size() == 1);
-  CHECK(c->accountant.accounts[0].plan == "max5");
-  REQUIRE(c->proxy.corpus.size() == 1);
-  CHECK(c->proxy.corpus[0].path == (root / "docs").lexically_normal());
+  CHECK(agency::config::accountant(*c).enabled);
+  REQUIRE(agency::config::accountant(*c).accounts.size() == 1);
+  CHECK(agency::config::accountant(*c).accounts[0].plan == "max5");
+  REQUIRE(agency::config::proxy(*c).corpus.size() == 1);
+  CHECK(agency::config::proxy(*c).corpus[0].path == (root / "docs").lexically_normal());
 }
 
 TEST_CASE("config: the lateral roles' sections") {
@@ -743,30 +750,30 @@ synthesizer:
 scout:
   max_tasks: 3
 )yaml");
-  REQUIRE(c.proxy.corpus.size() == 2);
-  CHECK(c.proxy.corpus[0].name == "handbook");
-  CHECK(c.proxy.corpus[0].path == fs::path("/srv/proj/docs/handbook"));
-  CHECK(c.proxy.corpus[1].name == "notes");  // named after its directory
-  CHECK(c.proxy.reindex_seconds == 30);
-  CHECK(c.proxy.passages == 4);
-  CHECK(c.proxy.min_confidence == doctest::Approx(0.4));
-  CHECK(c.sweeper.every_seconds == 60);
-  CHECK(c.sweeper.stuck_after_seconds == 120);
-  CHECK(c.sweeper.nudge_grace_seconds == 30);
-  CHECK(c.sweeper.answer_after_seconds == 10);
-  CHECK(c.sweeper.answer_confidence == doctest::Approx(0.8));
-  CHECK(c.sweeper.loop_limit == 3);
-  CHECK(c.sweeper.burn_factor == doctest::Approx(2.5));
-  CHECK(c.synthesizer.digest_at == "05:30");
-  CHECK(c.synthesizer.time_zone == "Europe/Berlin");
-  CHECK(c.synthesizer.dir == fs::path("/srv/proj/digests"));
-  CHECK(c.scout.max_tasks == 3);
+  REQUIRE(agency::config::proxy(c).corpus.size() == 2);
+  CHECK(agency::config::proxy(c).corpus[0].name == "handbook");
+  CHECK(agency::config::proxy(c).corpus[0].path == fs::path("/srv/proj/docs/handbook"));
+  CHECK(agency::config::proxy(c).corpus[1].name == "notes");  // named after its directory
+  CHECK(agency::config::proxy(c).reindex_seconds == 30);
+  CHECK(agency::config::proxy(c).passages == 4);
+  CHECK(agency::config::proxy(c).min_confidence == doctest::Approx(0.4));
+  CHECK(agency::config::sweeper(c).every_seconds == 60);
+  CHECK(agency::config::sweeper(c).stuck_after_seconds == 120);
+  CHECK(agency::config::sweeper(c).nudge_grace_seconds == 30);
+  CHECK(agency::config::sweeper(c).answer_after_seconds == 10);
+  CHECK(agency::config::sweeper(c).answer_confidence == doctest::Approx(0.8));
+  CHECK(agency::config::sweeper(c).loop_limit == 3);
+  CHECK(agency::config::sweeper(c).burn_factor == doctest::Approx(2.5));
+  CHECK(agency::config::synthesizer(c).digest_at == "05:30");
+  CHECK(agency::config::synthesizer(c).time_zone == "Europe/Berlin");
+  CHECK(agency::config::synthesizer(c).dir == fs::path("/srv/proj/digests"));
+  CHECK(agency::config::scout(c).max_tasks == 3);
 
   auto d = parsed("");
-  CHECK(d.proxy.corpus.empty());
-  CHECK(d.sweeper.every_seconds == 300);
-  CHECK(d.synthesizer.digest_at == "04:00");
-  CHECK(d.scout.max_tasks == 5);
+  CHECK(agency::config::proxy(d).corpus.empty());
+  CHECK(agency::config::sweeper(d).every_seconds == 300);
+  CHECK(agency::config::synthesizer(d).digest_at == "04:00");
+  CHECK(agency::config::scout(d).max_tasks == 5);
 }
 
 TEST_CASE("config: wrong values in the lateral sections name the key") {
@@ -804,7 +811,7 @@ accountant:
 )yaml",
                                  "/srv/proj/agency.yaml");
   REQUIRE(c.ok());
-  const auto& a = c->accountant;
+  const auto& a = agency::config::accountant(*c);
   CHECK(a.enabled);
   CHECK(a.reserve == doctest::Approx(0.3));
   CHECK(a.night_from_minute == 23 * 60 + 30);
@@ -825,12 +832,12 @@ accountant:
 
   auto none = agency::config::parse("", "/srv/proj/agency.yaml");
   REQUIRE(none.ok());
-  CHECK_FALSE(none->accountant.enabled);
+  CHECK_FALSE(agency::config::accountant(*none).enabled);
   auto empty = agency::config::parse("accountant:\n", "/srv/proj/agency.yaml");
   REQUIRE(empty.ok());
-  CHECK(empty->accountant.enabled);
-  REQUIRE(empty->accountant.accounts.size() == 1);
-  CHECK(empty->accountant.accounts[0].name == "default");
+  CHECK(agency::config::accountant(*empty).enabled);
+  REQUIRE(agency::config::accountant(*empty).accounts.size() == 1);
+  CHECK(agency::config::accountant(*empty).accounts[0].name == "default");
 }
 
 TEST_CASE("config: wrong values in the accountant section name the key") {
@@ -885,7 +892,7 @@ dispatcher:
 )yaml",
                                  "/srv/proj/agency.yaml");
   REQUIRE_MESSAGE(c.ok(), (c ? std::string() : c.error().message));
-  const auto& d = c->dispatcher;
+  const auto& d = agency::config::dispatcher(*c);
   CHECK(d.every_seconds == 2);
   REQUIRE(d.standing_orders.size() == 1);
   CHECK(d.standing_orders[0].projects == std::vector<std::string>{"api", "web"});
@@ -898,10 +905,10 @@ dispatcher:
   REQUIRE(d.triggers.size() == 2);
   CHECK(d.triggers[0].subject == "git.push.>");
   CHECK(d.triggers[1].kinds == std::vector<std::string>{"done"});
-  REQUIRE(d.instances.count("builder") == 1);
-  CHECK(d.instances.at("builder").max == 3);
-  CHECK(d.instances.at("builder").backlog == 4);
-  CHECK(d.instances.at("builder").idle_seconds == 120);
+  REQUIRE(c->instances.count("builder") == 1);
+  CHECK(c->instances.at("builder").max == 3);
+  CHECK(c->instances.at("builder").backlog == 4);
+  CHECK(c->instances.at("builder").idle_seconds == 120);
 
   auto error = [](const std::string& yaml) {
     auto r = agency::config::parse(yaml, "/srv/proj/agency.yaml");

@@ -11,6 +11,7 @@
 
 #include "agents/config.hpp"
 #include "agents/place.hpp"
+#include "roles/accountant/settings.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/unit/roles/git_repo.hpp"
 
@@ -284,11 +285,11 @@ TEST_CASE("place: config_yaml parses back to exactly the detected choices") {
       CHECK(c->role(role)->count == 1);
     }
     REQUIRE(c->role("accountant") != nullptr);
-    CHECK(c->accountant.enabled);
-    REQUIRE(c->accountant.accounts.size() == 1);
-    CHECK(c->accountant.accounts[0].plan == "max20");
-    CHECK(c->accountant.night_from_minute == 22 * 60);
-    CHECK(c->accountant.night_to_minute == 7 * 60);
+    CHECK(agency::config::accountant(*c).enabled);
+    REQUIRE(agency::config::accountant(*c).accounts.size() == 1);
+    CHECK(agency::config::accountant(*c).accounts[0].plan == "max20");
+    CHECK(agency::config::accountant(*c).night_from_minute == 22 * 60);
+    CHECK(agency::config::accountant(*c).night_to_minute == 7 * 60);
     CHECK(c->state_dir == dir.path() / ".agency");
   }
 
@@ -314,7 +315,7 @@ TEST_CASE("place: config_yaml parses back to exactly the detected choices") {
     CHECK(c->projects.empty());
     CHECK(c->roles.size() == 4);
     CHECK(c->role("planner")->engine == "scripted");
-    CHECK_FALSE(c->accountant.enabled);
+    CHECK_FALSE(agency::config::accountant(*c).enabled);
     CHECK(c->role("accountant") == nullptr);
 
     p.tests = {"", "none found"};

@@ -796,11 +796,17 @@ TEST_CASE("codec: validation rules") {
     CHECK(has(refusal<v1::Brief>(R"({"objective":"   "})"), "needs an objective"));
     CHECK(codec::decode<v1::Brief>(R"({"taskId":"t-1"})").ok());
   }
-  SUBCASE("Brief.stage is a brief stage") {
+  SUBCASE("Brief.stage is a stage name, not an end") {
     auto e = refusal<v1::Brief>(R"({"objective":"x","stage":"done"})");
     CHECK(has(e, "agency.v1.Brief.stage is \"done\""));
-    CHECK(has(e, "ready-for-prep, ready-for-dev, qa, review"));
+    CHECK(has(e, "an end"));
+    auto odd = refusal<v1::Brief>(R"({"objective":"x","stage":"Q A"})");
+    CHECK(has(odd, "agency.v1.Brief.stage is \"Q A\""));
+    CHECK(has(odd, "lowercase letters, digits and '-'"));
     CHECK(codec::decode<v1::Brief>(R"({"objective":"x","stage":"qa"})").ok());
+    // Which stages exist is the pipeline's: the agent refuses a stage its
+    // pipeline does not have (tests/integration).
+    CHECK(codec::decode<v1::Brief>(R"({"objective":"x","stage":"merge"})").ok());
   }
   SUBCASE("Brief.priority is known") {
     auto e = refusal<v1::Brief>(R"({"objective":"x","priority":"urgent"})");
@@ -811,10 +817,10 @@ TEST_CASE("codec: validation rules") {
     CHECK(has(refusal<v1::Brief>(R"({"objective":"x","tokenBudget":"-1"})"),
               "agency.v1.Brief.token_budget is -1"));
   }
-  SUBCASE("Task.stage is a stage") {
-    auto e = refusal<v1::Task>(R"({"id":"t-1","stage":"doing"})");
-    CHECK(has(e, "agency.v1.Task.stage is \"doing\""));
-    CHECK(has(e, "blocked"));
+  SUBCASE("Task.stage is a stage name") {
+    auto e = refusal<v1::Task>(R"({"id":"t-1","stage":"doing it"})");
+    CHECK(has(e, "agency.v1.Task.stage is \"doing it\""));
+    CHECK(has(e, "like ready-for-dev"));
     CHECK(codec::decode<v1::Task>(R"({"id":"t-1","stage":"blocked"})").ok());
   }
   SUBCASE("AgentStatus.state is known") {
@@ -911,12 +917,13 @@ TEST_CASE("codec: text_field names each type's text field") {
 
 TEST_CASE("codec: vocabulary") {
   namespace vocab = agency::vocabulary;
-  CHECK(vocab::is_stage("ready-for-prep"));
-  CHECK(vocab::is_stage("blocked"));
-  CHECK_FALSE(vocab::is_stage("Ready-For-Prep"));
-  CHECK_FALSE(vocab::is_stage(""));
-  CHECK(vocab::is_brief_stage("review"));
-  CHECK_FALSE(vocab::is_brief_stage("done"));
+  CHECK(vocab::is_stage_name("ready-for-prep"));
+  CHECK(vocab::is_stage_name("merge2"));
+  CHECK_FALSE(vocab::is_stage_name("Ready-For-Prep"));
+  CHECK_FALSE(vocab::is_stage_name(""));
+  CHECK_FALSE(vocab::is_stage_name("-qa"));
+  CHECK_FALSE(vocab::is_stage_name("a b"));
+  CHECK_FALSE(vocab::is_stage_name(std::string(65, 'a')));
   CHECK(vocab::is_agent_state("rate-limited"));
   CHECK_FALSE(vocab::is_agent_state("asleep"));
   CHECK(vocab::is_priority("batch"));
@@ -925,10 +932,10 @@ TEST_CASE("codec: vocabulary") {
   CHECK_FALSE(vocab::is_control_command("kill"));
   CHECK(vocab::is_task_event_kind("stage-changed"));
   CHECK_FALSE(vocab::is_task_event_kind("moved"));
-  CHECK(vocab::join(vocab::kBriefStages) == "ready-for-prep, ready-for-dev, qa, review");
+  CHECK(vocab::join(vocab::kControlCommands, "|") == "pause|resume|drain|stop|reload|nudge|cancel");
   CHECK(vocab::join(vocab::kPriorities, "|") == "human|interactive|scheduled|batch");
   CHECK(vocab::join(vocab::Names()).empty());
-  static_assert(vocab::is_stage(vocab::kQa));
+  static_assert(vocab::is_stage_name(vocab::kBlocked));
 }
 
 TEST_CASE("codec: a brief's task id and project must be safe in a subject and a KV key") {

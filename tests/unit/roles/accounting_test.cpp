@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "roles/accountant/accounting.hpp"
+#include "roles/accountant/settings.hpp"
 
 namespace agency::accounting {
 namespace {

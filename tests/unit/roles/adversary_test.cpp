@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "agents/pipeline.hpp"
 #include "roles/adversary/adversary.hpp"
 #include "roles/builder/builder.hpp"
 #include "tests/unit/roles/role_fixture.hpp"
@@ -8,6 +9,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace voc = agency::vocabulary;
+namespace pipeline = agency::pipeline;
 using agency::test::brief_for;
 using agency::test::git_in;
 using agency::test::make_task;
@@ -19,14 +21,14 @@ using agency::test::write_file;
 // The builder's work on the task's branch, as qa receives it.
 agency::v1::Task built(agency::test::Bench& bench, const std::string& id) {
   agency::roles::Builder builder;
-  auto task = make_task(id, {voc::kReadyForPrep, voc::kReadyForDev});
+  auto task = make_task(id, {pipeline::kReadyForPrep, pipeline::kReadyForDev});
   auto turn = builder.prepare(bench.ctx, brief_for(task), task);
   REQUIRE(turn.ok());
   write_file(turn->workdir / "GREETING.md", "Hello!\n");
   auto d = builder.finish(bench.ctx, *turn, outcome("pass", "built"));
   REQUIRE(d.ok());
-  REQUIRE(d->next_stage == voc::kQa);
-  auto task_in_qa = make_task(id, {voc::kReadyForPrep, voc::kReadyForDev, voc::kQa});
+  REQUIRE(d->next_stage == pipeline::kQa);
+  auto task_in_qa = make_task(id, {pipeline::kReadyForPrep, pipeline::kReadyForDev, pipeline::kQa});
   task_in_qa.set_branch(d->branch);
   return task_in_qa;
 }
@@ -60,7 +62,7 @@ TEST_CASE("roles: adversary decisions") {
   SUBCASE("pass and the tests pass -> review") {
     auto d = adversary.finish(bench.ctx, *turn, outcome("pass", "could not break it"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kReview);
+    CHECK(d->next_stage == pipeline::kReview);
     CHECK_FALSE(d->bounce);
     CHECK(d->reason == "could not break it");
     REQUIRE(d->attachments.count("adversary-tests") == 1);
@@ -71,7 +73,7 @@ TEST_CASE("roles: adversary decisions") {
         bench.ctx, *turn,
         outcome("fail", "two problems", {"empty name crashes", "no newline at end"}));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kReadyForDev);
+    CHECK(d->next_stage == pipeline::kReadyForDev);
     CHECK(d->bounce);
     CHECK(d->reason.find("two problems") != std::string::npos);
     CHECK(d->context.find("- empty name crashes\n- no newline at end\n") != std::string::npos);
@@ -83,7 +85,7 @@ TEST_CASE("roles: adversary decisions") {
     std::filesystem::remove(turn->workdir / "GREETING.md");
     auto d = adversary.finish(bench.ctx, *turn, outcome("pass", "looks fine"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kReadyForDev);
+    CHECK(d->next_stage == pipeline::kReadyForDev);
     CHECK(d->bounce);
     CHECK(d->reason.find("tests failed") != std::string::npos);
     CHECK(d->context.find("$ test -f GREETING.md") != std::string::npos);
@@ -110,7 +112,7 @@ TEST_CASE("roles: adversary without a project is blocked before any engine runs"
   bench.ctx.project = nullptr;
   bench.config.projects.clear();
   agency::roles::Adversary adversary;
-  auto task = make_task("t-a3", {voc::kQa});
+  auto task = make_task("t-a3", {pipeline::kQa});
   task.set_project("");
   auto brief = brief_for(task);
   auto pre = adversary.precheck(bench.ctx, brief, task);

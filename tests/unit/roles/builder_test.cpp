@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "agents/pipeline.hpp"
 #include "roles/builder/builder.hpp"
 #include "tests/unit/roles/role_fixture.hpp"
 
@@ -8,6 +9,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace git = agency::git;
 namespace voc = agency::vocabulary;
+namespace pipeline = agency::pipeline;
 using agency::test::brief_for;
 using agency::test::git_in;
 using agency::test::make_task;
@@ -33,7 +35,7 @@ TEST_CASE("roles: builder without a known project is blocked before any engine r
   agency::test::Bench bench("builder");
   bench.ctx.project = nullptr;
   agency::roles::Builder builder;
-  auto task = make_task("t-b0", {voc::kReadyForPrep, voc::kReadyForDev});
+  auto task = make_task("t-b0", {pipeline::kReadyForPrep, pipeline::kReadyForDev});
   auto brief = brief_for(task);
   auto pre = builder.precheck(bench.ctx, brief, task);
   REQUIRE(pre.has_value());
@@ -52,7 +54,7 @@ TEST_CASE("roles: builder without a known project is blocked before any engine r
 TEST_CASE("roles: builder commits, runs the passing tests and hands over to qa") {
   agency::test::Bench bench("builder", "test -f GREETING.md");
   agency::roles::Builder builder;
-  auto task = make_task("t-b1", {voc::kReadyForPrep, voc::kReadyForDev});
+  auto task = make_task("t-b1", {pipeline::kReadyForPrep, pipeline::kReadyForDev});
   task.set_spec("Create GREETING.md saying hello.");
   auto turn = builder.prepare(bench.ctx, brief_for(task), task);
   REQUIRE_MESSAGE(turn.ok(), turn.error().message);
@@ -66,7 +68,7 @@ TEST_CASE("roles: builder commits, runs the passing tests and hands over to qa")
   engine_writes(*turn);
   auto d = builder.finish(bench.ctx, *turn, outcome("pass", "added the greeting"));
   REQUIRE_MESSAGE(d.ok(), d.error().message);
-  CHECK(d->next_stage == voc::kQa);
+  CHECK(d->next_stage == pipeline::kQa);
   CHECK_FALSE(d->bounce);
   CHECK(d->branch == "agency/t-b1");
   CHECK(d->reason == "added the greeting");
@@ -85,7 +87,7 @@ TEST_CASE("roles: builder commits, runs the passing tests and hands over to qa")
 TEST_CASE("roles: builder redelivered after its commit does not commit twice") {
   agency::test::Bench bench("builder", "test -f GREETING.md");
   agency::roles::Builder builder;
-  auto task = make_task("t-b2", {voc::kReadyForPrep, voc::kReadyForDev});
+  auto task = make_task("t-b2", {pipeline::kReadyForPrep, pipeline::kReadyForDev});
   auto turn = builder.prepare(bench.ctx, brief_for(task), task);
   REQUIRE(turn.ok());
   engine_writes(*turn);
@@ -101,7 +103,7 @@ TEST_CASE("roles: builder redelivered after its commit does not commit twice") {
   engine_writes(*again, "Hello again!\n");
   auto second = builder.finish(bench.ctx, *again, outcome("pass", "done"));
   REQUIRE_MESSAGE(second.ok(), second.error().message);
-  CHECK(second->next_stage == voc::kQa);
+  CHECK(second->next_stage == pipeline::kQa);
   CHECK(commits(again->workdir).size() == 1);
   CHECK(trimmed(git_in(again->workdir, {"rev-parse", "HEAD"})) == sha);
   // What goes to qa is the commit, not the rerun's leftovers.
@@ -112,13 +114,13 @@ TEST_CASE("roles: builder redelivered after its commit does not commit twice") {
 TEST_CASE("roles: builder with failing tests is sent back to ready-for-dev") {
   agency::test::Bench bench("builder", "echo 'greeting check failed'; false");
   agency::roles::Builder builder;
-  auto task = make_task("t-b3", {voc::kReadyForPrep, voc::kReadyForDev});
+  auto task = make_task("t-b3", {pipeline::kReadyForPrep, pipeline::kReadyForDev});
   auto turn = builder.prepare(bench.ctx, brief_for(task), task);
   REQUIRE(turn.ok());
   engine_writes(*turn);
   auto d = builder.finish(bench.ctx, *turn, outcome("pass", "added"));
   REQUIRE(d.ok());
-  CHECK(d->next_stage == voc::kReadyForDev);
+  CHECK(d->next_stage == pipeline::kReadyForDev);
   CHECK(d->bounce);
   CHECK(d->reason.find("tests failed (exit 1)") != std::string::npos);
   CHECK(d->context.find("greeting check failed") != std::string::npos);
@@ -129,7 +131,8 @@ TEST_CASE("roles: builder with failing tests is sent back to ready-for-dev") {
 
   // The second attempt builds on the first commit and names attempt 2.
   bench.set_test_command("test -f GREETING.md");
-  auto retry_task = make_task("t-b3", {voc::kReadyForPrep, voc::kReadyForDev, voc::kReadyForDev});
+  auto retry_task =
+      make_task("t-b3", {pipeline::kReadyForPrep, pipeline::kReadyForDev, pipeline::kReadyForDev});
   auto retry = builder.prepare(bench.ctx, brief_for(retry_task, d->context), retry_task);
   REQUIRE(retry.ok());
   CHECK(retry->env.count("AGENCY_ALREADY_COMMITTED") == 0);
@@ -139,7 +142,7 @@ TEST_CASE("roles: builder with failing tests is sent back to ready-for-dev") {
   engine_writes(*retry, "Hello, fixed!\n");
   auto fixed = builder.finish(bench.ctx, *retry, outcome("pass", "fixed"));
   REQUIRE(fixed.ok());
-  CHECK(fixed->next_stage == voc::kQa);
+  CHECK(fixed->next_stage == pipeline::kQa);
   CHECK(commits(retry->workdir) ==
         std::vector<std::string>{"agency: Add a greeting (task t-b3, attempt 2)",
                                  "agency: Add a greeting (task t-b3, attempt 1)"});
@@ -148,7 +151,7 @@ TEST_CASE("roles: builder with failing tests is sent back to ready-for-dev") {
 TEST_CASE("roles: builder that changed nothing, failed or was blocked is blocked") {
   agency::test::Bench bench("builder", "test -f GREETING.md");
   agency::roles::Builder builder;
-  auto task = make_task("t-b4", {voc::kReadyForPrep, voc::kReadyForDev});
+  auto task = make_task("t-b4", {pipeline::kReadyForPrep, pipeline::kReadyForDev});
   auto turn = builder.prepare(bench.ctx, brief_for(task), task);
   REQUIRE(turn.ok());
 
@@ -165,7 +168,7 @@ TEST_CASE("roles: builder that changed nothing, failed or was blocked is blocked
     git_in(turn->workdir, {"commit", "--quiet", "-m", "engine's own commit"});
     auto d = builder.finish(bench.ctx, *turn, outcome("pass", "committed myself"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kQa);
+    CHECK(d->next_stage == pipeline::kQa);
     CHECK(commits(turn->workdir) == std::vector<std::string>{"engine's own commit"});
   }
   SUBCASE("fail") {
@@ -187,19 +190,19 @@ TEST_CASE("roles: builder that changed nothing, failed or was blocked is blocked
 TEST_CASE("roles: builder without a test command goes to qa on its commit") {
   agency::test::Bench bench("builder");
   agency::roles::Builder builder;
-  auto task = make_task("t-b5", {voc::kReadyForPrep, voc::kReadyForDev});
+  auto task = make_task("t-b5", {pipeline::kReadyForPrep, pipeline::kReadyForDev});
   auto turn = builder.prepare(bench.ctx, brief_for(task), task);
   REQUIRE(turn.ok());
   engine_writes(*turn);
   auto d = builder.finish(bench.ctx, *turn, outcome("pass", "done"));
   REQUIRE(d.ok());
-  CHECK(d->next_stage == voc::kQa);
+  CHECK(d->next_stage == pipeline::kQa);
   CHECK(d->attachments.count("tests") == 0);
   CHECK(d->context.find("No test command") != std::string::npos);
 }
 
 TEST_CASE("roles: builder commit message names the task and the attempt") {
-  auto task = make_task("t-x", {voc::kReadyForDev}, "Line one\nline two");
+  auto task = make_task("t-x", {pipeline::kReadyForDev}, "Line one\nline two");
   CHECK(agency::roles::commit_message(task, "t-x", 3) == "agency: Line one (task t-x, attempt 3)");
 }
 
@@ -207,7 +210,7 @@ TEST_CASE(
     "roles: builder after an interrupted run cleans the worktree to its last commit and says so") {
   agency::test::Bench bench("builder", "test -f GREETING.md");
   agency::roles::Builder builder;
-  auto task = make_task("t-b9", {voc::kReadyForPrep, voc::kReadyForDev});
+  auto task = make_task("t-b9", {pipeline::kReadyForPrep, pipeline::kReadyForDev});
   auto first = builder.prepare(bench.ctx, brief_for(task), task);
   REQUIRE(first.ok());
   CHECK(first->prompt.find("stopped before it finished") == std::string::npos);

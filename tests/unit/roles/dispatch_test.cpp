@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bus/clock.hpp"
+#include "roles/dispatcher/settings.hpp"
 
 namespace agency::dispatch {
 namespace {

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "agents/pipeline.hpp"
 #include "agents/skill.hpp"
 #include "roles/role/role.hpp"
 #include "tests/unit/roles/role_fixture.hpp"
@@ -8,6 +9,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace voc = agency::vocabulary;
+namespace pipeline = agency::pipeline;
 using agency::test::brief_for;
 using agency::test::make_task;
 using agency::test::outcome;
@@ -30,8 +32,8 @@ TEST_CASE("roles: generic role takes its name and its stages from the skill") {
   auto routed = agency::roles::GenericRole::from_skill(
       skill_from("name: scribe\nnext: review\non_fail: ready-for-dev\n"));
   REQUIRE(routed.ok());
-  CHECK((*routed)->next_stage() == voc::kReview);
-  CHECK((*routed)->fail_stage() == voc::kReadyForDev);
+  CHECK((*routed)->next_stage() == pipeline::kReview);
+  CHECK((*routed)->fail_stage() == pipeline::kReadyForDev);
 
   auto bad = agency::roles::GenericRole::from_skill(skill_from("name: scribe\nnext: shipped\n"));
   REQUIRE_FALSE(bad.ok());
@@ -47,7 +49,7 @@ TEST_CASE("roles: generic role decisions") {
   REQUIRE(made.ok());
   auto& role = **made;
   bench.ctx.skill = agency::Skill{};  // the role's own skill is used
-  auto task = make_task("t-g1", {voc::kReview});
+  auto task = make_task("t-g1", {pipeline::kReview});
   auto turn = role.prepare(bench.ctx, brief_for(task), task);
   REQUIRE(turn.ok());
   CHECK(turn->role == "scribe");
@@ -56,13 +58,13 @@ TEST_CASE("roles: generic role decisions") {
 
   auto pass = role.finish(bench.ctx, *turn, outcome("pass", "documented"));
   REQUIRE(pass.ok());
-  CHECK(pass->next_stage == voc::kReview);
+  CHECK(pass->next_stage == pipeline::kReview);
   CHECK_FALSE(pass->bounce);
   CHECK(pass->attachments.at("scribe").find("documented") != std::string::npos);
 
   auto fail = role.finish(bench.ctx, *turn, outcome("fail", "the docs are wrong", {"typo"}));
   REQUIRE(fail.ok());
-  CHECK(fail->next_stage == voc::kReadyForDev);
+  CHECK(fail->next_stage == pipeline::kReadyForDev);
   CHECK(fail->bounce);
   CHECK(fail->context.find("- typo") != std::string::npos);
 

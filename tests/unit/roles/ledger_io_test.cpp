@@ -12,6 +12,7 @@
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "roles/accountant/ledger_io.hpp"
+#include "roles/accountant/settings.hpp"
 
 namespace agency::accounting {
 namespace {

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "agents/pipeline.hpp"
 #include "roles/planner/planner.hpp"
 #include "tests/unit/roles/role_fixture.hpp"
 
@@ -7,6 +8,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace voc = agency::vocabulary;
+namespace pipeline = agency::pipeline;
 using agency::test::brief_for;
 using agency::test::make_task;
 using agency::test::outcome;
@@ -16,7 +18,7 @@ using agency::test::outcome;
 TEST_CASE("roles: planner works in a scratch dir and names the repository") {
   agency::test::Bench bench("planner");
   agency::roles::Planner planner;
-  auto task = make_task("t-p1", {voc::kReadyForPrep});
+  auto task = make_task("t-p1", {pipeline::kReadyForPrep});
   auto turn = planner.prepare(bench.ctx, brief_for(task), task);
   REQUIRE_MESSAGE(turn.ok(), turn.error().message);
   CHECK(turn->role == "planner");
@@ -38,7 +40,7 @@ TEST_CASE("roles: planner works in a scratch dir and names the repository") {
 TEST_CASE("roles: planner decisions for each verdict") {
   agency::test::Bench bench("planner");
   agency::roles::Planner planner;
-  auto task = make_task("t-p2", {voc::kReadyForPrep});
+  auto task = make_task("t-p2", {pipeline::kReadyForPrep});
   auto turn = planner.prepare(bench.ctx, brief_for(task), task);
   REQUIRE(turn.ok());
 
@@ -46,7 +48,7 @@ TEST_CASE("roles: planner decisions for each verdict") {
     auto d = planner.finish(bench.ctx, *turn,
                             outcome("pass", "spec written", {}, "1. create GREETING.md\n"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kReadyForDev);
+    CHECK(d->next_stage == pipeline::kReadyForDev);
     CHECK(d->spec == "1. create GREETING.md\n");
     CHECK(d->reason == "spec written");
     CHECK_FALSE(d->bounce);
@@ -56,7 +58,7 @@ TEST_CASE("roles: planner decisions for each verdict") {
     o.text = "## Plan\nCreate GREETING.md.\n\n```agency\nverdict: pass\nsummary: planned\n```\n";
     auto d = planner.finish(bench.ctx, *turn, o);
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kReadyForDev);
+    CHECK(d->next_stage == pipeline::kReadyForDev);
     CHECK(d->spec == "## Plan\nCreate GREETING.md.\n");
   }
   SUBCASE("pass with nothing written -> blocked") {

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "agents/pipeline.hpp"
 #include "agents/role.hpp"
 #include "bus/vocabulary.hpp"
 #include "tests/unit/roles/role_fixture.hpp"
@@ -7,6 +8,7 @@
 namespace {
 
 namespace voc = agency::vocabulary;
+namespace pipeline = agency::pipeline;
 using agency::test::make_task;
 
 }  // namespace
@@ -15,7 +17,7 @@ TEST_CASE("roles: compose_prompt puts the skill, the brief, the spec and the ans
   agency::Skill skill;
   skill.name = "builder";
   skill.body = "SKILL BODY: build it well.\n";
-  auto task = make_task("t-9", {voc::kReadyForPrep, voc::kReadyForDev});
+  auto task = make_task("t-9", {pipeline::kReadyForPrep, pipeline::kReadyForDev});
   task.set_spec("SPEC: add GREETING.md");
   task.set_branch("agency/t-9");
   agency::v1::Brief brief;
@@ -70,7 +72,7 @@ TEST_CASE("roles: compose_prompt puts the skill, the brief, the spec and the ans
 TEST_CASE("roles: compose_prompt falls back to the task's first brief and leaves out empty parts") {
   agency::Skill skill;
   skill.name = "planner";
-  auto task = make_task("t-10", {voc::kReadyForPrep}, "Write docs");
+  auto task = make_task("t-10", {pipeline::kReadyForPrep}, "Write docs");
   task.mutable_brief()->set_done_when("docs merged");
   task.set_project("");
   agency::v1::Brief brief;  // empty: a replayed or minimal brief
@@ -86,14 +88,14 @@ TEST_CASE("roles: compose_prompt falls back to the task's first brief and leaves
 }
 
 TEST_CASE("roles: role_for_stage names the role of each brief stage") {
-  CHECK(agency::role_for_stage(voc::kReadyForPrep) == "planner");
-  CHECK(agency::role_for_stage(voc::kReadyForDev) == "builder");
-  CHECK(agency::role_for_stage(voc::kQa) == "adversary");
-  CHECK(agency::role_for_stage(voc::kReview) == "reviewer");
-  CHECK(agency::role_for_stage(voc::kDone).empty());
-  CHECK(agency::role_for_stage(voc::kBlocked).empty());
-  CHECK(agency::role_for_stage("nonsense").empty());
-  for (auto stage : voc::kBriefStages) CHECK_FALSE(agency::role_for_stage(stage).empty());
+  CHECK(pipeline::role_for_stage(pipeline::kReadyForPrep) == "planner");
+  CHECK(pipeline::role_for_stage(pipeline::kReadyForDev) == "builder");
+  CHECK(pipeline::role_for_stage(pipeline::kQa) == "adversary");
+  CHECK(pipeline::role_for_stage(pipeline::kReview) == "reviewer");
+  CHECK(pipeline::role_for_stage(voc::kDone).empty());
+  CHECK(pipeline::role_for_stage(voc::kBlocked).empty());
+  CHECK(pipeline::role_for_stage("nonsense").empty());
+  for (auto stage : pipeline::work_stages()) CHECK_FALSE(pipeline::role_for_stage(stage).empty());
 }
 
 TEST_CASE("roles: helpers cut output, list findings and strip the block") {
@@ -130,9 +132,9 @@ TEST_CASE("roles: helpers cut output, list findings and strip the block") {
 }
 
 TEST_CASE("roles: attempt_in counts entries into a stage") {
-  auto task =
-      make_task("t-11", {voc::kReadyForPrep, voc::kReadyForDev, voc::kQa, voc::kReadyForDev});
-  CHECK(agency::roles::attempt_in(task, voc::kReadyForDev) == 2);
-  CHECK(agency::roles::attempt_in(task, voc::kQa) == 1);
-  CHECK(agency::roles::attempt_in(task, voc::kReview) == 1);  // at least 1
+  auto task = make_task("t-11", {pipeline::kReadyForPrep, pipeline::kReadyForDev, pipeline::kQa,
+                                 pipeline::kReadyForDev});
+  CHECK(agency::roles::attempt_in(task, pipeline::kReadyForDev) == 2);
+  CHECK(agency::roles::attempt_in(task, pipeline::kQa) == 1);
+  CHECK(agency::roles::attempt_in(task, pipeline::kReview) == 1);  // at least 1
 }

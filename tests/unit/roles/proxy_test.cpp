@@ -9,6 +9,7 @@
 #include <string>
 #include <variant>
 
+#include "roles/proxy/settings.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace {
@@ -60,7 +61,7 @@ struct ProxyBench {
     put(docs / "install.md", kInstall);
     put(docs / "style" / "voice.md", kVoice);
     config.state_dir = tmp.path() / "state";
-    config.proxy.corpus = {{"handbook", docs}};
+    agency::config::proxy(config).corpus = {{"handbook", docs}};
     ctx.config = &config;
     ctx.agent_id = "proxy-1";
     ctx.skill.name = "proxy";
@@ -122,7 +123,7 @@ TEST_CASE("proxy: start needs a corpus and names what to add") {
   Proxy proxy;
 
   SUBCASE("no corpus at all") {
-    bench.config.proxy.corpus.clear();
+    agency::config::proxy(bench.config).corpus.clear();
     auto r = proxy.start(bench.ctx);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == agency::errc::config);
@@ -130,7 +131,8 @@ TEST_CASE("proxy: start needs a corpus and names what to add") {
     CHECK(contains(r.error().message, "agency.yaml"));
   }
   SUBCASE("a corpus directory that does not exist") {
-    bench.config.proxy.corpus.push_back({"notes", bench.tmp.path() / "no-such-dir"});
+    agency::config::proxy(bench.config)
+        .corpus.push_back({"notes", bench.tmp.path() / "no-such-dir"});
     auto r = proxy.start(bench.ctx);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == agency::errc::config);
@@ -144,7 +146,7 @@ TEST_CASE("proxy: start needs a corpus and names what to add") {
     CHECK(fs::exists(bench.config.state_dir / "proxy" / "proxy-1.sqlite"));
     auto every = proxy.tick_every(bench.ctx);
     REQUIRE(every.has_value());
-    CHECK(*every == std::chrono::seconds(bench.config.proxy.reindex_seconds));
+    CHECK(*every == std::chrono::seconds(agency::config::proxy(bench.config).reindex_seconds));
   }
 }
 
@@ -199,7 +201,7 @@ TEST_CASE("proxy: a question the corpus answers goes to the engine with the pass
     auto partial = question("q-1b", "How do I build agency with cmake or bazel?");
     auto weaker = proxy.retrieve(bench.ctx, partial);
     REQUIRE(weaker.ok());
-    REQUIRE(weaker->confidence >= bench.config.proxy.min_confidence);
+    REQUIRE(weaker->confidence >= agency::config::proxy(bench.config).min_confidence);
     REQUIRE(weaker->confidence < 0.9);
     auto partial_turn = turn_of(proxy.prepare_answer(bench.ctx, partial));
     auto answer = proxy.finish_answer(
@@ -236,7 +238,7 @@ TEST_CASE("proxy: a question the corpus lacks is answered without an engine") {
     auto answer = ready_answer(proxy.prepare_answer(
         bench.ctx, question("q-3", "refund policy for quantum enterprise ninja customers")));
     CHECK(answer.confidence() > 0.0);
-    CHECK(answer.confidence() < bench.config.proxy.min_confidence);
+    CHECK(answer.confidence() < agency::config::proxy(bench.config).min_confidence);
     CHECK(contains(answer.text(), "does not cover"));
     REQUIRE(answer.sources_size() >= 1);
     CHECK(answer.sources(0).ref() == "handbook/install.md:7-9");

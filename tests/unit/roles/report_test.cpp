@@ -9,6 +9,7 @@
 #include <string>
 
 #include "roles/accountant/chart.hpp"
+#include "roles/accountant/settings.hpp"
 
 namespace agency::accounting {
 namespace {

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include "agents/pipeline.hpp"
 #include "roles/reviewer/reviewer.hpp"
 #include "tests/unit/roles/role_fixture.hpp"
 
@@ -7,6 +8,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace voc = agency::vocabulary;
+namespace pipeline = agency::pipeline;
 using agency::test::brief_for;
 using agency::test::make_task;
 using agency::test::outcome;
@@ -16,7 +18,8 @@ using agency::test::outcome;
 TEST_CASE("roles: reviewer reads the task's worktree, or a scratch dir without a project") {
   agency::test::Bench bench("reviewer");
   agency::roles::Reviewer reviewer;
-  auto task = make_task("t-r1", {voc::kReadyForPrep, voc::kReadyForDev, voc::kQa, voc::kReview});
+  auto task = make_task(
+      "t-r1", {pipeline::kReadyForPrep, pipeline::kReadyForDev, pipeline::kQa, pipeline::kReview});
   task.set_spec("SPEC TEXT");
   auto turn = reviewer.prepare(bench.ctx, brief_for(task), task);
   REQUIRE_MESSAGE(turn.ok(), turn.error().message);
@@ -34,7 +37,8 @@ TEST_CASE("roles: reviewer decisions") {
   agency::test::Bench bench("reviewer");
   bench.ctx.project = nullptr;
   agency::roles::Reviewer reviewer;
-  auto task = make_task("t-r2", {voc::kReadyForPrep, voc::kReadyForDev, voc::kQa, voc::kReview});
+  auto task = make_task(
+      "t-r2", {pipeline::kReadyForPrep, pipeline::kReadyForDev, pipeline::kQa, pipeline::kReview});
   auto turn = reviewer.prepare(bench.ctx, brief_for(task), task);
   REQUIRE(turn.ok());
 
@@ -50,7 +54,7 @@ TEST_CASE("roles: reviewer decisions") {
     auto d = reviewer.finish(bench.ctx, *turn,
                              outcome("fail", "not what was asked", {"greets in French"}));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kReadyForDev);
+    CHECK(d->next_stage == pipeline::kReadyForDev);
     CHECK(d->bounce);
     CHECK(d->reason.find("not what was asked") != std::string::npos);
     CHECK(d->context.find("- greets in French") != std::string::npos);
@@ -61,7 +65,7 @@ TEST_CASE("roles: reviewer decisions") {
     o.block.fields["back_to"] = "ready-for-prep";
     auto d = reviewer.finish(bench.ctx, *turn, o);
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kReadyForPrep);
+    CHECK(d->next_stage == pipeline::kReadyForPrep);
     CHECK(d->bounce);
     CHECK(d->context.find("brief asks for English") != std::string::npos);
   }

@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <regex>
 
+#include "agents/pipeline.hpp"
 #include "roles/scout/scout.hpp"
+#include "roles/scout/settings.hpp"
 #include "tests/unit/roles/role_fixture.hpp"
 
 namespace {
 
 namespace voc = agency::vocabulary;
+namespace pipeline = agency::pipeline;
 using agency::ProposedTask;
 using agency::roles::is_duplicate_title;
 using agency::roles::normalize_title;
@@ -110,7 +113,7 @@ TEST_CASE("scout: a brief without a known project is blocked before any engine")
 
 TEST_CASE("scout: the prompt names the repository, branch and task limit") {
   agency::test::Bench bench("scout");
-  bench.config.scout.max_tasks = 3;
+  agency::config::scout(bench.config).max_tasks = 3;
   agency::roles::Scout scout;
   auto turn = scout.prepare(bench.ctx, scout_brief(), scout_task());
   REQUIRE_MESSAGE(turn.ok(), turn.error().message);
@@ -124,16 +127,16 @@ TEST_CASE("scout: the prompt names the repository, branch and task limit") {
 
 TEST_CASE("scout: finish files only new tasks, with stable ids, within max_tasks") {
   agency::test::Bench bench("scout");
-  bench.config.scout.max_tasks = 2;
+  agency::config::scout(bench.config).max_tasks = 2;
   agency::roles::Scout scout;
   auto turn = scout.prepare(bench.ctx, scout_brief(), scout_task());
   REQUIRE(turn.ok());
 
   std::vector<agency::v1::Task> known = {
-      record("t-open", "demo", "Add tests for the config parser", voc::kReadyForDev),
+      record("t-open", "demo", "Add tests for the config parser", pipeline::kReadyForDev),
       record("t-blocked", "demo", "Fix the login timeout", voc::kBlocked),
       record("t-done", "demo", "Document the state_dir setting", voc::kDone),
-      record("t-elsewhere", "other", "Add a CHANGELOG", voc::kReadyForPrep),
+      record("t-elsewhere", "other", "Add a CHANGELOG", pipeline::kReadyForPrep),
       scout_task(),
   };
   auto o = proposing({
@@ -154,7 +157,7 @@ TEST_CASE("scout: finish files only new tasks, with stable ids, within max_tasks
   REQUIRE(docs != nullptr);
   REQUIRE(changelog != nullptr);
   CHECK(docs->role == "planner");
-  CHECK(docs->brief.stage() == voc::kReadyForPrep);
+  CHECK(docs->brief.stage() == pipeline::kReadyForPrep);
   CHECK(docs->brief.project() == "demo");
   CHECK(docs->brief.objective() == "Document the state_dir setting\n\nREADME lacks it");
   CHECK(docs->brief.done_when() == "README says it");
@@ -185,7 +188,7 @@ TEST_CASE("scout: finish files only new tasks, with stable ids, within max_tasks
     auto first =
         record(docs->brief.task_id(), "demo", "Document the state_dir setting", voc::kDone);
     later.push_back(first);
-    later.push_back(record(changelog->brief.task_id(), "demo", "Add a CHANGELOG", voc::kQa));
+    later.push_back(record(changelog->brief.task_id(), "demo", "Add a CHANGELOG", pipeline::kQa));
     auto again = proposing({{"Document the state_dir setting", "", ""},
                             {"Add a changelog", "", ""},
                             {"Explain the build in CONTRIBUTING.md", "", ""}});
@@ -252,10 +255,10 @@ TEST_CASE("scout: the similarity threshold is 0.6, inclusive") {
 TEST_CASE("scout: plan_filings") {
   agency::roles::ScoutSource source{"demo", "scout-7", "", "t-explore"};
   std::vector<agency::v1::Task> known = {
-      record("t-open", "demo", "Add tests for the config parser", voc::kReview),
+      record("t-open", "demo", "Add tests for the config parser", pipeline::kReview),
       record("t-done", "demo", "Fix the flaky clock test", voc::kDone),
-      record("t-other", "other", "Write a README", voc::kReadyForDev),
-      record("t-explore", "demo", "Write a README", voc::kReadyForPrep),  // the scout's own
+      record("t-other", "other", "Write a README", pipeline::kReadyForDev),
+      record("t-explore", "demo", "Write a README", pipeline::kReadyForPrep),  // the scout's own
   };
   std::vector<ProposedTask> proposed = {
       {"Add tests for config parser", "dup of t-open", ""},
@@ -277,7 +280,7 @@ TEST_CASE("scout: plan_filings") {
                                           scout_task_id("demo", "Log the config path at start")});
     for (const auto& t : plan.filed) {
       CHECK(t.role == "planner");
-      CHECK(t.brief.stage() == voc::kReadyForPrep);
+      CHECK(t.brief.stage() == pipeline::kReadyForPrep);
       CHECK(t.brief.project() == "demo");
       CHECK(t.brief.origin() == "scout-7");
       CHECK(t.brief.priority() == voc::kBatch);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "agents/localtime.hpp"
+#include "roles/accountant/settings.hpp"
 
 namespace agency::accounting {
 namespace {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bus/clock.hpp"
+#include "roles/sweeper/settings.hpp"
 #include "roles/sweeper/sweep.hpp"
 #include "roles/sweeper/sweeper.hpp"
 

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "roles/synthesizer/settings.hpp"
 #include "roles/synthesizer/synthesizer.hpp"
 #include "tests/unit/roles/role_fixture.hpp"
 
@@ -140,18 +141,18 @@ TEST_CASE("synthesizer: an unknown time zone is a config error") {
   agency::test::Bench bench("synthesizer");
   agency::roles::Synthesizer synth;
   CHECK(synth.start(bench.ctx).ok());
-  bench.config.synthesizer.time_zone = "Mars/Olympus_Mons";
+  agency::config::synthesizer(bench.config).time_zone = "Mars/Olympus_Mons";
   auto bad_zone = synth.start(bench.ctx);
   REQUIRE_FALSE(bad_zone.ok());
   CHECK(bad_zone.error().message.find("synthesizer.time_zone") != std::string::npos);
-  bench.config.synthesizer.time_zone = "";
-  bench.config.synthesizer.digest_at = "25:00";
+  agency::config::synthesizer(bench.config).time_zone = "";
+  agency::config::synthesizer(bench.config).digest_at = "25:00";
   CHECK_FALSE(synth.start(bench.ctx).ok());
 }
 
 TEST_CASE("synthesizer: tick_every waits until the next digest") {
   agency::test::Bench bench("synthesizer");
-  bench.config.synthesizer.time_zone = "UTC";
+  agency::config::synthesizer(bench.config).time_zone = "UTC";
   agency::roles::Synthesizer synth;
   auto wait = synth.tick_every(bench.ctx);
   REQUIRE(wait.has_value());
@@ -202,7 +203,7 @@ TEST_CASE("synthesizer: the engine sees the logs by project") {
 
 TEST_CASE("synthesizer: a digest brief writes the file and moves on") {
   agency::test::Bench bench("synthesizer");
-  bench.config.synthesizer.dir = bench.tmp.path() / "digests";
+  agency::config::synthesizer(bench.config).dir = bench.tmp.path() / "digests";
   agency::roles::Synthesizer synth;
   agency::v1::Brief brief;
   brief.set_id("digest:2024-03-10");
@@ -216,7 +217,7 @@ TEST_CASE("synthesizer: a digest brief writes the file and moves on") {
     REQUIRE(d.has_value());
     CHECK(d->next_stage == voc::kDone);
     CHECK(d->reason == "no work logs since the last digest");
-    CHECK_FALSE(fs::exists(bench.config.synthesizer.dir));
+    CHECK_FALSE(fs::exists(agency::config::synthesizer(bench.config).dir));
   }
   SUBCASE("logs -> a turn with them, then the file") {
     synth.take_logs(sample_logs(), 42);
@@ -231,7 +232,7 @@ TEST_CASE("synthesizer: a digest brief writes the file and moves on") {
     o.text = "## Blocked\napi waits on a decision.\n\n```agency\nverdict: pass\n```\n";
     auto d = synth.finish(bench.ctx, *turn, o);
     REQUIRE_MESSAGE(d.ok(), d.error().message);
-    fs::path path = bench.config.synthesizer.dir / "2024-03-10.md";
+    fs::path path = agency::config::synthesizer(bench.config).dir / "2024-03-10.md";
     CHECK(d->next_stage == voc::kDone);
     CHECK(d->reason == "digest of 3 work logs from 2 projects written to " + path.string());
     CHECK(d->attachments.at("digest") == path.string());
@@ -246,7 +247,7 @@ TEST_CASE("synthesizer: a digest brief writes the file and moves on") {
     synth.take_logs({sample_logs().front()}, 43);
     auto again = synth.finish(bench.ctx, *turn, o);
     REQUIRE(again.ok());
-    CHECK(fs::exists(bench.config.synthesizer.dir / "2024-03-10-2.md"));
+    CHECK(fs::exists(agency::config::synthesizer(bench.config).dir / "2024-03-10-2.md"));
     CHECK(read(path) == md);
   }
   SUBCASE("an engine that is blocked writes nothing") {
@@ -257,7 +258,7 @@ TEST_CASE("synthesizer: a digest brief writes the file and moves on") {
     REQUIRE(d.ok());
     CHECK(d->next_stage == voc::kBlocked);
     CHECK(d->reason.find("no access") != std::string::npos);
-    CHECK_FALSE(fs::exists(bench.config.synthesizer.dir / "2024-03-10.md"));
+    CHECK_FALSE(fs::exists(agency::config::synthesizer(bench.config).dir / "2024-03-10.md"));
   }
 }
 
@@ -299,11 +300,11 @@ TEST_CASE("synthesizer: tick_every and tick against the clock") {
     return;
   }
   agency::test::Bench bench("synthesizer");
-  bench.config.synthesizer.time_zone = zone;
+  agency::config::synthesizer(bench.config).time_zone = zone;
   agency::roles::Synthesizer synth;
 
   SUBCASE("not due: the time until digest_at") {
-    bench.config.synthesizer.digest_at = "02:00";  // local now is 00:xx
+    agency::config::synthesizer(bench.config).digest_at = "02:00";  // local now is 00:xx
     auto wait = synth.tick_every(bench.ctx);
     REQUIRE(wait.has_value());
     CHECK(*wait > std::chrono::minutes(55));
@@ -311,7 +312,7 @@ TEST_CASE("synthesizer: tick_every and tick against the clock") {
     CHECK(synth.tick(bench.ctx).ok());  // not due: nothing to do, no bus needed
   }
   SUBCASE("due and not filed: at once; a failed tick pauses") {
-    bench.config.synthesizer.digest_at = "00:00";  // passed today
+    agency::config::synthesizer(bench.config).digest_at = "00:00";  // passed today
     auto wait = synth.tick_every(bench.ctx);
     REQUIRE(wait.has_value());
     CHECK(*wait <= std::chrono::milliseconds(1));
@@ -329,7 +330,7 @@ TEST_CASE("synthesizer: digest details") {
   agency::test::Bench bench("synthesizer");
   bench.config.state_dir = bench.tmp.path() / "state";
   CHECK(agency::roles::digest_dir(bench.ctx) == bench.tmp.path() / "state" / "digests");
-  bench.config.synthesizer.time_zone = "UTC";
+  agency::config::synthesizer(bench.config).time_zone = "UTC";
   agency::roles::Synthesizer synth;
   agency::v1::Brief brief;
   brief.set_id("b-by-hand");  // not a digest:<date> brief: today's date

@@ -1,14 +1,17 @@
-// agency sim: a week of a person's use and an agent backlog against one
-// account's limits, under no accountant, a fixed pace and agency's rules.
+// agency sim (the accountant's command, through its catalog entry): a week of a person's use and an
+// agent backlog against one account's limits, under no accountant, a fixed pace and agency's rules.
 // Needs no server and no config: the accountant's code runs in process.
 #include <iostream>
 #include <memory>
 
+#include "agents/command_line.hpp"
 #include "agents/limits.hpp"
-#include "cli/cli.hpp"
+#include "roles/accountant/commands.hpp"
 #include "roles/accountant/sim.hpp"
 
-namespace agency::cli {
+namespace agency::accounting {
+
+using namespace cli;
 
 void add_sim_command(CLI::App& app, GlobalOptions& global) {
   auto setup = std::make_shared<accounting::SimSetup>(accounting::default_sim_setup());
@@ -77,4 +80,4 @@ void add_sim_command(CLI::App& app, GlobalOptions& global) {
   });
 }
 
-}  // namespace agency::cli
+}  // namespace agency::accounting

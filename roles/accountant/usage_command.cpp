@@ -1,6 +1,6 @@
-// agency usage: the ledger against the limits, read from AGENCY_USAGE (no
-// running accountant needed); --chart draws it; `ingest-statusline` takes
-// Claude Code's statusline JSON, stores its utilisation figures as limit
+// agency usage (the accountant's command, through its catalog entry): the ledger against the
+// limits, read from AGENCY_USAGE (no running accountant needed); --chart draws it;
+// `ingest-statusline` takes Claude Code's statusline JSON, stores its utilisation figures as limit
 // readings and prints the line Claude Code shows.
 #include <unistd.h>
 
@@ -17,17 +17,22 @@
 #include <string>
 
 #include "agency/v1/usage.pb.h"
+#include "agents/command_line.hpp"
 #include "agents/process.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/subjects.hpp"
 #include "bus/text.hpp"
-#include "cli/cli.hpp"
 #include "roles/accountant/chart.hpp"
+#include "roles/accountant/commands.hpp"
 #include "roles/accountant/ledger_io.hpp"
 #include "roles/accountant/report.hpp"
+#include "roles/accountant/settings.hpp"
 
-namespace agency::cli {
+namespace agency::accounting {
+
+using namespace cli;
+
 namespace {
 
 using Clock = std::chrono::system_clock;
@@ -99,7 +104,7 @@ void write_chart(const std::string& path, const std::string& svg) {
 
 void run_usage(const GlobalOptions& global, const UsageOptions& opts) {
   const auto cfg = usage_config(global);
-  const auto& settings = cfg.accountant;
+  const auto& settings = config::accountant(cfg);
   check_account(settings, opts.account);
   auto conn = must(connect_cli(global, "agency-usage"));
   // Progress only for a person watching, and only once a replay is slow.
@@ -161,7 +166,7 @@ void run_statusline(const GlobalOptions& global, const StatuslineOptions& opts) 
             << std::flush;
   if (parsed->readings.empty()) return;
   const auto cfg = usage_config(global);
-  check_account(cfg.accountant, opts.account);
+  check_account(config::accountant(cfg), opts.account);
   auto conn = must(connect_cli(global, "agency-statusline"));
   for (const auto& r : parsed->readings) {
     v1::LimitReading m;
@@ -258,4 +263,4 @@ void add_usage_command(CLI::App& app, GlobalOptions& global) {
   ingest->callback([&global, sl] { run_statusline(global, *sl); });
 }
 
-}  // namespace agency::cli
+}  // namespace agency::accounting

@@ -1,5 +1,5 @@
-// agency dispatch log: the dispatcher's decisions (agency.event.dispatch),
-// oldest first, each with its reason.
+// agency dispatch log (the dispatcher's command, through its catalog entry): the dispatcher's
+// decisions (agency.event.dispatch), oldest first, each with its reason.
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -8,15 +8,19 @@
 #include <string>
 
 #include "agency/v1/event.pb.h"
+#include "agents/command_line.hpp"
 #include "agents/localtime.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
 #include "bus/subjects.hpp"
 #include "bus/text.hpp"
-#include "cli/cli.hpp"
+#include "roles/dispatcher/commands.hpp"
 
-namespace agency::cli {
+namespace agency::dispatch {
+
+using namespace cli;
+
 namespace {
 
 using json = nlohmann::json;
@@ -97,4 +101,4 @@ void add_dispatch_command(CLI::App& app, GlobalOptions& global) {
   log->callback([&global, opts] { run_log(global, *opts); });
 }
 
-}  // namespace agency::cli
+}  // namespace agency::dispatch

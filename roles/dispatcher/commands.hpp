@@ -1,0 +1,13 @@
+// The dispatcher's command of `agency`, added through its catalog entry
+// (agents/catalog.hpp): `agency dispatch log` (log_command.cpp).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "agents/command_line.hpp"
+
+namespace agency::dispatch {
+
+void add_dispatch_command(CLI::App& app, cli::GlobalOptions& global);
+
+}  // namespace agency::dispatch
