@@ -4,7 +4,7 @@
 //
 //   runtime.cpp           run_agent: command line, signals; Agent::run
 //   runtime_start.cpp     start(): configuration, engines, NATS, subscriptions
-//   runtime_brief.cpp     the brief loop (main thread) and handle(): one brief's steps
+//   runtime_agent.cpp     the brief loop (main thread) and handle(): one brief's steps
 //   runtime_intake.cpp    taking a brief in: its task record, replays, claiming it
 //   runtime_lease.cpp     the accountant's lease around an engine turn
 //   runtime_turn.cpp      an engine turn: run, cancel, usage, limits, session
@@ -21,7 +21,7 @@
 //   - heartbeat thread: writes AgentStatus to agency-fleet every few seconds
 //     and at once on a state change (reads the status under status_mu_);
 //   - in-progress thread (only while an engine runs): extends the brief's
-//     ack deadline (InProgress, runtime_brief.cpp);
+//     ack deadline (InProgress, runtime_agent.cpp);
 //   - signal thread: turns SIGTERM/SIGINT into a stop request;
 //   - lateral thread: answers questions (agency.ask.<role>) with an engine
 //     of its own, so a question never waits for a brief, and runs the
@@ -119,7 +119,7 @@ class Agent {
   Result<void> subscribe();  // control, questions, the mail doorbell
   Result<void> start_service();
 
-  // --- the brief loop (runtime_brief.cpp), main thread.
+  // --- the brief loop (runtime_agent.cpp), main thread.
   void loop();
   // fetched_at: taken before the fetch that delivered it, so no later than
   // the server's delivery (AgentStatus.brief_progress_at).
