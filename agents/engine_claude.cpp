@@ -418,14 +418,11 @@ Result<std::unique_ptr<Engine>> make_claude(const EngineConfig& config) {
   // The modes differ between Claude Code versions (acceptEdits, default,
   // plan, bypassPermissions, dontAsk, ...): the CLI checks the name, this
   // only keeps the argument a single word.
-  for (char c : config.permission_mode) {
-    if (std::isalpha(static_cast<unsigned char>(c)) == 0) {
-      return make_error(errc::config,
-                        "permission_mode '" + config.permission_mode +
-                            "' is not a Claude Code permission mode: use acceptEdits (edits "
-                            "files), default (read-only in headless runs), plan or "
-                            "bypassPermissions");
-    }
+  if (auto word = check_mode_word(config.permission_mode, "", "Claude Code permission mode",
+                                  "acceptEdits (edits files), default (read-only in headless "
+                                  "runs), plan or bypassPermissions");
+      !word) {
+    return word.error();
   }
   return std::unique_ptr<Engine>(std::make_unique<ClaudeEngine>(config));
 }

@@ -1,6 +1,7 @@
 // See engine_cli.hpp.
 #include "agents/engine_cli.hpp"
 
+#include <cctype>
 #include <utility>
 
 namespace agency::engine_detail {
@@ -36,6 +37,18 @@ Result<void> check_cli_config(const EngineConfig& config, const CliInfo& info) {
     return make_error(errc::config, "the " + info.kind + " engine needs a timeout of at least 1 s");
   }
   return require_cli(config, info.kind, info.install);
+}
+
+Result<void> check_mode_word(const std::string& mode, std::string_view also, std::string_view what,
+                             std::string_view choices) {
+  for (char c : mode) {
+    if (std::isalpha(static_cast<unsigned char>(c)) == 0 &&
+        also.find(c) == std::string_view::npos) {
+      return make_error(errc::config, "permission_mode '" + mode + "' is not a " +
+                                          std::string(what) + ": use " + std::string(choices));
+    }
+  }
+  return {};
 }
 
 CliEngine::CliEngine(CliInfo info, EngineConfig config)

@@ -46,6 +46,12 @@ Result<void> require_cli(const EngineConfig& config, std::string_view kind,
 // the program there.
 Result<void> check_cli_config(const EngineConfig& config, const CliInfo& info);
 
+// A permission_mode the CLI checks by name (the names change between
+// versions): this only keeps the argument a single word of letters and the
+// characters in `also`. The error says it is not a `what`; use `choices`.
+Result<void> check_mode_word(const std::string& mode, std::string_view also, std::string_view what,
+                             std::string_view choices);
+
 class CliEngine : public Engine {
  public:
   [[nodiscard]] std::string kind() const override { return info_.kind; }

@@ -203,14 +203,11 @@ Result<std::unique_ptr<Engine>> make_gemini(const EngineConfig& config) {
   if (auto checked = check_cli_config(config, kGemini); !checked) return checked.error();
   // The modes change between versions (default, auto_edit, yolo, plan): the
   // CLI checks the name, this only keeps the argument a single word.
-  for (char c : config.permission_mode) {
-    if (std::isalpha(static_cast<unsigned char>(c)) == 0 && c != '_') {
-      return make_error(errc::config,
-                        "permission_mode '" + config.permission_mode +
-                            "' is not a gemini approval mode: use default (read-only in headless "
-                            "runs), auto_edit (edits files), yolo (edits and runs commands) or "
-                            "plan");
-    }
+  if (auto word = check_mode_word(config.permission_mode, "_", "gemini approval mode",
+                                  "default (read-only in headless runs), auto_edit (edits "
+                                  "files), yolo (edits and runs commands) or plan");
+      !word) {
+    return word.error();
   }
   return std::unique_ptr<Engine>(std::make_unique<GeminiEngine>(config));
 }
