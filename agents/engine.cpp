@@ -1,7 +1,6 @@
 // make_engine: the one place that lists every engine kind (CONVENTIONS,
 // "Register explicitly"), and the helpers the engines share.
 #include "agents/engine.hpp"
-#include "agents/process.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -14,7 +13,9 @@ namespace agency {
 
 // Defined in the engine_<kind>.cpp files; declared here rather than in a
 // header because nothing but this factory may construct an engine. The
-// helpers below are declared the same way in the engine files that use them.
+// helpers below are declared the same way in the engine files that use them;
+// what the CLI engines share is in engine_cli.hpp, the HTTP ones' in
+// engine_http.hpp.
 namespace engine_detail {
 Result<std::unique_ptr<Engine>> make_scripted(const EngineConfig& config);
 Result<std::unique_ptr<Engine>> make_command(const EngineConfig& config);
@@ -46,37 +47,6 @@ std::string expand(std::string_view text, const std::map<std::string, std::strin
     out += text[i++];
   }
   return out;
-}
-
-// A coding-agent CLI run for one turn: in the turn's work directory, the
-// prompt on stdin, our variables that `allow` or the role's env_allow name,
-// the turn's environment and `extra` on top, within the role's timeout.
-ProcessSpec cli_process(const EngineConfig& config, const Turn& turn, std::vector<std::string> argv,
-                        std::vector<std::string> allow,
-                        const std::map<std::string, std::string>& extra) {
-  ProcessSpec spec;
-  spec.argv = std::move(argv);
-  allow.insert(allow.end(), config.env_allow.begin(), config.env_allow.end());
-  auto env = turn.env;
-  for (const auto& [k, v] : extra) env[k] = v;
-  spec.env = child_environment(allow, env);
-  spec.workdir = turn.workdir;
-  spec.stdin_text = turn.prompt;
-  spec.deadline = std::chrono::steady_clock::now() + config.timeout;
-  return spec;
-}
-
-// A CLI engine's program must exist when the agent starts: a missing one
-// is a configuration error then, not a failure of every brief later.
-Result<void> require_cli(const EngineConfig& config, std::string_view kind,
-                         std::string_view install) {
-  const std::string program = config.cli.empty() ? std::string(kind) : config.cli;
-  if (find_program(program)) return {};
-  return make_error(errc::config, "the " + std::string(kind) + " engine cannot find '" + program +
-                                      "'" +
-                                      (program.find('/') == std::string::npos ? " on PATH" : "") +
-                                      ": install it (" + std::string(install) +
-                                      ") or set the role's cli to its path");
 }
 
 namespace {

@@ -1,40 +1,34 @@
 // The anthropic engine (docs/ENGINES.md): the Messages API, one
-// non-streamed request per turn. For roles that write text rather than edit
+// non-streamed request per turn (engine_http.hpp). For roles that write text rather than edit
 // files: nothing runs in the worktree.
 //
 // Thread: run() is called from the agent's work thread; the request runs on
 // it too (http.hpp).
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "agents/engine.hpp"
-#include "agents/http.hpp"
+#include "agents/engine_http.hpp"
 #include "agents/json_fields.hpp"
 
-namespace agency {
+namespace agency::engine_detail {
 
 namespace {
 
 using json = nlohmann::json;
 
-constexpr const char* kDefaultBase = "https://api.anthropic.com";
-constexpr const char* kDefaultKeyEnv = "ANTHROPIC_API_KEY";
+const HttpApi kAnthropic = {"anthropic", "https://api.anthropic.com", "/v1/messages",
+                            "ANTHROPIC_API_KEY"};
 constexpr const char* kApiVersion = "2023-06-01";
 
-class AnthropicEngine final : public Engine {
+class AnthropicEngine final : public HttpEngine {
  public:
-  AnthropicEngine(EngineConfig config, std::string key, std::string key_env)
-      : config_(std::move(config)), key_(std::move(key)), key_env_(std::move(key_env)) {
-    base_ = config_.base_url.empty() ? kDefaultBase : config_.base_url;
-    url_ = http::join_url(base_, "/v1/messages");
-  }
-
-  [[nodiscard]] std::string kind() const override { return "anthropic"; }
+  AnthropicEngine(EngineConfig config, ApiKey key)
+      : HttpEngine(kAnthropic, std::move(config), std::move(key)) {}
 
   [[nodiscard]] std::string label() const override {
     std::string l = "anthropic: " + config_.model;
@@ -42,35 +36,21 @@ class AnthropicEngine final : public Engine {
     return l;
   }
 
-  Result<Outcome> run(const Turn& turn, const ProgressFn& progress,
-                      const std::atomic<bool>& cancel) override {
-    http::ApiCall call;
-    call.engine = "anthropic";
-    call.request.url = url_;
-    call.request.timeout = config_.timeout;
-    call.request.headers.emplace_back("content-type", "application/json");
-    call.request.headers.emplace_back("anthropic-version", kApiVersion);
-    if (!key_.empty()) call.request.headers.emplace_back("x-api-key", key_);
-    json body = {{"model", config_.model},
-                 {"max_tokens", config_.max_tokens},
-                 {"messages", json::array({{{"role", "user"}, {"content", turn.prompt}}})}};
-    call.request.body = body.dump();
-    call.retry.retries = config_.retries;
-    call.rate_limit_wait = config_.rate_limit_wait;
-    call.secret = key_;
-    call.key_env = key_env_;
-
-    return http::run_turn(
-        call, config_.model,
-        [this](const http::ApiCall& c, const std::string& answer) {
-          return read_answer(c, answer);
-        },
-        "anthropic answer from " + url_, cancel, progress);
+ private:
+  void add_headers(std::vector<std::pair<std::string, std::string>>& headers) const override {
+    headers.emplace_back("anthropic-version", kApiVersion);
+    if (!key_.empty()) headers.emplace_back("x-api-key", key_);
   }
 
- private:
+  [[nodiscard]] std::string request_body(const Turn& turn) const override {
+    const json body = {{"model", config_.model},
+                       {"max_tokens", config_.max_tokens},
+                       {"messages", json::array({{{"role", "user"}, {"content", turn.prompt}}})}};
+    return body.dump();
+  }
+
   [[nodiscard]] Result<Outcome> read_answer(const http::ApiCall& call,
-                                            const std::string& body) const {
+                                            const std::string& body) const override {
     const json j = json::parse(body, nullptr, false);
     if (!j.is_object()) return http::malformed_answer(call, "it is not a JSON object", body);
     auto content = j.find("content");
@@ -102,17 +82,9 @@ class AnthropicEngine final : public Engine {
         model != j.end() && model->is_string() ? model->get<std::string>() : config_.model;
     return outcome;
   }
-
-  EngineConfig config_;
-  std::string key_;  // never logged nor put in messages
-  std::string key_env_;
-  std::string base_;
-  std::string url_;
 };
 
 }  // namespace
-
-namespace engine_detail {
 
 Result<std::unique_ptr<Engine>> make_anthropic(const EngineConfig& config) {
   if (config.model.empty()) {
@@ -123,26 +95,16 @@ Result<std::unique_ptr<Engine>> make_anthropic(const EngineConfig& config) {
   if (config.max_tokens < 1) {
     return make_error(errc::config, "the anthropic engine needs max_tokens of at least 1");
   }
-  if (config.timeout.count() < 1) {
-    return make_error(errc::config, "the anthropic engine needs a timeout of at least 1 s");
-  }
-  if (config.retries < 0) {
-    return make_error(errc::config, "the anthropic engine's retries must be 0 or more");
-  }
-  const std::string key_env = config.api_key_env.empty() ? kDefaultKeyEnv : config.api_key_env;
-  const char* key = std::getenv(key_env.c_str());
-  const bool have_key = key != nullptr && *key != '\0';
+  if (auto checked = check_http_config(config, kAnthropic); !checked) return checked.error();
+  ApiKey key = api_key(config, kAnthropic);
   // A server of our own may take no key; api.anthropic.com always wants one,
   // and a variable named in agency.yaml but not set is a mistake.
-  if (!have_key && (!config.api_key_env.empty() || config.base_url.empty())) {
-    return make_error(errc::config, "the anthropic engine reads its key from $" + key_env +
+  if (key.value.empty() && (!config.api_key_env.empty() || config.base_url.empty())) {
+    return make_error(errc::config, "the anthropic engine reads its key from $" + key.env +
                                         ", which is not set: export it (or set api_key_env "
                                         "to the variable that holds the key)");
   }
-  return std::unique_ptr<Engine>(
-      std::make_unique<AnthropicEngine>(config, have_key ? key : "", key_env));
+  return std::unique_ptr<Engine>(std::make_unique<AnthropicEngine>(config, std::move(key)));
 }
 
-}  // namespace engine_detail
-
-}  // namespace agency
+}  // namespace agency::engine_detail

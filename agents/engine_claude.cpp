@@ -35,19 +35,13 @@
 #include <vector>
 
 #include "agents/engine.hpp"
+#include "agents/engine_cli.hpp"
 #include "agents/json_fields.hpp"
 #include "agents/limits.hpp"
 #include "agents/process.hpp"
 
 namespace agency::engine_detail {
 
-// engine.cpp: the process of a CLI engine's turn, and the check that its
-// program is there.
-Result<void> require_cli(const EngineConfig& config, std::string_view kind,
-                         std::string_view install);
-ProcessSpec cli_process(const EngineConfig& config, const Turn& turn, std::vector<std::string> argv,
-                        std::vector<std::string> allow,
-                        const std::map<std::string, std::string>& extra = {});
 namespace {
 
 using json = nlohmann::json;
@@ -56,6 +50,9 @@ using SystemClock = std::chrono::system_clock;
 constexpr size_t kMaxProgress = 200;
 // The longest retry pause taken from Claude Code: the most it waits itself.
 constexpr std::chrono::milliseconds kMaxRetryPause = std::chrono::hours(1);
+
+const CliInfo kClaude = {"claude", "Claude Code", "npm install -g @anthropic-ai/claude-code"};
+
 // Variables of ours Claude Code may see besides PATH, HOME, ...: its own
 // settings, the API it talks to, proxies.
 const std::vector<std::string> kClaudeEnv = {"ANTHROPIC_*",     "CLAUDE_*",    "DISABLE_*",
@@ -102,13 +99,9 @@ struct Stream {
   std::vector<std::string> unreadable;  // lines that were not JSON (kept short)
 };
 
-class ClaudeEngine final : public Engine {
+class ClaudeEngine final : public CliEngine {
  public:
-  explicit ClaudeEngine(EngineConfig config) : config_(std::move(config)) {
-    if (config_.cli.empty()) config_.cli = "claude";
-  }
-
-  [[nodiscard]] std::string kind() const override { return "claude"; }
+  explicit ClaudeEngine(EngineConfig config) : CliEngine(kClaude, std::move(config)) {}
 
   [[nodiscard]] std::string label() const override {
     std::string l = "claude";
@@ -119,13 +112,7 @@ class ClaudeEngine final : public Engine {
 
   Result<Outcome> run(const Turn& turn, const ProgressFn& progress,
                       const std::atomic<bool>& cancel) override {
-    auto outcome = call(turn, turn.session_id, progress, cancel);
-    if (!outcome && !turn.session_id.empty() && session_missing_) {
-      // The session is gone (another machine, a cleared ~/.claude): start a
-      // new one rather than fail the brief.
-      if (progress) progress("session " + turn.session_id + " not found, starting a new one");
-      outcome = call(turn, "", progress, cancel);
-    }
+    auto outcome = CliEngine::run(turn, progress, cancel);
     if (outcome) refusals_in_row_ = outcome->rate_limit ? refusals_in_row_ + 1 : 0;
     return outcome;
   }
@@ -150,27 +137,15 @@ class ClaudeEngine final : public Engine {
   }
 
   Result<Outcome> call(const Turn& turn, const std::string& session, const ProgressFn& progress,
-                       const std::atomic<bool>& cancel) {
-    session_missing_ = false;
-    ProcessSpec spec = cli_process(config_, turn, argv(session), kClaudeEnv);
+                       const std::atomic<bool>& cancel) override {
+    ProcessSpec spec = process(turn, argv(session), kClaudeEnv);
 
     Stream s;
     ProcessIo io;
     io.on_stdout_line = [&](std::string_view line) { return read_line(line, s, progress); };
-    auto ran = run_process(spec, io, cancel);
-    if (!ran) {
-      return make_error(ran.error().code,
-                        ran.error().message +
-                            " (is Claude Code installed? npm install -g @anthropic-ai/claude-code, "
-                            "or set the role's cli to its path)");
-    }
-    if (ran->end == ProcessEnd::cancelled) return make_error(errc::io, "cancelled");
-    if (ran->end == ProcessEnd::timeout) {
-      return make_error(errc::timeout, "claude timed out after " +
-                                           std::to_string(config_.timeout.count()) +
-                                           " s and was stopped (raise the role's timeout_seconds "
-                                           "if its work needs longer)");
-    }
+    auto ran = run_cli(spec, io, cancel);
+    if (!ran) return ran.error();
+    if (ran->end == ProcessEnd::timeout) return timed_out();
 
     Outcome out;
     out.duration = ran->duration;
@@ -430,8 +405,6 @@ class ClaudeEngine final : public Engine {
     return true;
   }
 
-  EngineConfig config_;
-  bool session_missing_ = false;
   // Calls refused in a row, for the floor of retry_wait().
   int refusals_in_row_ = 0;
   // Session id -> its totals at the end of the last call seen.
@@ -441,23 +414,15 @@ class ClaudeEngine final : public Engine {
 }  // namespace
 
 Result<std::unique_ptr<Engine>> make_claude(const EngineConfig& config) {
-  if (config.timeout.count() < 1) {
-    return make_error(errc::config, "the claude engine needs a timeout of at least 1 s");
-  }
-  if (auto found = require_cli(config, "claude", "npm install -g @anthropic-ai/claude-code");
-      !found)
-    return found.error();
+  if (auto checked = check_cli_config(config, kClaude); !checked) return checked.error();
   // The modes differ between Claude Code versions (acceptEdits, default,
   // plan, bypassPermissions, dontAsk, ...): the CLI checks the name, this
   // only keeps the argument a single word.
-  for (char c : config.permission_mode) {
-    if (std::isalpha(static_cast<unsigned char>(c)) == 0) {
-      return make_error(errc::config,
-                        "permission_mode '" + config.permission_mode +
-                            "' is not a Claude Code permission mode: use acceptEdits (edits "
-                            "files), default (read-only in headless runs), plan or "
-                            "bypassPermissions");
-    }
+  if (auto word = check_mode_word(config.permission_mode, "", "Claude Code permission mode",
+                                  "acceptEdits (edits files), default (read-only in headless "
+                                  "runs), plan or bypassPermissions");
+      !word) {
+    return word.error();
   }
   return std::unique_ptr<Engine>(std::make_unique<ClaudeEngine>(config));
 }

@@ -40,21 +40,17 @@
 
 #include "agents/cli_formats.hpp"
 #include "agents/engine.hpp"
+#include "agents/engine_cli.hpp"
 #include "agents/process.hpp"
 
 namespace agency::engine_detail {
 
-// engine.cpp: the process of a CLI engine's turn, and the check that its
-// program is there.
-Result<void> require_cli(const EngineConfig& config, std::string_view kind,
-                         std::string_view install);
-ProcessSpec cli_process(const EngineConfig& config, const Turn& turn, std::vector<std::string> argv,
-                        std::vector<std::string> allow,
-                        const std::map<std::string, std::string>& extra = {});
 namespace {
 
 namespace fs = std::filesystem;
 using SystemClock = std::chrono::system_clock;
+
+const CliInfo kCodex = {"codex", "the Codex CLI", "npm install -g @openai/codex"};
 
 // Variables of ours codex may see besides PATH, HOME, ...: its key, its
 // home and settings, proxies.
@@ -101,14 +97,11 @@ std::optional<Usage> total_from_session_file(const Turn& turn, const std::string
   return std::nullopt;
 }
 
-class CodexEngine final : public Engine {
+class CodexEngine final : public CliEngine {
  public:
-  explicit CodexEngine(EngineConfig config) : config_(std::move(config)) {
-    if (config_.cli.empty()) config_.cli = "codex";
+  explicit CodexEngine(EngineConfig config) : CliEngine(kCodex, std::move(config)) {
     if (config_.permission_mode.empty()) config_.permission_mode = "read-only";
   }
-
-  [[nodiscard]] std::string kind() const override { return "codex"; }
 
   [[nodiscard]] std::string label() const override {
     std::string l = "codex";
@@ -116,19 +109,12 @@ class CodexEngine final : public Engine {
     return l + " (" + config_.permission_mode + ")";
   }
 
-  Result<Outcome> run(const Turn& turn, const ProgressFn& progress,
-                      const std::atomic<bool>& cancel) override {
-    auto outcome = call(turn, turn.session_id, progress, cancel);
-    if (!outcome && !turn.session_id.empty() && thread_missing_) {
-      // The thread's session file is gone (another machine, a cleared
-      // ~/.codex): start a new thread rather than fail the brief.
-      if (progress) progress("codex thread " + turn.session_id + " not found, starting a new one");
-      outcome = call(turn, "", progress, cancel);
-    }
-    return outcome;
+ private:
+  // The thread's session file is gone (another machine, a cleared ~/.codex).
+  [[nodiscard]] std::string session_lost(const std::string& thread) const override {
+    return "codex thread " + thread + " not found, starting a new one";
   }
 
- private:
   [[nodiscard]] std::vector<std::string> argv(const std::string& thread) const {
     std::vector<std::string> a = {config_.cli, "exec", "--json", "--sandbox",
                                   config_.permission_mode};
@@ -141,8 +127,7 @@ class CodexEngine final : public Engine {
   }
 
   Result<Outcome> call(const Turn& turn, const std::string& thread, const ProgressFn& progress,
-                       const std::atomic<bool>& cancel) {
-    thread_missing_ = false;
+                       const std::atomic<bool>& cancel) override {
     // What the thread had spent before this call, to subtract.
     Usage before;
     if (!thread.empty()) {
@@ -154,42 +139,27 @@ class CodexEngine final : public Engine {
     }
 
     // TZ: codex's "try again at 9:00 AM" is then UTC.
-    ProcessSpec spec = cli_process(config_, turn, argv(thread), kCodexEnv, {{"TZ", "UTC"}});
+    ProcessSpec spec = process(turn, argv(thread), kCodexEnv, {{"TZ", "UTC"}});
 
     cli_formats::CodexEvents events;
     std::string stderr_error;  // codex's "Error: ..." line, before any backtrace
     ProcessIo io;
-    io.on_stdout_line = [&](std::string_view line) {
-      std::string shown = events.feed(line);
-      if (progress && !shown.empty()) progress(shown);
-      return true;
-    };
+    io.on_stdout_line = progress_lines(events, progress);
     io.on_stderr_line = [&](std::string_view line) {
       if (stderr_error.empty() && (line.rfind("Error:", 0) == 0 || line.rfind("error:", 0) == 0)) {
         stderr_error = std::string(line.substr(0, 500));
       }
-      if (line.find("no rollout found") != std::string_view::npos) thread_missing_ = true;
+      if (line.find("no rollout found") != std::string_view::npos) session_missing_ = true;
       return true;
     };
-    auto ran = run_process(spec, io, cancel);
-    if (!ran) {
-      return make_error(ran.error().code,
-                        ran.error().message +
-                            " (is the Codex CLI installed? npm install -g @openai/codex, or set "
-                            "the role's cli to its path)");
-    }
-    if (ran->end == ProcessEnd::cancelled) return make_error(errc::io, "cancelled");
-    if (ran->end == ProcessEnd::timeout) {
-      return make_error(errc::timeout, "codex timed out after " +
-                                           std::to_string(config_.timeout.count()) +
-                                           " s and was stopped (raise the role's timeout_seconds "
-                                           "if its work needs longer)");
-    }
+    auto ran = run_cli(spec, io, cancel);
+    if (!ran) return ran.error();
+    if (ran->end == ProcessEnd::timeout) return timed_out();
 
     const auto now = SystemClock::now();
     auto parsed = events.finish(now);
     if (!parsed) {
-      if (ran->exit_code() != 0 && (events.events() == 0 || thread_missing_)) {
+      if (ran->exit_code() != 0 && (events.events() == 0 || session_missing_)) {
         // codex stopped before its first event: bad arguments, no login,
         // an unknown thread. Its own words are on stderr.
         std::string why = ran->describe(config_.cli);
@@ -203,15 +173,7 @@ class CodexEngine final : public Engine {
     Outcome out = std::move(*parsed);
     out.duration = ran->duration;
     out.model = config_.model;  // codex's events do not name the model
-    if (out.rate_limit) {
-      if (out.rate_limit->resets_at == cli_formats::TimePoint{}) {
-        out.rate_limit->resets_at =
-            now + std::chrono::duration_cast<SystemClock::duration>(config_.rate_limit_wait);
-      }
-      for (auto& r : out.limits) {
-        if (!r.resets_at) r.resets_at = out.rate_limit->resets_at;
-      }
-    }
+    complete_rate_limit(out, now);
     // Running totals become this call's usage.
     const Usage total = out.usage;
     const bool reported = total.input_tokens + total.output_tokens + total.cache_read_tokens +
@@ -224,8 +186,6 @@ class CodexEngine final : public Engine {
     return out;
   }
 
-  EngineConfig config_;
-  bool thread_missing_ = false;
   // Each thread's running total as codex last reported it.
   std::map<std::string, Usage> totals_;
 };
@@ -233,11 +193,7 @@ class CodexEngine final : public Engine {
 }  // namespace
 
 Result<std::unique_ptr<Engine>> make_codex(const EngineConfig& config) {
-  if (config.timeout.count() < 1) {
-    return make_error(errc::config, "the codex engine needs a timeout of at least 1 s");
-  }
-  if (auto found = require_cli(config, "codex", "npm install -g @openai/codex"); !found)
-    return found.error();
+  if (auto checked = check_cli_config(config, kCodex); !checked) return checked.error();
   if (!config.permission_mode.empty() &&
       std::find(kSandboxes.begin(), kSandboxes.end(), config.permission_mode) == kSandboxes.end()) {
     return make_error(errc::config, "permission_mode '" + config.permission_mode +

@@ -33,20 +33,16 @@
 
 #include "agents/cli_formats.hpp"
 #include "agents/engine.hpp"
+#include "agents/engine_cli.hpp"
 #include "agents/process.hpp"
 
 namespace agency::engine_detail {
 
-// engine.cpp: the process of a CLI engine's turn, and the check that its
-// program is there.
-Result<void> require_cli(const EngineConfig& config, std::string_view kind,
-                         std::string_view install);
-ProcessSpec cli_process(const EngineConfig& config, const Turn& turn, std::vector<std::string> argv,
-                        std::vector<std::string> allow,
-                        const std::map<std::string, std::string>& extra = {});
 namespace {
 
 using SystemClock = std::chrono::system_clock;
+
+const CliInfo kGemini = {"gemini", "the Gemini CLI", "npm install -g @google/gemini-cli"};
 
 // Variables of ours gemini may see besides PATH, HOME, ...: its key and
 // settings, Google Cloud's, proxies.
@@ -61,16 +57,13 @@ constexpr size_t kMaxPrompt = 8 * 1024 * 1024;
 // status keeps the low 8 bits of: 429 & 0xff.
 constexpr int kExit429 = 429 & 0xff;
 
-class GeminiEngine final : public Engine {
+class GeminiEngine final : public CliEngine {
  public:
-  explicit GeminiEngine(EngineConfig config) : config_(std::move(config)) {
-    if (config_.cli.empty()) config_.cli = "gemini";
+  explicit GeminiEngine(EngineConfig config) : CliEngine(kGemini, std::move(config)) {
     // default: in a headless run, tools that would ask are refused, so
     // gemini reads and searches but does not edit or run commands.
     if (config_.permission_mode.empty()) config_.permission_mode = "default";
   }
-
-  [[nodiscard]] std::string kind() const override { return "gemini"; }
 
   [[nodiscard]] std::string label() const override {
     std::string l = "gemini";
@@ -86,18 +79,15 @@ class GeminiEngine final : public Engine {
                             " bytes; gemini reads at most 8 MiB of it: shorten the brief or the "
                             "role's SKILL.md");
     }
-    auto outcome = call(turn, turn.session_id, progress, cancel);
-    if (!outcome && !turn.session_id.empty() && session_missing_) {
-      if (progress) {
-        progress("gemini session " + turn.session_id +
-                 " not found in this folder, starting a new one");
-      }
-      outcome = call(turn, "", progress, cancel);
-    }
-    return outcome;
+    return CliEngine::run(turn, progress, cancel);
   }
 
  private:
+  // gemini keeps sessions per project folder.
+  [[nodiscard]] std::string session_lost(const std::string& session) const override {
+    return "gemini session " + session + " not found in this folder, starting a new one";
+  }
+
   [[nodiscard]] std::vector<std::string> argv(const std::string& session) const {
     std::vector<std::string> a = {config_.cli,
                                   "-p",
@@ -114,20 +104,15 @@ class GeminiEngine final : public Engine {
   }
 
   Result<Outcome> call(const Turn& turn, const std::string& session, const ProgressFn& progress,
-                       const std::atomic<bool>& cancel) {
-    session_missing_ = false;
-    ProcessSpec spec = cli_process(config_, turn, argv(session), kGeminiEnv);
+                       const std::atomic<bool>& cancel) override {
+    ProcessSpec spec = process(turn, argv(session), kGeminiEnv);
 
     cli_formats::GeminiEvents events;
     std::string waiting_limit;  // the limit gemini is waiting out, with its delay
     std::string retrying;       // the last failure gemini retries (a 5xx, a reset connection)
     bool expect_delay = false;
     ProcessIo io;
-    io.on_stdout_line = [&](std::string_view line) {
-      std::string shown = events.feed(line);
-      if (progress && !shown.empty()) progress(shown);
-      return true;
-    };
+    io.on_stdout_line = progress_lines(events, progress);
     io.on_stderr_line = [&](std::string_view line) {
       if (line.find("Error resuming session") != std::string_view::npos ||
           line.find("Invalid session identifier") != std::string_view::npos) {
@@ -159,14 +144,8 @@ class GeminiEngine final : public Engine {
       }
       return true;
     };
-    auto ran = run_process(spec, io, cancel);
-    if (!ran) {
-      return make_error(ran.error().code,
-                        ran.error().message +
-                            " (is the Gemini CLI installed? npm install -g @google/gemini-cli, or "
-                            "set the role's cli to its path)");
-    }
-    if (ran->end == ProcessEnd::cancelled) return make_error(errc::io, "cancelled");
+    auto ran = run_cli(spec, io, cancel);
+    if (!ran) return ran.error();
     const auto now = SystemClock::now();
     auto refused = [&](const std::string& detail) {
       Outcome out;
@@ -195,10 +174,7 @@ class GeminiEngine final : public Engine {
                                              " s while retrying a failed request (" + retrying +
                                              "); check the model server");
       }
-      return make_error(errc::timeout, "gemini timed out after " +
-                                           std::to_string(config_.timeout.count()) +
-                                           " s and was stopped (raise the role's timeout_seconds "
-                                           "if its work needs longer)");
+      return timed_out();
     }
 
     auto parsed = events.finish(now);
@@ -216,40 +192,22 @@ class GeminiEngine final : public Engine {
     Outcome out = std::move(*parsed);
     out.duration = ran->duration;
     if (out.model.empty()) out.model = config_.model;
-    if (out.rate_limit) {
-      if (out.rate_limit->resets_at == cli_formats::TimePoint{}) {
-        out.rate_limit->resets_at =
-            now + std::chrono::duration_cast<SystemClock::duration>(config_.rate_limit_wait);
-      }
-      for (auto& r : out.limits) {
-        if (!r.resets_at) r.resets_at = out.rate_limit->resets_at;
-      }
-    }
+    complete_rate_limit(out, now);
     return out;
   }
-
-  EngineConfig config_;
-  bool session_missing_ = false;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Engine>> make_gemini(const EngineConfig& config) {
-  if (config.timeout.count() < 1) {
-    return make_error(errc::config, "the gemini engine needs a timeout of at least 1 s");
-  }
-  if (auto found = require_cli(config, "gemini", "npm install -g @google/gemini-cli"); !found)
-    return found.error();
+  if (auto checked = check_cli_config(config, kGemini); !checked) return checked.error();
   // The modes change between versions (default, auto_edit, yolo, plan): the
   // CLI checks the name, this only keeps the argument a single word.
-  for (char c : config.permission_mode) {
-    if (std::isalpha(static_cast<unsigned char>(c)) == 0 && c != '_') {
-      return make_error(errc::config,
-                        "permission_mode '" + config.permission_mode +
-                            "' is not a gemini approval mode: use default (read-only in headless "
-                            "runs), auto_edit (edits files), yolo (edits and runs commands) or "
-                            "plan");
-    }
+  if (auto word = check_mode_word(config.permission_mode, "_", "gemini approval mode",
+                                  "default (read-only in headless runs), auto_edit (edits "
+                                  "files), yolo (edits and runs commands) or plan");
+      !word) {
+    return word.error();
   }
   return std::unique_ptr<Engine>(std::make_unique<GeminiEngine>(config));
 }

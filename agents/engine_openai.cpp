@@ -1,71 +1,47 @@
 // The openai engine (docs/ENGINES.md): chat completions on any
 // OpenAI-compatible server (OpenAI, vLLM, llama.cpp server, Ollama), one
-// non-streamed request per turn. For roles that write text rather than edit
-// files: nothing runs in the worktree.
+// non-streamed request per turn (engine_http.hpp). For roles that write text
+// rather than edit files: nothing runs in the worktree.
 //
 // Thread: run() is called from the agent's work thread; the request runs on
 // it too (http.hpp).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "agents/engine.hpp"
-#include "agents/http.hpp"
+#include "agents/engine_http.hpp"
 #include "agents/json_fields.hpp"
 
-namespace agency {
+namespace agency::engine_detail {
 
 namespace {
 
 using json = nlohmann::json;
 
-constexpr const char* kDefaultBase = "https://api.openai.com";
-constexpr const char* kDefaultKeyEnv = "OPENAI_API_KEY";
+const HttpApi kOpenAi = {"openai", "https://api.openai.com", "/v1/chat/completions",
+                         "OPENAI_API_KEY"};
 
-class OpenAiEngine final : public Engine {
+class OpenAiEngine final : public HttpEngine {
  public:
-  OpenAiEngine(EngineConfig config, std::string key, std::string key_env)
-      : config_(std::move(config)), key_(std::move(key)), key_env_(std::move(key_env)) {
-    base_ = config_.base_url.empty() ? kDefaultBase : config_.base_url;
-    url_ = http::join_url(base_, "/v1/chat/completions");
-  }
-
-  [[nodiscard]] std::string kind() const override { return "openai"; }
+  OpenAiEngine(EngineConfig config, ApiKey key)
+      : HttpEngine(kOpenAi, std::move(config), std::move(key)) {}
 
   [[nodiscard]] std::string label() const override {
     const std::string model = config_.model.empty() ? "(server's default model)" : config_.model;
     return "openai: " + model + " at " + http::host_of(base_);
   }
 
-  Result<Outcome> run(const Turn& turn, const ProgressFn& progress,
-                      const std::atomic<bool>& cancel) override {
-    http::ApiCall call;
-    call.engine = "openai";
-    call.request.url = url_;
-    call.request.timeout = config_.timeout;
-    call.request.headers.emplace_back("content-type", "application/json");
-    if (!key_.empty()) call.request.headers.emplace_back("authorization", "Bearer " + key_);
-    call.request.body = request_body(turn).dump();
-    call.retry.retries = config_.retries;
-    call.rate_limit_wait = config_.rate_limit_wait;
-    call.secret = key_;
-    call.key_env = key_env_;
-
-    return http::run_turn(
-        call, config_.model,
-        [this](const http::ApiCall& c, const std::string& answer) {
-          return read_answer(c, answer);
-        },
-        "openai answer from " + url_, cancel, progress);
+ private:
+  void add_headers(std::vector<std::pair<std::string, std::string>>& headers) const override {
+    if (!key_.empty()) headers.emplace_back("authorization", "Bearer " + key_);
   }
 
- private:
-  [[nodiscard]] json request_body(const Turn& turn) const {
+  [[nodiscard]] std::string request_body(const Turn& turn) const override {
     json body = {{"messages", json::array({{{"role", "user"}, {"content", turn.prompt}}})},
                  {"stream", false}};
     // Servers that host one model (llama.cpp) need none.
@@ -75,11 +51,11 @@ class OpenAiEngine final : public Engine {
     if (config_.max_tokens > 0) {
       body[config_.base_url.empty() ? "max_completion_tokens" : "max_tokens"] = config_.max_tokens;
     }
-    return body;
+    return body.dump();
   }
 
   [[nodiscard]] Result<Outcome> read_answer(const http::ApiCall& call,
-                                            const std::string& body) const {
+                                            const std::string& body) const override {
     const json j = json::parse(body, nullptr, false);
     if (!j.is_object()) return http::malformed_answer(call, "it is not a JSON object", body);
     auto choices = j.find("choices");
@@ -118,43 +94,26 @@ class OpenAiEngine final : public Engine {
     }
     return outcome;
   }
-
-  EngineConfig config_;
-  std::string key_;  // never logged nor put in messages
-  std::string key_env_;
-  std::string base_;
-  std::string url_;
 };
 
 }  // namespace
 
-namespace engine_detail {
-
 Result<std::unique_ptr<Engine>> make_openai(const EngineConfig& config) {
-  if (config.timeout.count() < 1) {
-    return make_error(errc::config, "the openai engine needs a timeout of at least 1 s");
-  }
-  if (config.retries < 0) {
-    return make_error(errc::config, "the openai engine's retries must be 0 or more");
-  }
-  const std::string key_env = config.api_key_env.empty() ? kDefaultKeyEnv : config.api_key_env;
-  const char* key = std::getenv(key_env.c_str());
+  if (auto checked = check_http_config(config, kOpenAi); !checked) return checked.error();
+  ApiKey key = api_key(config, kOpenAi);
   // A local server needs no key; but a variable named in agency.yaml that is
   // not set is a mistake to report now rather than as a 401 later.
-  if (!config.api_key_env.empty() && (key == nullptr || *key == '\0')) {
-    return make_error(errc::config, "the openai engine's api_key_env names $" + key_env +
+  if (!config.api_key_env.empty() && key.value.empty()) {
+    return make_error(errc::config, "the openai engine's api_key_env names $" + key.env +
                                         ", which is not set: export it, or remove api_key_env "
                                         "for a server that needs no key");
   }
-  if (config.base_url.empty() && (key == nullptr || *key == '\0')) {
+  if (config.base_url.empty() && key.value.empty()) {
     return make_error(errc::config,
                       "the openai engine needs a key for api.openai.com: export "
                       "OPENAI_API_KEY, or set base_url to your OpenAI-compatible server");
   }
-  return std::unique_ptr<Engine>(
-      std::make_unique<OpenAiEngine>(config, key != nullptr ? key : "", key_env));
+  return std::unique_ptr<Engine>(std::make_unique<OpenAiEngine>(config, std::move(key)));
 }
 
-}  // namespace engine_detail
-
-}  // namespace agency
+}  // namespace agency::engine_detail

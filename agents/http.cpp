@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agents/limits.hpp"
+#include "bus/text.hpp"
 
 namespace agency::http {
 
@@ -49,13 +50,7 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
-std::string trim(std::string_view s) {
-  size_t b = 0;
-  size_t e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b])) != 0) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1])) != 0) --e;
-  return std::string(s.substr(b, e - b));
-}
+using text::trim;
 
 size_t on_header(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);

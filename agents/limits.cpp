@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 namespace agency::limits {
@@ -320,6 +321,28 @@ std::optional<std::vector<LimitReading>> from_usage_endpoint(std::string_view bo
   }
   if (!any_window) return std::nullopt;
   return out;
+}
+
+std::string read_token_file(const std::filesystem::path& token_file) {
+  std::ifstream in(token_file);
+  std::string token;
+  std::getline(in, token);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())) != 0) {
+    token.pop_back();
+  }
+  return token;
+}
+
+Result<http::Response> ask_usage_endpoint(const std::string& url, const std::string& token) {
+  http::Request request;
+  request.url = url;
+  request.headers = {{"Authorization", "Bearer " + token},
+                     {"anthropic-beta", "oauth-2025-04-20"},
+                     {"Accept", "application/json"}};
+  request.timeout = 15s;
+  request.connect_timeout = 5s;
+  std::atomic<bool> never{false};
+  return http::get(request, never);
 }
 
 }  // namespace agency::limits

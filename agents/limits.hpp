@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "agents/engine.hpp"
+#include "agents/http.hpp"
 
 namespace agency::limits {
 
@@ -54,6 +56,15 @@ std::optional<LimitReading> from_rate_limit_info(std::string_view json_object);
 // Windows that are null or absent give none; source "endpoint". nullopt
 // when the body is not such an object at all.
 std::optional<std::vector<LimitReading>> from_usage_endpoint(std::string_view body);
+
+// The bearer token for the usage endpoint: the first line of `token_file`,
+// trailing blanks dropped. Empty when the file is missing or empty.
+std::string read_token_file(const std::filesystem::path& token_file);
+
+// Asks the usage endpoint (GET `url`, as Claude Code does: the OAuth beta
+// header, 15 s at most). Shared by the accountant and `agency doctor`, so
+// the check asks exactly what the accountant will.
+Result<http::Response> ask_usage_endpoint(const std::string& url, const std::string& token);
 
 // "6m0s" -> 360 s, "1.5s", "20ms", "1h2m3s"; nullopt when unreadable.
 std::optional<std::chrono::milliseconds> parse_go_duration(std::string_view text);

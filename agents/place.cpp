@@ -11,6 +11,7 @@
 
 #include "agents/pipeline.hpp"
 #include "agents/process.hpp"
+#include "bus/text.hpp"
 
 extern char**
     environ;  // NOLINT(readability-redundant-declaration): <unistd.h> only with _GNU_SOURCE
@@ -22,19 +23,10 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-// Every status command answers at once; a CLI that hangs (waiting for a
-// terminal, a network) is taken as not answering rather than waited for.
-constexpr std::chrono::seconds kProbeTimeout{15};
 // Files read to find the test command; bigger ones are read this far.
 constexpr std::size_t kMaxFileRead = 1024 * 1024;
 
-std::string trim(std::string_view s) {
-  size_t b = 0;
-  size_t e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b])) != 0) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1])) != 0) --e;
-  return std::string(s.substr(b, e - b));
-}
+using text::trim;
 
 std::string first_line(std::string_view s) {
   auto t = trim(s);

@@ -19,6 +19,11 @@
 
 namespace agency::place {
 
+// Every status command answers at once; a CLI that hangs (waiting for a
+// terminal, a network) is taken as not answering rather than waited for.
+// `agency doctor` gives its probes the same time.
+constexpr std::chrono::seconds kProbeTimeout{15};
+
 // A program's run: exit code (-1: did not start, timed out or was killed),
 // stdout, and stderr's last lines.
 struct ToolRun {

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +16,7 @@
 #include <optional>
 
 #include "bus/program.hpp"
+#include "bus/spawn.hpp"
 
 extern char**
     environ;  // NOLINT(readability-redundant-declaration): <unistd.h> only with _GNU_SOURCE
@@ -197,50 +197,25 @@ struct Exchange {
   Lines err_lines;
 };
 
-// posix_spawn, not fork: the agent has other threads (nats.c), and the
-// child must start in its own process group with no fd of ours but the
-// three pipes.
+// The child starts in its own process group (so the whole group can be
+// ended) with no fd of ours but the three pipes (bus/spawn.hpp).
 Result<pid_t> spawn(const ProcessSpec& spec, int in, int out, int err) {
-  std::vector<char*> cargv;
-  for (const auto& a : spec.argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  std::vector<char*> cenv;
-  for (const auto& e : spec.env) cenv.push_back(const_cast<char*>(e.c_str()));
-  cenv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_adddup2(&actions, in, 0);
-  posix_spawn_file_actions_adddup2(&actions, out, 1);
-  posix_spawn_file_actions_adddup2(&actions, spec.merge_stderr ? out : err, 2);
-  const std::string dir = spec.workdir.string();
-  if (!dir.empty()) posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-
-  sigset_t none;
-  sigemptyset(&none);
-  sigset_t all;
-  sigfillset(&all);
-  sigdelset(&all, SIGKILL);
-  sigdelset(&all, SIGSTOP);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(
-      &attr,
-      static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, cargv.front(), &actions, &attr, cargv.data(), cenv.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
+  SpawnSpec child;
+  child.argv = spec.argv;
+  child.search_path = true;
+  child.env = spec.env;
+  child.workdir = spec.workdir;
+  child.stdin_fd = in;
+  child.stdout_fd = out;
+  child.stderr_fd = spec.merge_stderr ? out : err;
+  auto pid = spawn_process(child);
+  if (!pid) {
+    const std::string dir = spec.workdir.string();
     return make_error(errc::io, "cannot run '" + spec.argv.front() + "'" +
                                     (dir.empty() ? std::string() : " in " + dir) + ": " +
-                                    std::strerror(rc));
+                                    pid.error().message);
   }
-  return pid;
+  return *pid;
 }
 
 void feed_stdin(Exchange& x) {

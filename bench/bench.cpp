@@ -15,7 +15,6 @@
 #include <google/protobuf/util/time_util.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,6 +57,7 @@
 #include "bus/embedded_server.hpp"
 #include "bus/handles.hpp"
 #include "bus/provision.hpp"
+#include "bus/spawn.hpp"
 #include "bus/subjects.hpp"
 #include "bus/vocabulary.hpp"
 
@@ -194,32 +194,20 @@ class Child {
     for (const auto& [k, v] : env) {
       if (v) env_strings.push_back(k + "=" + *v);
     }
-    // Everything exec needs is built before fork: between fork and exec
-    // only async-signal-safe calls are allowed (nats.c threads exist).
-    std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    std::vector<std::string> args_copy = argv;
-    std::vector<char*> args;
-    for (auto& a : args_copy) args.push_back(a.data());
-    args.push_back(nullptr);
     int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (out < 0 || devnull < 0) throw Failure("cannot open " + log.string());
-    std::string cwd = dir.string();
-    pid_ = ::fork();
-    if (pid_ < 0) throw Failure(std::string("fork: ") + std::strerror(errno));
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      ::dup2(devnull, 0);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      if (::chdir(cwd.c_str()) != 0) ::_exit(126);
-      ::execve(args[0], args.data(), envp.data());
-      ::_exit(127);
-    }
+    if (out < 0) throw Failure("cannot open " + log.string());
+    SpawnSpec child;
+    child.argv = argv;
+    child.env = std::move(env_strings);
+    child.workdir = dir;
+    child.stdout_fd = out;
+    child.stderr_fd = out;
+    child.new_group = false;
+    child.death_signal = SIGKILL;
+    auto started = spawn_process(child);
     ::close(out);
-    ::close(devnull);
+    if (!started) throw Failure("cannot run " + argv.front() + ": " + started.error().message);
+    pid_ = *started;
   }
   ~Child() {
     if (running()) {

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,6 +25,7 @@
 #include <vector>
 
 #include "bus/program.hpp"
+#include "bus/spawn.hpp"
 
 namespace agency {
 namespace {
@@ -163,64 +163,37 @@ struct EmbeddedServer::Impl {
     return options.state_dir / "nats-server.log";
   }
 
-  // fork + exec of the server with its output appended to the log. The
+  // The server with its output appended to the log (bus/spawn.hpp). The
   // child gets its own process group (a Ctrl-C in the terminal reaches only
   // `agency up`, which stops the fleet before the server), a clean signal
   // mask, no inherited fds, and dies with the thread that started it.
   Result<void> spawn() {
-    std::vector<std::string> args = {binary.string(),
-                                     "--server_name",
-                                     "agency",
-                                     "-a",
-                                     options.host,
-                                     "-p",
-                                     std::to_string(options.port),
-                                     "-js",
-                                     "-sd",
-                                     (options.state_dir / "jetstream").string()};
+    SpawnSpec child;
+    child.argv = {binary.string(),
+                  "--server_name",
+                  "agency",
+                  "-a",
+                  options.host,
+                  "-p",
+                  std::to_string(options.port),
+                  "-js",
+                  "-sd",
+                  (options.state_dir / "jetstream").string()};
     if (options.monitor_port > 0) {
-      args.insert(args.end(), {"-m", std::to_string(options.monitor_port)});
+      child.argv.insert(child.argv.end(), {"-m", std::to_string(options.monitor_port)});
     }
-    std::vector<char*> argv;
-    argv.reserve(args.size() + 1);
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-
     Fd log(::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (log.get() < 0) {
       return make_error(errc::io, "cannot open " + log_path().string() + ": " + errno_text(errno));
     }
-    Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-    long max_fd = ::sysconf(_SC_OPEN_MAX);
-    if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
-    const pid_t parent = ::getpid();
-
-    pid_t child = ::fork();
-    if (child < 0) return make_error(errc::io, "fork failed: " + errno_text(errno));
-    if (child == 0) {
-      // Only async-signal-safe calls from here to exec.
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (::getppid() != parent) ::_exit(127);
-      ::setpgid(0, 0);
-      sigset_t none;
-      ::sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      struct sigaction dfl {};
-      dfl.sa_handler = SIG_DFL;
-      for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD}) {
-        ::sigaction(sig, &dfl, nullptr);
-      }
-      if (devnull.get() >= 0) ::dup2(devnull.get(), STDIN_FILENO);
-      ::dup2(log.get(), STDOUT_FILENO);
-      ::dup2(log.get(), STDERR_FILENO);
-      if (::close_range(3, ~0U, 0) != 0) {
-        for (int fd = 3; fd < max_fd; ++fd) ::close(fd);
-      }
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
+    child.stdout_fd = log.get();
+    child.stderr_fd = log.get();
+    child.death_signal = SIGTERM;
+    auto started = spawn_process(child);
+    if (!started) {
+      return make_error(errc::io, "cannot run " + binary.string() + ": " + started.error().message);
     }
-    ::setpgid(child, child);  // also here: whichever of the two runs first
-    pid = child;
+    pid = *started;
     return {};
   }
 

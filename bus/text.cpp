@@ -1,5 +1,6 @@
 #include "bus/text.hpp"
 
+#include <cctype>
 #include <cstdint>
 
 namespace agency::text {
@@ -117,6 +118,14 @@ std::string terminal_safe_json(std::string_view json) {
     i += len;
   }
   return out;
+}
+
+std::string trim(std::string_view s) {
+  std::size_t b = 0;
+  std::size_t e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b])) != 0) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1])) != 0) --e;
+  return std::string(s.substr(b, e - b));
 }
 
 }  // namespace agency::text

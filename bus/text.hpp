@@ -54,4 +54,7 @@ std::string terminal_safe(std::string_view text, Layout layout = Layout::keep);
 // are written as U+FFFD, which keeps the result valid JSON.
 std::string terminal_safe_json(std::string_view json);
 
+// `s` without the white space (isspace) at its start and end.
+std::string trim(std::string_view s);
+
 }  // namespace agency::text

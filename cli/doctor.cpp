@@ -34,6 +34,7 @@
 
 #include "agents/catalog.hpp"
 #include "agents/http.hpp"
+#include "agents/limits.hpp"
 #include "agents/place.hpp"
 #include "agents/process.hpp"
 #include "agents/skill.hpp"
@@ -48,7 +49,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr std::chrono::seconds kToolTimeout{15};
 // Streams and buckets `agency up` provisions (bus/provision.cpp): six
 // streams and three KV buckets, each a stream on the server.
 constexpr std::int64_t kStreamsNeeded = 9;
@@ -161,7 +161,7 @@ Check check_nats_server(const config::Config& cfg, const std::string& url) {
         "nats.url to a running server";
     return c;
   }
-  auto version = place::run_tool({*path, "--version"}, kToolTimeout);
+  auto version = place::run_tool({*path, "--version"}, place::kProbeTimeout);
   std::string v = first_line(version.out);
   c.detail = (v.empty() ? program + " (version unknown)" : v) + " at " + *path;
   // "nats-server: v2.9.10": JetStream as agency uses it needs 2.9 or later.
@@ -182,7 +182,7 @@ Check check_nats_server(const config::Config& cfg, const std::string& url) {
 
 Check check_git() {
   Check c{"git"};
-  auto version = place::run_tool({"git", "--version"}, kToolTimeout);
+  auto version = place::run_tool({"git", "--version"}, place::kProbeTimeout);
   if (version.exit_code != 0) {
     c.level = Level::fail;
     c.detail = "git is not on PATH (or does not run); agents work in git worktrees";
@@ -221,8 +221,8 @@ std::vector<Check> check_projects(const config::Config& cfg, bool git_ok) {
       out.push_back(c);
       continue;
     }
-    auto inside =
-        place::run_tool({"git", "rev-parse", "--is-inside-work-tree"}, kToolTimeout, p.repo);
+    auto inside = place::run_tool({"git", "rev-parse", "--is-inside-work-tree"},
+                                  place::kProbeTimeout, p.repo);
     if (inside.exit_code != 0 || first_line(inside.out) != "true") {
       c.level = Level::fail;
       c.detail = p.repo.string() + " is not a git work tree";
@@ -232,7 +232,7 @@ std::vector<Check> check_projects(const config::Config& cfg, bool git_ok) {
     }
     auto branch =
         place::run_tool({"git", "rev-parse", "--verify", "--quiet", p.default_branch + "^{commit}"},
-                        kToolTimeout, p.repo);
+                        place::kProbeTimeout, p.repo);
     if (branch.exit_code != 0) {
       c.level = Level::fail;
       c.detail = p.repo.string() + " has no commit on branch " + p.default_branch +
@@ -245,7 +245,7 @@ std::vector<Check> check_projects(const config::Config& cfg, bool git_ok) {
                first_line(branch.out).substr(0, 12) +
                ", tests: " + (p.test_command.empty() ? "none" : p.test_command);
     auto dirty = place::run_tool({"git", "status", "--porcelain", "--untracked-files=no"},
-                                 kToolTimeout, p.repo);
+                                 place::kProbeTimeout, p.repo);
     if (dirty.exit_code == 0 && !first_line(dirty.out).empty()) {
       c.level = Level::warn;
       c.detail += "; it has uncommitted changes, which agents do not see (they start from " +
@@ -428,26 +428,13 @@ std::vector<Check> check_accounts(const config::Config& cfg) {
       u.level = Level::skip;
       u.detail = "no usage_url: limits come from the plan and the fleet's own readings";
     } else {
-      std::ifstream in(a.token_file);
-      std::string token;
-      std::getline(in, token);
-      while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())) != 0) {
-        token.pop_back();
-      }
+      const std::string token = limits::read_token_file(a.token_file);
       if (token.empty()) {
         u.level = Level::fail;
         u.detail = "no token in " + a.token_file.string() + " (token_file)";
         u.fix = "put the bearer token for " + a.usage_url + " in that file";
       } else {
-        http::Request request;
-        request.url = a.usage_url;
-        request.headers = {{"Authorization", "Bearer " + token},
-                           {"anthropic-beta", "oauth-2025-04-20"},
-                           {"Accept", "application/json"}};
-        request.timeout = 15s;
-        request.connect_timeout = 5s;
-        std::atomic<bool> never{false};
-        auto response = http::get(request, never);
+        auto response = limits::ask_usage_endpoint(a.usage_url, token);
         if (!response) {
           u.level = Level::fail;
           u.detail = a.usage_url + " cannot be reached: " + response.error().message;

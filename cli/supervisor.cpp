@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -24,6 +23,7 @@
 #include <utility>
 
 #include "bus/program.hpp"
+#include "bus/spawn.hpp"
 
 extern char** environ;  // NOLINT: POSIX declares it nowhere in C++ headers
 
@@ -114,8 +114,6 @@ Result<pid_t> Supervisor::start(ChildSpec spec) {
 Result<void> Supervisor::spawn(Child& child) {
   const ChildSpec& spec = child.spec;
 
-  // Everything the child needs is prepared here: after fork() it may only
-  // make async-signal-safe calls (nats.c threads may hold malloc's lock).
   std::error_code ec;
   if (spec.log_file.has_parent_path()) {
     std::filesystem::create_directories(spec.log_file.parent_path(), ec);
@@ -137,7 +135,7 @@ Result<void> Supervisor::spawn(Child& child) {
   } else if (const char* p = std::getenv("PATH"); p != nullptr) {
     path_var = p;
   }
-  // Looked up here, so the child only has to execve().
+  // Looked up here, on the child's PATH.
   auto program = program::find(spec.argv[0], path_var);
   if (!program) {
     close_log();
@@ -148,11 +146,9 @@ Result<void> Supervisor::spawn(Child& child) {
   }
   std::string program_path = program->string();
 
-  std::vector<std::string> args = spec.argv;
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
+  SpawnSpec spawn_spec;
+  spawn_spec.program = program_path;
+  spawn_spec.argv = spec.argv;
   std::vector<std::string> env_strings;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string_view entry(*e);
@@ -160,9 +156,11 @@ Result<void> Supervisor::spawn(Child& child) {
     if (spec.env.find(std::string(key)) == spec.env.end()) env_strings.emplace_back(entry);
   }
   for (const auto& [key, value] : spec.env) env_strings.push_back(key + "=" + value);
-  std::vector<char*> envp;
-  for (auto& e : env_strings) envp.push_back(e.data());
-  envp.push_back(nullptr);
+  spawn_spec.env = std::move(env_strings);
+  spawn_spec.stdout_fd = log_fd;
+  spawn_spec.stderr_fd = log_fd;
+  // It dies with us: no agent outlives a crashed `agency up`.
+  spawn_spec.death_signal = SIGTERM;
 
   // A marker between runs, so a reader of the log sees where each start begins.
   auto now_wall = std::time(nullptr);
@@ -171,72 +169,13 @@ Result<void> Supervisor::spawn(Child& child) {
                   child.st.starts + 1, fmt::localtime(now_wall));
   (void)!::write(log_fd, marker.data(), marker.size());
 
-  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  // exec failures travel back through this pipe; it closes on a successful exec.
-  int err_pipe[2];
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    int err = errno;
-    close_log();
-    if (devnull >= 0) ::close(devnull);
-    return make_error(errc::io, "pipe2 failed: " + errno_text(err));
-  }
-  long max_fd = ::sysconf(_SC_OPEN_MAX);
-  if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
-  const pid_t parent = ::getpid();
-
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(127);
-    ::setpgid(0, 0);
-    sigset_t none;
-    ::sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    struct sigaction dfl {};
-    dfl.sa_handler = SIG_DFL;
-    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD}) {
-      ::sigaction(sig, &dfl, nullptr);
-    }
-    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
-    ::dup2(log_fd, STDOUT_FILENO);
-    ::dup2(log_fd, STDERR_FILENO);
-    int errfd = err_pipe[1];
-    auto ufd = static_cast<unsigned>(errfd);
-    if ((ufd > 3 && ::close_range(3, ufd - 1, 0) != 0) || ::close_range(ufd + 1, ~0U, 0) != 0) {
-      for (int fd = 3; fd < max_fd; ++fd) {
-        if (fd != errfd) ::close(fd);
-      }
-    }
-    ::execve(program_path.c_str(), argv.data(), envp.data());
-    int err = errno;
-    (void)!::write(errfd, &err, sizeof err);
-    ::_exit(127);
-  }
-  int fork_errno = errno;
-  ::close(err_pipe[1]);
+  auto started = spawn_process(spawn_spec);
   close_log();
-  if (devnull >= 0) ::close(devnull);
-  if (pid < 0) {
-    ::close(err_pipe[0]);
-    return make_error(errc::io, "fork failed for " + spec.id + ": " + errno_text(fork_errno));
-  }
-  // Also here, whichever of the two runs first; after the exec it fails
-  // with EACCES, which is fine: the child did it.
-  ::setpgid(pid, pid);
-
-  int exec_errno = 0;
-  ssize_t n = 0;
-  do {
-    n = ::read(err_pipe[0], &exec_errno, sizeof exec_errno);
-  } while (n < 0 && errno == EINTR);
-  ::close(err_pipe[0]);
-  if (n == static_cast<ssize_t>(sizeof exec_errno)) {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+  if (!started) {
     return make_error(
-        errc::io, "cannot run " + spec.id + " (" + program_path + "): " + errno_text(exec_errno));
+        errc::io, "cannot run " + spec.id + " (" + program_path + "): " + started.error().message);
   }
+  const pid_t pid = *started;
 
   child.close_pidfd();
   child.pidfd = pidfd_open(pid);

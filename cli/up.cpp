@@ -17,7 +17,6 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -50,6 +49,7 @@
 #include "bus/embedded_server.hpp"
 #include "bus/program.hpp"
 #include "bus/provision.hpp"
+#include "bus/signals.hpp"
 #include "bus/subjects.hpp"
 #include "cli/cli.hpp"
 #include "cli/supervisor.hpp"
@@ -83,43 +83,6 @@ struct UpOptions {
 };
 
 std::string errno_text(int err) { return std::generic_category().message(err); }
-
-// SIGINT, SIGTERM and SIGHUP, blocked and readable from a file descriptor
-// for as long as this object lives.
-class SignalFd {
- public:
-  SignalFd() {
-    sigemptyset(&set_);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set_, sig);
-    ::pthread_sigmask(SIG_BLOCK, &set_, &old_);
-    fd_ = ::signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK);
-  }
-  ~SignalFd() {
-    if (fd_ >= 0) ::close(fd_);
-    ::pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SignalFd(const SignalFd&) = delete;
-  SignalFd& operator=(const SignalFd&) = delete;
-
-  [[nodiscard]] int fd() const { return fd_; }
-  // The pending signal, consumed; 0 if none.
-  int take() {
-    signalfd_siginfo info{};
-    if (fd_ < 0 || ::read(fd_, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) return 0;
-    return static_cast<int>(info.ssi_signo);
-  }
-  // Waits up to timeout for a signal; returns it (consumed) or 0.
-  int wait(milliseconds timeout) {
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1) return 0;
-    return take();
-  }
-
- private:
-  sigset_t set_{};
-  sigset_t old_{};
-  int fd_ = -1;
-};
 
 std::string signal_name(int sig) {
   switch (sig) {
@@ -624,7 +587,8 @@ struct Session {
 
 int run_up(const GlobalOptions& global, const UpOptions& opts) {
   // First, before any thread exists.
-  SignalFd signals;
+  // SIGINT, SIGTERM and SIGHUP, blocked and readable from a descriptor.
+  SignalFd signals({SIGINT, SIGTERM, SIGHUP});
   Session session;
   const Out& out = session.out;
   session.out.json = global.json;

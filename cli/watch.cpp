@@ -7,7 +7,6 @@
 // signalfd, so Ctrl-C is just one more event of the main loop.
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <array>
@@ -27,6 +26,7 @@
 #include <vector>
 
 #include "bus/codec.hpp"
+#include "bus/signals.hpp"
 #include "bus/subjects.hpp"
 #include "bus/text.hpp"
 #include "cli/cli.hpp"
@@ -84,33 +84,6 @@ class Inbox {
   int wake_fd_;
   std::mutex mutex_;
   std::deque<Received> items_;
-};
-
-// Blocks SIGINT and SIGTERM for this thread and every thread started after
-// (the nats.c threads), and reads them from a descriptor instead.
-class SignalWatch {
- public:
-  SignalWatch() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, &old_);
-    fd_ = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-  }
-  ~SignalWatch() {
-    if (fd_ >= 0) ::close(fd_);
-    // A second Ctrl-C pressed during shutdown now takes its default course.
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SignalWatch(const SignalWatch&) = delete;
-  SignalWatch& operator=(const SignalWatch&) = delete;
-
-  [[nodiscard]] int fd() const { return fd_; }
-
- private:
-  sigset_t old_{};
-  int fd_ = -1;
 };
 
 std::string clock_time(Clock::time_point at) {
@@ -245,7 +218,7 @@ int run_watch(const GlobalOptions& global, WatchOptions opts) {
   const bool as_json = global.json;
 
   // Before connecting: the library's threads inherit the blocked signals.
-  SignalWatch signals;
+  SignalFd signals({SIGINT, SIGTERM});
   if (signals.fd() < 0) {
     report(make_error(errc::internal, "cannot watch for Ctrl-C (signalfd failed)"));
     return kExitFailed;
@@ -307,8 +280,7 @@ int run_watch(const GlobalOptions& global, WatchOptions opts) {
       return kExitFailed;
     }
     if (n > 0 && (fds[0].revents & POLLIN) != 0) {
-      signalfd_siginfo info{};
-      (void)!::read(signals.fd(), &info, sizeof info);
+      (void)signals.take();
       return 0;  // Ctrl-C is how a watch ends
     }
   }

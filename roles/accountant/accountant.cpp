@@ -188,26 +188,13 @@ void Accountant::poll_usage_endpoints(const RoleContext& ctx) {
     auto& next = next_endpoint_poll_[a.name];
     if (now < next) continue;
     next = now + std::chrono::seconds(settings(ctx).usage_every_seconds);
-    std::ifstream in(a.token_file);
-    std::string token;
-    std::getline(in, token);
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())) != 0) {
-      token.pop_back();
-    }
+    const std::string token = limits::read_token_file(a.token_file);
     if (token.empty()) {
       log_->warn("usage endpoint not asked account={}: no token in {}", a.name,
                  a.token_file.string());
       continue;
     }
-    http::Request request;
-    request.url = a.usage_url;
-    request.headers = {{"Authorization", "Bearer " + token},
-                       {"anthropic-beta", "oauth-2025-04-20"},
-                       {"Accept", "application/json"}};
-    request.timeout = 15s;
-    request.connect_timeout = 5s;
-    std::atomic<bool> never{false};
-    auto response = http::get(request, never);
+    auto response = limits::ask_usage_endpoint(a.usage_url, token);
     if (!response) {
       log_->warn("usage endpoint failed account={} error={}", a.name, response.error().message);
       continue;
