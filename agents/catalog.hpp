@@ -39,6 +39,10 @@ struct RoleInfo {
   // each adds its subcommand to the app, as cli/main.cpp's own do.
   using AddCommand = void (*)(CLI::App& app, cli::GlobalOptions& global);
   std::vector<AddCommand> commands;
+  // What `agency doctor` checks of the role's own (the accountant: its
+  // accounts' usage endpoints and ledgers); nullptr: nothing.
+  using DoctorChecks = std::vector<cli::Check> (*)(const config::Config& config);
+  DoctorChecks doctor = nullptr;
 };
 
 // Called by the generated roles/catalog.cpp; a second entry of one name

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "agents/config.hpp"
 #include "bus/connection.hpp"
@@ -27,6 +28,20 @@ struct GlobalOptions {
   std::optional<std::filesystem::path> config_path;  // --config
   std::string nats_url;                              // --nats (overrides NATS_URL)
   bool json = false;                                 // --json where a command supports it
+};
+
+// One line of `agency doctor`: what was checked, how it went, what to do.
+// A role adds its own through its catalog entry (`doctor`).
+enum class Level { ok, warn, fail, skip };
+struct Check {
+  Check(std::string name_, Level level_ = Level::ok, std::string detail_ = {},
+        std::string fix_ = {})
+      : name(std::move(name_)), level(level_), detail(std::move(detail_)), fix(std::move(fix_)) {}
+
+  std::string name;
+  Level level;
+  std::string detail;
+  std::string fix;  // what to do; empty when nothing is to be done
 };
 
 // Loads agency.yaml (or the default) as --config says; prints the error and

@@ -79,7 +79,8 @@ std::string Reader::child(const std::string& parent, const std::string& key) con
 
 // The entries of a map, in file order, after checking every key is known
 // and appears once.
-std::vector<Reader::Item> Reader::entries(const Item& map, std::span<const std::string_view> known) {
+std::vector<Reader::Item> Reader::entries(const Item& map,
+                                          std::span<const std::string_view> known) {
   std::vector<Item> out;
   std::set<std::string> seen;
   for (auto it = map.value.begin(); it != map.value.end(); ++it) {
@@ -151,8 +152,7 @@ std::string Reader::binary(const std::string& b) const {
 bool Reader::section_map(const Item& section, std::span<const std::string_view> keys) {
   if (section.value.IsNull()) return false;
   if (!section.value.IsMap()) {
-    fail(section,
-         "must be a map with the keys " + join(keys) + ", got " + describe(section.value));
+    fail(section, "must be a map with the keys " + join(keys) + ", got " + describe(section.value));
   }
   return true;
 }
@@ -188,9 +188,8 @@ std::optional<bool> Reader::bool_value(const Item& item) {
 std::optional<std::int64_t> Reader::tokens_value(const Item& item) {
   if (item.value.IsNull()) return std::nullopt;
   auto must = [&] {
-    fail(item,
-         "must be a whole number of tokens (0 or more; 1_000_000 is written 1000000), got " +
-             describe(item.value));
+    fail(item, "must be a whole number of tokens (0 or more; 1_000_000 is written 1000000), got " +
+                   describe(item.value));
   };
   if (!item.value.IsScalar()) must();
   const std::string& s = item.value.Scalar();
@@ -235,8 +234,7 @@ std::vector<Reader::Item> Reader::list_of_maps(const Item& section, std::string_
   std::vector<Item> out;
   if (section.value.IsNull()) return out;
   if (!section.value.IsSequence()) {
-    fail(section,
-         "must be a list (" + std::string(example) + "), got " + describe(section.value));
+    fail(section, "must be a list (" + std::string(example) + "), got " + describe(section.value));
   }
   for (size_t i = 0; i < section.value.size(); ++i) {
     Item entry{YAML::Node(), section.value[i], section.path + "[" + std::to_string(i) + "]"};

@@ -33,8 +33,7 @@ std::optional<Agent::Handled> Agent::take_in(ReceivedBrief& received, Intake& in
     brief.set_task_id(
         ids::task_for_message(received.delivery.timestamp_ns, received.delivery.stream_sequence));
   }
-  in.stage =
-      brief.stage().empty() ? std::string(pipeline::stage_of(options_.role)) : brief.stage();
+  in.stage = brief.stage().empty() ? std::string(pipeline::stage_of(options_.role)) : brief.stage();
   if (!in.stage.empty() && pipeline::role_for_stage(in.stage) != options_.role) {
     const auto owner = pipeline::role_for_stage(in.stage);
     return fail(received, nullptr,

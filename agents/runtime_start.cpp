@@ -6,8 +6,8 @@
 
 #include <filesystem>
 
-#include "agents/ids.hpp"
 #include "agents/catalog.hpp"
+#include "agents/ids.hpp"
 #include "agents/runtime_agent.hpp"
 #include "agents/runtime_settings.hpp"
 #include "bus/clock.hpp"

@@ -418,7 +418,8 @@ void run_task_list(const GlobalOptions& global, const std::string& stage) {
     return;
   }
   if (shown.empty()) {
-    std::cout << (stage.empty() ? "no tasks yet (send one with `agency brief planner \"...\"`)"
+    std::cout << (stage.empty() ? "no tasks yet (send one with `agency brief " +
+                                      std::string(pipeline::kStages.front().role) + " \"...\"`)"
                                 : "no tasks at stage " + stage)
               << '\n';
     return;
@@ -519,7 +520,9 @@ void add_brief_command(CLI::App& app, GlobalOptions& global) {
       "  agency brief planner \"Add rate limiting to the API\"\n"
       "  agency brief builder --file brief.md --project web\n"
       "  agency brief planner --json '{\"objective\":\"...\",\"doneWhen\":\"...\"}'");
-  cmd->add_option("role", opts->role, "role that receives it: planner, builder, ...")->required();
+  cmd->add_option("role", opts->role,
+                  "role that receives it: " + vocabulary::join(pipeline::roles()) + ", ...")
+      ->required();
   cmd->add_option("text", opts->text, "the objective, as plain text");
   cmd->add_option("--file", opts->file, "read the objective (plain text) from FILE");
   cmd->add_option(

@@ -40,7 +40,6 @@
 #include "agents/skill.hpp"
 #include "bus/embedded_server.hpp"
 #include "cli/cli.hpp"
-#include "roles/accountant/settings.hpp"
 
 namespace agency::cli {
 namespace {
@@ -61,8 +60,6 @@ bool runs_no_engine(const std::string& role) {
   return info != nullptr && !info->runs_engine;
 }
 
-enum class Level { ok, warn, fail, skip };
-
 std::string level_name(Level l) {
   switch (l) {
     case Level::ok:
@@ -76,17 +73,6 @@ std::string level_name(Level l) {
   }
   return "?";
 }
-
-struct Check {
-  Check(std::string name_, Level level_ = Level::ok, std::string detail_ = {},
-        std::string fix_ = {})
-      : name(std::move(name_)), level(level_), detail(std::move(detail_)), fix(std::move(fix_)) {}
-
-  std::string name;
-  Level level;
-  std::string detail;
-  std::string fix;  // what to do; empty when nothing is to be done
-};
 
 std::string join(const std::vector<std::string>& items, const std::string& sep = ", ") {
   std::string out;
@@ -253,7 +239,7 @@ std::vector<Check> check_projects(const config::Config& cfg, bool git_ok) {
       c.fix = "commit what the fleet should build on";
     } else if (p.test_command.empty()) {
       c.level = Level::warn;
-      c.detail += " (builder and adversary run no tests)";
+      c.detail += " (the roles that run the project's tests have none to run)";
       c.fix = "set the project's test_command";
     }
     out.push_back(c);
@@ -343,121 +329,6 @@ std::vector<Check> check_engines(const config::Config& cfg) {
       c.fix = "use claude, codex, gemini, openai, anthropic, command or scripted";
     }
     out.push_back(c);
-  }
-  return out;
-}
-
-std::optional<std::string> claude_config_dir(const config::Account& a) {
-  if (!a.config_dir.empty()) return a.config_dir.string();
-  if (const char* v = std::getenv("CLAUDE_CONFIG_DIR"); v != nullptr && *v != '\0') {
-    return std::string(v);
-  }
-  return std::nullopt;
-}
-
-// The folders the accountant reads the person's Claude Code transcripts
-// from (agents/transcripts.hpp). A configured folder that is missing or not
-// a directory fails: the ledger would silently count nothing. A default
-// one that is missing only warns: Claude Code has not run here yet.
-std::string check_ledger(const config::Account& a, Level& level, std::string& fix) {
-  const auto dir = claude_config_dir(a);
-  std::vector<fs::path> candidates;
-  if (dir) {
-    std::stringstream list(*dir);
-    for (std::string d; std::getline(list, d, ',');) {
-      d.erase(0, d.find_first_not_of(' '));
-      while (!d.empty() && d.back() == ' ') d.pop_back();
-      if (!d.empty()) candidates.push_back(fs::path(d) / "projects");
-    }
-  } else {
-    const char* home = std::getenv("HOME");
-    const fs::path h = home != nullptr ? fs::path(home) : fs::path();
-    candidates = {h / ".config" / "claude" / "projects", h / ".claude" / "projects"};
-  }
-  const std::string whence = !a.config_dir.empty() ? "the account's config_dir"
-                             : dir                 ? "CLAUDE_CONFIG_DIR"
-                                                   : "";
-  std::vector<std::string> read;
-  for (const auto& c : candidates) {
-    std::error_code ec;
-    const auto st = fs::status(c, ec);
-    if (!fs::exists(st)) {
-      if (dir && !fs::exists(c.parent_path(), ec)) {
-        level = Level::fail;
-        fix = "set " + whence + " to the Claude Code config dir (the one holding projects/)";
-        return c.parent_path().string() + " (" + whence + ") does not exist";
-      }
-      continue;
-    }
-    if (!fs::is_directory(st)) {
-      level = Level::fail;
-      fix = "move it away: Claude Code keeps its transcripts in that directory";
-      return c.string() + " is not a directory";
-    }
-    std::size_t n = 0;
-    for (fs::directory_iterator it(c, ec), end; !ec && it != end; it.increment(ec)) ++n;
-    if (ec) {
-      level = Level::fail;
-      fix = "make it readable by the user `agency up` runs as";
-      return c.string() + " cannot be read: " + ec.message();
-    }
-    read.push_back(c.string() + " (" + std::to_string(n) + " folders)");
-  }
-  if (read.empty()) {
-    level = Level::warn;
-    return "no Claude Code transcripts yet (" +
-           (candidates.empty() ? std::string("no folder") : candidates.back().string()) +
-           "): the person's own use counts once Claude Code has run as this user";
-  }
-  return "reads " + join(read);
-}
-
-std::vector<Check> check_accounts(const config::Config& cfg) {
-  std::vector<Check> out;
-  if (!config::accountant(cfg).enabled) {
-    out.push_back({"usage endpoint", Level::skip, "no accountant section: no budget leases"});
-    out.push_back({"ledger", Level::skip, "no accountant section: the person's use is not read"});
-    return out;
-  }
-  std::vector<config::Account> accounts = config::accountant(cfg).accounts;
-  if (accounts.empty()) accounts.emplace_back();
-  for (const auto& a : accounts) {
-    const std::string who = accounts.size() > 1 ? " " + a.name : std::string();
-    Check u{"usage endpoint" + who};
-    if (a.usage_url.empty()) {
-      u.level = Level::skip;
-      u.detail = "no usage_url: limits come from the plan and the fleet's own readings";
-    } else {
-      const std::string token = limits::read_token_file(a.token_file);
-      if (token.empty()) {
-        u.level = Level::fail;
-        u.detail = "no token in " + a.token_file.string() + " (token_file)";
-        u.fix = "put the bearer token for " + a.usage_url + " in that file";
-      } else {
-        auto response = limits::ask_usage_endpoint(a.usage_url, token);
-        if (!response) {
-          u.level = Level::fail;
-          u.detail = a.usage_url + " cannot be reached: " + response.error().message;
-          u.fix = "check usage_url and the network (proxies: HTTPS_PROXY)";
-        } else if (response->status == 401 || response->status == 403) {
-          u.level = Level::fail;
-          u.detail =
-              a.usage_url + " refused the token (HTTP " + std::to_string(response->status) + ")";
-          u.fix = "refresh the token in " + a.token_file.string();
-        } else if (response->status != 200) {
-          u.level = Level::warn;
-          u.detail = a.usage_url + " answered HTTP " + std::to_string(response->status);
-          u.fix = "check usage_url";
-        } else {
-          u.detail = a.usage_url + " answered (HTTP 200)";
-        }
-      }
-    }
-    out.push_back(u);
-
-    Check l{"ledger" + who};
-    l.detail = check_ledger(a, l.level, l.fix);
-    out.push_back(l);
   }
   return out;
 }
@@ -719,7 +590,11 @@ int run_doctor(const GlobalOptions& global) {
   const bool git_ok = checks.back().level == Level::ok;
   for (auto& c : check_projects(cfg, git_ok)) checks.push_back(std::move(c));
   for (auto& c : check_engines(cfg)) checks.push_back(std::move(c));
-  for (auto& c : check_accounts(cfg)) checks.push_back(std::move(c));
+  // What the roles check of their own (the accountant: usage endpoints, ledger).
+  for (const auto& role : catalog::roles()) {
+    if (role.doctor == nullptr) continue;
+    for (auto& c : role.doctor(cfg)) checks.push_back(std::move(c));
+  }
   checks.push_back(check_state_dir(state_dir));
   checks.push_back(check_server(global, cfg, state_dir, url, server_ok));
   return finish(global, heading, cfg.source.empty() ? fs::path() : source, checks, notes, 0);

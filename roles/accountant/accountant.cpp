@@ -506,6 +506,7 @@ RoleInfo accountant() {
   info.takes_leases = false;
   info.settings = config::read_accountant;
   info.commands = {accounting::add_usage_command, accounting::add_sim_command};
+  info.doctor = accounting::doctor_checks;
   return info;
 }
 }  // namespace agency::catalog::entries

@@ -78,7 +78,9 @@ struct Accountant {
 };
 
 // The section as read, or its defaults when the file has none.
-inline const Accountant& accountant(const Config& config) { return section<Accountant>(config, "accountant"); }
+inline const Accountant& accountant(const Config& config) {
+  return section<Accountant>(config, "accountant");
+}
 inline Accountant& accountant(Config& config) { return section<Accountant>(config, "accountant"); }
 
 // Reads the section into `config` (the catalog entry's section reader).

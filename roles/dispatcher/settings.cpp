@@ -129,7 +129,7 @@ Dispatcher dispatcher(Reader& r, const Item& section, std::map<std::string, Inst
       if (item.value.IsNull()) continue;
       if (!item.value.IsMap()) {
         r.fail(item,
-             "must be a map of roles ({builder: {min: 1, max: 3}}), got " + describe(item.value));
+               "must be a map of roles ({builder: {min: 1, max: 3}}), got " + describe(item.value));
       }
       for (auto it = item.value.begin(); it != item.value.end(); ++it) {
         const std::string role = it->first.Scalar();

@@ -60,7 +60,9 @@ struct Dispatcher {
 };
 
 // The section as read, or its defaults when the file has none.
-inline const Dispatcher& dispatcher(const Config& config) { return section<Dispatcher>(config, "dispatcher"); }
+inline const Dispatcher& dispatcher(const Config& config) {
+  return section<Dispatcher>(config, "dispatcher");
+}
 inline Dispatcher& dispatcher(Config& config) { return section<Dispatcher>(config, "dispatcher"); }
 
 // Reads the section into `config` (the catalog entry's section reader).

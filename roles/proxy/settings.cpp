@@ -20,7 +20,7 @@ std::vector<CorpusDir> corpus(Reader& r, const Item& section) {
   const std::string example = "[{name: handbook, path: docs/handbook}]";
   if (!section.value.IsSequence()) {
     r.fail(section,
-         "must be a list of directories " + example + ", got " + describe(section.value));
+           "must be a list of directories " + example + ", got " + describe(section.value));
   }
   std::set<std::string> names;
   for (size_t i = 0; i < section.value.size(); ++i) {

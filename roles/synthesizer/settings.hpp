@@ -23,8 +23,12 @@ struct Synthesizer {
 };
 
 // The section as read, or its defaults when the file has none.
-inline const Synthesizer& synthesizer(const Config& config) { return section<Synthesizer>(config, "synthesizer"); }
-inline Synthesizer& synthesizer(Config& config) { return section<Synthesizer>(config, "synthesizer"); }
+inline const Synthesizer& synthesizer(const Config& config) {
+  return section<Synthesizer>(config, "synthesizer");
+}
+inline Synthesizer& synthesizer(Config& config) {
+  return section<Synthesizer>(config, "synthesizer");
+}
 
 // Reads the section into `config` (the catalog entry's section reader).
 void read_synthesizer(Reader& reader, const Reader::Item& section, Config& config);

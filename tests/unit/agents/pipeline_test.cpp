@@ -63,7 +63,8 @@ TEST_CASE("catalog: every role of the build is registered once, with what it tel
     INFO("pipeline role " << role);
     CHECK(catalog::find(role) != nullptr);
   }
-  for (const char* role : {"proxy", "sweeper", "scout", "synthesizer", "accountant", "dispatcher"}) {
+  for (const char* role :
+       {"proxy", "sweeper", "scout", "synthesizer", "accountant", "dispatcher"}) {
     INFO(role);
     CHECK(catalog::find(role) != nullptr);
   }
