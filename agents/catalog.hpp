@@ -11,6 +11,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "agents/command_line.hpp"
@@ -20,6 +21,8 @@
 namespace agency::catalog {
 
 struct RoleInfo {
+  explicit RoleInfo(std::string role_name) : name(std::move(role_name)) {}
+
   std::string name;  // agency-<name>, agency.brief.<name>
   // The role runs an engine (a model): `agency doctor` checks its engine
   // and CLI. The accountant, the sweeper and the dispatcher decide in code.

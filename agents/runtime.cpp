@@ -15,6 +15,7 @@
 #include "agents/ids.hpp"
 #include "agents/runtime_agent.hpp"
 #include "bus/vocabulary.hpp"
+#include "bus/signals.hpp"
 
 namespace agency {
 namespace runtime {
@@ -92,20 +93,15 @@ int run_agent(std::unique_ptr<RoleLogic> logic, int argc, char** argv) {
     options.in_progress_every = std::chrono::milliseconds(std::atoll(ms));
   }
 
-  // Signals go to one thread: block them before any other thread exists, so
-  // nats.c's threads inherit the mask.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // Signals go to one thread: blocked before any other thread exists, so
+  // nats.c's threads inherit the mask, and read from a signalfd.
+  SignalFd stop_signals({SIGTERM, SIGINT});
 
   runtime::Agent agent(std::move(logic), options);
   std::atomic<bool> done{false};
   std::thread signals([&] {
     while (!done.load()) {
-      timespec wait{0, 200 * 1000 * 1000};
-      int sig = sigtimedwait(&set, nullptr, &wait);
+      int sig = stop_signals.wait(std::chrono::milliseconds(200));
       if (sig == SIGTERM || sig == SIGINT) {
         agent.request_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
       }

@@ -500,8 +500,7 @@ std::optional<Decision> Accountant::precheck(const RoleContext& ctx, const v1::B
 // The role's entry in the catalog (agents/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo accountant() {
-  RoleInfo info;
-  info.name = "accountant";
+  RoleInfo info("accountant");
   info.runs_engine = false;
   info.takes_leases = false;
   info.settings = config::read_accountant;

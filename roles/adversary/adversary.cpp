@@ -95,9 +95,5 @@ Result<Decision> Adversary::finish(const RoleContext& ctx, const Turn& turn,
 
 // The role's entry in the catalog (agents/catalog.hpp).
 namespace agency::catalog::entries {
-RoleInfo adversary() {
-  RoleInfo info;
-  info.name = "adversary";
-  return info;
-}
+RoleInfo adversary() { return RoleInfo("adversary"); }
 }  // namespace agency::catalog::entries

@@ -194,9 +194,5 @@ Result<Decision> Builder::finish(const RoleContext& ctx, const Turn& turn, const
 
 // The role's entry in the catalog (agents/catalog.hpp).
 namespace agency::catalog::entries {
-RoleInfo builder() {
-  RoleInfo info;
-  info.name = "builder";
-  return info;
-}
+RoleInfo builder() { return RoleInfo("builder"); }
 }  // namespace agency::catalog::entries

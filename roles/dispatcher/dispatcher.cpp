@@ -529,8 +529,7 @@ std::optional<Decision> Dispatcher::precheck(const RoleContext& /*ctx*/, const v
 // The role's entry in the catalog (agents/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo dispatcher() {
-  RoleInfo info;
-  info.name = "dispatcher";
+  RoleInfo info("dispatcher");
   info.runs_engine = false;
   info.settings = config::read_dispatcher;
   info.commands = {dispatch::add_dispatch_command};

@@ -58,9 +58,5 @@ Result<Decision> Planner::finish(const RoleContext& /*ctx*/, const Turn& /*turn*
 
 // The role's entry in the catalog (agents/catalog.hpp).
 namespace agency::catalog::entries {
-RoleInfo planner() {
-  RoleInfo info;
-  info.name = "planner";
-  return info;
-}
+RoleInfo planner() { return RoleInfo("planner"); }
 }  // namespace agency::catalog::entries

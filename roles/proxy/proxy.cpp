@@ -569,8 +569,7 @@ Result<Decision> Proxy::finish(const RoleContext& /*ctx*/, const Turn& /*turn*/,
 // The role's entry in the catalog (agents/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo proxy() {
-  RoleInfo info;
-  info.name = "proxy";
+  RoleInfo info("proxy");
   info.answers_questions = true;
   info.settings = config::read_proxy;
   return info;

@@ -84,9 +84,5 @@ Result<Decision> Reviewer::finish(const RoleContext& /*ctx*/, const Turn& /*turn
 
 // The role's entry in the catalog (agents/catalog.hpp).
 namespace agency::catalog::entries {
-RoleInfo reviewer() {
-  RoleInfo info;
-  info.name = "reviewer";
-  return info;
-}
+RoleInfo reviewer() { return RoleInfo("reviewer"); }
 }  // namespace agency::catalog::entries

@@ -397,8 +397,7 @@ Result<Decision> Scout::decide(const RoleContext& ctx, const Turn& turn, const O
 // The role's entry in the catalog (agents/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo scout() {
-  RoleInfo info;
-  info.name = "scout";
+  RoleInfo info("scout");
   info.settings = config::read_scout;
   return info;
 }

@@ -368,8 +368,7 @@ Result<Decision> Sweeper::finish(const RoleContext& /*ctx*/, const Turn& /*turn*
 // The role's entry in the catalog (agents/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo sweeper() {
-  RoleInfo info;
-  info.name = "sweeper";
+  RoleInfo info("sweeper");
   info.runs_engine = false;
   info.settings = config::read_sweeper;
   return info;

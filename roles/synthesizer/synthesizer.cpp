@@ -459,8 +459,7 @@ Result<Decision> Synthesizer::finish(const RoleContext& ctx, const Turn& turn,
 // The role's entry in the catalog (agents/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo synthesizer() {
-  RoleInfo info;
-  info.name = "synthesizer";
+  RoleInfo info("synthesizer");
   info.settings = config::read_synthesizer;
   return info;
 }
