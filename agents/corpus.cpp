@@ -371,7 +371,7 @@ std::vector<Chunk> chunk_code(const std::vector<std::string_view>& lines) {
     int end = start;
     std::size_t chars = lines[static_cast<std::size_t>(start)].size() + 1;
     while (end + 1 < n && end + 1 - start < kCodeChunkLines &&
-           chars + lines[static_cast<std::size_t>(end + 1)].size() + 1 <= kCodeChunkChars) {
+           chars + lines[static_cast<std::size_t>(end) + 1].size() + 1 <= kCodeChunkChars) {
       ++end;
       chars += lines[static_cast<std::size_t>(end)].size() + 1;
     }
