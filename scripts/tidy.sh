@@ -71,7 +71,7 @@ for rel in open(tracked_path).read().split():
     print(f'tidy.sh: {rel} is not in the build; checked with the flags of '
           f'{os.path.relpath(old, root)}', file=sys.stderr)
 json.dump(entries, open(out_path, 'w'), indent=1)
-print(f'tidy.sh: {len(entries)} files', file=sys.stderr)
+print(f'tidy.sh: {len(entries)} product files in the database', file=sys.stderr)
 PY
 
 status=0
