@@ -189,8 +189,9 @@ std::optional<TimePoint> read_date_time(std::string_view text, size_t& i) {
   if (it == kMonths.end()) return std::nullopt;
   const unsigned month = static_cast<unsigned>(it - kMonths.begin()) + 1;
   i += 3;
-  while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])) != 0)
+  while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i])) != 0) {
     ++i;  // "January"
+  }
   skip_spaces(text, i);
   auto day = read_int(text, i);
   if (!day) return std::nullopt;

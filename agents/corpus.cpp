@@ -65,8 +65,9 @@ class Conn {
   [[nodiscard]] Result<Stmt> prepare(std::string_view sql) const {
     sqlite3_stmt* raw = nullptr;
     if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &raw, nullptr) !=
-        SQLITE_OK)
+        SQLITE_OK) {
       return error("cannot prepare statement");
+    }
     return Stmt(raw);
   }
 
@@ -167,8 +168,9 @@ CREATE TABLE schema_version(version INTEGER NOT NULL);
 enum class Kind { markdown, asciidoc, text, code };
 
 std::string lower_ascii(std::string s) {
-  for (auto& c : s)
+  for (auto& c : s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
   return s;
 }
 
@@ -282,8 +284,9 @@ void chunk_prose(const std::vector<std::string_view>& lines, int first, int last
   int cur_first = -1;
   int cur_last = -1;
   auto flush = [&] {
-    if (cur_first >= 0 && trim_range(lines, cur_first, cur_last))
+    if (cur_first >= 0 && trim_range(lines, cur_first, cur_last)) {
       out.push_back({cur_first, cur_last, heading});
+    }
     cur_first = cur_last = -1;
   };
   for (auto [bf, bl] : blocks) {
@@ -368,7 +371,7 @@ std::vector<Chunk> chunk_code(const std::vector<std::string_view>& lines) {
     int end = start;
     std::size_t chars = lines[static_cast<std::size_t>(start)].size() + 1;
     while (end + 1 < n && end + 1 - start < kCodeChunkLines &&
-           chars + lines[static_cast<std::size_t>(end + 1)].size() + 1 <= kCodeChunkChars) {
+           chars + lines[static_cast<std::size_t>(end) + 1].size() + 1 <= kCodeChunkChars) {
       ++end;
       chars += lines[static_cast<std::size_t>(end)].size() + 1;
     }
@@ -665,11 +668,13 @@ Result<void> sync_root(const Conn& c, SyncStatements& s, const CorpusRoot& root,
 Result<SyncReport> sync_all(const Conn& c, const std::vector<CorpusRoot>& roots) {
   std::set<std::string> names;
   for (const auto& r : roots) {
-    if (r.name.empty())
+    if (r.name.empty()) {
       return make_error(errc::config, "corpus root " + r.dir.string() + " has no name");
-    if (!names.insert(r.name).second)
+    }
+    if (!names.insert(r.name).second) {
       return make_error(errc::config, "corpus root name '" + r.name +
                                           "' is used twice: give each directory its own name");
+    }
   }
 
   Transaction tx(c);
@@ -721,8 +726,9 @@ Result<SyncReport> sync_all(const Conn& c, const std::vector<CorpusRoot>& roots)
     }
   }
 
-  for (const auto& root : roots)
+  for (const auto& root : roots) {
     if (auto r = sync_root(c, *stmts, root, report); !r) return r.error();
+  }
 
   stmts = make_error(errc::internal, "");  // finalize before COMMIT
   if (auto r = tx.commit(); !r) return r.error();
@@ -746,9 +752,10 @@ Result<CorpusIndex> CorpusIndex::open(const std::filesystem::path& db_file) {
     std::error_code ec;
     if (db_file.has_parent_path()) {
       fs::create_directories(db_file.parent_path(), ec);
-      if (ec)
+      if (ec) {
         return make_error(errc::io, "corpus index " + db_file.string() +
                                         ": cannot create its directory: " + ec.message());
+      }
     }
     sqlite3* raw = nullptr;
     int rc =
@@ -760,9 +767,10 @@ Result<CorpusIndex> CorpusIndex::open(const std::filesystem::path& db_file) {
     // WAL lets the proxy answer from the index while a sync writes.
     if (auto r = c.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
                         "PRAGMA foreign_keys = ON;");
-        !r)
+        !r) {
       return Error{r.error().code,
                    r.error().message + " (is it a SQLite file? delete it to rebuild the index)"};
+    }
 
     int version = 0;
     {
@@ -909,8 +917,9 @@ Result<std::vector<Passage>> CorpusIndex::search(std::string_view question, int 
       cand.p.root = column_text(*q, 6);
       cand.p.path = column_text(*q, 7);
       double covered = 0;
-      for (std::size_t i = 0; i < terms.size(); ++i)
+      for (std::size_t i = 0; i < terms.size(); ++i) {
         if (holders[i].count(id) != 0) covered += idf[i];
+      }
       cand.p.score = idf_sum > 0 ? covered / idf_sum : 0.0;  // coverage for now
       found.push_back(std::move(cand));
     }
@@ -924,8 +933,9 @@ Result<std::vector<Passage>> CorpusIndex::search(std::string_view question, int 
     }
     std::stable_sort(found.begin(), found.end(),
                      [](const Candidate& a, const Candidate& b) { return a.p.score > b.p.score; });
-    if (found.size() > static_cast<std::size_t>(limit))
+    if (found.size() > static_cast<std::size_t>(limit)) {
       found.resize(static_cast<std::size_t>(limit));
+    }
     out.reserve(found.size());
     for (auto& cand : found) out.push_back(std::move(cand.p));
     return out;

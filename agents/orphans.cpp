@@ -89,8 +89,9 @@ v1::TaskEvent interrupted_event(const v1::AgentStatus& last, const v1::Task& tas
   }
   if (!last.last_progress().empty()) {
     reason += ", last progress \"" + last.last_progress() + "\"";
-    if (is_set(last.last_progress_at()))
+    if (is_set(last.last_progress_at())) {
       reason += " at " + TimeUtil::ToString(last.last_progress_at());
+    }
   }
   reason += "; " + std::string(cause) +
             ": its brief was handed back for redelivery. Its work may be partly done: the "

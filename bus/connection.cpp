@@ -175,8 +175,9 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& sett
   servers.reserve(settings.servers.size());
   for (const auto& url : settings.servers) servers.push_back(url.c_str());
   auto check = [&](natsStatus st, std::string_view what) -> Result<void> {
-    if (st != NATS_OK)
+    if (st != NATS_OK) {
       return make_error(errc::config, std::string(what) + ": " + last_error_text(st));
+    }
     return {};
   };
   if (auto r = check(

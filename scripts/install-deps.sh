@@ -27,6 +27,7 @@ packages=(
   # The asan preset: clang with its sanitizer and libFuzzer runtimes
   # (tests/fuzz/README.md).
   clang libclang-rt-14-dev
+  clang-tidy-14     # scripts/tidy.sh: clang-tidy-14 and run-clang-tidy-14
   ccache            # CMakeLists.txt uses it when present: rebuilds take seconds
   librsvg2-bin      # rsvg-convert: agency usage --chart FILE.png
 )
