@@ -14,8 +14,8 @@
 
 #include "agents/ids.hpp"
 #include "agents/runtime_agent.hpp"
-#include "bus/vocabulary.hpp"
 #include "bus/signals.hpp"
+#include "bus/vocabulary.hpp"
 
 namespace agency {
 namespace runtime {

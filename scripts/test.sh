@@ -8,7 +8,9 @@
 #
 # The asan build runs at the lowest CPU priority while the release tests run:
 # those mostly wait on servers and agents, and the build takes only the idle
-# CPU. Its output goes to build/asan-build.log, shown if it fails.
+# CPU. Its output goes to build/asan-build.log, shown if it fails. clang-tidy
+# (scripts/tidy.sh, over the asan preset's compile database) runs beside it
+# the same way; any finding fails the run after the asan tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -16,6 +18,11 @@ bash scripts/check-format.sh
 cmake --preset release
 cmake --build --preset release
 cmake --preset asan >/dev/null
+# clang-tidy reads build/asan/compile_commands.json and the generated headers.
+cmake --build --preset asan --target agency_schemas >/dev/null
+echo "test.sh: clang-tidy in the background (build/tidy.log)"
+nice -n 19 bash scripts/tidy.sh -j 2 >build/tidy.log 2>&1 &
+tidy=$!
 echo "test.sh: building the asan preset in the background (build/asan-build.log)"
 nice -n 19 cmake --build --preset asan >build/asan-build.log 2>&1 &
 asan_build=$!
@@ -29,8 +36,16 @@ if [ "$asan_status" -ne 0 ]; then
   exit "$asan_status"
 fi
 echo "test.sh: asan build done"
+tidy_status=0
+wait "$tidy" || tidy_status=$?
+sed -n '/^tidy.sh: [0-9]* findings/,$p' build/tidy.log
+if [ "$tidy_status" -ne 0 ]; then
+  tail -n 80 build/tidy.log
+  echo "test.sh: clang-tidy found problems (build/tidy.log); the asan tests run anyway" >&2
+fi
 if [ "$release_status" -ne 0 ]; then
   echo "test.sh: release tests failed (exit $release_status); the asan tests run anyway" >&2
 fi
 ctest --preset asan
+if [ "$release_status" -eq 0 ] && [ "$tidy_status" -ne 0 ]; then exit "$tidy_status"; fi
 exit "$release_status"

@@ -11,6 +11,7 @@
 
 #include "agency/v1/brief.pb.h"
 #include "agency/v1/task.pb.h"
+#include "agents/config.hpp"
 #include "agents/tasks.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
@@ -27,7 +28,7 @@ using namespace std::chrono_literals;
 TEST_CASE("bus: a JetStream publish with the same Nats-Msg-Id is dropped as a duplicate") {
   test::NatsServer server;
   auto c = server.connect();
-  REQUIRE(provision(*c, ProvisionPlan{}).ok());
+  REQUIRE(provision(*c, agency::config::provision_plan(agency::config::Config{}, {})).ok());
   v1::Brief brief;
   brief.set_objective("write the spec");
   auto first =
@@ -77,7 +78,7 @@ TEST_CASE("bus: request/reply carries headers, and no responder is its own error
 TEST_CASE("bus: KV create, compare-and-set update and watch") {
   test::NatsServer server;
   auto c = server.connect();
-  REQUIRE(provision(*c, ProvisionPlan{}).ok());
+  REQUIRE(provision(*c, agency::config::provision_plan(agency::config::Config{}, {})).ok());
   auto kv = KeyValue::open(*c, subjects::kTasksBucket);
   REQUIRE(kv.ok());
 
@@ -125,7 +126,7 @@ TEST_CASE("bus: KV create, compare-and-set update and watch") {
 TEST_CASE("bus: concurrent task updates all land through compare-and-set") {
   test::NatsServer server;
   auto c = server.connect();
-  REQUIRE(provision(*c, ProvisionPlan{}).ok());
+  REQUIRE(provision(*c, agency::config::provision_plan(agency::config::Config{}, {})).ok());
   auto store = TaskStore::open(*c);
   REQUIRE(store.ok());
   v1::Brief brief;
@@ -165,7 +166,7 @@ TEST_CASE("bus: concurrent task updates all land through compare-and-set") {
 TEST_CASE("bus: task create is idempotent and writes one created event") {
   test::NatsServer server;
   auto c = server.connect();
-  REQUIRE(provision(*c, ProvisionPlan{}).ok());
+  REQUIRE(provision(*c, agency::config::provision_plan(agency::config::Config{}, {})).ok());
   auto store = TaskStore::open(*c);
   REQUIRE(store.ok());
   v1::Brief brief;
@@ -204,7 +205,7 @@ TEST_CASE("bus: a connection rides out a server restart on the same store") {
   };
   auto c = Connection::open(settings, options);
   REQUIRE(c.ok());
-  REQUIRE(provision(**c, ProvisionPlan{}).ok());
+  REQUIRE(provision(**c, ProvisionPlan{{"builder"}, 1}).ok());
   REQUIRE((*c)->js_publish("agency.brief.builder", Outgoing{"before", {}}).ok());
 
   REQUIRE(server.server().stop().ok());

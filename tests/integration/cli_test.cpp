@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agency/v1/dead.pb.h"
+#include "agents/config.hpp"
 #include "agents/inbox.hpp"
 #include "bus/codec.hpp"
 #include "bus/provision.hpp"
@@ -176,7 +177,7 @@ TEST_CASE("cli: dead shows what could not be processed, with the reason") {
   test::NatsServer server;
   test::TempDir dir;
   auto c = server.connect();
-  REQUIRE(provision(*c, ProvisionPlan{}).ok());
+  REQUIRE(provision(*c, agency::config::provision_plan(agency::config::Config{}, {})).ok());
   const char* bad = "\xc3\x28 not utf-8";
   REQUIRE(natsConnection_PublishString(c->raw(), "agency.brief.planner", bad) == NATS_OK);
   REQUIRE(natsConnection_Flush(c->raw()) == NATS_OK);

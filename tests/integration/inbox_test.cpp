@@ -7,6 +7,7 @@
 #include <string>
 
 #include "agency/v1/dead.pb.h"
+#include "agents/config.hpp"
 #include "agents/inbox.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
@@ -42,7 +43,7 @@ std::vector<v1::DeadLetter> dead_letters(Connection& c) {
 TEST_CASE("inbox: a plain core publish of text lands as a Brief") {
   test::NatsServer server;
   auto c = server.connect();
-  REQUIRE(provision(*c, ProvisionPlan{}).ok());
+  REQUIRE(provision(*c, agency::config::provision_plan(agency::config::Config{}, {})).ok());
   plain_publish(*c, "agency.brief.planner", "Add rate limiting to the API\n");
 
   auto inbox = BriefInbox::open(*c, "planner", "planner-1");
@@ -62,7 +63,7 @@ TEST_CASE("inbox: a plain core publish of text lands as a Brief") {
 TEST_CASE("inbox: JSON in the protobuf mapping fills any field") {
   test::NatsServer server;
   auto c = server.connect();
-  REQUIRE(provision(*c, ProvisionPlan{}).ok());
+  REQUIRE(provision(*c, agency::config::provision_plan(agency::config::Config{}, {})).ok());
   plain_publish(
       *c, "agency.brief.builder",
       R"({"objective":"Fix the flaky test","doneWhen":"CI green 10 times","constraints":["no sleeps"],"priority":"batch","tokenBudget":"50000"})");
@@ -82,7 +83,7 @@ TEST_CASE("inbox: JSON in the protobuf mapping fills any field") {
 TEST_CASE("inbox: bad payloads are dead-lettered with the reason, good ones still handled") {
   test::NatsServer server;
   auto c = server.connect();
-  REQUIRE(provision(*c, ProvisionPlan{}).ok());
+  REQUIRE(provision(*c, agency::config::provision_plan(agency::config::Config{}, {})).ok());
   const std::string garbage("\xff\xfe\x00\x01\x80garbage", 12);
   plain_publish(*c, "agency.brief.reviewer", garbage);
   plain_publish(*c, "agency.brief.reviewer", R"({"objective": 5})");
@@ -134,7 +135,7 @@ TEST_CASE("inbox: two agents of one role never get the same brief") {
   test::NatsServer server;
   auto c1 = server.connect("a1");
   auto c2 = server.connect("a2");
-  REQUIRE(provision(*c1, ProvisionPlan{}).ok());
+  REQUIRE(provision(*c1, agency::config::provision_plan(agency::config::Config{}, {})).ok());
   constexpr int kBriefs = 20;
   for (int i = 0; i < kBriefs; ++i) {
     plain_publish(*c1, "agency.brief.builder", "task " + std::to_string(i));

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <string>
 
+#include "agents/catalog.hpp"
+#include "agents/config.hpp"
 #include "bus/consumer.hpp"
 #include "bus/kv.hpp"
 #include "bus/provision.hpp"
@@ -32,7 +34,8 @@ StreamFacts facts(Connection& c, const std::string& name) {
 TEST_CASE("provision: creates every stream, bucket and role consumer") {
   test::NatsServer server;
   auto c = server.connect();
-  auto report = provision(*c, ProvisionPlan{{"custom-role"}, 1});
+  // The catalog's roles and the configured ones: the bus itself knows none.
+  auto report = provision(*c, config::provision_plan(config::Config{}, {"custom-role"}));
   REQUIRE_MESSAGE(report.ok(), (report.ok() ? "" : report.error().message));
   CHECK(report->updated.empty());
   CHECK(report->unchanged.empty());
@@ -54,7 +57,8 @@ TEST_CASE("provision: creates every stream, bucket and role consumer") {
   REQUIRE(consumers.ok());
   std::vector<std::string> names;
   for (const auto& cs : *consumers) names.push_back(cs.name);
-  for (const auto& role : builtin_roles()) {
+  REQUIRE_FALSE(catalog::names().empty());
+  for (const auto& role : catalog::names()) {
     CHECK(std::find(names.begin(), names.end(), "briefs-" + role) != names.end());
   }
   CHECK(std::find(names.begin(), names.end(), "briefs-custom-role") != names.end());
@@ -63,7 +67,7 @@ TEST_CASE("provision: creates every stream, bucket and role consumer") {
 TEST_CASE("provision: a second run changes nothing and keeps the data") {
   test::NatsServer server;
   auto c = server.connect();
-  auto first = provision(*c, ProvisionPlan{});
+  auto first = provision(*c, agency::config::provision_plan(agency::config::Config{}, {}));
   REQUIRE(first.ok());
   auto kv = KeyValue::open(*c, subjects::kTasksBucket);
   REQUIRE(kv.ok());
@@ -71,7 +75,7 @@ TEST_CASE("provision: a second run changes nothing and keeps the data") {
   REQUIRE(c->js_publish("agency.brief.planner", Outgoing{"queued work", {}}).ok());
   auto before = facts(*c, "AGENCY_BRIEFS");
 
-  auto second = provision(*c, ProvisionPlan{});
+  auto second = provision(*c, agency::config::provision_plan(agency::config::Config{}, {}));
   REQUIRE_MESSAGE(second.ok(), (second.ok() ? "" : second.error().message));
   CHECK(second->created.empty());
   CHECK(second->updated.empty());
@@ -88,7 +92,7 @@ TEST_CASE("provision: a second run changes nothing and keeps the data") {
 TEST_CASE("provision: a changed setting is put back, and reported as updated") {
   test::NatsServer server;
   auto c = server.connect();
-  REQUIRE(provision(*c, ProvisionPlan{}).ok());
+  REQUIRE(provision(*c, agency::config::provision_plan(agency::config::Config{}, {})).ok());
   // Someone shortens the events' retention by hand.
   jsStreamInfo* raw = nullptr;
   REQUIRE(js_GetStreamInfo(&raw, c->js(), "AGENCY_EVENTS", nullptr, nullptr) == NATS_OK);
@@ -99,7 +103,7 @@ TEST_CASE("provision: a changed setting is put back, and reported as updated") {
   REQUIRE(js_UpdateStream(&updated, c->js(), &cfg, nullptr, nullptr) == NATS_OK);
   jsStreamInfo_Destroy(updated);
 
-  auto again = provision(*c, ProvisionPlan{});
+  auto again = provision(*c, agency::config::provision_plan(agency::config::Config{}, {}));
   REQUIRE(again.ok());
   CHECK(again->updated == std::vector<std::string>{"stream AGENCY_EVENTS"});
   CHECK(facts(*c, "AGENCY_EVENTS").max_age == 30LL * 24 * 3600 * 1000000000LL);
@@ -119,11 +123,21 @@ TEST_CASE("provision: a stream with the wrong retention is an error that says wh
   REQUIRE(js_AddStream(&raw, c->js(), &cfg, nullptr, nullptr) == NATS_OK);
   jsStreamInfo_Destroy(raw);
 
-  auto r = provision(*c, ProvisionPlan{});
+  auto r = provision(*c, agency::config::provision_plan(agency::config::Config{}, {}));
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == errc::config);
   CHECK(r.error().message.find("nats stream rm AGENCY_BRIEFS") != std::string::npos);
 }
 
 }  // namespace
+TEST_CASE("provision: the bus makes brief consumers only for the roles it is given") {
+  test::NatsServer server;
+  auto c = server.connect();
+  REQUIRE(provision(*c, ProvisionPlan{{"solo"}, 1}).ok());
+  auto consumers = list_consumers(*c, subjects::kBriefsStream);
+  REQUIRE(consumers.ok());
+  REQUIRE(consumers->size() == 1);
+  CHECK(consumers->front().name == "briefs-solo");
+}
+
 }  // namespace agency
