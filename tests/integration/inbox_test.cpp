@@ -88,7 +88,7 @@ TEST_CASE("inbox: bad payloads are dead-lettered with the reason, good ones stil
   plain_publish(*c, "agency.brief.reviewer", garbage);
   plain_publish(*c, "agency.brief.reviewer", R"({"objective": 5})");
   plain_publish(*c, "agency.brief.reviewer", "check the spec against the branch");
-  plain_publish(*c, "agency.brief.reviewer", R"({"stage":"nonsense","objective":"x"})");
+  plain_publish(*c, "agency.brief.reviewer", R"({"stage":"Not A Stage","objective":"x"})");
   plain_publish(*c, "agency.brief.reviewer", "second good one");
 
   auto inbox = BriefInbox::open(*c, "reviewer", "reviewer-7");
@@ -115,7 +115,7 @@ TEST_CASE("inbox: bad payloads are dead-lettered with the reason, good ones stil
   CHECK_FALSE(letters[0].reason().empty());
   CHECK(letters[1].payload() == R"({"objective": 5})");
   CHECK(letters[1].reason().find("objective") != std::string::npos);
-  CHECK(letters[2].reason().find("nonsense") != std::string::npos);
+  CHECK(letters[2].reason().find("Not A Stage") != std::string::npos);
 
   // Nothing left behind: every message was settled.
   auto empty = inbox->next(300ms);

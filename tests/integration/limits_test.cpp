@@ -162,6 +162,24 @@ TEST_CASE("limits: a large text brief makes a task record within limits.task_byt
   CHECK(record->task.brief().objective().find("[cut ") != std::string::npos);
 }
 
+TEST_CASE(
+    "limits: a brief for a stage the pipeline does not have is dead-lettered, naming its stages") {
+  Pipeline p(kPassingScenario);
+  p.start_fleet();
+  REQUIRE(p.wait_for_agent_state("reviewer-1", "idle"));
+  // Well formed, so the codec takes it; no row of the pipeline table has it.
+  p.plain_publish("agency.brief.reviewer", R"({"objective":"merge it","stage":"merge"})");
+  auto letters = dead_letters(p.connection(), "agency.dead.reviewer", 1);
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].reason().find("stage merge is not in the pipeline") != std::string::npos);
+  CHECK(letters[0].reason().find("ready-for-prep, ready-for-dev, qa, review") != std::string::npos);
+  // The agent goes on: the next brief to the reviewer's role is taken.
+  p.plain_publish("agency.brief.planner", "Good brief after an unknown stage");
+  auto id = p.task_with_objective("Good brief after an unknown stage");
+  REQUIRE_FALSE(id.empty());
+  CHECK(p.wait_for_stage(id, "done", 60s).has_value());
+}
+
 TEST_CASE("limits: a brief whose attempt is ahead of its task is dead-lettered at once") {
   Pipeline p(kPassingScenario);
   p.start_fleet();
