@@ -36,9 +36,9 @@
 #include <string>
 
 #include "agents/role.hpp"
-#include "agents/transcripts.hpp"
 #include "bus/connection.hpp"
 #include "roles/accountant/accounting.hpp"
+#include "roles/accountant/transcripts.hpp"
 
 namespace agency::roles {
 

@@ -28,7 +28,7 @@ std::optional<std::string> claude_config_dir(const config::Account& a) {
 }
 
 // The folders the accountant reads the person's Claude Code transcripts
-// from (agents/transcripts.hpp). A configured folder that is missing or not
+// from (roles/accountant/transcripts.hpp). A configured folder that is missing or not
 // a directory fails: the ledger would silently count nothing. A default
 // one that is missing only warns: Claude Code has not run here yet.
 std::string check_ledger(const config::Account& a, Level& level, std::string& fix) {

@@ -189,7 +189,7 @@ std::string safe_file_name(std::string name) {
 
 // The retrieval confidence: how likely the corpus answers the question,
 // judged from the passages alone (no model).
-//   1. Start from the best passage's score (agents/corpus.hpp: the share of
+//   1. Start from the best passage's score (roles/proxy/corpus.hpp: the share of
 //      the question's words it holds, weighted by rarity, times 0.75..1 for
 //      its bm25 rank).
 //   2. Corroboration: when a passage from another file scores s2 >= 0.5,

@@ -1,6 +1,6 @@
 // The knowledge proxy answers lateral questions (agency.ask.proxy) from a
 // corpus of directories (agency.yaml `proxy: corpus:`) kept in a full-text
-// index (agents/corpus.hpp). For each question it retrieves the best
+// index (roles/proxy/corpus.hpp). For each question it retrieves the best
 // passages and scores how well they cover it: below proxy.min_confidence it
 // answers at once that the corpus does not cover the question (no engine,
 // so nothing is made up); otherwise its engine composes the answer from the
@@ -22,8 +22,8 @@
 #include <string_view>
 #include <vector>
 
-#include "agents/corpus.hpp"
 #include "agents/role.hpp"
+#include "roles/proxy/corpus.hpp"
 
 namespace agency::roles {
 

@@ -1,7 +1,7 @@
-// Fuzz target: Claude Code's transcript lines (JSONL), agents/transcripts.hpp
+// Fuzz target: Claude Code's transcript lines (JSONL), roles/accountant/transcripts.hpp
 // parse_transcript_line, then daily_totals over what was read. The input is
 // a transcript: each line is parsed on its own, as TranscriptReader does.
-#include "agents/transcripts.hpp"
+#include "roles/accountant/transcripts.hpp"
 #include "tests/fuzz/fuzz.hpp"
 
 using namespace agency;

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "agents/transcripts.hpp"
+#include "roles/accountant/transcripts.hpp"
 #include "tests/support/run.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/transcript_gen.hpp"

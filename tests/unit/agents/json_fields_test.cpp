@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-#include "agents/transcripts.hpp"
+#include "roles/accountant/transcripts.hpp"
 
 namespace agency {
 namespace {

@@ -1,4 +1,4 @@
-#include "agents/corpus.hpp"
+#include "roles/proxy/corpus.hpp"
 
 #include <sqlite3.h>
 

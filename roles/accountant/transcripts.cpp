@@ -1,4 +1,4 @@
-#include "agents/transcripts.hpp"
+#include "roles/accountant/transcripts.hpp"
 
 #include <sys/stat.h>
 

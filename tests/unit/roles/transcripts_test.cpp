@@ -1,6 +1,6 @@
 // One transcript line read as ccusage 17 reads it (issue 13): its schema
 // decides whether a line counts, JSON.parse decides what is JSON.
-#include "agents/transcripts.hpp"
+#include "roles/accountant/transcripts.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-#include "agents/corpus.hpp"
+#include "roles/proxy/corpus.hpp"
 
 #include <doctest/doctest.h>
 
