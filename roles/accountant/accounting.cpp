@@ -65,6 +65,8 @@ std::string thousands(std::int64_t n) {
   return n < 0 ? "-" + out : out;
 }
 
+std::string tokens_short(std::int64_t n) { return tokens_short(static_cast<double>(n)); }
+
 std::string tokens_short(double n) {
   char buf[32];
   if (n >= 1e9) {

@@ -50,6 +50,8 @@ std::string rfc3339(Time t);
 std::string thousands(std::int64_t n);
 // A token count in a few characters ("950", "1.2k", "45k", "3.4M", "12M").
 std::string tokens_short(double n);
+// The same for a count of tokens (exact up to 2^53, far beyond any window).
+std::string tokens_short(std::int64_t n);
 
 // ---------------------------------------------------------------- windows
 
