@@ -56,7 +56,7 @@ void fail(const Error& error) {
   throw CLI::RuntimeError(exit_code_for(error));
 }
 
-void must(Result<void> r) {
+void must(const Result<void>& r) {
   if (!r) fail(r.error());
 }
 

@@ -69,6 +69,6 @@ T must(Result<T> r) {
   if (!r) fail(r.error());
   return std::move(*r);
 }
-void must(Result<void> r);
+void must(const Result<void>& r);
 
 }  // namespace agency::cli

@@ -374,10 +374,11 @@ class Parser : public Reader {
         }
       }
       if (p.name.empty()) fail(entry, "has no 'name' (letters, digits, '-' and '_')");
-      if (!has_repo)
+      if (!has_repo) {
         fail(entry, "project '" + p.name +
                         "' has no 'repo' (the path of its git "
                         "repository)");
+      }
       for (const auto& other : out) {
         if (other.name == p.name) {
           fail(entry, "project name '" + p.name + "' is used twice; project names must differ");

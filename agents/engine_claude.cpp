@@ -129,8 +129,9 @@ class ClaudeEngine final : public CliEngine {
       for (const auto& t : config_.allowed_tools) tools += (tools.empty() ? "" : ",") + t;
       a.insert(a.end(), {"--allowedTools", tools});
     }
-    if (config_.max_turns > 0)
+    if (config_.max_turns > 0) {
       a.insert(a.end(), {"--max-turns", std::to_string(config_.max_turns)});
+    }
     if (!session.empty()) a.insert(a.end(), {"--resume", session, "--fork-session"});
     a.insert(a.end(), config_.cli_args.begin(), config_.cli_args.end());
     return a;

@@ -327,8 +327,9 @@ Error malformed_answer(const ApiCall& call, std::string_view what, std::string_v
 Result<ApiAnswer> call_api(const ApiCall& call, const std::atomic<bool>& cancel,
                            const ProgressFn& progress) {
   NoteFn note;
-  if (progress)
+  if (progress) {
     note = [&](std::string_view text) { progress(call.engine + ": " + std::string(text)); };
+  }
   auto exchange = post_with_retries(call.request, call.retry, cancel, note);
   if (!exchange) {
     const Error& e = exchange.error();

@@ -34,6 +34,7 @@ bool is_stage(std::string_view name) {
 
 std::vector<std::string_view> work_stages() {
   std::vector<std::string_view> out;
+  out.reserve(kStages.size() + 2);
   for (const auto& s : kStages) out.push_back(s.name);
   return out;
 }
@@ -47,6 +48,7 @@ std::vector<std::string_view> all_stages() {
 
 std::vector<std::string_view> roles() {
   std::vector<std::string_view> out;
+  out.reserve(kStages.size());
   for (const auto& s : kStages) out.push_back(s.role);
   return out;
 }

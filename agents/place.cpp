@@ -102,7 +102,7 @@ std::string home_dir() { return env("HOME"); }
 // ~/ for the home directory, to keep printed paths short.
 std::string tilde(const fs::path& p) {
   const std::string home = home_dir();
-  const std::string s = p.string();
+  std::string s = p.string();
   if (!home.empty() && s.rfind(home + "/", 0) == 0) return "~" + s.substr(home.size());
   return s;
 }
@@ -420,8 +420,9 @@ std::vector<std::string> fleet_roles(const Place& place) {
 std::string config_yaml(const Place& place, const YamlOptions& options) {
   std::ostringstream y;
   std::istringstream header(options.header);
-  for (std::string line; std::getline(header, line);)
+  for (std::string line; std::getline(header, line);) {
     y << "#" << (line.empty() ? "" : " ") << line << '\n';
+  }
   y << "# Every key is optional; docs/CONFIG.md describes them all. Relative paths\n"
        "# are relative to this file.\n\n";
   if (!options.state_dir.empty()) {

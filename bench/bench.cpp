@@ -1244,6 +1244,7 @@ MeshRun mesh_throughput(const Server& server, const fs::path& dir, int per_role,
         }
       }
       std::vector<double> e2e;
+      e2e.reserve(published.size());
       for (const auto& [id, at] : published) {
         e2e.push_back(ms_between(at, o.task(id)->entered_seen.at("done")));
       }
@@ -1557,7 +1558,9 @@ dispatch_figures:
 }  // namespace
 }  // namespace agency::bench
 
-int main(int argc, char** argv) {
+namespace {
+
+int bench_main(int argc, char** argv) {
   agency::bench::Options o;
   CLI::App app{
       "agency-bench: brief-to-pickup latency and pipeline throughput of the mesh, each beside "
@@ -1602,6 +1605,17 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     // Failure, or anything the libraries threw: the benchmark could not run.
     std::cerr << "agency-bench: " << e.what() << std::endl;
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return bench_main(argc, argv);
+  } catch (...) {
+    std::cerr << "agency-bench: could not run (an unexpected error while reading the options)\n";
     return 1;
   }
 }

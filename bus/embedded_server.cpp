@@ -286,7 +286,8 @@ Result<int> find_free_port() {
   return static_cast<int>(ntohs(addr.sin_port));
 }
 
-Result<std::unique_ptr<EmbeddedServer>> EmbeddedServer::start(EmbeddedServerOptions options) {
+Result<std::unique_ptr<EmbeddedServer>> EmbeddedServer::start(
+    const EmbeddedServerOptions& options) {
   auto impl = std::make_unique<Impl>();
 
   std::vector<std::string> searched;

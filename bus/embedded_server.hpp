@@ -32,7 +32,7 @@ struct EmbeddedServerOptions {
 
 class EmbeddedServer {
  public:
-  static Result<std::unique_ptr<EmbeddedServer>> start(EmbeddedServerOptions options);
+  static Result<std::unique_ptr<EmbeddedServer>> start(const EmbeddedServerOptions& options);
   ~EmbeddedServer();
   EmbeddedServer(const EmbeddedServer&) = delete;
   EmbeddedServer& operator=(const EmbeddedServer&) = delete;

@@ -329,6 +329,7 @@ void run_status(const GlobalOptions& global) {
     std::cout << "no agents running (start the fleet with `agency up`)\n";
   } else {
     std::vector<std::vector<std::string>> rows;
+    rows.reserve(agents.size());
     for (const auto& a : agents) {
       rows.push_back({a.agent_id(), a.role(), a.state(), a.task_id().empty() ? "-" : a.task_id(),
                       age_text(a.since()), a.engine().empty() ? "-" : a.engine(),
@@ -425,6 +426,7 @@ void run_task_list(const GlobalOptions& global, const std::string& stage) {
     return;
   }
   std::vector<std::vector<std::string>> rows;
+  rows.reserve(shown.size());
   for (const auto& t : shown) {
     rows.push_back({t.id(), t.stage().empty() ? "-" : t.stage(),
                     t.project().empty() ? "-" : t.project(), std::to_string(t.bounces()),
@@ -454,8 +456,9 @@ void run_dead(const GlobalOptions& global, const std::string& role, std::size_t 
     auto d = codec::decode<v1::DeadLetter>(m.data(), m.headers());
     if (d) letters.push_back(std::move(*d));
   }
-  if (letters.size() > limit)
+  if (letters.size() > limit) {
     letters.erase(letters.begin(), letters.end() - static_cast<long>(limit));
+  }
   if (global.json) {
     json out = json::array();
     for (const auto& d : letters) out.push_back(message_json(d));

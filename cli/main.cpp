@@ -1,10 +1,15 @@
 // agency: run and watch a fleet of AI role agents on NATS JetStream.
 #include <CLI/CLI.hpp>
 
+#include <exception>
+#include <iostream>
+
 #include "agents/catalog.hpp"
 #include "cli/cli.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{
       "agency runs a fleet of long-lived AI role agents (planner, builder, adversary, reviewer, "
       "...) on NATS JetStream.\nPublish work with `agency brief ROLE TEXT` or plain "
@@ -51,4 +56,19 @@ int main(int argc, char** argv) {
     return code;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Commands end with their code through CLI11; anything else escaping is a
+  // bug, reported as one rather than as std::terminate.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "agency: internal error: " << e.what() << '\n';
+  } catch (...) {
+    std::cerr << "agency: internal error\n";
+  }
+  return 1;
 }

@@ -571,10 +571,11 @@ struct Session {
     if (server) {
       auto pid = server->pid();
       auto r = server->stop(kServerGrace);
-      if (!r)
+      if (!r) {
         out.warn("stopping nats-server: " + r.error().message);
-      else
+      } else {
         out.line("nats-server stopped (pid " + std::to_string(pid) + ")");
+      }
       server.reset();
     }
     if (!url_file.empty()) {

@@ -41,8 +41,9 @@ std::vector<Account> accounts(Reader& r, const Item& section) {
   std::set<std::string> names;
   for (size_t i = 0; i < section.value.size(); ++i) {
     Item entry{YAML::Node(), section.value[i], section.path + "[" + std::to_string(i) + "]"};
-    if (!entry.value.IsMap())
+    if (!entry.value.IsMap()) {
       r.fail(entry, "must be a map " + example + ", got " + describe(entry.value));
+    }
     Account acc;
     for (const auto& item : r.entries(entry, kAccountKeys)) {
       auto key = item.key.Scalar();
@@ -93,8 +94,9 @@ std::vector<Account> accounts(Reader& r, const Item& section) {
         }
       }
     }
-    if (!names.insert(acc.name).second)
+    if (!names.insert(acc.name).second) {
       r.fail(entry, "the account '" + acc.name + "' is given twice");
+    }
     if (!acc.usage_url.empty() && acc.token_file.empty()) {
       r.fail(entry, "usage_url needs token_file: the file holding the bearer token");
     }

@@ -95,7 +95,7 @@ Result<void> Dispatcher::start(const RoleContext& ctx) {
     if (auto z = check_time_zone(s.time_zone, key + ".time_zone"); !z) return z.error();
     auto cron = dispatch::parse_cron(s.cron, key + ".cron");
     if (!cron) return cron.error();
-    crons_.emplace(s.name, std::move(*cron));
+    crons_.emplace(s.name, *cron);
   }
   for (const auto& t : d.triggers) {
     const config::Trigger* trigger = &t;
@@ -502,7 +502,8 @@ bool Dispatcher::on_trigger(const config::Trigger& trigger, const Incoming& mess
 
 void Dispatcher::record(const std::string& kind, const std::string& agent_id,
                         const std::string& task_id, const std::string& reason,
-                        std::map<std::string, std::string> details, const std::string& msg_id) {
+                        const std::map<std::string, std::string>& details,
+                        const std::string& msg_id) {
   v1::FleetEvent event;
   event.set_kind(kind);
   event.set_agent_id(agent_id);

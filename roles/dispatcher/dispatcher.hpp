@@ -84,7 +84,7 @@ class Dispatcher final : public EnginelessRole {
   void follow_triggers();
   std::string look_at_fleet();
   void record(const std::string& kind, const std::string& agent_id, const std::string& task_id,
-              const std::string& reason, std::map<std::string, std::string> details = {},
+              const std::string& reason, const std::map<std::string, std::string>& details = {},
               const std::string& msg_id = {});
 
   std::shared_ptr<spdlog::logger> log_;

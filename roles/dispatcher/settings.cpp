@@ -88,8 +88,9 @@ Dispatcher dispatcher(Reader& r, const Item& section, std::map<std::string, Inst
         if (sc.name.empty() || sc.cron.empty() || sc.role.empty() || sc.objective.empty()) {
           r.fail(entry, "a schedule needs a name, a cron expression, a role and an objective");
         }
-        if (!names.insert(sc.name).second)
+        if (!names.insert(sc.name).second) {
           r.fail(entry, "the schedule '" + sc.name + "' is given twice");
+        }
         d.schedules.push_back(std::move(sc));
       }
     } else if (key == "triggers") {
@@ -119,10 +120,12 @@ Dispatcher dispatcher(Reader& r, const Item& section, std::map<std::string, Inst
         if (t.name.empty() || t.subject.empty() || t.role.empty() || t.objective.empty()) {
           r.fail(entry, "a trigger needs a name, a subject, a role and an objective");
         }
-        if (t.subject.find(' ') != std::string::npos)
+        if (t.subject.find(' ') != std::string::npos) {
           r.fail(entry, "the subject has a space in it");
-        if (!names.insert(t.name).second)
+        }
+        if (!names.insert(t.name).second) {
           r.fail(entry, "the trigger '" + t.name + "' is given twice");
+        }
         d.triggers.push_back(std::move(t));
       }
     } else if (key == "instances") {

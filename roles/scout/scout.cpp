@@ -267,8 +267,9 @@ Result<Turn> Scout::prepare(const RoleContext& ctx, const v1::Brief& brief, cons
   known_.clear();
   if (ctx.mesh != nullptr) {
     auto tasks = ctx.mesh->tasks();
-    if (!tasks)
+    if (!tasks) {
       return make_error(tasks.error().code, "reading the open tasks: " + tasks.error().message);
+    }
     known_ = std::move(*tasks);
   }
   const config::Project& project = *ctx.project;

@@ -101,9 +101,10 @@ Result<void> write_file(const fs::path& path, const std::string& text) {
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);
-  if (ec)
+  if (ec) {
     return make_error(errc::io,
                       "cannot move " + tmp.string() + " to " + path.string() + ": " + ec.message());
+  }
   return {};
 }
 
