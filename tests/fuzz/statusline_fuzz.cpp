@@ -1,5 +1,5 @@
 // Fuzz target: Claude Code's statusline JSON, which `agency usage
-// ingest-statusline` reads on stdin (cli/usage.cpp), parsed by
+// ingest-statusline` reads on stdin (roles/accountant/usage_command.cpp), parsed by
 // roles/accountant/report.hpp parse_statusline; then the line it prints.
 #include <chrono>
 
