@@ -47,10 +47,6 @@
 #include "agency/v1/fleet.pb.h"
 #include "agency/v1/task.pb.h"
 #include "agency/v1/usage.pb.h"
-#include "agents/ids.hpp"
-#include "agents/inbox.hpp"
-#include "agents/pipeline.hpp"
-#include "agents/tasks.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/connection.hpp"
@@ -60,6 +56,10 @@
 #include "bus/spawn.hpp"
 #include "bus/subjects.hpp"
 #include "bus/vocabulary.hpp"
+#include "runtime/ids.hpp"
+#include "runtime/inbox.hpp"
+#include "runtime/pipeline.hpp"
+#include "runtime/tasks.hpp"
 
 extern char** environ;
 

@@ -14,10 +14,10 @@
 #include <system_error>
 #include <vector>
 
-#include "agents/pipeline.hpp"
-#include "agents/role.hpp"
-#include "agents/runtime.hpp"
 #include "bus/vocabulary.hpp"
+#include "runtime/pipeline.hpp"
+#include "runtime/role_logic.hpp"
+#include "runtime/runtime.hpp"
 
 namespace agency::bench {
 namespace {

@@ -597,7 +597,7 @@ Result<void> check_name(const pb::Message& m, std::string_view field, const std:
 }
 
 // `value` of message field `field` must look like a stage name (or be empty).
-// Which stages exist is the pipeline's (agents/pipeline.hpp): an agent
+// Which stages exist is the pipeline's (runtime/pipeline.hpp): an agent
 // dead-letters a brief for a stage its pipeline does not have.
 Result<void> check_stage(const pb::Message& m, std::string_view field, const std::string& value) {
   if (value.empty() || vocab::is_stage_name(value)) return {};

@@ -1,5 +1,5 @@
 // Finding the program a process will run: one lookup for the engines
-// (agents/process), the fleet's role binaries and children (cli/up,
+// (runtime/process), the fleet's role binaries and children (cli/up,
 // cli/supervisor), the embedded nats-server and `agency doctor`, so a name
 // is found the same way everywhere.
 //

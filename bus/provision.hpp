@@ -25,7 +25,7 @@ struct ProvisionReport {
 struct ProvisionPlan {
   // Roles that get a durable brief consumer (briefs-<role>): the bus knows
   // none by name; config::provision_plan() lists the configured ones and
-  // every role of the catalog (agents/catalog.hpp).
+  // every role of the catalog (runtime/catalog.hpp).
   std::vector<std::string> roles;
   // Number of replicas for streams and buckets (1 on one machine, 3 in a
   // cluster).

@@ -15,7 +15,7 @@ namespace agency::vocabulary {
 using Names = std::span<const std::string_view>;
 
 // Stages of a task. The stages work moves through, and the role of each,
-// are the pipeline table's (agents/pipeline.hpp); the bus knows only the two
+// are the pipeline table's (runtime/pipeline.hpp); the bus knows only the two
 // ends nobody is briefed for, and what a stage name looks like.
 inline constexpr std::string_view kDone = "done";
 inline constexpr std::string_view kBlocked = "blocked";
@@ -62,7 +62,7 @@ inline constexpr std::string_view kEventBounced = "bounced";
 inline constexpr std::string_view kEventBlocked = "blocked";
 inline constexpr std::string_view kEventDone = "done";
 // An agent died holding the task's brief; the brief was handed back
-// (agents/orphans.hpp). Does not move the task.
+// (runtime/orphans.hpp). Does not move the task.
 inline constexpr std::string_view kEventInterrupted = "interrupted";
 inline constexpr std::array<std::string_view, 6> kTaskEventKinds = {
     kEventCreated, kEventStageChanged, kEventBounced, kEventBlocked, kEventDone, kEventInterrupted};

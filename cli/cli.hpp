@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "agents/command_line.hpp"
+#include "runtime/command_line.hpp"
 
 namespace agency::cli {
 

@@ -14,12 +14,6 @@
 
 #include "agency/v1/dead.pb.h"
 #include "agency/v1/fleet.pb.h"
-#include "agents/catalog.hpp"
-#include "agents/ids.hpp"
-#include "agents/inbox.hpp"
-#include "agents/pipeline.hpp"
-#include "agents/place.hpp"
-#include "agents/tasks.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
@@ -29,6 +23,12 @@
 #include "bus/text.hpp"
 #include "bus/vocabulary.hpp"
 #include "cli/cli.hpp"
+#include "runtime/catalog.hpp"
+#include "runtime/ids.hpp"
+#include "runtime/inbox.hpp"
+#include "runtime/pipeline.hpp"
+#include "runtime/place.hpp"
+#include "runtime/tasks.hpp"
 
 namespace agency::cli {
 namespace {

@@ -7,7 +7,7 @@
 // configured one, or a throwaway embedded server).
 //
 // Without agency.yaml it checks what `agency up` would choose here
-// (agents/place.hpp). Exit 0 when nothing fails (warnings allowed), 1 when
+// (runtime/place.hpp). Exit 0 when nothing fails (warnings allowed), 1 when
 // a check fails, 2 when agency.yaml does not load.
 #include <fcntl.h>
 #include <sys/file.h>
@@ -32,14 +32,14 @@
 #include <utility>
 #include <vector>
 
-#include "agents/catalog.hpp"
-#include "agents/http.hpp"
-#include "agents/limits.hpp"
-#include "agents/place.hpp"
-#include "agents/process.hpp"
-#include "agents/skill.hpp"
 #include "bus/embedded_server.hpp"
 #include "cli/cli.hpp"
+#include "runtime/catalog.hpp"
+#include "runtime/http.hpp"
+#include "runtime/limits.hpp"
+#include "runtime/place.hpp"
+#include "runtime/process.hpp"
+#include "runtime/skill.hpp"
 
 namespace agency::cli {
 namespace {
@@ -54,7 +54,7 @@ constexpr std::int64_t kStreamsNeeded = 9;
 // Room a message's headers take beside the largest payload limits.* allows.
 constexpr std::int64_t kHeaderRoom = 64 * 1024;
 // A role whose rules are code runs no engine whatever its SKILL.md names
-// (agents/catalog.hpp).
+// (runtime/catalog.hpp).
 bool runs_no_engine(const std::string& role) {
   const auto* info = catalog::find(role);
   return info != nullptr && !info->runs_engine;

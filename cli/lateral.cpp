@@ -16,9 +16,6 @@
 #include <vector>
 
 #include "agency/v1/ask.pb.h"
-#include "agents/catalog.hpp"
-#include "agents/ids.hpp"
-#include "agents/mesh.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/kv.hpp"
@@ -26,6 +23,9 @@
 #include "bus/text.hpp"
 #include "bus/vocabulary.hpp"
 #include "cli/cli.hpp"
+#include "runtime/catalog.hpp"
+#include "runtime/ids.hpp"
+#include "runtime/mesh.hpp"
 
 namespace agency::cli {
 namespace {

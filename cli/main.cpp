@@ -4,8 +4,8 @@
 #include <exception>
 #include <iostream>
 
-#include "agents/catalog.hpp"
 #include "cli/cli.hpp"
+#include "runtime/catalog.hpp"
 
 namespace {
 

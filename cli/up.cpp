@@ -41,9 +41,6 @@
 
 #include "agency/v1/control.pb.h"
 #include "agency/v1/scale.pb.h"
-#include "agents/logging.hpp"
-#include "agents/orphans.hpp"
-#include "agents/place.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/embedded_server.hpp"
@@ -53,6 +50,9 @@
 #include "bus/subjects.hpp"
 #include "cli/cli.hpp"
 #include "cli/supervisor.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/orphans.hpp"
+#include "runtime/place.hpp"
 
 namespace agency::cli {
 namespace {
@@ -745,7 +745,7 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
   // The fleet.
   Supervisor supervisor(RestartPolicy{}, make_logger("up"));
   // A child that dies holding a brief: handed back now, not after the ack
-  // wait, whether or not it is restarted (agents/orphans.hpp).
+  // wait, whether or not it is restarted (runtime/orphans.hpp).
   supervisor.on_exit(
       [&conn, &cfg, log = make_logger("up")](const ChildStatus& child, pid_t pid, bool restarting) {
         auto done = orphans::hand_back_dead(

@@ -23,14 +23,14 @@ endfunction()
 # The folder roles/<name>/ holds <name>.cpp (logic, and the role's catalog
 # entry agency::catalog::entries::<name>()), main.cpp and SKILL.md; the
 # binary is agency-<name>. Every role but the GENERIC one (agency-role, the
-# binary for roles without code) joins the catalog (agents/catalog.hpp),
+# binary for roles without code) joins the catalog (runtime/catalog.hpp),
 # which agency_role_catalog() writes once all roles are added.
 function(agency_add_role name)
   cmake_parse_arguments(ROLE "GENERIC" "" "SOURCES" ${ARGN})
   set(lib agency_role_${name})
   add_library(${lib} STATIC ${name}.cpp ${ROLE_SOURCES})
   add_library(agency::role_${name} ALIAS ${lib})
-  target_link_libraries(${lib} PUBLIC agency::agents)
+  target_link_libraries(${lib} PUBLIC agency::runtime)
   agency_warnings(${lib})
   # A role's own section of agency.yaml (settings.cpp) is YAML reading too.
   if("settings.cpp" IN_LIST ROLE_SOURCES)
@@ -65,7 +65,7 @@ function(agency_role_catalog)
   endforeach()
   set(out ${CMAKE_CURRENT_BINARY_DIR}/catalog.cpp)
   file(GENERATE OUTPUT ${out} CONTENT "// Written by cmake/AgencyTargets.cmake from roles/CMakeLists.txt.\n\
-#include \"agents/catalog.hpp\"\n\
+#include \"runtime/catalog.hpp\"\n\
 \n\
 namespace agency::catalog {\n\
 namespace entries {\n\
@@ -80,5 +80,5 @@ ${add}\
 }  // namespace agency::catalog\n")
   add_library(agency_catalog OBJECT ${out})
   add_library(agency::catalog ALIAS agency_catalog)
-  target_link_libraries(agency_catalog PUBLIC agency::agents ${libs})
+  target_link_libraries(agency_catalog PUBLIC agency::runtime ${libs})
 endfunction()

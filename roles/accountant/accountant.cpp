@@ -9,12 +9,6 @@
 
 #include "agency/v1/event.pb.h"
 #include "agency/v1/usage.pb.h"
-#include "agents/catalog.hpp"
-#include "agents/http.hpp"
-#include "agents/limits.hpp"
-#include "agents/localtime.hpp"
-#include "agents/logging.hpp"
-#include "agents/mesh.hpp"
 #include "bus/bounds.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
@@ -25,6 +19,12 @@
 #include "roles/accountant/commands.hpp"
 #include "roles/accountant/ledger_io.hpp"
 #include "roles/accountant/settings.hpp"
+#include "runtime/catalog.hpp"
+#include "runtime/http.hpp"
+#include "runtime/limits.hpp"
+#include "runtime/localtime.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/mesh.hpp"
 
 namespace agency::roles {
 
@@ -497,7 +497,7 @@ std::optional<Decision> Accountant::precheck(const RoleContext& ctx, const v1::B
 
 }  // namespace agency::roles
 
-// The role's entry in the catalog (agents/catalog.hpp).
+// The role's entry in the catalog (runtime/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo accountant() {
   RoleInfo info("accountant");

@@ -35,10 +35,10 @@
 #include <optional>
 #include <string>
 
-#include "agents/role.hpp"
 #include "bus/connection.hpp"
 #include "roles/accountant/accounting.hpp"
 #include "roles/accountant/transcripts.hpp"
+#include "runtime/role_logic.hpp"
 
 namespace agency::roles {
 

@@ -10,8 +10,8 @@
 #include <tuple>
 #include <utility>
 
-#include "agents/localtime.hpp"
 #include "roles/accountant/settings.hpp"
+#include "runtime/localtime.hpp"
 
 namespace agency::accounting {
 

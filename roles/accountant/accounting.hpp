@@ -29,10 +29,10 @@
 #include <string_view>
 #include <vector>
 
-#include "agents/config.hpp"
 #include "bus/bounds.hpp"
 #include "bus/result.hpp"
 #include "roles/accountant/settings.hpp"
+#include "runtime/config.hpp"
 
 namespace agency::accounting {
 

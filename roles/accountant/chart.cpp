@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "agents/localtime.hpp"
 #include "roles/accountant/report.hpp"
+#include "runtime/localtime.hpp"
 
 namespace agency::accounting {
 

@@ -1,5 +1,5 @@
 // The accountant's commands of `agency`, added through its catalog entry
-// (agents/catalog.hpp): `agency usage` (usage_command.cpp) and `agency sim`
+// (runtime/catalog.hpp): `agency usage` (usage_command.cpp) and `agency sim`
 // (sim_command.cpp), and its lines of `agency doctor` (doctor_checks.cpp).
 #pragma once
 
@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "agents/command_line.hpp"
+#include "runtime/command_line.hpp"
 
 namespace agency::accounting {
 

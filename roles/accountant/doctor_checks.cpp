@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "agents/command_line.hpp"
-#include "agents/limits.hpp"
 #include "roles/accountant/commands.hpp"
 #include "roles/accountant/settings.hpp"
+#include "runtime/command_line.hpp"
+#include "runtime/limits.hpp"
 
 namespace agency::accounting {
 namespace {

@@ -3,13 +3,13 @@
 #include <cmath>
 #include <cstdio>
 
-#include "agents/limits.hpp"
 #include "bus/bounds.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
 #include "bus/subjects.hpp"
 #include "roles/accountant/settings.hpp"
+#include "runtime/limits.hpp"
 
 namespace agency::accounting {
 

@@ -21,11 +21,11 @@
 #include <vector>
 
 #include "agency/v1/usage.pb.h"
-#include "agents/config.hpp"
 #include "bus/connection.hpp"
 #include "bus/message.hpp"
 #include "roles/accountant/accounting.hpp"
 #include "roles/accountant/settings.hpp"
+#include "runtime/config.hpp"
 
 namespace agency::accounting {
 

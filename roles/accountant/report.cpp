@@ -7,7 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "agents/localtime.hpp"
+#include "runtime/localtime.hpp"
 
 namespace agency::accounting {
 

@@ -7,8 +7,8 @@
 #include <random>
 #include <utility>
 
-#include "agents/localtime.hpp"
 #include "roles/accountant/settings.hpp"
+#include "runtime/localtime.hpp"
 
 namespace agency::accounting {
 

@@ -4,10 +4,10 @@
 #include <iostream>
 #include <memory>
 
-#include "agents/command_line.hpp"
-#include "agents/limits.hpp"
 #include "roles/accountant/commands.hpp"
 #include "roles/accountant/sim.hpp"
+#include "runtime/command_line.hpp"
+#include "runtime/limits.hpp"
 
 namespace agency::accounting {
 

@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "agents/json_fields.hpp"
 #include "bus/bounds.hpp"
+#include "runtime/json_fields.hpp"
 
 namespace agency {
 namespace {

@@ -17,8 +17,6 @@
 #include <string>
 
 #include "agency/v1/usage.pb.h"
-#include "agents/command_line.hpp"
-#include "agents/process.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/subjects.hpp"
@@ -28,6 +26,8 @@
 #include "roles/accountant/ledger_io.hpp"
 #include "roles/accountant/report.hpp"
 #include "roles/accountant/settings.hpp"
+#include "runtime/command_line.hpp"
+#include "runtime/process.hpp"
 
 namespace agency::accounting {
 

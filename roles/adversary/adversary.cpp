@@ -1,8 +1,8 @@
 #include "roles/adversary/adversary.hpp"
 
-#include "agents/catalog.hpp"
-#include "agents/pipeline.hpp"
 #include "bus/vocabulary.hpp"
+#include "runtime/catalog.hpp"
+#include "runtime/pipeline.hpp"
 
 namespace agency::roles {
 
@@ -93,7 +93,7 @@ Result<Decision> Adversary::finish(const RoleContext& ctx, const Turn& turn,
 
 }  // namespace agency::roles
 
-// The role's entry in the catalog (agents/catalog.hpp).
+// The role's entry in the catalog (runtime/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo adversary() { return RoleInfo("adversary"); }
 }  // namespace agency::catalog::entries

@@ -1,8 +1,8 @@
 #include "roles/builder/builder.hpp"
 
-#include "agents/catalog.hpp"
-#include "agents/pipeline.hpp"
 #include "bus/vocabulary.hpp"
+#include "runtime/catalog.hpp"
+#include "runtime/pipeline.hpp"
 
 namespace agency::roles {
 namespace {
@@ -192,7 +192,7 @@ Result<Decision> Builder::finish(const RoleContext& ctx, const Turn& turn, const
 
 }  // namespace agency::roles
 
-// The role's entry in the catalog (agents/catalog.hpp).
+// The role's entry in the catalog (runtime/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo builder() { return RoleInfo("builder"); }
 }  // namespace agency::catalog::entries

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "agents/role.hpp"
+#include "runtime/role_logic.hpp"
 
 namespace agency::roles {
 

@@ -1,10 +1,10 @@
 // The dispatcher's command of `agency`, added through its catalog entry
-// (agents/catalog.hpp): `agency dispatch log` (log_command.cpp).
+// (runtime/catalog.hpp): `agency dispatch log` (log_command.cpp).
 #pragma once
 
 #include <CLI/CLI.hpp>
 
-#include "agents/command_line.hpp"
+#include "runtime/command_line.hpp"
 
 namespace agency::dispatch {
 

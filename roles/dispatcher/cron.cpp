@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "agents/localtime.hpp"
+#include "runtime/localtime.hpp"
 
 namespace agency::dispatch {
 

@@ -17,7 +17,7 @@
 // Mondays: as in Vixie cron, `*/2` counts as `*` for this rule.
 //
 // Time zones: a schedule is wall-clock time in its zone, read through
-// agents/localtime.hpp (the project's one place that touches TZ). On DST
+// runtime/localtime.hpp (the project's one place that touches TZ). On DST
 // days a schedule fires once per wall-clock minute it names, never twice and
 // never not at all:
 //  - a time that does not exist (the spring gap: 02:30 in New York on

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "agency/v1/fleet.pb.h"
-#include "agents/config.hpp"
 #include "roles/dispatcher/settings.hpp"
+#include "runtime/config.hpp"
 
 namespace agency::dispatch {
 

@@ -9,11 +9,6 @@
 #include "agency/v1/scale.pb.h"
 #include "agency/v1/task.pb.h"
 #include "agency/v1/usage.pb.h"
-#include "agents/catalog.hpp"
-#include "agents/ids.hpp"
-#include "agents/localtime.hpp"
-#include "agents/logging.hpp"
-#include "agents/mesh.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/kv.hpp"
@@ -22,6 +17,11 @@
 #include "bus/vocabulary.hpp"
 #include "roles/dispatcher/commands.hpp"
 #include "roles/dispatcher/settings.hpp"
+#include "runtime/catalog.hpp"
+#include "runtime/ids.hpp"
+#include "runtime/localtime.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/mesh.hpp"
 
 namespace agency::roles {
 
@@ -527,7 +527,7 @@ std::optional<Decision> Dispatcher::precheck(const RoleContext& /*ctx*/, const v
 
 }  // namespace agency::roles
 
-// The role's entry in the catalog (agents/catalog.hpp).
+// The role's entry in the catalog (runtime/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo dispatcher() {
   RoleInfo info("dispatcher");

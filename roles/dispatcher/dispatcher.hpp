@@ -40,12 +40,12 @@
 #include <thread>
 #include <vector>
 
-#include "agents/role.hpp"
 #include "bus/connection.hpp"
 #include "bus/consumer.hpp"
 #include "roles/dispatcher/cron.hpp"
 #include "roles/dispatcher/dispatch.hpp"
 #include "roles/dispatcher/settings.hpp"
+#include "runtime/role_logic.hpp"
 
 namespace agency::roles {
 

@@ -8,14 +8,14 @@
 #include <string>
 
 #include "agency/v1/event.pb.h"
-#include "agents/command_line.hpp"
-#include "agents/localtime.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
 #include "bus/subjects.hpp"
 #include "bus/text.hpp"
 #include "roles/dispatcher/commands.hpp"
+#include "runtime/command_line.hpp"
+#include "runtime/localtime.hpp"
 
 namespace agency::dispatch {
 

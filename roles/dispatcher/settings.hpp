@@ -1,6 +1,6 @@
 // agency.yaml's `dispatcher:` section: the dispatcher's own settings, read by the
 // role (config::read_dispatcher, its catalog entry's section reader) with the
-// errors every section gives (agents/config_reader.hpp). docs/CONFIG.md
+// errors every section gives (runtime/config_reader.hpp). docs/CONFIG.md
 // lists the keys.
 #pragma once
 
@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "agents/config.hpp"
-#include "agents/config_reader.hpp"
+#include "runtime/config.hpp"
+#include "runtime/config_reader.hpp"
 
 namespace agency::config {
 

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "agents/role.hpp"
+#include "runtime/role_logic.hpp"
 
 namespace agency::roles {
 

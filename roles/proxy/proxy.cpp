@@ -10,9 +10,9 @@
 #include <tuple>
 #include <utility>
 
-#include "agents/catalog.hpp"
 #include "bus/vocabulary.hpp"
 #include "roles/proxy/settings.hpp"
+#include "runtime/catalog.hpp"
 
 namespace agency::roles {
 
@@ -566,7 +566,7 @@ Result<Decision> Proxy::finish(const RoleContext& /*ctx*/, const Turn& /*turn*/,
 
 }  // namespace agency::roles
 
-// The role's entry in the catalog (agents/catalog.hpp).
+// The role's entry in the catalog (runtime/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo proxy() {
   RoleInfo info("proxy");

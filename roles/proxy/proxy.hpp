@@ -22,8 +22,8 @@
 #include <string_view>
 #include <vector>
 
-#include "agents/role.hpp"
 #include "roles/proxy/corpus.hpp"
+#include "runtime/role_logic.hpp"
 
 namespace agency::roles {
 

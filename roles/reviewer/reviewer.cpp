@@ -1,8 +1,8 @@
 #include "roles/reviewer/reviewer.hpp"
 
-#include "agents/catalog.hpp"
-#include "agents/pipeline.hpp"
 #include "bus/vocabulary.hpp"
+#include "runtime/catalog.hpp"
+#include "runtime/pipeline.hpp"
 
 namespace agency::roles {
 
@@ -82,7 +82,7 @@ Result<Decision> Reviewer::finish(const RoleContext& /*ctx*/, const Turn& /*turn
 
 }  // namespace agency::roles
 
-// The role's entry in the catalog (agents/catalog.hpp).
+// The role's entry in the catalog (runtime/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo reviewer() { return RoleInfo("reviewer"); }
 }  // namespace agency::catalog::entries

@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <string_view>
 
-#include "agents/runtime.hpp"
 #include "roles/role/role.hpp"
+#include "runtime/runtime.hpp"
 
 int main(int argc, char** argv) {
   std::string path = agency::roles::skill_argument(argc, argv);

@@ -2,8 +2,8 @@
 
 #include <string_view>
 
-#include "agents/pipeline.hpp"
 #include "bus/vocabulary.hpp"
+#include "runtime/pipeline.hpp"
 
 namespace agency::roles {
 

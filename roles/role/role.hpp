@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-#include "agents/role.hpp"
+#include "runtime/role_logic.hpp"
 
 namespace agency::roles {
 

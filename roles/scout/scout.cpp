@@ -6,12 +6,12 @@
 #include <set>
 #include <string_view>
 
-#include "agents/catalog.hpp"
-#include "agents/mesh.hpp"
-#include "agents/pipeline.hpp"
 #include "bus/clock.hpp"
 #include "bus/vocabulary.hpp"
 #include "roles/scout/settings.hpp"
+#include "runtime/catalog.hpp"
+#include "runtime/mesh.hpp"
+#include "runtime/pipeline.hpp"
 
 namespace agency::roles {
 
@@ -395,7 +395,7 @@ Result<Decision> Scout::decide(const RoleContext& ctx, const Turn& turn, const O
 
 }  // namespace agency::roles
 
-// The role's entry in the catalog (agents/catalog.hpp).
+// The role's entry in the catalog (runtime/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo scout() {
   RoleInfo info("scout");

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "agency/v1/task.pb.h"
-#include "agents/role.hpp"
+#include "runtime/role_logic.hpp"
 
 namespace agency::roles {
 

@@ -34,8 +34,8 @@
 #include "agency/v1/ask.pb.h"
 #include "agency/v1/fleet.pb.h"
 #include "agency/v1/task.pb.h"
-#include "agents/config.hpp"
 #include "roles/sweeper/settings.hpp"
+#include "runtime/config.hpp"
 
 namespace agency::roles::sweep {
 
@@ -150,7 +150,7 @@ struct Action {
   std::string ack_subject;
   bool stop_agent = false;
   // redelivered: the holder's last status, which says whether a NAK can
-  // still reach only its delivery (agents/orphans.hpp).
+  // still reach only its delivery (runtime/orphans.hpp).
   v1::AgentStatus holder;
   // ask-proxy: the question and its waiting key.
   Waiting question;

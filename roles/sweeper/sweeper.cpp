@@ -3,14 +3,14 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "agents/catalog.hpp"
-#include "agents/logging.hpp"
-#include "agents/mesh.hpp"
-#include "agents/orphans.hpp"
 #include "bus/bounds.hpp"
 #include "bus/clock.hpp"
 #include "bus/vocabulary.hpp"
 #include "roles/sweeper/settings.hpp"
+#include "runtime/catalog.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/mesh.hpp"
+#include "runtime/orphans.hpp"
 
 namespace agency::roles {
 namespace {
@@ -216,7 +216,7 @@ void Sweeper::carry_out(const RoleContext& ctx, const sweep::Action& a,
   } else if (a.kind == sweep::kRedelivered) {
     if (!a.ack_subject.empty()) {
       // Through the claim and the safety window, so this NAK and an agent's
-      // own at restart never both reach a brief (agents/orphans.hpp).
+      // own at restart never both reach a brief (runtime/orphans.hpp).
       auto task = mesh.task(a.task_id);
       if (!task) {
         also(task.error());
@@ -365,7 +365,7 @@ Result<Decision> Sweeper::finish(const RoleContext& /*ctx*/, const Turn& /*turn*
 
 }  // namespace agency::roles
 
-// The role's entry in the catalog (agents/catalog.hpp).
+// The role's entry in the catalog (runtime/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo sweeper() {
   RoleInfo info("sweeper");

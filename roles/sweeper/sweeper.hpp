@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "agency/v1/event.pb.h"
-#include "agents/role.hpp"
 #include "roles/sweeper/sweep.hpp"
+#include "runtime/role_logic.hpp"
 
 namespace agency::roles {
 

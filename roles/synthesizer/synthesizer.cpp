@@ -9,12 +9,12 @@
 #include <set>
 #include <system_error>
 
-#include "agents/catalog.hpp"
-#include "agents/localtime.hpp"
-#include "agents/mesh.hpp"
 #include "bus/clock.hpp"
 #include "bus/vocabulary.hpp"
 #include "roles/synthesizer/settings.hpp"
+#include "runtime/catalog.hpp"
+#include "runtime/localtime.hpp"
+#include "runtime/mesh.hpp"
 
 namespace agency::roles {
 
@@ -457,7 +457,7 @@ Result<Decision> Synthesizer::finish(const RoleContext& ctx, const Turn& turn,
 
 }  // namespace agency::roles
 
-// The role's entry in the catalog (agents/catalog.hpp).
+// The role's entry in the catalog (runtime/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo synthesizer() {
   RoleInfo info("synthesizer");

@@ -22,8 +22,8 @@
 #include <vector>
 
 #include "agency/v1/worklog.pb.h"
-#include "agents/role.hpp"
 #include "roles/synthesizer/settings.hpp"
+#include "runtime/role_logic.hpp"
 
 namespace agency::roles {
 

@@ -1,7 +1,7 @@
-// Fuzz target: agency.yaml, agents/config.hpp config::parse. The input is
+// Fuzz target: agency.yaml, runtime/config.hpp config::parse. The input is
 // the whole file. Bad YAML or a bad value must come back as an errc::config
 // error with a message, never an exception, a crash or UB.
-#include "agents/config.hpp"
+#include "runtime/config.hpp"
 #include "tests/fuzz/fuzz.hpp"
 
 using namespace agency;

@@ -1,6 +1,6 @@
-// Fuzz target: the engine answer block (docs/OUTCOME.md), agents/engine.hpp
+// Fuzz target: the engine answer block (docs/OUTCOME.md), runtime/engine.hpp
 // parse_outcome_block. The input is an engine's whole answer.
-#include "agents/engine.hpp"
+#include "runtime/engine.hpp"
 #include "tests/fuzz/fuzz.hpp"
 
 using namespace agency;

@@ -1,6 +1,6 @@
-// Fuzz target: SKILL.md, agents/skill.hpp parse_skill. The input is the
+// Fuzz target: SKILL.md, runtime/skill.hpp parse_skill. The input is the
 // whole file: front matter between --- lines, then the markdown body.
-#include "agents/skill.hpp"
+#include "runtime/skill.hpp"
 #include "tests/fuzz/fuzz.hpp"
 
 using namespace agency;

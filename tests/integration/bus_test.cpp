@@ -11,13 +11,13 @@
 
 #include "agency/v1/brief.pb.h"
 #include "agency/v1/task.pb.h"
-#include "agents/config.hpp"
-#include "agents/tasks.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
 #include "bus/kv.hpp"
 #include "bus/provision.hpp"
 #include "bus/subjects.hpp"
+#include "runtime/config.hpp"
+#include "runtime/tasks.hpp"
 #include "tests/support/nats_server.hpp"
 
 namespace agency {

@@ -24,8 +24,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agents/engine.hpp"
-#include "agents/git.hpp"
+#include "runtime/engine.hpp"
+#include "runtime/git.hpp"
 #include "tests/support/model_server.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -9,11 +9,11 @@
 #include <vector>
 
 #include "agency/v1/dead.pb.h"
-#include "agents/config.hpp"
-#include "agents/inbox.hpp"
 #include "bus/codec.hpp"
 #include "bus/provision.hpp"
 #include "bus/subjects.hpp"
+#include "runtime/config.hpp"
+#include "runtime/inbox.hpp"
 #include "tests/support/nats_server.hpp"
 #include "tests/support/run.hpp"
 

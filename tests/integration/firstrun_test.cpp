@@ -16,10 +16,10 @@
 #include <thread>
 #include <vector>
 
-#include "agents/config.hpp"
-#include "agents/process.hpp"
 #include "bus/embedded_server.hpp"
 #include "roles/accountant/settings.hpp"
+#include "runtime/config.hpp"
+#include "runtime/process.hpp"
 #include "tests/support/run.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/unit/roles/git_repo.hpp"

@@ -16,7 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agents/engine.hpp"
+#include "runtime/engine.hpp"
 #include "tests/support/model_server.hpp"
 #include "tests/support/temp_dir.hpp"
 

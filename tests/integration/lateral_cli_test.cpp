@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "agency/v1/ask.pb.h"
-#include "agents/mesh.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
 #include "bus/kv.hpp"
 #include "bus/provision.hpp"
 #include "bus/subjects.hpp"
+#include "runtime/mesh.hpp"
 #include "tests/support/nats_server.hpp"
 #include "tests/support/run.hpp"
 

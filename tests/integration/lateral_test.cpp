@@ -11,8 +11,8 @@
 #include "agency/v1/ask.pb.h"
 #include "agency/v1/event.pb.h"
 #include "agency/v1/worklog.pb.h"
-#include "agents/mesh.hpp"
 #include "bus/consumer.hpp"
+#include "runtime/mesh.hpp"
 #include "tests/support/pipeline.hpp"
 
 namespace agency::test {

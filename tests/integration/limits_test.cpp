@@ -11,13 +11,13 @@
 #include <vector>
 
 #include "agency/v1/dead.pb.h"
-#include "agents/tasks.hpp"
 #include "bus/bounds.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
 #include "bus/handles.hpp"
 #include "bus/kv.hpp"
 #include "bus/subjects.hpp"
+#include "runtime/tasks.hpp"
 #include "tests/support/pipeline.hpp"
 
 namespace agency {

@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <string>
 
-#include "agents/catalog.hpp"
-#include "agents/config.hpp"
 #include "bus/consumer.hpp"
 #include "bus/kv.hpp"
 #include "bus/provision.hpp"
 #include "bus/subjects.hpp"
+#include "runtime/catalog.hpp"
+#include "runtime/config.hpp"
 #include "tests/support/nats_server.hpp"
 
 namespace agency {

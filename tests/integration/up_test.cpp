@@ -25,11 +25,11 @@
 #include "agency/v1/fleet.pb.h"
 #include "agency/v1/scale.pb.h"
 #include "agency/v1/task.pb.h"
-#include "agents/git.hpp"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
 #include "bus/kv.hpp"
 #include "bus/subjects.hpp"
+#include "runtime/git.hpp"
 #include "tests/support/nats_server.hpp"
 #include "tests/support/run.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -190,7 +190,7 @@ TEST_CASE("up: runs the server and the fleet, restarts a crash, stops cleanly on
   REQUIRE(up->wait_for_output("export NATS_URL=" + url, 10s));
   REQUIRE(up->wait_for_output("provisioned streams", 20s));
 
-  // The server is there, JetStream is provisioned, the custom role included.
+  // The server is there, JetStream is provisioned, the role of our own included.
   {
     auto c =
         connect_to(url, "\nagency up " + std::string(process_gone(up->pid()) ? "exited" : "runs") +

@@ -1,8 +1,8 @@
 #include <doctest/doctest.h>
 
-#include "agents/pipeline.hpp"
-#include "agents/skill.hpp"
 #include "roles/role/role.hpp"
+#include "runtime/pipeline.hpp"
+#include "runtime/skill.hpp"
 #include "tests/unit/roles/role_fixture.hpp"
 
 namespace {

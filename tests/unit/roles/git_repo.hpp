@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "agents/git.hpp"
+#include "runtime/git.hpp"
 
 namespace agency::test {
 

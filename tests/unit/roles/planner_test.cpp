@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 
-#include "agents/pipeline.hpp"
 #include "roles/planner/planner.hpp"
+#include "runtime/pipeline.hpp"
 #include "tests/unit/roles/role_fixture.hpp"
 
 namespace {

@@ -1,8 +1,8 @@
 #include <doctest/doctest.h>
 
-#include "agents/pipeline.hpp"
-#include "agents/role.hpp"
 #include "bus/vocabulary.hpp"
+#include "runtime/pipeline.hpp"
+#include "runtime/role_logic.hpp"
 #include "tests/unit/roles/role_fixture.hpp"
 
 namespace {

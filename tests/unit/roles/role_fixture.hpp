@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "agents/role.hpp"
 #include "bus/vocabulary.hpp"
+#include "runtime/role_logic.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/unit/roles/git_repo.hpp"
 

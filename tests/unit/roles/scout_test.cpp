@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <regex>
 
-#include "agents/pipeline.hpp"
 #include "roles/scout/scout.hpp"
 #include "roles/scout/settings.hpp"
+#include "runtime/pipeline.hpp"
 #include "tests/unit/roles/role_fixture.hpp"
 
 namespace {
@@ -355,7 +355,7 @@ tasks:
   - title: Add tests for empty config files
     objective: |
       config::parse accepts an empty file but nothing tests what it
-      yields (agents/config.cpp, parse()). Add a unit test.
+      yields (runtime/config.cpp, parse()). Add a unit test.
     done_when: a unit test parses "" and checks the defaults
   - title: Document the state_dir setting
     objective: README.md never mentions state_dir; say what it holds.

@@ -9,8 +9,8 @@
 #include <numeric>
 #include <string>
 
-#include "agents/localtime.hpp"
 #include "roles/accountant/settings.hpp"
+#include "runtime/localtime.hpp"
 
 namespace agency::accounting {
 namespace {

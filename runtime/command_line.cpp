@@ -1,0 +1,75 @@
+#include "runtime/command_line.hpp"
+
+#include <fstream>
+#include <iostream>
+
+#include "bus/connect.hpp"
+#include "bus/text.hpp"
+
+namespace agency::cli {
+
+std::optional<config::Config> load_config_or_report(const GlobalOptions& global) {
+  auto cfg = config::load(global.config_path);
+  if (!cfg) {
+    report(cfg.error());
+    return std::nullopt;
+  }
+  return std::move(*cfg);
+}
+
+Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
+                                                const std::string& connection_name, bool ordered) {
+  auto settings = settings_from_environment();
+  if (!settings) return settings.error();
+  if (!global.nats_url.empty()) {
+    settings->servers = {global.nats_url};
+    settings->origin = "--nats";
+  } else if (settings->origin == "default") {
+    // A running `agency up` in this project says where its server is. A
+    // file `agency up` would refuse is refused here too, rather than
+    // quietly trying the default server.
+    auto cfg = config::load(global.config_path);
+    if (!cfg) return cfg.error();
+    auto url_file = cfg->state_dir / "nats.url";
+    std::ifstream in(url_file);
+    std::string url;
+    if (in && std::getline(in, url) && !url.empty()) {
+      settings->servers = {url};
+      settings->origin = "agency up, " + url_file.string();
+    }
+  }
+  ConnectOptions options;
+  options.name = connection_name;
+  options.mode = ConnectMode::fail_fast;
+  options.ordered_delivery = ordered;
+  return Connection::open(*settings, options);
+}
+
+// Error messages quote input (a file, a payload, an option): escaped like any
+// other outside text, lines kept.
+void report(const Error& error) {
+  std::cerr << "agency: " << text::terminal_safe(error.message) << '\n';
+}
+
+void fail(const Error& error) {
+  report(error);
+  throw CLI::RuntimeError(exit_code_for(error));
+}
+
+void must(const Result<void>& r) {
+  if (!r) fail(r.error());
+}
+
+int exit_code_for(const Error& error) {
+  switch (error.code) {
+    case errc::connect:
+    case errc::not_connected:
+      return kExitNoServer;
+    case errc::config:
+      return kExitUsage;
+    default:
+      return kExitFailed;
+  }
+}
+
+}  // namespace agency::cli

@@ -1,0 +1,209 @@
+// agency.yaml: projects, roles, NATS, state dir (docs/ARCHITECTURE.md).
+//
+// Found at --config, else $AGENCY_CONFIG, else ./agency.yaml; without any,
+// the embedded default (one agent per pipeline role, an embedded
+// nats-server, no projects). Unknown keys are errors that name the key and
+// its place, so a typo never silently changes behaviour.
+//
+// The sections here are the runtime's. A role with settings of its own
+// reads its section itself (roles/<name>/settings.hpp, registered in its
+// catalog entry, runtime/catalog.hpp); they are kept in Config::sections.
+#pragma once
+
+#include <any>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bus/provision.hpp"
+#include "bus/result.hpp"
+
+namespace agency::config {
+
+struct Nats {
+  // Empty: `agency up` starts an embedded nats-server. Else the URL of an
+  // existing server (agents and the CLI also honour NATS_URL).
+  std::string url;
+  // Embedded server settings.
+  std::string host = "127.0.0.1";
+  int port = 0;          // 0: a free port, printed by `agency up`
+  int monitor_port = 0;  // 0: a free port; -1: none
+  std::string binary;    // empty: nats-server on PATH
+  int replicas = 1;      // stream and bucket replicas (3 in a cluster)
+};
+
+struct Project {
+  std::string name;            // a subject token: letters, digits, '-', '_'
+  std::filesystem::path repo;  // git repository (relative paths: to the config file)
+  std::string default_branch = "main";
+  std::string test_command;  // run in the worktree by builder and adversary
+};
+
+struct Role {
+  std::string name;    // planner, builder, ... or a user's own
+  int count = 1;       // agents `agency up` runs
+  std::string engine;  // engine kind; empty: the role's SKILL.md default
+  std::string model;
+  // Binary to run; empty: agency-<name> next to `agency`, else on PATH,
+  // else agency-role --skill <skill>.
+  std::string binary;
+  std::filesystem::path skill;             // SKILL.md; empty: roles/<name>/SKILL.md
+  std::vector<std::string> args;           // extra arguments for the binary
+  std::map<std::string, std::string> env;  // extra environment for the binary
+
+  // Engine settings (docs/ENGINES.md); the runtime turns them into an
+  // EngineConfig, so this header stays independent of the engines.
+  // engine "command": the argv template ({task_id}, {stage}, ... replaced);
+  // a first word with a '/' is a path relative to the config file.
+  std::vector<std::string> command;
+  int timeout_seconds = 600;  // longest one engine turn may take
+  // Variables of the agent's environment an engine process may see besides
+  // PATH, HOME, LANG, ... ("NAME", or "PREFIX_*").
+  std::vector<std::string> env_allow;
+  std::filesystem::path scenario;  // engine "scripted": the scenario file
+
+  // claude, codex, gemini: the CLI (empty: the engine's name on PATH; a
+  // path with '/' is relative to the config file), extra arguments, the
+  // permission mode (empty: the role's SKILL.md, else read-only), tools
+  // allowed without asking (claude), turns per assignment (claude; 0: the
+  // CLI's default).
+  std::string cli;
+  std::vector<std::string> cli_args;
+  std::string permission_mode;
+  std::vector<std::string> allowed_tools;
+  int max_turns = 0;
+  // openai, anthropic: server, the variable holding the key, answer size,
+  // retries on 5xx and connection errors.
+  std::string base_url;
+  std::string api_key_env;
+  int max_tokens = 8192;
+  int retries = 3;
+  // How long an agent waits when a rate limit does not say when it resets.
+  int rate_limit_wait_seconds = 300;
+  // A new engine session starts once the context passes this many tokens
+  // (0: never; the session then grows until the CLI compacts it).
+  std::int64_t session_max_tokens = 150000;
+};
+
+// How tasks move through the stages.
+struct Pipeline {
+  // Bounces back to an earlier stage before a task is blocked for a human.
+  int bounce_limit = 3;
+  // Deliveries of one brief before it goes to agency.dead.<role>.
+  int max_deliver = 5;
+  // Seconds a delivered brief may go without an ack or in-progress signal
+  // before another agent of the role gets it (a dead agent's work returns).
+  int ack_wait_seconds = 30;
+};
+
+// What the mesh accepts from anyone who can publish (docs/OPERATIONS.md,
+// "Limits and dead letters"). Each stream refuses a publish over its limit
+// itself (max_msg_size, with room for headers); a message that arrives over
+// it anyway becomes a dead letter holding its size, its sha256 and the first
+// dead_letter_keep_bytes of it. Every figure is in bytes.
+struct Limits {
+  std::int64_t brief_bytes = 256 * 1024;       // a brief on agency.brief.<role>
+  std::int64_t question_bytes = 64 * 1024;     // a question on agency.ask.<role>
+  std::int64_t mail_bytes = 64 * 1024;         // a letter on agency.mail.<agent-id>
+  std::int64_t usage_bytes = 16 * 1024;        // a usage sample or limit reading
+  std::int64_t task_bytes = 512 * 1024;        // a task record in agency-tasks
+  std::int64_t dead_letter_keep_bytes = 4096;  // what a dead letter keeps of a payload
+  // The largest figure any of the above may take: the server's default
+  // max_payload (1 MiB) less room for headers and the record's own fields.
+  static constexpr std::int64_t kMost = 1024 * 1024 - 64 * 1024;
+};
+
+// Budget leases: what every agent needs of the accountant's section
+// (roles/accountant/settings.hpp), which turns them on.
+struct Leases {
+  bool enabled = false;
+  // An agent waits this long for a lease answer; no answer means the
+  // accountant is down and the fallback applies: at most
+  // fallback_tokens_per_hour per agent, then briefs wait for the next hour.
+  int timeout_ms = 2000;
+  std::int64_t fallback_tokens_per_hour = 200000;
+  // An agent's estimate before it has spent anything.
+  std::int64_t first_estimate = 20000;
+};
+
+// How many agents of a role `agency up` runs, and when it asks for another
+// (dispatcher.instances.<role>, read by roles/dispatcher/settings.cpp).
+struct Instances {
+  int min = 1;
+  int max = 1;
+  int backlog = 3;         // queued briefs per agent above which the role grows
+  int after_seconds = 30;  // ... for this long
+  int idle_seconds = 120;  // an extra agent idle this long is stopped
+};
+
+struct Config {
+  // File it was read from; empty for the embedded default.
+  std::filesystem::path source;
+  // Where `agency up` keeps the JetStream store, logs and nats.url:
+  // "state_dir" in the file (relative to it), default .agency next to the
+  // file (or in the working directory for the embedded default).
+  std::filesystem::path state_dir;
+  Nats nats;
+  Pipeline pipeline;
+  Limits limits;
+  std::vector<Project> projects;
+  std::vector<Role> roles;
+  Leases leases;
+  std::map<std::string, Instances> instances;  // by role
+  // Each role's own section as its reader left it, by the role's name:
+  // read them with section<T>() (or the role's accessor, config::proxy()).
+  std::map<std::string, std::any, std::less<>> sections;
+
+  [[nodiscard]] const Project* project(std::string_view name) const;
+  [[nodiscard]] const Role* role(std::string_view name) const;
+};
+
+// A role's own section (`name`: the role's name) as its reader left it, or
+// its defaults when the file has none.
+template <class Settings>
+const Settings& section(const Config& config, std::string_view name) {
+  static const Settings kDefaults{};
+  auto it = config.sections.find(name);
+  return it == config.sections.end() ? kDefaults : std::any_cast<const Settings&>(it->second);
+}
+template <class Settings>
+Settings& section(Config& config, std::string_view name) {
+  auto it = config.sections.find(name);
+  if (it == config.sections.end()) {
+    it = config.sections.emplace(std::string(name), Settings{}).first;
+  }
+  return std::any_cast<Settings&>(it->second);
+}
+
+// Parses YAML text. `source` resolves relative paths and names the file in
+// errors. Errors (errc::config) say what is wrong and where
+// ("agency.yaml:7: roles.builder.count: must be a whole number from 0 to 64, got 'two'").
+// Only the text is looked at: nothing on the disk.
+Result<Config> parse(std::string_view yaml_text, const std::filesystem::path& source);
+
+// Reads the file at `path` and also checks, in the same form of error, what
+// it names on the disk: every project's repo is the top of a git work tree,
+// every role's skill exists, and every role is a built-in one or runs from
+// its own skill, binary or roles/<name>/SKILL.md next to the file. So every
+// command and every agent refuses such a file before starting anything.
+Result<Config> load_file(const std::filesystem::path& path);
+
+// --config PATH if given, else $AGENCY_CONFIG, else ./agency.yaml, else the
+// embedded default (working directory = `cwd`).
+Result<Config> load(const std::optional<std::filesystem::path>& explicit_path,
+                    const std::filesystem::path& cwd = std::filesystem::current_path());
+
+// What provisioning sets from this config (replicas, ack wait, the stream
+// size limits) for `roles` (the built-in ones always get their consumers).
+ProvisionPlan provision_plan(const Config& config, const std::vector<std::string>& roles);
+
+// The embedded default configuration, as YAML, and parsed (`agency up` without a
+// file runs on runtime/place.hpp's choices instead).
+std::string_view default_yaml();
+Config embedded_default(const std::filesystem::path& cwd);
+
+}  // namespace agency::config

@@ -1,0 +1,56 @@
+#include "runtime/pipeline.hpp"
+
+#include "bus/vocabulary.hpp"
+
+namespace agency::pipeline {
+
+std::string_view role_for_stage(std::string_view stage) {
+  for (const auto& s : kStages) {
+    if (s.name == stage) return s.role;
+  }
+  return "";
+}
+
+std::string_view stage_of(std::string_view role) {
+  for (const auto& s : kStages) {
+    if (s.role == role) return s.name;
+  }
+  return "";
+}
+
+std::string_view after(std::string_view stage) {
+  for (std::size_t i = 0; i < kStages.size(); ++i) {
+    if (kStages[i].name != stage) continue;
+    return i + 1 < kStages.size() ? kStages[i + 1].name : vocabulary::kDone;
+  }
+  return "";
+}
+
+bool is_work_stage(std::string_view name) { return !role_for_stage(name).empty(); }
+
+bool is_stage(std::string_view name) {
+  return is_work_stage(name) || name == vocabulary::kDone || name == vocabulary::kBlocked;
+}
+
+std::vector<std::string_view> work_stages() {
+  std::vector<std::string_view> out;
+  out.reserve(kStages.size() + 2);
+  for (const auto& s : kStages) out.push_back(s.name);
+  return out;
+}
+
+std::vector<std::string_view> all_stages() {
+  auto out = work_stages();
+  out.push_back(vocabulary::kDone);
+  out.push_back(vocabulary::kBlocked);
+  return out;
+}
+
+std::vector<std::string_view> roles() {
+  std::vector<std::string_view> out;
+  out.reserve(kStages.size());
+  for (const auto& s : kStages) out.push_back(s.role);
+  return out;
+}
+
+}  // namespace agency::pipeline

@@ -1,0 +1,213 @@
+// The brief loop (runtime_agent.hpp), main thread: pull one brief, take it
+// in, claim it, run the turn, apply the decision. handle() reads as the list
+// of those steps; each lives with its concern (intake, lease, turn, apply,
+// settle).
+#include <functional>
+#include <random>
+
+#include "bus/clock.hpp"
+#include "bus/vocabulary.hpp"
+#include "runtime/runtime_agent.hpp"
+
+namespace agency::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+namespace voc = vocabulary;
+
+// Tells the server, every `every`, that a brief is still being worked on, so
+// it is not redelivered to another agent meanwhile. Owned by handle()'s
+// frame on the main thread; its own thread sends the signals. The Incoming's
+// ack, nak and term stop it first (Incoming::on_settle): nothing is sent
+// after the brief is settled.
+// `signalling` runs before each signal (the agent notes the time, see
+// AgentStatus.brief_progress_at); `settling` is the message's settle hook
+// before this one, kept and run after this one stops.
+class InProgress {
+ public:
+  InProgress(Incoming& message, std::chrono::milliseconds every,
+             std::function<void()> signalling = nullptr, Incoming::SettleHook settling = nullptr)
+      : message_(message), settling_(std::move(settling)) {
+    message_.on_settle([this](Incoming::Settlement how) {
+      stop();
+      if (settling_) settling_(how);
+    });
+    thread_ = std::thread([this, every, signalling = std::move(signalling)] {
+      std::unique_lock lock(mu_);
+      while (!cv_.wait_for(lock, every, [&] { return done_; })) {
+        if (signalling) signalling();
+        (void)message_.in_progress();
+      }
+    });
+  }
+  ~InProgress() {
+    stop();
+    message_.on_settle(settling_);
+  }
+  InProgress(const InProgress&) = delete;
+  InProgress& operator=(const InProgress&) = delete;
+
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (done_) return;
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  Incoming& message_;
+  Incoming::SettleHook settling_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+void Agent::loop() {
+  std::chrono::milliseconds backoff = 500ms;
+  while (!stop_.load()) {
+    if (drain_.load()) {
+      log_->info("drained agent={}", options_.agent_id);
+      break;
+    }
+    if (paused_.load()) {
+      set_state(voc::kPaused);
+      pause_for(1000ms);
+      continue;
+    }
+    set_state(voc::kIdle);
+    if (mail_waiting_.exchange(false)) {
+      handle_mail();
+      continue;
+    }
+    const auto fetched_at = std::chrono::system_clock::now();
+    auto got = inbox_->next(options_.fetch_wait);
+    if (!got) {
+      log_->warn("fetching briefs failed agent={} error={} retry_in_ms={}", options_.agent_id,
+                 got.error().message, backoff.count());
+      pause_for(backoff);
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, 10s);
+      continue;
+    }
+    backoff = 500ms;
+    if (!got->has_value()) continue;
+    const auto began = std::chrono::steady_clock::now();
+    failure_.clear();
+    if (handle(std::move(**got), fetched_at) == Handled::failed) {
+      count("brief", began, failure_);
+    } else {
+      count("brief", began);
+    }
+  }
+}
+
+Agent::Handled Agent::handle(ReceivedBrief received,
+                             std::chrono::system_clock::time_point fetched_at) {
+  Intake in;
+  if (auto settled = take_in(received, in)) return *settled;
+  note_interruption(received, in.stage);
+  claim(received, fetched_at);
+
+  set_progress("preparing " + in.stage);
+  std::optional<Decision> early;
+  {
+    std::lock_guard logic_lock(logic_mu_);
+    ctx_.project =
+        received.brief.project().empty() ? nullptr : config_.project(received.brief.project());
+    early = logic_->precheck(ctx_, received.brief, in.task);
+  }
+  if (early) {
+    if (auto r = apply(received, in.task, in.stage, std::move(*early)); !r) {
+      return fail(received, &in.task, "applying the stage change: " + r.error().message);
+    }
+    return Handled::done;
+  }
+  // In-progress acks from here until the brief is settled: preparing a
+  // worktree, the engine and the project's tests can each take long.
+  InProgress keep_alive(
+      received.message, options_.in_progress_every, [this] { note_brief_progress(); },
+      [this](Incoming::Settlement how) { releasing(how); });
+  return work(received, in);
+}
+
+Agent::Handled Agent::work(ReceivedBrief& received, Intake& in) {
+  const v1::Brief& brief = received.brief;
+  const std::string& stage = in.stage;
+  std::unique_lock logic_lock(logic_mu_);
+  auto turn = logic_->prepare(ctx_, brief, in.task);
+  logic_lock.unlock();
+  if (!turn) return fail(received, &in.task, "preparing the work: " + turn.error().message);
+  turn->env = engine_env(*turn);
+  turn->session_id = session();
+
+  std::optional<LeaseOutcome> lease;
+  if (auto settled = take_lease(received, stage, lease)) return *settled;
+
+  log_->info("engine start task={} stage={} attempt={} engine=\"{}\"", brief.task_id(), stage,
+             in.attempt, engine_->label());
+  std::chrono::system_clock::time_point engine_started;
+  auto outcome = run_engine(*turn, engine_started);
+
+  if (interrupted()) {
+    settle_lease(lease, brief, outcome);
+    log_->info("handing back brief on {} task={} stage={}", stop_.load() ? "stop" : "cancel",
+               brief.task_id(), stage);
+    defer(received, 0ms);
+    return Handled::handed_back;
+  }
+  settle_lease(lease, brief, outcome);
+  if (!outcome) return fail(received, &in.task, "engine: " + outcome.error().message);
+  report_turn(*turn, *outcome, engine_started);
+  if (outcome->rate_limit) return wait_out_rate_limit(received, *outcome);
+  for (const auto& denial : outcome->denials) {
+    log_->warn(
+        "engine was refused a tool task={} tool=\"{}\" (the role's permission_mode or "
+        "allowed_tools do not allow it)",
+        brief.task_id(), denial);
+  }
+  set_progress("deciding next stage");
+  logic_lock.lock();
+  auto decision = logic_->finish(ctx_, *turn, *outcome);
+  logic_lock.unlock();
+  if (!decision) return fail(received, &in.task, decision.error().message);
+  const std::int64_t tokens = outcome->usage.input_tokens + outcome->usage.output_tokens +
+                              outcome->usage.cache_creation_tokens;
+  if (auto r = apply(received, in.task, stage, std::move(*decision), tokens); !r) {
+    return fail(received, &in.task, "applying the stage change: " + r.error().message);
+  }
+  return Handled::done;
+}
+
+Agent::Handled Agent::wait_out_rate_limit(ReceivedBrief& received, const Outcome& outcome) {
+  const std::string& task_id = received.brief.task_id();
+  auto until = outcome.rate_limit->resets_at;
+  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+      until - std::chrono::system_clock::now());
+  // Stagger wake-ups so a rate-limited fleet does not return in step:
+  // up to a tenth of the wait, at least a second's spread.
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  auto jitter = std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(
+      0, std::max<std::int64_t>(1000, wait.count() / 10))(rng));
+  wait = std::max(wait, 0ms) + jitter;
+  {
+    std::lock_guard lock(status_mu_);
+    *status_.mutable_resumes_at() = to_timestamp(std::chrono::system_clock::now() + wait);
+  }
+  set_state(voc::kRateLimited, task_id);
+  log_->warn("rate limited task={} resume_in_ms={} detail=\"{}\"", task_id, wait.count(),
+             outcome.rate_limit->detail);
+  defer(received, wait);
+  pause_for(wait);
+  {
+    std::lock_guard lock(status_mu_);
+    status_.clear_resumes_at();
+  }
+  return Handled::handed_back;
+}
+
+}  // namespace agency::runtime

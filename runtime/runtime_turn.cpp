@@ -1,0 +1,119 @@
+// Engine turns (runtime_agent.hpp): running the agent's engine on the main
+// thread (briefs and mail), and what every turn reports: usage samples and
+// limit readings (also from the lateral thread's turns), the engine session
+// (main thread).
+#include <cstdlib>
+
+#include "agency/v1/usage.pb.h"
+#include "bus/clock.hpp"
+#include "bus/codec.hpp"
+#include "bus/subjects.hpp"
+#include "runtime/ids.hpp"
+#include "runtime/runtime_agent.hpp"
+#include "runtime/runtime_settings.hpp"
+
+namespace agency::runtime {
+
+Result<Outcome> Agent::run_engine(const Turn& turn,
+                                  std::chrono::system_clock::time_point& started) {
+  control_cancel_.store(false);
+  cancel_.store(stop_.load());
+  started = std::chrono::system_clock::now();
+  return engine_->run(
+      turn, [this](std::string_view p) { set_progress(p); }, cancel_);
+}
+
+void Agent::report_turn(const Turn& turn, const Outcome& outcome,
+                        std::chrono::system_clock::time_point started) {
+  publish_usage(turn, outcome, started);
+  publish_limits(outcome);
+  keep_session(outcome);
+}
+
+std::map<std::string, std::string> Agent::engine_env(const Turn& turn) const {
+  EngineSurroundings around;
+  around.agent_id = options_.agent_id;
+  around.role = options_.role;
+  around.state_dir = config_.state_dir;
+  around.config_source = config_.source;
+  around.nats = connection_->settings();
+  around.bin_dir = own_bin_dir();
+  const char* path = std::getenv("PATH");
+  around.path = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  return engine_environment(turn, around);
+}
+
+const std::string& Agent::session() {
+  if (!session_loaded_) {
+    if (auto stored = memory_->get("session." + options_.agent_id); stored) {
+      session_id_ = stored->value;
+    }
+    session_loaded_ = true;
+  }
+  return session_id_;
+}
+
+void Agent::keep_session(const Outcome& outcome) {
+  if (outcome.session_id.empty()) return;
+  std::string next = outcome.session_id;
+  if (session_max_tokens_ > 0 && outcome.context_tokens > session_max_tokens_) {
+    // Rotation: the context is full enough that every call pays for it;
+    // the next assignment starts a new session.
+    log_->info("session rotated agent={} session={} context_tokens={} limit={}", options_.agent_id,
+               outcome.session_id, outcome.context_tokens, session_max_tokens_);
+    next.clear();
+  }
+  if (next == session_id_) return;
+  session_id_ = next;
+  (void)memory_->put("session." + options_.agent_id, next);
+}
+
+void Agent::publish_limits(const Outcome& outcome) {
+  for (const auto& l : outcome.limits) {
+    v1::LimitReading reading;
+    reading.set_engine(engine_->kind());
+    reading.set_model(outcome.model);
+    reading.set_agent_id(options_.agent_id);
+    reading.set_role(options_.role);
+    reading.set_window(l.window);
+    reading.set_utilization(l.utilization);
+    reading.set_remaining(l.remaining);
+    reading.set_limit(l.limit);
+    if (l.resets_at) *reading.mutable_resets_at() = to_timestamp(*l.resets_at);
+    reading.set_status(l.status);
+    reading.set_source(l.source);
+    *reading.mutable_at() = now_timestamp();
+    auto r = connection_->js_publish(subjects::limits(engine_->kind()), codec::encode(reading));
+    if (!r) log_->warn("limit reading not stored error={}", r.error().message);
+  }
+}
+
+void Agent::publish_usage(const Turn& turn, const Outcome& outcome,
+                          std::chrono::system_clock::time_point started) {
+  v1::UsageSample sample;
+  sample.set_id(ids::make("u"));
+  sample.set_engine(engine_->kind());
+  sample.set_model(outcome.model);
+  sample.set_role(options_.role);
+  sample.set_agent_id(options_.agent_id);
+  sample.set_task_id(turn.brief.task_id());
+  sample.set_project(turn.brief.project());
+  sample.set_input_tokens(outcome.usage.input_tokens);
+  sample.set_output_tokens(outcome.usage.output_tokens);
+  sample.set_cache_creation_tokens(outcome.usage.cache_creation_tokens);
+  sample.set_cache_read_tokens(outcome.usage.cache_read_tokens);
+  sample.set_cost_usd(outcome.usage.cost_usd);
+  sample.set_duration_ms(outcome.duration.count());
+  sample.set_session_id(outcome.session_id);
+  sample.set_started_by_agency(true);
+  sample.set_source("engine");
+  *sample.mutable_at() = to_timestamp(started);  // when the call started (usage.proto)
+  auto r = connection_->js_publish(subjects::usage(engine_->kind(), options_.role),
+                                   codec::encode(sample), sample.id());
+  if (!r) log_->warn("usage sample not stored error={}", r.error().message);
+  std::lock_guard lock(status_mu_);
+  status_.set_window_tokens(status_.window_tokens() + outcome.usage.input_tokens +
+                            outcome.usage.output_tokens);
+}
+
+}  // namespace agency::runtime

@@ -1,0 +1,140 @@
+// The stage change as values (see stage_change.hpp).
+#include "runtime/stage_change.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "bus/bounds.hpp"
+#include "bus/vocabulary.hpp"
+#include "runtime/pipeline.hpp"
+
+namespace agency {
+
+namespace voc = vocabulary;
+
+std::uint32_t entries_into(const v1::Task& task, std::string_view stage) {
+  std::uint32_t n = 0;
+  for (const auto& change : task.history()) {
+    if (change.to() == stage) ++n;
+  }
+  return n;
+}
+
+void fit_brief(v1::Brief& brief, std::size_t max_bytes) {
+  for (std::string* text :
+       {brief.mutable_context(), brief.mutable_objective(), brief.mutable_done_when()}) {
+    std::size_t size = brief.ByteSizeLong();
+    if (size <= max_bytes) return;
+    // A field's length prefix shrinks with it: 16 bytes cover any change.
+    std::size_t over = size - max_bytes + 16;
+    bounds::cut(*text, text->size() > over + 64 ? text->size() - over : 64);
+  }
+}
+
+bool StageChange::closes() const { return next == voc::kDone || next == voc::kBlocked; }
+
+std::string StageChange::event_msg_id() const {
+  return "event:" + task_id + ":" + stage + ":" + std::to_string(attempt);
+}
+
+std::string StageChange::work_log_msg_id() const {
+  return "log:" + task_id + ":" + stage + ":" + std::to_string(attempt);
+}
+
+std::string StageChange::work_log_summary() const {
+  std::string summary = reason;
+  if (!decision.context.empty()) summary += "\n\n" + decision.context;
+  return summary;
+}
+
+Result<StageChange> plan_stage_change(const v1::Task& task, const v1::Brief& brief,
+                                      const std::string& stage, Decision decision,
+                                      std::int64_t tokens, const std::string& actor,
+                                      int bounce_limit) {
+  StageChange change;
+  change.task_id = brief.task_id();
+  change.stage = stage;
+  change.attempt = std::max<std::uint32_t>(1, brief.attempt());
+  change.next = decision.next_stage;
+  change.reason = decision.reason;
+  bounds::cut(change.reason, kMostReasonBytes);
+  change.bounces = task.bounces() + (decision.bounce ? 1 : 0);
+  if (decision.bounce && change.bounces > static_cast<std::uint32_t>(bounce_limit)) {
+    change.reason = "sent back " + std::to_string(change.bounces) + " times (limit " +
+                    std::to_string(bounce_limit) + "), needs a person: " + change.reason;
+    change.next = std::string(voc::kBlocked);
+  }
+  if (!pipeline::is_stage(change.next)) {
+    return make_error(errc::internal, "role decided an unknown stage '" + change.next + "'");
+  }
+  change.next_attempt = entries_into(task, change.next) + 1;
+  change.tokens = tokens;
+  change.actor = actor;
+  change.decision = std::move(decision);
+  return change;
+}
+
+std::optional<v1::Brief> next_brief(const StageChange& change, const v1::Task& task,
+                                    const v1::Brief& brief, std::size_t max_bytes,
+                                    const google::protobuf::Timestamp& now) {
+  if (!pipeline::is_work_stage(change.next)) return std::nullopt;
+  v1::Brief out;
+  out.set_id(change.task_id + ":" + change.next + ":" + std::to_string(change.next_attempt));
+  out.set_project(task.project());
+  out.set_objective(brief.objective().empty() ? task.brief().objective() : brief.objective());
+  out.set_audience(task.brief().audience());
+  *out.mutable_constraints() = task.brief().constraints();
+  out.set_done_when(task.brief().done_when());
+  out.set_stage(change.next);
+  out.set_task_id(change.task_id);
+  out.set_priority(brief.priority());
+  out.set_token_budget(brief.token_budget());
+  out.set_context(change.decision.context);
+  out.set_origin(change.actor);
+  out.set_attempt(change.next_attempt);
+  *out.mutable_created_at() = now;
+  fit_brief(out, max_bytes);
+  return out;
+}
+
+bool record_stage_change(v1::Task& record, const StageChange& change,
+                         const google::protobuf::Timestamp& now) {
+  if (record.stage() != change.stage || entries_into(record, change.stage) != change.attempt) {
+    return false;  // applied already
+  }
+  auto* entry = record.add_history();
+  entry->set_from(change.stage);
+  entry->set_to(change.next);
+  entry->set_actor(change.actor);
+  entry->set_reason(change.reason);
+  *entry->mutable_at() = now;
+  record.set_stage(change.next);
+  record.set_bounces(change.bounces);
+  record.set_tokens_used(record.tokens_used() + change.tokens);
+  const Decision& d = change.decision;
+  if (!d.spec.empty()) record.set_spec(d.spec);
+  if (!d.branch.empty()) record.set_branch(d.branch);
+  for (const auto& [k, v] : d.attachments) (*record.mutable_attachments())[k] = v;
+  if (change.next == voc::kBlocked) record.set_blocked_reason(change.reason);
+  return true;
+}
+
+v1::TaskEvent stage_event(const StageChange& change, const v1::Task& task,
+                          const google::protobuf::Timestamp& now) {
+  v1::TaskEvent event;
+  event.set_task_id(change.task_id);
+  std::string_view kind = change.next == voc::kDone      ? voc::kEventDone
+                          : change.next == voc::kBlocked ? voc::kEventBlocked
+                          : change.decision.bounce       ? voc::kEventBounced
+                                                         : voc::kEventStageChanged;
+  event.set_kind(std::string(kind));
+  event.set_from_stage(change.stage);
+  event.set_to_stage(change.next);
+  event.set_actor(change.actor);
+  event.set_reason(change.reason);
+  event.set_project(task.project());
+  *event.mutable_at() = now;
+  return event;
+}
+
+}  // namespace agency

@@ -1,0 +1,209 @@
+// The stage change a decision makes, without the bus: the next brief, the
+// task record after the compare-and-set step, the event (runtime/stage_change.hpp).
+#include "runtime/stage_change.hpp"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "bus/clock.hpp"
+
+namespace agency {
+namespace {
+
+google::protobuf::Timestamp at(std::int64_t seconds) {
+  google::protobuf::Timestamp t;
+  t.set_seconds(seconds);
+  return t;
+}
+
+void enter(v1::Task& task, const std::string& from, const std::string& to) {
+  auto* h = task.add_history();
+  h->set_from(from);
+  h->set_to(to);
+  task.set_stage(to);
+}
+
+// A task at qa for the first time, after planning and development.
+v1::Task task_at_qa() {
+  v1::Task t;
+  t.set_id("t-1");
+  t.set_project("shop");
+  t.mutable_brief()->set_objective("add a basket");
+  t.mutable_brief()->set_audience("shoppers");
+  t.mutable_brief()->set_done_when("the basket keeps items");
+  t.mutable_brief()->add_constraints("no new dependencies");
+  enter(t, "", "ready-for-prep");
+  enter(t, "ready-for-prep", "ready-for-dev");
+  enter(t, "ready-for-dev", "qa");
+  t.set_tokens_used(100);
+  return t;
+}
+
+v1::Brief qa_brief() {
+  v1::Brief b;
+  b.set_task_id("t-1");
+  b.set_stage("qa");
+  b.set_attempt(1);
+  b.set_priority("interactive");
+  b.set_token_budget(5000);
+  return b;
+}
+
+Decision to(const std::string& next, bool bounce = false) {
+  Decision d;
+  d.next_stage = next;
+  d.reason = "because";
+  d.bounce = bounce;
+  return d;
+}
+
+TEST_CASE("stage change: a pass publishes the next stage's first brief, built from the task") {
+  auto task = task_at_qa();
+  Decision d = to("review");
+  d.context = "commit abc";
+  auto change = plan_stage_change(task, qa_brief(), "qa", d, 40, "adversary-1", 3);
+  REQUIRE(change.ok());
+  CHECK(change->next == "review");
+  CHECK(change->next_attempt == 1);
+  CHECK_FALSE(change->closes());
+
+  auto brief = next_brief(*change, task, qa_brief(), 64 * 1024, at(1000));
+  REQUIRE(brief.has_value());
+  CHECK(brief->id() == "t-1:review:1");
+  CHECK(brief->task_id() == "t-1");
+  CHECK(brief->stage() == "review");
+  CHECK(brief->attempt() == 1);
+  CHECK(brief->project() == "shop");
+  // The brief in hand named no objective: the task's stands.
+  CHECK(brief->objective() == "add a basket");
+  CHECK(brief->audience() == "shoppers");
+  CHECK(brief->done_when() == "the basket keeps items");
+  REQUIRE(brief->constraints_size() == 1);
+  CHECK(brief->priority() == "interactive");
+  CHECK(brief->token_budget() == 5000);
+  CHECK(brief->context() == "commit abc");
+  CHECK(brief->origin() == "adversary-1");
+  CHECK(brief->created_at().seconds() == 1000);
+}
+
+TEST_CASE("stage change: the record moves once, and a second apply finds it applied") {
+  auto task = task_at_qa();
+  Decision d = to("review");
+  d.branch = "agency/t-1";
+  d.attachments["report"] = "all green";
+  auto change = plan_stage_change(task, qa_brief(), "qa", d, 40, "adversary-1", 3);
+  REQUIRE(change.ok());
+
+  v1::Task record = task;
+  REQUIRE(record_stage_change(record, *change, at(2000)));
+  CHECK(record.stage() == "review");
+  REQUIRE(record.history_size() == 4);
+  const auto& entry = record.history(3);
+  CHECK(entry.from() == "qa");
+  CHECK(entry.to() == "review");
+  CHECK(entry.actor() == "adversary-1");
+  CHECK(entry.reason() == "because");
+  CHECK(entry.at().seconds() == 2000);
+  CHECK(record.tokens_used() == 140);
+  CHECK(record.branch() == "agency/t-1");
+  CHECK(record.attachments().at("report") == "all green");
+  CHECK(record.blocked_reason().empty());
+
+  // A replay of the same step (the record left qa): nothing changes.
+  const auto before = record.SerializeAsString();
+  CHECK_FALSE(record_stage_change(record, *change, at(3000)));
+  CHECK(record.SerializeAsString() == before);
+}
+
+TEST_CASE("stage change: a record that entered the stage again is not changed by an old attempt") {
+  auto task = task_at_qa();
+  auto change = plan_stage_change(task, qa_brief(), "qa", to("review"), 0, "adversary-1", 3);
+  REQUIRE(change.ok());
+  v1::Task record = task;
+  enter(record, "qa", "ready-for-dev");
+  enter(record, "ready-for-dev", "qa");  // qa attempt 2 now
+  CHECK_FALSE(record_stage_change(record, *change, at(1)));
+  CHECK(record.stage() == "qa");
+}
+
+TEST_CASE("stage change: a bounce counts, its brief is the next attempt, its event says bounced") {
+  auto task = task_at_qa();
+  auto change =
+      plan_stage_change(task, qa_brief(), "qa", to("ready-for-dev", true), 0, "adversary-1", 3);
+  REQUIRE(change.ok());
+  CHECK(change->bounces == 1);
+  CHECK(change->next_attempt == 2);
+  auto brief = next_brief(*change, task, qa_brief(), 64 * 1024, at(1));
+  REQUIRE(brief.has_value());
+  CHECK(brief->id() == "t-1:ready-for-dev:2");
+  auto event = stage_event(*change, task, at(5));
+  CHECK(event.kind() == "bounced");
+  CHECK(event.from_stage() == "qa");
+  CHECK(event.to_stage() == "ready-for-dev");
+  CHECK(event.task_id() == "t-1");
+  CHECK(event.project() == "shop");
+  CHECK(event.actor() == "adversary-1");
+  CHECK(event.at().seconds() == 5);
+  CHECK(change->event_msg_id() == "event:t-1:qa:1");
+}
+
+TEST_CASE("stage change: past the bounce limit the task is blocked and needs a person") {
+  auto task = task_at_qa();
+  task.set_bounces(3);
+  auto change =
+      plan_stage_change(task, qa_brief(), "qa", to("ready-for-dev", true), 0, "adversary-1", 3);
+  REQUIRE(change.ok());
+  CHECK(change->next == "blocked");
+  CHECK(change->bounces == 4);
+  CHECK(change->reason.starts_with("sent back 4 times (limit 3), needs a person: because"));
+  CHECK(change->closes());
+  CHECK_FALSE(next_brief(*change, task, qa_brief(), 64 * 1024, at(1)).has_value());
+  v1::Task record = task;
+  REQUIRE(record_stage_change(record, *change, at(1)));
+  CHECK(record.stage() == "blocked");
+  CHECK(record.blocked_reason() == change->reason);
+  CHECK(stage_event(*change, task, at(1)).kind() == "blocked");
+}
+
+TEST_CASE("stage change: done publishes no brief and leaves a work log") {
+  auto task = task_at_qa();
+  Decision d = to("done");
+  d.context = "merged";
+  auto change = plan_stage_change(task, qa_brief(), "qa", d, 0, "reviewer-1", 3);
+  REQUIRE(change.ok());
+  CHECK(change->closes());
+  CHECK_FALSE(next_brief(*change, task, qa_brief(), 64 * 1024, at(1)).has_value());
+  CHECK(stage_event(*change, task, at(1)).kind() == "done");
+  CHECK(change->work_log_summary() == "because\n\nmerged");
+  CHECK(change->work_log_msg_id() == "log:t-1:qa:1");
+}
+
+TEST_CASE("stage change: an unknown stage is refused before anything is written") {
+  auto change = plan_stage_change(task_at_qa(), qa_brief(), "qa", to("shipping"), 0, "a", 3);
+  REQUIRE_FALSE(change.ok());
+  CHECK(change.error().message.find("unknown stage 'shipping'") != std::string::npos);
+}
+
+TEST_CASE("stage change: a long reason is cut, and the next brief fits its stream") {
+  auto task = task_at_qa();
+  Decision d = to("review");
+  d.reason = std::string(20 * 1024, 'r');
+  d.context = std::string(200 * 1024, 'c');
+  auto change = plan_stage_change(task, qa_brief(), "qa", d, 0, "adversary-1", 3);
+  REQUIRE(change.ok());
+  CHECK(change->reason.size() <= kMostReasonBytes);
+  auto brief = next_brief(*change, task, qa_brief(), 32 * 1024, at(1));
+  REQUIRE(brief.has_value());
+  CHECK(brief->ByteSizeLong() <= 32 * 1024);
+  CHECK(brief->objective() == "add a basket");  // the context is cut first
+}
+
+TEST_CASE("stage change: entries_into counts the entries into a stage") {
+  auto task = task_at_qa();
+  CHECK(entries_into(task, "qa") == 1);
+  CHECK(entries_into(task, "review") == 0);
+}
+
+}  // namespace
+}  // namespace agency
