@@ -10,7 +10,9 @@
 # those mostly wait on servers and agents, and the build takes only the idle
 # CPU. Its output goes to build/asan-build.log, shown if it fails. clang-tidy
 # (scripts/tidy.sh, over the asan preset's compile database) runs beside it
-# the same way; any finding fails the run after the asan tests.
+# the same way, over what changed since the commit a full run last found clean
+# (scripts/tidy-clean-at; everything if this clone lacks it); any finding
+# fails the run after the asan tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -21,7 +23,8 @@ cmake --preset asan >/dev/null
 # clang-tidy reads build/asan/compile_commands.json and the generated headers.
 cmake --build --preset asan --target agency_schemas >/dev/null
 echo "test.sh: clang-tidy in the background (build/tidy.log)"
-nice -n 19 bash scripts/tidy.sh -j 2 >build/tidy.log 2>&1 &
+clean_at=$(cat scripts/tidy-clean-at 2>/dev/null || true)
+nice -n 19 bash scripts/tidy.sh -j 2 ${clean_at:+--since "$clean_at"} >build/tidy.log 2>&1 &
 tidy=$!
 echo "test.sh: building the asan preset in the background (build/asan-build.log)"
 nice -n 19 cmake --build --preset asan >build/asan-build.log 2>&1 &
