@@ -153,6 +153,20 @@ Error js_error(natsStatus status, jsErrCode code, std::string_view doing) {
 
 Subscription::~Subscription() { unsubscribe(); }
 
+std::int64_t Subscription::received() const {
+  if (sub_ == nullptr) return 0;
+  int pending = 0;
+  std::int64_t delivered = 0;
+  std::int64_t dropped = 0;
+  // One lock in the library: a message moving from the queue to the handler
+  // is counted once.
+  if (natsSubscription_GetStats(sub_.get(), &pending, nullptr, nullptr, nullptr, &delivered,
+                                &dropped) != NATS_OK) {
+    return 0;
+  }
+  return pending + delivered + dropped;
+}
+
 void Subscription::unsubscribe() {
   if (sub_ != nullptr) {
     natsSubscription_Unsubscribe(sub_.get());

@@ -56,6 +56,11 @@ class Subscription {
   // releases the handler (it is kept alive until then).
   void unsubscribe();
   [[nodiscard]] bool active() const { return sub_ != nullptr; }
+  // Messages the client has received for it so far: queued, handed to the
+  // handler, or dropped over the pending limit. Counted as they arrive,
+  // before the handler runs, so a message that came in before a reply on
+  // the same connection is counted once that reply is read.
+  [[nodiscard]] std::int64_t received() const;
 
  private:
   friend class Connection;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "bus/subjects.hpp"
+
 namespace agency {
 
 Result<PullConsumer> PullConsumer::bind(Connection& connection, std::string_view stream,
@@ -38,6 +40,28 @@ Result<std::vector<Incoming>> PullConsumer::fetch(int batch, std::chrono::millis
   std::vector<Incoming> out;
   if (s == NATS_TIMEOUT) return out;  // nothing queued
   if (s != NATS_OK) return js_error(s, code, "fetching from " + stream_ + "/" + durable_);
+  out.reserve(static_cast<std::size_t>(list.Count));
+  for (int i = 0; i < list.Count; ++i) {
+    out.emplace_back(nats::MsgPtr(list.Msgs[i]));
+    list.Msgs[i] = nullptr;  // ownership moved
+  }
+  natsMsgList_Destroy(&list);
+  return out;
+}
+
+Result<std::vector<Incoming>> PullConsumer::fetch_now(int batch) {
+  jsFetchRequest req;
+  jsFetchRequest_Init(&req);
+  req.Batch = batch;
+  req.NoWait = true;
+  // The server answers at once (messages, or 404 for none); this bounds the
+  // wait for that answer on a slow link.
+  req.Expires = 2LL * 1000 * 1000 * 1000;
+  natsMsgList list{};
+  natsStatus s = natsSubscription_FetchRequest(&list, sub_.get(), &req);
+  std::vector<Incoming> out;
+  if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) return out;  // nothing there
+  if (s != NATS_OK) return nats_error(s, "fetching from " + stream_ + "/" + durable_);
   out.reserve(static_cast<std::size_t>(list.Count));
   for (int i = 0; i < list.Count; ++i) {
     out.emplace_back(nats::MsgPtr(list.Msgs[i]));
@@ -127,6 +151,25 @@ Result<std::vector<ConsumerState>> list_consumers(Connection& connection, std::s
   }
   jsConsumerInfoList_Destroy(raw);
   return out;
+}
+
+Result<void> hand_back(Connection& connection, std::string_view ack_subject,
+                       std::chrono::milliseconds timeout) {
+  if (!ack_subject.starts_with("$JS.ACK.")) {
+    return make_error(errc::config, "'" + std::string(ack_subject) + "' is no ack subject");
+  }
+  // The server answers once the consumer has taken the -NAK, so a reader
+  // told afterwards finds the delivery there.
+  auto answered = connection.request(ack_subject, Outgoing{"-NAK", {}}, timeout);
+  if (!answered) return answered.error();
+  announce_hand_back(connection, ack_subject);
+  return {};
+}
+
+void announce_hand_back(Connection& connection, std::string_view ack_subject) {
+  const auto consumer = subjects::consumer_of_ack(ack_subject);
+  if (consumer.empty()) return;
+  (void)connection.publish(subjects::wake(consumer), Outgoing{});
 }
 
 }  // namespace agency

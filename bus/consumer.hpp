@@ -24,6 +24,9 @@ class PullConsumer {
 
   // Up to `batch` messages; an empty vector when none arrived within timeout.
   Result<std::vector<Incoming>> fetch(int batch, std::chrono::milliseconds timeout);
+  // What is there now, without waiting on the server: up to `batch`
+  // messages, or none (an empty list) when nothing is available.
+  Result<std::vector<Incoming>> fetch_now(int batch);
 
   [[nodiscard]] const std::string& durable() const { return durable_; }
 
@@ -53,5 +56,16 @@ struct ConsumerState {
 };
 
 Result<std::vector<ConsumerState>> list_consumers(Connection& connection, std::string_view stream);
+
+// Hands the delivery of `ack_subject` back to its consumer for redelivery
+// at once, returning once the server has it (-NAK as a request), then tells
+// the consumer's idle readers to look again (announce_hand_back). Works for
+// a delivery another process holds: the ack subject is all it takes.
+Result<void> hand_back(Connection& connection, std::string_view ack_subject,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(2));
+// After a delivery was handed back to its consumer, tells the consumer's
+// idle readers to look again (subjects::wake): best effort, as they look
+// again on their own at their next recheck.
+void announce_hand_back(Connection& connection, std::string_view ack_subject);
 
 }  // namespace agency

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "bus/connection.hpp"
+#include "bus/consumer.hpp"
 
 namespace agency {
 
@@ -71,6 +72,7 @@ Result<Delivery> Incoming::delivery() const {
   d.stream_sequence = meta->Sequence.Stream;
   d.deliveries = meta->NumDelivered;
   d.timestamp_ns = meta->Timestamp;
+  d.pending = meta->NumPending;
   return d;
 }
 
@@ -88,6 +90,11 @@ Result<void> Incoming::nak(std::int64_t delay_ms) {
                               : natsMsg_Nak(msg_.get(), nullptr);
   if (s != NATS_OK) return nats_error(s, "handing a message back (nak)");
   return {};
+}
+
+Result<void> Incoming::hand_back(Connection& via) {
+  settling(Settlement::nak);
+  return agency::hand_back(via, reply());
 }
 
 Result<void> Incoming::in_progress() {

@@ -16,6 +16,8 @@
 
 namespace agency {
 
+class Connection;
+
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // First value of a header, case-insensitive as NATS headers are.
@@ -34,6 +36,7 @@ struct Delivery {
   std::uint64_t stream_sequence = 0;
   std::uint64_t deliveries = 0;
   std::int64_t timestamp_ns = 0;  // when the stream stored it (Unix epoch)
+  std::uint64_t pending = 0;      // the consumer's messages not yet delivered after it
 };
 
 // A received message. Thread: whoever holds it; not shared.
@@ -53,8 +56,11 @@ class Incoming {
   [[nodiscard]] Result<Delivery> delivery() const;
   Result<void> ack();                           // synchronous: returns once the server has it
   Result<void> nak(std::int64_t delay_ms = 0);  // redeliver after delay_ms
-  Result<void> in_progress();                   // reset the ack timer
-  Result<void> term();                          // never redeliver
+  // Redeliver at once, returning once the server has it, and tell the
+  // consumer's idle readers (bus/consumer.hpp, hand_back).
+  Result<void> hand_back(Connection& via);
+  Result<void> in_progress();  // reset the ack timer
+  Result<void> term();         // never redeliver
   // How a delivery is settled, for the hook below.
   enum class Settlement { ack, nak, term };
   // Called (on the settling thread) right before ack, nak or term, so that a

@@ -1,12 +1,14 @@
 #include "bus/provision.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "bus/subjects.hpp"
+#include "bus/vocabulary.hpp"
 
 namespace agency {
 namespace {
@@ -193,23 +195,19 @@ Result<void> ensure_bucket(Connection& c, const BucketSpec& spec, int replicas,
   return {};
 }
 
-// report == nullptr: only make sure it exists.
-Result<void> ensure_consumer(Connection& c, const std::string& role, const ProvisionPlan& plan,
-                             ProvisionReport* report) {
-  if (!subjects::is_valid_token(role)) {
-    return make_error(errc::config, "role name '" + role +
-                                        "' cannot be part of a subject: use letters, digits, "
-                                        "'-' and '_'");
-  }
+// One priority's queue of a role. report == nullptr: only make sure it exists.
+Result<void> ensure_consumer(Connection& c, const std::string& role, std::string_view priority,
+                             const ProvisionPlan& plan, ProvisionReport* report) {
   std::string stream(subjects::kBriefsStream);
-  std::string durable = subjects::brief_consumer(role);
-  std::string filter = subjects::brief(role);
+  std::string durable = subjects::brief_consumer(role, priority);
+  std::string filter = subjects::brief(role, priority);
   std::string label = "consumer " + stream + "/" + durable;
 
   jsConsumerConfig cfg;
   jsConsumerConfig_Init(&cfg);
   cfg.Durable = durable.c_str();
-  std::string description = "Briefs for role " + role + ", shared by all its agents";
+  std::string description = "Briefs of priority " + std::string(priority) + " for role " + role +
+                            ", shared by all its agents";
   cfg.Description = description.c_str();
   cfg.FilterSubject = filter.c_str();
   cfg.AckPolicy = js_AckExplicit;
@@ -251,6 +249,25 @@ Result<void> ensure_consumer(Connection& c, const std::string& role, const Provi
   return {};
 }
 
+// Every priority's queue of a role (subjects::brief_consumer).
+Result<void> ensure_consumers(Connection& c, const std::string& role, const ProvisionPlan& plan,
+                              ProvisionReport* report) {
+  // Config's form of a role name: the consumer names add '@' and a priority,
+  // which no such name contains.
+  const bool ok = !role.empty() && std::all_of(role.begin(), role.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '-' || ch == '_';
+  });
+  if (!ok) {
+    return make_error(errc::config, "role name '" + role +
+                                        "' cannot name a brief queue: use letters, digits, "
+                                        "'-' and '_'");
+  }
+  for (auto priority : vocabulary::kPriorities) {
+    if (auto r = ensure_consumer(c, role, priority, plan, report); !r) return r;
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<ProvisionReport> provision(Connection& connection, const ProvisionPlan& plan) {
@@ -266,13 +283,13 @@ Result<ProvisionReport> provision(Connection& connection, const ProvisionPlan& p
     if (std::find(roles.begin(), roles.end(), role) == roles.end()) roles.push_back(role);
   }
   for (const auto& role : roles) {
-    if (auto r = ensure_consumer(connection, role, plan, &report); !r) return r.error();
+    if (auto r = ensure_consumers(connection, role, plan, &report); !r) return r.error();
   }
   return report;
 }
 
 Result<void> ensure_brief_consumer(Connection& connection, const std::string& role) {
-  return ensure_consumer(connection, role, ProvisionPlan{}, nullptr);
+  return ensure_consumers(connection, role, ProvisionPlan{}, nullptr);
 }
 
 namespace {

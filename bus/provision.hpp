@@ -49,9 +49,10 @@ struct ProvisionPlan {
 
 Result<ProvisionReport> provision(Connection& connection, const ProvisionPlan& plan);
 
-// Only the durable brief consumer of one role, created with the default
-// settings if it does not exist; an existing one is left as it is (what an
-// agent of a user's own role, or `agency brief` to a new role, ensures).
+// Only the durable brief consumers of one role (one per priority), created
+// with the default settings where missing; existing ones are left as they
+// are (what an agent of a user's own role, or `agency brief` to a new role,
+// ensures).
 Result<void> ensure_brief_consumer(Connection& connection, const std::string& role);
 
 // The durable mail consumer of one agent (mail-<agent-id> on AGENCY_MAIL,

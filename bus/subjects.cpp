@@ -1,5 +1,7 @@
 #include "bus/subjects.hpp"
 
+#include "bus/vocabulary.hpp"
+
 #include <array>
 #include <cstddef>
 #include <vector>
@@ -37,8 +39,9 @@ struct Family {
   std::string_view type;
 };
 
-constexpr std::array<Family, 12> kFamilies = {{
+constexpr std::array<Family, 13> kFamilies = {{
     {"agency.brief.", 1, "agency.v1.Brief"},
+    {"agency.brief.", 2, "agency.v1.Brief"},  // agency.brief.<role>.<priority>
     {"agency.event.task.", 1, "agency.v1.TaskEvent"},
     {"agency.event.", 1, "agency.v1.FleetEvent"},
     {"agency.ask.", 1, "agency.v1.Question"},
@@ -54,7 +57,12 @@ constexpr std::array<Family, 12> kFamilies = {{
 
 }  // namespace
 
-std::string brief(std::string_view role) { return join("agency.brief.", role); }
+std::string brief(std::string_view role, std::string_view priority) {
+  std::string out = join("agency.brief.", role);
+  if (!priority.empty() && priority != vocabulary::kDefaultPriority)
+    out.append(".").append(priority);
+  return out;
+}
 std::string task_event(std::string_view task_id) { return join("agency.event.task.", task_id); }
 std::string ask(std::string_view role) { return join("agency.ask.", role); }
 std::string mail(std::string_view agent_id) { return join("agency.mail.", agent_id); }
@@ -69,7 +77,13 @@ std::string dead(std::string_view role) { return join("agency.dead.", role); }
 std::string control(std::string_view target) { return join("agency.control.", target); }
 std::string fleet_event(std::string_view kind) { return join("agency.event.", kind); }
 
-std::string brief_consumer(std::string_view role) { return join("briefs-", role); }
+std::string brief_consumer(std::string_view role, std::string_view priority) {
+  std::string out = join("briefs-", role);
+  if (!priority.empty() && priority != vocabulary::kDefaultPriority)
+    out.append("@").append(priority);
+  return out;
+}
+std::string wake(std::string_view consumer) { return join("agency.wake.", consumer); }
 std::string mail_consumer(std::string_view agent_id) { return join("mail-", agent_id); }
 
 namespace {
@@ -85,6 +99,30 @@ std::vector<std::string_view> split_tokens(std::string_view subject) {
 }
 
 }  // namespace
+
+std::optional<BriefQueue> brief_queue(std::string_view subject) {
+  constexpr std::string_view kPrefix = "agency.brief.";
+  if (!subject.starts_with(kPrefix)) return std::nullopt;
+  const auto tokens = split_tokens(subject.substr(kPrefix.size()));
+  if (tokens.empty() || tokens.size() > 2 || !is_valid_token(tokens[0])) return std::nullopt;
+  if (tokens.size() == 1) {
+    return BriefQueue{std::string(tokens[0]), std::string(vocabulary::kDefaultPriority)};
+  }
+  if (tokens[1] == vocabulary::kDefaultPriority || !vocabulary::is_priority(tokens[1])) {
+    return std::nullopt;
+  }
+  return BriefQueue{std::string(tokens[0]), std::string(tokens[1])};
+}
+
+std::string_view consumer_of_ack(std::string_view ack_subject) {
+  if (!ack_subject.starts_with("$JS.ACK.")) return {};
+  const auto tokens = split_tokens(ack_subject);
+  // $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>, or
+  // with <domain>.<account hash> before the stream and a token after.
+  if (tokens.size() == 9) return tokens[3];
+  if (tokens.size() >= 11) return tokens[5];
+  return {};
+}
 
 bool covers(std::string_view outer, std::string_view inner) {
   const auto o = split_tokens(outer);

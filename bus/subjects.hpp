@@ -2,13 +2,16 @@
 // (docs/ARCHITECTURE.md). Other code builds names only through these functions.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace agency::subjects {
 
 // Subjects.
-std::string brief(std::string_view role);                           // agency.brief.<role>
+// agency.brief.<role> for the default priority (scheduled, or empty), else
+// agency.brief.<role>.<priority> (human, interactive, batch): one queue each.
+std::string brief(std::string_view role, std::string_view priority = {});
 std::string task_event(std::string_view task_id);                   // agency.event.task.<task-id>
 std::string ask(std::string_view role);                             // agency.ask.<role>
 std::string mail(std::string_view agent_id);                        // agency.mail.<agent-id>
@@ -41,8 +44,24 @@ inline constexpr std::string_view kTasksBucket = "agency-tasks";
 inline constexpr std::string_view kFleetBucket = "agency-fleet";
 inline constexpr std::string_view kMemoryBucket = "agency-memory";
 
-// Durable pull consumer shared by all agents of a role on AGENCY_BRIEFS.
-std::string brief_consumer(std::string_view role);  // briefs-<role>
+// Durable pull consumer shared by all agents of a role on AGENCY_BRIEFS, one
+// per priority: briefs-<role> (the default), briefs-<role>@<priority>.
+std::string brief_consumer(std::string_view role, std::string_view priority = {});
+// Where a brief handed back to a consumer is announced, so that idle agents
+// of the role look again at once (core NATS, no stream keeps it):
+// agency.wake.<consumer>.
+std::string wake(std::string_view consumer);
+// The role and priority of a brief queue's subject (agency.brief.<role> or
+// agency.brief.<role>.<priority>; priority is the default's name for the
+// plain subject); nullopt for any other subject.
+struct BriefQueue {
+  std::string role;
+  std::string priority;
+};
+std::optional<BriefQueue> brief_queue(std::string_view subject);
+// The consumer named in a JetStream ack subject ($JS.ACK.<stream>.<consumer>
+// ..., with or without a domain), or "" when it is none.
+std::string_view consumer_of_ack(std::string_view ack_subject);
 // Durable consumer of one agent's mail on AGENCY_MAIL.
 std::string mail_consumer(std::string_view agent_id);  // mail-<agent-id>
 

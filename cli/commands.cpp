@@ -268,7 +268,8 @@ void run_brief(const GlobalOptions& global, const BriefOptions& o) {
   auto created = must(store.create(brief, brief.stage(), "agency-cli"));
   std::string msg_id = brief.task_id() + ":" + (brief.stage().empty() ? o.role : brief.stage()) +
                        ":" + std::to_string(brief.attempt());
-  auto ack = must(conn->js_publish(subjects::brief(o.role), codec::encode(brief), msg_id));
+  const std::string subject = subjects::brief(o.role, brief.priority());
+  auto ack = must(conn->js_publish(subject, codec::encode(brief), msg_id));
 
   bool known_role = cfg.role(o.role) != nullptr || catalog::find(o.role) != nullptr;
   if (!known_role) {
@@ -282,7 +283,7 @@ void run_brief(const GlobalOptions& global, const BriefOptions& o) {
   if (global.json) {
     std::cout << json_text({{"task_id", brief.task_id()},
                             {"brief_id", brief.id()},
-                            {"subject", subjects::brief(o.role)},
+                            {"subject", subject},
                             {"stage", created.task.stage()},
                             {"stream_sequence", ack.sequence},
                             {"duplicate", ack.duplicate}})
@@ -309,18 +310,40 @@ void run_status(const GlobalOptions& global) {
   auto consumers = must(list_consumers(*conn, subjects::kBriefsStream));
   std::sort(consumers.begin(), consumers.end(),
             [](const auto& a, const auto& b) { return a.name < b.name; });
+  // A queue's role and priority, and the agents of that role free to take
+  // from it (idle agents ask no queue: they wait to be told of a brief).
+  struct Queue {
+    std::string role;
+    std::string priority;
+    std::int64_t idle_agents = 0;
+  };
+  std::vector<Queue> queues;
+  queues.reserve(consumers.size());
+  for (const auto& c : consumers) {
+    auto q = subjects::brief_queue(c.filter_subject);
+    Queue out{q ? q->role : "", q ? q->priority : "", 0};
+    for (const auto& a : agents) {
+      if (!out.role.empty() && a.role() == out.role && a.state() == vocabulary::kIdle) {
+        ++out.idle_agents;
+      }
+    }
+    queues.push_back(std::move(out));
+  }
 
   if (global.json) {
     json out{
         {"server", conn->connected_url()}, {"agents", json::array()}, {"queues", json::array()}};
     for (const auto& a : agents) out["agents"].push_back(message_json(a));
-    for (const auto& c : consumers) {
+    for (std::size_t i = 0; i < consumers.size(); ++i) {
+      const auto& c = consumers[i];
       out["queues"].push_back({{"consumer", c.name},
                                {"subject", c.filter_subject},
+                               {"role", queues[i].role},
+                               {"priority", queues[i].priority},
                                {"pending", c.pending},
                                {"in_flight", c.ack_pending},
                                {"redelivered", c.redelivered},
-                               {"waiting_agents", c.waiting}});
+                               {"idle_agents", queues[i].idle_agents}});
     }
     std::cout << json_text(out) << '\n';
     return;
@@ -338,16 +361,18 @@ void run_status(const GlobalOptions& global) {
     print_table({"AGENT", "ROLE", "STATE", "TASK", "FOR", "ENGINE", "LAST PROGRESS"}, rows);
   }
   std::vector<std::vector<std::string>> rows;
-  for (const auto& c : consumers) {
-    if (c.pending == 0 && c.ack_pending == 0 && c.waiting == 0) continue;
-    rows.push_back({c.filter_subject, std::to_string(c.pending), std::to_string(c.ack_pending),
-                    std::to_string(c.waiting)});
+  for (std::size_t i = 0; i < consumers.size(); ++i) {
+    const auto& c = consumers[i];
+    if (c.pending == 0 && c.ack_pending == 0) continue;
+    rows.push_back({c.filter_subject, queues[i].priority.empty() ? "-" : queues[i].priority,
+                    std::to_string(c.pending), std::to_string(c.ack_pending),
+                    std::to_string(queues[i].idle_agents)});
   }
   std::cout << '\n';
   if (rows.empty()) {
     std::cout << "no briefs queued\n";
   } else {
-    print_table({"QUEUE", "QUEUED", "IN FLIGHT", "AGENTS WAITING"}, rows);
+    print_table({"QUEUE", "PRIORITY", "QUEUED", "IN FLIGHT", "AGENTS IDLE"}, rows);
   }
 }
 
@@ -532,7 +557,9 @@ void add_brief_command(CLI::App& app, GlobalOptions& global) {
       "--json", opts->json_text,
       "the whole Brief as JSON (protobuf JSON mapping, see schemas/agency/v1/brief.proto)");
   cmd->add_option("--project", opts->project, "project from agency.yaml");
-  cmd->add_option("--priority", opts->priority, "human, interactive, scheduled or batch");
+  cmd->add_option("--priority", opts->priority,
+                  "human, interactive, scheduled (the default) or batch: the queue the brief "
+                  "waits in, highest first, and its leases' priority");
   cmd->add_option("--budget", opts->budget, "most tokens the task may spend");
   cmd->add_flag("--print-json", global.json, "print task id, brief id and stream sequence as JSON");
   cmd->callback([&global, opts] { run_brief(global, *opts); });

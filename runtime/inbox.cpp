@@ -10,6 +10,7 @@
 #include "bus/dead_letter.hpp"
 #include "bus/provision.hpp"
 #include "bus/subjects.hpp"
+#include "bus/vocabulary.hpp"
 #include "runtime/ids.hpp"
 
 namespace agency {
@@ -22,68 +23,129 @@ void fill_brief_defaults(v1::Brief& brief, bool from_agency_client) {
   if (brief.origin().empty()) brief.set_origin(from_agency_client ? "unknown" : "nats");
 }
 
+void BriefInbox::Bell::ring() {
+  {
+    std::lock_guard lock(mu);
+    rung = true;
+  }
+  cv.notify_one();
+}
+
 Result<BriefInbox> BriefInbox::open(Connection& connection, std::string role, std::string agent_id,
                                     InboxLimits limits) {
   if (auto r = ensure_brief_consumer(connection, role); !r) return r.error();
-  auto consumer = PullConsumer::bind(connection, subjects::kBriefsStream,
-                                     subjects::brief_consumer(role), subjects::brief(role));
-  if (!consumer) return consumer.error();
-  return BriefInbox(connection, std::move(*consumer), std::move(role), std::move(agent_id), limits);
+  BriefInbox inbox(connection, std::move(role), std::move(agent_id), limits);
+  for (std::size_t level = 0; level < BriefPicker::kLevels; ++level) {
+    const std::string priority(vocabulary::kPriorities.at(level));
+    const std::string durable = subjects::brief_consumer(inbox.role_, priority);
+    const std::string subject = subjects::brief(inbox.role_, priority);
+    // Subscribed before the first look, so nothing published after it goes
+    // unannounced.
+    for (const auto& announced : {subject, subjects::wake(durable)}) {
+      auto sub =
+          connection.subscribe(announced, "", [bell = inbox.bell_](Incoming) { bell->ring(); });
+      if (!sub) return sub.error();
+      inbox.announcers_.push_back(Announcer{level, std::move(*sub), 0});
+    }
+    auto consumer = PullConsumer::bind(connection, subjects::kBriefsStream, durable, subject);
+    if (!consumer) return consumer.error();
+    inbox.queues_.push_back(Queue{priority, std::move(*consumer)});
+  }
+  return inbox;
 }
 
 Result<std::optional<ReceivedBrief>> BriefInbox::next(std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + timeout;
   while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return std::optional<ReceivedBrief>{};
-    auto batch = consumer_.fetch(1, left);
-    if (!batch) return batch.error();
-    if (batch->empty()) return std::optional<ReceivedBrief>{};
-    Incoming message = std::move(batch->front());
-    std::string refused;
-    if (message.data().size() > limits_.brief_bytes) {
-      // Not decoded at all: whatever it holds, it is over what a brief may be.
-      refused = "a brief of " + std::to_string(message.data().size()) +
-                " bytes is over limits.brief_bytes (" + std::to_string(limits_.brief_bytes) + ")";
-    } else {
-      auto headers = message.headers();
-      auto brief = codec::decode<v1::Brief>(message.data(), headers);
-      if (brief) {
-        fill_brief_defaults(*brief, find_header(headers, codec::kTypeHeader).has_value());
-        auto delivery = message.delivery();
-        ReceivedBrief out{std::move(*brief), std::move(message), delivery ? *delivery : Delivery{}};
-        return std::optional<ReceivedBrief>{std::move(out)};
-      }
-      refused = brief.error().message;
+    {
+      // Before reading the counts: whatever arrives after them rings again.
+      std::lock_guard lock(bell_->mu);
+      bell_->rung = false;
     }
-    // Keep it, with the reason, before letting the original go. The dead
-    // letter is bounded, so only a server that cannot store anything now
-    // refuses it.
-    auto letter = make_dead_letter(message, refused, role_, agent_id_, limits_.keep_bytes);
-    auto stored = publish_dead_letter(*connection_, letter);
-    if (!stored) {
-      auto delivery = message.delivery();
-      std::uint64_t deliveries = delivery ? delivery->deliveries : 1;
-      if (deliveries >= limits_.max_deliver) {
-        spdlog::error(
-            "terminating an unreadable brief role={} subject={} sequence={} deliveries={}: its "
-            "dead letter cannot be stored ({}); reason={}",
-            role_, letter.original_subject(), letter.stream_sequence(), deliveries,
-            stored.error().message, letter.reason());
-        if (auto termed = message.term(); !termed) return termed.error();
+    for (auto& a : announcers_) {
+      const auto received = a.subscription.received();
+      if (received != a.seen) picker_.may_hold(a.level);
+      a.seen = received;
+    }
+    const auto now = Clock::now();
+    if (now >= recheck_at_) {
+      picker_.may_hold_all();
+      recheck_at_ = now + limits_.recheck;
+    }
+    bool looked_again = false;
+    for (std::size_t level : picker_.order()) {
+      auto batch = queues_.at(level).consumer.fetch_now(1);
+      if (!batch) return batch.error();
+      if (batch->empty()) {
+        picker_.empty(level);
         continue;
       }
-      // Hand it back for later, aside: the briefs behind it go first.
-      (void)message.nak(
-          std::min<std::int64_t>(30000, 1000LL << std::min<std::uint64_t>(deliveries, 5)));
-      return stored.error();
+      Incoming message = std::move(batch->front());
+      auto delivery = message.delivery();
+      // Unknown (no metadata): say more may wait, so the next look asks.
+      picker_.took(level, !delivery || delivery->pending > 0);
+      auto taken = accept(std::move(message), level);
+      if (!taken) return taken.error();
+      if (taken->has_value()) return taken;
+      looked_again = true;  // dead-lettered: the next good brief is still handled
+      break;
     }
-    spdlog::warn("dead-lettered brief role={} subject={} reason={}", role_,
-                 letter.original_subject(), letter.reason());
-    if (auto acked = message.ack(); !acked) return acked.error();
-    ++dead_lettered_;
+    if (looked_again) continue;
+    if (Clock::now() >= deadline) return std::optional<ReceivedBrief>{};
+    std::unique_lock lock(bell_->mu);
+    bell_->cv.wait_until(lock, std::min(deadline, recheck_at_), [&] { return bell_->rung; });
   }
+}
+
+Result<std::optional<ReceivedBrief>> BriefInbox::accept(Incoming message, std::size_t level) {
+  std::string refused;
+  if (message.data().size() > limits_.brief_bytes) {
+    // Not decoded at all: whatever it holds, it is over what a brief may be.
+    refused = "a brief of " + std::to_string(message.data().size()) +
+              " bytes is over limits.brief_bytes (" + std::to_string(limits_.brief_bytes) + ")";
+  } else {
+    auto headers = message.headers();
+    auto brief = codec::decode<v1::Brief>(message.data(), headers);
+    if (brief) {
+      fill_brief_defaults(*brief, find_header(headers, codec::kTypeHeader).has_value());
+      // The queue it waited in is its priority; the plain subject's keeps
+      // what the sender wrote.
+      const std::string& priority = queues_.at(level).priority;
+      if (priority != vocabulary::kDefaultPriority) brief->set_priority(priority);
+      auto delivery = message.delivery();
+      ReceivedBrief out{std::move(*brief), std::move(message), delivery ? *delivery : Delivery{}};
+      return std::optional<ReceivedBrief>{std::move(out)};
+    }
+    refused = brief.error().message;
+  }
+  // Keep it, with the reason, before letting the original go. The dead
+  // letter is bounded, so only a server that cannot store anything now
+  // refuses it.
+  auto letter = make_dead_letter(message, refused, role_, agent_id_, limits_.keep_bytes);
+  auto stored = publish_dead_letter(*connection_, letter);
+  if (!stored) {
+    auto delivery = message.delivery();
+    std::uint64_t deliveries = delivery ? delivery->deliveries : 1;
+    if (deliveries >= limits_.max_deliver) {
+      spdlog::error(
+          "terminating an unreadable brief role={} subject={} sequence={} deliveries={}: its "
+          "dead letter cannot be stored ({}); reason={}",
+          role_, letter.original_subject(), letter.stream_sequence(), deliveries,
+          stored.error().message, letter.reason());
+      if (auto termed = message.term(); !termed) return termed.error();
+      return std::optional<ReceivedBrief>{};
+    }
+    // Hand it back for later, aside: the briefs behind it go first.
+    (void)message.nak(
+        std::min<std::int64_t>(30000, 1000LL << std::min<std::uint64_t>(deliveries, 5)));
+    return stored.error();
+  }
+  spdlog::warn("dead-lettered brief role={} subject={} reason={}", role_, letter.original_subject(),
+               letter.reason());
+  if (auto acked = message.ack(); !acked) return acked.error();
+  ++dead_lettered_;
+  return std::optional<ReceivedBrief>{};
 }
 
 }  // namespace agency

@@ -10,6 +10,7 @@
 #include "agency/v1/control.pb.h"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
+#include "bus/consumer.hpp"
 #include "bus/subjects.hpp"
 #include "bus/vocabulary.hpp"
 #include "runtime/ids.hpp"
@@ -175,11 +176,12 @@ Result<void> Mesh::hand_back(std::string_view ack_subject) const {
   if (!ack_subject.starts_with("$JS.ACK.")) {
     return make_error(errc::config, "'" + std::string(ack_subject) + "' is no ack subject");
   }
-  return connection_->publish(ack_subject, Outgoing{"-NAK", {}});
+  return agency::hand_back(*connection_, ack_subject);
 }
 
 Result<bool> Mesh::file_brief(std::string_view role, const v1::Brief& brief) const {
-  auto ack = connection_->js_publish(subjects::brief(role), codec::encode(brief), brief.id());
+  auto ack = connection_->js_publish(subjects::brief(role, brief.priority()), codec::encode(brief),
+                                     brief.id());
   if (!ack) return ack.error();
   return !ack->duplicate;
 }

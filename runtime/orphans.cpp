@@ -7,6 +7,7 @@
 
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
+#include "bus/consumer.hpp"
 #include "bus/kv.hpp"
 #include "bus/subjects.hpp"
 #include "bus/vocabulary.hpp"
@@ -128,9 +129,7 @@ Result<HandBack> hand_back(Connection& connection, const v1::AgentStatus& last,
                     "the brief was handed back already (by whoever recorded its "
                     "interruption first)"};
   }
-  if (auto r = connection.publish(last.brief_ack_subject(), Outgoing{"-NAK", {}}); !r) {
-    return r.error();
-  }
+  if (auto r = agency::hand_back(connection, last.brief_ack_subject()); !r) return r.error();
   return HandBack{true, verdict.why};
 }
 

@@ -23,8 +23,9 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
   if (auto out =
           next_brief(*change, task, brief, static_cast<std::size_t>(config_.limits.brief_bytes),
                      now_timestamp())) {
-    auto ack = connection_->js_publish(subjects::brief(pipeline::role_for_stage(change->next)),
-                                       codec::encode(*out), out->id());
+    auto ack = connection_->js_publish(
+        subjects::brief(pipeline::role_for_stage(change->next), out->priority()),
+        codec::encode(*out), out->id());
     if (!ack) return ack.error();
   }
 

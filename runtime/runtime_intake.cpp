@@ -7,6 +7,7 @@
 
 #include "bus/bounds.hpp"
 #include "bus/clock.hpp"
+#include "bus/consumer.hpp"
 #include "bus/vocabulary.hpp"
 #include "runtime/ids.hpp"
 #include "runtime/orphans.hpp"
@@ -107,7 +108,7 @@ std::optional<Agent::Handled> Agent::catch_up_with_record(ReceivedBrief& receive
                                                           std::uint32_t entered) {
   if (wait_for_record(received, in.stage, in.attempt, in.task)) return std::nullopt;
   if (stop_.load()) {
-    (void)received.message.nak(0);
+    (void)received.message.hand_back(*connection_);
     return Handled::handed_back;
   }
   const v1::Brief& brief = received.brief;

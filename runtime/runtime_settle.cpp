@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "bus/bounds.hpp"
+#include "bus/consumer.hpp"
 #include "bus/dead_letter.hpp"
 #include "bus/vocabulary.hpp"
 #include "runtime/runtime_agent.hpp"
@@ -79,6 +80,14 @@ void Agent::defer(ReceivedBrief& received, std::chrono::milliseconds delay) {
   if (auto r = memory_->put(deferral_key(received), std::to_string(deferrals_)); !r) {
     log_->warn("cannot record a deferral task={} error={} (it may count as a failed delivery)",
                received.brief.task_id(), r.error().message);
+  }
+  if (delay.count() == 0) {
+    // Now, and told to the role's idle agents (another may take it at once).
+    if (auto r = received.message.hand_back(*connection_); !r) {
+      log_->warn("handing back brief task={} error={} (its ack wait hands it back)",
+                 received.brief.task_id(), r.error().message);
+    }
+    return;
   }
   (void)received.message.nak(delay.count());
 }

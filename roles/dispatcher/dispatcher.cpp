@@ -235,8 +235,9 @@ void Dispatcher::consider(const v1::AgentStatus& agent) {
     return;
   }
   for (const auto& c : *consumers) {
-    // Queued work reaches the agent through its consumer; nothing to add.
-    if (c.name == "briefs-" + role && c.pending > 0) return;
+    // Queued work of any priority reaches the agent; nothing to add.
+    auto queue = subjects::brief_queue(c.filter_subject);
+    if (queue && queue->role == role && c.pending > 0) return;
   }
   const std::string spell = agent.agent_id() + "@" + std::to_string(nanos(agent.since()));
   std::lock_guard lock(mu_);
@@ -367,7 +368,8 @@ void Dispatcher::scale(Clock::time_point now) {
   for (const auto& [role, rule] : instances) {
     std::uint64_t pending = 0;
     for (const auto& c : *consumers) {
-      if (c.name == "briefs-" + role) pending = c.pending;
+      auto queue = subjects::brief_queue(c.filter_subject);
+      if (queue && queue->role == role) pending += c.pending;
     }
     dispatch::ScaleDecision decision;
     {

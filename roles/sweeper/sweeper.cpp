@@ -5,6 +5,7 @@
 
 #include "bus/bounds.hpp"
 #include "bus/clock.hpp"
+#include "bus/subjects.hpp"
 #include "bus/vocabulary.hpp"
 #include "roles/sweeper/settings.hpp"
 #include "runtime/catalog.hpp"
@@ -20,8 +21,6 @@ using namespace std::chrono_literals;
 
 constexpr std::string_view kFamily = "sweep";
 constexpr std::string_view kMemoryKey = "sweeper.memory";
-constexpr std::string_view kConsumerPrefix = "briefs-";
-constexpr std::string_view kBriefSubjectPrefix = "agency.brief.";
 // How long a walk waits for the proxy: its engine may read a corpus.
 constexpr auto kProxyTimeout = 120s;
 // Reads of the usage stream per walk (each up to 100000 samples).
@@ -38,11 +37,10 @@ std::string fixed2(double v) {
   return buf;
 }
 
+// A role's queues (one per priority) as one: the role, from the subject;
+// else the consumer's name.
 std::string role_of(const ConsumerState& c) {
-  if (c.name.starts_with(kConsumerPrefix)) return c.name.substr(kConsumerPrefix.size());
-  if (c.filter_subject.starts_with(kBriefSubjectPrefix)) {
-    return c.filter_subject.substr(kBriefSubjectPrefix.size());
-  }
+  if (auto queue = subjects::brief_queue(c.filter_subject)) return queue->role;
   return c.name;
 }
 
@@ -151,7 +149,15 @@ Result<std::string> Sweeper::walk(const RoleContext& ctx) {
   }
   if (auto consumers = mesh.brief_consumers(); consumers) {
     for (const auto& c : *consumers) {
-      in.queues.push_back({role_of(c), c.pending, c.ack_pending});
+      const std::string role = role_of(c);
+      auto same = std::find_if(in.queues.begin(), in.queues.end(),
+                               [&](const sweep::Queue& q) { return q.role == role; });
+      if (same == in.queues.end()) {
+        in.queues.push_back({role, c.pending, c.ack_pending});
+      } else {
+        same->queued += c.pending;
+        same->in_flight += c.ack_pending;
+      }
     }
   } else {
     in.queues_error = consumers.error().message;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "bus/consumer.hpp"
 #include "bus/kv.hpp"
@@ -136,8 +137,12 @@ TEST_CASE("provision: the bus makes brief consumers only for the roles it is giv
   REQUIRE(provision(*c, ProvisionPlan{{"solo"}, 1}).ok());
   auto consumers = list_consumers(*c, subjects::kBriefsStream);
   REQUIRE(consumers.ok());
-  REQUIRE(consumers->size() == 1);
-  CHECK(consumers->front().name == "briefs-solo");
+  // One queue per priority, all of the one role.
+  std::vector<std::string> names;
+  for (const auto& q : *consumers) names.push_back(q.name);
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"briefs-solo", "briefs-solo@batch", "briefs-solo@human",
+                                          "briefs-solo@interactive"});
 }
 
 }  // namespace agency

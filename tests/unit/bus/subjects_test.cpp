@@ -22,6 +22,14 @@ TEST_CASE("subjects: builders") {
   CHECK(subjects::control("all") == "agency.control.all");
   CHECK(subjects::control("reviewer") == "agency.control.reviewer");
   CHECK(subjects::brief_consumer("planner") == "briefs-planner");
+  // One queue per priority; the default (scheduled) has the plain names.
+  CHECK(subjects::brief("builder", "") == "agency.brief.builder");
+  CHECK(subjects::brief("builder", "scheduled") == "agency.brief.builder");
+  CHECK(subjects::brief("builder", "human") == "agency.brief.builder.human");
+  CHECK(subjects::brief("builder", "batch") == "agency.brief.builder.batch");
+  CHECK(subjects::brief_consumer("builder", "scheduled") == "briefs-builder");
+  CHECK(subjects::brief_consumer("builder", "interactive") == "briefs-builder@interactive");
+  CHECK(subjects::wake("briefs-builder@human") == "agency.wake.briefs-builder@human");
   CHECK(subjects::mail_consumer("builder-host-7") == "mail-builder-host-7");
 }
 
@@ -67,12 +75,46 @@ TEST_CASE("subjects: message type for a subject") {
 
   // Not ours, or not a complete subject of ours.
   for (std::string_view other :
-       {"", "foo", "agency", "agency.brief", "agency.brief.", "agency.brief.a.b",
+       {"", "foo", "agency", "agency.brief", "agency.brief.", "agency.brief.a.b.c",
         "agency.event.task", "agency.event.a.b", "agency.usage.claude", "agency.usage.a.b.c",
         "agency.budget.lease.x", "agency.budget", "agency.mail..x", "$KV.agency-memory.k",
         "$KV.agency-tasks.", "agency.briefx.planner", "_INBOX.abc", "$SRV.PING"}) {
     CAPTURE(other);
     CHECK(message_type_for(other).empty());
+  }
+}
+
+TEST_CASE("subjects: a brief queue's role and priority from its subject") {
+  auto plain = subjects::brief_queue("agency.brief.builder");
+  REQUIRE(plain.has_value());
+  CHECK(plain->role == "builder");
+  CHECK(plain->priority == "scheduled");
+  for (std::string_view priority : {"human", "interactive", "batch"}) {
+    CAPTURE(priority);
+    auto q = subjects::brief_queue(subjects::brief("my-role", priority));
+    REQUIRE(q.has_value());
+    CHECK(q->role == "my-role");
+    CHECK(q->priority == priority);
+  }
+  // The default has no suffix; an unknown one, or more tokens, is no queue.
+  for (std::string_view other :
+       {"agency.brief.builder.scheduled", "agency.brief.builder.urgent", "agency.brief.a.b.c",
+        "agency.brief.", "agency.brief", "agency.mail.builder", "agency.brief..human"}) {
+    CAPTURE(other);
+    CHECK_FALSE(subjects::brief_queue(other).has_value());
+  }
+}
+
+TEST_CASE("subjects: the consumer of an ack subject, with or without a domain") {
+  CHECK(
+      subjects::consumer_of_ack("$JS.ACK.AGENCY_BRIEFS.briefs-builder@human.1.42.7.1700000000.0") ==
+      "briefs-builder@human");
+  CHECK(subjects::consumer_of_ack(
+            "$JS.ACK.hub.ACCHASH.AGENCY_BRIEFS.briefs-builder.1.42.7.1700000000.0.token") ==
+        "briefs-builder");
+  for (std::string_view other : {"", "$JS.ACK.a.b", "_INBOX.x.y.z.a.b.c.d.e", "agency.brief.x"}) {
+    CAPTURE(other);
+    CHECK(subjects::consumer_of_ack(other).empty());
   }
 }
 
