@@ -109,14 +109,15 @@ TEST_CASE("priority: batch work still moves while interactive work keeps arrivin
   CHECK(order.at(9) == "batch 0");
 }
 
-TEST_CASE("priority: the plain subject keeps the sender's priority; a priority's subject sets it") {
+TEST_CASE("priority: the plain subject keeps the sender's priority, a priority's subject sets it") {
   test::NatsServer server;
   auto c = server.connect();
   provision_role(*c, "planner");
   // `nats pub agency.brief.planner '{"objective":...,"priority":"batch"}'`
   const std::string json = R"({"objective":"plain with a field","priority":"batch"})";
   REQUIRE(c->publish("agency.brief.planner", Outgoing{json, {}}).ok());
-  REQUIRE(c->publish("agency.brief.planner.human", Outgoing{"typed on the human subject", {}}).ok());
+  REQUIRE(
+      c->publish("agency.brief.planner.human", Outgoing{"typed on the human subject", {}}).ok());
   REQUIRE(c->flush(2000ms).ok());
   auto inbox = BriefInbox::open(*c, "planner", "planner-1");
   REQUIRE(inbox.ok());
