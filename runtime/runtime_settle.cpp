@@ -17,8 +17,11 @@ namespace agency::runtime {
 namespace voc = vocabulary;
 
 std::string deferral_key(const ReceivedBrief& received) {
-  return "deferred." + received.delivery.consumer + "." +
-         std::to_string(received.delivery.stream_sequence);
+  // A KV key takes letters, digits and -/_=. only: a priority queue's
+  // consumer (briefs-<role>@<priority>) is written with '=' there.
+  std::string consumer = received.delivery.consumer;
+  std::replace(consumer.begin(), consumer.end(), '@', '=');
+  return "deferred." + consumer + "." + std::to_string(received.delivery.stream_sequence);
 }
 
 Agent::Handled Agent::fail(ReceivedBrief& received, const v1::Task* task, const std::string& reason,

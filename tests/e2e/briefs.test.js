@@ -32,6 +32,34 @@ test("a plain text publish from the JS client is queued for the role and shown b
   }
 });
 
+test("a JS client picks a brief's priority by subject; agency brief --priority uses the same queue", async () => {
+  const server = await startServer();
+  const nc = await connect({ servers: server.url });
+  try {
+    assert.equal((await agency(server.url, "init")).code, 0);
+    nc.publish("agency.brief.builder.human", "Fix production now");
+    nc.publish("agency.brief.builder.batch", "Tidy the docs");
+    await nc.flush();
+    const sent = await agency(server.url, "brief", "builder", "--priority", "batch", "--print-json", "Rename a flag");
+    assert.equal(sent.code, 0, sent.stderr);
+    assert.equal(JSON.parse(sent.stdout).subject, "agency.brief.builder.batch");
+
+    const jsm = await jetstreamManager(nc);
+    assert.equal((await jsm.consumers.info("AGENCY_BRIEFS", "briefs-builder@human")).num_pending, 1);
+    assert.equal((await jsm.consumers.info("AGENCY_BRIEFS", "briefs-builder@batch")).num_pending, 2);
+    assert.equal((await jsm.consumers.info("AGENCY_BRIEFS", "briefs-builder")).num_pending, 0);
+
+    const status = await agency(server.url, "status", "--json");
+    assert.equal(status.code, 0, status.stderr);
+    const queues = JSON.parse(status.stdout).queues.filter((q) => q.role === "builder");
+    const byPriority = Object.fromEntries(queues.map((q) => [q.priority, q.pending]));
+    assert.deepEqual(byPriority, { human: 1, interactive: 0, scheduled: 0, batch: 2 });
+  } finally {
+    await nc.close();
+    await server.stop();
+  }
+});
+
 test("agency brief writes what a JS client can read: the brief with its headers and the task record", async () => {
   const server = await startServer();
   const nc = await connect({ servers: server.url });

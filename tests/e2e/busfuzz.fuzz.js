@@ -314,8 +314,11 @@ test(`bus fuzzer: ${COUNT} hostile messages (seed ${SEED}) leave the fleet whole
     const queues = async () => {
       const out = [];
       for (const role of ROLES) {
-        const c = await jsm.consumers.info("AGENCY_BRIEFS", `briefs-${role}`);
-        out.push({ name: `briefs-${role}`, pending: c.num_pending, inFlight: c.num_ack_pending, redelivered: c.num_redelivered });
+        // One queue per priority: briefs-<role> (scheduled), briefs-<role>@<priority>.
+        for (const suffix of ["", "@human", "@interactive", "@batch"]) {
+          const c = await jsm.consumers.info("AGENCY_BRIEFS", `briefs-${role}${suffix}`);
+          out.push({ name: `briefs-${role}${suffix}`, pending: c.num_pending, inFlight: c.num_ack_pending, redelivered: c.num_redelivered });
+        }
       }
       for (const id of agents) {
         const c = await jsm.consumers.info("AGENCY_MAIL", `mail-${id}`).catch(() => null);
@@ -496,12 +499,12 @@ test(`bus fuzzer: ${COUNT} hostile messages (seed ${SEED}) leave the fleet whole
     if (stalls.length || stuckQueues.length) {
       const lines = [...stalls];
       for (const q of stuckQueues) {
-        const role = q.name.replace(/^briefs-|^mail-/, "").replace(/-\d+$/, "");
+        const role = q.name.replace(/^briefs-|^mail-/, "").replace(/@.*$/, "").replace(/-\d+$/, "");
         const holders = agents.filter((a) => a.replace(/-\d+$/, "") === role).map((a) => {
           const s = statuses.get(a);
           return s ? `${a} ${s.state}${s.task ? ` on ${s.task}` : ""}${s.progress ? ` (${s.progress.slice(0, 80)})` : ""}` : `${a} (no readable heartbeat)`;
         });
-        const suspects = items.filter((i) => !i.good && ["dead", "any"].includes(i.expect) && !i.deadLetter && i.subject === `agency.${q.name.startsWith("mail") ? "mail" : "brief"}.${q.name.replace(/^briefs-|^mail-/, "")}`);
+        const suspects = items.filter((i) => !i.good && ["dead", "any"].includes(i.expect) && !i.deadLetter && i.subject === `agency.${q.name.startsWith("mail") ? "mail" : "brief"}.${q.name.replace(/^briefs-|^mail-/, "").replace("@", ".")}`);
         // What the role's agents last said about handing briefs back.
         const said = new Set();
         for (const a of agents.filter((x) => x.replace(/-\d+$/, "") === role)) {

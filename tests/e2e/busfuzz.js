@@ -383,7 +383,8 @@ const FAR_FUTURE = 253402300799; // 9999-12-31
 // pipelineRoles, maxPayload, engines, now (epoch seconds for timestamps)}. A category's weight is its share of
 // the flood.
 
-const briefSubject = (rng, ctx) => `agency.brief.${rng.pick(ctx.roles)}`;
+// The plain subject (scheduled) or one of the priority queues' subjects.
+const briefSubject = (rng, ctx) => `agency.brief.${rng.pick(ctx.roles)}${rng.pick(["", "", ".human", ".interactive", ".batch"])}`;
 
 export const CATEGORIES = [
   // Briefs: the work queue every role pulls from.
