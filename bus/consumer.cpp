@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "bus/handles.hpp"
 #include "bus/subjects.hpp"
 
 namespace agency {
@@ -164,6 +165,29 @@ Result<void> hand_back(Connection& connection, std::string_view ack_subject,
   if (!answered) return answered.error();
   announce_hand_back(connection, ack_subject);
   return {};
+}
+
+Result<std::vector<SubjectCount>> stream_subjects(Connection& connection, std::string_view stream,
+                                                  std::string_view filter) {
+  std::string stream_name(stream);
+  std::string pattern(filter);
+  jsOptions opts;
+  jsOptions_Init(&opts);
+  opts.Stream.Info.SubjectsFilter = pattern.c_str();
+  nats::StreamInfoPtr info;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s =
+      js_GetStreamInfo(nats::out(info), connection.js(), stream_name.c_str(), &opts, &code);
+  if (s != NATS_OK) return js_error(s, code, "reading the subjects of " + stream_name);
+  std::vector<SubjectCount> out;
+  const jsStreamStateSubjects* subjects = info->State.Subjects;
+  if (subjects == nullptr) return out;
+  out.reserve(static_cast<std::size_t>(subjects->Count));
+  for (int i = 0; i < subjects->Count; ++i) {
+    const jsStreamStateSubject& one = subjects->List[i];
+    out.push_back({one.Subject != nullptr ? one.Subject : "", one.Msgs});
+  }
+  return out;
 }
 
 void announce_hand_back(Connection& connection, std::string_view ack_subject) {

@@ -57,6 +57,15 @@ struct ConsumerState {
 
 Result<std::vector<ConsumerState>> list_consumers(Connection& connection, std::string_view stream);
 
+// How many messages `stream` holds on each subject `filter` matches (a
+// pattern), by subject.
+struct SubjectCount {
+  std::string subject;
+  std::uint64_t messages = 0;
+};
+Result<std::vector<SubjectCount>> stream_subjects(Connection& connection, std::string_view stream,
+                                                  std::string_view filter);
+
 // Hands the delivery of `ack_subject` back to its consumer for redelivery
 // at once, returning once the server has it (-NAK as a request), then tells
 // the consumer's idle readers to look again (announce_hand_back). Works for

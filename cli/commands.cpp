@@ -329,6 +329,31 @@ void run_status(const GlobalOptions& global) {
     }
     queues.push_back(std::move(out));
   }
+  // Briefs the stream keeps that no queue takes: a subject that names no
+  // priority, or a role none of whose agents ever started.
+  struct Unqueued {
+    std::string subject;
+    std::uint64_t messages = 0;
+    std::string why;
+  };
+  std::vector<Unqueued> unqueued;
+  for (const auto& held : must(stream_subjects(*conn, subjects::kBriefsStream, "agency.brief.>"))) {
+    const bool taken = std::any_of(consumers.begin(), consumers.end(),
+                                   [&](const auto& c) { return c.filter_subject == held.subject; });
+    if (taken || held.messages == 0) continue;
+    auto q = subjects::brief_queue(held.subject);
+    std::string why;
+    if (!q) {
+      why =
+          "no queue takes this subject: a brief goes to agency.brief.<role> (scheduled) or "
+          "agency.brief.<role>.<priority> with priority human, interactive or batch";
+    } else {
+      why = "role " + q->role +
+            " has no queues yet: they are made when its first agent starts, or by `agency brief " +
+            q->role + "`";
+    }
+    unqueued.push_back({held.subject, held.messages, std::move(why)});
+  }
 
   if (global.json) {
     json out{
@@ -344,6 +369,10 @@ void run_status(const GlobalOptions& global) {
                                {"in_flight", c.ack_pending},
                                {"redelivered", c.redelivered},
                                {"idle_agents", queues[i].idle_agents}});
+    }
+    out["unqueued"] = json::array();
+    for (const auto& u : unqueued) {
+      out["unqueued"].push_back({{"subject", u.subject}, {"messages", u.messages}, {"why", u.why}});
     }
     std::cout << json_text(out) << '\n';
     return;
@@ -373,6 +402,15 @@ void run_status(const GlobalOptions& global) {
     std::cout << "no briefs queued\n";
   } else {
     print_table({"QUEUE", "PRIORITY", "QUEUED", "IN FLIGHT", "AGENTS IDLE"}, rows);
+  }
+  if (!unqueued.empty()) {
+    std::cout << '\n';
+    std::vector<std::vector<std::string>> stuck;
+    stuck.reserve(unqueued.size());
+    for (const auto& u : unqueued) {
+      stuck.push_back({u.subject, std::to_string(u.messages), u.why});
+    }
+    print_table({"NOT IN ANY QUEUE", "BRIEFS", "WHY"}, stuck);
   }
 }
 

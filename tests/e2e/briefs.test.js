@@ -39,6 +39,7 @@ test("a JS client picks a brief's priority by subject; agency brief --priority u
     assert.equal((await agency(server.url, "init")).code, 0);
     nc.publish("agency.brief.builder.human", "Fix production now");
     nc.publish("agency.brief.builder.batch", "Tidy the docs");
+    nc.publish("agency.brief.builder.urgent", "Not a priority");
     await nc.flush();
     const sent = await agency(server.url, "brief", "builder", "--priority", "batch", "--print-json", "Rename a flag");
     assert.equal(sent.code, 0, sent.stderr);
@@ -54,6 +55,12 @@ test("a JS client picks a brief's priority by subject; agency brief --priority u
     const queues = JSON.parse(status.stdout).queues.filter((q) => q.role === "builder");
     const byPriority = Object.fromEntries(queues.map((q) => [q.priority, q.pending]));
     assert.deepEqual(byPriority, { human: 1, interactive: 0, scheduled: 0, batch: 2 });
+    // A subject that names no priority is kept, and shown as in no queue.
+    const unqueued = JSON.parse(status.stdout).unqueued;
+    assert.equal(unqueued.length, 1);
+    assert.equal(unqueued[0].subject, "agency.brief.builder.urgent");
+    assert.equal(unqueued[0].messages, 1);
+    assert.match(unqueued[0].why, /human, interactive or batch/);
   } finally {
     await nc.close();
     await server.stop();
