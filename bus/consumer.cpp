@@ -55,9 +55,11 @@ Result<std::vector<Incoming>> PullConsumer::fetch_now(int batch) {
   jsFetchRequest_Init(&req);
   req.Batch = batch;
   req.NoWait = true;
-  // The server answers at once (messages, or 404 for none); this bounds the
-  // wait for that answer on a slow link.
-  req.Expires = 2LL * 1000 * 1000 * 1000;
+  // nats-server 2.9 answers a no-wait request that has an expiry as soon as
+  // it has a message, else at the expiry; without one it would answer 404 at
+  // once, but nats.c waits for the answer only as long as the expiry. So a
+  // short one: an empty look costs this much.
+  req.Expires = std::chrono::duration_cast<std::chrono::nanoseconds>(kLookWait).count();
   natsMsgList list{};
   natsStatus s = natsSubscription_FetchRequest(&list, sub_.get(), &req);
   std::vector<Incoming> out;

@@ -24,8 +24,9 @@ class PullConsumer {
 
   // Up to `batch` messages; an empty vector when none arrived within timeout.
   Result<std::vector<Incoming>> fetch(int batch, std::chrono::milliseconds timeout);
-  // What is there now, without waiting on the server: up to `batch`
-  // messages, or none (an empty list) when nothing is available.
+  // What is there now: up to `batch` messages at once, or none (an empty
+  // list) after kLookWait when nothing is available.
+  static constexpr std::chrono::milliseconds kLookWait{20};
   Result<std::vector<Incoming>> fetch_now(int batch);
 
   [[nodiscard]] const std::string& durable() const { return durable_; }
