@@ -59,8 +59,9 @@ constexpr std::array<Family, 13> kFamilies = {{
 
 std::string brief(std::string_view role, std::string_view priority) {
   std::string out = join("agency.brief.", role);
-  if (!priority.empty() && priority != vocabulary::kDefaultPriority)
+  if (!priority.empty() && priority != vocabulary::kDefaultPriority) {
     out.append(".").append(priority);
+  }
   return out;
 }
 std::string task_event(std::string_view task_id) { return join("agency.event.task.", task_id); }
@@ -79,8 +80,9 @@ std::string fleet_event(std::string_view kind) { return join("agency.event.", ki
 
 std::string brief_consumer(std::string_view role, std::string_view priority) {
   std::string out = join("briefs-", role);
-  if (!priority.empty() && priority != vocabulary::kDefaultPriority)
+  if (!priority.empty() && priority != vocabulary::kDefaultPriority) {
     out.append("@").append(priority);
+  }
   return out;
 }
 std::string wake(std::string_view consumer) { return join("agency.wake.", consumer); }
