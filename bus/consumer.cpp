@@ -34,13 +34,11 @@ Result<PullConsumer> PullConsumer::bind(Connection& connection, std::string_view
   return out;
 }
 
-Result<std::vector<Incoming>> PullConsumer::fetch(int batch, std::chrono::milliseconds timeout) {
-  natsMsgList list{};
-  jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = natsSubscription_Fetch(&list, sub_.get(), batch, timeout.count(), &code);
+namespace {
+
+// The messages of a fetched list, owned by the result; the list is freed.
+std::vector<Incoming> take_all(natsMsgList& list) {
   std::vector<Incoming> out;
-  if (s == NATS_TIMEOUT) return out;  // nothing queued
-  if (s != NATS_OK) return js_error(s, code, "fetching from " + stream_ + "/" + durable_);
   out.reserve(static_cast<std::size_t>(list.Count));
   for (int i = 0; i < list.Count; ++i) {
     out.emplace_back(nats::MsgPtr(list.Msgs[i]));
@@ -50,7 +48,18 @@ Result<std::vector<Incoming>> PullConsumer::fetch(int batch, std::chrono::millis
   return out;
 }
 
-Result<std::vector<Incoming>> PullConsumer::fetch_now(int batch) {
+}  // namespace
+
+Result<std::vector<Incoming>> PullConsumer::fetch(int batch, std::chrono::milliseconds timeout) {
+  natsMsgList list{};
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = natsSubscription_Fetch(&list, sub_.get(), batch, timeout.count(), &code);
+  if (s == NATS_TIMEOUT) return std::vector<Incoming>{};  // nothing queued
+  if (s != NATS_OK) return js_error(s, code, "fetching from " + stream_ + "/" + durable_);
+  return take_all(list);
+}
+
+Result<std::vector<Incoming>> PullConsumer::fetch_now(int batch, std::chrono::milliseconds wait) {
   jsFetchRequest req;
   jsFetchRequest_Init(&req);
   req.Batch = batch;
@@ -58,20 +67,20 @@ Result<std::vector<Incoming>> PullConsumer::fetch_now(int batch) {
   // nats-server 2.9 answers a no-wait request that has an expiry as soon as
   // it has a message, else at the expiry; without one it would answer 404 at
   // once, but nats.c waits for the answer only as long as the expiry. So a
-  // short one: an empty look costs this much.
-  req.Expires = std::chrono::duration_cast<std::chrono::nanoseconds>(kLookWait).count();
+  // short one: an empty look costs this much (a message arriving after it
+  // is read by the next call, from the subscription's queue).
+  req.Expires = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
   natsMsgList list{};
   natsStatus s = natsSubscription_FetchRequest(&list, sub_.get(), &req);
-  std::vector<Incoming> out;
-  if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) return out;  // nothing there
+  if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) return std::vector<Incoming>{};  // nothing there
   if (s != NATS_OK) return nats_error(s, "fetching from " + stream_ + "/" + durable_);
-  out.reserve(static_cast<std::size_t>(list.Count));
-  for (int i = 0; i < list.Count; ++i) {
-    out.emplace_back(nats::MsgPtr(list.Msgs[i]));
-    list.Msgs[i] = nullptr;  // ownership moved
-  }
-  natsMsgList_Destroy(&list);
-  return out;
+  return take_all(list);
+}
+
+int PullConsumer::queued() const {
+  int msgs = 0;
+  if (natsSubscription_GetPending(sub_.get(), &msgs, nullptr) != NATS_OK) return 0;
+  return msgs;
 }
 
 Result<std::vector<Incoming>> replay(Connection& connection, std::string_view stream,

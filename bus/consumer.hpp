@@ -24,10 +24,14 @@ class PullConsumer {
 
   // Up to `batch` messages; an empty vector when none arrived within timeout.
   Result<std::vector<Incoming>> fetch(int batch, std::chrono::milliseconds timeout);
-  // What is there now: up to `batch` messages at once, or none (an empty
-  // list) after kLookWait when nothing is available.
-  static constexpr std::chrono::milliseconds kLookWait{20};
-  Result<std::vector<Incoming>> fetch_now(int batch);
+  // What is there now: up to `batch` messages as soon as the server has
+  // them, or none (an empty list) after `wait` when nothing comes. A
+  // message the server finds just after the wait is not lost: it waits in
+  // the subscription for the next call (queued()).
+  Result<std::vector<Incoming>> fetch_now(int batch, std::chrono::milliseconds wait);
+  // Messages already in the subscription, read by the next fetch without
+  // asking the server (one the server sent just after a look gave up).
+  [[nodiscard]] int queued() const;
 
   [[nodiscard]] const std::string& durable() const { return durable_; }
 

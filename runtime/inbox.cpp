@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
@@ -54,6 +55,16 @@ Result<BriefInbox> BriefInbox::open(Connection& connection, std::string role, st
   return inbox;
 }
 
+namespace {
+// How soon after an empty look the inbox checks for a late brief.
+constexpr std::chrono::milliseconds kLateLook{5};
+// How long a look waits for a brief: one just announced may not be stored
+// yet (core subscribers hear a publish before the stream has it), and the
+// server answers as soon as it is; a look without news is cheap.
+constexpr std::chrono::milliseconds kAnnouncedLook{10};
+constexpr std::chrono::milliseconds kLook{2};
+}  // namespace
+
 Result<std::optional<ReceivedBrief>> BriefInbox::next(std::chrono::milliseconds timeout) {
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + timeout;
@@ -63,10 +74,18 @@ Result<std::optional<ReceivedBrief>> BriefInbox::next(std::chrono::milliseconds 
       std::lock_guard lock(bell_->mu);
       bell_->rung = false;
     }
+    std::array<bool, BriefPicker::kLevels> announced{};
     for (auto& a : announcers_) {
       const auto received = a.subscription.received();
-      if (received != a.seen) picker_.may_hold(a.level);
+      if (received != a.seen) {
+        picker_.may_hold(a.level);
+        announced.at(a.level) = true;
+      }
       a.seen = received;
+    }
+    // A brief the server sent just after a look gave up waits here.
+    for (std::size_t level = 0; level < queues_.size(); ++level) {
+      if (queues_[level].consumer.queued() > 0) picker_.may_hold(level);
     }
     const auto now = Clock::now();
     if (now >= recheck_at_) {
@@ -74,11 +93,14 @@ Result<std::optional<ReceivedBrief>> BriefInbox::next(std::chrono::milliseconds 
       recheck_at_ = now + limits_.recheck;
     }
     bool looked_again = false;
+    bool found_empty = false;
     for (std::size_t level : picker_.order()) {
-      auto batch = queues_.at(level).consumer.fetch_now(1);
+      auto batch =
+          queues_.at(level).consumer.fetch_now(1, announced.at(level) ? kAnnouncedLook : kLook);
       if (!batch) return batch.error();
       if (batch->empty()) {
         picker_.empty(level);
+        found_empty = true;
         continue;
       }
       Incoming message = std::move(batch->front());
@@ -93,8 +115,12 @@ Result<std::optional<ReceivedBrief>> BriefInbox::next(std::chrono::milliseconds 
     }
     if (looked_again) continue;
     if (Clock::now() >= deadline) return std::optional<ReceivedBrief>{};
+    // After an empty look, check again shortly for a brief the server sent
+    // after the look gave up (PullConsumer::fetch_now); else wait to be told.
+    auto until = std::min(deadline, recheck_at_);
+    if (found_empty) until = std::min(until, Clock::now() + kLateLook);
     std::unique_lock lock(bell_->mu);
-    bell_->cv.wait_until(lock, std::min(deadline, recheck_at_), [&] { return bell_->rung; });
+    bell_->cv.wait_until(lock, until, [&] { return bell_->rung; });
   }
 }
 
