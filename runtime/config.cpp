@@ -57,6 +57,9 @@ nats:
 #     repo: ../api               # a git repository
 #     default_branch: main
 #     test_command: make test    # run in the task's worktree
+#     landing: merge             # merge | push | pr | none (docs/LANDING.md)
+#     land_with: merge           # merge | rebase
+#     remote: origin             # for landing push and pr
 projects: []
 
 # How tasks move: after bounce_limit bounces back to an earlier stage a task
@@ -91,8 +94,10 @@ constexpr std::array<std::string_view, 6> kLimitsKeys = {"brief_bytes", "questio
                                                          "task_bytes",  "dead_letter_keep_bytes"};
 constexpr std::array<std::string_view, 6> kNatsKeys = {"url",          "host",   "port",
                                                        "monitor_port", "binary", "replicas"};
-constexpr std::array<std::string_view, 4> kProjectKeys = {"name", "repo", "default_branch",
-                                                          "test_command"};
+constexpr std::array<std::string_view, 7> kProjectKeys = {
+    "name", "repo", "default_branch", "test_command", "landing", "land_with", "remote"};
+constexpr std::array<std::string_view, 4> kLandings = {"merge", "push", "pr", "none"};
+constexpr std::array<std::string_view, 2> kLandWith = {"merge", "rebase"};
 constexpr std::array<std::string_view, 22> kRoleKeys = {"count",
                                                         "engine",
                                                         "model",
@@ -371,6 +376,22 @@ class Parser : public Reader {
           }
         } else if (key == "test_command") {
           if (auto v = string_value(item, "a shell command")) p.test_command = *v;
+        } else if (key == "landing") {
+          auto v = string_value(item, "a landing mode");
+          if (!v || std::find(kLandings.begin(), kLandings.end(), *v) == kLandings.end()) {
+            fail(item, "must be one of " + join(kLandings) + ", got " + describe(item.value));
+          }
+          p.landing = *v;
+        } else if (key == "land_with") {
+          auto v = string_value(item, "merge or rebase");
+          if (!v || std::find(kLandWith.begin(), kLandWith.end(), *v) == kLandWith.end()) {
+            fail(item, "must be one of " + join(kLandWith) + ", got " + describe(item.value));
+          }
+          p.land_with = *v;
+        } else if (key == "remote") {
+          auto v = string_value(item, "a git remote name");
+          if (!v || v->empty()) fail(item, "must be the name of a git remote, got nothing");
+          p.remote = *v;
         }
       }
       if (p.name.empty()) fail(entry, "has no 'name' (letters, digits, '-' and '_')");
@@ -618,6 +639,18 @@ std::size_t count_documents(const std::string& text, std::size_t cap) {
   return n;
 }
 
+// Reviewed work of a project that lands waits at ready-to-land for the
+// integrator: a fleet whose roles do not name it gets one (count: 0 under
+// roles turns it off).
+void add_integrator(Config& config) {
+  const bool lands = std::any_of(config.projects.begin(), config.projects.end(),
+                                 [](const Project& p) { return p.lands(); });
+  if (!lands || config.role("integrator") != nullptr) return;
+  Role integrator;
+  integrator.name = "integrator";
+  config.roles.push_back(std::move(integrator));
+}
+
 // Shared by parse() and embedded_default(): `base` is the directory relative
 // paths are resolved against.
 Result<Config> parse_at(std::string_view yaml_text, const std::string& label, const fs::path& base,
@@ -630,7 +663,9 @@ Result<Config> parse_at(std::string_view yaml_text, const std::string& label, co
                                           "---, or a stray ',' outside brackets); write one");
     }
     Parser parser(label, base, check_disk);
-    return parser.run(YAML::Load(text));
+    Config config = parser.run(YAML::Load(text));
+    add_integrator(config);
+    return config;
   } catch (const Reader::Failure& f) {
     return make_error(errc::config, f.message);
   } catch (const YAML::Exception& e) {

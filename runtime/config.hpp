@@ -40,7 +40,17 @@ struct Project {
   std::string name;            // a subject token: letters, digits, '-', '_'
   std::filesystem::path repo;  // git repository (relative paths: to the config file)
   std::string default_branch = "main";
-  std::string test_command;  // run in the worktree by builder and adversary
+  std::string test_command;  // run in the worktree by builder, adversary and integrator
+  // How reviewed work reaches the default branch (the integrator,
+  // roles/integrator): merge (the local default branch), push (to
+  // `remote`), pr (push the task branch, open a pull request with gh),
+  // none (the task is done at its reviewed branch).
+  std::string landing = "merge";
+  // How the task branch is brought onto the default branch: merge or rebase.
+  std::string land_with = "merge";
+  std::string remote = "origin";  // for landing push and pr
+  // The project's reviewed work goes through ready-to-land.
+  [[nodiscard]] bool lands() const { return landing != "none"; }
 };
 
 struct Role {

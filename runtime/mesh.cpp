@@ -246,4 +246,51 @@ Result<void> Mesh::remember(std::string_view key, std::string_view value) const 
 
 Result<void> Mesh::forget(std::string_view key) const { return memory_->remove(key); }
 
+Result<epics::EpicStep> Mesh::advance_epic(std::string_view epic_id,
+                                           std::size_t brief_bytes) const {
+  epics::Writer w;
+  w.store = tasks_;
+  w.connection = connection_;
+  w.actor = agent_id_;
+  w.brief_bytes = brief_bytes;
+  return epics::advance_epic(w, epic_id);
+}
+
+namespace {
+bool held_by(std::string_view value, std::string_view agent_id) {
+  return value.starts_with(agent_id) && value.size() > agent_id.size() &&
+         value[agent_id.size()] == ' ';
+}
+}  // namespace
+
+Result<bool> Mesh::take_lock(std::string_view key,
+                             const std::function<bool(std::string_view value)>& gone) const {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const std::string mine = agent_id_ + " " + std::to_string(now);
+  auto created = memory_->create(key, mine);
+  if (created) return true;
+  if (created.error().code != errc::already_exists) return created.error();
+  auto entry = memory_->get(key);
+  if (!entry) {
+    // Released between the two reads: the next try takes it.
+    if (entry.error().code == errc::not_found) return false;
+    return entry.error();
+  }
+  if (held_by(entry->value, agent_id_)) return true;
+  if (!gone(entry->value)) return false;
+  auto taken = memory_->update(key, mine, entry->revision);
+  if (taken) return true;
+  if (taken.error().code == errc::wrong_revision) return false;
+  return taken.error();
+}
+
+Result<void> Mesh::release_lock(std::string_view key) const {
+  auto entry = memory_->get(key);
+  if (!entry) return entry.error().code == errc::not_found ? Result<void>() : entry.error();
+  if (!held_by(entry->value, agent_id_)) return {};
+  return memory_->remove(key);
+}
+
 }  // namespace agency

@@ -92,6 +92,9 @@ class Mesh {
   // Files a brief on agency.brief.<role> with Nats-Msg-Id = brief.id; true
   // when it was stored, false when the server dropped it as a duplicate.
   Result<bool> file_brief(std::string_view role, const v1::Brief& brief) const;
+  // Moves an epic on from its sub-tasks' records (runtime/epics.hpp):
+  // starts those whose dependencies are done, closes it when it can.
+  Result<epics::EpicStep> advance_epic(std::string_view epic_id, std::size_t brief_bytes) const;
   // Blocks a task with the reason (record and event); false when it was
   // done or blocked already.
   Result<bool> block_task(std::string_view task_id, const std::string& reason) const;

@@ -18,18 +18,29 @@ std::string_view stage_of(std::string_view role) {
   return "";
 }
 
-std::string_view after(std::string_view stage) {
+std::string_view after(std::string_view stage, bool lands) {
   for (std::size_t i = 0; i < kStages.size(); ++i) {
     if (kStages[i].name != stage) continue;
-    return i + 1 < kStages.size() ? kStages[i + 1].name : vocabulary::kDone;
+    for (std::size_t j = i + 1; j < kStages.size(); ++j) {
+      if (lands || !kStages[j].landing) return kStages[j].name;
+    }
+    return vocabulary::kDone;
   }
   return "";
+}
+
+bool is_landing(std::string_view name) {
+  for (const auto& s : kStages) {
+    if (s.name == name) return s.landing;
+  }
+  return false;
 }
 
 bool is_work_stage(std::string_view name) { return !role_for_stage(name).empty(); }
 
 bool is_stage(std::string_view name) {
-  return is_work_stage(name) || name == vocabulary::kDone || name == vocabulary::kBlocked;
+  return is_work_stage(name) || name == kSplit || name == kPending || name == vocabulary::kDone ||
+         name == vocabulary::kBlocked;
 }
 
 std::vector<std::string_view> work_stages() {
@@ -41,6 +52,8 @@ std::vector<std::string_view> work_stages() {
 
 std::vector<std::string_view> all_stages() {
   auto out = work_stages();
+  out.push_back(kSplit);
+  out.push_back(kPending);
   out.push_back(vocabulary::kDone);
   out.push_back(vocabulary::kBlocked);
   return out;

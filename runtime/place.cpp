@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "bus/text.hpp"
+#include "runtime/catalog.hpp"
 #include "runtime/pipeline.hpp"
 #include "runtime/process.hpp"
 
@@ -411,7 +412,11 @@ Place detect(const fs::path& dir) {
 
 std::vector<std::string> fleet_roles(const Place& place) {
   std::vector<std::string> roles;
-  for (auto role : pipeline::roles()) roles.emplace_back(role);
+  for (const auto& stage : pipeline::kStages) {
+    // Landing needs a repository to land in.
+    if (stage.landing && !place.repo) continue;
+    roles.emplace_back(stage.role);
+  }
   // With a Claude plan, the accountant paces the others against its limits.
   if (!place.engine.plan.empty()) roles.emplace_back("accountant");
   return roles;
@@ -449,6 +454,8 @@ std::string config_yaml(const Place& place, const YamlOptions& options) {
       y << "    test_command: " << yaml_string(place.tests.command) << "    # from "
         << place.tests.reason << '\n';
     }
+    y << "    landing: merge    # reviewed work lands on " << r.default_branch
+      << " once its tests pass; none: it stays on agency/<task> branches (docs/LANDING.md)\n";
   } else {
     y << "# None found: " << place.dir.string()
       << " is not in a git repository, and a\n"
@@ -470,6 +477,8 @@ std::string config_yaml(const Place& place, const YamlOptions& options) {
     y << "  " << role << ":\n";
     if (role == "accountant") {
       y << "    count: 1    # leases budget to the others (below)\n";
+    } else if (const auto* info = catalog::find(role); info != nullptr && !info->runs_engine) {
+      y << "    count: 1    # uses no engine\n";
     } else {
       y << "    engine: " << e.engine << '\n';
     }
@@ -502,7 +511,8 @@ std::vector<std::string> summary_lines(const Place& place) {
     lines.push_back(
         "project  " + r.name + ": " + r.root.string() + " (branch " + r.default_branch +
         "; tests: " +
-        (place.tests.command.empty() ? "none found, set test_command" : place.tests.command) + ")");
+        (place.tests.command.empty() ? "none found, set test_command" : place.tests.command) +
+        "; reviewed work lands on " + r.default_branch + ")");
   } else {
     lines.push_back("project  none: " + place.dir.string() +
                     " is not in a git repository, and briefs need a project (they would be "

@@ -70,6 +70,14 @@ struct Decision {
   std::map<std::string, std::string> attachments;
   // New tasks to file (the scout's), already deduplicated by the role.
   std::vector<NewTask> new_tasks;
+  // The planner's sub-tasks (next_stage split): the task becomes their
+  // epic (runtime/epics.hpp).
+  std::vector<epics::SubTask> subtasks;
+  // Set by a precheck: the task does not move now; the brief is handed back
+  // and delivered again after this long (a deferral, not a failure), with
+  // `reason` in the agent's log (the integrator while another agent lands
+  // the same project).
+  std::optional<std::chrono::milliseconds> retry_after;
 };
 
 // What a role does with a question: a turn for its engine, or an answer it

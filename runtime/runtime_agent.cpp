@@ -113,6 +113,12 @@ Agent::Handled Agent::handle(ReceivedBrief received,
   note_interruption(received, in.stage);
   claim(received, fetched_at);
 
+  // In-progress acks from here until the brief is settled: a precheck (the
+  // integrator lands there), preparing a worktree, the engine and the
+  // project's tests can each take long.
+  InProgress keep_alive(
+      received.message, options_.in_progress_every, [this] { note_brief_progress(); },
+      [this](Incoming::Settlement how) { releasing(how); });
   set_progress("preparing " + in.stage);
   std::optional<Decision> early;
   {
@@ -121,17 +127,19 @@ Agent::Handled Agent::handle(ReceivedBrief received,
         received.brief.project().empty() ? nullptr : config_.project(received.brief.project());
     early = logic_->precheck(ctx_, received.brief, in.task);
   }
+  if (early && early->retry_after) {
+    log_->info("handing back brief task={} stage={} retry_in_ms={} reason=\"{}\"",
+               received.brief.task_id(), in.stage, early->retry_after->count(), early->reason);
+    set_progress("waiting: " + early->reason);
+    defer(received, *early->retry_after);
+    return Handled::handed_back;
+  }
   if (early) {
     if (auto r = apply(received, in.task, in.stage, std::move(*early)); !r) {
       return fail(received, &in.task, "applying the stage change: " + r.error().message);
     }
     return Handled::done;
   }
-  // In-progress acks from here until the brief is settled: preparing a
-  // worktree, the engine and the project's tests can each take long.
-  InProgress keep_alive(
-      received.message, options_.in_progress_every, [this] { note_brief_progress(); },
-      [this](Incoming::Settlement how) { releasing(how); });
   return work(received, in);
 }
 

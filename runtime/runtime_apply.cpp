@@ -15,6 +15,14 @@ namespace agency::runtime {
 Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const std::string& stage,
                           Decision decision, std::int64_t tokens) {
   const v1::Brief& brief = received.brief;
+  // A task whose project does not land (none configured, or landing: none)
+  // is done where it would go to ready-to-land.
+  if (pipeline::is_landing(decision.next_stage)) {
+    const config::Project* project = config_.project(task.project());
+    if (project == nullptr || !project->lands()) {
+      decision.next_stage = std::string(pipeline::after(decision.next_stage, false));
+    }
+  }
   auto change = plan_stage_change(task, brief, stage, std::move(decision), tokens,
                                   options_.agent_id, options_.bounce_limit);
   if (!change) return change.error();

@@ -1,5 +1,7 @@
 #include "roles/builder/builder.hpp"
 
+#include <fstream>
+
 #include "bus/vocabulary.hpp"
 #include "runtime/catalog.hpp"
 #include "runtime/pipeline.hpp"
@@ -11,6 +13,52 @@ namespace voc = vocabulary;
 
 constexpr const char* kAlreadyCommitted = "AGENCY_ALREADY_COMMITTED";
 constexpr const char* kStartCommit = "AGENCY_START_COMMIT";
+constexpr const char* kConflicts = "AGENCY_MERGE_CONFLICTS";
+
+// The task's last move was the integrator's bounce (ready-to-land ->
+// ready-for-dev).
+bool back_from_landing(const v1::Task& task) {
+  return task.history_size() > 0 &&
+         task.history(task.history_size() - 1).from() == pipeline::kReadyToLand &&
+         task.history(task.history_size() - 1).to() == pipeline::kReadyForDev;
+}
+
+// Merges `branch` into the worktree's branch; the files left in conflict
+// (the merge stays in progress for the engine to finish), none when it
+// merged cleanly (committed) or could not start.
+std::vector<std::string> merge_default_branch(const std::filesystem::path& worktree,
+                                              const std::string& branch) {
+  const std::vector<std::pair<std::string, std::string>> identity = {
+      {"GIT_AUTHOR_NAME", "agency"},
+      {"GIT_AUTHOR_EMAIL", "builder@agency.local"},
+      {"GIT_COMMITTER_NAME", "agency"},
+      {"GIT_COMMITTER_EMAIL", "builder@agency.local"}};
+  auto merged = git::run({"git", "-c", "commit.gpgsign=false", "merge", "--no-edit", branch},
+                         worktree, std::chrono::seconds(120), identity);
+  if (merged.exit_code == 0) return {};
+  auto unmerged = git::run({"git", "diff", "--name-only", "--diff-filter=U"}, worktree);
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < unmerged.output.size()) {
+    auto end = unmerged.output.find('\n', start);
+    if (end == std::string::npos) end = unmerged.output.size();
+    if (end > start) out.push_back(unmerged.output.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// A file still holding a merge's conflict markers.
+bool has_conflict_markers(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::string line;
+  bool ours = false;
+  while (std::getline(in, line)) {
+    if (line.starts_with("<<<<<<< ")) ours = true;
+    if (ours && line.starts_with(">>>>>>> ")) return true;
+  }
+  return false;
+}
 
 std::string head_of(const std::filesystem::path& worktree) {
   auto r = git::run({"git", "rev-parse", "HEAD"}, worktree);
@@ -88,6 +136,15 @@ Result<Turn> Builder::prepare(const RoleContext& ctx, const v1::Brief& brief,
       commits && !commits->empty() && commits->front().ends_with(commit_marker(id, attempt))) {
     turn.env[kAlreadyCommitted] = head;
   }
+  // Back from landing: the default branch moved on. The work goes on on top
+  // of it: merged in here, with conflict markers for the engine to resolve.
+  std::vector<std::string> conflicts;
+  if (turn.env.count(kAlreadyCommitted) == 0 && back_from_landing(task)) {
+    conflicts = merge_default_branch(*dir, project.default_branch);
+    std::string list;
+    for (const auto& f : conflicts) list += (list.empty() ? "" : "\n") + f;
+    turn.env[kConflicts] = list;
+  }
 
   std::string workspace = "# Workspace\n\n";
   workspace += "Your working directory " + dir->string() + " is a git worktree of " +
@@ -107,6 +164,19 @@ Result<Turn> Builder::prepare(const RoleContext& ctx, const v1::Brief& brief,
   if (attempt > 1) {
     workspace += "- This is attempt " + std::to_string(attempt) +
                  ": the work came back. The context above says why; fix that first.\n";
+  }
+  if (back_from_landing(task)) {
+    workspace += "- The work came back from landing: " + project.default_branch +
+                 " moved on and was merged into your branch";
+    if (conflicts.empty()) {
+      workspace += " without conflicts.\n";
+    } else {
+      workspace += ". These files have conflict markers to resolve (keep both sides' intent): ";
+      for (std::size_t i = 0; i < conflicts.size(); ++i) {
+        workspace += (i == 0 ? "" : ", ") + conflicts[i];
+      }
+      workspace += ". The agency commits the merge when your verdict is pass.\n";
+    }
   }
   if (!discarded.empty()) {
     std::string paths;
@@ -140,6 +210,29 @@ Result<Decision> Builder::finish(const RoleContext& ctx, const Turn& turn, const
   const std::string id = task_id_of(turn.brief, turn.task);
   const std::uint32_t attempt = attempt_in(turn.task, pipeline::kReadyForDev);
   const std::filesystem::path& worktree = turn.workdir;
+
+  // A merge the engine left unresolved is not committed.
+  const std::string conflicted = env_of(turn, kConflicts);
+  if (!conflicted.empty()) {
+    std::string left;
+    std::size_t start = 0;
+    while (start < conflicted.size()) {
+      auto end = conflicted.find('\n', start);
+      if (end == std::string::npos) end = conflicted.size();
+      const std::string file = conflicted.substr(start, end - start);
+      if (has_conflict_markers(worktree / file)) left += (left.empty() ? "" : ", ") + file;
+      start = end + 1;
+    }
+    if (!left.empty()) {
+      Decision d;
+      d.next_stage = std::string(pipeline::kReadyForDev);
+      d.bounce = true;
+      d.reason = "conflict markers left in " + left;
+      d.context = "The merge of " + project.default_branch + " still has conflict markers in " +
+                  left + ": resolve them.\n";
+      return d;
+    }
+  }
 
   std::string sha = env_of(turn, kAlreadyCommitted);
   if (!sha.empty()) {

@@ -185,7 +185,8 @@ TEST_CASE(
                                                             << up->err());
   const auto out = up->out();
   CHECK(out.find("no agency.yaml here") != std::string::npos);
-  CHECK(out.find("project  shop: " + repo.string() + " (branch main; tests: make test)") !=
+  CHECK(out.find("project  shop: " + repo.string() +
+                 " (branch main; tests: make test; reviewed work lands on main)") !=
         std::string::npos);
   CHECK(out.find("engine   claude: 2.1.0 (Claude Code) at " + (place.bin / "claude").string()) !=
         std::string::npos);
@@ -310,8 +311,8 @@ TEST_CASE(
   CHECK_FALSE(summary.contains("place"));
   std::vector<std::string> roles;
   for (const auto& a : summary["agents"]) roles.push_back(a["role"]);
-  CHECK(roles ==
-        std::vector<std::string>{"planner", "builder", "adversary", "reviewer", "accountant"});
+  CHECK(roles == std::vector<std::string>{"planner", "builder", "adversary", "reviewer",
+                                          "integrator", "accountant"});
   CHECK(up->err().find("no agency.yaml here") == std::string::npos);
   up->signal(SIGTERM);
   CHECK(up->wait(60s) == 0);

@@ -45,11 +45,15 @@ inline std::string bin(const std::string& name) { return std::string(AGENCY_BIN_
 // gives the roles block of agency.yaml itself (then `scenario` is still
 // written to scenario.yaml for roles that name it). `extra` is appended to
 // agency.yaml (sections such as sweeper:, proxy:); a `pipeline:` section in it
-// replaces the default one.
+// replaces the default one. `project` holds the project's settings besides
+// name, repo and branch: by default it does not land (done after review)
+// and its tests look for GREETING.md.
 class Pipeline {
  public:
+  static constexpr const char* kProjectDefaults =
+      "    landing: none\n    test_command: test -f GREETING.md\n";
   explicit Pipeline(const std::string& scenario, const std::string& roles = {},
-                    const std::string& extra = {}) {
+                    const std::string& extra = {}, const std::string& project = kProjectDefaults) {
     repo_ = dir_.path() / "project";
     std::filesystem::create_directories(repo_);
     REQUIRE(git::run({"git", "init", "-q", "-b", "main"}, repo_).exit_code == 0);
@@ -73,10 +77,8 @@ class Pipeline {
               (own_pipeline
                    ? ""
                    : "pipeline:\n  bounce_limit: 2\n  max_deliver: 2\n  ack_wait_seconds: 3\n") +
-              "projects:\n  - name: demo\n    repo: project\n    default_branch: main\n"
-              "    test_command: test -f GREETING.md\n"
-              "roles:\n" +
-              role_block + extra);
+              "projects:\n  - name: demo\n    repo: project\n    default_branch: main\n" + project +
+              "roles:\n" + role_block + extra);
     connection_ = server_.connect("test-observer");
     ProvisionPlan plan;
     plan.ack_wait = std::chrono::seconds(3);

@@ -229,3 +229,46 @@ TEST_CASE(
   CHECK(again->prompt.find("README.md") != std::string::npos);
   CHECK(again->prompt.find(head.substr(0, 12)) != std::string::npos);
 }
+
+TEST_CASE("roles: builder back from landing merges the moved default branch; markers are refused") {
+  agency::test::Bench bench("builder", "test -f GREETING.md");
+  agency::roles::Builder builder;
+  auto task = make_task("t-land", {pipeline::kReadyForPrep, pipeline::kReadyForDev});
+  // First attempt: GREETING.md on the task's branch.
+  auto turn = builder.prepare(bench.ctx, brief_for(task), task);
+  REQUIRE_MESSAGE(turn.ok(), turn.error().message);
+  engine_writes(*turn, "hello from the task\n");
+  REQUIRE(builder.finish(bench.ctx, *turn, outcome("pass", "wrote it")).ok());
+  // Meanwhile main got its own GREETING.md: the landing conflicts.
+  write_file(bench.repo() / "GREETING.md", "hello from main\n");
+  git_in(bench.repo(), {"add", "-A"});
+  git_in(bench.repo(), {"commit", "-q", "-m", "main moves"});
+  task = make_task("t-land", {pipeline::kReadyForPrep, pipeline::kReadyForDev, pipeline::kQa,
+                              pipeline::kReview, pipeline::kReadyToLand, pipeline::kReadyForDev});
+
+  auto again = builder.prepare(bench.ctx, brief_for(task), task);
+  REQUIRE_MESSAGE(again.ok(), again.error().message);
+  CHECK(again->prompt.find("came back from landing") != std::string::npos);
+  CHECK(again->prompt.find("conflict markers to resolve") != std::string::npos);
+  CHECK(again->prompt.find("GREETING.md") != std::string::npos);
+  CHECK(read_file(again->workdir / "GREETING.md").find("<<<<<<< ") != std::string::npos);
+
+  SUBCASE("an engine that leaves the markers is sent back, nothing committed") {
+    auto d = builder.finish(bench.ctx, *again, outcome("pass", "did nothing"));
+    REQUIRE(d.ok());
+    CHECK(d->next_stage == pipeline::kReadyForDev);
+    CHECK(d->bounce);
+    CHECK(d->reason == "conflict markers left in GREETING.md");
+  }
+  SUBCASE("a resolved conflict is committed as the merge, on top of main") {
+    engine_writes(*again, "hello from main and from the task\n");
+    auto d = builder.finish(bench.ctx, *again, outcome("pass", "resolved"));
+    REQUIRE_MESSAGE(d.ok(), d.error().message);
+    CHECK(d->next_stage == pipeline::kQa);
+    // main is an ancestor of the branch now: the landing is a fast merge.
+    auto r = git::run({"git", "merge-base", "--is-ancestor", "main", "HEAD"}, again->workdir);
+    CHECK(r.exit_code == 0);
+    CHECK(trimmed(git_in(again->workdir, {"rev-list", "--parents", "-n", "1", "HEAD"}))
+              .find(' ', 41) != std::string::npos);  // two parents
+  }
+}

@@ -42,10 +42,10 @@ TEST_CASE("roles: reviewer decisions") {
   auto turn = reviewer.prepare(bench.ctx, brief_for(task), task);
   REQUIRE(turn.ok());
 
-  SUBCASE("pass -> done") {
+  SUBCASE("pass -> ready-to-land") {
     auto d = reviewer.finish(bench.ctx, *turn, outcome("pass", "meets the spec"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kDone);
+    CHECK(d->next_stage == pipeline::kReadyToLand);
     CHECK_FALSE(d->bounce);
     CHECK(d->reason == "meets the spec");
     CHECK(d->attachments.at("review").find("meets the spec") != std::string::npos);

@@ -154,6 +154,9 @@ projects:
     repo: /src/demo
     default_branch: trunk
     test_command: make test
+    landing: push
+    land_with: rebase
+    remote: upstream
   - name: api_2
     repo: /src/api
 roles:
@@ -186,10 +189,17 @@ roles:
   REQUIRE(api != nullptr);
   CHECK(api->default_branch == "main");
   CHECK(api->test_command.empty());
+  CHECK(demo->landing == "push");
+  CHECK(demo->land_with == "rebase");
+  CHECK(demo->remote == "upstream");
+  CHECK(api->landing == "merge");
+  CHECK(api->land_with == "merge");
+  CHECK(api->remote == "origin");
   CHECK(c.project("nope") == nullptr);
 
-  // File order, not alphabetical; a role without settings takes the defaults.
-  CHECK(role_names(c) == std::vector<std::string>{"reviewer", "planner", "builder"});
+  // File order, not alphabetical; a role without settings takes the
+  // defaults. The projects land, so the fleet gets its integrator.
+  CHECK(role_names(c) == std::vector<std::string>{"reviewer", "planner", "builder", "integrator"});
   const auto* reviewer = c.role("reviewer");
   REQUIRE(reviewer != nullptr);
   CHECK(reviewer->count == 2);
@@ -462,6 +472,25 @@ TEST_CASE("config: names must be subject tokens") {
   CHECK(contains(msg, "projects[0].name"));
   CHECK(contains(msg, "'my.project'"));
   CHECK(contains(error_of("projects: [{name: '', repo: .}]"), "projects[0].name"));
+}
+
+TEST_CASE("config: a project's landing settings are checked, and integrator count 0 is kept") {
+  auto msg = error_of("projects:\n  - name: demo\n    repo: .\n    landing: squash\n");
+  CHECK(contains(msg, "agency.yaml:4:"));
+  CHECK(contains(msg, "projects[0].landing"));
+  CHECK(contains(msg, "merge, push, pr, none"));
+  CHECK(contains(msg, "'squash'"));
+  msg = error_of("projects: [{name: demo, repo: ., land_with: cherry-pick}]");
+  CHECK(contains(msg, "projects[0].land_with"));
+  CHECK(contains(msg, "merge, rebase"));
+  CHECK(contains(error_of("projects: [{name: demo, repo: ., remote: ''}]"), "projects[0].remote"));
+  // A fleet that lands gets one integrator, unless roles says otherwise.
+  auto none = parsed("projects: [{name: demo, repo: ., landing: none}]\nroles: {builder: }\n");
+  CHECK(role_names(none) == std::vector<std::string>{"builder"});
+  auto off = parsed("projects: [{name: demo, repo: .}]\nroles: {integrator: {count: 0}}\n");
+  REQUIRE(off.role("integrator") != nullptr);
+  CHECK(off.role("integrator")->count == 0);
+  CHECK(off.roles.size() == 1);
 }
 
 TEST_CASE("config: projects need a name and a repo, and distinct names") {

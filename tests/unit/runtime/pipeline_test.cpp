@@ -30,7 +30,14 @@ TEST_CASE("pipeline: each stage's role, each role's stage and the stage after, f
   CHECK(pipeline::after(pipeline::kReadyForPrep) == pipeline::kReadyForDev);
   CHECK(pipeline::after(pipeline::kReadyForDev) == pipeline::kQa);
   CHECK(pipeline::after(pipeline::kQa) == pipeline::kReview);
-  CHECK(pipeline::after(pipeline::kReview) == voc::kDone);
+  CHECK(pipeline::after(pipeline::kReview) == pipeline::kReadyToLand);
+  CHECK(pipeline::after(pipeline::kReadyToLand) == voc::kDone);
+  // A task whose project does not land skips the landing row.
+  CHECK(pipeline::after(pipeline::kReview, false) == voc::kDone);
+  CHECK(pipeline::after(pipeline::kQa, false) == pipeline::kReview);
+  CHECK(pipeline::is_landing(pipeline::kReadyToLand));
+  CHECK_FALSE(pipeline::is_landing(pipeline::kReview));
+  CHECK(pipeline::role_for_stage(pipeline::kReadyToLand) == "integrator");
   CHECK(pipeline::after(voc::kDone).empty());
   CHECK(pipeline::after("nonsense").empty());
   // Every row: its role's stage is the row's, and the rows chain to done.
@@ -45,11 +52,16 @@ TEST_CASE("pipeline: each stage's role, each role's stage and the stage after, f
   CHECK(walked == pipeline::kStages.size());
 }
 
-TEST_CASE("pipeline: the stage names are the table's, then the two ends") {
-  CHECK(voc::join(pipeline::work_stages()) == "ready-for-prep, ready-for-dev, qa, review");
+TEST_CASE("pipeline: the stage names are the table's, then the epic's two, then the two ends") {
+  CHECK(voc::join(pipeline::work_stages()) ==
+        "ready-for-prep, ready-for-dev, qa, review, ready-to-land");
   CHECK(voc::join(pipeline::all_stages()) ==
-        "ready-for-prep, ready-for-dev, qa, review, done, blocked");
+        "ready-for-prep, ready-for-dev, qa, review, ready-to-land, split, pending, done, blocked");
   CHECK(pipeline::is_stage(voc::kBlocked));
+  CHECK(pipeline::is_stage(pipeline::kSplit));
+  CHECK(pipeline::is_stage(pipeline::kPending));
+  CHECK_FALSE(pipeline::is_work_stage(pipeline::kSplit));
+  CHECK_FALSE(pipeline::is_work_stage(pipeline::kPending));
   CHECK_FALSE(pipeline::is_work_stage(voc::kBlocked));
   CHECK_FALSE(pipeline::is_stage("doing"));
   for (const auto& s : pipeline::kStages) CHECK(voc::is_stage_name(s.name));
@@ -74,6 +86,8 @@ TEST_CASE("catalog: every role of the build is registered once, with what it tel
   CHECK_FALSE(catalog::find("accountant")->runs_engine);
   CHECK_FALSE(catalog::find("accountant")->takes_leases);
   CHECK(catalog::find("builder")->runs_engine);
+  CHECK_FALSE(catalog::find("integrator")->runs_engine);
+  CHECK_FALSE(catalog::find("integrator")->takes_leases);
   CHECK_FALSE(static_cast<bool>(catalog::find("builder")->settings));
   CHECK(static_cast<bool>(catalog::find("proxy")->settings));
 }

@@ -278,12 +278,16 @@ TEST_CASE("place: config_yaml parses back to exactly the detected choices") {
     CHECK(fs::equivalent(c->projects[0].repo, dir.path()));
     CHECK(c->projects[0].default_branch == "develop");
     CHECK(c->projects[0].test_command == "npm test");
-    REQUIRE(c->roles.size() == 5);
+    REQUIRE(c->roles.size() == 6);
     for (const char* role : {"planner", "builder", "adversary", "reviewer"}) {
       REQUIRE(c->role(role) != nullptr);
       CHECK(c->role(role)->engine == "claude");
       CHECK(c->role(role)->count == 1);
     }
+    // The merge queue, written out: it runs no engine.
+    REQUIRE(c->role("integrator") != nullptr);
+    CHECK(c->role("integrator")->engine.empty());
+    CHECK(c->projects[0].landing == "merge");
     REQUIRE(c->role("accountant") != nullptr);
     CHECK(agency::config::accountant(*c).enabled);
     REQUIRE(agency::config::accountant(*c).accounts.size() == 1);
@@ -341,7 +345,8 @@ TEST_CASE("place: the summary says what was chosen and how to change it") {
   p.tests = {"make test", "the Makefile has a test target"};
   p.engine = {"claude", "claude 2.1 at /usr/bin/claude, logged in", "pro"};
   lines = place::summary_lines(p);
-  CHECK(lines[0] == "project  api: /home/u/api (branch main; tests: make test)");
+  CHECK(lines[0] ==
+        "project  api: /home/u/api (branch main; tests: make test; reviewed work lands on main)");
   CHECK(lines[1].find("engine   claude: claude 2.1") == 0);
   CHECK(lines[1].find("plan pro") != std::string::npos);
 }
