@@ -416,6 +416,34 @@ void run_status(const GlobalOptions& global) {
 
 // ---- task ---------------------------------------------------------------
 
+// An epic's sub-tasks as a tree: each with its stage, title and what it
+// waits for, a blocked one with its reason.
+void print_epic_tree(const TaskStore& store, const v1::Task& epic) {
+  std::cout << "\nsub-tasks (" << epic.children_size() << "):\n";
+  std::cout << safe(epic.id()) << "  " << safe(epic.stage()) << "  " << safe(epic.title()) << '\n';
+  for (int i = 0; i < epic.children_size(); ++i) {
+    const bool last = i + 1 == epic.children_size();
+    const std::string& id = epic.children(i);
+    std::cout << (last ? "└─ " : "├─ ") << safe(id) << "  ";
+    auto child = store.load(id);
+    if (!child) {
+      std::cout << "(no record yet)\n";
+      continue;
+    }
+    const v1::Task& c = child->task;
+    std::cout << safe(c.stage()) << "  " << safe(c.title());
+    if (c.depends_on_size() > 0) {
+      std::string after;
+      for (const auto& d : c.depends_on()) after += (after.empty() ? "" : ", ") + d;
+      std::cout << "  (after " << safe(after) << ")";
+    }
+    std::cout << '\n';
+    if (!c.blocked_reason().empty()) {
+      std::cout << (last ? "   " : "│  ") << "   blocked: " << safe(c.blocked_reason()) << '\n';
+    }
+  }
+}
+
 void run_task_show(const GlobalOptions& global, const std::string& id) {
   auto conn = must(connect_cli(global, "agency-task"));
   auto store = must(TaskStore::open(*conn));
@@ -429,6 +457,13 @@ void run_task_show(const GlobalOptions& global, const std::string& id) {
   auto events = must(store.history(id));
   if (global.json) {
     json out = message_json(task->task);
+    if (task->task.children_size() > 0) {
+      out["subtasks"] = json::array();
+      for (const auto& child_id : task->task.children()) {
+        auto child = store.load(child_id);
+        if (child) out["subtasks"].push_back(message_json(child->task));
+      }
+    }
     out["events"] = json::array();
     for (const auto& e : events) out["events"].push_back(message_json(e));
     out["revision"] = task->revision;
@@ -442,9 +477,16 @@ void run_task_show(const GlobalOptions& global, const std::string& id) {
             << "stage    " << (t.stage().empty() ? "-" : safe(t.stage())) << '\n';
   if (!t.blocked_reason().empty()) std::cout << "blocked  " << safe(t.blocked_reason()) << '\n';
   if (!t.branch().empty()) std::cout << "branch   " << safe(t.branch()) << '\n';
+  if (!t.parent().empty()) std::cout << "epic     " << safe(t.parent()) << '\n';
+  if (t.depends_on_size() > 0) {
+    std::string after;
+    for (const auto& d : t.depends_on()) after += (after.empty() ? "" : ", ") + d;
+    std::cout << "after    " << safe(after) << '\n';
+  }
   std::cout << "bounces  " << t.bounces() << '\n'
             << "created  " << time_text(t.created_at()) << '\n'
             << "updated  " << time_text(t.updated_at()) << '\n';
+  if (t.children_size() > 0) print_epic_tree(store, t);
   // The spec and attachments are documents: their lines and tabs stay.
   if (!t.spec().empty()) std::cout << "\nspec:\n" << text::terminal_safe(t.spec()) << '\n';
   for (const auto& [name, value] : t.attachments()) {
@@ -461,17 +503,32 @@ void run_task_show(const GlobalOptions& global, const std::string& id) {
   }
 }
 
-void run_task_list(const GlobalOptions& global, const std::string& stage) {
+void run_task_list(const GlobalOptions& global, const std::string& stage, const std::string& epic) {
   if (!stage.empty() && !pipeline::is_stage(stage)) {
     fail(make_error(errc::config, "no stage '" + stage + "'; the stages are " +
                                       vocabulary::join(pipeline::all_stages())));
   }
   auto conn = must(connect_cli(global, "agency-task"));
   auto store = must(TaskStore::open(*conn));
+  if (!epic.empty()) {
+    auto parent = store.load(epic);
+    if (!parent) {
+      if (parent.error().code == errc::not_found) {
+        fail(make_error(errc::not_found,
+                        "no task " + epic + " (list them with `agency task list`)"));
+      }
+      fail(parent.error());
+    }
+    if (parent->task.children_size() == 0) {
+      fail(make_error(errc::config, "task " + epic + " is not an epic: it has no sub-tasks"));
+    }
+  }
   auto tasks = must(store.list());
   std::vector<v1::Task> shown;
   for (auto& t : tasks) {
-    if (stage.empty() || t.stage() == stage) shown.push_back(std::move(t));
+    if (!stage.empty() && t.stage() != stage) continue;
+    if (!epic.empty() && t.parent() != epic) continue;
+    shown.push_back(std::move(t));
   }
   std::sort(shown.begin(), shown.end(),
             [](const auto& a, const auto& b) { return a.id() < b.id(); });
@@ -613,16 +670,19 @@ void add_task_command(CLI::App& app, GlobalOptions& global) {
   auto* cmd = app.add_subcommand("task", "Inspect tasks");
   cmd->require_subcommand(1);
   auto id = std::make_shared<std::string>();
-  auto* show = cmd->add_subcommand("show", "A task's record and its audit trail");
+  auto* show =
+      cmd->add_subcommand("show", "A task's record, its sub-tasks (an epic) and its audit trail");
   show->add_option("id", *id, "task id (t-...)")->required();
   show->add_flag("--json", global.json, "print as JSON");
   show->callback([&global, id] { run_task_show(global, *id); });
   auto stage = std::make_shared<std::string>();
-  auto* list = cmd->add_subcommand("list", "All tasks, or those at one stage");
+  auto epic = std::make_shared<std::string>();
+  auto* list = cmd->add_subcommand("list", "All tasks, those at one stage, or an epic's sub-tasks");
   list->add_option("--stage", *stage,
                    "only tasks at this stage: " + vocabulary::join(pipeline::all_stages()));
+  list->add_option("--epic", *epic, "only the sub-tasks of this epic (a task id)");
   list->add_flag("--json", global.json, "print as JSON");
-  list->callback([&global, stage] { run_task_list(global, *stage); });
+  list->callback([&global, stage, epic] { run_task_list(global, *stage, *epic); });
 }
 
 void add_dead_command(CLI::App& app, GlobalOptions& global) {

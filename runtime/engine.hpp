@@ -63,11 +63,14 @@ struct LimitReading {
 //   spec: |
 //     multi-line text (the planner's spec)
 //   ```
-// A task an engine proposes (the scout's `tasks:` list).
+// A task an engine proposes (the `tasks:` list): the scout's new tasks,
+// the planner's sub-tasks (runtime/epics.hpp).
 struct ProposedTask {
   std::string title;
   std::string objective;
   std::string done_when;
+  std::string spec;                     // the planner's spec of a sub-task
+  std::vector<std::string> depends_on;  // sub-tasks first: their numbers or titles
 };
 
 struct OutcomeBlock {
@@ -79,6 +82,8 @@ struct OutcomeBlock {
   //   - title: one line
   //     objective: what must be achieved
   //     done_when: how to tell
+  //     spec: the planner's spec of a sub-task
+  //     depends_on: [1, "other title"]
   std::vector<ProposedTask> tasks;
   std::map<std::string, std::string> fields;  // any other scalar keys
 };

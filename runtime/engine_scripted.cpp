@@ -252,10 +252,12 @@ class ScenarioParser {
       } else if (key == "confidence") {
         st.confidence = text(v, at);
       } else if (key == "tasks") {
-        if (!v.IsSequence()) fail(v, at, "must be a list of {title, objective, done_when}");
+        if (!v.IsSequence())
+          fail(v, at, "must be a list of {title, objective, done_when, spec, depends_on}");
         for (size_t i = 0; i < v.size(); ++i) {
           const std::string ti = at + "[" + std::to_string(i) + "]";
-          if (!v[i].IsMap()) fail(v[i], ti, "must be a map {title, objective, done_when}");
+          if (!v[i].IsMap())
+            fail(v[i], ti, "must be a map {title, objective, done_when, spec, depends_on}");
           ProposedTask t;
           for (auto f = v[i].begin(); f != v[i].end(); ++f) {
             const std::string name = f->first.IsScalar() ? f->first.Scalar() : std::string();
@@ -265,9 +267,23 @@ class ScenarioParser {
               t.objective = text(f->second, ti + ".objective");
             } else if (name == "done_when") {
               t.done_when = text(f->second, ti + ".done_when");
+            } else if (name == "spec") {
+              t.spec = text(f->second, ti + ".spec");
+            } else if (name == "depends_on") {
+              const YAML::Node& d = f->second;
+              if (d.IsScalar()) {
+                t.depends_on.push_back(d.Scalar());
+              } else if (d.IsSequence()) {
+                for (size_t k = 0; k < d.size(); ++k) {
+                  t.depends_on.push_back(text(d[k], ti + ".depends_on[" + std::to_string(k) + "]"));
+                }
+              } else if (!d.IsNull()) {
+                fail(d, ti + ".depends_on", "must be a list of sub-task numbers or titles");
+              }
             } else {
               fail(f->first, ti,
-                   "unknown key '" + name + "'; a task has title, objective, done_when");
+                   "unknown key '" + name +
+                       "'; a task has title, objective, done_when, spec, depends_on");
             }
           }
           if (t.title.empty()) fail(v[i], ti, "needs a title");
@@ -347,6 +363,15 @@ std::string render_block(const std::string& verdict, const std::string& summary,
       if (!t.done_when.empty()) {
         e << YAML::Key << "done_when" << YAML::Value;
         style(e, t.done_when);
+      }
+      if (!t.spec.empty()) {
+        e << YAML::Key << "spec" << YAML::Value;
+        style(e, t.spec);
+      }
+      if (!t.depends_on.empty()) {
+        e << YAML::Key << "depends_on" << YAML::Value << YAML::BeginSeq;
+        for (const auto& d : t.depends_on) style(e, d);
+        e << YAML::EndSeq;
       }
       e << YAML::EndMap;
     }
@@ -454,7 +479,9 @@ class ScriptedEngine final : public Engine {
     out.has_block = true;
     out.verdict = out.block.verdict;
     for (const auto& t : step.tasks) {
-      out.block.tasks.push_back({x(t.title), x(t.objective), x(t.done_when)});
+      ProposedTask p{x(t.title), x(t.objective), x(t.done_when), x(t.spec), {}};
+      for (const auto& d : t.depends_on) p.depends_on.push_back(x(d));
+      out.block.tasks.push_back(std::move(p));
     }
     if (!step.confidence.empty()) out.block.fields["confidence"] = x(step.confidence);
     std::string text = x(step.text) + ran;

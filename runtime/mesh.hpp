@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,6 +29,7 @@
 #include "bus/consumer.hpp"
 #include "bus/kv.hpp"
 #include "bus/result.hpp"
+#include "runtime/epics.hpp"
 #include "runtime/tasks.hpp"
 
 namespace agency {
@@ -117,6 +119,16 @@ class Mesh {
   Result<std::optional<std::string>> recall(std::string_view key) const;
   Result<void> remember(std::string_view key, std::string_view value) const;
   Result<void> forget(std::string_view key) const;
+
+  // A lock in agency-memory (the integrator's, one per project): its value
+  // is "<agent id> <unix seconds taken>". Taken when the key is free, or by
+  // compare-and-set when `gone` says its holder is gone (that holder's
+  // value is passed). true: this agent holds it now (also when it held it
+  // already).
+  Result<bool> take_lock(std::string_view key,
+                         const std::function<bool(std::string_view value)>& gone) const;
+  // Drops the lock if this agent holds it.
+  Result<void> release_lock(std::string_view key) const;
 
  private:
   Connection* connection_;

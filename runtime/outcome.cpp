@@ -220,6 +220,27 @@ Result<std::optional<OutcomeBlock>> parse_outcome_block(std::string_view text) {
           ProposedTask task;
           for (auto f = t.begin(); f != t.end(); ++f) {
             const std::string name = f->first.IsScalar() ? f->first.Scalar() : std::string();
+            if (name == "depends_on") {
+              // One dependency, or a list of them: numbers or titles.
+              if (f->second.IsNull()) continue;
+              if (f->second.IsScalar()) {
+                task.depends_on.push_back(trim(f->second.Scalar()));
+                continue;
+              }
+              if (!f->second.IsSequence()) {
+                return malformed(at, "has " + where +
+                                         ".depends_on that must be a list of sub-task numbers "
+                                         "or titles");
+              }
+              for (size_t k = 0; k < f->second.size(); ++k) {
+                if (!f->second[k].IsScalar()) {
+                  return malformed(at, "has " + where + ".depends_on[" + std::to_string(k) +
+                                           "] that is not a number or a title");
+                }
+                task.depends_on.push_back(trim(f->second[k].Scalar()));
+              }
+              continue;
+            }
             if (!f->second.IsNull() && !f->second.IsScalar()) {
               return malformed(at, "has " + where + "." + name + " that must be text");
             }
@@ -230,9 +251,12 @@ Result<std::optional<OutcomeBlock>> parse_outcome_block(std::string_view text) {
               task.objective = v;
             } else if (name == "done_when") {
               task.done_when = v;
+            } else if (name == "spec") {
+              task.spec = v;
             } else {
               return malformed(at, "has " + where + " with the unknown key '" + name +
-                                       "'; a task has title, objective and done_when");
+                                       "'; a task has title, objective, done_when, spec and "
+                                       "depends_on");
             }
           }
           if (task.title.empty()) return malformed(at, "has " + where + " without a title");

@@ -25,6 +25,7 @@
 #include "bus/result.hpp"
 #include "runtime/config.hpp"
 #include "runtime/engine.hpp"
+#include "runtime/epics.hpp"
 #include "runtime/git.hpp"
 #include "runtime/skill.hpp"
 

@@ -172,6 +172,8 @@ class Agent {
   // --- the stage change (runtime_apply.cpp), main thread.
   Result<void> apply(ReceivedBrief& received, const v1::Task& task, const std::string& stage,
                      Decision decision, std::int64_t tokens = 0);
+  // Who writes an epic's sub-tasks and moves it on: this agent.
+  [[nodiscard]] epics::Writer epic_writer();
   void write_work_log(const v1::Task& task, const std::string& outcome, const std::string& summary,
                       std::int64_t tokens, const std::string& msg_id);
   void file_new_tasks(const std::vector<NewTask>& tasks);

@@ -1,12 +1,14 @@
 // Writing a stage change (runtime_agent.hpp), main thread: the change is
 // worked out by stage_change.hpp; this writes it in order (next brief, new
-// tasks, task record by compare-and-set, event, work log, ack), so a crash
-// anywhere leaves a state the brief's redelivery completes.
+// tasks, task record by compare-and-set, an epic's sub-tasks, event, work
+// log, the epic of a sub-task that closed, ack), so a crash anywhere leaves a
+// state the brief's redelivery completes.
 #include "agency/v1/worklog.pb.h"
 #include "bus/bounds.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/subjects.hpp"
+#include "runtime/epics.hpp"
 #include "runtime/pipeline.hpp"
 #include "runtime/runtime_agent.hpp"
 
@@ -47,6 +49,14 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
       change->task_id, [&](v1::Task& t) { return record_stage_change(t, *change, now); }, &known);
   if (!updated) return updated.error();
 
+  // An epic's sub-tasks, once its record says split (so a sub-task that
+  // closes finds its epic there); each created only if absent.
+  if (!change->decision.subtasks.empty()) {
+    if (auto r = epics::file_subtasks(epic_writer(), task, brief, change->decision.subtasks); !r) {
+      return r;
+    }
+  }
+
   // 3. The event (after the "created" one, which a crashed creator may not
   // have written).
   if (auto r = store_->ensure_created_event(task); !r) return r;
@@ -59,6 +69,19 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
     write_work_log(updated->task, change->next, change->work_log_summary(), 0,
                    change->work_log_msg_id());
   }
+  // A sub-task that closes moves its epic on (starts what waited for it,
+  // closes the epic); a replay of this brief does it again.
+  if (change->closes() && !task.parent().empty()) {
+    auto step = epics::advance_epic(epic_writer(), task.parent());
+    if (!step) return step.error();
+    for (const auto& id : step->start) {
+      log_->info("sub-task started task={} epic={}", id, task.parent());
+    }
+    if (!step->close.empty()) {
+      log_->info("epic closed task={} stage={} reason=\"{}\"", task.parent(), step->close,
+                 step->reason.substr(0, 200));
+    }
+  }
 
   // 4. Only now is this brief done.
   if (auto r = received.message.ack(); !r) return r;
@@ -66,6 +89,15 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
   log_->info("stage changed task={} from={} to={} attempt={} reason=\"{}\"", change->task_id, stage,
              change->next, change->attempt, change->reason.substr(0, 200));
   return {};
+}
+
+epics::Writer Agent::epic_writer() {
+  epics::Writer w;
+  w.store = &*store_;
+  w.connection = connection_.get();
+  w.actor = options_.agent_id;
+  w.brief_bytes = static_cast<std::size_t>(config_.limits.brief_bytes);
+  return w;
 }
 
 void Agent::write_work_log(const v1::Task& task, const std::string& outcome,

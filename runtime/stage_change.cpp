@@ -6,6 +6,7 @@
 
 #include "bus/bounds.hpp"
 #include "bus/vocabulary.hpp"
+#include "runtime/epics.hpp"
 #include "runtime/pipeline.hpp"
 
 namespace agency {
@@ -116,6 +117,12 @@ bool record_stage_change(v1::Task& record, const StageChange& change,
   if (!d.branch.empty()) record.set_branch(d.branch);
   for (const auto& [k, v] : d.attachments) (*record.mutable_attachments())[k] = v;
   if (change.next == voc::kBlocked) record.set_blocked_reason(change.reason);
+  if (!d.subtasks.empty()) {
+    record.clear_children();
+    for (std::size_t n = 1; n <= d.subtasks.size(); ++n) {
+      record.add_children(epics::child_id(change.task_id, n));
+    }
+  }
   return true;
 }
 

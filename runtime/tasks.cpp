@@ -101,7 +101,8 @@ Result<StoredTask> TaskStore::load(std::string_view task_id) const {
 }
 
 Result<StoredTask> TaskStore::create(const v1::Brief& brief, std::string_view stage,
-                                     std::string_view actor) {
+                                     std::string_view actor,
+                                     const std::function<void(v1::Task&)>& shape) {
   if (brief.task_id().empty()) return make_error(errc::internal, "create: brief has no task id");
   // Most briefs belong to a task that exists (every stage after the first):
   // one read settles it.
@@ -124,6 +125,7 @@ Result<StoredTask> TaskStore::create(const v1::Brief& brief, std::string_view st
   change->set_actor(std::string(actor));
   change->set_reason("created from brief " + brief.id());
   *change->mutable_at() = now;
+  if (shape) shape(task);
 
   auto record = encode_record(task);
   if (!record) return record.error();

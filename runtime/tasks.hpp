@@ -46,7 +46,10 @@ class TaskStore {
   // Creates the record for a new brief (brief.task_id must be set) at
   // `stage`, then appends the "created" event. When the record exists
   // already (a replay) it is returned unchanged.
-  Result<StoredTask> create(const v1::Brief& brief, std::string_view stage, std::string_view actor);
+  // `shape`, when given, sets more of the new record (an epic's sub-task:
+  // its title, spec, parent and dependencies) before it is written.
+  Result<StoredTask> create(const v1::Brief& brief, std::string_view stage, std::string_view actor,
+                            const std::function<void(v1::Task&)>& shape = nullptr);
 
   // Read-modify-write by compare-and-set, retried while someone else wrote
   // first. `change` returns false to leave the record as it is.

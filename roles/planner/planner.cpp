@@ -36,6 +36,31 @@ Result<Turn> Planner::prepare(const RoleContext& ctx, const v1::Brief& brief,
 Result<Decision> Planner::finish(const RoleContext& /*ctx*/, const Turn& /*turn*/,
                                  const Outcome& outcome) {
   std::string reason = reason_of(outcome);
+  if (outcome.verdict == "pass" && !outcome.block.tasks.empty()) {
+    // Sub-tasks: the task becomes their epic.
+    auto subtasks = epics::plan_subtasks(outcome.block.tasks);
+    if (!subtasks) {
+      return blocked("the planner's sub-tasks cannot be worked: " + subtasks.error().message);
+    }
+    Decision d;
+    d.next_stage = std::string(pipeline::kSplit);
+    std::string list;
+    for (std::size_t i = 0; i < subtasks->size(); ++i) {
+      const auto& s = (*subtasks)[i];
+      list += std::to_string(i + 1) + ". " + s.title;
+      if (!s.depends_on.empty()) {
+        list += " (after";
+        for (std::size_t dep : s.depends_on) list += " " + std::to_string(dep + 1);
+        list += ")";
+      }
+      list += "\n";
+    }
+    d.reason = "split into " + std::to_string(subtasks->size()) + " sub-tasks: " + reason;
+    d.spec = outcome.block.spec.empty() ? "Split into sub-tasks:\n\n" + list : outcome.block.spec;
+    d.context = outcome.block.summary;
+    d.subtasks = std::move(*subtasks);
+    return d;
+  }
   if (outcome.verdict == "pass") {
     Decision d;
     d.spec = outcome.block.spec;

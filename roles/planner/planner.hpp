@@ -18,7 +18,9 @@ class Planner final : public RoleLogic {
   Result<Turn> prepare(const RoleContext& ctx, const v1::Brief& brief,
                        const v1::Task& task) override;
   // pass -> ready-for-dev with the spec (the block's spec, else the answer);
-  // fail, blocked or no verdict -> blocked.
+  // pass with `tasks:` -> split: the task becomes the epic of those
+  // sub-tasks (runtime/epics.hpp), or blocked when their dependencies
+  // dangle or form a cycle; fail, blocked or no verdict -> blocked.
   Result<Decision> finish(const RoleContext& ctx, const Turn& turn,
                           const Outcome& outcome) override;
 };

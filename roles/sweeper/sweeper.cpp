@@ -12,6 +12,7 @@
 #include "runtime/logging.hpp"
 #include "runtime/mesh.hpp"
 #include "runtime/orphans.hpp"
+#include "runtime/pipeline.hpp"
 
 namespace agency::roles {
 namespace {
@@ -171,6 +172,19 @@ Result<std::string> Sweeper::walk(const RoleContext& ctx) {
   // Remember before acting: a crash halfway must not repeat what was done.
   save_memory(ctx);
   for (const auto& action : plan.actions) carry_out(ctx, action, in.fleet);
+  // Epics whose sub-task closed without its agent moving them on (a dead
+  // letter blocks a task outside the pipeline).
+  for (const auto& task : in.tasks) {
+    if (task.stage() != pipeline::kSplit) continue;
+    auto step =
+        mesh.advance_epic(task.id(), static_cast<std::size_t>(ctx.config->limits.brief_bytes));
+    if (!step) {
+      log_->warn("cannot move epic on task={} error={}", task.id(), step.error().message);
+    } else if (!step->close.empty() || !step->start.empty()) {
+      log_->info("moved epic on task={} started={} closed=\"{}\"", task.id(), step->start.size(),
+                 step->close);
+    }
+  }
   log_->info("walk done summary=\"{}\"", plan.summary);
   return plan.summary;
 }

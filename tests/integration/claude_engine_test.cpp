@@ -478,5 +478,67 @@ TEST_CASE("claude engine: without a retry-after, refusals in a row wait 1 s, the
   }
 }
 
+TEST_CASE("claude engine: the planner answers with sub-tasks; the brief becomes their epic") {
+  const std::string cli = claude_cli();
+  test::TempDir scratch;
+  const std::string answer =
+      "The brief has two parts; the second needs the first.\n\n"
+      "```agency\n"
+      "verdict: pass\n"
+      "summary: two parts\n"
+      "tasks:\n"
+      "  - title: Write the greeting\n"
+      "    spec: |\n"
+      "      Add GREETING.md saying hello.\n"
+      "  - title: Link the greeting\n"
+      "    spec: |\n"
+      "      Link GREETING.md from README.md.\n"
+      "    depends_on: [Write the greeting]\n"
+      "```\n";
+  test::ModelServer server(scratch.path() / "model",
+                           {{"replies", json::array({{{"text", answer},
+                                                      {"usage",
+                                                       {{"input_tokens", 900},
+                                                        {"output_tokens", 120},
+                                                        {"cache_creation_input_tokens", 0},
+                                                        {"cache_read_input_tokens", 0}}}}})}});
+  const std::string scripted = "    engine: scripted\n    scenario: scenario.yaml\n";
+  test::Pipeline p(R"(builder:
+  - write: {path: GREETING.md, content: "hello from {task_id}\n"}
+adversary:
+  - verdict: pass
+reviewer:
+  - verdict: pass
+)",
+                   "  planner:\n    engine: claude\n    cli: " + cli +
+                       "\n    timeout_seconds: 120\n  builder:\n" + scripted + "  adversary:\n" +
+                       scripted + "  reviewer:\n" + scripted);
+  p.set_agent_env({{"ANTHROPIC_BASE_URL", server.url()},
+                   {"ANTHROPIC_API_KEY", "test-key-not-secret"},
+                   {"HOME", (scratch.path() / "home").string()}});
+  p.start_fleet();
+  p.plain_publish("agency.brief.planner", "Greet, then link the greeting");
+  const auto epic_id = p.task_with_objective("Greet, then link the greeting");
+  REQUIRE_FALSE(epic_id.empty());
+  auto epic = p.wait_for_stage(epic_id, "done", 90s);
+  INFO("planner log: " << p.agent("planner-1").err());
+  REQUIRE(epic.has_value());
+  REQUIRE(epic->children_size() == 2);
+  auto store = TaskStore::open(p.connection());
+  REQUIRE(store.ok());
+  auto first = store->load(epic_id + "-1");
+  auto second = store->load(epic_id + "-2");
+  REQUIRE(first.ok());
+  REQUIRE(second.ok());
+  CHECK(first->task.title() == "Write the greeting");
+  CHECK(first->task.spec() == "Add GREETING.md saying hello.\n");
+  CHECK(second->task.spec() == "Link GREETING.md from README.md.\n");
+  REQUIRE(second->task.depends_on_size() == 1);
+  CHECK(second->task.depends_on(0) == epic_id + "-1");
+  CHECK(second->task.stage() == "done");
+  // The model's answer was asked once, by the planner.
+  CHECK(messages_requests(server.requests()).size() == 1);
+}
+
 }  // namespace
 }  // namespace agency

@@ -140,12 +140,12 @@ TEST_CASE("scout: finish files only new tasks, with stable ids, within max_tasks
       scout_task(),
   };
   auto o = proposing({
-      {"Add unit tests for the config parser", "cover parse()", "a test passes"},  // t-open
-      {"Document the state_dir setting", "README lacks it", "README says it"},     // done: new
-      {"Add a CHANGELOG", "none exists", "CHANGELOG.md exists"},  // other project: new
-      {"Add a changelog!", "same again", "-"},                    // this run's duplicate
-      {"fix login timeout", "blocked is still open", "-"},        // t-blocked
-      {"Explain the build in CONTRIBUTING.md", "", ""},           // new, past the limit
+      {"Add unit tests for the config parser", "cover parse()", "a test passes", "", {}},  // t-open
+      {"Document the state_dir setting", "README lacks it", "README says it", "", {}},  // done: new
+      {"Add a CHANGELOG", "none exists", "CHANGELOG.md exists", "", {}},  // other project: new
+      {"Add a changelog!", "same again", "-", "", {}},                    // this run's duplicate
+      {"fix login timeout", "blocked is still open", "-", "", {}},        // t-blocked
+      {"Explain the build in CONTRIBUTING.md", "", "", "", {}},           // new, past the limit
   });
   auto d = scout.decide(bench.ctx, *turn, o, known);
   REQUIRE(d.ok());
@@ -189,9 +189,9 @@ TEST_CASE("scout: finish files only new tasks, with stable ids, within max_tasks
         record(docs->brief.task_id(), "demo", "Document the state_dir setting", voc::kDone);
     later.push_back(first);
     later.push_back(record(changelog->brief.task_id(), "demo", "Add a CHANGELOG", pipeline::kQa));
-    auto again = proposing({{"Document the state_dir setting", "", ""},
-                            {"Add a changelog", "", ""},
-                            {"Explain the build in CONTRIBUTING.md", "", ""}});
+    auto again = proposing({{"Document the state_dir setting", "", "", "", {}},
+                            {"Add a changelog", "", "", "", {}},
+                            {"Explain the build in CONTRIBUTING.md", "", "", "", {}}});
     auto d2 = scout.decide(bench.ctx, *turn, again, later);
     REQUIRE(d2.ok());
     REQUIRE(d2->new_tasks.size() == 1);
@@ -215,14 +215,14 @@ TEST_CASE("scout: verdicts without tasks") {
     CHECK(d->new_tasks.empty());
   }
   SUBCASE("finish without a mesh files what it finds") {
-    auto d = scout.finish(bench.ctx, *turn, proposing({{"Add a CHANGELOG", "", ""}}));
+    auto d = scout.finish(bench.ctx, *turn, proposing({{"Add a CHANGELOG", "", "", "", {}}}));
     REQUIRE(d.ok());
     CHECK(d->new_tasks.size() == 1);
     CHECK(d->reason == "filed 1 task, skipped 0 duplicates");
   }
   SUBCASE("blocked -> blocked with the reason, nothing filed") {
     auto o = agency::test::outcome("blocked", "the repository is empty");
-    o.block.tasks = {{"Add a CHANGELOG", "", ""}};
+    o.block.tasks = {{"Add a CHANGELOG", "", "", "", {}}};
     auto d = scout.finish(bench.ctx, *turn, o);
     REQUIRE(d.ok());
     CHECK(d->next_stage == voc::kBlocked);
@@ -261,12 +261,12 @@ TEST_CASE("scout: plan_filings") {
       record("t-explore", "demo", "Write a README", pipeline::kReadyForPrep),  // the scout's own
   };
   std::vector<ProposedTask> proposed = {
-      {"Add tests for config parser", "dup of t-open", ""},
-      {"Fix the flaky clock test", "t-done is done: file it again", "it passes 100 times"},
-      {"Write a README", "t-other is another project's, t-explore the scout's", ""},
-      {"write the README!", "duplicates the one before", ""},
-      {"", "  Log the config path at start\nso people know which file.  ", ""},
-      {"", "", ""},  // nothing to file
+      {"Add tests for config parser", "dup of t-open", "", "", {}},
+      {"Fix the flaky clock test", "t-done is done: file it again", "it passes 100 times", "", {}},
+      {"Write a README", "t-other is another project's, t-explore the scout's", "", "", {}},
+      {"write the README!", "duplicates the one before", "", "", {}},
+      {"", "  Log the config path at start\nso people know which file.  ", "", "", {}},
+      {"", "", "", "", {}},  // nothing to file
   };
 
   SUBCASE("only new tasks, with deterministic ids") {
@@ -338,7 +338,8 @@ TEST_CASE("scout: proposals with nothing in them are nothing new") {
   agency::roles::Scout scout;
   auto turn = scout.prepare(bench.ctx, scout_brief(), scout_task());
   REQUIRE(turn.ok());
-  auto d = scout.decide(bench.ctx, *turn, proposing({{"", "", ""}, {" \n", "", "x"}}), {});
+  auto d = scout.decide(bench.ctx, *turn,
+                        proposing({{"", "", "", "", {}}, {" \n", "", "x", "", {}}}), {});
   REQUIRE(d.ok());
   CHECK(d->next_stage == voc::kDone);
   CHECK(d->reason == "found nothing new");
