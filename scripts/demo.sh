@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The offline demo, and the README's main command: installs what agency needs,
 # builds it, and runs the real fleet (`agency up`: embedded nats-server plus
-# planner, builder, adversary, reviewer, proxy and sweeper processes) on a
-# sample git project. One brief moves through every stage to done, with a
-# commit on its branch; then the knowledge proxy answers from the project's
-# docs, and says so when they do not cover a question.
+# planner, two builders, adversary, reviewer, integrator, proxy, sweeper and
+# accountant processes) on a sample git project. One brief is split by the
+# planner into three sub-tasks (an epic); two builders work the first two in
+# parallel; both change the same lines, so the integrator lands one and
+# bounces the other with the conflict, which comes back resolved and lands on
+# the second try; the third starts once both have landed. The epic is done
+# and main holds the three landed changes. Then the knowledge proxy answers
+# from the project's docs, and says so when they do not cover a question.
 #
 # The agents use the SCRIPTED engine: deterministic answers from a scenario
 # file, no AI model, so the demo runs offline. The end of the run says how to
@@ -12,6 +16,8 @@
 #
 #   bash scripts/demo.sh               install, build, run the demo
 #   AGENCY_DEMO_SKIP_BUILD=1 bash scripts/demo.sh   reuse the build
+#   AGENCY_DEMO_DIR=/tmp/d bash scripts/demo.sh     work there (default .agency-demo)
+#   AGENCY_DEMO_BIN=build/x/bin ...    the binaries of another build
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -20,8 +26,8 @@ if [[ "${AGENCY_DEMO_SKIP_BUILD:-0}" != 1 ]]; then
   cmake --preset release >/dev/null
   cmake --build --preset release
 fi
-bin="$root/build/release/bin"
-demo="$root/.agency-demo"
+bin="${AGENCY_DEMO_BIN:-$root/build/release/bin}"
+demo="${AGENCY_DEMO_DIR:-$root/.agency-demo}"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "A sample project in $demo/project"
@@ -47,17 +53,28 @@ git -C "$demo/project" -c user.name=demo -c user.email=demo@agency.local commit 
 
 cat > "$demo/scenario.yaml" <<'YAML'
 # What the SCRIPTED engine answers, per role (docs/ENGINES.md). No model runs.
+# The Nth time a role sees a task it plays step N.
 planner:
-  - spec: |
-      Add GREETING.md at the top of the repository. It says "hello" and names
-      the task it was written for.
-    summary: spec written
+  - summary: three greetings; the index waits for the first two
+    tasks:
+      - title: Say hello in English
+        spec: Add the line "Say hello in English" to GREETINGS.md.
+      - title: Say bonjour in French
+        spec: Add the line "Say bonjour in French" to GREETINGS.md.
+      - title: Count the greetings
+        spec: Add a last line to GREETINGS.md saying how many greetings it holds.
+        depends_on: [1, 2]
 builder:
-  - write: {path: GREETING.md, content: "hello, from agency task {task_id}\n"}
-    summary: added GREETING.md
+  # First attempt: add the sub-task's line. The first two both create
+  # GREETINGS.md from the same main: whichever lands second conflicts.
+  - run: 'if [ -f GREETINGS.md ]; then echo "$(grep -c . GREETINGS.md) greetings" >> GREETINGS.md; else echo "{objective}" >> GREETINGS.md; fi'
+    summary: "{objective}"
+  # Back from landing with the conflict merged in: keep both sides' lines.
+  - run: sed -i '/^\(<<<<<<<\|=======\|>>>>>>>\)/d' GREETINGS.md
+    summary: resolved the conflict in GREETINGS.md, keeping both greetings
 adversary:
   - verdict: pass
-    summary: GREETING.md exists and says hello; the tests pass
+    summary: GREETINGS.md has the line; no conflict markers; the tests pass
 reviewer:
   - verdict: pass
     summary: matches the spec
@@ -69,13 +86,15 @@ projects:
   - name: greeter
     repo: project
     default_branch: main
-    test_command: grep -q hello GREETING.md
+    test_command: test -s GREETINGS.md && ! grep -q '^<<<<<<<' GREETINGS.md
+    landing: merge                # the integrator lands reviewed work on main
 roles:
-  planner:   {engine: scripted, scenario: scenario.yaml}
-  builder:   {engine: scripted, scenario: scenario.yaml}
-  adversary: {engine: scripted, scenario: scenario.yaml}
-  reviewer:  {engine: scripted, scenario: scenario.yaml}
-  proxy:     {engine: scripted}   # answers `agency ask` from the corpus below
+  planner:    {engine: scripted, scenario: scenario.yaml}
+  builder:    {engine: scripted, scenario: scenario.yaml, count: 2}
+  adversary:  {engine: scripted, scenario: scenario.yaml}
+  reviewer:   {engine: scripted, scenario: scenario.yaml}
+  integrator:                     # the merge queue; uses no engine
+  proxy:      {engine: scripted}  # answers `agency ask` from the corpus below
   sweeper:                        # walks the fleet; uses no engine
   accountant:                     # the usage ledger and budget leases; uses no engine
 proxy:
@@ -115,12 +134,12 @@ say "agency watch: every message on the bus, one line each"
 pids+=("$!")
 sleep 0.5
 
-say "agency brief planner \"Add a greeting to the project\""
-task=$(agency brief planner "Add a greeting to the project")
+say "agency brief planner \"Greet in two languages, then count the greetings\""
+task=$(agency brief planner "Greet in two languages, then count the greetings")
 echo "task id: $task"
 
 stage=""
-for _ in $(seq 1 600); do
+for _ in $(seq 1 1800); do
   stage=$(agency task show "$task" --json | sed -n 's/.*"stage":"\([a-z-]*\)".*/\1/p' | head -1)
   [[ "$stage" == done || "$stage" == blocked ]] && break
   sleep 0.1
@@ -128,11 +147,14 @@ done
 sleep 0.3
 kill "${pids[1]}" 2>/dev/null || true
 
-say "agency task show $task"
+say "agency task show $task   (the epic and its sub-tasks)"
 agency task show "$task"
 
-say "The commit on branch agency/$task"
-git -C "$demo/project" log --stat --format='%h %s%n  by %an <%ae>' "main..agency/$task"
+say "git log --oneline --first-parent main   (the three landed changes)"
+git -C "$demo/project" log --oneline --first-parent main
+
+say "GREETINGS.md on main"
+git -C "$demo/project" show main:GREETINGS.md
 
 say "agency ask \"Where do greetings live?\"   (the knowledge proxy, from the project's docs)"
 agency ask "Where do greetings live?" || true
@@ -152,7 +174,7 @@ pids=()
 
 cat <<TXT
 
-$( [[ "$stage" == done ]] && echo "The task reached done." || echo "The task ended at stage '$stage' (see $demo/state/logs)." )
+$( [[ "$stage" == done ]] && echo "The epic is done: its three sub-tasks landed on main." || echo "The epic ended at stage '$stage' (see $demo/state/logs)." )
 
 This demo ran the SCRIPTED engine: deterministic answers from
 $demo/scenario.yaml, no AI model. To run the fleet with a real engine, give
@@ -169,4 +191,5 @@ with \`claude\`, /login):
 anthropic, command), then: $bin/agency up
 Everything the demo made is in $demo.
 TXT
-[[ "$stage" == done ]]
+landed=$(git -C "$demo/project" log --first-parent --format=%s main | grep -c '^agency: land' || true)
+[[ "$stage" == done && "$landed" == 3 ]] || { echo "demo: expected the epic done and 3 landings on main; got stage '$stage', $landed landings" >&2; exit 1; }
