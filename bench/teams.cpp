@@ -45,11 +45,7 @@ struct Options {
 };
 
 const std::vector<std::pair<std::string, std::string>>& identity() {
-  static const std::vector<std::pair<std::string, std::string>> env = {
-      {"GIT_AUTHOR_NAME", "bench"},
-      {"GIT_AUTHOR_EMAIL", "bench@agency.local"},
-      {"GIT_COMMITTER_NAME", "bench"},
-      {"GIT_COMMITTER_EMAIL", "bench@agency.local"}};
+  static const auto env = git::identity_env("bench");
   return env;
 }
 
@@ -220,8 +216,9 @@ double epic_seconds(const fs::path& dir, const Options& o, int builders) {
       dir, {"planner", "builder", "adversary", "reviewer", "integrator"}, o.test_command);
   Phase phase(dir, o);
   phase.start("planner", "planner-1", config);
-  for (int i = 1; i <= builders; ++i)
+  for (int i = 1; i <= builders; ++i) {
     phase.start("builder", "builder-" + std::to_string(i), config);
+  }
   phase.start("adversary", "adversary-1", config);
   phase.start("reviewer", "reviewer-1", config);
   phase.start("integrator", "integrator-1", config);

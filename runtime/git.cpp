@@ -172,6 +172,32 @@ CommandResult run_shell(const std::string& command, const fs::path& dir,
   return run_command({"/bin/sh", "-c", command}, dir, timeout, {});
 }
 
+std::vector<std::pair<std::string, std::string>> identity_env(std::string_view who) {
+  const std::string email = std::string(who) + "@agency.local";
+  return {{"GIT_AUTHOR_NAME", "agency"},
+          {"GIT_AUTHOR_EMAIL", email},
+          {"GIT_COMMITTER_NAME", "agency"},
+          {"GIT_COMMITTER_EMAIL", email}};
+}
+
+std::vector<std::string> output_lines(std::string_view output) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < output.size()) {
+    auto end = output.find('\n', start);
+    if (end == std::string_view::npos) end = output.size();
+    std::string line = trim(std::string(output.substr(start, end - start)));
+    if (!line.empty()) out.push_back(std::move(line));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> conflicted_files(const fs::path& worktree) {
+  auto r = run({"git", "diff", "--name-only", "--diff-filter=U"}, worktree);
+  return r.exit_code == 0 ? output_lines(r.output) : std::vector<std::string>{};
+}
+
 std::string branch_for(std::string_view task_id) { return "agency/" + std::string(task_id); }
 
 Result<fs::path> prepare_worktree(const fs::path& repo, const std::string& base_branch,

@@ -28,6 +28,16 @@ CommandResult run(const std::vector<std::string>& argv, const std::filesystem::p
 CommandResult run_shell(const std::string& command, const std::filesystem::path& dir,
                         std::chrono::seconds timeout = std::chrono::seconds(600));
 
+// The environment that makes `who`@agency.local the author and committer of
+// a commit (a machine may have no git identity at all).
+std::vector<std::pair<std::string, std::string>> identity_env(std::string_view who);
+
+// The lines of a command's output, trimmed, blank ones left out.
+std::vector<std::string> output_lines(std::string_view output);
+
+// The files a merge or rebase in progress in `worktree` left in conflict.
+std::vector<std::string> conflicted_files(const std::filesystem::path& worktree);
+
 // The branch of a task: agency/<task-id>.
 std::string branch_for(std::string_view task_id);
 

@@ -28,24 +28,10 @@ bool back_from_landing(const v1::Task& task) {
 // merged cleanly (committed) or could not start.
 std::vector<std::string> merge_default_branch(const std::filesystem::path& worktree,
                                               const std::string& branch) {
-  const std::vector<std::pair<std::string, std::string>> identity = {
-      {"GIT_AUTHOR_NAME", "agency"},
-      {"GIT_AUTHOR_EMAIL", "builder@agency.local"},
-      {"GIT_COMMITTER_NAME", "agency"},
-      {"GIT_COMMITTER_EMAIL", "builder@agency.local"}};
   auto merged = git::run({"git", "-c", "commit.gpgsign=false", "merge", "--no-edit", branch},
-                         worktree, std::chrono::seconds(120), identity);
+                         worktree, std::chrono::seconds(120), git::identity_env("builder"));
   if (merged.exit_code == 0) return {};
-  auto unmerged = git::run({"git", "diff", "--name-only", "--diff-filter=U"}, worktree);
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < unmerged.output.size()) {
-    auto end = unmerged.output.find('\n', start);
-    if (end == std::string::npos) end = unmerged.output.size();
-    if (end > start) out.push_back(unmerged.output.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
+  return git::conflicted_files(worktree);
 }
 
 // A file still holding a merge's conflict markers.

@@ -12,13 +12,14 @@ namespace {
 namespace fs = std::filesystem;
 using Env = std::vector<std::pair<std::string, std::string>>;
 
-// The landing's commits are the agency's; the machine may have no git
-// identity, and an agent has no signing key.
+// The landing's commits are the integrator's; git never asks anything.
 const Env& identity() {
-  static const Env env = {
-      {"GIT_AUTHOR_NAME", "agency"},    {"GIT_AUTHOR_EMAIL", "integrator@agency.local"},
-      {"GIT_COMMITTER_NAME", "agency"}, {"GIT_COMMITTER_EMAIL", "integrator@agency.local"},
-      {"GIT_EDITOR", "true"},           {"GIT_TERMINAL_PROMPT", "0"}};
+  static const Env env = [] {
+    Env e = git::identity_env("integrator");
+    e.emplace_back("GIT_EDITOR", "true");
+    e.emplace_back("GIT_TERMINAL_PROMPT", "0");
+    return e;
+  }();
   return env;
 }
 
@@ -42,19 +43,6 @@ bool is_ancestor(const fs::path& repo, const std::string& a, const std::string& 
   return git_in(repo, {"merge-base", "--is-ancestor", a, b}).exit_code == 0;
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    auto end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string line(text::trim(std::string_view(text).substr(start, end - start)));
-    if (!line.empty()) out.push_back(std::move(line));
-    start = end + 1;
-  }
-  return out;
-}
-
 void drop_worktree(const fs::path& repo, const fs::path& dir) {
   (void)git_in(repo, {"worktree", "remove", "--force", dir.string()});
   std::error_code ec;
@@ -67,7 +55,7 @@ std::optional<fs::path> checked_out_at(const fs::path& repo, const std::string& 
   auto r = git_in(repo, {"worktree", "list", "--porcelain"});
   if (r.exit_code != 0) return std::nullopt;
   std::string current;
-  for (const auto& line : lines_of(r.output)) {
+  for (const auto& line : git::output_lines(r.output)) {
     if (line.starts_with("worktree ")) current = line.substr(9);
     if (line == "branch refs/heads/" + branch && !current.empty()) return fs::path(current);
   }
@@ -183,6 +171,12 @@ Outcome land(const Request& rq) {
   if (!fs::is_directory(rq.repo, ec)) {
     return refused("project repository " + rq.repo.string() + " does not exist");
   }
+  // A branch name git accepts, and never one an argument could mistake
+  // for an option.
+  if (rq.branch.empty() || rq.branch.front() == '-' ||
+      git_in(rq.repo, {"check-ref-format", "--branch", rq.branch}).exit_code != 0) {
+    return refused("'" + rq.branch + "' is not a branch name git accepts");
+  }
   const std::string tip = commit_of(rq.repo, "refs/heads/" + rq.branch);
   if (tip.empty()) {
     return refused("the task's branch " + rq.branch + " does not exist in " + rq.repo.string());
@@ -238,11 +232,11 @@ Outcome land(const Request& rq) {
     joined = git_in(wd, {"merge", "--no-ff", "--no-edit", "-m", rq.message, tip});
   }
   if (joined.exit_code != 0) {
-    auto unmerged = git_in(wd, {"diff", "--name-only", "--diff-filter=U"});
+    auto conflicts = git::conflicted_files(wd);
     (void)git_in(wd, {rq.land_with == "rebase" ? "rebase" : "merge", "--abort"});
     Outcome o;
     o.base = base;
-    o.conflicts = lines_of(unmerged.output);
+    o.conflicts = std::move(conflicts);
     if (o.conflicts.empty()) {
       return retry(
           rq.land_with + " of " + rq.branch + " failed: " + roles::tail(joined.output, 2000), base);

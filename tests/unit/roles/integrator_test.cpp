@@ -136,7 +136,7 @@ TEST_CASE("land: tests failing on the merged result leave main where it was") {
   CHECK_FALSE(fs::exists(f.repo / "part-2.md"));
 }
 
-TEST_CASE("land: a checked-out main with uncommitted changes waits; nothing is lost") {
+TEST_CASE("land: a checked-out main with uncommitted changes waits, and nothing is lost") {
   Fixture f;
   branch_with(f.repo, "agency/t-1", "A.md", "a\n");
   write_file(f.repo / "README.md", "my own edit\n");
@@ -202,11 +202,18 @@ TEST_CASE("land: pr mode pushes the branch and opens a pull request with gh") {
   CHECK(head_of(remote, "agency/t-1") == head_of(f.repo, "agency/t-1"));
 }
 
-TEST_CASE("land: a missing branch is refused with the reason") {
+TEST_CASE("land: a missing branch or a name git refuses is refused with the reason") {
   Fixture f;
   auto out = land::land(f.request("agency/t-404"));
   CHECK(out.kind == land::Kind::refused);
   CHECK(out.report.find("agency/t-404 does not exist") != std::string::npos);
+  for (const char* bad : {"--upload-pack=touch x", "agency/t..1", "", "agency/t 1"}) {
+    CAPTURE(bad);
+    auto refused = land::land(f.request(bad));
+    CHECK(refused.kind == land::Kind::refused);
+    CHECK(refused.report.find("is not a branch name git accepts") != std::string::npos);
+  }
+  CHECK_FALSE(fs::exists(f.repo / "x"));
 }
 
 TEST_CASE("integrator: a conflict bounces to ready-for-dev with the files as findings") {
