@@ -61,13 +61,14 @@ constexpr std::chrono::milliseconds kLateLook{5};
 // How long a look waits for a brief: one just announced may not be stored
 // yet (core subscribers hear a publish before the stream has it), and the
 // server answers as soon as it is; a look without news is cheap.
-constexpr std::chrono::milliseconds kAnnouncedLook{10};
+constexpr std::chrono::milliseconds kAnnouncedLook{30};
 constexpr std::chrono::milliseconds kLook{2};
 }  // namespace
 
 Result<std::optional<ReceivedBrief>> BriefInbox::next(std::chrono::milliseconds timeout) {
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + timeout;
+  bool held_back = false;
   while (true) {
     {
       // Before reading the counts: whatever arrives after them rings again.
@@ -101,6 +102,13 @@ Result<std::optional<ReceivedBrief>> BriefInbox::next(std::chrono::milliseconds 
       if (batch->empty()) {
         picker_.empty(level);
         found_empty = true;
+        // An announced brief the server has not handed over yet (a busy
+        // server answers late) must not lose its turn to lower work: look
+        // again shortly, once, before going lower.
+        if (announced.at(level) && !held_back) {
+          held_back = true;
+          break;
+        }
         continue;
       }
       Incoming message = std::move(batch->front());
