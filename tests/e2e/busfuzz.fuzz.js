@@ -74,7 +74,9 @@ function writeProject(dir) {
     join(dir, "agency.yaml"),
     "state_dir: state\n" +
       "nats: {port: 0, monitor_port: -1}\n" +
-      "projects:\n  - {name: demo, repo: project, default_branch: main, test_command: test -f AGENCY_DEMO.md}\n" +
+      // Reviewed work stays on its branch: every good brief writes the same
+      // file, and landing them all is the landing tests' business.
+      "projects:\n  - {name: demo, repo: project, default_branch: main, test_command: test -f AGENCY_DEMO.md, landing: none}\n" +
       `roles:\n${roles}` +
       "proxy:\n  corpus:\n    - {name: docs, path: project}\n" +
       "accountant:\n  plan: max20\n  accounts:\n    - {name: personal, config_dir: claude}\n",

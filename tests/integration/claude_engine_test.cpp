@@ -478,7 +478,7 @@ TEST_CASE("claude engine: without a retry-after, refusals in a row wait 1 s, the
   }
 }
 
-TEST_CASE("claude engine: the planner answers with sub-tasks; the brief becomes their epic") {
+TEST_CASE("claude engine: the planner answers with sub-tasks, and the brief becomes their epic") {
   const std::string cli = claude_cli();
   test::TempDir scratch;
   const std::string answer =

@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -14,6 +16,7 @@
 #include "runtime/git.hpp"
 #include "runtime/tasks.hpp"
 #include "tests/support/pipeline.hpp"
+#include "tests/support/run.hpp"
 
 namespace agency {
 namespace {
@@ -35,7 +38,8 @@ std::string actor_leaving(const v1::Task& task, const std::string& stage) {
   return {};
 }
 
-TEST_CASE("epics: three sub-tasks, two in parallel, the third after both landed; the epic closes") {
+TEST_CASE(
+    "epics: three sub-tasks, two in parallel, the third after both landed, then the epic closes") {
   Pipeline p(R"(planner:
   - summary: three parts
     tasks:
@@ -109,6 +113,36 @@ reviewer:
   for (const auto& id : {one, two, three}) {
     CHECK(log.output.find("(task " + id + ")") != std::string::npos);
   }
+
+  // What a person reads: the tree, the sub-tasks of the epic.
+  const std::map<std::string, std::string> env = {
+      {"NATS_URL", ""}, {"NATS_CONTEXT", ""}, {"AGENCY_CONFIG", ""}};
+  auto agency = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {test::bin("agency"), "--nats", p.server().url()});
+    return test::run(args, env);
+  };
+  auto tree = agency({"task", "show", epic_id});
+  REQUIRE_MESSAGE(tree.exit_code == 0, tree.err);
+  CHECK(tree.out.find("sub-tasks (3):") != std::string::npos);
+  CHECK(tree.out.find("├─ " + one + "  done  Part one") != std::string::npos);
+  CHECK(tree.out.find("└─ " + three + "  done  Part three  (after " + one + ", " + two + ")") !=
+        std::string::npos);
+  auto listed = agency({"task", "list", "--epic", epic_id, "--json"});
+  REQUIRE_MESSAGE(listed.exit_code == 0, listed.err);
+  auto rows = nlohmann::json::parse(listed.out);
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0]["id"] == one);
+  CHECK(rows[2]["parent"] == epic_id);
+  auto shown = agency({"task", "show", epic_id, "--json"});
+  REQUIRE(shown.exit_code == 0);
+  CHECK(nlohmann::json::parse(shown.out)["subtasks"].size() == 3);
+  // A task that is not an epic, and one that does not exist, say so.
+  auto not_epic = agency({"task", "list", "--epic", one});
+  CHECK(not_epic.exit_code != 0);
+  CHECK(not_epic.err.find("is not an epic") != std::string::npos);
+  auto missing = agency({"task", "list", "--epic", "t-nope"});
+  CHECK(missing.exit_code != 0);
+  CHECK(missing.err.find("no task t-nope") != std::string::npos);
 }
 
 TEST_CASE("epics: a blocked sub-task blocks the epic, naming it, once nothing else can move") {

@@ -166,7 +166,8 @@ reviewer:
 }
 
 TEST_CASE(
-    "landing: kill -9 of the integrator mid-landing leaves main at the old commit; it lands after "
+    "landing: kill -9 of the integrator mid-landing leaves main at the old commit, and it lands "
+    "after "
     "restart") {
   const char* scenario = R"(planner:
   - spec: "Say hello"

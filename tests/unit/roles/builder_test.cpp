@@ -230,7 +230,7 @@ TEST_CASE(
   CHECK(again->prompt.find(head.substr(0, 12)) != std::string::npos);
 }
 
-TEST_CASE("roles: builder back from landing merges the moved default branch; markers are refused") {
+TEST_CASE("roles: builder back from landing merges the moved default branch, and refuses markers") {
   agency::test::Bench bench("builder", "test -f GREETING.md");
   agency::roles::Builder builder;
   auto task = make_task("t-land", {pipeline::kReadyForPrep, pipeline::kReadyForDev});

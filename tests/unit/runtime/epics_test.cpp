@@ -48,7 +48,7 @@ std::map<std::string, v1::Task> by_id(std::vector<v1::Task> tasks) {
   return out;
 }
 
-TEST_CASE("epics: depends_on resolves numbers and titles; the plan keeps the planner's order") {
+TEST_CASE("epics: depends_on resolves numbers and titles, and the plan keeps the planner's order") {
   auto plan = epics::plan_subtasks({proposed("Token bucket"), proposed("Middleware", {"1"}),
                                     proposed("Docs", {"token  BUCKET", "Middleware", "1"})});
   REQUIRE(plan.ok());
