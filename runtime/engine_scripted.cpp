@@ -252,12 +252,14 @@ class ScenarioParser {
       } else if (key == "confidence") {
         st.confidence = text(v, at);
       } else if (key == "tasks") {
-        if (!v.IsSequence())
+        if (!v.IsSequence()) {
           fail(v, at, "must be a list of {title, objective, done_when, spec, depends_on}");
+        }
         for (size_t i = 0; i < v.size(); ++i) {
           const std::string ti = at + "[" + std::to_string(i) + "]";
-          if (!v[i].IsMap())
+          if (!v[i].IsMap()) {
             fail(v[i], ti, "must be a map {title, objective, done_when, spec, depends_on}");
+          }
           ProposedTask t;
           for (auto f = v[i].begin(); f != v[i].end(); ++f) {
             const std::string name = f->first.IsScalar() ? f->first.Scalar() : std::string();
