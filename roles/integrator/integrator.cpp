@@ -4,9 +4,11 @@
 #include <cstdlib>
 
 #include "bus/clock.hpp"
+#include "bus/program.hpp"
 #include "bus/vocabulary.hpp"
 #include "roles/integrator/land.hpp"
 #include "runtime/catalog.hpp"
+#include "runtime/command_line.hpp"
 #include "runtime/mesh.hpp"
 #include "runtime/pipeline.hpp"
 
@@ -165,12 +167,68 @@ std::optional<Decision> Integrator::precheck(const RoleContext& ctx, const v1::B
 
 }  // namespace agency::roles
 
+namespace agency::roles {
+namespace {
+
+// `agency doctor`: what each landing project needs to land (docs/LANDING.md).
+std::vector<cli::Check> landing_checks(const config::Config& config) {
+  std::vector<cli::Check> out;
+  const config::Role* integrator = config.role("integrator");
+  const bool runs = integrator != nullptr && integrator->count > 0;
+  for (const auto& p : config.projects) {
+    const std::string name = "landing " + p.name;
+    if (p.lands() && !runs) {
+      out.emplace_back(name, cli::Level::warn,
+                       p.landing +
+                           ": no integrator runs (roles.integrator.count is 0), so "
+                           "reviewed work waits at ready-to-land",
+                       "set roles.integrator.count to 1, or landing: none for project " + p.name);
+      continue;
+    }
+    if (!p.lands()) {
+      out.emplace_back(name, cli::Level::ok,
+                       "none: reviewed work stays on its agency/<task> branch");
+      continue;
+    }
+    std::string how = p.landing + " (" + p.land_with + ") onto " + p.default_branch;
+    if (p.landing == "push" || p.landing == "pr") {
+      auto remote = git::run({"git", "remote", "get-url", p.remote}, p.repo);
+      if (remote.exit_code != 0) {
+        out.emplace_back(name, cli::Level::fail,
+                         how + ": the repository has no remote '" + p.remote + "'",
+                         "git -C " + p.repo.string() + " remote add " + p.remote +
+                             " URL, or set remote: in agency.yaml");
+        continue;
+      }
+      how += " of " + p.remote;
+    }
+    if (p.landing == "pr" && !program::find("gh")) {
+      out.emplace_back(name, cli::Level::fail,
+                       how + ": the GitHub CLI `gh` is not on PATH; tasks would be blocked",
+                       "install gh and log in (gh auth login), or set landing: push");
+      continue;
+    }
+    if (p.test_command.empty()) {
+      out.emplace_back(name, cli::Level::warn,
+                       how + ", without tests: nothing checks the merged result",
+                       "set test_command for project " + p.name);
+      continue;
+    }
+    out.emplace_back(name, cli::Level::ok, how + ", after `" + p.test_command + "` passes");
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace agency::roles
+
 // The role's entry in the catalog (runtime/catalog.hpp).
 namespace agency::catalog::entries {
 RoleInfo integrator() {
   RoleInfo info("integrator");
   info.runs_engine = false;
   info.takes_leases = false;
+  info.doctor = roles::landing_checks;
   return info;
 }
 }  // namespace agency::catalog::entries

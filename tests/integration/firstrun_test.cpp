@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bus/embedded_server.hpp"
+#include "bus/program.hpp"
 #include "roles/accountant/settings.hpp"
 #include "runtime/config.hpp"
 #include "runtime/process.hpp"
@@ -469,6 +470,26 @@ TEST_CASE("firstrun: doctor passes a fleet that can run and names each failing c
     auto r = s.doctor(1);
     fails_only(r, "jetstream");
     CHECK(check_named(r, "jetstream")["detail"].get<std::string>().find("max_payload 64 KiB") !=
+          std::string::npos);
+  }
+  SUBCASE("landing by pull request without a remote or without gh") {
+    CHECK(check_named(good, "landing api")["status"] == "ok");
+    s.write({{"projects", "projects:\n  - name: api\n    repo: " + s.repo.string() +
+                              "\n    test_command: make test\n    landing: pr\n"}});
+    auto no_remote = s.doctor(1);
+    fails_only(no_remote, "landing api");
+    CHECK(check_named(no_remote, "landing api")["detail"].get<std::string>().find(
+              "no remote 'origin'") != std::string::npos);
+    test::git_in(s.repo, {"remote", "add", "origin", "https://example.invalid/api.git"});
+    // PATH holds the fake CLIs and git, and no gh whatever this machine has.
+    const auto git_only = s.place.dir.path() / "git-only";
+    fs::create_directories(git_only);
+    const auto git = program::find("git");
+    REQUIRE(git.has_value());
+    fs::create_symlink(*git, git_only / "git");
+    auto no_gh = s.doctor(1, {{"PATH", s.place.bin.string() + ":" + git_only.string()}});
+    fails_only(no_gh, "landing api");
+    CHECK(check_named(no_gh, "landing api")["detail"].get<std::string>().find("`gh`") !=
           std::string::npos);
   }
   SUBCASE("agency.yaml does not load") {
