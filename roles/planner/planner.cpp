@@ -49,8 +49,10 @@ Result<Decision> Planner::finish(const RoleContext& /*ctx*/, const Turn& /*turn*
       const auto& s = (*subtasks)[i];
       list += std::to_string(i + 1) + ". " + s.title;
       if (!s.depends_on.empty()) {
-        list += " (after";
-        for (std::size_t dep : s.depends_on) list += " " + std::to_string(dep + 1);
+        list += " (after ";
+        for (std::size_t k = 0; k < s.depends_on.size(); ++k) {
+          list += (k == 0 ? "" : ", ") + std::to_string(s.depends_on[k] + 1);
+        }
         list += ")";
       }
       list += "\n";
