@@ -58,8 +58,11 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
   }
 
   // 3. The event (after the "created" one, which a crashed creator may not
-  // have written).
-  if (auto r = store_->ensure_created_event(task); !r) return r;
+  // have written: only a brief delivered again can follow such a crash, and
+  // only then is it sent again, so `agency watch` shows it once).
+  if (received.delivery.deliveries > 1) {
+    if (auto r = store_->ensure_created_event(task); !r) return r;
+  }
   if (auto r = store_->append_event(stage_event(*change, task, now), change->event_msg_id()); !r) {
     return r;
   }
