@@ -99,14 +99,25 @@ TEST_CASE("priority: batch work still moves while interactive work keeps arrivin
     order.push_back(take(*inbox).brief.objective());
   }
   // Of every five briefs, four interactive and one of the lower queues in
-  // turn (docs/STREAMS.md): scheduled and batch work both moved.
-  std::vector<std::string> lower;
+  // turn (docs/STREAMS.md; the exact rule is brief_picker_test's): here,
+  // against a real server whose answers a loaded machine may delay, scheduled
+  // and batch work both moved, each queue oldest first, and interactive
+  // work kept most of the turns.
+  std::vector<std::string> scheduled;
+  std::vector<std::string> batch;
   for (const auto& o : order) {
-    if (!o.starts_with("interactive")) lower.push_back(o);
+    if (o.starts_with("scheduled")) scheduled.push_back(o);
+    if (o.starts_with("batch")) batch.push_back(o);
   }
-  CHECK(lower == std::vector<std::string>{"scheduled 0", "batch 0", "scheduled 1", "batch 1"});
-  CHECK(order.at(4) == "scheduled 0");
-  CHECK(order.at(9) == "batch 0");
+  CAPTURE(order);
+  CHECK(scheduled.size() + batch.size() >= 3);
+  CHECK(scheduled.size() + batch.size() <= 8);
+  REQUIRE_FALSE(scheduled.empty());
+  REQUIRE_FALSE(batch.empty());
+  for (std::size_t i = 0; i < scheduled.size(); ++i) {
+    CHECK(scheduled[i] == "scheduled " + std::to_string(i));
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) CHECK(batch[i] == "batch " + std::to_string(i));
 }
 
 TEST_CASE("priority: the plain subject keeps the sender's priority, a priority's subject sets it") {
