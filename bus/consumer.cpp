@@ -108,6 +108,17 @@ Result<std::vector<Incoming>> replay(Connection& connection, std::string_view st
   nats::SubscriptionPtr sub(raw);
 
   std::vector<Incoming> out;
+  // Nothing to read: say so now. A fetch from an empty consumer would wait
+  // out its expiry.
+  jsConsumerInfo* info = nullptr;
+  if (natsSubscription_GetConsumerInfo(&info, sub.get(), nullptr, &code) == NATS_OK) {
+    const bool empty = info->NumPending == 0;
+    jsConsumerInfo_Destroy(info);
+    if (empty) {
+      natsSubscription_Unsubscribe(sub.get());
+      return out;
+    }
+  }
   while (out.size() < max) {
     jsFetchRequest req;
     jsFetchRequest_Init(&req);
