@@ -777,7 +777,7 @@ Result<void> validate(const pb::Message& message) {
           "the task it advances");
     }
     if (auto r = check_stage(message, "stage", b->stage()); !r) return r;
-    if (b->stage() == vocab::kDone || b->stage() == vocab::kBlocked) {
+    if (vocab::is_end(b->stage())) {
       return bad(fmt::format(
           "agency.v1.Brief.stage is \"{}\", an end of a task: a brief is for a stage some role "
           "works (or leave it empty for the role's own)",

@@ -32,6 +32,8 @@ std::string_view to_string(errc code) {
       return "jetstream";
     case errc::io:
       return "io";
+    case errc::refused:
+      return "refused";
   }
   return "unknown";
 }

@@ -19,6 +19,7 @@ enum class errc {
   already_exists,  // create of something that exists
   jetstream,       // JetStream refused: the message carries its error
   io,              // local files, processes
+  refused,         // not allowed from where things stand (a task move that is not legal)
 };
 
 std::string_view to_string(errc code);

@@ -19,6 +19,13 @@ using Names = std::span<const std::string_view>;
 // ends nobody is briefed for, and what a stage name looks like.
 inline constexpr std::string_view kDone = "done";
 inline constexpr std::string_view kBlocked = "blocked";
+// Stopped by a person (`agency task cancel`); `agency task retry` takes it up
+// again where it stopped.
+inline constexpr std::string_view kCancelled = "cancelled";
+// The stages where no role works a task: done, blocked and cancelled.
+constexpr bool is_end(std::string_view stage) {
+  return stage == kDone || stage == kBlocked || stage == kCancelled;
+}
 inline constexpr std::size_t kMaxStageName = 64;
 
 // What an agent says it is doing (AgentStatus.state).
@@ -64,8 +71,20 @@ inline constexpr std::string_view kEventDone = "done";
 // An agent died holding the task's brief; the brief was handed back
 // (runtime/orphans.hpp). Does not move the task.
 inline constexpr std::string_view kEventInterrupted = "interrupted";
-inline constexpr std::array<std::string_view, 6> kTaskEventKinds = {
-    kEventCreated, kEventStageChanged, kEventBounced, kEventBlocked, kEventDone, kEventInterrupted};
+// What a person did through `agency task` or the console (runtime/steering.hpp);
+// the actor is human:<user>.
+inline constexpr std::string_view kEventCancelled = "cancelled";
+inline constexpr std::string_view kEventRetried = "retried";
+inline constexpr std::string_view kEventUnblocked = "unblocked";
+inline constexpr std::string_view kEventMoved = "moved";
+inline constexpr std::string_view kEventPriority = "priority-changed";
+inline constexpr std::string_view kEventComment = "commented";
+inline constexpr std::array<std::string_view, 12> kTaskEventKinds = {
+    kEventCreated,   kEventStageChanged, kEventBounced,   kEventBlocked,
+    kEventDone,      kEventInterrupted,  kEventCancelled, kEventRetried,
+    kEventUnblocked, kEventMoved,        kEventPriority,  kEventComment};
+// The actor of what a person did: "human:<user>".
+inline constexpr std::string_view kHumanActorPrefix = "human:";
 
 constexpr bool contains(Names names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();

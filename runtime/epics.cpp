@@ -187,7 +187,7 @@ EpicStep assess_epic(const v1::Task& epic, const std::map<std::string, v1::Task>
     const v1::Task& c = it->second;
     if (c.stage() == voc::kDone) {
       ++done;
-    } else if (c.stage() == voc::kBlocked) {
+    } else if (c.stage() == voc::kBlocked || c.stage() == voc::kCancelled) {
       if (blocked == nullptr) blocked = &c;
     } else if (c.stage() == kPending) {
       const bool ready =
@@ -206,8 +206,8 @@ EpicStep assess_epic(const v1::Task& epic, const std::map<std::string, v1::Task>
     step.reason = "all " + std::to_string(total) + " sub-tasks are done";
   } else if (!moving && step.start.empty() && blocked != nullptr) {
     step.close = std::string(voc::kBlocked);
-    step.reason = "sub-task " + blocked->id() + " (\"" + blocked->title() +
-                  "\") is blocked: " + blocked->blocked_reason();
+    step.reason = "sub-task " + blocked->id() + " (\"" + blocked->title() + "\") is " +
+                  blocked->stage() + ": " + blocked->blocked_reason();
     const std::size_t waiting = total - done - 1;
     if (waiting > 0) {
       step.reason += "; " + std::to_string(waiting) + " other sub-task(s) cannot move";

@@ -163,10 +163,11 @@ Result<void> Mesh::send_mail(v1::Mail mail) const {
 }
 
 Result<void> Mesh::control(std::string_view target, std::string_view command,
-                           std::string_view reason) const {
+                           std::string_view reason, std::string_view task_id) const {
   v1::Control c;
   c.set_command(std::string(command));
   c.set_reason(std::string(reason));
+  c.set_task_id(std::string(task_id));
   c.set_from(agent_id_);
   *c.mutable_at() = now_timestamp();
   return connection_->publish(subjects::control(target), codec::encode(c));

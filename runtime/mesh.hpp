@@ -84,9 +84,10 @@ class Mesh {
   Result<void> reply(std::string_view reply_to, const v1::Answer& answer) const;
   // Writes mail to an agent's durable mailbox (agency.mail.<to>).
   Result<void> send_mail(v1::Mail mail) const;
-  // Control to an agent, a role or all (agency.control.<target>).
-  Result<void> control(std::string_view target, std::string_view command,
-                       std::string_view reason) const;
+  // Control to an agent, a role or all (agency.control.<target>). A
+  // cancel with a task id ends only a turn on that task.
+  Result<void> control(std::string_view target, std::string_view command, std::string_view reason,
+                       std::string_view task_id = {}) const;
   // Hands a brief another agent holds back to its consumer for redelivery
   // now: a NAK on its ack subject (AgentStatus.brief_ack_subject).
   Result<void> hand_back(std::string_view ack_subject) const;

@@ -108,7 +108,7 @@ Result<HandBack> hand_back(Connection& connection, const v1::AgentStatus& last,
   const auto now = Clock::now();
   auto verdict = judge(last, fleet, now, ack_wait);
   if (!verdict.hand_back) return HandBack{false, verdict.why};
-  if (task.stage() == voc::kDone || task.stage() == voc::kBlocked) {
+  if (voc::is_end(task.stage())) {
     return HandBack{false, "task " + task.id() + " is " + task.stage() + " already"};
   }
   if (is_set(last.since())) {

@@ -39,8 +39,7 @@ bool is_landing(std::string_view name) {
 bool is_work_stage(std::string_view name) { return !role_for_stage(name).empty(); }
 
 bool is_stage(std::string_view name) {
-  return is_work_stage(name) || name == kSplit || name == kPending || name == vocabulary::kDone ||
-         name == vocabulary::kBlocked;
+  return is_work_stage(name) || name == kSplit || name == kPending || vocabulary::is_end(name);
 }
 
 std::vector<std::string_view> work_stages() {
@@ -56,6 +55,7 @@ std::vector<std::string_view> all_stages() {
   out.push_back(kPending);
   out.push_back(vocabulary::kDone);
   out.push_back(vocabulary::kBlocked);
+  out.push_back(vocabulary::kCancelled);
   return out;
 }
 

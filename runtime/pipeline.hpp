@@ -5,8 +5,8 @@
 // the stage names it offers), the roles (where a pass leads), provisioning
 // (each role here gets a brief consumer like every registered role).
 //
-// A role that owns a stage adds one row to kStages. The two ends, done and
-// blocked, are not in the table: nobody is briefed for them
+// A role that owns a stage adds one row to kStages. The ends, done, blocked
+// and cancelled, are not in the table: nobody is briefed for them
 // (bus/vocabulary.hpp names them).
 #pragma once
 
@@ -59,13 +59,13 @@ std::string_view after(std::string_view stage, bool lands = true);
 bool is_landing(std::string_view name);
 // A stage in the table (one a brief can be for).
 bool is_work_stage(std::string_view name);
-// A stage a task record may be at: the table's, split, pending, done or
-// blocked.
+// A stage a task record may be at: the table's, split, pending, done,
+// blocked or cancelled.
 bool is_stage(std::string_view name);
 // The table's stage names, in order ("ready-for-prep, ready-for-dev, ...").
 std::vector<std::string_view> work_stages();
-// Every stage a task may be at: the table's, then split, pending, done and
-// blocked.
+// Every stage a task may be at: the table's, then split, pending, done,
+// blocked and cancelled.
 std::vector<std::string_view> all_stages();
 // The roles of the table, in order.
 std::vector<std::string_view> roles();

@@ -82,6 +82,7 @@ void Agent::loop() {
     }
     set_state(voc::kIdle);
     if (mail_waiting_.exchange(false)) {
+      control_cancel_.store(false);
       handle_mail();
       continue;
     }
@@ -98,6 +99,9 @@ void Agent::loop() {
     if (!got->has_value()) continue;
     const auto began = std::chrono::steady_clock::now();
     failure_.clear();
+    // A cancel from before this brief (while idle) is not for it; one that
+    // comes from now on, before its engine starts, is (run_engine).
+    control_cancel_.store(false);
     if (handle(std::move(**got), fetched_at) == Handled::failed) {
       count("brief", began, failure_);
     } else {

@@ -48,6 +48,16 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
   auto updated = store_->update(
       change->task_id, [&](v1::Task& t) { return record_stage_change(t, *change, now); }, &known);
   if (!updated) return updated.error();
+  if (const auto* person = moved_by_person(updated->task, task)) {
+    // A person moved the task while this stage worked on it (agency task
+    // move, cancel): their move stands, this result is dropped. The brief
+    // sent above is skipped by its stage's agent (overtaken()).
+    log_->info("result dropped task={} stage={}: {} moved it to {} meanwhile", change->task_id,
+               stage, person->actor(), person->to());
+    if (auto r = received.message.ack(); !r) return r;
+    forget_deferrals(received);
+    return {};
+  }
 
   // An epic's sub-tasks, once its record says split (so a sub-task that
   // closes finds its epic there); each created only if absent.

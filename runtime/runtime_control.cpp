@@ -25,6 +25,14 @@ void Agent::on_control(const v1::Control& control) {
     // Report at once: a live agent answers with a fresh heartbeat.
     status_dirty_.store(true);
   } else if (c == voc::kCancel) {
+    if (!control.task_id().empty()) {
+      std::lock_guard lock(status_mu_);
+      if (status_.task_id() != control.task_id()) {
+        log_->info("cancel ignored: it is for task {}, this agent holds {}", control.task_id(),
+                   status_.task_id().empty() ? "none" : status_.task_id());
+        return;
+      }
+    }
     control_cancel_.store(true);
     cancel_.store(true);
   }

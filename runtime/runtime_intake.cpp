@@ -64,6 +64,14 @@ std::optional<Agent::Handled> Agent::take_in(ReceivedBrief& received, Intake& in
                     "agent published this one",
                 true);
   }
+  if (entered < in.attempt && overtaken(in.task, brief)) {
+    log_->info(
+        "brief skipped task={} stage={} attempt={}: the change that sent it (from {}) can no "
+        "longer be written, the task is at {} now",
+        brief.task_id(), in.stage, in.attempt, brief.follows(), in.task.stage());
+    (void)received.message.ack();
+    return Handled::done;
+  }
   if (entered < in.attempt) {
     if (auto settled = catch_up_with_record(received, in, entered)) return settled;
     entered = entries_into(in.task, in.stage);

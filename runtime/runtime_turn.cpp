@@ -16,8 +16,8 @@ namespace agency::runtime {
 
 Result<Outcome> Agent::run_engine(const Turn& turn,
                                   std::chrono::system_clock::time_point& started) {
-  control_cancel_.store(false);
-  cancel_.store(stop_.load());
+  // A cancel that came while the brief was taken in ends the turn at once.
+  cancel_.store(stop_.load() || control_cancel_.load());
   started = std::chrono::system_clock::now();
   return engine_->run(
       turn, [this](std::string_view p) { set_progress(p); }, cancel_);

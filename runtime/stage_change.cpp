@@ -32,6 +32,27 @@ void fit_brief(v1::Brief& brief, std::size_t max_bytes) {
   }
 }
 
+const v1::StageChange* moved_by_person(const v1::Task& record, const v1::Task& seen) {
+  const v1::StageChange* found = nullptr;
+  for (int i = seen.history_size(); i < record.history_size(); ++i) {
+    if (record.history(i).actor().starts_with(voc::kHumanActorPrefix)) found = &record.history(i);
+  }
+  return found;
+}
+
+bool overtaken(const v1::Task& record, const v1::Brief& brief) {
+  const std::string& follows = brief.follows();
+  const auto colon = follows.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  const std::string_view stage = std::string_view(follows).substr(0, colon);
+  std::uint32_t attempt = 0;
+  for (char c : std::string_view(follows).substr(colon + 1)) {
+    if (c < '0' || c > '9' || attempt > 100000) return false;
+    attempt = attempt * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  return record.stage() != stage || entries_into(record, stage) != attempt;
+}
+
 bool StageChange::closes() const { return next == voc::kDone || next == voc::kBlocked; }
 
 std::string StageChange::event_msg_id() const {
@@ -88,11 +109,13 @@ std::optional<v1::Brief> next_brief(const StageChange& change, const v1::Task& t
   out.set_done_when(task.brief().done_when());
   out.set_stage(change.next);
   out.set_task_id(change.task_id);
-  out.set_priority(brief.priority());
+  // The record's: a person may have changed it (agency task priority).
+  out.set_priority(task.brief().priority().empty() ? brief.priority() : task.brief().priority());
   out.set_token_budget(brief.token_budget());
   out.set_context(change.decision.context);
   out.set_origin(change.actor);
   out.set_attempt(change.next_attempt);
+  out.set_follows(change.stage + ":" + std::to_string(change.attempt));
   *out.mutable_created_at() = now;
   fit_brief(out, max_bytes);
   return out;

@@ -74,6 +74,17 @@ std::optional<v1::Brief> next_brief(const StageChange& change, const v1::Task& t
 bool record_stage_change(v1::Task& record, const StageChange& change,
                          const google::protobuf::Timestamp& now);
 
+// A person's stage change (actor human:..., runtime/steering.hpp) that
+// `record` has and `seen`, the same record as an agent read it earlier, had
+// not: the newest, or nullptr.
+const v1::StageChange* moved_by_person(const v1::Task& record, const v1::Task& seen);
+// A brief ahead of its task record whose sender's change can no longer be
+// written: the record has left the stage and attempt the brief follows
+// (Brief.follows), so it will never catch up with the brief (a person moved
+// the task while that stage worked on it). False for a brief that names
+// none.
+bool overtaken(const v1::Task& record, const v1::Brief& brief);
+
 // The task event of the change (done, blocked, bounced or stage_changed).
 v1::TaskEvent stage_event(const StageChange& change, const v1::Task& task,
                           const google::protobuf::Timestamp& now);

@@ -9,6 +9,7 @@
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
 #include "bus/subjects.hpp"
+#include "bus/vocabulary.hpp"
 
 namespace agency {
 namespace {
@@ -211,7 +212,7 @@ Result<bool> TaskStore::block(std::string_view task_id, std::string_view actor,
   std::string from;
   bool changed = false;
   auto updated = update(task_id, [&](v1::Task& t) {
-    if (t.stage() == "blocked" || t.stage() == "done") return false;
+    if (vocabulary::is_end(t.stage())) return false;
     from = t.stage();
     auto* change = t.add_history();
     change->set_from(t.stage());

@@ -48,7 +48,7 @@ bool same_timestamp(const google::protobuf::Timestamp& a, const google::protobuf
   return a.seconds() == b.seconds() && a.nanos() == b.nanos();
 }
 
-bool is_end(const v1::Task& t) { return t.stage() == voc::kDone || t.stage() == voc::kBlocked; }
+bool is_end(const v1::Task& t) { return voc::is_end(t.stage()); }
 
 // The task changed stage after `t`: whoever held its brief then has let go
 // of it.
@@ -402,7 +402,8 @@ Plan sweep(const Input& in, Memory memory) {
     }
     int first = 0;
     for (int i = 0; i < task.history_size(); ++i) {
-      if (task.history(i).from() == voc::kBlocked) first = i;
+      // A person took it up again (agency task retry, unblock).
+      if (voc::is_end(task.history(i).from())) first = i;
     }
     const std::string flag = prefix + std::to_string(first);
     if (memory.loops.count(flag) != 0) continue;
