@@ -76,6 +76,7 @@ std::string limits(std::string_view engine) { return join("agency.usage.limits."
 std::string work_log(std::string_view project) { return join("agency.log.", project); }
 std::string dead(std::string_view role) { return join("agency.dead.", role); }
 std::string control(std::string_view target) { return join("agency.control.", target); }
+std::string tail(std::string_view agent_id) { return join("agency.tail.", agent_id); }
 std::string fleet_event(std::string_view kind) { return join("agency.event.", kind); }
 
 std::string brief_consumer(std::string_view role, std::string_view priority) {

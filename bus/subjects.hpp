@@ -22,6 +22,9 @@ std::string limits(std::string_view engine);
 std::string work_log(std::string_view project);  // agency.log.<project>
 std::string dead(std::string_view role);         // agency.dead.<role>
 std::string control(std::string_view target);    // agency.control.<agent-id|role|all>
+// agency.tail.<agent-id>: request/reply, the agent's last log lines
+// (`agency agent logs` for an agent whose log file is elsewhere).
+std::string tail(std::string_view agent_id);
 // agency.event.<kind>: FleetEvents (sweep, digest, scout; "task" is the task
 // events' family and no kind of these).
 std::string fleet_event(std::string_view kind);

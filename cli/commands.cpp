@@ -23,6 +23,7 @@
 #include "bus/text.hpp"
 #include "bus/vocabulary.hpp"
 #include "cli/cli.hpp"
+#include "runtime/briefing.hpp"
 #include "runtime/catalog.hpp"
 #include "runtime/ids.hpp"
 #include "runtime/inbox.hpp"
@@ -226,70 +227,26 @@ void run_brief(const GlobalOptions& global, const BriefOptions& o) {
   if (!decoded) fail(decoded.error());
   v1::Brief brief = std::move(*decoded);
   if (!o.project.empty()) brief.set_project(o.project);
-  if (brief.project().empty() && cfg.projects.size() == 1) {
-    brief.set_project(cfg.projects.front().name);
-  }
-  if (!brief.project().empty() && !cfg.projects.empty() &&
-      cfg.project(brief.project()) == nullptr) {
-    std::string known;
-    for (const auto& p : cfg.projects) known += (known.empty() ? "" : ", ") + p.name;
-    fail(make_error(errc::config, "no project '" + brief.project() + "' in " +
-                                      (cfg.source.empty() ? std::string("the configuration")
-                                                          : cfg.source.string()) +
-                                      " (known: " + known + ")"));
-  }
   if (!o.priority.empty()) brief.set_priority(o.priority);
   if (o.budget >= 0) brief.set_token_budget(o.budget);
-  brief.set_origin("agency-cli");
-  fill_brief_defaults(brief, true);
-  if (brief.task_id().empty()) brief.set_task_id(ids::task());
-  if (brief.stage().empty()) brief.set_stage(std::string(pipeline::stage_of(o.role)));
-  if (!brief.stage().empty() && pipeline::role_for_stage(brief.stage()) != o.role) {
-    const auto owner = pipeline::role_for_stage(brief.stage());
-    fail(make_error(errc::config,
-                    owner.empty()
-                        ? "stage '" + brief.stage() + "' is not in the pipeline; its stages: " +
-                              vocabulary::join(pipeline::work_stages())
-                        : "stage '" + brief.stage() + "' is worked by " + std::string(owner) +
-                              ", not " + o.role + ": send the brief to " + std::string(owner)));
-  }
-  if (brief.attempt() == 0) brief.set_attempt(1);
-  if (auto valid = codec::validate(brief); !valid) fail(valid.error());
-  if (auto size = brief.ByteSizeLong(); size > static_cast<std::size_t>(cfg.limits.brief_bytes)) {
-    fail(make_error(errc::config,
-                    "the brief is " + std::to_string(size) + " bytes, over limits.brief_bytes (" +
-                        std::to_string(cfg.limits.brief_bytes) +
-                        "): put long material in the project's repository and name it in the "
-                        "brief, or raise the limit in agency.yaml"));
-  }
-
+  brief = must(prepare_brief(cfg, o.role, std::move(brief), "agency-cli"));
   auto conn = must(connect_cli(global, "agency-brief"));
-  auto store = must(TaskStore::open(*conn, static_cast<std::size_t>(cfg.limits.task_bytes)));
-  auto created = must(store.create(brief, brief.stage(), "agency-cli"));
-  std::string msg_id = brief.task_id() + ":" + (brief.stage().empty() ? o.role : brief.stage()) +
-                       ":" + std::to_string(brief.attempt());
-  const std::string subject = subjects::brief(o.role, brief.priority());
-  auto ack = must(conn->js_publish(subject, codec::encode(brief), msg_id));
-
-  bool known_role = cfg.role(o.role) != nullptr || catalog::find(o.role) != nullptr;
-  if (!known_role) {
-    // Its consumer does not exist yet: make one so the brief waits for the
-    // role's first agent instead of sitting where no consumer will look.
-    must(ensure_brief_consumer(*conn, o.role));
+  auto sent = must(send_brief(*conn, cfg, o.role, brief, "agency-cli"));
+  if (sent.unknown_role) {
     std::cerr << "agency: note: role '" << safe(o.role)
               << "' is not in the configuration; the brief waits until an agent of that role "
                  "starts\n";
   }
   if (global.json) {
-    std::cout << json_text({{"task_id", brief.task_id()},
-                            {"brief_id", brief.id()},
-                            {"subject", subject},
-                            {"stage", created.task.stage()},
-                            {"stream_sequence", ack.sequence},
-                            {"duplicate", ack.duplicate}})
+    std::cout << json_text({{"task_id", sent.task_id},
+                            {"brief_id", sent.brief_id},
+                            {"subject", sent.subject},
+                            {"stage", sent.stage},
+                            {"stream_sequence", sent.stream_sequence},
+                            {"duplicate", sent.duplicate}})
               << '\n';
   } else {
-    std::cout << safe(brief.task_id()) << '\n';
+    std::cout << safe(sent.task_id) << '\n';
   }
 }
 
@@ -667,7 +624,7 @@ void add_status_command(CLI::App& app, GlobalOptions& global) {
 }
 
 void add_task_command(CLI::App& app, GlobalOptions& global) {
-  auto* cmd = app.add_subcommand("task", "Inspect tasks");
+  auto* cmd = app.add_subcommand("task", "Inspect and steer tasks");
   cmd->require_subcommand(1);
   auto id = std::make_shared<std::string>();
   auto* show =
@@ -683,6 +640,7 @@ void add_task_command(CLI::App& app, GlobalOptions& global) {
   list->add_option("--epic", *epic, "only the sub-tasks of this epic (a task id)");
   list->add_flag("--json", global.json, "print as JSON");
   list->callback([&global, stage, epic] { run_task_list(global, *stage, *epic); });
+  add_task_steer_commands(*cmd, global);
 }
 
 void add_dead_command(CLI::App& app, GlobalOptions& global) {

@@ -178,6 +178,7 @@ std::string dead_letter(const v1::DeadLetter& m) {
 std::string control(const v1::Control& m) {
   std::string out = "Control";
   word(out, m.command());
+  field(out, "task", m.task_id());
   if (!m.from().empty()) out += " by " + one_line(m.from(), 60);
   if (!m.reason().empty()) out += " (" + one_line(m.reason()) + ")";
   return out;

@@ -4,6 +4,9 @@
 // heartbeat and lateral threads.
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <filesystem>
 
 #include "bus/clock.hpp"
@@ -13,6 +16,7 @@
 #include "bus/vocabulary.hpp"
 #include "runtime/catalog.hpp"
 #include "runtime/ids.hpp"
+#include "runtime/log_tail.hpp"
 #include "runtime/runtime_agent.hpp"
 #include "runtime/runtime_settings.hpp"
 
@@ -166,6 +170,29 @@ Result<void> Agent::subscribe() {
     if (!sub) return sub.error();
     control_subs_.push_back(std::move(*sub));
   }
+  // The last lines this agent logged, for `agency agent logs` from any
+  // machine (request/reply, runtime/log_tail.hpp): {"after": N, "lines": M}.
+  auto tail = connection_->subscribe(subjects::tail(options_.agent_id), {}, [this](Incoming m) {
+    if (m.reply().empty()) return;
+    std::uint64_t after = 0;
+    std::size_t most = 200;
+    const auto asked = nlohmann::json::parse(m.data(), nullptr, false);
+    if (asked.is_object()) {
+      if (auto a = asked.find("after"); a != asked.end() && a->is_number_unsigned()) {
+        after = a->get<std::uint64_t>();
+      }
+      if (auto n = asked.find("lines"); n != asked.end() && n->is_number_unsigned()) {
+        most = std::clamp<std::size_t>(n->get<std::size_t>(), 1, kKeptLines);
+      }
+    }
+    auto t = log_tail(after, most);
+    const nlohmann::json out{{"agent", options_.agent_id}, {"lines", t.lines}, {"last", t.last}};
+    (void)connection_->publish(
+        m.reply(),
+        Outgoing{out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), {}});
+  });
+  if (!tail) return tail.error();
+  control_subs_.push_back(std::move(*tail));
 
   // Questions to the role: any agent of it may answer (queue group).
   auto ask =
