@@ -931,7 +931,9 @@ TEST_CASE("codec: vocabulary") {
   CHECK(vocab::is_control_command("reload"));
   CHECK_FALSE(vocab::is_control_command("kill"));
   CHECK(vocab::is_task_event_kind("stage-changed"));
-  CHECK_FALSE(vocab::is_task_event_kind("moved"));
+  CHECK(vocab::is_task_event_kind("moved"));  // a person's (agency task move)
+  CHECK(vocab::is_task_event_kind("cancelled"));
+  CHECK_FALSE(vocab::is_task_event_kind("teleported"));
   CHECK(vocab::join(vocab::kControlCommands, "|") == "pause|resume|drain|stop|reload|nudge|cancel");
   CHECK(vocab::join(vocab::kPriorities, "|") == "human|interactive|scheduled|batch");
   CHECK(vocab::join(vocab::Names()).empty());

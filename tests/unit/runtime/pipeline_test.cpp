@@ -52,11 +52,14 @@ TEST_CASE("pipeline: each stage's role, each role's stage and the stage after, f
   CHECK(walked == pipeline::kStages.size());
 }
 
-TEST_CASE("pipeline: the stage names are the table's, then the epic's two, then the two ends") {
+TEST_CASE("pipeline: the stage names are the table's, then the epic's two, then the three ends") {
   CHECK(voc::join(pipeline::work_stages()) ==
         "ready-for-prep, ready-for-dev, qa, review, ready-to-land");
   CHECK(voc::join(pipeline::all_stages()) ==
-        "ready-for-prep, ready-for-dev, qa, review, ready-to-land, split, pending, done, blocked");
+        "ready-for-prep, ready-for-dev, qa, review, ready-to-land, split, pending, done, blocked, "
+        "cancelled");
+  CHECK(pipeline::is_stage(voc::kCancelled));
+  CHECK_FALSE(pipeline::is_work_stage(voc::kCancelled));
   CHECK(pipeline::is_stage(voc::kBlocked));
   CHECK(pipeline::is_stage(pipeline::kSplit));
   CHECK(pipeline::is_stage(pipeline::kPending));
