@@ -96,10 +96,9 @@ void run_order(const GlobalOptions& global, const std::string& command, const Ag
   if (!before) {
     std::string known;
     for (const auto& a : running_agents(fleet)) known += (known.empty() ? "" : ", ") + a;
-    fail(make_error(errc::not_found,
-                    "no agent " + opts.agent + " is running" +
-                        (known.empty() ? std::string(" (no agent is)")
-                                       : " (running: " + known + ")")));
+    fail(make_error(errc::not_found, "no agent " + opts.agent + " is running" +
+                                         (known.empty() ? std::string(" (no agent is)")
+                                                        : " (running: " + known + ")")));
   }
   const std::string actor = steering::human_actor(steering::current_user());
   const std::string reason = opts.reason.empty() ? command + " by " + actor : opts.reason;
@@ -192,14 +191,14 @@ void logs_over_bus(const GlobalOptions& global, const std::string& agent, std::s
     auto answer = conn->request(subjects::tail(agent), Outgoing{ask.dump(), {}}, 5s);
     if (!answer) {
       if (!first) {
-        std::cerr << "agency: " << safe(agent) << " stopped answering: "
-                  << safe(answer.error().message) << '\n';
+        std::cerr << "agency: " << safe(agent)
+                  << " stopped answering: " << safe(answer.error().message) << '\n';
         throw CLI::RuntimeError(kExitFailed);
       }
-      fail(make_error(errc::not_found,
-                      "no log of " + agent + " here (" + file.string() + ") and no agent " +
-                          agent + " answers on " + subjects::tail(agent) + " (" +
-                          answer.error().message + "); `agency status` lists the running agents"));
+      fail(make_error(errc::not_found, "no log of " + agent + " here (" + file.string() +
+                                           ") and no agent " + agent + " answers on " +
+                                           subjects::tail(agent) + " (" + answer.error().message +
+                                           "); `agency status` lists the running agents"));
     }
     auto got = json::parse(answer->data(), nullptr, false);
     if (!got.is_object() || !got["lines"].is_array()) {

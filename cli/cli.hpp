@@ -15,6 +15,14 @@
 
 namespace agency::cli {
 
+// The configuration the fleet runs on: agency.yaml, else what `agency up`
+// chose from the place (<state_dir>/agency.place.yaml), else the default.
+// Exits with kExitUsage when agency.yaml does not load.
+config::Config fleet_config(const GlobalOptions& global);  // steer.cpp
+
+// Where `agency console` and `agency up`'s console listen unless told.
+inline constexpr int kDefaultConsolePort = 4280;
+
 // The subcommands.
 void add_init_command(CLI::App& app, GlobalOptions& global);
 void add_brief_command(CLI::App& app, GlobalOptions& global);
@@ -23,8 +31,12 @@ void add_status_command(CLI::App& app, GlobalOptions& global);
 void add_task_command(CLI::App& app, GlobalOptions& global);
 void add_dead_command(CLI::App& app, GlobalOptions& global);
 void add_up_command(CLI::App& app, GlobalOptions& global);
-void add_ask_command(CLI::App& app, GlobalOptions& global);     // lateral.cpp
-void add_mail_command(CLI::App& app, GlobalOptions& global);    // lateral.cpp
-void add_doctor_command(CLI::App& app, GlobalOptions& global);  // doctor.cpp
+void add_ask_command(CLI::App& app, GlobalOptions& global);      // lateral.cpp
+void add_mail_command(CLI::App& app, GlobalOptions& global);     // lateral.cpp
+void add_doctor_command(CLI::App& app, GlobalOptions& global);   // doctor.cpp
+void add_agent_command(CLI::App& app, GlobalOptions& global);    // agent.cpp
+void add_console_command(CLI::App& app, GlobalOptions& global);  // console.cpp
+// cancel, retry, unblock, move, priority, comment under `agency task`.
+void add_task_steer_commands(CLI::App& task, GlobalOptions& global);  // steer.cpp
 
 }  // namespace agency::cli

@@ -30,6 +30,8 @@ int run(int argc, char** argv) {
   agency::cli::add_up_command(app, global);
   agency::cli::add_init_command(app, global);
   agency::cli::add_doctor_command(app, global);
+  agency::cli::add_agent_command(app, global);
+  agency::cli::add_console_command(app, global);
   agency::cli::add_brief_command(app, global);
   agency::cli::add_watch_command(app, global);
   agency::cli::add_status_command(app, global);

@@ -102,8 +102,9 @@ void add_task_steer_commands(CLI::App& task, GlobalOptions& global) {
         opts);
     cmd->add_option("--reason", opts->text, "why, for the audit trail");
     cmd->callback([&global, opts] {
-      run_steer(global, *opts,
-                [](steering::Steering& s, const SteerOptions& o) { return s.cancel(o.id, o.text); });
+      run_steer(global, *opts, [](steering::Steering& s, const SteerOptions& o) {
+        return s.cancel(o.id, o.text);
+      });
     });
   }
   {
@@ -162,8 +163,8 @@ void add_task_steer_commands(CLI::App& task, GlobalOptions& global) {
   {
     auto opts = std::make_shared<SteerOptions>();
     auto words = std::make_shared<std::vector<std::string>>();
-    auto* cmd = steer_command(&task, global, "comment",
-                              "Add a comment to a task's audit trail", opts);
+    auto* cmd =
+        steer_command(&task, global, "comment", "Add a comment to a task's audit trail", opts);
     cmd->add_option("text", *words, "the comment")->required();
     cmd->callback([&global, opts, words] {
       opts->text.clear();

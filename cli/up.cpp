@@ -13,10 +13,13 @@
 // to retire one). They arrive on a nats.c thread, are queued, and are
 // carried out on the supervisor's thread (children are forked and signalled
 // from the thread that owns them), which then publishes the reply.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -48,8 +51,10 @@
 #include "bus/provision.hpp"
 #include "bus/signals.hpp"
 #include "bus/subjects.hpp"
+#include "bus/vocabulary.hpp"
 #include "cli/cli.hpp"
 #include "cli/supervisor.hpp"
+#include "console/server.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/orphans.hpp"
 #include "runtime/place.hpp"
@@ -80,7 +85,51 @@ constexpr std::string_view kPlaceConfig = "agency.place.yaml";
 
 struct UpOptions {
   bool no_fleet = false;
+  bool no_console = false;
+  int console_port = kDefaultConsolePort;
+  std::string console_listen = "127.0.0.1";
+  bool console_read_only = false;
 };
+
+// A port to listen on at `address`: `wanted` when it is free, else (when it
+// is the default) any free one; 0 when none can be had.
+int free_port(const std::string& address, int wanted) {
+  for (int port : {wanted, 0}) {
+    const bool v6 = address.find(':') != std::string::npos;
+    int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    int one = 1;
+    (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    bool bound = false;
+    if (v6) {
+      sockaddr_in6 a{};
+      a.sin6_family = AF_INET6;
+      a.sin6_port = htons(static_cast<std::uint16_t>(port));
+      bound = ::inet_pton(AF_INET6, address.c_str(), &a.sin6_addr) == 1 &&
+              ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    } else {
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<std::uint16_t>(port));
+      const std::string host = address == "localhost" ? "127.0.0.1" : address;
+      bound = ::inet_pton(AF_INET, host.c_str(), &a.sin_addr) == 1 &&
+              ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    }
+    int got = 0;
+    if (bound) {
+      sockaddr_storage s{};
+      socklen_t len = sizeof s;
+      if (::getsockname(fd, reinterpret_cast<sockaddr*>(&s), &len) == 0) {
+        got = ntohs(s.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&s)->sin6_port
+                                            : reinterpret_cast<sockaddr_in*>(&s)->sin_port);
+      }
+    }
+    ::close(fd);
+    if (got != 0) return got;
+    if (wanted != kDefaultConsolePort) return 0;
+  }
+  return 0;
+}
 
 std::string errno_text(int err) { return std::generic_category().message(err); }
 
@@ -484,7 +533,10 @@ class Scaler {
     const config::Role* r = cfg_.role(role);
     const int min = rule != nullptr ? rule->min : (r != nullptr ? r->count : 0);
     const int now = active(role);
-    if (now - 1 < min) {
+    // A person's order (agency agent drain|stop) is theirs to give below
+    // the min; the dispatcher's is not.
+    const bool by_person = request.requested_by().starts_with(vocabulary::kHumanActorPrefix);
+    if (!by_person && now - 1 < min) {
       reply.set_reason(
           "role " + role + " is at its min " + std::to_string(min) + " (" + std::to_string(now) +
           " agent(s) running; " +
@@ -841,6 +893,63 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
   } else {
     out.line("--no-fleet: no agents started");
   }
+  if (!opts.no_console) {
+    // The web console, supervised like an agent (restarted if it dies).
+    const int port = free_port(opts.console_listen, opts.console_port);
+    if (port == 0) {
+      out.warn("no console: cannot listen on " + opts.console_listen + ":" +
+               std::to_string(opts.console_port) +
+               " (in use?); start one with `agency console "
+               "--port N`");
+    } else {
+      ChildSpec spec;
+      spec.id = "console";
+      spec.argv = {(exe_dir / "agency").string(),
+                   "--nats",
+                   nats_url,
+                   "console",
+                   "--listen",
+                   opts.console_listen,
+                   "--port",
+                   std::to_string(port)};
+      if (opts.console_read_only) spec.argv.emplace_back("--read-only");
+      spec.log_file = fleet.logs / "console.log";
+      spec.env["NATS_URL"] = nats_url;
+      if (!fleet.config_file.empty()) spec.env["AGENCY_CONFIG"] = fleet.config_file.string();
+      std::string token;
+      const bool loopback = console::is_loopback(opts.console_listen);
+      if (!loopback) {
+        // Made here so it can be printed; the console reads it (0600).
+        const fs::path file = state_dir / "console.token";
+        std::error_code gone;
+        fs::remove(file, gone);
+        token = console::random_token();
+        const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        const std::string line = token + "\n";
+        const bool written =
+            fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+        if (fd >= 0) ::close(fd);
+        if (!written) token.clear();
+        spec.argv.insert(spec.argv.end(), {"--token-file", file.string()});
+      }
+      if (!loopback && token.empty()) {
+        out.warn("no console: cannot write " + (state_dir / "console.token").string());
+      } else if (auto pid = supervisor.start(spec); !pid) {
+        out.warn("no console: " + pid.error().message);
+      } else {
+        const bool v6 = opts.console_listen.find(':') != std::string::npos;
+        std::string url = "http://" + (v6 ? "[" + opts.console_listen + "]" : opts.console_listen) +
+                          ":" + std::to_string(port) + "/";
+        if (!token.empty()) url += "?token=" + token;
+        out << "  console      " << url << (opts.console_read_only ? " (read-only)" : "") << '\n';
+        if (!token.empty()) {
+          out << "  its token    " << (state_dir / "console.token").string() << " (0600)\n";
+        }
+        out.os() << std::flush;
+        summary["console_url"] = url;
+      }
+    }
+  }
   if (global.json) std::cout << summary.dump() << std::endl;
   out.line("running; Ctrl-C stops the fleet and the server");
 
@@ -882,6 +991,16 @@ void add_up_command(CLI::App& app, GlobalOptions& global) {
       "  agency up --nats nats://h:4222   use an existing server\n"
       "  agency up --no-fleet             only the server and the streams");
   cmd->add_flag("--no-fleet", opts->no_fleet, "start the server and provision, but no agents");
+  cmd->add_flag("--no-console", opts->no_console, "do not start the web console");
+  cmd->add_option("--console-port", opts->console_port,
+                  "the console's port (default " + std::to_string(kDefaultConsolePort) +
+                      ", or any free one when that is taken)")
+      ->check(CLI::Range(1, 65535));
+  cmd->add_option("--console-listen", opts->console_listen,
+                  "the console's address (default 127.0.0.1; any other needs the token it "
+                  "prints)");
+  cmd->add_flag("--console-read-only", opts->console_read_only,
+                "serve the console's pages without its actions");
   cmd->add_flag("--json", global.json,
                 "print the start summary as one JSON line on stdout (messages go to stderr)");
   cmd->callback([&global, opts] {

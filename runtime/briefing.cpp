@@ -67,8 +67,9 @@ Result<SentBrief> send_brief(Connection& connection, const config::Config& cfg,
   if (!store) return store.error();
   auto created = store->create(brief, brief.stage(), origin);
   if (!created) return created.error();
-  const std::string msg_id = brief.task_id() + ":" + (brief.stage().empty() ? role : brief.stage()) +
-                             ":" + std::to_string(brief.attempt());
+  const std::string msg_id = brief.task_id() + ":" +
+                             (brief.stage().empty() ? role : brief.stage()) + ":" +
+                             std::to_string(brief.attempt());
   SentBrief sent;
   sent.subject = subjects::brief(role, brief.priority());
   auto ack = connection.js_publish(sent.subject, codec::encode(brief), msg_id);

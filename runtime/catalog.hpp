@@ -14,11 +14,18 @@
 #include <utility>
 #include <vector>
 
+#include "bus/connection.hpp"
+#include "bus/result.hpp"
 #include "runtime/command_line.hpp"
 #include "runtime/config.hpp"
 #include "runtime/config_reader.hpp"
 
 namespace agency::catalog {
+
+struct UsageView {
+  std::string report_json;
+  std::string chart_svg;
+};
 
 struct RoleInfo {
   explicit RoleInfo(std::string role_name) : name(std::move(role_name)) {}
@@ -46,6 +53,13 @@ struct RoleInfo {
   // accounts' usage endpoints and ledgers); nullptr: nothing.
   using DoctorChecks = std::vector<cli::Check> (*)(const config::Config& config);
   DoctorChecks doctor = nullptr;
+  // The usage the role measures, for the web console (console/): the
+  // report of `agency usage --json` and the chart of `agency usage --chart`
+  // (SVG) over the last `days` days. nullptr: the role measures none (all
+  // but the accountant).
+  using Usage = Result<UsageView> (*)(Connection& connection, const config::Config& config,
+                                      int days);
+  Usage usage = nullptr;
 };
 
 // Called by the generated roles/catalog.cpp; a second entry of one name

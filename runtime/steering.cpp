@@ -168,8 +168,8 @@ Result<void> Steering::record_event(const v1::Task& task, std::string_view kind,
   event.set_reason(reason);
   *event.mutable_at() = now_timestamp();
   event.set_project(task.project());
-  return store_->append_event(event, "event:" + task.id() + ":" + std::string(kind) + ":" +
-                                         std::to_string(revision));
+  return store_->append_event(
+      event, "event:" + task.id() + ":" + std::string(kind) + ":" + std::to_string(revision));
 }
 
 Result<Steered> Steering::hand_to(const StoredTask& current, std::string_view stage,
@@ -204,8 +204,8 @@ Result<Steered> Steering::hand_to(const StoredTask& current, std::string_view st
   if (!changed) {
     return make_error(errc::wrong_revision,
                       "task " + before.id() + " changed while this ran (it is at " +
-                          updated->task.stage() + " now); look at it again with `agency task show " +
-                          before.id() + "`");
+                          updated->task.stage() +
+                          " now); look at it again with `agency task show " + before.id() + "`");
   }
   Steered out;
   out.task = updated->task;
@@ -235,11 +235,11 @@ Result<Steered> Steering::hand_to(const StoredTask& current, std::string_view st
     auto ack = connection_->js_publish(
         subjects::brief(pipeline::role_for_stage(stage), b.priority()), codec::encode(b), b.id());
     if (!ack) {
-      return make_error(ack.error().code,
-                        "task " + t.id() + " is at " + std::string(stage) +
-                            " but its brief was not sent (" + ack.error().message +
-                            "); send it with `agency task move " + t.id() + " " +
-                            std::string(stage) + "`");
+      return make_error(ack.error().code, "task " + t.id() + " is at " + std::string(stage) +
+                                              " but its brief was not sent (" +
+                                              ack.error().message +
+                                              "); send it with `agency task move " + t.id() + " " +
+                                              std::string(stage) + "`");
     }
     out.brief_id = b.id();
   }
@@ -391,14 +391,12 @@ Result<Steered> Steering::move(std::string_view task_id, std::string_view stage,
                    "); cancel, retry, priority and comment apply to it");
   }
   if (std::find(legal.begin(), legal.end(), stage) == legal.end()) {
-    std::string why = stage == voc::kCancelled
-                          ? "use `agency task cancel " + t.id() + "` to cancel it"
-                      : pipeline::is_landing(stage)
-                          ? "its project " + (t.project().empty() ? "(none)" : t.project()) +
-                                " does not land"
-                      : pipeline::is_stage(stage)
-                          ? "a task is never moved to " + std::string(stage) + " by hand"
-                          : "there is no stage " + std::string(stage);
+    std::string why =
+        stage == voc::kCancelled ? "use `agency task cancel " + t.id() + "` to cancel it"
+        : pipeline::is_landing(stage)
+            ? "its project " + (t.project().empty() ? "(none)" : t.project()) + " does not land"
+        : pipeline::is_stage(stage) ? "a task is never moved to " + std::string(stage) + " by hand"
+                                    : "there is no stage " + std::string(stage);
     return refused("task " + t.id() + " (at " + t.stage() + ") cannot move to " +
                    std::string(stage) + ": " + why + "; it can move to " + joined(legal));
   }
@@ -425,8 +423,8 @@ Result<Steered> Steering::move(std::string_view task_id, std::string_view stage,
 
 Result<Steered> Steering::priority(std::string_view task_id, std::string_view priority) {
   if (!voc::contains(voc::kPriorities, priority)) {
-    return make_error(errc::config, "no priority '" + std::string(priority) + "'; the priorities are " +
-                                        voc::join(voc::kPriorities));
+    return make_error(errc::config, "no priority '" + std::string(priority) +
+                                        "'; the priorities are " + voc::join(voc::kPriorities));
   }
   auto current = load(task_id);
   if (!current) return current.error();
@@ -434,10 +432,10 @@ Result<Steered> Steering::priority(std::string_view task_id, std::string_view pr
   if (t.stage() == voc::kDone || t.stage() == voc::kCancelled) {
     return refused("task " + t.id() + " is " + t.stage() + ": no brief of it is left to send");
   }
-  const std::string reason = "priority " + std::string(priority) + " (was " +
-                             (t.brief().priority().empty() ? std::string(voc::kDefaultPriority)
-                                                           : t.brief().priority()) +
-                             ") by " + actor_;
+  const std::string reason =
+      "priority " + std::string(priority) + " (was " +
+      (t.brief().priority().empty() ? std::string(voc::kDefaultPriority) : t.brief().priority()) +
+      ") by " + actor_;
   std::vector<std::string> also;
   for (const auto& id : t.children()) {
     auto child = store_->load(id);
@@ -505,8 +503,8 @@ Result<Steered> Steering::comment(std::string_view task_id, std::string text) {
   });
   if (!updated) return updated.error();
   const auto& stage = updated->task.stage();
-  if (auto r = record_event(updated->task, voc::kEventComment, stage, stage, text,
-                            updated->revision);
+  if (auto r =
+          record_event(updated->task, voc::kEventComment, stage, stage, text, updated->revision);
       !r) {
     return r.error();
   }

@@ -39,10 +39,10 @@ std::string current_user();
 
 // What a command did.
 struct Steered {
-  v1::Task task;           // the record after the change
-  std::string kind;        // the event recorded (bus/vocabulary.hpp kEvent*)
-  std::string from, to;    // the task's stage before and after
-  std::string brief_id;    // the brief sent for the stage it is at now, if any
+  v1::Task task;                       // the record after the change
+  std::string kind;                    // the event recorded (bus/vocabulary.hpp kEvent*)
+  std::string from, to;                // the task's stage before and after
+  std::string brief_id;                // the brief sent for the stage it is at now, if any
   std::vector<std::string> also;       // sub-tasks or the epic changed with it
   std::vector<std::string> cancelled;  // agents told to end their turn on it
 };
@@ -92,9 +92,8 @@ class Steering {
   Result<StoredTask> load(std::string_view task_id) const;
   // Record (stage, history entry, `shape`), brief for `stage` when it is a
   // work stage, event `kind`.
-  Result<Steered> hand_to(const StoredTask& current, std::string_view stage,
-                          std::string_view kind, const std::string& reason,
-                          const std::string& context,
+  Result<Steered> hand_to(const StoredTask& current, std::string_view stage, std::string_view kind,
+                          const std::string& reason, const std::string& context,
                           const std::function<void(v1::Task&)>& shape = nullptr);
   Result<Steered> take_up(const StoredTask& current, std::string_view kind,
                           const std::string& reason, const std::string& note);
@@ -110,8 +109,7 @@ class Steering {
   void reopen_epic(const v1::Task& child, const std::string& reason, Steered& out);
   void advance_epic(const v1::Task& child, Steered& out);
   Result<void> record_event(const v1::Task& task, std::string_view kind, std::string_view from,
-                            std::string_view to, const std::string& reason,
-                            std::uint64_t revision);
+                            std::string_view to, const std::string& reason, std::uint64_t revision);
 
   Connection* connection_;
   TaskStore* store_;

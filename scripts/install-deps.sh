@@ -30,6 +30,10 @@ packages=(
   clang-tidy-14     # scripts/tidy.sh: clang-tidy-14 and run-clang-tidy-14
   ccache            # CMakeLists.txt uses it when present: rebuilds take seconds
   librsvg2-bin      # rsvg-convert: agency usage --chart FILE.png
+  # The web console's end-to-end test and benchmark drive a real browser with
+  # playwright-core, which downloads none: Debian's own build is the one
+  # (tests/e2e/console.test.js launches /usr/bin/chromium).
+  chromium
 )
 
 # Node.js runs the independent-client tests and, later, the real `claude` CLI.
@@ -52,15 +56,17 @@ fi
 
 # The independent NATS clients the end-to-end tests drive the mesh with, and
 # the real Claude Code CLI the claude engine tests run against a scripted
-# model server on loopback (tests/support/model_server.js).
+# model server on loopback (tests/support/model_server.js), and playwright-core
+# for the console's browser test.
 if [[ "${AGENCY_SKIP_NPM:-0}" != 1 ]]; then
   if [[ ! -d "$here/tests/e2e/node_modules/@nats-io/transport-node" ]] ||
      [[ ! -x "$here/tests/e2e/node_modules/.bin/claude" ]] ||
      [[ ! -x "$here/tests/e2e/node_modules/.bin/codex" ]] ||
      [[ ! -x "$here/tests/e2e/node_modules/.bin/gemini" ]] ||
      [[ ! -x "$here/tests/e2e/node_modules/.bin/ccusage" ]] ||
+     [[ ! -d "$here/tests/e2e/node_modules/playwright-core" ]] ||
      [[ "$here/tests/e2e/package.json" -nt "$here/tests/e2e/node_modules" ]]; then
-    echo "install-deps: installing the JavaScript test clients and the Claude Code, Codex and Gemini CLIs and ccusage (npm)"
+    echo "install-deps: installing the JavaScript test clients, the Claude Code, Codex and Gemini CLIs, ccusage and playwright-core (npm)"
     (cd "$here/tests/e2e" && npm install --no-audit --no-fund --loglevel=error)
   else
     echo "install-deps: JavaScript test clients already installed"

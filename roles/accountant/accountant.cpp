@@ -506,6 +506,7 @@ RoleInfo accountant() {
   info.settings = config::read_accountant;
   info.commands = {accounting::add_usage_command, accounting::add_sim_command};
   info.doctor = accounting::doctor_checks;
+  info.usage = accounting::console_usage;
   return info;
 }
 }  // namespace agency::catalog::entries

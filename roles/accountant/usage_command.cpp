@@ -102,6 +102,22 @@ void write_chart(const std::string& path, const std::string& svg) {
   }
 }
 
+}  // namespace
+
+Result<catalog::UsageView> console_usage(Connection& connection, const config::Config& config,
+                                         int days) {
+  auto ledger = accounting::replay_ledger(connection, config::accountant(config), {},
+                                          config.limits.usage_bytes);
+  if (!ledger) return ledger.error();
+  const auto now = Clock::now();
+  catalog::UsageView view;
+  view.report_json = accounting::report_json(accounting::build_report(*ledger, now, days));
+  view.chart_svg = accounting::chart_svg(*ledger, now, days);
+  return view;
+}
+
+namespace {
+
 void run_usage(const GlobalOptions& global, const UsageOptions& opts) {
   const auto cfg = usage_config(global);
   const auto& settings = config::accountant(cfg);

@@ -167,7 +167,7 @@ builder:
   CHECK(again.err.find("cancelled already") != std::string::npos);
 }
 
-TEST_CASE("steer: unblock sends the note to the next agent; comment, priority and errors") {
+TEST_CASE("steer: unblock sends the note to the next agent, and comment, priority and errors") {
   Pipeline p(R"(planner:
   - spec: "Add GREETING.md"
 builder:
@@ -236,7 +236,7 @@ reviewer:
   CHECK(show.out.find("unblocked  blocked -> ready-for-dev  by human:tester") != std::string::npos);
 }
 
-TEST_CASE("steer: move sends a done task back to review; the stale result of a turn is dropped") {
+TEST_CASE("steer: move sends a done task back to review, and a turn on it is ended") {
   Pipeline p(R"(planner:
   - spec: "Add GREETING.md"
 builder:
@@ -252,7 +252,8 @@ reviewer:
   auto id = p.task_with_objective("Review twice");
   REQUIRE_FALSE(id.empty());
   REQUIRE(p.wait_for_stage(id, "done").has_value());
-  auto moved = json_of(agency(p, {"task", "move", id, "review", "--reason", "look again", "--json"}));
+  auto moved =
+      json_of(agency(p, {"task", "move", id, "review", "--reason", "look again", "--json"}));
   CHECK(moved["from"] == "done");
   CHECK(moved["brief"] == id + ":review:2");
   REQUIRE(wait_until_busy_on(p, "reviewer-1", id));
@@ -272,11 +273,11 @@ reviewer:
   for (const auto& h : record->history()) moves.push_back(h.from() + ">" + h.to());
   CHECK(moves == std::vector<std::string>{">ready-for-prep", "ready-for-prep>ready-for-dev",
                                           "ready-for-dev>qa", "qa>review", "review>done",
-                                          "done>review", "review>ready-for-dev",
-                                          "ready-for-dev>qa", "qa>review"});
+                                          "done>review", "review>ready-for-dev", "ready-for-dev>qa",
+                                          "qa>review"});
 }
 
-TEST_CASE("steer: agent pause and resume are confirmed by the heartbeat; stop ends the agent") {
+TEST_CASE("steer: agent pause and resume are confirmed by the heartbeat, stop ends the agent") {
   Pipeline p(R"(planner:
   - spec: "Add GREETING.md"
 builder:

@@ -40,11 +40,12 @@ config::Config config_with(const std::string& landing) {
   return c;
 }
 
-TEST_CASE("steering: a task moves to the pipeline's stages, done and blocked, landing only if it lands") {
+TEST_CASE(
+    "steering: a task moves to the pipeline's stages, done and blocked, landing only if it lands") {
   auto t = task_at("shop");
   CHECK(steering::move_targets(t, config_with("merge")) ==
-        std::vector<std::string>{"ready-for-prep", "ready-for-dev", "qa", "review",
-                                 "ready-to-land", "done", "blocked"});
+        std::vector<std::string>{"ready-for-prep", "ready-for-dev", "qa", "review", "ready-to-land",
+                                 "done", "blocked"});
   CHECK(steering::move_targets(t, config_with("none")) ==
         std::vector<std::string>{"ready-for-prep", "ready-for-dev", "qa", "review", "done",
                                  "blocked"});
@@ -52,7 +53,8 @@ TEST_CASE("steering: a task moves to the pipeline's stages, done and blocked, la
   auto done = steering::move_targets(t, config_with("none"));
   CHECK(std::find(done.begin(), done.end(), "done") == done.end());
   t.add_children("t-1-1");
-  CHECK(steering::move_targets(t, config_with("none")).empty());  // an epic moves with its sub-tasks
+  CHECK(
+      steering::move_targets(t, config_with("none")).empty());  // an epic moves with its sub-tasks
 }
 
 TEST_CASE("steering: the actions offered follow the stage") {
@@ -60,8 +62,8 @@ TEST_CASE("steering: the actions offered follow the stage") {
   CHECK(steering::allowed_actions(t) ==
         std::vector<std::string>{"cancel", "move", "priority", "comment"});
   enter(t, "ready-for-dev", "blocked");
-  CHECK(steering::allowed_actions(t) == std::vector<std::string>{"cancel", "retry", "unblock",
-                                                                 "move", "priority", "comment"});
+  CHECK(steering::allowed_actions(t) ==
+        std::vector<std::string>{"cancel", "retry", "unblock", "move", "priority", "comment"});
   enter(t, "blocked", "cancelled");
   CHECK(steering::allowed_actions(t) == std::vector<std::string>{"retry", "move", "comment"});
 }
