@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "roles/accountant/report.hpp"
 #include "runtime/localtime.hpp"
@@ -245,6 +246,16 @@ Panel make_panel(const Ledger& ledger, const std::string& account, const WindowS
   return p;
 }
 
+// The share of the limit the window will have used at its reset if use
+// goes on at its rate so far (used over elapsed, to the end); nothing
+// before a running window has begun.
+std::optional<double> projected_share(const WindowState& s, Time now) {
+  if (!s.open || s.limit <= 0 || now <= s.span.start || now >= s.span.end) return std::nullopt;
+  const double elapsed = duration<double>(now - s.span.start).count();
+  const double whole = duration<double>(s.span.end - s.span.start).count();
+  return static_cast<double>(s.used()) * whole / elapsed / static_cast<double>(s.limit);
+}
+
 std::string legend(double x, double y) {
   std::string out = "<g class=\"legend\" font-size=\"11\">\n";
   auto swatch = [&](const char* colour, const char* opacity, const char* text) {
@@ -340,19 +351,28 @@ std::string chart_svg(const Ledger& ledger, Time now, int days, std::string_view
     auto y_of = [&](double v) { return bottom - kPlotHeight * std::clamp(v / ymax, 0.0, 1.0); };
     const std::string name(window_name(s.window));
 
+    const auto projected = projected_share(s, now);
     svg += "<g class=\"panel\" data-account=\"" + escape(p.account) + "\" data-window=\"" + name +
+           (projected ? "\" data-projected=\"" + exact(*projected) : std::string()) +
            "\" data-unused=\"" + std::to_string(p.unused) + "\" data-offered=\"" +
            std::to_string(p.offered_total) + "\" data-step-width=\"" +
            exact(kPlotWidth / static_cast<double>(std::max<std::size_t>(1, step_count))) +
            "\" data-token-height=\"" + exact(kPlotHeight / ymax) + "\">\n";
     // Two lines: what the window is now, then what this range left unused.
-    char head[256];
-    std::snprintf(
-        head, sizeof head, "%s \xC2\xB7 %s \xC2\xB7 limit %s \xC2\xB7 %.1f%% used now \xC2\xB7 %s",
-        escape(p.account).c_str(), name.c_str(), tokens_short(static_cast<double>(s.limit)).c_str(),
-        100.0 * static_cast<double>(s.used()) / static_cast<double>(s.limit),
-        s.open ? ("resets " + stamp(s.span.end, zone)).c_str()
-               : "no block running: the next starts at the next use");
+    // The projection to the reset: where this window ends at its rate so far.
+    char at_reset[96] = "";
+    if (projected) {
+      std::snprintf(at_reset, sizeof at_reset, " \xC2\xB7 %.0f%% by the reset at this rate",
+                    100.0 * *projected);
+    }
+    char head[352];
+    std::snprintf(head, sizeof head,
+                  "%s \xC2\xB7 %s \xC2\xB7 limit %s \xC2\xB7 %.1f%% used now%s \xC2\xB7 %s",
+                  escape(p.account).c_str(), name.c_str(),
+                  tokens_short(static_cast<double>(s.limit)).c_str(),
+                  100.0 * static_cast<double>(s.used()) / static_cast<double>(s.limit), at_reset,
+                  s.open ? ("resets " + stamp(s.span.end, zone)).c_str()
+                         : "no block running: the next starts at the next use");
     char sub_head[512];
     std::snprintf(sub_head, sizeof sub_head,
                   "unused in this range %s of %s offered (%.0f%%) \xC2\xB7 limit: %s",

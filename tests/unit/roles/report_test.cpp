@@ -353,6 +353,9 @@ TEST_CASE("chart: a panel per window with a limit, the unused area shaded") {
   CHECK(five.body.find("class=\"pace\"") != std::string::npos);
   CHECK(five.body.find("class=\"block\"") != std::string::npos);  // the block from 10:00
   CHECK(five.body.find("60.0% used") != std::string::npos);
+  // The projection to the reset: 60% in 2.5 of the block's 5 hours.
+  CHECK(attribute(five.body, "data-projected") == doctest::Approx(1.2));
+  CHECK(five.body.find("120% by the reset at this rate") != std::string::npos);
   CHECK(five.body.find("unused in this range 470k of 480k offered (98%)") != std::string::npos);
 
   auto week = panel(svg, "seven_day");
