@@ -280,28 +280,30 @@ Result<Steered> Steering::cancel(std::string_view task_id, std::string reason) {
   }
   if (reason.empty()) reason = "cancelled by " + actor_;
   bounds::cut(reason, kMostReasonBytes);
-  std::vector<std::string> also;
-  std::vector<std::string> told;
-  // An epic's sub-tasks first: once the epic is cancelled, nothing may
-  // start them again.
-  for (const auto& id : t.children()) {
-    auto child = store_->load(id);
-    if (!child || voc::is_end(child->task.stage())) continue;
-    const auto working = holders(id);
-    auto done = hand_to(*child, voc::kCancelled, voc::kEventCancelled,
-                        "its epic " + t.id() + " was cancelled: " + reason, {},
-                        [&](v1::Task& c) { c.set_blocked_reason(reason); });
-    if (!done) return done.error();
-    also.push_back(id);
-    for (auto& a : cancel_turns(id, working, reason)) told.push_back(std::move(a));
-  }
+  // The epic first: a sub-task that finishes meanwhile then starts nothing
+  // more (an epic moves on only at split).
   const auto working = holders(t.id());
   auto out = hand_to(*current, voc::kCancelled, voc::kEventCancelled, reason, {},
                      [&](v1::Task& c) { c.set_blocked_reason(reason); });
   if (!out) return out;
-  for (auto& a : cancel_turns(t.id(), working, reason)) told.push_back(std::move(a));
+  std::vector<std::string> told = cancel_turns(t.id(), working, reason);
+  for (const auto& id : t.children()) {
+    // A sub-task an agent moves at the same moment is read again.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      auto child = store_->load(id);
+      if (!child || voc::is_end(child->task.stage())) break;
+      const auto busy = holders(id);
+      auto done = hand_to(*child, voc::kCancelled, voc::kEventCancelled,
+                          "its epic " + t.id() + " was cancelled: " + reason, {},
+                          [&](v1::Task& c) { c.set_blocked_reason(reason); });
+      if (!done && done.error().code == errc::wrong_revision) continue;
+      if (!done) return done.error();
+      out->also.push_back(id);
+      for (auto& a : cancel_turns(id, busy, reason)) told.push_back(std::move(a));
+      break;
+    }
+  }
   out->cancelled = std::move(told);
-  out->also = std::move(also);
   // A sub-task cancelled alone: its epic cannot finish without it.
   if (!t.parent().empty()) advance_epic(t, *out);
   return out;

@@ -66,8 +66,8 @@ class Steering {
       : connection_(&connection), store_(&store), config_(&config), actor_(std::move(actor)) {}
 
   // Stops a task that is not done or cancelled: stage cancelled, the reason
-  // kept as its blocked_reason, a turn on it ended. An epic's unfinished
-  // sub-tasks are cancelled first.
+  // kept as its blocked_reason, a turn on it ended. An epic is cancelled
+  // first, then its unfinished sub-tasks.
   Result<Steered> cancel(std::string_view task_id, std::string reason);
   // A blocked or cancelled task goes back to the stage it stopped at, with
   // its bounce count reset; an epic takes up its blocked and cancelled

@@ -277,6 +277,58 @@ reviewer:
                                           "qa>review"});
 }
 
+TEST_CASE("steer: an epic's priority and cancel reach its sub-tasks, and the turn on one ends") {
+  Pipeline p(R"(planner:
+  - summary: two parts
+    tasks:
+      - title: Part one
+        spec: "Write the first part"
+      - title: Part two
+        spec: "Write the second part"
+        depends_on: [1]
+builder:
+  - sleep_ms: 120000
+    write: {path: "{task_id}.md", content: "late\n"}
+)");
+  p.start_fleet();
+  p.plain_publish("agency.brief.planner", "Build it in two parts");
+  const auto epic = p.task_with_objective("Build it in two parts");
+  REQUIRE_FALSE(epic.empty());
+  REQUIRE(p.wait_for_stage(epic, "split").has_value());
+  const std::string one = epic + "-1";
+  const std::string two = epic + "-2";
+  REQUIRE(wait_until_busy_on(p, "builder-1", one));
+
+  // Priority: the epic and both sub-tasks; the queued-nowhere second one
+  // (pending) keeps it for its first brief.
+  auto urgent = json_of(agency(p, {"task", "priority", epic, "interactive", "--json"}));
+  CHECK(urgent["also"] == json::array({one, two}));
+  auto store = TaskStore::open(p.connection());
+  REQUIRE(store.ok());
+  for (const auto& id : {epic, one, two}) {
+    auto t = store->load(id);
+    REQUIRE(t.ok());
+    CHECK_MESSAGE(t->task.brief().priority() == "interactive", id);
+  }
+  // An epic is not moved by hand.
+  auto moved = agency(p, {"task", "move", epic, "review"});
+  CHECK(moved.exit_code == 1);
+  CHECK(moved.err.find("is an epic") != std::string::npos);
+
+  auto cancelled =
+      json_of(agency(p, {"task", "cancel", epic, "--reason", "changed plans", "--json"}));
+  CHECK(cancelled["to"] == "cancelled");
+  CHECK(cancelled["also"] == json::array({one, two}));
+  CHECK(cancelled["cancelled_turns"] == json::array({"builder-1"}));
+  REQUIRE_MESSAGE(p.wait_for_agent_state("builder-1", "idle", 30s), p.agent("builder-1").err());
+  CHECK(wait_until_settled(p, "builder"));
+  for (const auto& id : {epic, one, two}) {
+    auto t = store->load(id);
+    REQUIRE(t.ok());
+    CHECK_MESSAGE(t->task.stage() == "cancelled", id);
+  }
+}
+
 TEST_CASE("steer: agent pause and resume are confirmed by the heartbeat, stop ends the agent") {
   Pipeline p(R"(planner:
   - spec: "Add GREETING.md"
