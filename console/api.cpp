@@ -183,30 +183,31 @@ Response Api::usage_chart(const Request& r) {
   return ok("{}");
 }
 
-Response Api::decisions(const Request& r) const {
-  auto messages = replay(*connection_, subjects::kEventsStream, "agency.event.dispatch", 100000);
-  if (!messages) return failed(messages.error());
-  std::vector<v1::FleetEvent> out;
-  const std::size_t n = limit_of(r, 200);
-  for (auto it = messages->rbegin(); it != messages->rend() && out.size() < n; ++it) {
-    if (auto e = codec::decode<v1::FleetEvent>(it->data(), it->headers()); e) {
-      out.push_back(std::move(*e));
-    }
+// The newest messages of `stream` on `filter`, newest first, as `M`.
+template <class M>
+Result<std::vector<M>> newest(Connection& connection, std::string_view stream,
+                              std::string_view filter, std::size_t most) {
+  auto messages = replay(connection, stream, filter, 100000);
+  if (!messages) return messages.error();
+  std::vector<M> out;
+  for (auto it = messages->rbegin(); it != messages->rend() && out.size() < most; ++it) {
+    if (auto m = codec::decode<M>(it->data(), it->headers()); m) out.push_back(std::move(*m));
   }
-  return ok("{\"decisions\":" + array_of(out) + "}");
+  return out;
+}
+
+Response Api::decisions(const Request& r) const {
+  auto out = newest<v1::FleetEvent>(*connection_, subjects::kEventsStream,
+                                    subjects::fleet_event("dispatch"), limit_of(r, 200));
+  if (!out) return failed(out.error());
+  return ok("{\"decisions\":" + array_of(*out) + "}");
 }
 
 Response Api::dead(const Request& r) const {
-  auto messages = replay(*connection_, subjects::kDeadStream, "agency.dead.>", 100000);
-  if (!messages) return failed(messages.error());
-  std::vector<v1::DeadLetter> out;
-  const std::size_t n = limit_of(r, 200);
-  for (auto it = messages->rbegin(); it != messages->rend() && out.size() < n; ++it) {
-    if (auto d = codec::decode<v1::DeadLetter>(it->data(), it->headers()); d) {
-      out.push_back(std::move(*d));
-    }
-  }
-  return ok("{\"dead\":" + array_of(out) + "}");
+  auto out = newest<v1::DeadLetter>(*connection_, subjects::kDeadStream, "agency.dead.>",
+                                    limit_of(r, 200));
+  if (!out) return failed(out.error());
+  return ok("{\"dead\":" + array_of(*out) + "}");
 }
 
 Response Api::brief(const Request& r) {

@@ -188,51 +188,48 @@ void Feed::broadcast(std::string_view event, const std::string& data) {
   for (const auto& l : to) l->push(frame);
 }
 
-void Feed::watch_tasks() {
+void Feed::follow(KvWatcher& watch, const std::function<void(const KvEntry&)>& apply) {
   while (!stop_.load()) {
-    auto entry = tasks_watch_->next(500ms);
+    auto entry = watch.next(500ms);
     if (!entry) {
       if (stop_.load()) return;
       std::this_thread::sleep_for(500ms);  // the watcher failed; the bus reconnects
       continue;
     }
-    if (!*entry || (*entry)->key.empty()) continue;
-    std::lock_guard lock(mu_);
-    if ((*entry)->deleted) {
-      tasks_.erase((*entry)->key);
-    } else if (auto t = codec::decode<v1::Task>((*entry)->value); t) {
-      tasks_[t->id()] = std::move(*t);
-    }
+    if (*entry && !(*entry)->key.empty()) apply(**entry);
   }
 }
 
-void Feed::watch_fleet() {
-  while (!stop_.load()) {
-    auto entry = fleet_watch_->next(500ms);
-    if (!entry) {
-      if (stop_.load()) return;
-      std::this_thread::sleep_for(500ms);  // the watcher failed; the bus reconnects
-      continue;
+void Feed::watch_tasks() {
+  follow(*tasks_watch_, [this](const KvEntry& e) {
+    std::lock_guard lock(mu_);
+    if (e.deleted) {
+      tasks_.erase(e.key);
+    } else if (auto t = codec::decode<v1::Task>(e.value); t) {
+      tasks_[t->id()] = std::move(*t);
     }
-    if (!*entry || (*entry)->key.empty()) continue;
-    const std::string key = (*entry)->key;
-    if ((*entry)->deleted) {
+  });
+}
+
+void Feed::watch_fleet() {
+  follow(*fleet_watch_, [this](const KvEntry& e) {
+    if (e.deleted) {
       {
         std::lock_guard lock(mu_);
-        agents_.erase(key);
+        agents_.erase(e.key);
       }
-      broadcast("fleet", "{\"agentId\":" + nlohmann::json(key).dump() + ",\"gone\":true}");
-      continue;
+      broadcast("fleet", "{\"agentId\":" + nlohmann::json(e.key).dump() + ",\"gone\":true}");
+      return;
     }
-    auto s = codec::decode<v1::AgentStatus>((*entry)->value);
-    if (!s) continue;
+    auto s = codec::decode<v1::AgentStatus>(e.value);
+    if (!s) return;
     const std::string data = codec::to_json(*s);
     {
       std::lock_guard lock(mu_);
-      agents_[key] = std::move(*s);
+      agents_[e.key] = std::move(*s);
     }
     broadcast("fleet", data);
-  }
+  });
 }
 
 void Feed::work() {

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -73,6 +74,8 @@ class Feed {
   explicit Feed(Connection& connection) : connection_(&connection) {}
   void watch_tasks();
   void watch_fleet();
+  // Hands every change `watch` yields to `apply` until stopped.
+  void follow(KvWatcher& watch, const std::function<void(const KvEntry&)>& apply);
   void work();
   void on_message(const std::string& subject, Incoming message);
   void broadcast(std::string_view event, const std::string& data);

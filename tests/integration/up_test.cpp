@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -30,6 +31,7 @@
 #include "bus/kv.hpp"
 #include "bus/subjects.hpp"
 #include "runtime/git.hpp"
+#include "runtime/http.hpp"
 #include "tests/support/nats_server.hpp"
 #include "tests/support/run.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -230,6 +232,22 @@ TEST_CASE("up: runs the server and the fleet, restarts a crash, stops cleanly on
   CHECK(fs::exists(project.state / "logs" / "worker-1.log"));
   CHECK(up->wait_for_output(".agency/logs/worker-2.log", 10s));  // the table of what started
 
+  // The web console, printed beside the NATS URL, answers on loopback.
+  REQUIRE(up->wait_for_output("  console      http://127.0.0.1:", 10s));
+  const std::string printed = up->out();
+  const auto at = printed.find("http://127.0.0.1:", printed.find("  console      "));
+  const std::string console_url = printed.substr(at, printed.find('\n', at) - at);
+  const std::atomic<bool> never{false};
+  CHECK_MESSAGE(eventually(15s,
+                           [&] {
+                             http::Request r;
+                             r.url = console_url + "api/tasks";
+                             r.timeout = 2s;
+                             auto res = http::get(r, never);
+                             return res && res->status == 200;
+                           }),
+                console_url);
+
   // The crashing role comes back (first backoff: 1 s).
   REQUIRE(eventually(15s, [&] { return lines_of(project.crashes).size() >= 2; }));
   for (const auto& line : lines_of(project.crashes)) CHECK(line == "crash crasher-1");
@@ -243,6 +261,7 @@ TEST_CASE("up: runs the server and the fleet, restarts a crash, stops cleanly on
   for (const auto& [id, pid] : workers) CHECK_MESSAGE(process_gone(pid), id);
   CHECK_FALSE(fs::exists(project.state / "nats.url"));
   CHECK_FALSE(port_accepts(port_of(url)));
+  CHECK_FALSE(port_accepts(port_of(console_url.substr(0, console_url.size() - 1))));
   CHECK(up->out().find("stopped cleanly") != std::string::npos);
 }
 
