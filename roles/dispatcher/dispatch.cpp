@@ -158,11 +158,21 @@ ScaleDecision judge_scale(std::string_view role, const config::Instances& rule,
   const std::string name(role);
   if (running < rule.min) {
     state.backlog_high_since.reset();
+    if (!state.short_since) state.short_since = now;
+    const auto short_for = now - *state.short_since;
+    if (short_for <
+        std::max<std::chrono::seconds>(kShortfallGrace, std::chrono::seconds(rule.after_seconds))) {
+      return d;
+    }
+    state.short_since = now;  // the next one waits its own grace
     d.action = ScaleDecision::Action::start;
     d.reason = name + " has " + std::to_string(running) + " agent(s), fewer than min " +
-               std::to_string(rule.min);
+               std::to_string(rule.min) + " for " +
+               std::to_string(std::chrono::duration_cast<std::chrono::seconds>(short_for).count()) +
+               " s";
     return d;
   }
+  state.short_since.reset();
   const std::uint64_t threshold =
       static_cast<std::uint64_t>(rule.backlog) * static_cast<std::uint64_t>(std::max(running, 1));
   if (pending > threshold) {

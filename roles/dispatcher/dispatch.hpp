@@ -66,7 +66,15 @@ bool subject_matches(std::string_view pattern, std::string_view subject);
 
 struct ScaleState {
   std::optional<Time> backlog_high_since;  // when the backlog first stood above the threshold
+  std::optional<Time> short_since;         // when the role first had fewer agents than min
 };
+
+// How long a role must stay below its min before another agent is asked
+// for (at least; after_seconds when longer). Agents started beside the
+// dispatcher, or restarted by their supervisor after a crash, take a few
+// seconds to appear in agency-fleet: without this wait every start of
+// `agency up` could ask for a spurious extra agent.
+inline constexpr std::chrono::seconds kShortfallGrace{10};
 
 struct ScaleDecision {
   enum class Action { none, start, stop };

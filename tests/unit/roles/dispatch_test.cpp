@@ -128,8 +128,24 @@ TEST_CASE("dispatch: instance counts grow with a lasting backlog and shrink when
   CHECK(judge_scale("builder", now_rule, one, 3, t0, s5).action == ScaleDecision::Action::none);
   CHECK_FALSE(s5.backlog_high_since.has_value());
   CHECK(judge_scale("builder", now_rule, one, 4, t0, s5).action == ScaleDecision::Action::start);
-  // Below min: start, whatever the queue.
-  CHECK(judge_scale("builder", rule, {}, 0, t0, s4).action == ScaleDecision::Action::start);
+  // Below min: start, whatever the queue, once the shortfall has lasted
+  // after_seconds (here 30 s, more than the 10 s grace).
+  ScaleState s6;
+  CHECK(judge_scale("builder", rule, {}, 0, t0, s6).action == ScaleDecision::Action::none);
+  CHECK(judge_scale("builder", rule, {}, 0, t0 + 29s, s6).action == ScaleDecision::Action::none);
+  auto refill = judge_scale("builder", rule, {}, 0, t0 + 30s, s6);
+  CHECK(refill.action == ScaleDecision::Action::start);
+  CHECK(refill.reason.find("fewer than min 1 for 30 s") != std::string::npos);
+  // An agent that shows up in time (a restart, a slow start) ends the wait.
+  ScaleState s7;
+  (void)judge_scale("builder", now_rule, {}, 0, t0, s7);
+  (void)judge_scale("builder", now_rule, one, 0, t0 + 5s, s7);
+  CHECK_FALSE(s7.short_since.has_value());
+  CHECK(judge_scale("builder", now_rule, {}, 0, t0 + 12s, s7).action ==
+        ScaleDecision::Action::none);
+  // With no after_seconds, the grace alone.
+  CHECK(judge_scale("builder", now_rule, {}, 0, t0 + 22s, s7).action ==
+        ScaleDecision::Action::start);
 }
 
 }  // namespace
