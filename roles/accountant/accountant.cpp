@@ -39,6 +39,11 @@ constexpr std::string_view kDeadThroughKey = "accountant.usage.dead_through";
 constexpr std::string_view kQueue = "accountant";
 // Messages the follower reads from the stream per request.
 constexpr std::size_t kFollowSlice = 1000;
+// How long one tick may spend following the usage stream. Questions to the
+// accountant are answered on the same thread between ticks: a flood of
+// refused usage (each filed as a dead letter) must not keep them waiting.
+// What is left is read on the next tick, which comes at once.
+constexpr auto kFollowBudget = 250ms;
 
 const config::Accountant& settings(const RoleContext& ctx) {
   return config::accountant(*ctx.config);
@@ -161,6 +166,7 @@ Result<void> Accountant::start(const RoleContext& ctx) {
 void Accountant::stop(const RoleContext& /*ctx*/) { subs_.clear(); }
 
 std::optional<std::chrono::milliseconds> Accountant::tick_every(const RoleContext& ctx) const {
+  if (usage_behind_) return 0ms;  // the usage stream is not followed to its end yet
   auto every =
       std::chrono::milliseconds(std::chrono::seconds(settings(ctx).transcripts_every_seconds));
   return std::clamp<std::chrono::milliseconds>(every, 200ms, 5s);
@@ -287,7 +293,9 @@ void Accountant::on_usage(Incoming message) {
 void Accountant::follow_usage(const RoleContext& ctx) {
   std::uint64_t filed = 0;
   bool all_filed = true;
-  while (true) {
+  const auto deadline = std::chrono::steady_clock::now() + kFollowBudget;
+  usage_behind_ = false;
+  while (!usage_behind_) {
     auto batch = replay(ctx.mesh->connection(), subjects::kUsageStream, "agency.usage.>",
                         kFollowSlice, next_usage_);
     if (!batch) {
@@ -298,6 +306,10 @@ void Accountant::follow_usage(const RoleContext& ctx) {
       break;
     }
     for (const auto& m : *batch) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        usage_behind_ = true;  // this message and the rest: the next tick
+        break;
+      }
       auto d = m.delivery();
       if (!d) continue;
       next_usage_ = std::max(next_usage_, d->stream_sequence + 1);
@@ -311,6 +323,7 @@ void Accountant::follow_usage(const RoleContext& ctx) {
       }
     }
     if (batch->size() < kFollowSlice) break;
+    usage_behind_ = std::chrono::steady_clock::now() >= deadline;
   }
   if (filed > 0 && all_filed) {
     dead_through_ = next_usage_ - 1;

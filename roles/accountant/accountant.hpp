@@ -91,6 +91,8 @@ class Accountant final : public EnginelessRole {
   // and the one through which refused messages have been filed.
   std::uint64_t next_usage_ = 1;
   std::uint64_t dead_through_ = 0;
+  // The last follow_usage stopped at its time budget: tick again at once.
+  bool usage_behind_ = false;
   std::vector<Subscription> subs_;
 };
 
