@@ -108,23 +108,23 @@ Result<std::vector<Incoming>> replay(Connection& connection, std::string_view st
   nats::SubscriptionPtr sub(raw);
 
   std::vector<Incoming> out;
-  // Nothing to read: say so now. A fetch from an empty consumer would wait
-  // out its expiry.
+  // What the stream holds now is what is read. A fetch asks for no more
+  // than that: a fetch the server cannot fill waits out its expiry (with
+  // no_wait too, once it has sent some), and chasing messages stored while
+  // this reads would keep a caller here as long as a flood lasts.
+  std::size_t want = max;
   jsConsumerInfo* info = nullptr;
   if (natsSubscription_GetConsumerInfo(&info, sub.get(), nullptr, &code) == NATS_OK) {
-    const bool empty = info->NumPending == 0;
+    want = static_cast<std::size_t>(std::min<std::uint64_t>(info->NumPending, max));
     jsConsumerInfo_Destroy(info);
-    if (empty) {
-      natsSubscription_Unsubscribe(sub.get());
-      return out;
-    }
   }
-  while (out.size() < max) {
+  while (out.size() < want) {
     jsFetchRequest req;
     jsFetchRequest_Init(&req);
-    req.Batch = static_cast<int>(std::min<std::size_t>(256, max - out.size()));
+    req.Batch = static_cast<int>(std::min<std::size_t>(256, want - out.size()));
     req.NoWait = true;
     req.Expires = 2LL * 1000 * 1000 * 1000;
+    const int asked = req.Batch;  // nats.c changes req.Batch
     natsMsgList list{};
     s = natsSubscription_FetchRequest(&list, sub.get(), &req);
     if (s == NATS_TIMEOUT || s == NATS_NOT_FOUND) break;  // nothing more
@@ -137,6 +137,7 @@ Result<std::vector<Incoming>> replay(Connection& connection, std::string_view st
     natsMsgList_Destroy(&list);
     if (got == 0) break;
     natsMsg_Ack(out.back().raw(), nullptr);
+    if (got < asked) break;  // fewer than the stream held: removed meanwhile
     auto last = out.back().delivery();
     if (last && last->stream_sequence != 0) {
       jsMsgMetaData* meta = nullptr;

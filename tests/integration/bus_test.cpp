@@ -186,6 +186,52 @@ TEST_CASE("bus: task create is idempotent and writes one created event") {
   CHECK(events->front().to_stage() == "ready-for-prep");
 }
 
+// The accountant follows AGENCY_USAGE with replay() on the thread that
+// answers its questions; in the bus fuzzer one replay kept that thread 66 s
+// while the flood went on. replay() reads what the stream holds when it is
+// called and returns, however fast messages keep coming.
+TEST_CASE("bus: replay reads what the stream holds and returns while messages keep coming") {
+  test::NatsServer server;
+  auto c = server.connect();
+  REQUIRE(provision(*c, agency::config::provision_plan(agency::config::Config{}, {})).ok());
+  const std::string subject = "agency.usage.claude.builder";
+  for (int i = 0; i < 300; ++i) {
+    REQUIRE(c->js_publish(subject, Outgoing{"before " + std::to_string(i), {}}).ok());
+  }
+  // Another connection stores messages as fast as it can until told to stop.
+  auto writer_connection = server.connect("writer");
+  std::atomic<bool> writing{true};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    while (writing.load()) {
+      if (writer_connection->js_publish(subject, Outgoing{"during", {}}).ok()) ++written;
+      std::this_thread::sleep_for(1ms);  // the writer's pace, not a wait for anything
+    }
+  });
+  while (written.load() < 5) std::this_thread::yield();  // the writer is storing
+  const auto began = std::chrono::steady_clock::now();
+  auto got = replay(*c, subjects::kUsageStream, "agency.usage.>", 1000);
+  const auto took = std::chrono::steady_clock::now() - began;
+  const int during_read = written.load();
+  writing.store(false);
+  writer.join();
+  REQUIRE(got.ok());
+  // Everything stored before the call, in order, and not the 1000 asked
+  // for: the writer's messages stored during the read are left.
+  REQUIRE(got->size() >= 305);
+  CHECK(got->size() < 1000);
+  CHECK(std::string(got->front().data()) == "before 0");
+  CHECK(std::string((*got)[299].data()) == "before 299");
+  CHECK_MESSAGE(
+      took < 5s,
+      "replay took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                     << " ms while " << during_read << " messages were stored");
+  // A replay from a sequence past the end returns at once with nothing.
+  auto none = replay(*c, subjects::kUsageStream, "agency.usage.>", 1000, 100000);
+  REQUIRE(none.ok());
+  CHECK(none->empty());
+}
+
 TEST_CASE("bus: a connection rides out a server restart on the same store") {
   test::NatsServer server;
   std::mutex mu;
