@@ -541,8 +541,10 @@ test(`bus fuzzer: ${COUNT} hostile messages (seed ${SEED}) leave the fleet whole
       if (item.kind !== "req" || item.unsent) continue;
       const c = cat(item.cat);
       c.requests++;
-      if (item.replyMs !== undefined) c.replies++;
-      else c.noReply.push(item);
+      if (item.replyMs !== undefined) {
+        c.replies++;
+        c.slowest = Math.max(c.slowest ?? 0, item.replyMs);
+      } else c.noReply.push(item);
     }
     const silent = [...byCat].filter(([, c]) => c.noReply.length);
     if (silent.length) {
@@ -556,7 +558,7 @@ test(`bus fuzzer: ${COUNT} hostile messages (seed ${SEED}) leave the fleet whole
     const totalMs = Date.now() - began;
     const rows = [...byCat].sort(([a], [b]) => a.localeCompare(b)).map(([name, c]) =>
       `  ${name.padEnd(26)} sent ${String(c.sent).padStart(5)}${c.unsent ? ` (+${c.unsent} refused by client/server)` : ""}` +
-        (c.expectDead ? `  dead letters ${c.dead}/${c.expectDead}` : "") + (c.requests ? `  replies ${c.replies}/${c.requests}` : ""),
+        (c.expectDead ? `  dead letters ${c.dead}/${c.expectDead}` : "") + (c.requests ? `  replies ${c.replies}/${c.requests}${c.replies ? `, slowest ${secs(c.slowest)}` : ""}` : ""),
     );
     say(`per category:\n${rows.join("\n")}`);
     say(
