@@ -230,7 +230,7 @@ async function main() {
     rows.push([`task event -> card moved, p50 (${lat.length} changes)`, `${percentile(lat, 50)} ms`, "250 ms"]);
     rows.push([`task event -> card moved, p99`, `${percentile(lat, 99)} ms`, "250 ms"]);
     rows.push([`floor: same events at a bare NATS subscriber, p50 / p99 (${floor.length})`,
-      `${percentile(floor, 50)} / ${percentile(floor, 99)} ms`, "-"]);
+      `${percentile(floor, 50).toFixed(1)} / ${percentile(floor, 99).toFixed(1)} ms`, "-"]);
     rows.push([`page / floor, p50 / p99`, `${ratio(50)}x / ${ratio(99)}x`, "-"]);
   } catch (err) {
     console.error(`console_bench: ${err.message}`);
