@@ -12,6 +12,12 @@ namespace voc = vocabulary;
 
 namespace {
 
+// How long a condition has held: `since` is set the first time it is seen.
+std::chrono::seconds held_for(std::optional<Time>& since, Time now) {
+  if (!since) since = now;
+  return std::chrono::duration_cast<std::chrono::seconds>(now - *since);
+}
+
 std::vector<std::string_view> tokens(std::string_view subject) {
   std::vector<std::string_view> out;
   std::size_t start = 0;
@@ -158,33 +164,25 @@ ScaleDecision judge_scale(std::string_view role, const config::Instances& rule,
   const std::string name(role);
   if (running < rule.min) {
     state.backlog_high_since.reset();
-    if (!state.short_since) state.short_since = now;
-    const auto short_for = now - *state.short_since;
-    if (short_for <
-        std::max<std::chrono::seconds>(kShortfallGrace, std::chrono::seconds(rule.after_seconds))) {
-      return d;
-    }
+    const auto short_for = held_for(state.short_since, now);
+    if (short_for < std::max(kShortfallGrace, std::chrono::seconds(rule.after_seconds))) return d;
     state.short_since = now;  // the next one waits its own grace
     d.action = ScaleDecision::Action::start;
     d.reason = name + " has " + std::to_string(running) + " agent(s), fewer than min " +
-               std::to_string(rule.min) + " for " +
-               std::to_string(std::chrono::duration_cast<std::chrono::seconds>(short_for).count()) +
-               " s";
+               std::to_string(rule.min) + " for " + std::to_string(short_for.count()) + " s";
     return d;
   }
   state.short_since.reset();
   const std::uint64_t threshold =
       static_cast<std::uint64_t>(rule.backlog) * static_cast<std::uint64_t>(std::max(running, 1));
   if (pending > threshold) {
-    if (!state.backlog_high_since) state.backlog_high_since = now;
-    const auto high_for = now - *state.backlog_high_since;
+    const auto high_for = held_for(state.backlog_high_since, now);
     if (running < rule.max && high_for >= std::chrono::seconds(rule.after_seconds)) {
       d.action = ScaleDecision::Action::start;
-      d.reason =
-          std::to_string(pending) + " briefs queued for " + name + " (more than " +
-          std::to_string(rule.backlog) + " per agent for " +
-          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(high_for).count()) +
-          " s), " + std::to_string(running) + " agent(s) of max " + std::to_string(rule.max);
+      d.reason = std::to_string(pending) + " briefs queued for " + name + " (more than " +
+                 std::to_string(rule.backlog) + " per agent for " +
+                 std::to_string(high_for.count()) + " s), " + std::to_string(running) +
+                 " agent(s) of max " + std::to_string(rule.max);
       state.backlog_high_since = now;  // the next one waits its own after_seconds
     }
     return d;
