@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "bus/nkeys.hpp"
+
 namespace agency {
 namespace {
 
@@ -167,6 +169,18 @@ std::int64_t Subscription::received() const {
   return pending + delivered + dropped;
 }
 
+std::string Connection::new_inbox() const {
+  natsInbox* raw = nullptr;
+  std::string unique;
+  if (natsInbox_Create(&raw) == NATS_OK) {
+    // "_INBOX.<nuid>": the nuid is what makes it unique.
+    std::string_view inbox(raw);
+    unique = std::string(inbox.substr(inbox.rfind('.') + 1));
+    natsInbox_Destroy(raw);
+  }
+  return inbox_prefix_ + "." + unique;
+}
+
 void Subscription::unsubscribe() {
   if (sub_ != nullptr) {
     natsSubscription_Unsubscribe(sub_.get());
@@ -178,6 +192,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& sett
                                                      const ConnectOptions& options) {
   std::unique_ptr<Connection> c(new Connection());
   c->settings_ = settings;
+  if (!options.inbox_prefix.empty()) c->inbox_prefix_ = options.inbox_prefix;
   c->callbacks_ = new CallbackState{options, {}, {}, false};
 
   natsOptions* raw_opts = nullptr;
@@ -212,6 +227,13 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& sett
   natsOptions_SetReconnectedCB(opts.get(), on_reconnected, c->callbacks_);
   natsOptions_SetErrorHandler(opts.get(), on_async_error, c->callbacks_);
   natsOptions_SetClosedCB(opts.get(), on_closed, c->callbacks_);
+  if (!options.inbox_prefix.empty()) {
+    if (auto r = check(natsOptions_SetCustomInboxPrefix(opts.get(), options.inbox_prefix.c_str()),
+                       "inbox prefix " + options.inbox_prefix);
+        !r) {
+      return r.error();
+    }
+  }
   if (options.ordered_delivery) {
     // nats.c's global delivery pool has one thread unless resized.
     natsOptions_UseGlobalMessageDelivery(opts.get(), true);
@@ -229,9 +251,18 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& sett
     }
   }
   if (!settings.nkey_seed_file.empty()) {
-    if (auto r =
-            check(natsOptions_SetNKeyFromSeed(opts.get(), nullptr, settings.nkey_seed_file.c_str()),
-                  "NKey seed file " + settings.nkey_seed_file + " (NATS_NKEY)");
+    // nats.c signs with the seed but sends the public key it is given, and
+    // with none it quietly sends no NKey at all.
+    auto seed = nkeys::read_seed(settings.nkey_seed_file);
+    if (!seed) return make_error(errc::config, seed.error().message + " (NATS_NKEY)");
+    auto public_key = nkeys::public_key_of(*seed);
+    if (!public_key) {
+      return make_error(errc::config, "NKey seed file " + settings.nkey_seed_file +
+                                          " (NATS_NKEY): " + public_key.error().message);
+    }
+    if (auto r = check(natsOptions_SetNKeyFromSeed(opts.get(), public_key->c_str(),
+                                                   settings.nkey_seed_file.c_str()),
+                       "NKey seed file " + settings.nkey_seed_file + " (NATS_NKEY)");
         !r) {
       return r.error();
     }

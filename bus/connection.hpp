@@ -36,6 +36,11 @@ struct ConnectOptions {
   // arrive (`agency watch`). Otherwise each subscription has its own thread
   // and messages on different subjects may be handled out of order.
   bool ordered_delivery = false;
+  // Replies to this connection's requests and fetches come to
+  // <inbox_prefix>.<unique>; empty: _INBOX. An agent uses _INBOX.<agent-id>,
+  // so that a server with per-agent permissions can keep every other client
+  // from reading its replies (docs/STREAMS.md, "Permissions").
+  std::string inbox_prefix;
   // Told about disconnects and reconnects ("disconnected from ...",
   // "reconnected to ..."). Called on a library thread.
   std::function<void(std::string_view event)> on_event;
@@ -89,6 +94,8 @@ class Connection {
   [[nodiscard]] natsConnection* raw() const { return nc_.get(); }
   [[nodiscard]] jsCtx* js() const { return js_.get(); }
   [[nodiscard]] const ConnectSettings& settings() const { return settings_; }
+  // A fresh reply subject under this connection's inbox prefix.
+  [[nodiscard]] std::string new_inbox() const;
   [[nodiscard]] bool connected() const;
   // URL of the server we are connected to, without credentials.
   [[nodiscard]] std::string connected_url() const;
@@ -111,6 +118,7 @@ class Connection {
  private:
   Connection() = default;
   ConnectSettings settings_;
+  std::string inbox_prefix_ = "_INBOX";
   nats::ConnectionPtr nc_;
   nats::JsCtxPtr js_;
   CallbackState* callbacks_ = nullptr;
