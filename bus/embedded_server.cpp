@@ -162,6 +162,30 @@ struct EmbeddedServer::Impl {
   [[nodiscard]] std::filesystem::path log_path() const {
     return options.state_dir / "nats-server.log";
   }
+  [[nodiscard]] std::filesystem::path config_path() const {
+    return options.state_dir / "nats-server.conf";
+  }
+
+  // The configuration file, readable by its owner only: it names the users.
+  Result<void> write_config() const {
+    const auto tmp = config_path().string() + ".tmp";
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (fd.get() < 0) return make_error(errc::io, "cannot write " + tmp + ": " + errno_text(errno));
+    const std::string& text = options.config;
+    std::size_t done = 0;
+    while (done < text.size()) {
+      ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return make_error(errc::io, "cannot write " + tmp + ": " + errno_text(errno));
+      done += static_cast<std::size_t>(n);
+    }
+    fd.reset();
+    if (::rename(tmp.c_str(), config_path().c_str()) != 0) {
+      return make_error(errc::io,
+                        "cannot write " + config_path().string() + ": " + errno_text(errno));
+    }
+    return {};
+  }
 
   // The server with its output appended to the log (bus/spawn.hpp). The
   // child gets its own process group (a Ctrl-C in the terminal reaches only
@@ -181,6 +205,10 @@ struct EmbeddedServer::Impl {
                   (options.state_dir / "jetstream").string()};
     if (options.monitor_port > 0) {
       child.argv.insert(child.argv.end(), {"-m", std::to_string(options.monitor_port)});
+    }
+    if (!options.config.empty()) {
+      if (auto r = write_config(); !r) return r;
+      child.argv.insert(child.argv.end(), {"-c", config_path().string()});
     }
     Fd log(::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (log.get() < 0) {
@@ -390,6 +418,17 @@ Result<void> EmbeddedServer::restart() {
     if (auto r = impl_->stop(milliseconds{5000}); !r) return r;
   }
   return impl_->start_once();
+}
+
+Result<void> EmbeddedServer::reload(const std::string& config) {
+  impl_->options.config = config;
+  if (auto r = impl_->write_config(); !r) return r;
+  if (impl_->pid <= 0) return {};
+  if (::kill(impl_->pid, SIGHUP) != 0) {
+    return make_error(errc::io, "cannot signal nats-server pid " + std::to_string(impl_->pid) +
+                                    " to reload: " + errno_text(errno));
+  }
+  return {};
 }
 
 }  // namespace agency

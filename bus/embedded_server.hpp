@@ -26,6 +26,9 @@ struct EmbeddedServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;          // 0: a free port
   int monitor_port = 0;  // 0: a free port; -1: no monitoring endpoint
+  // More server configuration (authorization, tls blocks): written to
+  // <state_dir>/nats-server.conf (0600) and given with -c. Empty: none.
+  std::string config;
   // How long start() waits for the server to accept connections.
   std::chrono::milliseconds ready_timeout{10000};
 };
@@ -50,6 +53,9 @@ class EmbeddedServer {
   void kill();
   // Starts it again on the same port and store (after stop() or kill()).
   Result<void> restart();
+  // Rewrites the configuration and has the running server read it again
+  // (SIGHUP): users and permissions change without a restart.
+  Result<void> reload(const std::string& config);
 
  private:
   EmbeddedServer() = default;

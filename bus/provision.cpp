@@ -206,6 +206,9 @@ Result<void> ensure_consumer(Connection& c, const std::string& role, std::string
   jsConsumerConfig cfg;
   jsConsumerConfig_Init(&cfg);
   cfg.Durable = durable.c_str();
+  // Named too: nats.c then creates it on a subject that carries its name and
+  // filter, which a per-agent permission can grant exactly (docs/STREAMS.md).
+  cfg.Name = durable.c_str();
   std::string description = "Briefs of priority " + std::string(priority) + " for role " + role +
                             ", shared by all its agents";
   cfg.Description = description.c_str();
@@ -311,6 +314,9 @@ Result<void> ensure_durable(Connection& connection, const std::string& stream,
   jsConsumerConfig cfg;
   jsConsumerConfig_Init(&cfg);
   cfg.Durable = durable.c_str();
+  // Named too: nats.c then creates it on a subject that carries its name and
+  // filter, which a per-agent permission can grant exactly (docs/STREAMS.md).
+  cfg.Name = durable.c_str();
   cfg.Description = description.c_str();
   cfg.FilterSubject = filter.c_str();
   cfg.AckPolicy = js_AckExplicit;
