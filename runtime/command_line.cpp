@@ -5,6 +5,7 @@
 
 #include "bus/connect.hpp"
 #include "bus/text.hpp"
+#include "runtime/credentials.hpp"
 
 namespace agency::cli {
 
@@ -36,6 +37,7 @@ Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
     if (in && std::getline(in, url) && !url.empty()) {
       settings->servers = {url};
       settings->origin = "agency up, " + url_file.string();
+      credentials::apply_local_admin(cfg->state_dir, cfg->nats.tls_ca, *settings);
     }
   }
   ConnectOptions options;

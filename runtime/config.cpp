@@ -51,6 +51,17 @@ nats:
   binary: ""
   # Replicas of every stream and bucket: 1 on one machine, 3 in a cluster.
   replicas: 1
+  # The embedded server lets in only the users agency made: one per agent,
+  # allowed only what its role needs (docs/STREAMS.md, "Permissions"); keys
+  # in <state_dir>/auth. false: whoever reaches the port may do anything.
+  auth: true
+  # TLS for the embedded server: its certificate and key files, and the CA
+  # that signed them (agents and the CLI are given it). Or `agency up --tls`
+  # makes a CA and certificate in <state_dir>/tls.
+  tls:
+    cert: ""
+    key: ""
+    ca: ""
 
 # The repositories the fleet works on, for example:
 #   - name: api                  # letters, digits, '-' and '_'
@@ -92,8 +103,9 @@ constexpr std::array<std::string_view, 6> kTopKeys = {"state_dir", "nats",     "
 constexpr std::array<std::string_view, 6> kLimitsKeys = {"brief_bytes", "question_bytes",
                                                          "mail_bytes",  "usage_bytes",
                                                          "task_bytes",  "dead_letter_keep_bytes"};
-constexpr std::array<std::string_view, 6> kNatsKeys = {"url",          "host",   "port",
-                                                       "monitor_port", "binary", "replicas"};
+constexpr std::array<std::string_view, 8> kNatsKeys = {"url",    "host",     "port", "monitor_port",
+                                                       "binary", "replicas", "auth", "tls"};
+constexpr std::array<std::string_view, 3> kTlsKeys = {"cert", "key", "ca"};
 constexpr std::array<std::string_view, 7> kProjectKeys = {
     "name", "repo", "default_branch", "test_command", "landing", "land_with", "remote"};
 constexpr std::array<std::string_view, 4> kLandings = {"merge", "push", "pr", "none"};
@@ -272,9 +284,32 @@ class Parser : public Reader {
         if (auto v = string_value(item, "a program name or path")) n.binary = binary(*v);
       } else if (key == "replicas") {
         if (auto v = int_value(item, 1, 5)) n.replicas = *v;
+      } else if (key == "auth") {
+        if (auto v = bool_value(item)) n.auth = *v;
+      } else if (key == "tls") {
+        tls(item, n);
       }
     }
     return n;
+  }
+
+  void tls(const Item& section, Nats& n) {
+    if (section.value.IsNull()) return;
+    if (!section.value.IsMap()) {
+      fail(section,
+           "must be a map with the keys " + join(kTlsKeys) + ", got " + describe(section.value));
+    }
+    for (const auto& item : entries(section, kTlsKeys)) {
+      auto key = item.key.Scalar();
+      auto v = string_value(item, "a file path");
+      if (!v || v->empty()) continue;
+      if (key == "cert") n.tls_cert = resolve(*v);
+      if (key == "key") n.tls_key = resolve(*v);
+      if (key == "ca") n.tls_ca = resolve(*v);
+    }
+    if (n.tls_cert.empty() != n.tls_key.empty()) {
+      fail(section, "needs both cert and key (the server's certificate and its private key)");
+    }
   }
 
   Pipeline pipeline(const Item& section) {

@@ -34,6 +34,16 @@ struct Nats {
   int monitor_port = 0;  // 0: a free port; -1: none
   std::string binary;    // empty: nats-server on PATH
   int replicas = 1;      // stream and bucket replicas (3 in a cluster)
+  // The embedded server checks who connects: one NKey user per agent with
+  // its role's permissions (runtime/permissions.hpp), keys in
+  // <state_dir>/auth. false: whoever reaches the port may do anything.
+  bool auth = true;
+  // TLS for the embedded server: its certificate and key, and the CA that
+  // signed them (given to agents and the CLI as NATS_CA). Empty: no TLS,
+  // unless `agency up --tls` makes a CA and certificate in <state_dir>/tls.
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
+  std::filesystem::path tls_ca;
 };
 
 struct Project {

@@ -66,7 +66,7 @@ Result<v1::Answer> ask_role(Connection& connection, std::string_view role, v1::Q
   }
   if (question.id().empty()) question.set_id(ids::question());
   if (!question.has_asked_at()) *question.mutable_asked_at() = now_timestamp();
-  const std::string inbox = "_INBOX." + ids::make("ask");
+  const std::string inbox = connection.new_inbox();
   question.set_role(std::string(role));
   question.set_reply_to(inbox);
 

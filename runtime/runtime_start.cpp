@@ -96,6 +96,9 @@ Result<void> Agent::connect(const Options& opts) {
   ConnectOptions co;
   co.name = options_.agent_id;
   co.mode = ConnectMode::keep_trying;
+  // Its own reply subjects: with per-agent permissions no other client may
+  // read them (docs/STREAMS.md, "Permissions").
+  co.inbox_prefix = "_INBOX." + options_.agent_id;
   co.on_event = [log = log_](std::string_view e) { log->warn("nats {}", e); };
   log_->info("connecting agent={} nats={} ({})", options_.agent_id, settings->display_url(),
              settings->origin);

@@ -21,7 +21,8 @@ packages=(
   libcli11-dev
   nlohmann-json3-dev
   libcurl4-openssl-dev
-  libssl-dev        # SHA-256 of payloads too large for a dead letter
+  libssl-dev        # SHA-256 of payloads too large for a dead letter; NKeys
+  openssl           # agency up --tls: a CA and a server certificate
   libsqlite3-dev
   clang-format
   # The asan preset: clang with its sanitizer and libFuzzer runtimes
