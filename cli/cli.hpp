@@ -36,6 +36,7 @@ void add_mail_command(CLI::App& app, GlobalOptions& global);     // lateral.cpp
 void add_doctor_command(CLI::App& app, GlobalOptions& global);   // doctor.cpp
 void add_agent_command(CLI::App& app, GlobalOptions& global);    // agent.cpp
 void add_console_command(CLI::App& app, GlobalOptions& global);  // console.cpp
+void add_creds_command(CLI::App& app, GlobalOptions& global);    // creds.cpp
 // cancel, retry, unblock, move, priority, comment under `agency task`.
 void add_task_steer_commands(CLI::App& task, GlobalOptions& global);  // steer.cpp
 

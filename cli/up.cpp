@@ -32,6 +32,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -40,6 +41,7 @@
 #include <sstream>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "agency/v1/control.pb.h"
@@ -55,8 +57,10 @@
 #include "cli/cli.hpp"
 #include "cli/supervisor.hpp"
 #include "console/server.hpp"
+#include "runtime/credentials.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/orphans.hpp"
+#include "runtime/permissions.hpp"
 #include "runtime/place.hpp"
 
 namespace agency::cli {
@@ -89,6 +93,7 @@ struct UpOptions {
   int console_port = kDefaultConsolePort;
   std::string console_listen = "127.0.0.1";
   bool console_read_only = false;
+  bool tls = false;  // --tls: a CA and certificate made in the state dir
 };
 
 // A port to listen on at `address`: `wanted` when it is free, else (when it
@@ -308,6 +313,9 @@ struct FleetEnv {
   fs::path logs;
   std::string nats_url;
   fs::path config_file;  // empty: the embedded default
+  credentials::MeshAccess access;
+  // Lets a new agent id in (its key, the server told): before it starts.
+  std::function<Result<void>(const std::string& id)> admit;
 };
 
 ChildSpec agent_spec(const FleetEnv& fleet, const config::Role& role,
@@ -317,6 +325,7 @@ ChildSpec agent_spec(const FleetEnv& fleet, const config::Role& role,
   spec.argv = argv;
   spec.log_file = fleet.logs / (spec.id + ".log");
   spec.env = role.env;
+  for (auto& [k, v] : fleet.access.client_env(spec.id)) spec.env[k] = v;
   spec.env["NATS_URL"] = fleet.nats_url;
   spec.env["AGENCY_AGENT_ID"] = spec.id;
   spec.env["AGENCY_ROLE"] = role.name;
@@ -404,6 +413,8 @@ class Scaler {
       reply = start(*request);
     } else if (request->action() == "stop") {
       reply = stop(*request);
+    } else if (request->action() == "admit") {
+      reply = admit(*request);
     } else {
       reply.set_agent_id(request->agent_id());
       reply.set_reason("unknown action '" + request->action() + "'; use start or stop");
@@ -490,6 +501,12 @@ class Scaler {
     }
     const int n = ++highest_[name];
     auto spec = agent_spec(fleet_, *role, command.argv, n);
+    if (fleet_.admit) {
+      if (auto r = fleet_.admit(spec.id); !r) {
+        reply.set_reason("cannot let " + spec.id + " into the mesh: " + r.error().message);
+        return reply;
+      }
+    }
     auto pid = supervisor_.start(spec);
     if (!pid) {
       reply.set_reason(pid.error().message);
@@ -500,6 +517,24 @@ class Scaler {
               (request.reason().empty() ? "" : ": " + request.reason()));
     reply.set_ok(true);
     reply.set_agent_id(spec.id);
+    return reply;
+  }
+
+  // `agency creds` made a key for an agent that runs elsewhere: the server
+  // is told to let it in.
+  v1::ScaleReply admit(const v1::ScaleRequest& request) {
+    v1::ScaleReply reply;
+    reply.set_agent_id(request.agent_id());
+    if (!fleet_.admit) {
+      reply.set_reason("this mesh's server is not run by agency up, or has no users (nats.auth)");
+      return reply;
+    }
+    if (auto r = fleet_.admit(request.agent_id()); !r) {
+      reply.set_reason(r.error().message);
+      return reply;
+    }
+    out_.line("let " + request.agent_id() + " into the mesh " + by(request));
+    reply.set_ok(true);
     return reply;
   }
 
@@ -611,6 +646,64 @@ void print_table(const Out& out, const std::vector<std::vector<std::string>>& ro
 
 // Everything `agency up` has started, torn down in reverse order whatever
 // path leaves run_up.
+// Who may connect to the embedded server: one NATS user per agent (keys
+// made for every agent the fleet may start) and TLS.
+Result<void> prepare_access(const config::Config& cfg, const UpOptions& opts,
+                            credentials::MeshAccess& access) {
+  access.auth = cfg.nats.auth;
+  if (access.auth) {
+    std::vector<int> counts;
+    for (const auto& role : cfg.roles) {
+      auto it = cfg.instances.find(role.name);
+      counts.push_back(std::max(role.count, it == cfg.instances.end() ? 0 : it->second.max));
+    }
+    if (auto r = credentials::ensure_fleet(access.state_dir, access.roles, counts); !r) {
+      return r.error();
+    }
+  }
+  if (!cfg.nats.tls_cert.empty()) {
+    access.tls_cert = cfg.nats.tls_cert;
+    access.tls_key = cfg.nats.tls_key;
+    access.tls_ca = cfg.nats.tls_ca.empty() ? cfg.nats.tls_cert : cfg.nats.tls_ca;
+  } else if (opts.tls) {
+    auto made = credentials::ensure_tls(access.state_dir, {cfg.nats.host});
+    if (!made) return made.error();
+    access.tls_ca = made->ca;
+    access.tls_cert = made->cert;
+    access.tls_key = made->key;
+  }
+  return {};
+}
+
+// A new agent id: its key, the server told to read its users again, and
+// back once a connection with that key is let in.
+Result<void> admit_agent(const credentials::MeshAccess& access, EmbeddedServer& server,
+                         const std::string& url, const std::string& id) {
+  if (permissions::principal_named(id, access.roles).role.empty()) {
+    return make_error(errc::config, "'" + id + "' is no agent id of a role of this fleet");
+  }
+  auto made = credentials::ensure(access.state_dir, id);
+  if (!made) return made.error();
+  if (!*made) return {};
+  auto text = access.server_config();
+  if (!text) return text.error();
+  if (auto r = server.reload(*text); !r) return r;
+  ConnectSettings settings;
+  settings.servers = {url};
+  settings.origin = "embedded nats-server";
+  access.apply(settings, id);
+  ConnectOptions co;
+  co.name = "agency-up-admit";
+  Error last;
+  for (int attempt = 0; attempt < 40; ++attempt) {
+    auto c = Connection::open(settings, co);
+    if (c) return {};
+    last = c.error();
+    std::this_thread::sleep_for(milliseconds{50});
+  }
+  return make_error(errc::connect, "the server did not take the new key: " + last.message);
+}
+
 struct Session {
   Out out;
   std::unique_ptr<EmbeddedServer> server;
@@ -712,13 +805,26 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
   // The server: an existing one, or our own.
   std::string nats_url = !global.nats_url.empty() ? global.nats_url : cfg.nats.url;
   std::string origin = !global.nats_url.empty() ? "--nats" : "nats.url in agency.yaml";
+  credentials::MeshAccess access;
+  access.state_dir = state_dir;
+  for (const auto& role : cfg.roles) access.roles.push_back(role.name);
   if (nats_url.empty()) {
+    if (auto r = prepare_access(cfg, opts, access); !r) {
+      report(r.error());
+      return exit_code_for(r.error());
+    }
     EmbeddedServerOptions so;
     so.binary = cfg.nats.binary;
     so.state_dir = state_dir / "nats";
     so.host = cfg.nats.host;
     so.port = cfg.nats.port;
     so.monitor_port = cfg.nats.monitor_port;
+    auto server_config = access.server_config();
+    if (!server_config) {
+      report(server_config.error());
+      return exit_code_for(server_config.error());
+    }
+    so.config = *server_config;
     auto started = EmbeddedServer::start(so);
     if (!started) {
       report(started.error());
@@ -726,6 +832,7 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
     }
     session.server = std::move(*started);
     nats_url = session.server->url();
+    if (!access.tls_ca.empty()) nats_url = "tls://" + nats_url.substr(nats_url.find("://") + 3);
     origin = "embedded nats-server";
     if (auto r = write_file_atomically(url_file, nats_url + "\n"); !r) {
       out.warn(r.error().message + "; other agency commands will not find the server by itself");
@@ -736,6 +843,14 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
              ", JetStream on)");
     out << "  NATS URL     " << nats_url << '\n';
     out << "  use it with: export NATS_URL=" << nats_url << '\n';
+    if (access.auth) {
+      out << "               export NATS_NKEY="
+          << credentials::creds_file(state_dir, "admin").string()
+          << "   (admin; agency commands here find it by themselves)\n";
+    }
+    if (!access.tls_ca.empty()) {
+      out << "               export NATS_CA=" << access.tls_ca.string() << '\n';
+    }
     if (session.server->monitor_port() > 0) {
       out << "  monitoring   http://" << (cfg.nats.host == "0.0.0.0" ? "127.0.0.1" : cfg.nats.host)
           << ':' << session.server->monitor_port() << '\n';
@@ -762,6 +877,7 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
   }
   settings->servers = {nats_url};
   settings->origin = origin;
+  access.apply(*settings, "admin");
   ConnectOptions co;
   co.name = "agency-up";
   co.mode = ConnectMode::keep_trying;
@@ -840,8 +956,14 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
   }
   std::vector<std::vector<std::string>> rows = {{"AGENT", "PID", "COMMAND", "LOG"}};
   const auto exe_dir = self_dir();
-  FleetEnv fleet{state_dir, state_dir / "logs", nats_url,
-                 cfg.source.empty() ? fs::path() : fs::absolute(cfg.source)};
+  FleetEnv fleet{state_dir, state_dir / "logs",
+                 nats_url,  cfg.source.empty() ? fs::path() : fs::absolute(cfg.source),
+                 access,    nullptr};
+  if (access.auth && session.server) {
+    fleet.admit = [&access, &session, &nats_url](const std::string& id) {
+      return admit_agent(access, *session.server, nats_url, id);
+    };
+  }
   Scaler scaler(cfg, fleet, exe_dir, supervisor, *conn, out);
   auto inbox = std::make_shared<ScaleInbox>();
   std::optional<Subscription> scale_sub;
@@ -914,6 +1036,7 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
                    std::to_string(port)};
       if (opts.console_read_only) spec.argv.emplace_back("--read-only");
       spec.log_file = fleet.logs / "console.log";
+      spec.env = access.client_env("admin");
       spec.env["NATS_URL"] = nats_url;
       if (!fleet.config_file.empty()) spec.env["AGENCY_CONFIG"] = fleet.config_file.string();
       std::string token;
@@ -1001,6 +1124,9 @@ void add_up_command(CLI::App& app, GlobalOptions& global) {
                   "prints)");
   cmd->add_flag("--console-read-only", opts->console_read_only,
                 "serve the console's pages without its actions");
+  cmd->add_flag("--tls", opts->tls,
+                "serve the embedded server over TLS with a CA and certificate made in "
+                "<state_dir>/tls (nats.tls in agency.yaml names your own)");
   cmd->add_flag("--json", global.json,
                 "print the start summary as one JSON line on stdout (messages go to stderr)");
   cmd->callback([&global, opts] {
