@@ -140,6 +140,16 @@ std::string log_tail(const std::filesystem::path& log, std::uintmax_t offset) {
   return out;
 }
 
+// A string in nats-server's config syntax.
+std::string quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
 std::uintmax_t file_size_or_zero(const std::filesystem::path& p) {
   std::error_code ec;
   auto size = std::filesystem::file_size(p, ec);
@@ -171,7 +181,15 @@ struct EmbeddedServer::Impl {
     const auto tmp = config_path().string() + ".tmp";
     Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (fd.get() < 0) return make_error(errc::io, "cannot write " + tmp + ": " + errno_text(errno));
-    const std::string& text = options.config;
+    std::string text =
+        "# Written by agency for its embedded nats-server; rewritten at each start.\n"
+        "server_name: agency\nhost: " +
+        quoted(options.host) + "\nport: " + std::to_string(options.port) + "\n";
+    if (options.monitor_port > 0) {
+      text += "http_port: " + std::to_string(options.monitor_port) + "\n";  // on `host`
+    }
+    text += "jetstream {\n  store_dir: " + quoted((options.state_dir / "jetstream").string()) +
+            "\n}\n" + options.config;
     std::size_t done = 0;
     while (done < text.size()) {
       ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
@@ -192,24 +210,12 @@ struct EmbeddedServer::Impl {
   // `agency up`, which stops the fleet before the server), a clean signal
   // mask, no inherited fds, and dies with the thread that started it.
   Result<void> spawn() {
+    // Everything in one file, so that a reload (SIGHUP) reads the same
+    // settings again: nats-server refuses to reload a config that drops a
+    // setting given on its command line.
+    if (auto r = write_config(); !r) return r;
     SpawnSpec child;
-    child.argv = {binary.string(),
-                  "--server_name",
-                  "agency",
-                  "-a",
-                  options.host,
-                  "-p",
-                  std::to_string(options.port),
-                  "-js",
-                  "-sd",
-                  (options.state_dir / "jetstream").string()};
-    if (options.monitor_port > 0) {
-      child.argv.insert(child.argv.end(), {"-m", std::to_string(options.monitor_port)});
-    }
-    if (!options.config.empty()) {
-      if (auto r = write_config(); !r) return r;
-      child.argv.insert(child.argv.end(), {"-c", config_path().string()});
-    }
+    child.argv = {binary.string(), "-c", config_path().string()};
     Fd log(::open(log_path().c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
     if (log.get() < 0) {
       return make_error(errc::io, "cannot open " + log_path().string() + ": " + errno_text(errno));
