@@ -315,7 +315,7 @@ struct FleetEnv {
   fs::path config_file;  // empty: the embedded default
   credentials::MeshAccess access;
   // Lets a new agent id in (its key, the server told): before it starts.
-  std::function<Result<void>(const std::string& id)> admit;
+  std::function<Result<void>(const std::string& id, bool reload)> admit;
 };
 
 ChildSpec agent_spec(const FleetEnv& fleet, const config::Role& role,
@@ -502,7 +502,7 @@ class Scaler {
     const int n = ++highest_[name];
     auto spec = agent_spec(fleet_, *role, command.argv, n);
     if (fleet_.admit) {
-      if (auto r = fleet_.admit(spec.id); !r) {
+      if (auto r = fleet_.admit(spec.id, false); !r) {
         reply.set_reason("cannot let " + spec.id + " into the mesh: " + r.error().message);
         return reply;
       }
@@ -529,7 +529,7 @@ class Scaler {
       reply.set_reason("this mesh's server is not run by agency up, or has no users (nats.auth)");
       return reply;
     }
-    if (auto r = fleet_.admit(request.agent_id()); !r) {
+    if (auto r = fleet_.admit(request.agent_id(), true); !r) {
       reply.set_reason(r.error().message);
       return reply;
     }
@@ -676,15 +676,16 @@ Result<void> prepare_access(const config::Config& cfg, const UpOptions& opts,
 }
 
 // A new agent id: its key, the server told to read its users again, and
-// back once a connection with that key is let in.
+// back once a connection with that key is let in. `reload`: even when the
+// key is there already (`agency creds` made it).
 Result<void> admit_agent(const credentials::MeshAccess& access, EmbeddedServer& server,
-                         const std::string& url, const std::string& id) {
+                         const std::string& url, const std::string& id, bool reload) {
   if (permissions::principal_named(id, access.roles).role.empty()) {
     return make_error(errc::config, "'" + id + "' is no agent id of a role of this fleet");
   }
   auto made = credentials::ensure(access.state_dir, id);
   if (!made) return made.error();
-  if (!*made) return {};
+  if (!*made && !reload) return {};
   auto text = access.server_config();
   if (!text) return text.error();
   if (auto r = server.reload(*text); !r) return r;
@@ -960,8 +961,8 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
                  nats_url,  cfg.source.empty() ? fs::path() : fs::absolute(cfg.source),
                  access,    nullptr};
   if (access.auth && session.server) {
-    fleet.admit = [&access, &session, &nats_url](const std::string& id) {
-      return admit_agent(access, *session.server, nats_url, id);
+    fleet.admit = [&access, &session, &nats_url](const std::string& id, bool reload) {
+      return admit_agent(access, *session.server, nats_url, id, reload);
     };
   }
   Scaler scaler(cfg, fleet, exe_dir, supervisor, *conn, out);

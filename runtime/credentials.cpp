@@ -6,15 +6,15 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <system_error>
 
 #include "bus/nkeys.hpp"
-#include "runtime/process.hpp"
 #include "bus/subjects.hpp"
 #include "runtime/permissions.hpp"
+#include "runtime/process.hpp"
 
 namespace agency::credentials {
 namespace {
@@ -121,9 +121,25 @@ Result<Tls> ensure_tls(const fs::path& state_dir, const std::vector<std::string>
   const std::string ca_key = (dir / "ca.key").string();
   const std::string csr = (dir / "server.csr").string();
   const std::vector<std::vector<std::string>> steps = {
-      {*openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-       "-nodes", "-keyout", ca_key, "-out", out.ca.string(), "-days", "3650", "-subj",
-       "/CN=agency mesh CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+      {*openssl,
+       "req",
+       "-x509",
+       "-newkey",
+       "ec",
+       "-pkeyopt",
+       "ec_paramgen_curve:prime256v1",
+       "-nodes",
+       "-keyout",
+       ca_key,
+       "-out",
+       out.ca.string(),
+       "-days",
+       "3650",
+       "-subj",
+       "/CN=agency mesh CA",
+       "-addext",
+       "basicConstraints=critical,CA:TRUE",
+       "-addext",
        "keyUsage=critical,keyCertSign,cRLSign"},
       {*openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
        "-keyout", out.key.string(), "-out", csr, "-subj", "/CN=agency nats-server"},
@@ -179,7 +195,7 @@ Result<bool> ensure_fleet(const fs::path& state_dir, const std::vector<std::stri
   if (auto r = one("admin"); !r) return r.error();
   if (auto r = one("supervisor"); !r) return r.error();
   for (std::size_t i = 0; i < roles.size(); ++i) {
-    const int n = i < counts.size() ? counts[i] : 1;
+    const int n = std::max(1, i < counts.size() ? counts[i] : 1);
     for (int k = 1; k <= n; ++k) {
       if (auto r = one(roles[i] + "-" + std::to_string(k)); !r) return r.error();
     }
