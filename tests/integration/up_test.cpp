@@ -160,10 +160,12 @@ struct Project {
   }
 };
 
-std::unique_ptr<Connection> connect_to(const std::string& url, const std::string& context = "") {
+std::unique_ptr<Connection> connect_to(const std::string& url, const std::string& context = "",
+                                       const fs::path& creds = {}) {
   ConnectSettings settings;
   settings.servers = {url};
   settings.origin = "test";
+  settings.nkey_seed_file = creds.string();
   ConnectOptions options;
   options.name = "up-test";
   auto c = Connection::open(settings, options);
@@ -194,10 +196,17 @@ TEST_CASE("up: runs the server and the fleet, restarts a crash, stops cleanly on
 
   // The server is there, JetStream is provisioned, the role of our own included.
   {
-    auto c =
-        connect_to(url, "\nagency up " + std::string(process_gone(up->pid()) ? "exited" : "runs") +
+    // It lets in only the users agency made: admin's key works, none is refused.
+    ConnectSettings anonymous;
+    anonymous.servers = {url};
+    auto refused = Connection::open(anonymous, ConnectOptions{});
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().message.find("Authorization Violation") != std::string::npos);
+    auto c = connect_to(url,
+                        "\nagency up " + std::string(process_gone(up->pid()) ? "exited" : "runs") +
                             "; stdout:\n" + up->out() + "\nstderr:\n" + up->err() +
-                            "\nserver log:\n" + slurp(project.state / "nats" / "nats-server.log"));
+                            "\nserver log:\n" + slurp(project.state / "nats" / "nats-server.log"),
+                        project.state / "auth" / "admin.creds");
     REQUIRE(c->connected());
     CHECK(KeyValue::open(*c, subjects::kTasksBucket).ok());
     CHECK(KeyValue::open(*c, subjects::kFleetBucket).ok());

@@ -1,0 +1,325 @@
+// Least privilege on a mesh `agency up` runs: every role does its whole job
+// with its own key, and what docs/STREAMS.md ("Permissions") says an agent
+// may not do is refused by the server. TLS with a CA `agency up` makes.
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bus/consumer.hpp"
+#include "bus/kv.hpp"
+#include "bus/subjects.hpp"
+#include "runtime/git.hpp"
+#include "tests/support/run.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace agency {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+template <class Pred>
+bool eventually(std::chrono::milliseconds limit, Pred pred) {
+  auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(50ms);  // polling, not synchronisation
+  }
+  return pred();
+}
+
+// Every line of the server's log that reports a refused publish or
+// subscription.
+std::vector<std::string> violations(const fs::path& log) {
+  std::vector<std::string> out;
+  std::istringstream in(slurp(log));
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("Permissions Violation") != std::string::npos) out.push_back(line);
+  }
+  return out;
+}
+
+// A project with a git repository and an agency.yaml naming every role
+// that runs on its own (scripted engines), under `agency up`.
+struct Mesh {
+  test::TempDir dir;
+  fs::path repo = dir.path() / "repo";
+  fs::path config = dir.path() / "agency.yaml";
+  fs::path state = dir.path() / "state";
+  std::unique_ptr<test::Child> up;
+  std::string url;
+
+  explicit Mesh(const std::vector<std::string>& up_args, bool fleet = true) {
+    fs::create_directories(repo);
+    REQUIRE(git::run({"git", "init", "-q", "-b", "main"}, repo).exit_code == 0);
+    std::ofstream(repo / "README.md") << "sample\n";
+    REQUIRE(git::run({"git", "add", "-A"}, repo).exit_code == 0);
+    REQUIRE(git::run({"git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q",
+                      "-m", "initial"},
+                     repo)
+                .exit_code == 0);
+    std::string roles;
+    for (const char* role : {"planner", "builder", "adversary", "reviewer", "integrator",
+                             "accountant", "dispatcher", "sweeper", "proxy"}) {
+      roles += std::string("  ") + role + ":\n    count: " + (fleet ? "1" : "0") + "\n";
+    }
+    fs::create_directories(dir.path() / "corpus");
+    std::ofstream(dir.path() / "corpus" / "api.md")
+        << "# The API\n\n## Ports\n\nThe public API listens on port 8080.\n";
+    std::ofstream(config) << "state_dir: state\n"
+                             "proxy:\n  corpus:\n    - name: handbook\n      path: corpus\n"
+                             "pipeline:\n  ack_wait_seconds: 5\n"
+                             "projects:\n  - name: demo\n    repo: repo\n    test_command: \"true\"\n"
+                             "roles:\n"
+                          << roles;
+    std::vector<std::string> argv{test::agency_binary(), "up", "--config", config.string(),
+                                  "--no-console"};
+    argv.insert(argv.end(), up_args.begin(), up_args.end());
+    up = std::make_unique<test::Child>(argv, dir.path(), env());
+    REQUIRE_MESSAGE(up->wait_for_output("running; Ctrl-C", 60s),
+                    "stdout:\n" << up->out() << "\nstderr:\n" << up->err());
+    std::ifstream in(state / "nats.url");
+    std::getline(in, url);
+    REQUIRE(!url.empty());
+  }
+
+  ~Mesh() {
+    up->signal(SIGTERM);
+    up->wait(40s);
+  }
+
+  [[nodiscard]] std::map<std::string, std::string> env() const {
+    return {{"NATS_URL", ""},       {"NATS_CONTEXT", ""},
+            {"NATS_NKEY", ""},      {"NATS_CREDS", ""},
+            {"NATS_CA", ""},        {"AGENCY_CONFIG", config.string()},
+            {"AGENCY_HEARTBEAT_MS", "500"}, {"XDG_CONFIG_HOME", dir.path().string()}};
+  }
+
+  // `agency ARGS...` as a person runs it beside `agency up`: no NATS
+  // variables, so it finds the server, admin's key and the CA by itself.
+  test::RunResult cli(std::vector<std::string> args) const {
+    args.insert(args.begin(), test::agency_binary());
+    return test::run(args, env(), 60s);
+  }
+
+  fs::path creds(const std::string& name) const { return state / "auth" / (name + ".creds"); }
+  fs::path server_log() const { return state / "nats" / "nats-server.log"; }
+};
+
+// A client of the mesh with one principal's key that counts the errors the
+// server sends it (nats.c reports a refused publish or subscription as an
+// asynchronous "Not Permitted").
+class Client {
+ public:
+  Client(const std::string& url, const fs::path& creds, const std::string& inbox_prefix) {
+    ConnectSettings settings;
+    settings.servers = {url};
+    settings.origin = "test";
+    settings.nkey_seed_file = creds.string();
+    ConnectOptions options;
+    options.name = "auth-test";
+    options.inbox_prefix = inbox_prefix;
+    options.on_event = [this](std::string_view e) {
+      if (e.find("Not Permitted") == std::string_view::npos) return;
+      std::lock_guard lock(mu_);
+      ++refusals_;
+      cv_.notify_all();
+    };
+    auto c = Connection::open(settings, options);
+    REQUIRE_MESSAGE(c.ok(), (c ? "" : c.error().describe()));
+    conn_ = std::move(*c);
+  }
+
+  Connection& conn() { return *conn_; }
+
+  // Runs `attempt`, then reports whether the server refused it: the error
+  // arrives before the answer to the flush's PING, and the callback runs
+  // soon after on nats.c's thread.
+  bool refused(const std::function<void(Connection&)>& attempt, std::chrono::milliseconds wait) {
+    int before = 0;
+    {
+      std::lock_guard lock(mu_);
+      before = refusals_;
+    }
+    attempt(*conn_);
+    (void)conn_->flush(5s);
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, wait, [&] { return refusals_ > before; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int refusals_ = 0;
+  std::unique_ptr<Connection> conn_;
+};
+
+std::string first_task_id(const std::string& brief_out) {
+  auto at = brief_out.find("t-");
+  return at == std::string::npos ? std::string() : brief_out.substr(at, brief_out.find_first_of(" \n", at) - at);
+}
+
+TEST_CASE("auth: every role does its whole job with its own key, and the server refuses nobody") {
+  Mesh mesh({});
+  // Everyone is in: each agent's heartbeat is in the fleet bucket.
+  auto status_has_all = [&] {
+    auto r = mesh.cli({"status", "--json"});
+    if (r.exit_code != 0) return false;
+    auto j = json::parse(r.out, nullptr, false);
+    if (j.is_discarded()) return false;
+    return r.out.find("sweeper-1") != std::string::npos &&
+           r.out.find("accountant-1") != std::string::npos &&
+           r.out.find("dispatcher-1") != std::string::npos &&
+           r.out.find("proxy-1") != std::string::npos &&
+           r.out.find("integrator-1") != std::string::npos;
+  };
+  REQUIRE_MESSAGE(eventually(60s, status_has_all),
+                  mesh.cli({"status"}).out << "\n" << mesh.up->err());
+
+  // A brief walks every stage and lands (leases from the accountant on the way).
+  auto brief = mesh.cli({"brief", "planner", "--project", "demo", "Add a greeting"});
+  REQUIRE_MESSAGE(brief.exit_code == 0, brief.err);
+  const std::string id = first_task_id(brief.out + brief.err);
+  REQUIRE_MESSAGE(!id.empty(), brief.out);
+  CHECK_MESSAGE(eventually(90s,
+                           [&] {
+                             auto r = mesh.cli({"task", "show", id, "--json"});
+                             return r.exit_code == 0 &&
+                                    r.out.find("\"stage\":\"done\"") != std::string::npos;
+                           }),
+                mesh.cli({"task", "show", id}).out);
+  CHECK(git::run({"git", "log", "--oneline", "main"}, mesh.repo).output.find(id) != std::string::npos);
+  // A question reaches the knowledge proxy and its answer comes back.
+  auto asked = mesh.cli({"ask", "--timeout", "20", "Which port does the API use?"});
+  CHECK_MESSAGE(asked.exit_code == 0, asked.err);
+  // A key made for an agent that runs elsewhere is let in at once.
+  auto made = mesh.cli({"creds", "builder", "--out", (mesh.dir.path() / "b.creds").string()});
+  REQUIRE_MESSAGE(made.exit_code == 0, made.err);
+  CHECK(made.out.find("builder-2") != std::string::npos);
+  CHECK(made.out.find("lets it in") != std::string::npos);
+  Client remote(mesh.url, mesh.dir.path() / "b.creds", "_INBOX.builder-2");
+  CHECK(remote.conn().connected());
+
+  const auto refused = violations(mesh.server_log());
+  std::string list;
+  for (const auto& l : refused) list += l + "\n";
+  CHECK_MESSAGE(refused.empty(), "the server refused the fleet:\n" << list);
+}
+
+TEST_CASE("auth: a builder's key cannot do another's job") {
+  Mesh mesh({}, /*fleet=*/false);
+  Client builder(mesh.url, mesh.creds("builder-1"), "_INBOX.builder-1");
+  Client admin(mesh.url, mesh.creds("admin"), "");
+  const Outgoing bogus{"x", {}};
+
+  // The check can tell: admin may do each of these.
+  CHECK_FALSE(admin.refused(
+      [](Connection& c) { (void)c.subscribe("agency.mail.reviewer-1", "", [](Incoming) {}); }, 1s));
+  CHECK_FALSE(admin.refused([](Connection& c) { (void)c.subscribe("_INBOX.>", "", [](Incoming) {}); },
+                            1s));
+
+  SUBCASE("another agent's mailbox: neither its doorbell nor its queue") {
+    CHECK(builder.refused(
+        [](Connection& c) { (void)c.subscribe("agency.mail.reviewer-1", "", [](Incoming) {}); },
+        5s));
+    CHECK(builder.refused(
+        [&](Connection& c) {
+          auto mail = PullConsumer::bind(c, subjects::kMailStream, "mail-builder-1-x",
+                                         subjects::mail("reviewer-1"));
+          (void)mail;
+          auto next = c.publish("$JS.API.CONSUMER.MSG.NEXT.AGENCY_MAIL.mail-reviewer-1", bogus,
+                                "_INBOX.builder-1.x");
+          (void)next;
+        },
+        5s));
+    CHECK(builder.refused(
+        [&](Connection& c) {
+          (void)c.publish("$JS.API.CONSUMER.CREATE.AGENCY_MAIL.mail-builder-1.agency.mail.reviewer-1",
+                          bogus, "_INBOX.builder-1.y");
+        },
+        5s));
+  }
+  SUBCASE("everyone's replies") {
+    CHECK(builder.refused([](Connection& c) { (void)c.subscribe("_INBOX.>", "", [](Incoming) {}); },
+                          5s));
+  }
+  SUBCASE("answering a lease") {
+    CHECK(builder.refused(
+        [](Connection& c) { (void)c.subscribe(subjects::kBudgetLease, "", [](Incoming) {}); }, 5s));
+  }
+  SUBCASE("sending control or asking for agents") {
+    CHECK(builder.refused([&](Connection& c) { (void)c.publish("agency.control.all", bogus); }, 5s));
+    CHECK(builder.refused([&](Connection& c) { (void)c.publish(subjects::kUpScale, bogus); }, 5s));
+  }
+  SUBCASE("briefing a role its stages never hand to") {
+    CHECK(builder.refused([&](Connection& c) { (void)c.publish("agency.brief.dispatcher", bogus); },
+                          5s));
+    CHECK(builder.refused(
+        [&](Connection& c) { (void)c.publish("agency.brief.accountant.human", bogus); }, 5s));
+  }
+  SUBCASE("another role's deliveries, another agent's heartbeat, the streams themselves") {
+    CHECK(builder.refused(
+        [&](Connection& c) {
+          (void)c.publish("$JS.ACK.AGENCY_BRIEFS.briefs-reviewer.1.1.1.1.1.1", bogus);
+        },
+        5s));
+    CHECK(builder.refused([&](Connection& c) { (void)c.publish("$KV.agency-fleet.reviewer-1", bogus); },
+                          5s));
+    CHECK(builder.refused(
+        [&](Connection& c) {
+          (void)c.publish("$JS.API.STREAM.DELETE.AGENCY_BRIEFS", bogus, "_INBOX.builder-1.z");
+        },
+        5s));
+    CHECK(builder.refused(
+        [&](Connection& c) { (void)c.subscribe("agency.dead.>", "", [](Incoming) {}); }, 5s));
+  }
+}
+
+TEST_CASE("auth: --tls serves TLS with a CA it makes, and a client without the CA is refused") {
+  Mesh mesh({"--tls"}, /*fleet=*/false);
+  REQUIRE(mesh.url.rfind("tls://127.0.0.1:", 0) == 0);
+  const fs::path ca = mesh.state / "tls" / "ca.pem";
+  REQUIRE(fs::exists(ca));
+  // The CLI beside it finds the CA and admin's key by itself.
+  auto status = mesh.cli({"status"});
+  CHECK_MESSAGE(status.exit_code == 0, status.err);
+
+  ConnectSettings with_ca;
+  with_ca.servers = {mesh.url};
+  with_ca.nkey_seed_file = mesh.creds("admin").string();
+  with_ca.tls_ca = ca.string();
+  auto ok = Connection::open(with_ca, ConnectOptions{});
+  CHECK_MESSAGE(ok.ok(), (ok ? "" : ok.error().describe()));
+
+  ConnectSettings without_ca = with_ca;
+  without_ca.tls_ca.clear();
+  CHECK_FALSE(Connection::open(without_ca, ConnectOptions{}).ok());
+  ConnectSettings plain = without_ca;
+  plain.servers = {"nats://" + mesh.url.substr(6)};
+  CHECK_FALSE(Connection::open(plain, ConnectOptions{}).ok());
+}
+
+}  // namespace
+}  // namespace agency
