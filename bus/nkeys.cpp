@@ -57,8 +57,8 @@ Result<Bytes> unbase32(std::string_view text) {
   for (char c : text) {
     auto at = kBase32.find(c);
     if (at == std::string_view::npos) {
-      return make_error(errc::config, "not an NKey: '" + std::string(1, c) +
-                                          "' is no base32 letter");
+      return make_error(errc::config,
+                        "not an NKey: '" + std::string(1, c) + "' is no base32 letter");
     }
     buffer = (buffer << 5U) | static_cast<std::uint32_t>(at);
     bits += 5;
@@ -162,8 +162,7 @@ std::string seed_file_text(std::string_view seed, std::string_view comment) {
   std::istringstream lines{std::string(comment)};
   std::string line;
   while (std::getline(lines, line)) out << "# " << line << '\n';
-  out << "-----BEGIN USER NKEY SEED-----\n"
-      << seed << "\n------END USER NKEY SEED------\n";
+  out << "-----BEGIN USER NKEY SEED-----\n" << seed << "\n------END USER NKEY SEED------\n";
   return out.str();
 }
 

@@ -137,11 +137,10 @@ int run_creds(const GlobalOptions& global, const CredsOptions& opts) {
     if (!told.empty()) summary["mesh"] = told;
     if (!global.json) {
       std::cout << (made ? "made " : "") << "credentials for " << name
-                << (who.role.empty() ? "" : " (role " + who.role + ")") << ": "
-                << written.string() << " (0600)\n"
+                << (who.role.empty() ? "" : " (role " + who.role + ")") << ": " << written.string()
+                << " (0600)\n"
                 << "  use with: NATS_NKEY=" << written.string()
-                << (who.kind == permissions::Kind::agent ? " AGENCY_AGENT_ID=" + name : "")
-                << '\n';
+                << (who.kind == permissions::Kind::agent ? " AGENCY_AGENT_ID=" + name : "") << '\n';
       if (!told.empty()) std::cout << "  " << told << '\n';
     }
   }
@@ -173,8 +172,9 @@ void add_creds_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_flag("--json", global.json, "print what was written as one JSON object");
   cmd->callback([&global, opts] {
     if (opts->name.empty() && opts->nats_conf.empty()) {
-      fail(make_error(errc::config, "name a principal (an agent id, a role, admin or supervisor) "
-                                    "or give --nats-conf FILE; see agency creds --help"));
+      fail(make_error(errc::config,
+                      "name a principal (an agent id, a role, admin or supervisor) "
+                      "or give --nats-conf FILE; see agency creds --help"));
     }
     int code = run_creds(global, *opts);
     if (code != 0) throw CLI::RuntimeError(code);

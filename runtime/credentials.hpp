@@ -44,7 +44,8 @@ struct Tls {
   std::filesystem::path cert;
   std::filesystem::path key;
 };
-Result<Tls> ensure_tls(const std::filesystem::path& state_dir, const std::vector<std::string>& hosts);
+Result<Tls> ensure_tls(const std::filesystem::path& state_dir,
+                       const std::vector<std::string>& hosts);
 
 // How clients get into a mesh `agency up` runs: users (auth) and TLS.
 struct MeshAccess {

@@ -17,15 +17,15 @@ namespace voc = vocabulary;
 struct RoleRights {
   std::string_view role{};
   std::string_view event_family{};  // agency.event.<family> it records ("" none)
-  bool briefs_every_role = false;  // dispatcher (schedules), sweeper (re-briefs)
-  std::string_view briefs_also{};  // one more role it briefs ("" none)
-  bool answers_budget = false;     // serves agency.budget.*
-  bool reads_usage = false;        // replays AGENCY_USAGE, publishes limits
-  bool sends_control = false;      // agency.control.*
-  bool asks_scale = false;         // agency.up.scale
-  bool follows_streams = false;    // durable consumers on limits streams (triggers)
-  bool hands_back_any = false;     // NAKs another agent's brief delivery
-  bool answers_for_others = false; // replies to questions someone else was asked
+  bool briefs_every_role = false;   // dispatcher (schedules), sweeper (re-briefs)
+  std::string_view briefs_also{};   // one more role it briefs ("" none)
+  bool answers_budget = false;      // serves agency.budget.*
+  bool reads_usage = false;         // replays AGENCY_USAGE, publishes limits
+  bool sends_control = false;       // agency.control.*
+  bool asks_scale = false;          // agency.up.scale
+  bool follows_streams = false;     // durable consumers on limits streams (triggers)
+  bool hands_back_any = false;      // NAKs another agent's brief delivery
+  bool answers_for_others = false;  // replies to questions someone else was asked
 };
 
 constexpr std::array<RoleRights, 6> kRights = {{
@@ -112,8 +112,8 @@ Grants agent_grants(const Principal& who, const std::vector<std::string>& roles)
   const RoleRights* rights = rights_of(who.role);
 
   // Metadata (no message contents): what binding and provisioning check.
-  for (const char* s : {"INFO", "STREAM.INFO.*", "STREAM.NAMES", "STREAM.LIST",
-                        "CONSUMER.NAMES.*", "CONSUMER.LIST.*", "CONSUMER.INFO.*.*"}) {
+  for (const char* s : {"INFO", "STREAM.INFO.*", "STREAM.NAMES", "STREAM.LIST", "CONSUMER.NAMES.*",
+                        "CONSUMER.LIST.*", "CONSUMER.INFO.*.*"}) {
     add_unique(g.publish, kApi + s);
   }
   // Its own brief queues, one per priority.
@@ -172,7 +172,8 @@ Grants agent_grants(const Principal& who, const std::vector<std::string>& roles)
       read_stream(g, stream);
     }
   }
-  if (rights->hands_back_any) add_unique(g.publish, "$JS.ACK." + std::string(subjects::kBriefsStream) + ".>");
+  if (rights->hands_back_any)
+    add_unique(g.publish, "$JS.ACK." + std::string(subjects::kBriefsStream) + ".>");
   if (rights->answers_for_others) add_unique(g.publish, "_INBOX.>");
   return g;
 }
@@ -180,8 +181,8 @@ Grants agent_grants(const Principal& who, const std::vector<std::string>& roles)
 Grants supervisor_grants(const std::vector<std::string>& roles) {
   Grants g;
   g.responses = true;  // answers agency.up.scale
-  for (const char* s : {"INFO", "STREAM.INFO.*", "STREAM.NAMES", "STREAM.LIST",
-                        "CONSUMER.NAMES.*", "CONSUMER.LIST.*", "CONSUMER.INFO.*.*"}) {
+  for (const char* s : {"INFO", "STREAM.INFO.*", "STREAM.NAMES", "STREAM.LIST", "CONSUMER.NAMES.*",
+                        "CONSUMER.LIST.*", "CONSUMER.INFO.*.*"}) {
     add_unique(g.publish, kApi + s);
   }
   add_unique(g.subscribe, std::string(subjects::kUpScale));
