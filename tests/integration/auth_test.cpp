@@ -3,9 +3,9 @@
 // may not do is refused by the server. TLS with a CA `agency up` makes.
 #include <doctest/doctest.h>
 
-#include <csignal>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -88,18 +88,20 @@ struct Mesh {
     fs::create_directories(dir.path() / "corpus");
     std::ofstream(dir.path() / "corpus" / "api.md")
         << "# The API\n\n## Ports\n\nThe public API listens on port 8080.\n";
-    std::ofstream(config) << "state_dir: state\n"
-                             "proxy:\n  corpus:\n    - name: handbook\n      path: corpus\n"
-                             "pipeline:\n  ack_wait_seconds: 5\n"
-                             "projects:\n  - name: demo\n    repo: repo\n    test_command: \"true\"\n"
-                             "roles:\n"
-                          << roles;
+    std::ofstream(config)
+        << "state_dir: state\n"
+           "proxy:\n  corpus:\n    - name: handbook\n      path: corpus\n"
+           "pipeline:\n  ack_wait_seconds: 5\n"
+           "projects:\n  - name: demo\n    repo: repo\n    test_command: \"true\"\n"
+           "roles:\n"
+        << roles;
     std::vector<std::string> argv{test::agency_binary(), "up", "--config", config.string(),
                                   "--no-console"};
     argv.insert(argv.end(), up_args.begin(), up_args.end());
     up = std::make_unique<test::Child>(argv, dir.path(), env());
-    REQUIRE_MESSAGE(up->wait_for_output("running; Ctrl-C", 60s),
-                    "stdout:\n" << up->out() << "\nstderr:\n" << up->err());
+    REQUIRE_MESSAGE(up->wait_for_output("running; Ctrl-C", 60s), "stdout:\n"
+                                                                     << up->out() << "\nstderr:\n"
+                                                                     << up->err());
     std::ifstream in(state / "nats.url");
     std::getline(in, url);
     REQUIRE(!url.empty());
@@ -111,10 +113,14 @@ struct Mesh {
   }
 
   [[nodiscard]] std::map<std::string, std::string> env() const {
-    return {{"NATS_URL", ""},       {"NATS_CONTEXT", ""},
-            {"NATS_NKEY", ""},      {"NATS_CREDS", ""},
-            {"NATS_CA", ""},        {"AGENCY_CONFIG", config.string()},
-            {"AGENCY_HEARTBEAT_MS", "500"}, {"XDG_CONFIG_HOME", dir.path().string()}};
+    return {{"NATS_URL", ""},
+            {"NATS_CONTEXT", ""},
+            {"NATS_NKEY", ""},
+            {"NATS_CREDS", ""},
+            {"NATS_CA", ""},
+            {"AGENCY_CONFIG", config.string()},
+            {"AGENCY_HEARTBEAT_MS", "500"},
+            {"XDG_CONFIG_HOME", dir.path().string()}};
   }
 
   // `agency ARGS...` as a person runs it beside `agency up`: no NATS
@@ -178,7 +184,8 @@ class Client {
 
 std::string first_task_id(const std::string& brief_out) {
   auto at = brief_out.find("t-");
-  return at == std::string::npos ? std::string() : brief_out.substr(at, brief_out.find_first_of(" \n", at) - at);
+  return at == std::string::npos ? std::string()
+                                 : brief_out.substr(at, brief_out.find_first_of(" \n", at) - at);
 }
 
 TEST_CASE("auth: every role does its whole job with its own key, and the server refuses nobody") {
@@ -195,8 +202,8 @@ TEST_CASE("auth: every role does its whole job with its own key, and the server 
            r.out.find("proxy-1") != std::string::npos &&
            r.out.find("integrator-1") != std::string::npos;
   };
-  REQUIRE_MESSAGE(eventually(60s, status_has_all),
-                  mesh.cli({"status"}).out << "\n" << mesh.up->err());
+  REQUIRE_MESSAGE(eventually(60s, status_has_all), mesh.cli({"status"}).out << "\n"
+                                                                            << mesh.up->err());
 
   // A brief walks every stage and lands (leases from the accountant on the way).
   auto brief = mesh.cli({"brief", "planner", "--project", "demo", "Add a greeting"});
@@ -210,7 +217,8 @@ TEST_CASE("auth: every role does its whole job with its own key, and the server 
                                     r.out.find("\"stage\":\"done\"") != std::string::npos;
                            }),
                 mesh.cli({"task", "show", id}).out);
-  CHECK(git::run({"git", "log", "--oneline", "main"}, mesh.repo).output.find(id) != std::string::npos);
+  CHECK(git::run({"git", "log", "--oneline", "main"}, mesh.repo).output.find(id) !=
+        std::string::npos);
   // A question reaches the knowledge proxy and its answer comes back.
   auto asked = mesh.cli({"ask", "--timeout", "20", "Which port does the API use?"});
   CHECK_MESSAGE(asked.exit_code == 0, asked.err);
@@ -237,8 +245,8 @@ TEST_CASE("auth: a builder's key cannot do another's job") {
   // The check can tell: admin may do each of these.
   CHECK_FALSE(admin.refused(
       [](Connection& c) { (void)c.subscribe("agency.mail.reviewer-1", "", [](Incoming) {}); }, 1s));
-  CHECK_FALSE(admin.refused([](Connection& c) { (void)c.subscribe("_INBOX.>", "", [](Incoming) {}); },
-                            1s));
+  CHECK_FALSE(
+      admin.refused([](Connection& c) { (void)c.subscribe("_INBOX.>", "", [](Incoming) {}); }, 1s));
 
   SUBCASE("another agent's mailbox: neither its doorbell nor its queue") {
     CHECK(builder.refused(
@@ -256,8 +264,9 @@ TEST_CASE("auth: a builder's key cannot do another's job") {
         5s));
     CHECK(builder.refused(
         [&](Connection& c) {
-          (void)c.publish("$JS.API.CONSUMER.CREATE.AGENCY_MAIL.mail-builder-1.agency.mail.reviewer-1",
-                          bogus, "_INBOX.builder-1.y");
+          (void)c.publish(
+              "$JS.API.CONSUMER.CREATE.AGENCY_MAIL.mail-builder-1.agency.mail.reviewer-1", bogus,
+              "_INBOX.builder-1.y");
         },
         5s));
   }
@@ -270,7 +279,8 @@ TEST_CASE("auth: a builder's key cannot do another's job") {
         [](Connection& c) { (void)c.subscribe(subjects::kBudgetLease, "", [](Incoming) {}); }, 5s));
   }
   SUBCASE("sending control or asking for agents") {
-    CHECK(builder.refused([&](Connection& c) { (void)c.publish("agency.control.all", bogus); }, 5s));
+    CHECK(
+        builder.refused([&](Connection& c) { (void)c.publish("agency.control.all", bogus); }, 5s));
     CHECK(builder.refused([&](Connection& c) { (void)c.publish(subjects::kUpScale, bogus); }, 5s));
   }
   SUBCASE("briefing a role its stages never hand to") {
@@ -285,8 +295,8 @@ TEST_CASE("auth: a builder's key cannot do another's job") {
           (void)c.publish("$JS.ACK.AGENCY_BRIEFS.briefs-reviewer.1.1.1.1.1.1", bogus);
         },
         5s));
-    CHECK(builder.refused([&](Connection& c) { (void)c.publish("$KV.agency-fleet.reviewer-1", bogus); },
-                          5s));
+    CHECK(builder.refused(
+        [&](Connection& c) { (void)c.publish("$KV.agency-fleet.reviewer-1", bogus); }, 5s));
     CHECK(builder.refused(
         [&](Connection& c) {
           (void)c.publish("$JS.API.STREAM.DELETE.AGENCY_BRIEFS", bogus, "_INBOX.builder-1.z");
