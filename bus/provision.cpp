@@ -83,7 +83,7 @@ Result<bool> stream_exists(Connection& c, const std::string& name, nats::StreamI
   return true;
 }
 
-Result<void> ensure_stream(Connection& c, const StreamSpec& spec, int replicas,
+Result<void> ensure_stream(Connection& c, const StreamSpec& spec, int replicas, bool keep,
                            ProvisionReport& report) {
   std::string name(spec.name);
   std::string subject(spec.subject);
@@ -116,6 +116,10 @@ Result<void> ensure_stream(Connection& c, const StreamSpec& spec, int replicas,
     return {};
   }
 
+  if (keep) {
+    report.unchanged.push_back(label);
+    return {};
+  }
   const jsStreamConfig& have = *info->Config;
   if (have.Retention != spec.retention || have.Storage != js_FileStorage) {
     return make_error(errc::config,
@@ -150,7 +154,7 @@ Result<void> ensure_stream(Connection& c, const StreamSpec& spec, int replicas,
   return {};
 }
 
-Result<void> ensure_bucket(Connection& c, const BucketSpec& spec, int replicas,
+Result<void> ensure_bucket(Connection& c, const BucketSpec& spec, int replicas, bool keep,
                            ProvisionReport& report) {
   std::string name(spec.name);
   std::string stream = "KV_" + name;
@@ -177,8 +181,8 @@ Result<void> ensure_bucket(Connection& c, const BucketSpec& spec, int replicas,
     return {};
   }
   const jsStreamConfig& have = *info->Config;
-  if (have.MaxMsgsPerSubject == spec.history && have.MaxAge == ns(spec.ttl) &&
-      have.Replicas == replicas && have.MaxMsgSize == spec.max_value_size) {
+  if (keep || (have.MaxMsgsPerSubject == spec.history && have.MaxAge == ns(spec.ttl) &&
+               have.Replicas == replicas && have.MaxMsgSize == spec.max_value_size)) {
     report.unchanged.push_back(label);
     return {};
   }
@@ -234,7 +238,7 @@ Result<void> ensure_consumer(Connection& c, const std::string& role, std::string
     return {};
   }
   if (s != NATS_OK) return js_error(s, code, "reading " + label);
-  if (report == nullptr) return {};
+  if (report == nullptr || plan.keep_existing) return {};
   const jsConsumerConfig& have = *info->Config;
   bool same = have.AckWait == cfg.AckWait && have.MaxDeliver == cfg.MaxDeliver &&
               have.MaxAckPending == cfg.MaxAckPending && have.FilterSubject != nullptr &&
@@ -276,10 +280,14 @@ Result<void> ensure_consumers(Connection& c, const std::string& role, const Prov
 Result<ProvisionReport> provision(Connection& connection, const ProvisionPlan& plan) {
   ProvisionReport report;
   for (const auto& spec : stream_specs(plan)) {
-    if (auto r = ensure_stream(connection, spec, plan.replicas, report); !r) return r.error();
+    if (auto r = ensure_stream(connection, spec, plan.replicas, plan.keep_existing, report); !r) {
+      return r.error();
+    }
   }
   for (const auto& spec : bucket_specs(plan)) {
-    if (auto r = ensure_bucket(connection, spec, plan.replicas, report); !r) return r.error();
+    if (auto r = ensure_bucket(connection, spec, plan.replicas, plan.keep_existing, report); !r) {
+      return r.error();
+    }
   }
   std::vector<std::string> roles;
   for (const auto& role : plan.roles) {

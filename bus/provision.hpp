@@ -33,6 +33,11 @@ struct ProvisionPlan {
   // How long a delivered brief may go without an ack or in-progress signal
   // before it is redelivered to another agent of the role.
   std::chrono::seconds ack_wait{30};
+  // Create what is missing and leave what exists as it is: an agent's own
+  // check at start. `agency up` and `agency init` set up the mesh (replicas
+  // in a cluster, changed limits); an agent's key may not change streams,
+  // and one with an older agency.yaml must not undo them.
+  bool keep_existing = false;
   // No delivery limit is set on the consumer: the runtime counts failed
   // deliveries itself (pipeline.max_deliver), as a rate-limit hand-back
   // must not count as one, and files the dead letter.

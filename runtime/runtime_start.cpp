@@ -109,7 +109,9 @@ Result<void> Agent::connect(const Options& opts) {
 }
 
 Result<void> Agent::open_bus() {
-  if (auto r = provision(*connection_, provision_plan(config_, {options_.role})); !r) {
+  ProvisionPlan plan = provision_plan(config_, {options_.role});
+  plan.keep_existing = true;
+  if (auto r = provision(*connection_, plan); !r) {
     return r.error();
   }
   auto store = TaskStore::open(*connection_, static_cast<std::size_t>(config_.limits.task_bytes));
