@@ -183,13 +183,22 @@ struct EmbeddedServer::Impl {
     if (fd.get() < 0) return make_error(errc::io, "cannot write " + tmp + ": " + errno_text(errno));
     std::string text =
         "# Written by agency for its embedded nats-server; rewritten at each start.\n"
-        "server_name: agency\nhost: " +
-        quoted(options.host) + "\nport: " + std::to_string(options.port) + "\n";
+        "server_name: " +
+        quoted(options.server_name) + "\nhost: " + quoted(options.host) +
+        "\nport: " + std::to_string(options.port) + "\n";
     if (options.monitor_port > 0) {
       text += "http_port: " + std::to_string(options.monitor_port) + "\n";  // on `host`
     }
-    text += "jetstream {\n  store_dir: " + quoted((options.state_dir / "jetstream").string()) +
-            "\n}\n" + options.config;
+    text +=
+        "jetstream {\n  store_dir: " + quoted((options.state_dir / "jetstream").string()) + "\n}\n";
+    if (!options.cluster_name.empty()) {
+      text += "cluster {\n  name: " + quoted(options.cluster_name) +
+              "\n  listen: " + quoted(options.host + ":" + std::to_string(options.cluster_port)) +
+              "\n  routes: [";
+      for (const auto& r : options.routes) text += "\n    " + quoted(r);
+      text += "\n  ]\n}\n";
+    }
+    text += options.config;
     std::size_t done = 0;
     while (done < text.size()) {
       ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
@@ -247,8 +256,8 @@ struct EmbeddedServer::Impl {
                                         " before it was ready; its log (" + log_path().string() +
                                         ") ends with:" + log_tail(log_path(), log_offset));
       }
-      if (port_accepts(host, options.port) &&
-          (options.monitor_port <= 0 || healthz_ok(host, options.monitor_port))) {
+      if (port_accepts(host, options.port) && (!options.wait_healthy || options.monitor_port <= 0 ||
+                                               healthz_ok(host, options.monitor_port))) {
         return {};
       }
       if (Clock::now() >= deadline) {
@@ -424,6 +433,65 @@ Result<void> EmbeddedServer::restart() {
     if (auto r = impl_->stop(milliseconds{5000}); !r) return r;
   }
   return impl_->start_once();
+}
+
+Result<void> EmbeddedServer::wait_healthy(milliseconds timeout) {
+  if (impl_->options.monitor_port <= 0) return {};
+  const std::string host = connect_host(impl_->options.host);
+  auto deadline = Clock::now() + timeout;
+  while (!healthz_ok(host, impl_->options.monitor_port)) {
+    if (!running()) {
+      return make_error(errc::io, "nats-server " + impl_->options.server_name +
+                                      " exited; its log (" + impl_->log_path().string() +
+                                      ") ends with:" + log_tail(impl_->log_path(), 0));
+    }
+    if (Clock::now() >= deadline) {
+      return make_error(errc::timeout, "nats-server " + impl_->options.server_name +
+                                           " was not ready within " +
+                                           std::to_string(timeout.count()) + " ms; its log (" +
+                                           impl_->log_path().string() +
+                                           ") ends with:" + log_tail(impl_->log_path(), 0));
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
+  return {};
+}
+
+Result<std::vector<std::unique_ptr<EmbeddedServer>>> start_cluster(
+    const EmbeddedServerOptions& base, int nodes) {
+  if (nodes < 1) return make_error(errc::config, "a cluster needs at least one node");
+  std::vector<EmbeddedServerOptions> plan;
+  for (int i = 1; i <= nodes; ++i) {
+    EmbeddedServerOptions o = base;
+    o.state_dir = base.state_dir / ("node-" + std::to_string(i));
+    o.server_name = "agency-" + std::to_string(i);
+    o.cluster_name = "agency";
+    o.port = base.port == 0 ? 0 : base.port + i - 1;
+    o.monitor_port = base.monitor_port <= 0 ? base.monitor_port : base.monitor_port + i - 1;
+    auto route = find_free_port();
+    if (!route) return route.error();
+    o.cluster_port = *route;
+    o.wait_healthy = false;
+    plan.push_back(std::move(o));
+  }
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    for (std::size_t j = 0; j < plan.size(); ++j) {
+      if (i == j) continue;
+      plan[i].routes.push_back("nats-route://" + connect_host(plan[j].host) + ":" +
+                               std::to_string(plan[j].cluster_port));
+    }
+  }
+  std::vector<std::unique_ptr<EmbeddedServer>> out;
+  for (const auto& o : plan) {
+    auto node = EmbeddedServer::start(o);
+    if (!node) return node.error();
+    out.push_back(std::move(*node));
+  }
+  // JetStream in a cluster is ready once the nodes have found each other.
+  for (auto& node : out) {
+    if (auto r = node->wait_healthy(base.ready_timeout * 3); !r) return r.error();
+  }
+  return out;
 }
 
 Result<void> EmbeddedServer::reload(const std::string& config) {
