@@ -37,13 +37,14 @@ std::vector<std::string> role_names(const config::Config& cfg) {
   return roles;
 }
 
-// A role name stands for its next agent: one above the highest id of the
-// role that has a key.
+// A role name stands for a new agent that runs elsewhere: <role>-r<n>, one
+// above the highest such id with a key. `agency up` numbers its own agents
+// <role>-<n>, so the two never meet.
 Result<std::string> agent_for_role(const fs::path& state_dir, const std::string& role) {
   auto names = credentials::known(state_dir);
   if (!names) return names.error();
   int highest = 0;
-  const std::string prefix = role + "-";
+  const std::string prefix = role + "-r";
   for (const auto& n : *names) {
     if (n.rfind(prefix, 0) != 0) continue;
     const std::string tail = n.substr(prefix.size());

@@ -417,7 +417,7 @@ class Scaler {
       reply = admit(*request);
     } else {
       reply.set_agent_id(request->agent_id());
-      reply.set_reason("unknown action '" + request->action() + "'; use start or stop");
+      reply.set_reason("unknown action '" + request->action() + "'; use start, stop or admit");
     }
     if (!reply.ok()) {
       out_.warn("refused a scale request" +

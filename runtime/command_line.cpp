@@ -1,9 +1,11 @@
 #include "runtime/command_line.hpp"
 
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
 #include "bus/connect.hpp"
+#include "bus/subjects.hpp"
 #include "bus/text.hpp"
 #include "runtime/credentials.hpp"
 
@@ -25,7 +27,7 @@ Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
   if (!global.nats_url.empty()) {
     settings->servers = {global.nats_url};
     settings->origin = "--nats";
-  } else if (settings->origin == "default") {
+  } else {
     // A running `agency up` in this project says where its server is. A
     // file `agency up` would refuse is refused here too, rather than
     // quietly trying the default server.
@@ -35,15 +37,36 @@ Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
     std::ifstream in(url_file);
     std::string url;
     if (in && std::getline(in, url) && !url.empty()) {
-      settings->servers = {url};
-      settings->origin = "agency up, " + url_file.string();
-      credentials::apply_local_admin(cfg->state_dir, cfg->nats.tls_ca, *settings);
+      std::vector<std::string> servers;
+      for (std::size_t start = 0; start <= url.size();) {
+        auto comma = url.find(',', start);
+        if (comma == std::string::npos) comma = url.size();
+        if (comma > start) servers.push_back(url.substr(start, comma - start));
+        start = comma + 1;
+      }
+      // Its key and CA serve for its server, also when NATS_URL names it.
+      const bool same = settings->origin == "default" || settings->servers == servers;
+      if (settings->origin == "default") {
+        settings->servers = servers;
+        settings->origin = "agency up, " + url_file.string();
+      }
+      if (same) {
+        credentials::apply_local_admin(
+            cfg->state_dir, cfg->nats.tls_ca.empty() ? cfg->nats.tls_cert : cfg->nats.tls_ca,
+            *settings);
+      }
     }
   }
   ConnectOptions options;
   options.name = connection_name;
   options.mode = ConnectMode::fail_fast;
   options.ordered_delivery = ordered;
+  // Inside an engine turn the agent's key is the one at hand, and it may
+  // read only its own replies.
+  if (const char* id = std::getenv("AGENCY_AGENT_ID");
+      id != nullptr && subjects::is_valid_token(id) && !settings->nkey_seed_file.empty()) {
+    options.inbox_prefix = "_INBOX." + std::string(id);
+  }
   return Connection::open(*settings, options);
 }
 

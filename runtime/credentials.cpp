@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -105,7 +106,16 @@ Result<Tls> ensure_tls(const fs::path& state_dir, const std::vector<std::string>
                       "nats.tls.cert and nats.tls.key in agency.yaml");
   }
   std::string names = "IP:127.0.0.1,IP:::1,DNS:localhost";
-  for (const auto& h : hosts) {
+  std::vector<std::string> all = hosts;
+  // Listening on every address: clients elsewhere use this machine's name.
+  if (std::any_of(hosts.begin(), hosts.end(),
+                  [](const std::string& h) { return h == "0.0.0.0" || h == "::"; })) {
+    std::array<char, 256> name{};
+    if (::gethostname(name.data(), name.size() - 1) == 0 && name[0] != '\0') {
+      all.emplace_back(name.data());
+    }
+  }
+  for (const auto& h : all) {
     if (h.empty() || h == "0.0.0.0" || h == "::" || h == "127.0.0.1" || h == "localhost") continue;
     const bool ip = h.find_first_not_of("0123456789.:abcdefABCDEF") == std::string::npos &&
                     h.find_first_of(".:") != std::string::npos;

@@ -163,6 +163,7 @@ Grants agent_grants(const Principal& who, const std::vector<std::string>& roles)
   if (rights->answers_budget) add_unique(g.subscribe, "agency.budget.>");
   if (rights->reads_usage) {
     read_stream(g, subjects::kUsageStream);
+    add_unique(g.subscribe, "agency.usage.>");  // the doorbell of new usage
     add_unique(g.publish, "agency.usage.limits.*");
   }
   if (rights->sends_control) add_unique(g.publish, "agency.control.*");
