@@ -160,12 +160,13 @@ void add_creds_command(CLI::App& app, GlobalOptions& global) {
       "<state_dir>/auth (0600).\n"
       "  agency creds builder-3 --out b3.creds   an agent's (made if new; a running agency up "
       "lets it in)\n"
-      "  agency creds builder                    the role's next agent id\n"
+      "  agency creds builder                    a new agent id for elsewhere: builder-r1, ...\n"
       "  agency creds admin --out -              print admin's to stdout\n"
       "  agency creds --nats-conf auth.conf      the authorization block for a nats-server you "
       "run");
   cmd->add_option("name", opts->name,
-                  "an agent id (<role>-<n>), a role (its next agent id), admin or supervisor");
+                  "an agent id (<role>-<n>), a role (a new id <role>-r<n> for an agent elsewhere), "
+                  "admin or supervisor");
   cmd->add_option("--out", opts->out, "write the creds file here (0600); '-' prints it");
   cmd->add_option("--nats-conf", opts->nats_conf,
                   "write the nats-server authorization block for every user here (keys made for "

@@ -12,9 +12,9 @@ namespace permissions = agency::permissions;
 
 namespace {
 
-const std::vector<std::string> kRoles = {"planner", "builder",    "adversary", "reviewer",
+const std::vector<std::string> kRoles = {"planner",    "builder",    "adversary",  "reviewer",
                                          "integrator", "accountant", "dispatcher", "sweeper",
-                                         "scout",   "proxy",      "linter"};
+                                         "scout",      "proxy",      "linter"};
 
 bool has(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -51,8 +51,7 @@ TEST_CASE("permissions: an agent's grants name its own queues, mailbox, heartbea
   CHECK(g.responses);
   CHECK(has(g.publish, "$JS.API.CONSUMER.MSG.NEXT.AGENCY_BRIEFS.briefs-builder"));
   CHECK(has(g.publish, "$JS.API.CONSUMER.MSG.NEXT.AGENCY_BRIEFS.briefs-builder@human"));
-  CHECK(has(g.publish,
-            "$JS.API.CONSUMER.CREATE.AGENCY_MAIL.mail-builder-2.agency.mail.builder-2"));
+  CHECK(has(g.publish, "$JS.API.CONSUMER.CREATE.AGENCY_MAIL.mail-builder-2.agency.mail.builder-2"));
   CHECK(has(g.publish, "$JS.API.CONSUMER.MSG.NEXT.AGENCY_MAIL.mail-builder-2"));
   CHECK(has(g.publish, "$KV.agency-fleet.builder-2"));
   CHECK(has(g.subscribe, "_INBOX.builder-2.>"));
@@ -90,7 +89,8 @@ TEST_CASE("permissions: only the accountant answers budget, only the sweeper sen
     CHECK_MESSAGE(!has(g.subscribe, "agency.budget.>"), role);
     CHECK_MESSAGE(!has(g.publish, "agency.control.*"), role);
   }
-  const auto sup = permissions::grants_for({permissions::Kind::supervisor, "supervisor", ""}, kRoles);
+  const auto sup =
+      permissions::grants_for({permissions::Kind::supervisor, "supervisor", ""}, kRoles);
   CHECK(has(sup.subscribe, "agency.up.scale"));
   CHECK(has(sup.publish, "agency.control.*"));
   CHECK_FALSE(has(sup.subscribe, "agency.budget.>"));
@@ -110,10 +110,10 @@ TEST_CASE("permissions: a name stands for admin, supervisor or an agent of the l
 }
 
 TEST_CASE("permissions: the server's authorization block lists each user with its grants") {
-  const std::string text = permissions::server_config(
-      {{{permissions::Kind::admin, "admin", ""}, "UADMIN"},
-       {{permissions::Kind::agent, "builder-1", "builder"}, "UBUILDER"}},
-      kRoles);
+  const std::string text =
+      permissions::server_config({{{permissions::Kind::admin, "admin", ""}, "UADMIN"},
+                                  {{permissions::Kind::agent, "builder-1", "builder"}, "UBUILDER"}},
+                                 kRoles);
   CHECK(text.find("authorization {") != std::string::npos);
   CHECK(text.find("# builder-1 (role builder)") != std::string::npos);
   CHECK(text.find("{nkey: \"UBUILDER\", permissions: {publish: {allow: [") != std::string::npos);
