@@ -94,6 +94,7 @@ struct UpOptions {
   std::string console_listen = "127.0.0.1";
   bool console_read_only = false;
   bool tls = false;  // --tls: a CA and certificate made in the state dir
+  int cluster = 0;   // --cluster N: N embedded nodes (0: nats.cluster)
 };
 
 // A port to listen on at `address`: `wanted` when it is free, else (when it
@@ -678,8 +679,10 @@ Result<void> prepare_access(const config::Config& cfg, const UpOptions& opts,
 // A new agent id: its key, the server told to read its users again, and
 // back once a connection with that key is let in. `reload`: even when the
 // key is there already (`agency creds` made it).
-Result<void> admit_agent(const credentials::MeshAccess& access, EmbeddedServer& server,
-                         const std::string& url, const std::string& id, bool reload) {
+Result<void> admit_agent(const credentials::MeshAccess& access,
+                         const std::vector<std::unique_ptr<EmbeddedServer>>& nodes,
+                         const std::vector<std::string>& urls, const std::string& id,
+                         bool reload) {
   if (permissions::principal_named(id, access.roles).role.empty()) {
     return make_error(errc::config, "'" + id + "' is no agent id of a role of this fleet");
   }
@@ -688,9 +691,11 @@ Result<void> admit_agent(const credentials::MeshAccess& access, EmbeddedServer& 
   if (!*made && !reload) return {};
   auto text = access.server_config();
   if (!text) return text.error();
-  if (auto r = server.reload(*text); !r) return r;
+  for (const auto& node : nodes) {
+    if (auto r = node->reload(*text); !r) return r;
+  }
   ConnectSettings settings;
-  settings.servers = {url};
+  settings.servers = urls;
   settings.origin = "embedded nats-server";
   access.apply(settings, id);
   ConnectOptions co;
@@ -707,23 +712,24 @@ Result<void> admit_agent(const credentials::MeshAccess& access, EmbeddedServer& 
 
 struct Session {
   Out out;
-  std::unique_ptr<EmbeddedServer> server;
+  // The embedded server, or the nodes of the embedded cluster.
+  std::vector<std::unique_ptr<EmbeddedServer>> nodes;
   fs::path url_file;  // written while the embedded server runs
   StateLock lock;
 
   ~Session() { stop_server(); }
 
   void stop_server() {
-    if (server) {
-      auto pid = server->pid();
-      auto r = server->stop(kServerGrace);
+    for (auto& node : nodes) {
+      auto pid = node->pid();
+      auto r = node->stop(kServerGrace);
       if (!r) {
         out.warn("stopping nats-server: " + r.error().message);
       } else {
         out.line("nats-server stopped (pid " + std::to_string(pid) + ")");
       }
-      server.reset();
     }
+    nodes.clear();
     if (!url_file.empty()) {
       std::error_code ec;
       fs::remove(url_file, ec);
@@ -806,6 +812,8 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
   // The server: an existing one, or our own.
   std::string nats_url = !global.nats_url.empty() ? global.nats_url : cfg.nats.url;
   std::string origin = !global.nats_url.empty() ? "--nats" : "nats.url in agency.yaml";
+  const int cluster_nodes = opts.cluster > 0 ? opts.cluster : cfg.nats.cluster;
+  std::vector<std::string> node_urls;  // the embedded nodes' client URLs
   credentials::MeshAccess access;
   access.state_dir = state_dir;
   for (const auto& role : cfg.roles) access.roles.push_back(role.name);
@@ -826,22 +834,43 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
       return exit_code_for(server_config.error());
     }
     so.config = *server_config;
-    auto started = EmbeddedServer::start(so);
-    if (!started) {
-      report(started.error());
-      return exit_code_for(started.error());
+    if (cluster_nodes > 1) {
+      out.line("starting a cluster of " + std::to_string(cluster_nodes) +
+               " nats-server nodes (streams and buckets with " +
+               std::to_string(std::min(3, cluster_nodes)) + " replicas)");
+      auto started = start_cluster(so, cluster_nodes);
+      if (!started) {
+        report(started.error());
+        return exit_code_for(started.error());
+      }
+      session.nodes = std::move(*started);
+    } else {
+      auto started = EmbeddedServer::start(so);
+      if (!started) {
+        report(started.error());
+        return exit_code_for(started.error());
+      }
+      session.nodes.push_back(std::move(*started));
     }
-    session.server = std::move(*started);
-    nats_url = session.server->url();
-    if (!access.tls_ca.empty()) nats_url = "tls://" + nats_url.substr(nats_url.find("://") + 3);
+    nats_url.clear();
+    for (const auto& node : session.nodes) {
+      std::string u = node->url();
+      if (!access.tls_ca.empty()) u = "tls://" + u.substr(u.find("://") + 3);
+      node_urls.push_back(u);
+      nats_url += (nats_url.empty() ? "" : ",") + u;
+    }
     origin = "embedded nats-server";
     if (auto r = write_file_atomically(url_file, nats_url + "\n"); !r) {
       out.warn(r.error().message + "; other agency commands will not find the server by itself");
     } else {
       session.url_file = url_file;
     }
-    out.line("nats-server running (pid " + std::to_string(session.server->pid()) +
-             ", JetStream on)");
+    std::string pids;
+    for (const auto& node : session.nodes) {
+      pids += (pids.empty() ? "" : ", ") + std::to_string(node->pid());
+    }
+    out.line(std::string(session.nodes.size() > 1 ? "nats-server cluster" : "nats-server") +
+             " running (pid " + pids + ", JetStream on)");
     out << "  NATS URL     " << nats_url << '\n';
     out << "  use it with: export NATS_URL=" << nats_url << '\n';
     if (access.auth) {
@@ -852,12 +881,15 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
     if (!access.tls_ca.empty()) {
       out << "               export NATS_CA=" << access.tls_ca.string() << '\n';
     }
-    if (session.server->monitor_port() > 0) {
+    for (const auto& node : session.nodes) {
+      if (node->monitor_port() <= 0) continue;
       out << "  monitoring   http://" << (cfg.nats.host == "0.0.0.0" ? "127.0.0.1" : cfg.nats.host)
-          << ':' << session.server->monitor_port() << '\n';
+          << ':' << node->monitor_port() << '\n';
     }
     out << "  state dir    " << state_dir.string() << '\n';
-    out << "  server log   " << (so.state_dir / "nats-server.log").string() << '\n';
+    for (const auto& node : session.nodes) {
+      out << "  server log   " << (node->options().state_dir / "nats-server.log").string() << '\n';
+    }
     out.os() << std::flush;
   } else {
     out.line("using the NATS server at " + redact_url(nats_url) + " (" + origin + ")");
@@ -876,7 +908,7 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
     report(settings.error());
     return exit_code_for(settings.error());
   }
-  settings->servers = {nats_url};
+  settings->servers = node_urls.empty() ? std::vector<std::string>{nats_url} : node_urls;
   settings->origin = origin;
   access.apply(*settings, "admin");
   ConnectOptions co;
@@ -899,7 +931,10 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
 
   std::vector<std::string> roles;
   for (const auto& role : cfg.roles) roles.push_back(role.name);
-  auto provisioned = provision(**connection, provision_plan(cfg, roles));
+  ProvisionPlan plan = provision_plan(cfg, roles);
+  // A cluster of our own: every stream and bucket on up to three nodes.
+  if (session.nodes.size() > 1) plan.replicas = std::min<int>(3, static_cast<int>(session.nodes.size()));
+  auto provisioned = provision(**connection, plan);
   if (!provisioned) {
     report(provisioned.error());
     return exit_code_for(provisioned.error());
@@ -930,7 +965,7 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
         }
       });
   json summary = {{"nats_url", redact_url(nats_url)},
-                  {"embedded", session.server != nullptr},
+                  {"embedded", !session.nodes.empty()},
                   {"state_dir", state_dir.string()},
                   {"provision",
                    {{"created", provisioned->created.size()},
@@ -952,17 +987,27 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
                         {"engine_reason", found->engine.reason},
                         {"plan", found->engine.plan}};
   }
-  if (session.server && session.server->monitor_port() > 0) {
-    summary["monitor_url"] = "http://127.0.0.1:" + std::to_string(session.server->monitor_port());
+  if (!session.nodes.empty()) {
+    summary["nodes"] = json::array();
+    for (const auto& node : session.nodes) {
+      summary["nodes"].push_back({{"url", node->url()},
+                                  {"pid", node->pid()},
+                                  {"monitor_port", node->monitor_port()},
+                                  {"dir", node->options().state_dir.string()}});
+    }
+  }
+  if (!session.nodes.empty() && session.nodes.front()->monitor_port() > 0) {
+    summary["monitor_url"] =
+        "http://127.0.0.1:" + std::to_string(session.nodes.front()->monitor_port());
   }
   std::vector<std::vector<std::string>> rows = {{"AGENT", "PID", "COMMAND", "LOG"}};
   const auto exe_dir = self_dir();
   FleetEnv fleet{state_dir, state_dir / "logs",
                  nats_url,  cfg.source.empty() ? fs::path() : fs::absolute(cfg.source),
                  access,    nullptr};
-  if (access.auth && session.server) {
-    fleet.admit = [&access, &session, &nats_url](const std::string& id, bool reload) {
-      return admit_agent(access, *session.server, nats_url, id, reload);
+  if (access.auth && !session.nodes.empty()) {
+    fleet.admit = [&access, &session, &node_urls](const std::string& id, bool reload) {
+      return admit_agent(access, session.nodes, node_urls, id, reload);
     };
   }
   Scaler scaler(cfg, fleet, exe_dir, supervisor, *conn, out);
@@ -1125,6 +1170,10 @@ void add_up_command(CLI::App& app, GlobalOptions& global) {
                   "prints)");
   cmd->add_flag("--console-read-only", opts->console_read_only,
                 "serve the console's pages without its actions");
+  cmd->add_option("--cluster", opts->cluster,
+                  "run N embedded nats-server nodes as one JetStream cluster, every stream and "
+                  "bucket with min(3, N) replicas (nats.cluster in agency.yaml)")
+      ->check(CLI::Range(1, 7));
   cmd->add_flag("--tls", opts->tls,
                 "serve the embedded server over TLS with a CA and certificate made in "
                 "<state_dir>/tls (nats.tls in agency.yaml names your own)");

@@ -51,6 +51,10 @@ nats:
   binary: ""
   # Replicas of every stream and bucket: 1 on one machine, 3 in a cluster.
   replicas: 1
+  # Embedded nodes run as one JetStream cluster (1: a single server). With
+  # more, every stream and bucket gets min(3, cluster) replicas, and agents
+  # fail over between the nodes (`agency up --cluster N` for one run).
+  cluster: 1
   # The embedded server lets in only the users agency made: one per agent,
   # allowed only what its role needs (docs/STREAMS.md, "Permissions"); keys
   # in <state_dir>/auth. false: whoever reaches the port may do anything.
@@ -103,8 +107,8 @@ constexpr std::array<std::string_view, 6> kTopKeys = {"state_dir", "nats",     "
 constexpr std::array<std::string_view, 6> kLimitsKeys = {"brief_bytes", "question_bytes",
                                                          "mail_bytes",  "usage_bytes",
                                                          "task_bytes",  "dead_letter_keep_bytes"};
-constexpr std::array<std::string_view, 8> kNatsKeys = {"url",    "host",     "port", "monitor_port",
-                                                       "binary", "replicas", "auth", "tls"};
+constexpr std::array<std::string_view, 9> kNatsKeys = {
+    "url", "host", "port", "monitor_port", "binary", "replicas", "cluster", "auth", "tls"};
 constexpr std::array<std::string_view, 3> kTlsKeys = {"cert", "key", "ca"};
 constexpr std::array<std::string_view, 7> kProjectKeys = {
     "name", "repo", "default_branch", "test_command", "landing", "land_with", "remote"};
@@ -284,6 +288,8 @@ class Parser : public Reader {
         if (auto v = string_value(item, "a program name or path")) n.binary = binary(*v);
       } else if (key == "replicas") {
         if (auto v = int_value(item, 1, 5)) n.replicas = *v;
+      } else if (key == "cluster") {
+        if (auto v = int_value(item, 1, 7)) n.cluster = *v;
       } else if (key == "auth") {
         if (auto v = bool_value(item)) n.auth = *v;
       } else if (key == "tls") {

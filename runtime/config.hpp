@@ -34,6 +34,9 @@ struct Nats {
   int monitor_port = 0;  // 0: a free port; -1: none
   std::string binary;    // empty: nats-server on PATH
   int replicas = 1;      // stream and bucket replicas (3 in a cluster)
+  // Embedded nodes `agency up` runs as one JetStream cluster (1: a single
+  // server); streams and buckets then get min(3, cluster) replicas.
+  int cluster = 1;
   // The embedded server checks who connects: one NKey user per agent with
   // its role's permissions (runtime/permissions.hpp), keys in
   // <state_dir>/auth. false: whoever reaches the port may do anything.
