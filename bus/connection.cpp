@@ -2,12 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bus/nkeys.hpp"
@@ -168,6 +171,11 @@ std::int64_t Subscription::received() const {
   }
   return pending + delivered + dropped;
 }
+
+namespace {
+// How long a JetStream publish waits out a stream without a leader.
+constexpr std::chrono::milliseconds kJsPublishPatience{15000};
+}  // namespace
 
 std::string Connection::new_inbox() const {
   natsInbox* raw = nullptr;
@@ -403,6 +411,29 @@ Result<PubAck> Connection::js_publish(std::string_view subject, const Outgoing& 
   jsPubAck* raw_ack = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   natsStatus s = js_PublishMsg(&raw_ack, js_.get(), msg->get(), &opts, &code);
+  // In a cluster, a stream whose leader is being elected (a node went
+  // away) answers nobody for a moment: nothing was stored, so it is tried
+  // again. With a message id a publish whose ack was lost is stored once
+  // (the duplicate window), so a time-out is tried again too.
+  const auto give_up = std::chrono::steady_clock::now() + kJsPublishPatience;
+  auto pause = std::chrono::milliseconds(100);
+  // On a single server no responder means no stream: said at once.
+  const bool cluster = settings_.servers.size() > 1;
+  auto worth_again = [&] {
+    if (cluster &&
+        (s == NATS_NO_RESPONDERS || code == JSClusterNotAvailErr || code == JSStreamNotFoundErr)) {
+      return true;
+    }
+    return !id.empty() && s == NATS_TIMEOUT;
+  };
+  while (worth_again() && std::chrono::steady_clock::now() + pause < give_up) {
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+    auto again = make_msg(subject, {}, message);
+    if (!again) return again.error();
+    code = static_cast<jsErrCode>(0);
+    s = js_PublishMsg(&raw_ack, js_.get(), again->get(), &opts, &code);
+  }
   if (s != NATS_OK) {
     if (s == NATS_NO_RESPONDERS) {
       return make_error(errc::not_found, "no stream captures " + std::string(subject) +

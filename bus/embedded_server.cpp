@@ -102,10 +102,14 @@ bool port_accepts(const std::string& host, int port) {
 
 // GET /healthz on the monitoring port: true on "HTTP/1.x 200". The server
 // answers 200 once JetStream is ready, which the client port alone does not say.
-bool healthz_ok(const std::string& host, int port) {
+// `server_only`: the server and its JetStream meta group, not every stream
+// and consumer (a restarted cluster node reports idle consumers as "not
+// current" until they see traffic).
+bool healthz_ok(const std::string& host, int port, bool server_only = false) {
   Fd fd(tcp_connect(host, port, milliseconds{200}));
   if (fd.get() < 0) return false;
-  std::string request = "GET /healthz HTTP/1.0\r\nHost: " + host + "\r\n\r\n";
+  std::string request = std::string("GET /healthz") + (server_only ? "?js-server-only=true" : "") +
+                        " HTTP/1.0\r\nHost: " + host + "\r\n\r\n";
   if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size())) {
     return false;
@@ -439,7 +443,8 @@ Result<void> EmbeddedServer::wait_healthy(milliseconds timeout) {
   if (impl_->options.monitor_port <= 0) return {};
   const std::string host = connect_host(impl_->options.host);
   auto deadline = Clock::now() + timeout;
-  while (!healthz_ok(host, impl_->options.monitor_port)) {
+  const bool server_only = !impl_->options.cluster_name.empty();
+  while (!healthz_ok(host, impl_->options.monitor_port, server_only)) {
     if (!running()) {
       return make_error(errc::io, "nats-server " + impl_->options.server_name +
                                       " exited; its log (" + impl_->log_path().string() +

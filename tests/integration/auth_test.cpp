@@ -22,8 +22,7 @@
 #include "bus/kv.hpp"
 #include "bus/subjects.hpp"
 #include "runtime/git.hpp"
-#include "tests/support/run.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "tests/support/up_mesh.hpp"
 
 namespace agency {
 namespace {
@@ -31,112 +30,20 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// Every role that runs on its own, `count` agents each.
+std::string all_roles(int count) {
+  std::vector<std::pair<std::string, int>> roles;
+  for (const char* role : {"planner", "builder", "adversary", "reviewer", "integrator",
+                           "accountant", "dispatcher", "sweeper", "proxy"}) {
+    roles.emplace_back(role, count);
+  }
+  return test::roles_block(roles);
 }
 
-template <class Pred>
-bool eventually(std::chrono::milliseconds limit, Pred pred) {
-  auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);  // polling, not synchronisation
-  }
-  return pred();
-}
-
-// Every line of the server's log that reports a refused publish or
-// subscription ("Publish Violation", "Subscription Violation"; the client
-// is told "Permissions Violation").
-std::vector<std::string> violations(const fs::path& log) {
-  std::vector<std::string> out;
-  std::istringstream in(slurp(log));
-  for (std::string line; std::getline(in, line);) {
-    if (line.find("Publish Violation") != std::string::npos ||
-        line.find("Subscription Violation") != std::string::npos) {
-      out.push_back(line);
-    }
-  }
-  return out;
-}
-
-// A project with a git repository and an agency.yaml naming every role
-// that runs on its own (scripted engines), under `agency up`.
-struct Mesh {
-  test::TempDir dir;
-  fs::path repo = dir.path() / "repo";
-  fs::path config = dir.path() / "agency.yaml";
-  fs::path state = dir.path() / "state";
-  std::unique_ptr<test::Child> up;
-  std::string url;
-
-  explicit Mesh(const std::vector<std::string>& up_args, bool fleet = true) {
-    fs::create_directories(repo);
-    REQUIRE(git::run({"git", "init", "-q", "-b", "main"}, repo).exit_code == 0);
-    std::ofstream(repo / "README.md") << "sample\n";
-    REQUIRE(git::run({"git", "add", "-A"}, repo).exit_code == 0);
-    REQUIRE(git::run({"git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q",
-                      "-m", "initial"},
-                     repo)
-                .exit_code == 0);
-    std::string roles;
-    for (const char* role : {"planner", "builder", "adversary", "reviewer", "integrator",
-                             "accountant", "dispatcher", "sweeper", "proxy"}) {
-      roles += std::string("  ") + role + ":\n    count: " + (fleet ? "1" : "0") + "\n";
-    }
-    fs::create_directories(dir.path() / "corpus");
-    std::ofstream(dir.path() / "corpus" / "api.md")
-        << "# The API\n\n## Ports\n\nThe public API listens on port 8080.\n";
-    std::ofstream(config)
-        << "state_dir: state\n"
-           "proxy:\n  corpus:\n    - name: handbook\n      path: corpus\n"
-           "pipeline:\n  ack_wait_seconds: 5\n"
-           "projects:\n  - name: demo\n    repo: repo\n    test_command: \"true\"\n"
-           "roles:\n"
-        << roles;
-    std::vector<std::string> argv{test::agency_binary(), "up", "--config", config.string(),
-                                  "--no-console"};
-    argv.insert(argv.end(), up_args.begin(), up_args.end());
-    up = std::make_unique<test::Child>(argv, dir.path(), env());
-    REQUIRE_MESSAGE(up->wait_for_output("running; Ctrl-C", 60s), "stdout:\n"
-                                                                     << up->out() << "\nstderr:\n"
-                                                                     << up->err());
-    std::ifstream in(state / "nats.url");
-    std::getline(in, url);
-    REQUIRE(!url.empty());
-  }
-
-  ~Mesh() {
-    up->signal(SIGTERM);
-    up->wait(40s);
-  }
-
-  [[nodiscard]] std::map<std::string, std::string> env() const {
-    return {{"NATS_URL", ""},
-            {"NATS_CONTEXT", ""},
-            {"NATS_NKEY", ""},
-            {"NATS_CREDS", ""},
-            {"NATS_CA", ""},
-            {"AGENCY_CONFIG", config.string()},
-            {"AGENCY_HEARTBEAT_MS", "500"},
-            {"XDG_CONFIG_HOME", dir.path().string()}};
-  }
-
-  // `agency ARGS...` as a person runs it beside `agency up`: no NATS
-  // variables, so it finds the server, admin's key and the CA by itself.
-  test::RunResult cli(std::vector<std::string> args) const {
-    args.insert(args.begin(), test::agency_binary());
-    return test::run(args, env(), 60s);
-  }
-
-  fs::path creds(const std::string& name) const { return state / "auth" / (name + ".creds"); }
-  fs::path server_log() const { return state / "nats" / "nats-server.log"; }
-};
+using test::eventually;
+using test::violations;
+using Mesh = test::UpMesh;
 
 // A client of the mesh with one principal's key that counts the errors the
 // server sends it (nats.c reports a refused publish or subscription as an
@@ -193,7 +100,7 @@ std::string first_task_id(const std::string& brief_out) {
 }
 
 TEST_CASE("auth: every role does its whole job with its own key, and the server refuses nobody") {
-  Mesh mesh({});
+  Mesh mesh({}, all_roles(1));
   // Everyone is in: each agent's heartbeat is in the fleet bucket.
   auto status_has_all = [&] {
     auto r = mesh.cli({"status", "--json"});
@@ -241,7 +148,7 @@ TEST_CASE("auth: every role does its whole job with its own key, and the server 
 }
 
 TEST_CASE("auth: a builder's key cannot do another's job") {
-  Mesh mesh({}, /*fleet=*/false);
+  Mesh mesh({}, all_roles(0));
   Client builder(mesh.url, mesh.creds("builder-1"), "_INBOX.builder-1");
   Client admin(mesh.url, mesh.creds("admin"), "");
   const Outgoing bogus{"x", {}};
@@ -314,7 +221,7 @@ TEST_CASE("auth: a builder's key cannot do another's job") {
 }
 
 TEST_CASE("auth: --tls serves TLS with a CA it makes, and a client without the CA is refused") {
-  Mesh mesh({"--tls"}, /*fleet=*/false);
+  Mesh mesh({"--tls"}, all_roles(0));
   REQUIRE(mesh.url.rfind("tls://127.0.0.1:", 0) == 0);
   const fs::path ca = mesh.state / "tls" / "ca.pem";
   REQUIRE(fs::exists(ca));
