@@ -681,8 +681,7 @@ Result<void> prepare_access(const config::Config& cfg, const UpOptions& opts,
 // key is there already (`agency creds` made it).
 Result<void> admit_agent(const credentials::MeshAccess& access,
                          const std::vector<std::unique_ptr<EmbeddedServer>>& nodes,
-                         const std::vector<std::string>& urls, const std::string& id,
-                         bool reload) {
+                         const std::vector<std::string>& urls, const std::string& id, bool reload) {
   if (permissions::principal_named(id, access.roles).role.empty()) {
     return make_error(errc::config, "'" + id + "' is no agent id of a role of this fleet");
   }
@@ -933,7 +932,8 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
   for (const auto& role : cfg.roles) roles.push_back(role.name);
   ProvisionPlan plan = provision_plan(cfg, roles);
   // A cluster of our own: every stream and bucket on up to three nodes.
-  if (session.nodes.size() > 1) plan.replicas = std::min<int>(3, static_cast<int>(session.nodes.size()));
+  if (session.nodes.size() > 1)
+    plan.replicas = std::min<int>(3, static_cast<int>(session.nodes.size()));
   auto provisioned = provision(**connection, plan);
   if (!provisioned) {
     report(provisioned.error());
