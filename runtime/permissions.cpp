@@ -39,6 +39,7 @@ constexpr std::array<RoleRights, 6> kRights = {{
      .event_family = "sweep",
      .briefs_every_role = true,
      .sends_control = true,
+     .follows_streams = true,  // reads usage to tell a stuck agent from a busy one
      .hands_back_any = true,
      .answers_for_others = true},
     {.role = "synthesizer", .event_family = "digest"},

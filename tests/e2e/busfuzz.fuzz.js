@@ -24,7 +24,7 @@ import { randomInt } from "node:crypto";
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, headers as natsHeaders } from "@nats-io/transport-node";
+import { connect, headers as natsHeaders, nkeyAuthenticator } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { binDir } from "./harness.js";
@@ -211,7 +211,14 @@ test(`bus fuzzer: ${COUNT} hostile messages (seed ${SEED}) leave the fleet whole
   let watching = false;
   try {
     fleet = await startFleet(dir);
-    nc = await connect({ servers: fleet.url, name: "busfuzz", maxReconnectAttempts: -1 });
+    // agency up lets in only its own users: the fuzzer holds admin's key,
+    // the one that may publish anywhere (docs/STREAMS.md, "Permissions").
+    const seed = readFileSync(join(dir, "state", "auth", "admin.creds"), "utf8")
+      .split("\n").map((l) => l.trim()).find((l) => l.startsWith("SU"));
+    nc = await connect({
+      servers: fleet.url, name: "busfuzz", maxReconnectAttempts: -1,
+      authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)),
+    });
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
     const kvm = new Kvm(nc);
