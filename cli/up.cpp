@@ -932,8 +932,9 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
   for (const auto& role : cfg.roles) roles.push_back(role.name);
   ProvisionPlan plan = provision_plan(cfg, roles);
   // A cluster of our own: every stream and bucket on up to three nodes.
-  if (session.nodes.size() > 1)
+  if (session.nodes.size() > 1) {
     plan.replicas = std::min<int>(3, static_cast<int>(session.nodes.size()));
+  }
   auto provisioned = provision(**connection, plan);
   if (!provisioned) {
     report(provisioned.error());

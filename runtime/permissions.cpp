@@ -174,8 +174,9 @@ Grants agent_grants(const Principal& who, const std::vector<std::string>& roles)
       read_stream(g, stream);
     }
   }
-  if (rights->hands_back_any)
+  if (rights->hands_back_any) {
     add_unique(g.publish, "$JS.ACK." + std::string(subjects::kBriefsStream) + ".>");
+  }
   if (rights->answers_for_others) add_unique(g.publish, "_INBOX.>");
   return g;
 }
