@@ -46,8 +46,8 @@ std::vector<Node> nodes_of(const std::string& stdout_text) {
     if (j.is_discarded() || !j.contains("nodes")) continue;
     std::vector<Node> out;
     for (const auto& n : j["nodes"]) {
-      out.push_back({n["pid"].get<pid_t>(), n["dir"].get<std::string>(),
-                     n["monitor_port"].get<int>()});
+      out.push_back(
+          {n["pid"].get<pid_t>(), n["dir"].get<std::string>(), n["monitor_port"].get<int>()});
     }
     return out;
   }
@@ -86,7 +86,8 @@ int done(const Connection& c) {
 }
 
 std::string nats_server_binary() {
-  for (const char* p : {"/usr/sbin/nats-server", "/usr/local/sbin/nats-server", "/usr/bin/nats-server"}) {
+  for (const char* p :
+       {"/usr/sbin/nats-server", "/usr/local/sbin/nats-server", "/usr/bin/nats-server"}) {
     if (fs::exists(p)) return p;
   }
   return "nats-server";
@@ -94,10 +95,10 @@ std::string nats_server_binary() {
 
 TEST_CASE("cluster: 30 tasks on three nodes while one is killed and restarted: none lost") {
   constexpr int kTasks = 30;
-  test::UpMesh mesh({"--cluster", "3", "--json"},
-                    test::roles_block({{"planner", 2}, {"builder", 2}, {"adversary", 2},
-                                       {"reviewer", 2}}),
-                    "    landing: none\n    test_command: \"true\"\n");
+  test::UpMesh mesh(
+      {"--cluster", "3", "--json"},
+      test::roles_block({{"planner", 2}, {"builder", 2}, {"adversary", 2}, {"reviewer", 2}}),
+      "    landing: none\n    test_command: \"true\"\n");
   const auto nodes = nodes_of(mesh.up->out());
   REQUIRE_MESSAGE(nodes.size() == 3, mesh.up->out());
 
@@ -115,17 +116,17 @@ TEST_CASE("cluster: 30 tasks on three nodes while one is killed and restarted: n
   REQUIRE(eventually(20s, [&] { return c.connected(); }));
 
   // Every stream and bucket on three nodes.
-  for (const std::string& stream : {std::string(subjects::kBriefsStream),
-                                   std::string(subjects::kEventsStream),
-                                   std::string(subjects::kMailStream),
-                                   "KV_" + std::string(subjects::kTasksBucket),
-                                   "KV_" + std::string(subjects::kFleetBucket)}) {
+  for (const std::string& stream :
+       {std::string(subjects::kBriefsStream), std::string(subjects::kEventsStream),
+        std::string(subjects::kMailStream), "KV_" + std::string(subjects::kTasksBucket),
+        "KV_" + std::string(subjects::kFleetBucket)}) {
     CHECK_MESSAGE(replicas_of(c, stream) == 3, stream);
   }
 
   std::vector<std::string> ids;
   for (int i = 0; i < kTasks; ++i) {
-    auto r = mesh.cli({"brief", "planner", "--project", "demo", "cluster task " + std::to_string(i)});
+    auto r =
+        mesh.cli({"brief", "planner", "--project", "demo", "cluster task " + std::to_string(i)});
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     auto at = r.out.find("t-");
     REQUIRE(at != std::string::npos);
@@ -137,8 +138,8 @@ TEST_CASE("cluster: 30 tasks on three nodes while one is killed and restarted: n
   REQUIRE(::kill(nodes[1].pid, SIGKILL) == 0);
   test::Child node2({nats_server_binary(), "-c", (nodes[1].dir / "nats-server.conf").string()},
                     mesh.dir.path());
-  REQUIRE_MESSAGE(eventually(120s, [&] { return done(c) >= 15; }),
-                  done(c) << " done; node 2:\n" << node2.err());
+  REQUIRE_MESSAGE(eventually(120s, [&] { return done(c) >= 15; }), done(c) << " done; node 2:\n"
+                                                                           << node2.err());
   CHECK_MESSAGE(eventually(180s, [&] { return done(c) == kTasks; }), done(c) << " of " << kTasks);
 
   // Nothing lost, nothing moved twice: each task left each stage once.

@@ -5,8 +5,8 @@
 
 #include <doctest/doctest.h>
 
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -99,8 +99,11 @@ struct UpMesh {
                                   "--no-console"};
     argv.insert(argv.end(), up_args.begin(), up_args.end());
     up = std::make_unique<Child>(argv, dir.path(), env());
-    REQUIRE_MESSAGE(up->wait_for_output("running; Ctrl-C", std::chrono::seconds(120)),
-                    "stdout:\n" << up->out() << "\nstderr:\n" << up->err());
+    REQUIRE_MESSAGE(
+        up->wait_for_output("running; Ctrl-C", std::chrono::seconds(120)), "stdout:\n"
+                                                                               << up->out()
+                                                                               << "\nstderr:\n"
+                                                                               << up->err());
     std::ifstream in(state / "nats.url");
     std::getline(in, url);
     REQUIRE(!url.empty());
