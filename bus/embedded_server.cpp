@@ -144,16 +144,6 @@ std::string log_tail(const std::filesystem::path& log, std::uintmax_t offset) {
   return out;
 }
 
-// A string in nats-server's config syntax.
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 std::uintmax_t file_size_or_zero(const std::filesystem::path& p) {
   std::error_code ec;
   auto size = std::filesystem::file_size(p, ec);
@@ -188,18 +178,19 @@ struct EmbeddedServer::Impl {
     std::string text =
         "# Written by agency for its embedded nats-server; rewritten at each start.\n"
         "server_name: " +
-        quoted(options.server_name) + "\nhost: " + quoted(options.host) +
+        config_string(options.server_name) + "\nhost: " + config_string(options.host) +
         "\nport: " + std::to_string(options.port) + "\n";
     if (options.monitor_port > 0) {
       text += "http_port: " + std::to_string(options.monitor_port) + "\n";  // on `host`
     }
     text +=
-        "jetstream {\n  store_dir: " + quoted((options.state_dir / "jetstream").string()) + "\n}\n";
+        "jetstream {\n  store_dir: " + config_string((options.state_dir / "jetstream").string()) +
+        "\n}\n";
     if (!options.cluster_name.empty()) {
-      text += "cluster {\n  name: " + quoted(options.cluster_name) +
-              "\n  listen: " + quoted(options.host + ":" + std::to_string(options.cluster_port)) +
+      text += "cluster {\n  name: " + config_string(options.cluster_name) + "\n  listen: " +
+              config_string(options.host + ":" + std::to_string(options.cluster_port)) +
               "\n  routes: [";
-      for (const auto& r : options.routes) text += "\n    " + quoted(r);
+      for (const auto& r : options.routes) text += "\n    " + config_string(r);
       text += "\n  ]\n}\n";
     }
     text += options.config;
@@ -314,6 +305,15 @@ struct EmbeddedServer::Impl {
     return {};
   }
 };
+
+std::string config_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
 
 Result<int> find_free_port() {
   Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));

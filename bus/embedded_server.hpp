@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bus/result.hpp"
@@ -85,6 +86,9 @@ class EmbeddedServer {
 // replicas.
 Result<std::vector<std::unique_ptr<EmbeddedServer>>> start_cluster(
     const EmbeddedServerOptions& base, int nodes);
+
+// `s` as a quoted string of nats-server's configuration syntax.
+std::string config_string(std::string_view s);
 
 // A TCP port on 127.0.0.1 that nothing listens on right now.
 Result<int> find_free_port();

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <system_error>
 
+#include "bus/embedded_server.hpp"
 #include "bus/nkeys.hpp"
 #include "bus/subjects.hpp"
 #include "runtime/permissions.hpp"
@@ -241,14 +242,7 @@ Result<std::string> MeshAccess::server_config() const {
     text += *users;
   }
   if (!tls_cert.empty()) {
-    auto q = [](const fs::path& p) {
-      std::string out = "\"";
-      for (char c : p.string()) {
-        if (c == '"' || c == '\\') out += '\\';
-        out += c;
-      }
-      return out + "\"";
-    };
+    auto q = [](const fs::path& p) { return config_string(p.string()); };
     text += "tls {\n  cert_file: " + q(tls_cert) + "\n  key_file: " + q(tls_key) +
             "\n  timeout: 5\n}\n";
   }

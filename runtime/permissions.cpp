@@ -4,6 +4,7 @@
 #include <array>
 #include <sstream>
 
+#include "bus/embedded_server.hpp"
 #include "bus/subjects.hpp"
 #include "bus/vocabulary.hpp"
 #include "runtime/pipeline.hpp"
@@ -201,18 +202,10 @@ Grants supervisor_grants(const std::vector<std::string>& roles) {
   return g;
 }
 
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 void list(std::ostream& out, std::string_view key, const std::vector<std::string>& items) {
   out << key << ": [";
-  for (std::size_t i = 0; i < items.size(); ++i) out << (i == 0 ? "" : ", ") << quoted(items[i]);
+  for (std::size_t i = 0; i < items.size(); ++i)
+    out << (i == 0 ? "" : ", ") << config_string(items[i]);
   out << "]";
 }
 
@@ -284,7 +277,7 @@ std::string server_config(const std::vector<User>& users, const std::vector<std:
   for (const auto& u : users) {
     const Grants g = grants_for(u.who, roles);
     out << "    # " << u.who.name << (u.who.role.empty() ? "" : " (role " + u.who.role + ")")
-        << "\n    {nkey: " << quoted(u.public_key) << ", permissions: {publish: {";
+        << "\n    {nkey: " << config_string(u.public_key) << ", permissions: {publish: {";
     list(out, "allow", g.publish);
     out << "}, subscribe: {";
     list(out, "allow", g.subscribe);

@@ -126,10 +126,10 @@ TEST_CASE("priority: the plain subject keeps the sender's priority, a priority's
   provision_role(*c, "planner");
   // `nats pub agency.brief.planner '{"objective":...,"priority":"batch"}'`
   const std::string json = R"({"objective":"plain with a field","priority":"batch"})";
-  REQUIRE(c->publish("agency.brief.planner", Outgoing{json, {}}).ok());
+  // Published to the stream and acked, so both are stored before the look.
+  REQUIRE(c->js_publish("agency.brief.planner", Outgoing{json, {}}).ok());
   REQUIRE(
-      c->publish("agency.brief.planner.human", Outgoing{"typed on the human subject", {}}).ok());
-  REQUIRE(c->flush(2000ms).ok());
+      c->js_publish("agency.brief.planner.human", Outgoing{"typed on the human subject", {}}).ok());
   auto inbox = BriefInbox::open(*c, "planner", "planner-1");
   REQUIRE(inbox.ok());
   auto human = take(*inbox);
