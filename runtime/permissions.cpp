@@ -204,8 +204,9 @@ Grants supervisor_grants(const std::vector<std::string>& roles) {
 
 void list(std::ostream& out, std::string_view key, const std::vector<std::string>& items) {
   out << key << ": [";
-  for (std::size_t i = 0; i < items.size(); ++i)
+  for (std::size_t i = 0; i < items.size(); ++i) {
     out << (i == 0 ? "" : ", ") << config_string(items[i]);
+  }
   out << "]";
 }
 
