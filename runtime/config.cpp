@@ -19,6 +19,7 @@
 #include "bus/connect.hpp"
 #include "bus/provision.hpp"
 #include "runtime/catalog.hpp"
+#include "runtime/git.hpp"
 #include "runtime/yaml_error.hpp"
 
 namespace agency::config {
@@ -430,16 +431,24 @@ class Parser : public Reader {
           }
           p.land_with = *v;
         } else if (key == "remote") {
-          auto v = string_value(item, "a git remote name");
-          if (!v || v->empty()) fail(item, "must be the name of a git remote, got nothing");
+          auto v = string_value(item, "a git remote's name or address");
+          if (!v || v->empty() || v->front() == '-') {
+            fail(item, "must be the name of a git remote or an address to clone, got " +
+                           describe(item.value));
+          }
           p.remote = *v;
+          p.from_remote = git::is_clone_address(p.remote);
+          // A relative path, like repo's, is relative to this file.
+          if (p.remote.starts_with("./") || p.remote.starts_with("../")) {
+            p.remote = resolve(p.remote).lexically_normal().string();
+          }
         }
       }
       if (p.name.empty()) fail(entry, "has no 'name' (letters, digits, '-' and '_')");
-      if (!has_repo) {
+      if (!has_repo && !p.from_remote) {
         fail(entry, "project '" + p.name +
-                        "' has no 'repo' (the path of its git "
-                        "repository)");
+                        "' has no 'repo' (the path of its git repository) and no 'remote' "
+                        "address every host can clone (a URL, user@host:path or a path)");
       }
       for (const auto& other : out) {
         if (other.name == p.name) {

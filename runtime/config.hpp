@@ -61,7 +61,15 @@ struct Project {
   std::string landing = "merge";
   // How the task branch is brought onto the default branch: merge or rebase.
   std::string land_with = "merge";
-  std::string remote = "origin";  // for landing push and pr
+  // The remote landing push and pr use: a remote of `repo` by name, or an
+  // address (git::is_clone_address: a URL, user@host:path or a path).
+  std::string remote = "origin";
+  // `remote` is an address: agents on every host work in their own clone of
+  // it (<state_dir>/work/clones/<name>.git, which `repo` then names while
+  // they run), push the task branches there, and the integrator lands by
+  // pushing the default branch there (landing merge is push then). `repo`
+  // may be left out.
+  bool from_remote = false;
   // The project's reviewed work goes through ready-to-land.
   [[nodiscard]] bool lands() const { return landing != "none"; }
 };

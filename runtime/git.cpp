@@ -1,6 +1,9 @@
 #include "runtime/git.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <map>
@@ -201,7 +204,8 @@ std::vector<std::string> conflicted_files(const fs::path& worktree) {
 std::string branch_for(std::string_view task_id) { return "agency/" + std::string(task_id); }
 
 Result<fs::path> prepare_worktree(const fs::path& repo, const std::string& base_branch,
-                                  const fs::path& worktrees_dir, std::string_view task_id) {
+                                  const fs::path& worktrees_dir, std::string_view task_id,
+                                  bool follow_origin) {
   if (!is_task_token(task_id)) {
     return make_error(errc::bad_payload,
                       "task id '" + std::string(task_id) +
@@ -230,6 +234,22 @@ Result<fs::path> prepare_worktree(const fs::path& repo, const std::string& base_
   // would make `worktree add` refuse the branch.
   if (auto r = git_ok(repo, {"worktree", "prune"}); !r) return r.error();
 
+  // The branch as the remote has it, when this is a clone that follows one.
+  std::string pushed;
+  if (follow_origin) {
+    auto r = run_git(
+        repo, {"rev-parse", "--verify", "--quiet", "refs/remotes/origin/" + branch + "^{commit}"});
+    if (r.exit_code == 0) pushed = trim(r.output);
+  }
+  // In the worktree: the local branch moves to the pushed one unless it
+  // contains it already.
+  auto catch_up = [&](const fs::path& wt) -> Result<fs::path> {
+    if (pushed.empty()) return wt;
+    if (run_git(wt, {"merge-base", "--is-ancestor", pushed, "HEAD"}).exit_code == 0) return wt;
+    if (auto r = git_ok(wt, {"reset", "--hard", "--quiet", pushed}); !r) return r.error();
+    return wt;
+  };
+
   if (fs::exists(dir, ec)) {
     if (!is_worktree_of(dir, common_dir)) {
       // Left by an interrupted `worktree add`, or not ours at all: the folder
@@ -249,13 +269,20 @@ Result<fs::path> prepare_worktree(const fs::path& repo, const std::string& base_
       if (head.exit_code != 0 || trim(head.output) != branch) {
         if (auto r = git_ok(dir, {"checkout", "--quiet", branch}); !r) return r.error();
       }
-      return dir;
+      return catch_up(dir);
     }
   }
 
   auto exists = run_git(repo, {"rev-parse", "--verify", "--quiet", "refs/heads/" + branch});
   if (exists.exit_code == 0) {
     if (auto r = git_ok(repo, {"worktree", "add", "--quiet", dir.string(), branch}); !r) {
+      return r.error();
+    }
+    return catch_up(dir);
+  }
+  if (!pushed.empty()) {
+    if (auto r = git_ok(repo, {"worktree", "add", "--quiet", "-B", branch, dir.string(), pushed});
+        !r) {
       return r.error();
     }
     return dir;
@@ -272,6 +299,93 @@ Result<fs::path> prepare_worktree(const fs::path& repo, const std::string& base_
     return r.error();
   }
   return dir;
+}
+
+bool is_clone_address(std::string_view remote) {
+  if (remote.starts_with("/") || remote.starts_with("./") || remote.starts_with("../")) {
+    return true;
+  }
+  // A remote's name is a ref name component: never a ':'.
+  return remote.find(':') != std::string_view::npos;
+}
+
+namespace {
+
+// An flock held for one clone's cloning or fetching, released when it goes.
+class CloneLock {
+ public:
+  explicit CloneLock(const fs::path& file)
+      : fd_(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    if (fd_ >= 0 && ::flock(fd_, LOCK_EX) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~CloneLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  CloneLock(const CloneLock&) = delete;
+  CloneLock& operator=(const CloneLock&) = delete;
+  [[nodiscard]] bool held() const { return fd_ >= 0; }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+Result<void> sync_clone(const std::string& address, const fs::path& clone,
+                        const std::string& base_branch) {
+  std::error_code ec;
+  fs::create_directories(clone.parent_path(), ec);
+  if (ec) {
+    return make_error(errc::io,
+                      "cannot create " + clone.parent_path().string() + ": " + ec.message());
+  }
+  fs::path lock_file = clone;
+  lock_file += ".lock";
+  CloneLock lock(lock_file);
+  if (!lock.held()) return make_error(errc::io, "cannot lock " + lock_file.string());
+  if (!fs::exists(clone / "HEAD", ec)) {
+    // Made aside and moved in whole, so a clone cut short is never taken
+    // for one.
+    fs::path partial = clone;
+    partial += ".partial";
+    fs::remove_all(partial, ec);
+    const std::vector<std::string> args = {"clone", "--bare", "--quiet",
+                                           "--",    address,  partial.string()};
+    auto r = run_git(clone.parent_path(), args, std::chrono::seconds(600));
+    if (r.exit_code != 0) {
+      fs::remove_all(partial, ec);
+      return make_error(errc::io, "cannot clone the project's remote " + address + ": " +
+                                      trim(r.output) + " (remote: in agency.yaml)");
+    }
+    fs::remove_all(clone, ec);
+    fs::rename(partial, clone, ec);
+    if (ec) {
+      return make_error(errc::io,
+                        "cannot move the clone to " + clone.string() + ": " + ec.message());
+    }
+  }
+  const std::vector<std::string> args = {
+      "fetch",
+      "--quiet",
+      "--prune",
+      "origin",
+      "+refs/heads/" + base_branch + ":refs/heads/" + base_branch,
+      "+refs/heads/agency/*:refs/remotes/origin/agency/*"};
+  auto r = run_git(clone, args, std::chrono::seconds(600));
+  if (r.exit_code != 0) return git_error(clone, args, r);
+  return {};
+}
+
+Result<void> push_task_branch(const fs::path& worktree, std::string_view task_id) {
+  const std::string branch = branch_for(task_id);
+  const std::vector<std::string> args = {"push", "--quiet", "origin",
+                                         branch + ":refs/heads/" + branch};
+  auto r = run_git(worktree, args, std::chrono::seconds(600));
+  if (r.exit_code != 0) return git_error(worktree, args, r);
+  return {};
 }
 
 Result<std::string> commit_all(const fs::path& worktree, const std::string& message,

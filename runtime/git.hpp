@@ -46,10 +46,32 @@ std::string branch_for(std::string_view task_id);
 // reused after. Whatever an interrupted run left uncommitted is discarded
 // (reset --hard, clean -fd), so a redelivered brief starts from the last
 // commit. Returns the worktree path.
+//
+// `follow_origin` (a clone made by sync_clone): the task's branch as the
+// remote has it (refs/remotes/origin/agency/<task-id>, pushed by an agent on
+// any host) wins over the local one unless the local one already contains
+// it (a commit not pushed yet), and a new branch starts there.
 Result<std::filesystem::path> prepare_worktree(const std::filesystem::path& repo,
                                                const std::string& base_branch,
                                                const std::filesystem::path& worktrees_dir,
-                                               std::string_view task_id);
+                                               std::string_view task_id,
+                                               bool follow_origin = false);
+
+// Whether a project's `remote` is an address to clone (scheme://..., a
+// scp-like user@host:path, or a path starting with '/', './' or '../')
+// rather than the name of a remote of its repository.
+bool is_clone_address(std::string_view remote);
+
+// A bare clone of `address` at `clone` (made the first time), fetched now:
+// its `base_branch` is the remote's, and the remote's task branches are
+// refs/remotes/origin/agency/*. Agents of one host share the clone; a lock
+// file beside it keeps two of them from cloning or fetching at once.
+Result<void> sync_clone(const std::string& address, const std::filesystem::path& clone,
+                        const std::string& base_branch);
+
+// Pushes the task's branch from its worktree to origin (a fast-forward: a
+// branch someone else moved is refused, never overwritten).
+Result<void> push_task_branch(const std::filesystem::path& worktree, std::string_view task_id);
 
 // Commits everything in the worktree with `message` (author agency <agent_id>).
 // Returns the new commit id, or "" when there was nothing to commit.

@@ -148,8 +148,12 @@ std::optional<std::string> missing_project(const RoleContext& ctx, const v1::Bri
 
 Result<std::filesystem::path> task_worktree(const RoleContext& ctx, std::string_view task_id) {
   if (ctx.project == nullptr) return make_error(errc::config, "no project to work in");
-  return git::prepare_worktree(ctx.project->repo, ctx.project->default_branch,
-                               ctx.work_dir / "worktrees", task_id);
+  const config::Project& p = *ctx.project;
+  if (p.from_remote) {
+    if (auto r = git::sync_clone(p.remote, p.repo, p.default_branch); !r) return r.error();
+  }
+  return git::prepare_worktree(p.repo, p.default_branch, ctx.work_dir / "worktrees", task_id,
+                               p.from_remote);
 }
 
 std::string commits_note(const std::filesystem::path& worktree, const std::string& base_branch) {

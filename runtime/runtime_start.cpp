@@ -80,6 +80,10 @@ Result<void> Agent::load_settings(const Options& opts) {
   ctx_.agent_id = options_.agent_id;
   ctx_.skill = std::move(*skill);
   ctx_.work_dir = config_.state_dir / "work";
+  // A project worked from its remote: this host's clone is its repository.
+  for (auto& p : config_.projects) {
+    if (p.from_remote) p.repo = ctx_.work_dir / "clones" / (p.name + ".git");
+  }
   return {};
 }
 

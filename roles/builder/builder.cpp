@@ -240,6 +240,11 @@ Result<Decision> Builder::finish(const RoleContext& ctx, const Turn& turn, const
     }
   }
 
+  // Where agents on other hosts, and the integrator, find it.
+  if (project.from_remote) {
+    if (auto pushed = git::push_task_branch(worktree, id); !pushed) return pushed.error();
+  }
+
   Decision d;
   d.branch = git::branch_for(id);
   std::string done = "commit " + short_sha(sha) + " on " + d.branch + ": " + reason + "\n";

@@ -5,6 +5,7 @@
 
 #include "bus/clock.hpp"
 #include "bus/program.hpp"
+#include "bus/text.hpp"
 #include "bus/vocabulary.hpp"
 #include "roles/integrator/land.hpp"
 #include "runtime/catalog.hpp"
@@ -145,6 +146,15 @@ std::optional<Decision> Integrator::precheck(const RoleContext& ctx, const v1::B
   rq.mode = project.landing;
   rq.land_with = project.land_with;
   rq.remote = project.remote;
+  if (project.from_remote) {
+    // Landed where every host's agents push: the clone only carries it.
+    if (rq.mode == "merge") rq.mode = "push";
+    rq.tip_ref = "refs/remotes/origin/" + rq.branch;
+    if (auto synced = git::sync_clone(project.remote, project.repo, project.default_branch);
+        !synced) {
+      return wait("cannot fetch from " + project.remote + ": " + synced.error().message);
+    }
+  }
   rq.test_command = project.test_command;
   rq.workdir = ctx.work_dir / "landing" / project.name;
   const std::string title = task.title().empty() ? id : task.title();
@@ -191,7 +201,21 @@ std::vector<cli::Check> landing_checks(const config::Config& config) {
       continue;
     }
     std::string how = p.landing + " (" + p.land_with + ") onto " + p.default_branch;
-    if (p.landing == "push" || p.landing == "pr") {
+    if (p.from_remote) {
+      how = (p.landing == "merge" ? std::string("push") : p.landing) + " (" + p.land_with +
+            ") onto " + p.default_branch + " of " + p.remote + ", from clones of it";
+      auto seen =
+          git::run({"git", "ls-remote", "--exit-code", "--heads", "--", p.remote, p.default_branch},
+                   std::filesystem::current_path(), std::chrono::seconds(60),
+                   {{"GIT_TERMINAL_PROMPT", "0"}});
+      if (seen.exit_code != 0) {
+        out.emplace_back(name, cli::Level::fail,
+                         how + ": its branch " + p.default_branch + " cannot be read (" +
+                             std::string(text::trim(seen.output.substr(0, 300))) + ")",
+                         "check remote: in agency.yaml and that this host can fetch it");
+        continue;
+      }
+    } else if (p.landing == "push" || p.landing == "pr") {
       auto remote = git::run({"git", "remote", "get-url", p.remote}, p.repo);
       if (remote.exit_code != 0) {
         out.emplace_back(name, cli::Level::fail,

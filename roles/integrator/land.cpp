@@ -78,11 +78,14 @@ Outcome refused(std::string why) {
 }
 
 Outcome open_pr(const Request& rq) {
-  auto pushed =
-      git_in(rq.repo, {"push", "--quiet", rq.remote, rq.branch + ":refs/heads/" + rq.branch});
-  if (pushed.exit_code != 0) {
-    return retry("pushing " + rq.branch + " to " + rq.remote +
-                 " failed: " + first_line(pushed.output));
+  // A branch read from the remote is there already.
+  if (rq.tip_ref.empty()) {
+    auto pushed =
+        git_in(rq.repo, {"push", "--quiet", rq.remote, rq.branch + ":refs/heads/" + rq.branch});
+    if (pushed.exit_code != 0) {
+      return retry("pushing " + rq.branch + " to " + rq.remote +
+                   " failed: " + first_line(pushed.output));
+    }
   }
   auto gh = git::run({"gh", "pr", "create", "--base", rq.default_branch, "--head", rq.branch,
                       "--title", rq.title, "--body", rq.body},
@@ -177,9 +180,11 @@ Outcome land(const Request& rq) {
       git_in(rq.repo, {"check-ref-format", "--branch", rq.branch}).exit_code != 0) {
     return refused("'" + rq.branch + "' is not a branch name git accepts");
   }
-  const std::string tip = commit_of(rq.repo, "refs/heads/" + rq.branch);
+  const std::string tip =
+      commit_of(rq.repo, rq.tip_ref.empty() ? "refs/heads/" + rq.branch : rq.tip_ref);
   if (tip.empty()) {
-    return refused("the task's branch " + rq.branch + " does not exist in " + rq.repo.string());
+    return refused("the task's branch " + rq.branch + " does not exist in " +
+                   (rq.tip_ref.empty() ? rq.repo.string() : rq.remote));
   }
   if (rq.mode == "pr") return open_pr(rq);
 

@@ -25,10 +25,14 @@ struct Request {
   std::string mode = "merge";       // merge | push | pr
   std::string land_with = "merge";  // merge | rebase
   std::string remote = "origin";    // for push and pr
-  std::string test_command;         // run on the result; empty: none
-  std::filesystem::path workdir;    // the clean worktree's place (recreated)
-  std::string message;              // the merge commit's message
-  std::string title;                // the pull request's (mode pr)
+  // Where the task branch's tip is read; empty: refs/heads/<branch>. A clone
+  // of a project worked from its remote reads the pushed branch
+  // (refs/remotes/origin/<branch>), which is on the remote already.
+  std::string tip_ref;
+  std::string test_command;       // run on the result; empty: none
+  std::filesystem::path workdir;  // the clean worktree's place (recreated)
+  std::string message;            // the merge commit's message
+  std::string title;              // the pull request's (mode pr)
   std::string body;
 };
 

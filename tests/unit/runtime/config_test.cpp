@@ -953,3 +953,17 @@ dispatcher:
   CHECK(error("dispatcher:\n  standing_orders:\n    - {role: scout}\n").find("an objective") !=
         std::string::npos);
 }
+
+TEST_CASE("config: a project with a remote address needs no repo, a remote's name does") {
+  auto c = parsed("projects: [{name: demo, remote: 'git@example.com:team/demo.git'}]\n");
+  REQUIRE(c.projects.size() == 1);
+  CHECK(c.projects[0].from_remote);
+  CHECK(c.projects[0].remote == "git@example.com:team/demo.git");
+  auto named = parsed("projects: [{name: demo, repo: ., remote: upstream}]\n");
+  CHECK_FALSE(named.projects[0].from_remote);
+  auto msg = error_of("projects: [{name: demo, remote: upstream}]");
+  CHECK(contains(msg, "has no 'repo'"));
+  CHECK(contains(msg, "address every host can clone"));
+  CHECK(contains(error_of("projects: [{name: demo, remote: --upload-pack=x}]"),
+                 "projects[0].remote"));
+}

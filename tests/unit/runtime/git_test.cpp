@@ -257,3 +257,73 @@ TEST_CASE("git: prepare_worktree says what is wrong") {
   }
   CHECK_FALSE(fs::exists(tmp.path() / "escape"));
 }
+
+TEST_CASE("git: is_clone_address tells an address from a remote's name") {
+  CHECK(git::is_clone_address("https://example.com/a/b.git"));
+  CHECK(git::is_clone_address("git@example.com:a/b.git"));
+  CHECK(git::is_clone_address("/srv/git/b.git"));
+  CHECK(git::is_clone_address("../b.git"));
+  CHECK_FALSE(git::is_clone_address("origin"));
+  CHECK_FALSE(git::is_clone_address("upstream"));
+}
+
+// Two hosts, each with its own clone of one bare remote: a task branch
+// pushed from one is the other's starting point, and catches up after.
+TEST_CASE("git: clones of one remote pass a task's branch between hosts") {
+  TempDir tmp;
+  auto seed = tmp.path() / "seed";
+  make_repo(seed);
+  const auto remote = tmp.path() / "remote.git";
+  git_in(tmp.path(), {"clone", "--bare", "--quiet", seed.string(), remote.string()});
+
+  const auto clone_a = tmp.path() / "a" / "clones" / "demo.git";
+  const auto clone_b = tmp.path() / "b" / "clones" / "demo.git";
+  REQUIRE(git::sync_clone(remote.string(), clone_a, "main").ok());
+  REQUIRE(git::sync_clone(remote.string(), clone_b, "main").ok());
+
+  // Host a's builder: a commit on the task branch, pushed.
+  auto wa = git::prepare_worktree(clone_a, "main", tmp.path() / "a" / "worktrees", "t-9", true);
+  REQUIRE_MESSAGE(wa.ok(), wa.error().message);
+  write_file(*wa / "feature.txt", "from a\n");
+  auto first = git::commit_all(*wa, "t-9: feature", "builder-1");
+  REQUIRE_MESSAGE(first.ok(), first.error().message);
+  auto pushed = git::push_task_branch(*wa, "t-9");
+  REQUIRE_MESSAGE(pushed.ok(), pushed.error().message);
+
+  // Host b, after a fetch, starts from the pushed commit.
+  REQUIRE(git::sync_clone(remote.string(), clone_b, "main").ok());
+  auto wb = git::prepare_worktree(clone_b, "main", tmp.path() / "b" / "worktrees", "t-9", true);
+  REQUIRE_MESSAGE(wb.ok(), wb.error().message);
+  CHECK(read_file(*wb / "feature.txt") == "from a\n");
+  CHECK(trimmed(git_in(*wb, {"rev-parse", "HEAD"})) == *first);
+
+  // b's fix goes back; a's reused worktree catches up with it.
+  write_file(*wb / "feature.txt", "fixed on b\n");
+  auto second = git::commit_all(*wb, "t-9: fix", "builder-2");
+  REQUIRE(second.ok());
+  REQUIRE(git::push_task_branch(*wb, "t-9").ok());
+  REQUIRE(git::sync_clone(remote.string(), clone_a, "main").ok());
+  auto again = git::prepare_worktree(clone_a, "main", tmp.path() / "a" / "worktrees", "t-9", true);
+  REQUIRE(again.ok());
+  CHECK(read_file(*again / "feature.txt") == "fixed on b\n");
+
+  // The remote's default branch moved: the clone's follows at the next sync.
+  auto person = tmp.path() / "person";
+  git_in(tmp.path(), {"clone", "--quiet", remote.string(), person.string()});
+  write_file(person / "other.txt", "x\n");
+  git_in(person, {"add", "other.txt"});
+  git_in(person, {"-c", "commit.gpgsign=false", "commit", "--quiet", "-m", "person"});
+  git_in(person, {"push", "--quiet", "origin", "main"});
+  REQUIRE(git::sync_clone(remote.string(), clone_a, "main").ok());
+  CHECK(trimmed(git_in(clone_a, {"rev-parse", "main"})) ==
+        trimmed(git_in(person, {"rev-parse", "HEAD"})));
+}
+
+TEST_CASE("git: sync_clone says which remote cannot be cloned") {
+  TempDir tmp;
+  auto r = git::sync_clone((tmp.path() / "nowhere.git").string(),
+                           tmp.path() / "clones" / "demo.git", "main");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("nowhere.git") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(tmp.path() / "clones" / "demo.git"));
+}
