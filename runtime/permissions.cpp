@@ -221,6 +221,8 @@ std::vector<std::string> hands_to(std::string_view role, const std::vector<std::
     return out;
   }
   if (rights != nullptr) {
+    // Its own role too: a brief it cannot take now goes back to its queue.
+    add_unique(out, std::string(role));
     if (!rights->briefs_also.empty()) add_unique(out, std::string(rights->briefs_also));
     return out;
   }

@@ -35,9 +35,11 @@ TEST_CASE("permissions: a pipeline role briefs the next stage, earlier stages an
         V{"planner", "builder", "adversary", "reviewer", "integrator"});
   CHECK(permissions::hands_to("integrator", kRoles) ==
         V{"planner", "builder", "adversary", "reviewer", "integrator"});
-  CHECK(permissions::hands_to("scout", kRoles) == V{"planner"});
-  CHECK(permissions::hands_to("accountant", kRoles).empty());
-  CHECK(permissions::hands_to("proxy", kRoles).empty());
+  CHECK(permissions::hands_to("scout", kRoles) == V{"scout", "planner"});
+  CHECK(permissions::hands_to("accountant", kRoles) == V{"accountant"});
+  CHECK(permissions::hands_to("proxy", kRoles) == V{"proxy"});
+  // A brief it defers goes back to its own queue.
+  CHECK(permissions::hands_to("synthesizer", kRoles) == V{"synthesizer"});
   // The dispatcher (schedules) and the sweeper (re-briefs) reach every role;
   // a role of the user's own that the table does not know, too.
   for (const char* r : {"dispatcher", "sweeper", "linter"}) {
