@@ -55,6 +55,7 @@
 #include "bus/subjects.hpp"
 #include "bus/vocabulary.hpp"
 #include "cli/cli.hpp"
+#include "cli/fleet.hpp"
 #include "cli/supervisor.hpp"
 #include "console/server.hpp"
 #include "runtime/credentials.hpp"
@@ -135,204 +136,6 @@ int free_port(const std::string& address, int wanted) {
     if (wanted != kDefaultConsolePort) return 0;
   }
   return 0;
-}
-
-std::string errno_text(int err) { return std::generic_category().message(err); }
-
-std::string signal_name(int sig) {
-  switch (sig) {
-    case SIGINT:
-      return "SIGINT";
-    case SIGTERM:
-      return "SIGTERM";
-    case SIGHUP:
-      return "SIGHUP";
-    default:
-      return "signal " + std::to_string(sig);
-  }
-}
-
-// Where the human-readable lines go: stdout, or stderr when --json keeps
-// stdout for the JSON summary.
-struct Out {
-  bool json = false;
-  std::ostream& os() const { return json ? std::cerr : std::cout; }
-  template <class T>
-  const Out& operator<<(const T& v) const {
-    os() << v;
-    return *this;
-  }
-  void line(const std::string& text) const { os() << "agency up: " << text << std::endl; }
-  void warn(const std::string& text) const {
-    std::cerr << "agency up: warning: " << text << std::endl;
-  }
-};
-
-// Holds <state_dir>/up.lock with flock for the life of `agency up`, so a
-// second one on the same directory does not start a second store there.
-class StateLock {
- public:
-  ~StateLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the flock
-  }
-  // false: another process holds it.
-  Result<bool> acquire(const fs::path& path) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) {
-      return make_error(errc::io, "cannot open " + path.string() + ": " + errno_text(errno));
-    }
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      if (errno == EWOULDBLOCK) return false;
-      return make_error(errc::io, "cannot lock " + path.string() + ": " + errno_text(errno));
-    }
-    std::string pid = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd_, 0) == 0) (void)!::write(fd_, pid.data(), pid.size());
-    return true;
-  }
-
- private:
-  int fd_ = -1;
-};
-
-std::string read_first_line(const fs::path& path) {
-  std::ifstream in(path);
-  std::string line;
-  if (in) std::getline(in, line);
-  return line;
-}
-
-// Writes via a temporary file and rename, so a reader never sees half a URL.
-Result<void> write_file_atomically(const fs::path& path, const std::string& text) {
-  auto tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out) return make_error(errc::io, "cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return make_error(errc::io, "cannot write " + path.string() + ": " + ec.message());
-  return {};
-}
-
-using program::is_executable;
-
-// On this process's PATH; nothing when it has none.
-std::optional<fs::path> on_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  if (path == nullptr) return std::nullopt;
-  return program::find(name, path);
-}
-
-// Directory of the running `agency` binary: role binaries are built next to it.
-fs::path self_dir() {
-  std::error_code ec;
-  auto exe = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? fs::path() : exe.parent_path();
-}
-
-// What runs one agent of a role, or why nothing can.
-struct RoleCommand {
-  std::vector<std::string> argv;  // empty: not found
-  std::string problem;            // what was searched
-};
-
-RoleCommand resolve_role_command(const config::Config& cfg, const config::Role& role,
-                                 const fs::path& exe_dir) {
-  RoleCommand out;
-  auto with_args = [&](std::vector<std::string> argv) {
-    argv.insert(argv.end(), role.args.begin(), role.args.end());
-    return argv;
-  };
-  if (!role.binary.empty()) {
-    if (role.binary.find('/') != std::string::npos) {
-      if (is_executable(role.binary)) {
-        out.argv = with_args({role.binary});
-      } else {
-        out.problem = "roles." + role.name + ".binary " + role.binary +
-                      " does not exist or is not executable";
-      }
-    } else if (auto p = on_path(role.binary)) {
-      out.argv = with_args({p->string()});
-    } else {
-      out.problem = "roles." + role.name + ".binary '" + role.binary + "' is not on PATH";
-    }
-    return out;
-  }
-
-  const std::string own = "agency-" + role.name;
-  std::vector<std::string> searched;
-  if (!exe_dir.empty()) {
-    auto next_to_us = exe_dir / own;
-    searched.push_back(next_to_us.string());
-    if (is_executable(next_to_us)) {
-      out.argv = with_args({next_to_us.string()});
-      return out;
-    }
-  }
-  searched.push_back(own + " on PATH");
-  if (auto p = on_path(own)) {
-    out.argv = with_args({p->string()});
-    return out;
-  }
-  // A role without its own binary runs the generic one with its SKILL.md.
-  std::optional<fs::path> generic;
-  if (!exe_dir.empty()) {
-    searched.push_back((exe_dir / "agency-role").string());
-    if (is_executable(exe_dir / "agency-role")) generic = exe_dir / "agency-role";
-  }
-  if (!generic) {
-    searched.push_back("agency-role on PATH");
-    generic = on_path("agency-role");
-  }
-  if (generic) {
-    fs::path skill = role.skill;
-    if (skill.empty()) {
-      auto base = cfg.source.empty() ? fs::current_path() : cfg.source.parent_path();
-      skill = base / "roles" / role.name / "SKILL.md";
-    }
-    out.argv = with_args({generic->string(), "--skill", skill.string()});
-    return out;
-  }
-  std::string list;
-  for (const auto& s : searched) list += (list.empty() ? "" : ", ") + s;
-  out.problem = "no binary for role " + role.name + " (searched " + list +
-                "); build it, or set roles." + role.name + ".binary in agency.yaml";
-  return out;
-}
-
-std::string join_argv(const std::vector<std::string>& argv) {
-  std::string s;
-  for (const auto& a : argv) s += (s.empty() ? "" : " ") + a;
-  return s;
-}
-
-// Where, with what and as whom agent `n` of a role runs.
-struct FleetEnv {
-  fs::path state_dir;
-  fs::path logs;
-  std::string nats_url;
-  fs::path config_file;  // empty: the embedded default
-  credentials::MeshAccess access;
-  // Lets a new agent id in (its key, the server told): before it starts.
-  std::function<Result<void>(const std::string& id, bool reload)> admit;
-};
-
-ChildSpec agent_spec(const FleetEnv& fleet, const config::Role& role,
-                     const std::vector<std::string>& argv, int n) {
-  ChildSpec spec;
-  spec.id = role.name + "-" + std::to_string(n);
-  spec.argv = argv;
-  spec.log_file = fleet.logs / (spec.id + ".log");
-  spec.env = role.env;
-  for (auto& [k, v] : fleet.access.client_env(spec.id)) spec.env[k] = v;
-  spec.env["NATS_URL"] = fleet.nats_url;
-  spec.env["AGENCY_AGENT_ID"] = spec.id;
-  spec.env["AGENCY_ROLE"] = role.name;
-  spec.env["AGENCY_STATE_DIR"] = fleet.state_dir.string();
-  if (!fleet.config_file.empty()) spec.env["AGENCY_CONFIG"] = fleet.config_file.string();
-  return spec;
 }
 
 // Scale requests, handed from the nats.c thread that receives them to the
@@ -501,7 +304,7 @@ class Scaler {
       return reply;
     }
     const int n = ++highest_[name];
-    auto spec = agent_spec(fleet_, *role, command.argv, n);
+    auto spec = agent_spec(fleet_, *role, command.argv, name + "-" + std::to_string(n));
     if (fleet_.admit) {
       if (auto r = fleet_.admit(spec.id, false); !r) {
         reply.set_reason("cannot let " + spec.id + " into the mesh: " + r.error().message);
@@ -628,25 +431,6 @@ class Scaler {
   std::set<std::string> draining_;              // retired, not yet seen exit
 };
 
-void print_table(const Out& out, const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width;
-  for (const auto& row : rows) {
-    width.resize(std::max(width.size(), row.size()));
-    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line = "  ";
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
-    }
-    out.os() << line << '\n';
-  }
-  out.os() << std::flush;
-}
-
-// Everything `agency up` has started, torn down in reverse order whatever
-// path leaves run_up.
 // Who may connect to the embedded server: one NATS user per agent (keys
 // made for every agent the fleet may start) and TLS.
 Result<void> prepare_access(const config::Config& cfg, const UpOptions& opts,
@@ -709,8 +493,10 @@ Result<void> admit_agent(const credentials::MeshAccess& access,
   return make_error(errc::connect, "the server did not take the new key: " + last.message);
 }
 
+// Everything `agency up` has started, torn down in reverse order whatever
+// path leaves run_up.
 struct Session {
-  Out out;
+  Out out{false, "agency up"};
   // The embedded server, or the nodes of the embedded cluster.
   std::vector<std::unique_ptr<EmbeddedServer>> nodes;
   fs::path url_file;  // written while the embedded server runs
@@ -792,8 +578,8 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
     auto url = read_first_line(url_file);
     report(
         make_error(errc::config,
-                   "another `agency up` is already running for " + state_dir.string() +
-                       (url.empty() ? "" : " (NATS at " + url + ")") +
+                   "another `agency up` or `agency join` is already running for " +
+                       state_dir.string() + (url.empty() ? "" : " (NATS at " + url + ")") +
                        "; stop it first (Ctrl-C in its terminal), or use a different state_dir"));
     return kExitUsage;
   }
@@ -1005,7 +791,8 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
   const auto exe_dir = self_dir();
   FleetEnv fleet{state_dir, state_dir / "logs",
                  nats_url,  cfg.source.empty() ? fs::path() : fs::absolute(cfg.source),
-                 access,    nullptr};
+                 access,    nullptr,
+                 nullptr};
   if (access.auth && !session.nodes.empty()) {
     fleet.admit = [&access, &session, &node_urls](const std::string& id, bool reload) {
       return admit_agent(access, session.nodes, node_urls, id, reload);
@@ -1026,7 +813,7 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
         continue;
       }
       for (int n = 1; n <= role.count; ++n) {
-        ChildSpec spec = agent_spec(fleet, role, command.argv, n);
+        ChildSpec spec = agent_spec(fleet, role, command.argv, role.name + "-" + std::to_string(n));
         auto pid = supervisor.start(spec);
         if (!pid) {
           out.warn(pid.error().message + "; " + spec.id + " is not started");
