@@ -37,6 +37,7 @@ void add_doctor_command(CLI::App& app, GlobalOptions& global);   // doctor.cpp
 void add_agent_command(CLI::App& app, GlobalOptions& global);    // agent.cpp
 void add_console_command(CLI::App& app, GlobalOptions& global);  // console.cpp
 void add_creds_command(CLI::App& app, GlobalOptions& global);    // creds.cpp
+void add_join_command(CLI::App& app, GlobalOptions& global);     // join.cpp
 // cancel, retry, unblock, move, priority, comment under `agency task`.
 void add_task_steer_commands(CLI::App& task, GlobalOptions& global);  // steer.cpp
 

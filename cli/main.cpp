@@ -33,6 +33,7 @@ int run(int argc, char** argv) {
   agency::cli::add_agent_command(app, global);
   agency::cli::add_console_command(app, global);
   agency::cli::add_creds_command(app, global);
+  agency::cli::add_join_command(app, global);
   agency::cli::add_brief_command(app, global);
   agency::cli::add_watch_command(app, global);
   agency::cli::add_status_command(app, global);
