@@ -104,13 +104,17 @@ struct ServerCounters {
   double out_msgs = 0;
 };
 
-ServerCounters server_counters(int monitor_port) {
+// Of a cluster: the sum over its nodes (a message routed between nodes
+// counts on each).
+ServerCounters server_counters(const std::vector<int>& monitor_ports) {
   ServerCounters c;
-  auto body = http_get(monitor_port, "/varz");
-  auto j = json::parse(body, nullptr, false);
-  if (j.is_object()) {
-    c.in_msgs = j.value("in_msgs", 0.0);
-    c.out_msgs = j.value("out_msgs", 0.0);
+  for (int port : monitor_ports) {
+    auto body = http_get(port, "/varz");
+    auto j = json::parse(body, nullptr, false);
+    if (j.is_object()) {
+      c.in_msgs += j.value("in_msgs", 0.0);
+      c.out_msgs += j.value("out_msgs", 0.0);
+    }
   }
   return c;
 }
@@ -133,7 +137,17 @@ RawConnection raw_connect(const std::string& url, const std::string& name) {
   natsOptions* raw_opts = nullptr;
   check(natsOptions_Create(&raw_opts), static_cast<jsErrCode>(0), "nats options");
   nats::OptionsPtr opts(raw_opts);
-  natsOptions_SetURL(opts.get(), url.c_str());
+  // A cluster's nodes as a list: nats.c tries them in turn.
+  std::vector<std::string> urls;
+  for (std::size_t at = 0; at <= url.size();) {
+    auto comma = std::min(url.find(',', at), url.size());
+    if (comma > at) urls.push_back(url.substr(at, comma - at));
+    at = comma + 1;
+  }
+  std::vector<const char*> servers;
+  for (const auto& u : urls) servers.push_back(u.c_str());
+  check(natsOptions_SetServers(opts.get(), servers.data(), static_cast<int>(servers.size())),
+        static_cast<jsErrCode>(0), "nats servers " + url);
   natsOptions_SetName(opts.get(), name.c_str());
   natsOptions_SetSendAsap(opts.get(), true);
   natsConnection* nc = nullptr;
@@ -149,7 +163,7 @@ RawConnection raw_connect(const std::string& url, const std::string& name) {
 constexpr const char* kFloorStream = "BENCH_FLOOR";
 
 // A work-queue stream on a file store, as AGENCY_BRIEFS is (docs/STREAMS.md).
-void add_floor_stream(RawConnection& c) {
+void add_floor_stream(RawConnection& c, int replicas) {
   jsStreamConfig cfg;
   jsStreamConfig_Init(&cfg);
   cfg.Name = kFloorStream;
@@ -159,6 +173,7 @@ void add_floor_stream(RawConnection& c) {
   cfg.Retention = js_WorkQueuePolicy;
   cfg.Storage = js_FileStorage;
   cfg.Duplicates = std::chrono::nanoseconds(10min).count();
+  cfg.Replicas = static_cast<int64_t>(replicas);
   jsStreamInfo* si = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   check(js_AddStream(&si, c.js.get(), &cfg, nullptr, &code), code, "adding stream BENCH_FLOOR");
@@ -226,10 +241,10 @@ std::string sample_payload() {
 // One consumer thread parked in Fetch(1, 1 s) as an idle agent is; the main
 // thread publishes one message at a time and times it until the consumer
 // has it in hand.
-Stats floor_pickup(const std::string& url, int warmup, int samples, std::chrono::microseconds gap) {
-  RawConnection pub = raw_connect(url, "bench-floor-publisher");
-  RawConnection con = raw_connect(url, "bench-floor-consumer");
-  add_floor_stream(pub);
+Stats floor_pickup(const Server& server, int warmup, int samples, std::chrono::microseconds gap) {
+  RawConnection pub = raw_connect(server.url(), "bench-floor-publisher");
+  RawConnection con = raw_connect(server.url(), "bench-floor-consumer");
+  add_floor_stream(pub, server.replicas());
   add_floor_consumer(pub, "floor-pickup", "bench.floor.pickup");
   auto sub = floor_subscribe(con, "floor-pickup", "bench.floor.pickup");
 
@@ -292,13 +307,14 @@ Stats floor_pickup(const std::string& url, int warmup, int samples, std::chrono:
 // One synchronous round trip to the server as the runtime makes a dozen of
 // per stage: kvStore_Get of a key that exists, bare nats.c, file store.
 // Not a target; it prices the runtime's round trips in the same run.
-Stats kv_round_trip(const std::string& url, int warmup, int samples) {
-  RawConnection c = raw_connect(url, "bench-floor-kv");
+Stats kv_round_trip(const Server& server, int warmup, int samples) {
+  RawConnection c = raw_connect(server.url(), "bench-floor-kv");
   kvConfig cfg;
   kvConfig_Init(&cfg);
   cfg.Bucket = "bench-floor";
   cfg.History = 1;
   cfg.StorageType = js_FileStorage;
+  cfg.Replicas = server.replicas();
   kvStore* raw = nullptr;
   check(js_CreateKeyValue(&raw, c.js.get(), &cfg), static_cast<jsErrCode>(0),
         "creating KV bucket bench-floor");
@@ -349,7 +365,7 @@ json to_json(const ThroughputResult& r) {
 // samples and status writes of the real runtime are what this leaves out.
 ThroughputResult floor_throughput(const Server& server, int per_stage, int tasks) {
   RawConnection pub = raw_connect(server.url(), "bench-floor-publisher");
-  add_floor_stream(pub);
+  add_floor_stream(pub, server.replicas());
   for (int s = 1; s <= 4; ++s) {
     add_floor_consumer(pub, "floor-" + std::to_string(s), "bench.floor.s" + std::to_string(s));
   }
@@ -420,10 +436,10 @@ ThroughputResult floor_throughput(const Server& server, int per_stage, int tasks
   }
 
   std::this_thread::sleep_for(200ms);  // let every worker park its first Fetch
-  pid_t server_pid = server.server->pid();
-  double cpu_server0 = cpu_ms(server_pid);
+  const auto server_pids = server.pids();
+  double cpu_server0 = cpu_ms(server_pids);
   double cpu_self0 = cpu_ms(::getpid());
-  auto counters0 = server_counters(server.server->monitor_port());
+  auto counters0 = server_counters(server.monitor_ports());
   const std::string payload = sample_payload();
   std::map<std::string, Clock::time_point> published;
   auto start = Clock::now();
@@ -464,8 +480,8 @@ ThroughputResult floor_throughput(const Server& server, int per_stage, int tasks
     r.seconds = ms_between(start, last) / 1000.0;
     r.e2e = stats_of(e2e);
   }
-  auto counters1 = server_counters(server.server->monitor_port());
-  double cpu_server1 = cpu_ms(server_pid);
+  auto counters1 = server_counters(server.monitor_ports());
+  double cpu_server1 = cpu_ms(server_pids);
   double cpu_self1 = cpu_ms(::getpid());
   for (int s = 1; s <= 4; ++s) {
     for (int k = 0; k < per_stage; ++k) {
@@ -792,6 +808,7 @@ class Publisher {
 void provision_all(const Server& server) {
   auto c = connect(server.url(), "agency-bench-provision");
   ProvisionPlan plan;
+  plan.replicas = server.replicas();
   for (auto role : pipeline::roles()) plan.roles.emplace_back(role);
   if (auto r = provision(*c, plan); !r) {
     throw Failure("provisioning: " + r.error().message);
@@ -978,10 +995,10 @@ MeshRun mesh_throughput(const Server& server, const fs::path& dir, int per_role,
     const std::string fleet_stream = "KV_" + std::string(subjects::kFleetBucket);
     std::uint64_t writes_before = publisher.last_sequence(fleet_stream);
     std::uint64_t events_before = observer.with([](const Observer& o) { return o.events(); });
-    double cpu_server0 = cpu_ms(server.server->pid());
+    double cpu_server0 = cpu_ms(server.pids());
     double cpu_agents0 = fleet.cpu_ms_total();
     double cpu_self0 = cpu_ms(::getpid());
-    auto counters0 = server_counters(server.server->monitor_port());
+    auto counters0 = server_counters(server.monitor_ports());
 
     std::vector<std::pair<std::string, Clock::time_point>> published;
     published.reserve(static_cast<std::size_t>(tasks));
@@ -995,8 +1012,8 @@ MeshRun mesh_throughput(const Server& server, const fs::path& dir, int per_role,
     bool ok = observer.wait_until(Clock::now() + limit, [&](const Observer& o) {
       return o.done() - done_before + o.blocked() - blocked_before >= tasks;
     });
-    auto counters1 = server_counters(server.server->monitor_port());
-    double cpu_server1 = cpu_ms(server.server->pid());
+    auto counters1 = server_counters(server.monitor_ports());
+    double cpu_server1 = cpu_ms(server.pids());
     double cpu_agents1 = fleet.cpu_ms_total();
     double cpu_self1 = cpu_ms(::getpid());
     run.status_writes = publisher.last_sequence(fleet_stream) - writes_before;
@@ -1132,6 +1149,7 @@ struct Options {
   int dispatch_seconds = 60;
   bool dispatch_only = false;
   int work_ms = 200;
+  int cluster = 0;  // > 1: pickup and throughput again on a cluster of this many nodes
 };
 
 std::string build_type() {
@@ -1166,8 +1184,8 @@ int run(const Options& o) {
   {
     Server server(tmp.path() / "pickup" / "nats", o.nats_server);
     progress("floor: publish -> waiting Fetch(1), " + std::to_string(o.samples) + " samples");
-    floor = floor_pickup(server.url(), o.warmup, o.samples, gap);
-    kv_rt = kv_round_trip(server.url(), o.warmup, o.samples);
+    floor = floor_pickup(server, o.warmup, o.samples, gap);
+    kv_rt = kv_round_trip(server, o.warmup, o.samples);
     if (!o.dispatch_only) {
       progress("pickup: agency-planner, " + std::to_string(o.samples) + " briefs one at a time");
       pk = pickup(server, tmp.path() / "pickup", o.warmup, o.samples, gap);
@@ -1192,6 +1210,40 @@ int run(const Options& o) {
              std::to_string(o.tasks) + " at once");
     auto mesh = mesh_throughput(server, dir, k, o.tasks, o.sequential);
     rows.push_back({k, fl, mesh});
+  }
+
+  // Phase 2b: the same on a JetStream cluster on this machine, every
+  // stream and bucket (the floor's too) with min(3, N) replicas; a fresh
+  // cluster for each run, as above.
+  struct ClusterRun {
+    Stats floor;
+    PickupResult pickup;
+    int per_role = 0;
+    ThroughputResult floor_tp;
+    MeshRun mesh;
+  };
+  std::optional<ClusterRun> cl;
+  if (o.cluster > 1 && !o.dispatch_only) {
+    ClusterRun c;
+    const std::string nodes = std::to_string(o.cluster) + " nodes";
+    {
+      fs::path dir = tmp.path() / "cluster-pickup";
+      Server server(dir / "nats", o.nats_server, o.cluster);
+      progress("cluster of " + nodes + ", " + std::to_string(server.replicas()) +
+               " replicas: floor and pickup, " + std::to_string(o.samples) + " samples");
+      c.floor = floor_pickup(server, o.warmup, o.samples, gap);
+      c.pickup = pickup(server, dir, o.warmup, o.samples, gap);
+    }
+    c.per_role = o.agents.empty() ? 1 : o.agents.back();
+    {
+      fs::path dir = tmp.path() / "cluster-throughput";
+      Server server(dir / "nats", o.nats_server, o.cluster);
+      progress("cluster of " + nodes + ": floor and throughput, 4 roles x " +
+               std::to_string(c.per_role) + " agents, " + std::to_string(o.tasks) + " tasks");
+      c.floor_tp = floor_throughput(server, c.per_role, o.tasks);
+      c.mesh = mesh_throughput(server, dir, c.per_role, o.tasks, o.sequential);
+    }
+    cl = std::move(c);
   }
 
   // Phase 3: the dispatcher's idle gap.
@@ -1236,6 +1288,30 @@ int run(const Options& o) {
          {"pass", row.mesh.bulk.per_second >= 200}});
   }
   out["throughput"] = tp;
+  const Row* same_k = nullptr;
+  if (cl) {
+    for (const auto& row : rows) {
+      if (row.per_role == cl->per_role) same_k = &row;
+    }
+    const double one_tp = same_k != nullptr ? same_k->mesh.bulk.per_second : 0;
+    out["cluster"] = {
+        {"nodes", o.cluster},
+        {"replicas", std::min(3, o.cluster)},
+        {"pickup",
+         {{"observed", to_json(cl->pickup.observed)},
+          {"floor", to_json(cl->floor)},
+          {"ratio_p99_to_floor", cl->floor.p99 > 0 ? cl->pickup.observed.p99 / cl->floor.p99 : 0},
+          {"ratio_p99_to_one_server",
+           pk.observed.p99 > 0 ? cl->pickup.observed.p99 / pk.observed.p99 : 0}}},
+        {"throughput",
+         {{"agents_per_role", cl->per_role},
+          {"mesh", to_json(cl->mesh.bulk)},
+          {"floor", to_json(cl->floor_tp)},
+          {"ratio_to_floor", cl->floor_tp.per_second > 0
+                                 ? cl->mesh.bulk.per_second / cl->floor_tp.per_second
+                                 : 0},
+          {"ratio_to_one_server", one_tp > 0 ? cl->mesh.bulk.per_second / one_tp : 0}}}};
+  }
   out["dispatch"] = {{"idle_gap", to_json(dg.gap)},
                      {"idle_share_pct", dg.idle_share},
                      {"cycles", dg.cycles},
@@ -1314,6 +1390,29 @@ int run(const Options& o) {
     }
     os << "\n";
   }
+  if (cl) {
+    const auto& cp = cl->pickup.observed;
+    const auto& cm = cl->mesh.bulk;
+    os << "\ncluster          (" << o.cluster << " nats-server nodes on this machine, every stream "
+       << "and bucket with " << std::min(3, o.cluster) << " replicas, the floor's too)\n";
+    os << "  pickup  publish -> busy status seen p50 " << fixed(cp.p50) << " ms  p99 "
+       << fixed(cp.p99) << " ms   floor p99 " << fixed(cl->floor.p99, 3) << " ms   ratio "
+       << fixed(cl->floor.p99 > 0 ? cp.p99 / cl->floor.p99 : 0, 1) << "x;  one server p99 "
+       << fixed(pk.observed.p99) << " ms, x"
+       << fixed(pk.observed.p99 > 0 ? cp.p99 / pk.observed.p99 : 0, 2) << "\n";
+    os << "  " << cl->per_role << " agent" << (cl->per_role == 1 ? " " : "s") << "/role   "
+       << fixed(cm.per_second, 0) << " tasks/s   floor " << fixed(cl->floor_tp.per_second, 0)
+       << " tasks/s   ratio "
+       << fixed(cl->floor_tp.per_second > 0 ? cm.per_second / cl->floor_tp.per_second : 0, 2);
+    if (same_k != nullptr && same_k->mesh.bulk.per_second > 0) {
+      os << ";  one server " << fixed(same_k->mesh.bulk.per_second, 0) << " tasks/s, x"
+         << fixed(cm.per_second / same_k->mesh.bulk.per_second, 2);
+    }
+    os << "\n    publish -> done p50 " << fixed(cm.e2e.p50, 1) << " ms p99 " << fixed(cm.e2e.p99, 1)
+       << " ms; cpu per task: servers " << fixed(cm.cpu_server_ms) << " ms, agents "
+       << fixed(cm.cpu_agents_ms) << " ms (floor: servers " << fixed(cl->floor_tp.cpu_server_ms)
+       << ")\n";
+  }
 dispatch_figures:
   os << "\nnobody idles     (agency-planner, scripted turns of " << o.work_ms
      << " ms, fed only by agency-dispatcher's standing orders, accountant probed; " << dg.cycles
@@ -1360,6 +1459,10 @@ int bench_main(int argc, char** argv) {
                "only the dispatcher's run (and the floor it is compared with)");
   app.add_option("--work-ms", o.work_ms, "length of one scripted engine turn in that run")
       ->check(CLI::Range(0, 600000));
+  app.add_option("--cluster", o.cluster,
+                 "also run pickup and throughput (the last --agents count) on a JetStream "
+                 "cluster of N nodes on this machine, replicas min(3, N), beside its own floor")
+      ->check(CLI::Range(2, 7));
   app.add_flag("--smoke", o.smoke, "a few samples only: checks the benchmark runs");
   app.add_flag("--json", o.json_out, "print the figures as JSON");
   app.add_flag("--keep", o.keep, "keep the temp dir (server store, agent logs)");

@@ -149,6 +149,20 @@ inline double cpu_ms(pid_t pid) {
   return ticks * 1000.0 / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+// The CPU of several processes (a cluster's nodes) in ms; -1 if none can be read.
+inline double cpu_ms(const std::vector<pid_t>& pids) {
+  double sum = 0;
+  bool any = false;
+  for (pid_t p : pids) {
+    const double ms = cpu_ms(p);
+    if (ms >= 0) {
+      sum += ms;
+      any = true;
+    }
+  }
+  return any ? sum : -1;
+}
+
 // A process running one of the built binaries, its output going to a file.
 // It gets SIGKILL if the benchmark dies, so no agent outlives a crashed run.
 class Child {
@@ -245,24 +259,52 @@ inline std::string command_output(const std::string& cmd) {
 
 // ---- the server and connections -------------------------------------------
 
+// One nats-server, or the nodes of a JetStream cluster on this machine
+// (streams and buckets then want replicas()).
 struct Server {
-  std::unique_ptr<EmbeddedServer> server;
+  std::vector<std::unique_ptr<EmbeddedServer>> nodes;
 
-  Server(const fs::path& dir, const std::string& binary) {
+  Server(const fs::path& dir, const std::string& binary, int node_count = 1) {
     EmbeddedServerOptions so;
     so.binary = binary;
     so.state_dir = dir;
     so.monitor_port = 0;
-    auto started = EmbeddedServer::start(so);
-    if (!started) throw Failure("cannot start nats-server: " + started.error().message);
-    server = std::move(*started);
+    if (node_count > 1) {
+      auto started = start_cluster(so, node_count);
+      if (!started) throw Failure("cannot start the cluster: " + started.error().message);
+      nodes = std::move(*started);
+    } else {
+      auto started = EmbeddedServer::start(so);
+      if (!started) throw Failure("cannot start nats-server: " + started.error().message);
+      nodes.push_back(std::move(*started));
+    }
   }
-  [[nodiscard]] std::string url() const { return server->url(); }
+  // Every node's URL, comma-separated (NATS_URL, natsOptions_SetURL).
+  [[nodiscard]] std::string url() const {
+    std::string all;
+    for (const auto& n : nodes) all += (all.empty() ? "" : ",") + n->url();
+    return all;
+  }
+  [[nodiscard]] int replicas() const { return std::min<int>(3, static_cast<int>(nodes.size())); }
+  [[nodiscard]] std::vector<pid_t> pids() const {
+    std::vector<pid_t> out;
+    for (const auto& n : nodes) out.push_back(n->pid());
+    return out;
+  }
+  [[nodiscard]] std::vector<int> monitor_ports() const {
+    std::vector<int> out;
+    for (const auto& n : nodes) out.push_back(n->monitor_port());
+    return out;
+  }
 };
 
 inline std::unique_ptr<Connection> connect(const std::string& url, const std::string& name) {
   ConnectSettings s;
-  s.servers = {url};
+  for (std::size_t at = 0; at <= url.size();) {
+    auto comma = std::min(url.find(',', at), url.size());
+    if (comma > at) s.servers.push_back(url.substr(at, comma - at));
+    at = comma + 1;
+  }
   s.origin = "agency-bench";
   ConnectOptions co;
   co.name = name;
