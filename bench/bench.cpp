@@ -1307,9 +1307,8 @@ int run(const Options& o) {
          {{"agents_per_role", cl->per_role},
           {"mesh", to_json(cl->mesh.bulk)},
           {"floor", to_json(cl->floor_tp)},
-          {"ratio_to_floor", cl->floor_tp.per_second > 0
-                                 ? cl->mesh.bulk.per_second / cl->floor_tp.per_second
-                                 : 0},
+          {"ratio_to_floor",
+           cl->floor_tp.per_second > 0 ? cl->mesh.bulk.per_second / cl->floor_tp.per_second : 0},
           {"ratio_to_one_server", one_tp > 0 ? cl->mesh.bulk.per_second / one_tp : 0}}}};
   }
   out["dispatch"] = {{"idle_gap", to_json(dg.gap)},

@@ -31,6 +31,7 @@ Result<PullConsumer> PullConsumer::bind(Connection& connection, std::string_view
     return err;
   }
   out.sub_.reset(raw);
+  out.js_ = connection.js();
   return out;
 }
 
@@ -81,6 +82,17 @@ int PullConsumer::queued() const {
   int msgs = 0;
   if (natsSubscription_GetPending(sub_.get(), &msgs, nullptr) != NATS_OK) return 0;
   return msgs;
+}
+
+Result<bool> PullConsumer::may_deliver() const {
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  // natsSubscription_GetConsumerInfo does not know a bound durable's name.
+  natsStatus s = js_GetConsumerInfo(&ci, js_, stream_.c_str(), durable_.c_str(), nullptr, &code);
+  if (s != NATS_OK) return js_error(s, code, "reading consumer " + stream_ + "/" + durable_);
+  const bool may = ci->NumPending > 0 || ci->NumAckPending > 0;
+  jsConsumerInfo_Destroy(ci);
+  return may;
 }
 
 Result<std::vector<Incoming>> replay(Connection& connection, std::string_view stream,

@@ -32,12 +32,18 @@ class PullConsumer {
   // Messages already in the subscription, read by the next fetch without
   // asking the server (one the server sent just after a look gave up).
   [[nodiscard]] int queued() const;
+  // Whether a fetch could bring anything now: the consumer has messages not
+  // yet delivered, or deliveries out that may come back (handed back with
+  // a delay, or an ack wait running out). One request the server answers
+  // at once, where an empty fetch_now costs its whole wait.
+  [[nodiscard]] Result<bool> may_deliver() const;
 
   [[nodiscard]] const std::string& durable() const { return durable_; }
 
  private:
   std::string stream_;
   std::string durable_;
+  jsCtx* js_ = nullptr;  // the Connection's, which outlives this
   nats::SubscriptionPtr sub_;
 };
 

@@ -75,8 +75,7 @@ Result<Key> read_key(const fs::path& file) {
   }
   if (key.name.empty() || key.text.find("-----BEGIN USER NKEY SEED-----") == std::string::npos) {
     return make_error(errc::config,
-                      file.string() +
-                          " is not a key file `agency creds` wrote (no line \"" +
+                      file.string() + " is not a key file `agency creds` wrote (no line \"" +
                           std::string(kCredsHeader) +
                           "<name>\" and seed): make one on the mesh's host with `agency creds "
                           "ROLE --out FILE`");
@@ -157,8 +156,8 @@ int run_join(const GlobalOptions& global, const JoinOptions& opts) {
 
   for (const auto& r : opts.roles) {
     if (cfg.role(r) == nullptr) {
-      report(make_error(errc::config,
-                        "--roles names '" + r + "', no role of agency.yaml (" + list_of(roles) + ")"));
+      report(make_error(errc::config, "--roles names '" + r + "', no role of agency.yaml (" +
+                                          list_of(roles) + ")"));
       return kExitUsage;
     }
   }
@@ -222,7 +221,7 @@ int run_join(const GlobalOptions& global, const JoinOptions& opts) {
   const char* env_state = std::getenv("AGENCY_STATE_DIR");
   std::error_code ec;
   const fs::path state_dir =
-      fs::absolute(!opts.state_dir.empty()                     ? fs::path(opts.state_dir)
+      fs::absolute(!opts.state_dir.empty()                      ? fs::path(opts.state_dir)
                    : env_state != nullptr && *env_state != '\0' ? fs::path(env_state)
                                                                 : cfg.state_dir,
                    ec)
@@ -240,9 +239,10 @@ int run_join(const GlobalOptions& global, const JoinOptions& opts) {
     return kExitFailed;
   }
   if (!*locked) {
-    report(make_error(errc::config, "an `agency up` or `agency join` already runs with the state "
-                                    "dir " +
-                                        state_dir.string() + "; stop it, or pass --state-dir"));
+    report(make_error(errc::config,
+                      "an `agency up` or `agency join` already runs with the state "
+                      "dir " +
+                          state_dir.string() + "; stop it, or pass --state-dir"));
     return kExitUsage;
   }
 
@@ -337,8 +337,8 @@ int run_join(const GlobalOptions& global, const JoinOptions& opts) {
 
   Supervisor supervisor(RestartPolicy{}, make_logger("join"));
   if (conn) {
-    supervisor.on_exit([&conn, &cfg, log = make_logger("join")](const ChildStatus& child,
-                                                                 pid_t pid, bool restarting) {
+    supervisor.on_exit([&conn, &cfg, log = make_logger("join")](const ChildStatus& child, pid_t pid,
+                                                                bool restarting) {
       auto done = orphans::hand_back_dead(
           *conn, child.id, static_cast<int>(pid),
           std::chrono::seconds(cfg.pipeline.ack_wait_seconds), "agency-join",
@@ -353,12 +353,9 @@ int run_join(const GlobalOptions& global, const JoinOptions& opts) {
     });
   }
 
-  json summary = {{"nats_url", redact_url(opts.url)},
-                  {"state_dir", state_dir.string()},
-                  {"supervisor", conn != nullptr},
-                  {"agents", json::array()},
-                  {"skipped", json::array()},
-                  {"left_out", left_out}};
+  json summary = {{"nats_url", redact_url(opts.url)}, {"state_dir", state_dir.string()},
+                  {"supervisor", conn != nullptr},    {"agents", json::array()},
+                  {"skipped", json::array()},         {"left_out", left_out}};
   out.line("joining the mesh at " + redact_url(opts.url) +
            (cfg.source.empty() ? " (no agency.yaml: the agents know no projects)"
                                : " with " + cfg.source.string()));

@@ -94,7 +94,13 @@ Result<std::optional<ReceivedBrief>> BriefInbox::next(std::chrono::milliseconds 
     }
     const auto now = Clock::now();
     if (now >= recheck_at_) {
-      picker_.may_hold_all();
+      // Only the queues that may hand something over: an empty look waits
+      // its whole kLook, and four of them in a row would keep a brief
+      // announced meanwhile waiting. A queue that cannot be asked is looked in.
+      for (std::size_t level = 0; level < queues_.size(); ++level) {
+        auto may = queues_[level].consumer.may_deliver();
+        if (!may || *may) picker_.may_hold(level);
+      }
       recheck_at_ = now + limits_.recheck;
     }
     bool looked_again = false;

@@ -6,8 +6,9 @@
 //
 // An idle agent asks no queue: it waits for a publish on the role's brief
 // subjects or an announced hand-back (subjects::wake), which core NATS
-// brings it, and looks in every queue again at each recheck (briefs handed
-// back with a delay, or by an ack wait running out, announce nothing).
+// brings it, and at each recheck looks in every queue whose consumer may
+// deliver something (briefs handed back with a delay, or by an ack wait
+// running out, announce nothing).
 //
 // Thread: next() from one thread at a time; the subscriptions' callbacks
 // run on the library's threads and only ring the bell. Must not outlive its

@@ -271,5 +271,26 @@ TEST_CASE("bus: a connection rides out a server restart on the same store") {
   CHECK((*got)[1].data() == "after");
 }
 
+TEST_CASE("bus: a consumer may deliver while a message waits or is out unacknowledged") {
+  test::NatsServer server;
+  auto c = server.connect();
+  REQUIRE(provision(*c, ProvisionPlan{{"builder"}, 1}).ok());
+  auto consumer = PullConsumer::bind(*c, "AGENCY_BRIEFS", "briefs-builder", "agency.brief.builder");
+  REQUIRE(consumer.ok());
+  auto empty = consumer->may_deliver();
+  REQUIRE(empty.ok());
+  CHECK_FALSE(*empty);
+
+  REQUIRE(c->js_publish("agency.brief.builder", Outgoing{"one", {}}).ok());
+  CHECK(consumer->may_deliver().value());
+  auto got = consumer->fetch_now(1, 1000ms);
+  REQUIRE(got.ok());
+  REQUIRE(got->size() == 1);
+  // Out and not acknowledged: it may come back (a NAK, an ack wait).
+  CHECK(consumer->may_deliver().value());
+  REQUIRE((*got)[0].ack().ok());
+  CHECK_FALSE(consumer->may_deliver().value());
+}
+
 }  // namespace
 }  // namespace agency

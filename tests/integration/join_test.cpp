@@ -36,8 +36,8 @@ fs::path make_remote(const fs::path& dir) {
                    seed)
               .exit_code == 0);
   const fs::path bare = dir / "remote.git";
-  REQUIRE(git::run({"git", "clone", "-q", "--bare", seed.string(), bare.string()}, dir)
-              .exit_code == 0);
+  REQUIRE(git::run({"git", "clone", "-q", "--bare", seed.string(), bare.string()}, dir).exit_code ==
+          0);
   return bare;
 }
 
@@ -142,14 +142,14 @@ TEST_CASE("join: a key that is no agent's, a role without a key and a key the me
   CHECK(unknown_role.err.find("no role of agency.yaml") != std::string::npos);
 
   // A key made in another state dir: the mesh does not know it.
-  auto foreign = test::run({test::agency_binary(), "--config", mesh.config.string(), "--nats",
-                            "nats://127.0.0.1:1", "creds", "builder-r7", "--out",
-                            (dir / "foreign.creds").string()},
-                           [&] {
-                             auto env = mesh.env();
-                             env["AGENCY_STATE_DIR"] = (dir / "other-state").string();
-                             return env;
-                           }());
+  auto foreign = test::run(
+      {test::agency_binary(), "--config", mesh.config.string(), "--nats", "nats://127.0.0.1:1",
+       "creds", "builder-r7", "--out", (dir / "foreign.creds").string()},
+      [&] {
+        auto env = mesh.env();
+        env["AGENCY_STATE_DIR"] = (dir / "other-state").string();
+        return env;
+      }());
   REQUIRE_MESSAGE(foreign.exit_code == 0, foreign.err);
   auto refused = join({"--creds", (dir / "foreign.creds").string()});
   CHECK(refused.exit_code != 0);
