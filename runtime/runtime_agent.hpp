@@ -114,7 +114,8 @@ class Agent {
   Result<void> start(const Options& opts);
   Result<void> load_settings(const Options& opts);  // agency.yaml, SKILL.md, engines
   Result<void> connect(const Options& opts);
-  Result<void> open_bus();  // streams, buckets, consumers, mesh, lease client
+  Result<void> open_bus_patiently();  // open_bus, again while the server answers late
+  Result<void> open_bus();            // streams, buckets, consumers, mesh, lease client
   void init_status();
   Result<void> subscribe();  // control, questions, the mail doorbell
   Result<void> start_service();

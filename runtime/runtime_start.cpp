@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
@@ -27,7 +29,7 @@ namespace voc = vocabulary;
 Result<void> Agent::start(const Options& opts) {
   if (auto r = load_settings(opts); !r) return r;
   if (auto r = connect(opts); !r) return r;
-  if (auto r = open_bus(); !r) return r;
+  if (auto r = open_bus_patiently(); !r) return r;
   {
     std::lock_guard lock(logic_mu_);
     if (auto r = logic_->start(ctx_); !r) return r.error();
@@ -110,6 +112,30 @@ Result<void> Agent::connect(const Options& opts) {
   if (!conn) return conn.error();
   connection_ = std::move(*conn);
   return {};
+}
+
+Result<void> Agent::open_bus_patiently() {
+  // A server that answers too late (a loaded cluster, where each of the
+  // dozens of provisioning requests waits for a majority of the nodes) is
+  // asked again, for up to kOpenPatience, rather than the agent giving up
+  // and waiting for a restart. Anything else is said at once.
+  constexpr std::chrono::seconds kOpenPatience{120};
+  const auto give_up = std::chrono::steady_clock::now() + kOpenPatience;
+  std::chrono::milliseconds pause{1000};
+  while (true) {
+    auto r = open_bus();
+    const bool transient =
+        !r && (r.error().code == errc::timeout || r.error().code == errc::not_connected);
+    if (!transient || std::chrono::steady_clock::now() + pause >= give_up) return r;
+    log_->warn("the streams and consumers could not be opened ({}); trying again in {} ms",
+               r.error().message, pause.count());
+    for (auto waited = std::chrono::milliseconds{0}; waited < pause && !stop_.load();
+         waited += std::chrono::milliseconds{100}) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{100});  // a pause, stop checked
+    }
+    if (stop_.load()) return r;
+    pause = std::min(pause * 2, std::chrono::milliseconds{8000});
+  }
 }
 
 Result<void> Agent::open_bus() {
