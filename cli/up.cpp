@@ -195,8 +195,9 @@ class ScaleInbox {
 class Scaler {
  public:
   Scaler(const config::Config& cfg, const FleetEnv& fleet, fs::path exe_dir, Supervisor& supervisor,
-         Connection& conn, const Out& out)
-      : cfg_(cfg),
+         Connection& conn, const Out& out, bool no_fleet)
+      : no_fleet_(no_fleet),
+        cfg_(cfg),
         fleet_(fleet),
         exe_dir_(std::move(exe_dir)),
         supervisor_(supervisor),
@@ -276,6 +277,10 @@ class Scaler {
 
   v1::ScaleReply start(const v1::ScaleRequest& request) {
     v1::ScaleReply reply;
+    if (no_fleet_) {
+      reply.set_reason("agency up runs with --no-fleet: it starts no agents");
+      return reply;
+    }
     const std::string& name = request.role();
     const config::Role* role = cfg_.role(name);
     if (role == nullptr) {
@@ -420,6 +425,7 @@ class Scaler {
     }
   }
 
+  bool no_fleet_;
   const config::Config& cfg_;
   FleetEnv fleet_;
   fs::path exe_dir_;
@@ -798,7 +804,7 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
       return admit_agent(access, session.nodes, node_urls, id, reload);
     };
   }
-  Scaler scaler(cfg, fleet, exe_dir, supervisor, *conn, out);
+  Scaler scaler(cfg, fleet, exe_dir, supervisor, *conn, out, opts.no_fleet);
   auto inbox = std::make_shared<ScaleInbox>();
   std::optional<Subscription> scale_sub;
   if (!opts.no_fleet) {
@@ -833,21 +839,23 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
     out.line("started " + std::to_string(supervisor.size()) + " agent(s); logs in " +
              logs.string());
     if (supervisor.size() > 0) print_table(out, rows);
-
-    // The dispatcher's requests for more or fewer agents.
-    auto sub = conn->subscribe(subjects::kUpScale, kScaleQueue, [inbox](Incoming m) {
-      inbox->push({std::string(m.reply()), std::string(m.data()), m.headers()});
-    });
-    if (!sub) {
-      out.warn("cannot serve " + std::string(subjects::kUpScale) + ": " + sub.error().message +
-               "; the dispatcher cannot change the number of agents");
-    } else {
-      scale_sub.emplace(std::move(*sub));
-      // The server knows of the subscription before anyone is told we run.
-      (void)conn->flush(milliseconds{2000});
-    }
   } else {
     out.line("--no-fleet: no agents started");
+  }
+  // The dispatcher's requests for more or fewer agents, and `agency creds`
+  // asking to let a new key in (answered under --no-fleet too: agents that
+  // `agency join` runs elsewhere need it).
+  auto sub = conn->subscribe(subjects::kUpScale, kScaleQueue, [inbox](Incoming m) {
+    inbox->push({std::string(m.reply()), std::string(m.data()), m.headers()});
+  });
+  if (!sub) {
+    out.warn("cannot serve " + std::string(subjects::kUpScale) + ": " + sub.error().message +
+             "; the dispatcher cannot change the number of agents, nor `agency creds` let a "
+             "new key in");
+  } else {
+    scale_sub.emplace(std::move(*sub));
+    // The server knows of the subscription before anyone is told we run.
+    (void)conn->flush(milliseconds{2000});
   }
   if (!opts.no_console) {
     // The web console, supervised like an agent (restarted if it dies).

@@ -110,7 +110,9 @@ TEST_CASE("join: a builder on another host works a remote project's task, and th
   CHECK(join.out().find("stopped cleanly") != std::string::npos);
 }
 
-TEST_CASE("join: a key that is no agent's, a role without a key and a key the mesh refuses") {
+TEST_CASE(
+    "join: a key that is no agent's, a role without a key, a key the mesh refuses, and one it lets "
+    "in under --no-fleet") {
   test::UpMesh mesh({"--no-fleet"}, roles_without_builder());
   const fs::path dir = mesh.dir.path();
   auto join = [&](std::vector<std::string> args) {
@@ -157,6 +159,21 @@ TEST_CASE("join: a key that is no agent's, a role without a key and a key the me
                 refused.err);
   // Nothing was started and the state dir is free for the next try.
   CHECK_FALSE(fs::exists(dir / "host-b" / "logs"));
+
+  // A key `agency creds` makes now is let in although `agency up` runs no
+  // fleet, and the agent it is for runs.
+  auto fresh = mesh.cli({"creds", "adversary", "--out", (dir / "adversary.creds").string()});
+  REQUIRE_MESSAGE(fresh.exit_code == 0, fresh.err);
+  CHECK_MESSAGE(fresh.out.find("lets it in") != std::string::npos, fresh.out);
+  test::Child joined(
+      {test::agency_binary(), "--config", mesh.config.string(), "join", mesh.url, "--creds",
+       (dir / "adversary.creds").string(), "--state-dir", (dir / "host-b").string()},
+      dir, mesh.env());
+  REQUIRE_MESSAGE(joined.wait_for_output("running; Ctrl-C", 60s), joined.err());
+  CHECK(eventually(
+      30s, [&] { return mesh.cli({"status"}).out.find("adversary-r1") != std::string::npos; }));
+  joined.signal(SIGTERM);
+  CHECK(joined.wait(40s) == 0);
 }
 
 }  // namespace
