@@ -1,6 +1,7 @@
 // `agency up --cluster 3`: three embedded nats-server nodes as one
-// JetStream cluster. Work goes on while a node is killed and restarted:
-// nothing lost, nothing moved twice.
+// JetStream cluster. Work goes on while a node is killed and restarted
+// (nothing lost, nothing moved twice), and on two nodes when the third is
+// gone for good.
 #include <doctest/doctest.h>
 #include <signal.h>
 
@@ -177,6 +178,48 @@ TEST_CASE("cluster: 30 tasks on three nodes while one is killed and restarted: n
   for (int n = 1; n <= 3; ++n) {
     CHECK_MESSAGE(test::violations(mesh.server_log(n)).empty(), "node " << n);
   }
+}
+
+TEST_CASE("cluster: a node removed for good: the work goes on on the other two") {
+  constexpr int kTasks = 10;
+  test::UpMesh mesh(
+      {"--cluster", "3", "--json"},
+      test::roles_block({{"planner", 1}, {"builder", 1}, {"adversary", 1}, {"reviewer", 1}}),
+      "    landing: none\n    test_command: \"true\"\n");
+  const auto nodes = nodes_of(mesh.up->out());
+  REQUIRE_MESSAGE(nodes.size() == 3, mesh.up->out());
+  ConnectSettings settings;
+  std::istringstream urls(mesh.url);
+  for (std::string u; std::getline(urls, u, ',');) settings.servers.push_back(u);
+  settings.nkey_seed_file = mesh.creds("admin").string();
+  ConnectOptions options;
+  options.name = "cluster-test";
+  options.mode = ConnectMode::keep_trying;
+  auto admin = Connection::open(settings, options);
+  REQUIRE(admin.ok());
+  Connection& c = **admin;
+  REQUIRE(eventually(20s, [&] { return c.connected(); }));
+
+  // Node 3 goes and never comes back: its store is gone too.
+  REQUIRE(::kill(nodes[2].pid, SIGKILL) == 0);
+  std::error_code ec;
+  fs::remove_all(nodes[2].dir / "jetstream", ec);
+
+  std::vector<std::string> ids;
+  for (int i = 0; i < kTasks; ++i) {
+    auto r = mesh.cli({"brief", "planner", "--project", "demo", "two nodes " + std::to_string(i)});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    auto at = r.out.find("t-");
+    REQUIRE(at != std::string::npos);
+    ids.push_back(r.out.substr(at, r.out.find_first_of(" \n", at) - at));
+  }
+  CHECK_MESSAGE(eventually(100s, [&] { return done(c) == kTasks; }), done(c) << " of " << kTasks);
+  for (const auto& id : ids) {
+    auto log = git::run({"git", "log", "--oneline", "main..agency/" + id}, mesh.repo);
+    CHECK_MESSAGE((log.exit_code == 0 && !log.output.empty()), id << ": " << log.output);
+  }
+  // `agency up` is still there to stop the fleet.
+  CHECK(mesh.up->wait(0ms) == -1);
 }
 
 }  // namespace
