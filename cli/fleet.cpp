@@ -11,6 +11,8 @@
 #include <system_error>
 
 #include "bus/program.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/orphans.hpp"
 
 namespace agency::cli {
 
@@ -174,6 +176,23 @@ std::string join_argv(const std::vector<std::string>& argv) {
   std::string s;
   for (const auto& a : argv) s += (s.empty() ? "" : " ") + a;
   return s;
+}
+
+void hand_back_on_exit(Supervisor& supervisor, Connection& conn, std::chrono::seconds ack_wait,
+                       const std::string& actor) {
+  supervisor.on_exit([&conn, ack_wait, actor, log = make_logger(actor)](
+                         const ChildStatus& child, pid_t pid, bool restarting) {
+    auto done =
+        orphans::hand_back_dead(conn, child.id, static_cast<int>(pid), ack_wait, actor,
+                                actor + " saw it exit (" + describe_wait_status(child.last_status) +
+                                    ")" + (restarting ? "" : " and does not restart it"));
+    if (!done) {
+      log->warn("cannot hand back the brief of agent={} pid={} error={}", child.id, pid,
+                done.error().message);
+    } else if (done->handed_back) {
+      log->info("handed back the brief of agent={} pid={} ({})", child.id, pid, done->why);
+    }
+  });
 }
 
 ChildSpec agent_spec(const FleetEnv& fleet, const config::Role& role,

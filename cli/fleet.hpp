@@ -3,6 +3,7 @@
 // is found and how one agent's child is described.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -11,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "bus/connection.hpp"
 #include "bus/result.hpp"
 #include "cli/supervisor.hpp"
 #include "runtime/config.hpp"
@@ -88,6 +90,13 @@ struct FleetEnv {
   // (`agency join`: the creds files it was given).
   std::function<std::map<std::string, std::string>(const std::string& id)> client_env;
 };
+
+// When a child exits while it held a brief, hands that brief back at once
+// (runtime/orphans.hpp) through `conn`, as `actor`, rather than after the ack
+// wait, whether or not the supervisor restarts it. `conn` outlives `supervisor`'s
+// children.
+void hand_back_on_exit(Supervisor& supervisor, Connection& conn, std::chrono::seconds ack_wait,
+                       const std::string& actor);
 
 // The child of agent `id` of `role`.
 ChildSpec agent_spec(const FleetEnv& fleet, const config::Role& role,

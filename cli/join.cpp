@@ -29,7 +29,6 @@
 #include "cli/fleet.hpp"
 #include "runtime/credentials.hpp"
 #include "runtime/logging.hpp"
-#include "runtime/orphans.hpp"
 #include "runtime/permissions.hpp"
 
 namespace agency::cli {
@@ -337,20 +336,8 @@ int run_join(const GlobalOptions& global, const JoinOptions& opts) {
 
   Supervisor supervisor(RestartPolicy{}, make_logger("join"));
   if (conn) {
-    supervisor.on_exit([&conn, &cfg, log = make_logger("join")](const ChildStatus& child, pid_t pid,
-                                                                bool restarting) {
-      auto done = orphans::hand_back_dead(
-          *conn, child.id, static_cast<int>(pid),
-          std::chrono::seconds(cfg.pipeline.ack_wait_seconds), "agency-join",
-          "agency join saw it exit (" + describe_wait_status(child.last_status) + ")" +
-              (restarting ? "" : " and does not restart it"));
-      if (!done) {
-        log->warn("cannot hand back the brief of agent={} pid={} error={}", child.id, pid,
-                  done.error().message);
-      } else if (done->handed_back) {
-        log->info("handed back the brief of agent={} pid={} ({})", child.id, pid, done->why);
-      }
-    });
+    hand_back_on_exit(supervisor, *conn, std::chrono::seconds(cfg.pipeline.ack_wait_seconds),
+                      "agency-join");
   }
 
   json summary = {{"nats_url", redact_url(opts.url)}, {"state_dir", state_dir.string()},

@@ -60,7 +60,6 @@
 #include "console/server.hpp"
 #include "runtime/credentials.hpp"
 #include "runtime/logging.hpp"
-#include "runtime/orphans.hpp"
 #include "runtime/permissions.hpp"
 #include "runtime/place.hpp"
 
@@ -743,20 +742,8 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
   Supervisor supervisor(RestartPolicy{}, make_logger("up"));
   // A child that dies holding a brief: handed back now, not after the ack
   // wait, whether or not it is restarted (runtime/orphans.hpp).
-  supervisor.on_exit(
-      [&conn, &cfg, log = make_logger("up")](const ChildStatus& child, pid_t pid, bool restarting) {
-        auto done = orphans::hand_back_dead(
-            *conn, child.id, static_cast<int>(pid),
-            std::chrono::seconds(cfg.pipeline.ack_wait_seconds), "agency-up",
-            "agency up saw it exit (" + describe_wait_status(child.last_status) + ")" +
-                (restarting ? "" : " and does not restart it"));
-        if (!done) {
-          log->warn("cannot hand back the brief of agent={} pid={} error={}", child.id, pid,
-                    done.error().message);
-        } else if (done->handed_back) {
-          log->info("handed back the brief of agent={} pid={} ({})", child.id, pid, done->why);
-        }
-      });
+  hand_back_on_exit(supervisor, *conn, std::chrono::seconds(cfg.pipeline.ack_wait_seconds),
+                    "agency-up");
   json summary = {{"nats_url", redact_url(nats_url)},
                   {"embedded", !session.nodes.empty()},
                   {"state_dir", state_dir.string()},
