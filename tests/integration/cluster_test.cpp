@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -86,6 +87,22 @@ int done(const Connection& c) {
   return n;
 }
 
+// Admin's connection to every node of the mesh's cluster, once connected.
+std::unique_ptr<Connection> admin_of(const test::UpMesh& mesh) {
+  ConnectSettings settings;
+  std::istringstream urls(mesh.url);
+  for (std::string u; std::getline(urls, u, ',');) settings.servers.push_back(u);
+  REQUIRE(settings.servers.size() == 3);
+  settings.nkey_seed_file = mesh.creds("admin").string();
+  ConnectOptions options;
+  options.name = "cluster-test";
+  options.mode = ConnectMode::keep_trying;
+  auto admin = Connection::open(settings, options);
+  REQUIRE(admin.ok());
+  REQUIRE(eventually(20s, [&] { return (*admin)->connected(); }));
+  return std::move(*admin);
+}
+
 std::string nats_server_binary() {
   for (const char* p :
        {"/usr/sbin/nats-server", "/usr/local/sbin/nats-server", "/usr/bin/nats-server"}) {
@@ -103,18 +120,8 @@ TEST_CASE("cluster: 30 tasks on three nodes while one is killed and restarted: n
   const auto nodes = nodes_of(mesh.up->out());
   REQUIRE_MESSAGE(nodes.size() == 3, mesh.up->out());
 
-  ConnectSettings settings;
-  std::istringstream urls(mesh.url);
-  for (std::string u; std::getline(urls, u, ',');) settings.servers.push_back(u);
-  REQUIRE(settings.servers.size() == 3);
-  settings.nkey_seed_file = mesh.creds("admin").string();
-  ConnectOptions options;
-  options.name = "cluster-test";
-  options.mode = ConnectMode::keep_trying;
-  auto admin = Connection::open(settings, options);
-  REQUIRE(admin.ok());
-  Connection& c = **admin;
-  REQUIRE(eventually(20s, [&] { return c.connected(); }));
+  auto admin = admin_of(mesh);
+  Connection& c = *admin;
 
   // Every stream and bucket on three nodes.
   for (const std::string& stream :
@@ -188,17 +195,8 @@ TEST_CASE("cluster: a node removed for good: the work goes on on the other two")
       "    landing: none\n    test_command: \"true\"\n");
   const auto nodes = nodes_of(mesh.up->out());
   REQUIRE_MESSAGE(nodes.size() == 3, mesh.up->out());
-  ConnectSettings settings;
-  std::istringstream urls(mesh.url);
-  for (std::string u; std::getline(urls, u, ',');) settings.servers.push_back(u);
-  settings.nkey_seed_file = mesh.creds("admin").string();
-  ConnectOptions options;
-  options.name = "cluster-test";
-  options.mode = ConnectMode::keep_trying;
-  auto admin = Connection::open(settings, options);
-  REQUIRE(admin.ok());
-  Connection& c = **admin;
-  REQUIRE(eventually(20s, [&] { return c.connected(); }));
+  auto admin = admin_of(mesh);
+  Connection& c = *admin;
 
   // Node 3 goes and never comes back: its store is gone too.
   REQUIRE(::kill(nodes[2].pid, SIGKILL) == 0);
