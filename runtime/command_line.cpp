@@ -74,6 +74,10 @@ Result<std::unique_ptr<Connection>> connect_cli(const GlobalOptions& global,
 // other outside text, lines kept.
 void report(const Error& error) {
   std::cerr << "agency: " << text::terminal_safe(error.message) << '\n';
+  if (error.code == errc::timeout) {
+    std::cerr << "agency: the server did not answer in time: a busy server, or a cluster "
+                 "electing new leaders after a node went down, answers again within seconds\n";
+  }
 }
 
 void fail(const Error& error) {

@@ -242,6 +242,25 @@ TEST_CASE("auth: --tls serves TLS with a CA it makes, and a client without the C
   ConnectSettings plain = without_ca;
   plain.servers = {"nats://" + mesh.url.substr(6)};
   CHECK_FALSE(Connection::open(plain, ConnectOptions{}).ok());
+
+  // An agent on another host: `agency join --ca` gets in; without the CA it
+  // is told so before any agent starts.
+  const fs::path key = mesh.dir.path() / "reviewer.creds";
+  auto made = mesh.cli({"creds", "reviewer", "--out", key.string()});
+  REQUIRE_MESSAGE(made.exit_code == 0, made.err);
+  const std::string elsewhere = (mesh.dir.path() / "host-b").string();
+  auto refused = mesh.cli(
+      {"join", mesh.url, "--creds", key.string(), "--state-dir", elsewhere, "--roles", "reviewer"});
+  CHECK(refused.exit_code != 0);
+  CHECK_FALSE(fs::exists(mesh.dir.path() / "host-b" / "logs"));
+  test::Child join({test::agency_binary(), "join", mesh.url, "--creds", key.string(), "--ca",
+                    ca.string(), "--state-dir", elsewhere},
+                   mesh.dir.path(), mesh.env());
+  REQUIRE_MESSAGE(join.wait_for_output("running; Ctrl-C", 60s), join.err());
+  CHECK(eventually(
+      30s, [&] { return mesh.cli({"status"}).out.find("reviewer-r1") != std::string::npos; }));
+  join.signal(SIGTERM);
+  CHECK(join.wait(40s) == 0);
 }
 
 }  // namespace
