@@ -288,7 +288,16 @@ TEST_CASE("bus: a consumer may deliver while a message waits or is out unacknowl
   REQUIRE(got->size() == 1);
   // Out and not acknowledged: it may come back (a NAK, an ack wait).
   CHECK(consumer->may_deliver().value());
-  REQUIRE((*got)[0].ack().ok());
+  // Handed back, with a delay and at once: it will be delivered again.
+  REQUIRE((*got)[0].nak(60000).ok());
+  REQUIRE(c->flush(1000ms).ok());
+  CHECK(consumer->may_deliver().value());
+  REQUIRE(hand_back(*c, (*got)[0].reply()).ok());
+  CHECK(consumer->may_deliver().value());
+  auto again = consumer->fetch_now(1, 1000ms);
+  REQUIRE(again.ok());
+  REQUIRE(again->size() == 1);
+  REQUIRE((*again)[0].ack().ok());
   CHECK_FALSE(consumer->may_deliver().value());
 }
 

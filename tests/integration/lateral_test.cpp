@@ -433,8 +433,17 @@ builder:
   auto redelivered = wait_for_event(p.connection(), "sweep", "redelivered", "builder-1", 60s);
   REQUIRE(redelivered.has_value());
   CHECK(redelivered->task_id() == task_id);
+  // Handed back now, not when the 10-minute ack wait ends.
+  const auto& details = redelivered->details();
+  const std::string handed_back =
+      details.count("handed_back") != 0 ? details.at("handed_back") : std::string("?");
+  const std::string note = details.count("note") != 0 ? details.at("note") : std::string();
+  CHECK_MESSAGE(handed_back == "yes", note);
   auto done = p.wait_for_stage(task_id, "done", 60s);
-  REQUIRE_MESSAGE(done.has_value(), p.agent("builder-2").err());
+  REQUIRE_MESSAGE(done.has_value(), "handed back: " << handed_back << " " << note
+                                                    << "\nbuilder-2:\n"
+                                                    << p.agent("builder-2").err() << "\nsweeper:\n"
+                                                    << p.agent("sweeper-1").err());
   bool by_builder2 = false;
   for (const auto& h : done->history()) by_builder2 |= h.actor() == "builder-2" && h.to() == "qa";
   CHECK(by_builder2);
