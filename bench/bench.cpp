@@ -145,6 +145,7 @@ RawConnection raw_connect(const std::string& url, const std::string& name) {
     at = comma + 1;
   }
   std::vector<const char*> servers;
+  servers.reserve(urls.size());
   for (const auto& u : urls) servers.push_back(u.c_str());
   check(natsOptions_SetServers(opts.get(), servers.data(), static_cast<int>(servers.size())),
         static_cast<jsErrCode>(0), "nats servers " + url);
