@@ -279,8 +279,15 @@ int run_join(const GlobalOptions& global, const JoinOptions& opts) {
   for (std::size_t at = 0; at <= rest.size();) {
     auto comma = rest.find(',', at);
     if (comma == std::string::npos) comma = rest.size();
-    if (comma > at) base->servers.push_back(rest.substr(at, comma - at));
+    std::string one = rest.substr(at, comma - at);
+    one.erase(0, one.find_first_not_of(" \t"));
+    one.erase(one.find_last_not_of(" \t") + 1);
+    if (!one.empty()) base->servers.push_back(one);
     at = comma + 1;
+  }
+  if (base->servers.empty()) {
+    report(make_error(errc::config, "no NATS URL given: agency join nats://host:4222 --creds F"));
+    return kExitUsage;
   }
   base->origin = "agency join's URL";
   base->creds_file.clear();
@@ -317,9 +324,11 @@ int run_join(const GlobalOptions& global, const JoinOptions& opts) {
   }
 
   const std::string tls_ca = base->tls_ca;
+  std::string url_list;
+  for (const auto& u : base->servers) url_list += (url_list.empty() ? "" : ",") + u;
   FleetEnv fleet{state_dir,
                  state_dir / "logs",
-                 opts.url,
+                 url_list,
                  cfg.source.empty() ? fs::path() : fs::absolute(cfg.source),
                  {},
                  nullptr,
@@ -347,6 +356,15 @@ int run_join(const GlobalOptions& global, const JoinOptions& opts) {
            (cfg.source.empty() ? " (no agency.yaml: the agents know no projects)"
                                : " with " + cfg.source.string()));
   if (!left_out.empty()) out.line("not in --roles, so not started: " + list_of(left_out));
+  for (const auto& p : cfg.projects) {
+    std::error_code gone;
+    if (!p.from_remote && !fs::exists(p.repo / ".git", gone) &&
+        !fs::exists(p.repo / "HEAD", gone)) {
+      out.warn("project " + p.name + " names the repository " + p.repo.string() +
+               ", which is not on this machine: its tasks cannot be worked here; give it a "
+               "remote address (projects[].remote, docs/CONFIG.md)");
+    }
+  }
   std::vector<std::vector<std::string>> rows = {{"AGENT", "PID", "COMMAND", "LOG"}};
   const auto exe_dir = self_dir();
   for (const auto& key : agents) {
