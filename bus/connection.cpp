@@ -196,6 +196,11 @@ void Subscription::unsubscribe() {
   }
 }
 
+namespace {
+// Connections tried again after an NKey connection was refused (see open).
+constexpr int kNonceAttempts = 3;
+}  // namespace
+
 Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& settings,
                                                      const ConnectOptions& options) {
   std::unique_ptr<Connection> c(new Connection());
@@ -300,6 +305,17 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& sett
 
   natsConnection* raw_nc = nullptr;
   s = natsConnection_Connect(&raw_nc, opts.get());
+  // nats.c 3.4.1 sends no signature when the signature of the server's
+  // nonce starts with a zero byte (its base64 encoder takes that for an
+  // empty input), and the server refuses the connection: one in 256 NKey
+  // connections. The next connection has another nonce.
+  for (int again = 0; s == NATS_CONNECTION_AUTH_FAILED && !settings.nkey_seed_file.empty() &&
+                      again < kNonceAttempts;
+       ++again) {
+    if (raw_nc != nullptr) natsConnection_Destroy(raw_nc);
+    raw_nc = nullptr;
+    s = natsConnection_Connect(&raw_nc, opts.get());
+  }
   if (s != NATS_OK) {
     if (raw_nc != nullptr) natsConnection_Destroy(raw_nc);
     std::string where = settings.display_url() + " (" + settings.origin + ")";
