@@ -308,7 +308,8 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& sett
   // nats.c 3.4.1 sends no signature when the signature of the server's
   // nonce starts with a zero byte (its base64 encoder takes that for an
   // empty input), and the server refuses the connection: one in 256 NKey
-  // connections. The next connection has another nonce.
+  // connections (nats.c fixed it in 3.8.0, nats-io/nats.c#705). The next
+  // connection has another nonce.
   for (int again = 0; s == NATS_CONNECTION_AUTH_FAILED && !settings.nkey_seed_file.empty() &&
                       again < kNonceAttempts;
        ++again) {
