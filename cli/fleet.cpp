@@ -195,6 +195,35 @@ void hand_back_on_exit(Supervisor& supervisor, Connection& conn, std::chrono::se
   });
 }
 
+std::optional<pid_t> start_agent(const Out& out, Supervisor& supervisor, const ChildSpec& spec,
+                                 const std::string& role,
+                                 std::vector<std::vector<std::string>>& rows,
+                                 nlohmann::json& summary) {
+  auto pid = supervisor.start(spec);
+  if (!pid) {
+    out.warn(pid.error().message + "; " + spec.id + " is not started");
+    summary["skipped"].push_back(
+        {{"agent", spec.id}, {"role", role}, {"reason", pid.error().message}});
+    return std::nullopt;
+  }
+  rows.push_back({spec.id, std::to_string(*pid), join_argv(spec.argv), spec.log_file.string()});
+  summary["agents"].push_back({{"id", spec.id},
+                               {"role", role},
+                               {"pid", *pid},
+                               {"command", spec.argv},
+                               {"log", spec.log_file.string()}});
+  return *pid;
+}
+
+void stop_agents(const Out& out, Supervisor& supervisor, int sig, int hurry_fd) {
+  std::size_t running = 0;
+  for (const auto& s : supervisor.status()) running += s.running ? 1 : 0;
+  out.line("received " + signal_name(sig) + ", stopping " + std::to_string(running) +
+           " agent(s) (grace " + std::to_string(kFleetGrace.count() / 1000) +
+           " s; Ctrl-C again kills them now)");
+  supervisor.shutdown(kFleetGrace, hurry_fd);
+}
+
 ChildSpec agent_spec(const FleetEnv& fleet, const config::Role& role,
                      const std::vector<std::string>& argv, const std::string& id) {
   ChildSpec spec;

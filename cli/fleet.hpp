@@ -7,10 +7,13 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "bus/connection.hpp"
 #include "bus/result.hpp"
@@ -36,6 +39,9 @@ struct Out {
     std::cerr << who << ": warning: " << text << std::endl;
   }
 };
+
+// How long agents have between SIGTERM and SIGKILL when the fleet stops.
+inline constexpr std::chrono::milliseconds kFleetGrace{20000};
 
 // A table under a line of Out, columns padded to their widest cell.
 void print_table(const Out& out, const std::vector<std::vector<std::string>>& rows);
@@ -97,6 +103,18 @@ struct FleetEnv {
 // children.
 void hand_back_on_exit(Supervisor& supervisor, Connection& conn, std::chrono::seconds ack_wait,
                        const std::string& actor);
+
+// Starts `spec` (an agent of `role`) and records it: a row of `rows`
+// (AGENT, PID, COMMAND, LOG) and an entry of summary["agents"]; or, when it
+// cannot start, a warning and an entry of summary["skipped"].
+std::optional<pid_t> start_agent(const Out& out, Supervisor& supervisor, const ChildSpec& spec,
+                                 const std::string& role,
+                                 std::vector<std::vector<std::string>>& rows,
+                                 nlohmann::json& summary);
+
+// After signal `sig`: says so, stops every agent (SIGTERM, SIGKILL
+// kFleetGrace later; a signal on `hurry_fd` kills them at once).
+void stop_agents(const Out& out, Supervisor& supervisor, int sig, int hurry_fd);
 
 // The child of agent `id` of `role`.
 ChildSpec agent_spec(const FleetEnv& fleet, const config::Role& role,

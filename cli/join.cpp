@@ -38,7 +38,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using std::chrono::milliseconds;
 
-constexpr milliseconds kFleetGrace{20000};
 // What credentials.cpp writes first into every key file.
 constexpr std::string_view kCredsHeader = "# agency NATS credentials for ";
 
@@ -376,19 +375,8 @@ int run_join(const GlobalOptions& global, const JoinOptions& opts) {
       summary["skipped"].push_back({{"agent", key.name}, {"reason", command.problem}});
       continue;
     }
-    ChildSpec spec = agent_spec(fleet, role, command.argv, key.name);
-    auto pid = supervisor.start(spec);
-    if (!pid) {
-      out.warn(pid.error().message + "; " + spec.id + " is not started");
-      summary["skipped"].push_back({{"agent", key.name}, {"reason", pid.error().message}});
-      continue;
-    }
-    rows.push_back({spec.id, std::to_string(*pid), join_argv(spec.argv), spec.log_file.string()});
-    summary["agents"].push_back({{"id", spec.id},
-                                 {"role", role.name},
-                                 {"pid", *pid},
-                                 {"command", spec.argv},
-                                 {"log", spec.log_file.string()}});
+    (void)start_agent(out, supervisor, agent_spec(fleet, role, command.argv, key.name), role.name,
+                      rows, summary);
   }
   if (supervisor.size() == 0) {
     report(make_error(errc::config, "no agent could be started (see the warnings above)"));
@@ -406,11 +394,7 @@ int run_join(const GlobalOptions& global, const JoinOptions& opts) {
 
   while (!supervisor.poll_once(milliseconds{3600 * 1000}, signals.fd())) {
   }
-  const int sig = signals.take();
-  out.line("received " + signal_name(sig) + ", stopping " + std::to_string(supervisor.size()) +
-           " agent(s) (grace " + std::to_string(kFleetGrace.count() / 1000) +
-           " s; Ctrl-C again kills them now)");
-  supervisor.shutdown(kFleetGrace, signals.fd());
+  stop_agents(out, supervisor, signals.take(), signals.fd());
   conn.reset();
   out.line("stopped cleanly");
   return 0;

@@ -70,7 +70,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using std::chrono::milliseconds;
 
-constexpr milliseconds kFleetGrace{20000};
 constexpr milliseconds kServerGrace{10000};
 // A retired agent is told to drain: it finishes what it holds and exits.
 // One still running after this long gets SIGTERM (and SIGKILL kFleetGrace
@@ -807,20 +806,9 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
       }
       for (int n = 1; n <= role.count; ++n) {
         ChildSpec spec = agent_spec(fleet, role, command.argv, role.name + "-" + std::to_string(n));
-        auto pid = supervisor.start(spec);
-        if (!pid) {
-          out.warn(pid.error().message + "; " + spec.id + " is not started");
-          summary["skipped"].push_back({{"role", role.name}, {"reason", pid.error().message}});
-          continue;
+        if (start_agent(out, supervisor, spec, role.name, rows, summary)) {
+          scaler.started(spec.id, role.name);
         }
-        scaler.started(spec.id, role.name);
-        rows.push_back(
-            {spec.id, std::to_string(*pid), join_argv(spec.argv), spec.log_file.string()});
-        summary["agents"].push_back({{"id", spec.id},
-                                     {"role", role.name},
-                                     {"pid", *pid},
-                                     {"command", spec.argv},
-                                     {"log", spec.log_file.string()}});
       }
     }
     out.line("started " + std::to_string(supervisor.size()) + " agent(s); logs in " +
@@ -915,12 +903,7 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
   scale_sub.reset();
   for (const auto& item : inbox->take()) scaler.refuse(item);
   int sig = signals.take();
-  std::size_t running = 0;
-  for (const auto& s : supervisor.status()) running += s.running ? 1 : 0;
-  out.line("received " + signal_name(sig) + ", stopping " + std::to_string(running) +
-           " agent(s) (grace " + std::to_string(kFleetGrace.count() / 1000) +
-           " s; Ctrl-C again kills them now)");
-  supervisor.shutdown(kFleetGrace, signals.fd());
+  stop_agents(out, supervisor, sig, signals.fd());
   conn.reset();
   session.stop_server();
   out.line("stopped cleanly");
