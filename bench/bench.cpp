@@ -48,6 +48,7 @@
 #include "agency/v1/task.pb.h"
 #include "agency/v1/usage.pb.h"
 #include "bench/harness.hpp"
+#include "bench/tally.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/connection.hpp"
@@ -905,6 +906,8 @@ struct SequentialResult {
   std::map<std::string, Stats> per_stage;  // role -> time from entering its stage to leaving it
   int stages = 0;                          // stage spans measured
   int stalled = 0;                         // of which took kStallMs or more
+  std::map<std::string, double> by_kind;   // messages per task by kind (bench/tally.hpp)
+  double server_in_msgs = 0;               // per task, /varz
 };
 
 json to_json(const SequentialResult& r) {
@@ -913,7 +916,9 @@ json to_json(const SequentialResult& r) {
   return json{{"end_to_end", to_json(r.e2e)},
               {"per_stage", stages},
               {"stages", r.stages},
-              {"stages_over_45ms", r.stalled}};
+              {"stages_over_45ms", r.stalled},
+              {"messages_per_task_by_kind", r.by_kind},
+              {"server_in_msgs_per_task", r.server_in_msgs}};
 }
 
 const std::vector<std::pair<std::string, std::string>>& stage_spans() {
@@ -950,8 +955,12 @@ MeshRun mesh_throughput(const Server& server, const fs::path& dir, int per_role,
   observer.stop_watching_fleet();  // status writes are counted from the bucket's stream
   MeshRun run;
 
-  // One task at a time: where the time of a stage goes with nothing queued.
+  // One task at a time: where the time of a stage goes with nothing queued,
+  // and what its messages are.
   {
+    Tally tally(server.url());
+    auto tally0 = tally.counts();
+    auto counters0 = server_counters(server.monitor_ports());
     std::vector<double> e2e;
     std::map<std::string, std::vector<double>> spans;
     for (int i = 0; i < sequential; ++i) {
@@ -987,6 +996,23 @@ MeshRun mesh_throughput(const Server& server, const fs::path& dir, int per_role,
     }
     run.sequential.e2e = stats_of(e2e);
     for (auto& [role, v] : spans) run.sequential.per_stage[role] = stats_of(v);
+    // The last stage acks and writes its status after "done" is out: wait
+    // until nothing more arrives for 100 ms (at most 3 s).
+    auto tally1 = tally.counts();
+    for (int i = 0; i < 30; ++i) {
+      std::this_thread::sleep_for(100ms);
+      auto again = tally.counts();
+      if (again == tally1) break;
+      tally1 = std::move(again);
+    }
+    auto counters1 = server_counters(server.monitor_ports());
+    if (sequential > 0) {
+      for (const auto& [kind, n] : tally1) {
+        auto before = tally0.count(kind) != 0 ? tally0.at(kind) : 0;
+        if (n > before) run.sequential.by_kind[kind] = static_cast<double>(n - before) / sequential;
+      }
+      run.sequential.server_in_msgs = (counters1.in_msgs - counters0.in_msgs) / sequential;
+    }
   }
 
   // All at once.
@@ -1381,6 +1407,15 @@ int run(const Options& o) {
     os << "    one at a time (" << sq.e2e.n << " tasks): publish -> done p50 "
        << fixed(sq.e2e.p50, 1) << " ms p99 " << fixed(sq.e2e.p99, 1) << " ms; " << sq.stalled
        << " of " << sq.stages << " stages took >= " << fixed(kStallMs, 0) << " ms\n";
+    os << "      server messages in per task " << fixed(sq.server_in_msgs, 1) << ", of which:";
+    {
+      int col = 0;
+      for (const auto& [kind, n] : sq.by_kind) {
+        if (kind.rfind("reply", 0) == 0) continue;
+        os << (col++ % 4 == 0 ? "\n        " : "; ") << kind << " " << fixed(n, 1);
+      }
+      os << "\n";
+    }
     os << "      per stage p50/p99 ms:";
     for (const auto& [role, to] : stage_spans()) {
       (void)to;
