@@ -1411,7 +1411,7 @@ int run(const Options& o) {
     {
       int col = 0;
       for (const auto& [kind, n] : sq.by_kind) {
-        if (kind.rfind("reply", 0) == 0) continue;
+        if (kind.find("(server") != std::string::npos) continue;
         os << (col++ % 4 == 0 ? "\n        " : "; ") << kind << " " << fixed(n, 1);
       }
       os << "\n";

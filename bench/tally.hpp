@@ -17,6 +17,7 @@ namespace agency::bench {
 // The kind of a message, from its subject (and, for acks, its body).
 inline std::string message_kind(std::string_view subject, std::string_view body) {
   auto starts = [&](std::string_view p) { return subject.substr(0, p.size()) == p; };
+  if (starts("$JS.API.DIRECT.GET.KV_agency-memory.")) return "kv get (memory)";
   if (starts("$JS.API.CONSUMER.MSG.NEXT.")) return "fetch request";
   if (starts("$JS.ACK.")) {
     if (body.substr(0, 4) == "-NAK") return "nak";
@@ -32,6 +33,7 @@ inline std::string message_kind(std::string_view subject, std::string_view body)
   if (starts("$KV.agency-fleet.")) return "status write";
   if (starts("$KV.")) return "other kv write";
   if (starts("_INBOX.")) return "reply (server, not counted in /varz)";
+  if (starts("agency.log.")) return "work log";
   if (starts("agency.brief.")) return "brief";
   if (starts("agency.event.")) return "event";
   if (starts("agency.usage.")) return "usage sample";
@@ -39,11 +41,18 @@ inline std::string message_kind(std::string_view subject, std::string_view body)
   return std::string(subject.substr(0, dot)) + ".*";
 }
 
+// A JetStream delivery reaches a '>' subscription too (the server sends it
+// to the fetch's inbox with the stored subject): counted apart, by its reply.
+inline std::string message_kind(const Incoming& m) {
+  if (m.reply().substr(0, 8) == "$JS.ACK.") return "delivery (server, not counted in /varz)";
+  return message_kind(m.subject(), m.data());
+}
+
 class Tally {
  public:
   explicit Tally(const std::string& url) : connection_(connect(url, "agency-bench-tally")) {
     auto sub = connection_->subscribe(">", {}, [this](Incoming m) {
-      auto kind = message_kind(m.subject(), m.data());
+      auto kind = message_kind(m);
       std::lock_guard lock(mu_);
       ++counts_[kind];
     });
