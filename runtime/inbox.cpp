@@ -69,10 +69,12 @@ constexpr std::chrono::milliseconds kAnnouncedLook{30};
 constexpr std::chrono::milliseconds kLook{21};
 }  // namespace
 
-Result<std::optional<ReceivedBrief>> BriefInbox::next(std::chrono::milliseconds timeout) {
+Result<std::optional<ReceivedBrief>> BriefInbox::next(std::chrono::milliseconds timeout,
+                                                      const std::function<void()>& before_waiting) {
   using Clock = std::chrono::steady_clock;
   const auto deadline = Clock::now() + timeout;
   bool held_back = false;
+  bool waited = false;
   while (true) {
     {
       // Before reading the counts: whatever arrives after them rings again.
@@ -132,11 +134,18 @@ Result<std::optional<ReceivedBrief>> BriefInbox::next(std::chrono::milliseconds 
       break;
     }
     if (looked_again) continue;
-    if (Clock::now() >= deadline) return std::optional<ReceivedBrief>{};
+    if (Clock::now() >= deadline) {
+      if (!waited && before_waiting) before_waiting();
+      return std::optional<ReceivedBrief>{};
+    }
     // After an empty look, check again shortly for a brief the server sent
     // after the look gave up (PullConsumer::fetch_now); else wait to be told.
     auto until = std::min(deadline, recheck_at_);
     if (found_empty) until = std::min(until, Clock::now() + kLateLook);
+    if (!waited) {
+      waited = true;
+      if (before_waiting) before_waiting();
+    }
     std::unique_lock lock(bell_->mu);
     bell_->cv.wait_until(lock, until, [&] { return bell_->rung; });
   }

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -65,7 +66,11 @@ class BriefInbox {
   // The next good brief, or nullopt when none arrived within timeout. A
   // brief from a priority's own subject carries that priority; one from the
   // plain subject keeps the priority its sender wrote (empty: scheduled).
-  Result<std::optional<ReceivedBrief>> next(std::chrono::milliseconds timeout);
+  // `before_waiting` runs once, right before the inbox first waits to be
+  // told of a brief: not when one was there to take at once (an agent with
+  // work queued goes from one brief to the next without saying idle).
+  Result<std::optional<ReceivedBrief>> next(std::chrono::milliseconds timeout,
+                                            const std::function<void()>& before_waiting = {});
 
   [[nodiscard]] std::uint64_t dead_lettered() const { return dead_lettered_; }
   [[nodiscard]] const std::string& role() const { return role_; }

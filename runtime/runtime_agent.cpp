@@ -80,15 +80,17 @@ void Agent::loop() {
       pause_for(1000ms);
       continue;
     }
-    set_state(voc::kIdle);
     if (mail_waiting_.exchange(false)) {
       control_cancel_.store(false);
       handle_mail();
       continue;
     }
     const auto fetched_at = std::chrono::system_clock::now();
-    auto got = inbox_->next(options_.fetch_wait);
+    // Idle is said only when no brief is there to take at once: an agent
+    // with work queued goes from one brief to the next in one status write.
+    auto got = inbox_->next(options_.fetch_wait, [this] { set_state(voc::kIdle); });
     if (!got) {
+      set_state(voc::kIdle);
       log_->warn("fetching briefs failed agent={} error={} retry_in_ms={}", options_.agent_id,
                  got.error().message, backoff.count());
       pause_for(backoff);
