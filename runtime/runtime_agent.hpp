@@ -199,8 +199,8 @@ class Agent {
   void set_state(std::string_view state, const std::string& task_id = {});
   // Main and engine threads (progress callbacks).
   void set_progress(std::string_view progress);
-  // Heartbeat and main threads (under put_mu_).
-  void write_heartbeat();
+  // Heartbeat and main threads (under put_mu_); returns the state written.
+  std::string write_heartbeat();
   void heartbeat_loop();
   // Before the brief in hand is handed back (NAK): the status stops naming
   // it, written at once, so a status that still names it proves it was

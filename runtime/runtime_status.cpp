@@ -9,6 +9,7 @@
 
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
+#include "bus/vocabulary.hpp"
 #include "runtime/ids.hpp"
 #include "runtime/orphans.hpp"
 #include "runtime/runtime_agent.hpp"
@@ -47,7 +48,7 @@ void Agent::set_progress(std::string_view progress) {
   // does not turn into a stream of KV writes.
 }
 
-void Agent::write_heartbeat() {
+std::string Agent::write_heartbeat() {
   std::lock_guard put_lock(put_mu_);
   v1::AgentStatus snapshot;
   {
@@ -58,6 +59,7 @@ void Agent::write_heartbeat() {
   if (auto r = fleet_->put(options_.agent_id, codec::encode(snapshot).data); !r) {
     log_->warn("heartbeat failed agent={} error={}", options_.agent_id, r.error().message);
   }
+  return snapshot.state();
 }
 
 void Agent::release_brief() {
@@ -75,18 +77,41 @@ void Agent::note_brief_progress() {
   *status_.mutable_brief_progress_at() = now_timestamp();
 }
 
+namespace {
+// An agent that goes from one brief straight to the next (work queued) says
+// so at most once in this span: the status then names the brief in hand as
+// of the write. Idle -> busy, and any other change, is written at once. The
+// cost: an agent killed within this span of taking a brief may leave a
+// status naming the one before (already acked), so the sweeper cannot hand
+// the new one back and the server redelivers it after its ack wait.
+constexpr std::chrono::milliseconds kBusyCoalesce{20};
+}  // namespace
+
 void Agent::heartbeat_loop() {
-  auto next = std::chrono::steady_clock::now() + options_.heartbeat;
+  using Clock = std::chrono::steady_clock;
+  auto next = Clock::now() + options_.heartbeat;
+  std::string written;  // the state of the last write
+  Clock::time_point written_at;
+  auto busy = [&] {
+    std::lock_guard lock(status_mu_);
+    return status_.state() == vocabulary::kBusy;
+  };
   while (!heartbeat_stop_.load()) {
     {
       std::unique_lock lock(wake_mu_);
       wake_cv_.wait_until(lock, next,
                           [&] { return heartbeat_stop_.load() || status_dirty_.load(); });
+      if (!heartbeat_stop_.load() && written == vocabulary::kBusy &&
+          Clock::now() < written_at + kBusyCoalesce && busy()) {
+        wake_cv_.wait_until(lock, written_at + kBusyCoalesce,
+                            [&] { return heartbeat_stop_.load() || !busy(); });
+      }
     }
     if (heartbeat_stop_.load()) break;
     status_dirty_.store(false);
-    write_heartbeat();
-    if (std::chrono::steady_clock::now() >= next) next += options_.heartbeat;
+    written = write_heartbeat();
+    written_at = Clock::now();
+    if (written_at >= next) next += options_.heartbeat;
   }
 }
 
