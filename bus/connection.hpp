@@ -33,8 +33,11 @@ struct ConnectOptions {
   std::string name;  // connection name shown by the server (/connz)
   ConnectMode mode = ConnectMode::fail_fast;
   // Deliver every subscription's messages on one thread, in the order they
-  // arrive (`agency watch`). Otherwise each subscription has its own thread
-  // and messages on different subjects may be handled out of order.
+  // arrive (`agency watch`), and with one thread where there would be one
+  // per subscription (an agent has about twenty). Otherwise each
+  // subscription has its own thread and messages on different subjects may
+  // be handled out of order. Handlers then must not block: a slow one holds
+  // up the others (replies to requests still come on their own thread).
   bool ordered_delivery = false;
   // Replies to this connection's requests and fetches come to
   // <inbox_prefix>.<unique>; empty: _INBOX. An agent uses _INBOX.<agent-id>,

@@ -95,15 +95,26 @@ Result<std::optional<ReceivedBrief>> BriefInbox::next(std::chrono::milliseconds 
       if (queues_[level].consumer.queued() > 0) picker_.may_hold(level);
     }
     const auto now = Clock::now();
+    // A brief published now may be handed back with a delay later, which
+    // nothing announces: look every `recheck` again until all is quiet.
+    if (std::find(announced.begin(), announced.end(), true) != announced.end()) {
+      recheck_at_ = std::min(recheck_at_, now + limits_.recheck);
+    }
     if (now >= recheck_at_) {
       // Only the queues that may hand something over: an empty look waits
       // its whole kLook, and four of them in a row would keep a brief
       // announced meanwhile waiting. A queue that cannot be asked is looked in.
+      bool quiet = true;
       for (std::size_t level = 0; level < queues_.size(); ++level) {
         auto may = queues_[level].consumer.may_deliver();
-        if (!may || *may) picker_.may_hold(level);
+        if (!may || *may) {
+          picker_.may_hold(level);
+          quiet = false;
+        }
       }
-      recheck_at_ = now + limits_.recheck;
+      // An idle fleet asks the server rarely: with hundreds of idle agents,
+      // four consumer reads every few seconds each would be most of its work.
+      recheck_at_ = now + (quiet ? limits_.quiet_recheck : limits_.recheck);
     }
     bool looked_again = false;
     bool found_empty = false;

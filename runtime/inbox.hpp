@@ -56,6 +56,11 @@ struct InboxLimits {
   // How often an idle agent looks in every queue although nothing was
   // announced: the longest a brief handed back with a delay may wait.
   std::chrono::milliseconds recheck{3000};
+  // How often it looks when the last look found every queue quiet: nothing
+  // queued and nothing out with an agent (so nothing can come back with a
+  // delay). Only a brief published unheard (while disconnected) waits this
+  // long; any publish heard brings the recheck above back.
+  std::chrono::milliseconds quiet_recheck{60000};
 };
 
 class BriefInbox {

@@ -105,6 +105,9 @@ Result<void> Agent::connect(const Options& opts) {
   // Its own reply subjects: with per-agent permissions no other client may
   // read them (docs/STREAMS.md, "Permissions").
   co.inbox_prefix = "_INBOX." + options_.agent_id;
+  // Every handler of an agent's subscriptions only notes what came and
+  // wakes a thread of the agent's own: one delivery thread serves them all.
+  co.ordered_delivery = true;
   co.on_event = [log = log_](std::string_view e) { log->warn("nats {}", e); };
   log_->info("connecting agent={} nats={} ({})", options_.agent_id, settings->display_url(),
              settings->origin);

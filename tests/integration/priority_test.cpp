@@ -4,6 +4,7 @@
 // (docs/STREAMS.md, "Priorities").
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <map>
@@ -192,6 +193,47 @@ TEST_CASE("priority: a brief handed back with a delay is found at the next reche
   REQUIRE(got.ok());
   REQUIRE(got->has_value());
   REQUIRE((*got)->message.nak(500).ok());  // no announcement: the recheck finds it
+  auto again = inbox->next(10s);
+  REQUIRE(again.ok());
+  REQUIRE(again->has_value());
+  CHECK((*again)->brief.objective() == "look around");
+  REQUIRE((*again)->message.ack().ok());
+}
+
+TEST_CASE(
+    "priority: an idle inbox with every queue quiet stops asking, and a publish brings "
+    "the rechecks back") {
+  test::NatsServer server;
+  auto c = server.connect();
+  provision_role(*c, "scout");
+  std::atomic<int> asked{0};  // consumer reads (rechecks), seen on the wire
+  auto watch = c->subscribe("$JS.API.CONSUMER.INFO.>", {}, [&](Incoming) { ++asked; });
+  REQUIRE(watch.ok());
+  REQUIRE(c->flush(5s).ok());
+  InboxLimits limits;
+  limits.recheck = 200ms;
+  limits.quiet_recheck = 120s;
+  auto inbox = BriefInbox::open(*c, "scout", "scout-1", limits);
+  REQUIRE(inbox.ok());
+  auto idle = inbox->next(100ms);  // the first look: every queue quiet
+  REQUIRE(idle.ok());
+  REQUIRE_FALSE(idle->has_value());
+  REQUIRE(c->flush(5s).ok());
+  const int first = asked.load();
+  CHECK(first >= 4);                 // opening reads each consumer, the first look each queue
+  auto still = inbox->next(1500ms);  // seven rechecks' worth of time, all quiet
+  REQUIRE(still.ok());
+  REQUIRE_FALSE(still->has_value());
+  REQUIRE(c->flush(5s).ok());
+  CHECK(asked.load() == first);
+
+  // A publish is heard: the brief may come back with a delay later, unannounced,
+  // so the quick rechecks resume and find it.
+  publish(*c, "scout", "", "look around");
+  auto got = inbox->next(5000ms);
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  REQUIRE((*got)->message.nak(500).ok());
   auto again = inbox->next(10s);
   REQUIRE(again.ok());
   REQUIRE(again->has_value());
