@@ -15,12 +15,15 @@
 #include <google/protobuf/util/time_util.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -733,6 +736,13 @@ class Fleet {
     }
   }
 
+  [[nodiscard]] std::vector<pid_t> pids() const {
+    std::vector<pid_t> out;
+    out.reserve(children_.size());
+    for (const auto& c : children_) out.push_back(c->pid());
+    return out;
+  }
+
   [[nodiscard]] double cpu_ms_total() const {
     double sum = 0;
     for (const auto& c : children_) sum += std::max(0.0, cpu_ms(c->pid()));
@@ -1080,6 +1090,114 @@ MeshRun mesh_throughput(const Server& server, const fs::path& dir, int per_role,
   return run;
 }
 
+// ---- an idle fleet: what hundreds of waiting agents cost -------------------------
+
+// `agents` agents of the four roles with the scripted engine, nothing to do,
+// watched over `span` once all said idle: their CPU and the server's, the
+// messages the server takes (heartbeats, rechecks), and each agent's
+// threads and proportional memory (PSS: shared pages divided among the
+// processes that map them, so the binary's pages count once in all).
+struct IdleFleetResult {
+  int agents = 0;
+  double start_seconds = 0;    // from the first spawn until every agent said idle
+  double seconds = 0;          // the window measured
+  double cpu_agents_pct = 0;   // of one core, all agents together
+  double cpu_server_pct = 0;   // of one core
+  double server_in_per_s = 0;  // messages the server took, per second
+  double status_writes_per_s = 0;
+  Stats threads;  // per agent
+  Stats pss_mb;   // per agent
+  Stats anon_mb;  // per agent: the private part of PSS
+};
+
+json to_json(const IdleFleetResult& r) {
+  return json{{"agents", r.agents},
+              {"start_seconds", r.start_seconds},
+              {"seconds", r.seconds},
+              {"cpu_agents_pct_of_one_core", r.cpu_agents_pct},
+              {"cpu_server_pct_of_one_core", r.cpu_server_pct},
+              {"cpu_total_pct_of_one_core", r.cpu_agents_pct + r.cpu_server_pct},
+              {"server_in_msgs_per_s", r.server_in_per_s},
+              {"status_writes_per_s", r.status_writes_per_s},
+              {"threads_per_agent", to_json(r.threads)},
+              {"pss_mb_per_agent", to_json(r.pss_mb)},
+              {"anon_mb_per_agent", to_json(r.anon_mb)}};
+}
+
+// A field of /proc/<pid>/status or smaps_rollup ("Threads:", "Pss:"), as a number.
+double proc_field(pid_t pid, const std::string& file, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field, 0) == 0) return std::atof(line.c_str() + field.size());
+  }
+  return -1;
+}
+
+IdleFleetResult idle_fleet(const Server& server, const fs::path& dir, int agents,
+                           std::chrono::seconds span) {
+  auto config = write_config(dir);
+  provision_all(server);
+  Observer observer(server.url(), false);
+  Publisher publisher(server.url());
+  Fleet fleet(server, dir, config);
+  IdleFleetResult r;
+  r.agents = agents;
+  // The server holds a connection per agent, and the agents inherit ours.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &files);
+  }
+  const auto t0 = Clock::now();
+  const std::array<const char*, 4> roles = {"planner", "builder", "adversary", "reviewer"};
+  for (int i = 0; i < agents; ++i) {
+    const std::string role = roles.at(static_cast<std::size_t>(i) % roles.size());
+    fleet.start("agency-bench-role", {"--as", role}, role + "-idle-" + std::to_string(i / 4 + 1));
+  }
+  fleet.wait_ready(observer, std::chrono::seconds(60 + agents / 4));
+  r.start_seconds = ms_between(t0, Clock::now()) / 1000.0;
+  observer.stop_watching_fleet();  // status writes are counted from the bucket's stream
+
+  const std::string fleet_stream = "KV_" + std::string(subjects::kFleetBucket);
+  const auto pids = fleet.pids();
+  const double agents0 = fleet.cpu_ms_total();
+  const double server0 = cpu_ms(server.pids());
+  const auto counters0 = server_counters(server.monitor_ports());
+  const auto writes0 = publisher.last_sequence(fleet_stream);
+  const auto w0 = Clock::now();
+  // The window is the measurement: nothing happens in it but what idle
+  // agents do by themselves.
+  std::this_thread::sleep_for(span);
+  const double agents1 = fleet.cpu_ms_total();
+  const double server1 = cpu_ms(server.pids());
+  const auto counters1 = server_counters(server.monitor_ports());
+  const auto writes1 = publisher.last_sequence(fleet_stream);
+  r.seconds = ms_between(w0, Clock::now()) / 1000.0;
+  const double ms = r.seconds * 1000.0;
+  r.cpu_agents_pct = 100.0 * (agents1 - agents0) / ms;
+  r.cpu_server_pct = 100.0 * (server1 - server0) / ms;
+  r.server_in_per_s = (counters1.in_msgs - counters0.in_msgs) / r.seconds;
+  r.status_writes_per_s = static_cast<double>(writes1 - writes0) / r.seconds;
+  std::vector<double> threads;
+  std::vector<double> pss;
+  std::vector<double> anon;
+  for (pid_t pid : pids) {
+    double t = proc_field(pid, "status", "Threads:");
+    double p = proc_field(pid, "smaps_rollup", "Pss:");
+    double a = proc_field(pid, "smaps_rollup", "Pss_Anon:");
+    if (t < 0 || p < 0) throw Failure("agent pid " + std::to_string(pid) + " is gone");
+    threads.push_back(t);
+    pss.push_back(p / 1024.0);
+    anon.push_back(a / 1024.0);
+  }
+  r.threads = stats_of(threads);
+  r.pss_mb = stats_of(pss);
+  r.anon_mb = stats_of(anon);
+  fleet.stop();
+  return r;
+}
+
 // ---- main ---------------------------------------------------------------------------
 
 // ---- nobody idles: the dispatcher's idle gap ------------------------------------
@@ -1176,7 +1294,10 @@ struct Options {
   int dispatch_seconds = 60;
   bool dispatch_only = false;
   int work_ms = 200;
-  int cluster = 0;  // > 1: pickup and throughput again on a cluster of this many nodes
+  int cluster = 0;        // > 1: pickup and throughput again on a cluster of this many nodes
+  int idle_agents = 500;  // the idle fleet phase; 0 skips it
+  int idle_seconds = 60;
+  bool idle_only = false;
 };
 
 std::string build_type() {
@@ -1185,6 +1306,25 @@ std::string build_type() {
 }
 
 std::string pass_fail(bool ok) { return ok ? "PASS" : "FAIL"; }
+
+void print_idle_fleet(std::ostream& os, const IdleFleetResult& r) {
+  const double total = r.cpu_agents_pct + r.cpu_server_pct;
+  os << "\nidle fleet       (" << r.agents
+     << " agents of four roles, scripted engine, nothing to do; watched " << fixed(r.seconds, 0)
+     << " s once all said idle, " << fixed(r.start_seconds, 0) << " s to start them)\n";
+  os << "  cpu, share of one core: agents " << fixed(r.cpu_agents_pct) << "%, server "
+     << fixed(r.cpu_server_pct) << "%, total " << fixed(total)
+     << "%   target < 10%: " << pass_fail(total < 10.0) << "\n";
+  os << "  server messages in " << fixed(r.server_in_per_s, 1) << "/s, of which status writes "
+     << fixed(r.status_writes_per_s, 1) << "/s (heartbeats)\n";
+  const bool threads_ok = r.threads.max <= 6;
+  const bool pss_ok = r.pss_mb.max <= 3.0;
+  os << "  per agent: threads " << fixed(r.threads.p50, 0) << " (max " << fixed(r.threads.max, 0)
+     << ")   target <= 6: " << pass_fail(threads_ok) << "\n";
+  os << "  per agent: PSS p50 " << fixed(r.pss_mb.p50) << " MB, max " << fixed(r.pss_mb.max)
+     << " MB (private anonymous p50 " << fixed(r.anon_mb.p50)
+     << " MB)   target <= 3 MB: " << pass_fail(pss_ok) << "\n";
+}
 
 int run(const Options& o) {
   TempDir tmp(o.keep);
@@ -1203,6 +1343,23 @@ int run(const Options& o) {
                     {"agents", o.agents},   {"gap_us", o.gap_us},
                     {"smoke", o.smoke}};
   progress("working in " + tmp.path().string() + (o.keep ? " (kept)" : ""));
+  auto idle_phase = [&] {
+    fs::path dir = tmp.path() / "idle-fleet";
+    Server server(dir / "nats", o.nats_server);
+    progress("idle fleet: starting " + std::to_string(o.idle_agents) + " agents, then watching " +
+             std::to_string(o.idle_seconds) + " s");
+    return idle_fleet(server, dir, o.idle_agents, std::chrono::seconds(o.idle_seconds));
+  };
+  if (o.idle_only) {
+    auto r = idle_phase();
+    if (o.json_out) {
+      out["idle_fleet"] = to_json(r);
+      std::cout << out.dump(2) << std::endl;
+    } else {
+      print_idle_fleet(std::cout, r);
+    }
+    return 0;
+  }
 
   // Phase 1: pickup latency and its floor, on one server.
   Stats floor;
@@ -1284,6 +1441,9 @@ int run(const Options& o) {
     dg = dispatch_gaps(server, dir, std::chrono::seconds(o.dispatch_seconds),
                        std::chrono::milliseconds(o.work_ms));
   }
+  // Phase 4: an idle fleet.
+  std::optional<IdleFleetResult> idle;
+  if (o.idle_agents > 0 && !o.dispatch_only) idle = idle_phase();
   const double gap_ratio = floor.p99 > 0 ? dg.gap.p99 / floor.p99 : 0;
   const bool gap_ok = dg.gap.n > 0 && dg.gap.p99 < 50.0;
 
@@ -1347,6 +1507,7 @@ int run(const Options& o) {
                      {"target", "idle gap p99 < 50 ms; idle share < 2%"},
                      {"pass", gap_ok && dg.idle_share < 2.0}};
 
+  if (idle) out["idle_fleet"] = to_json(*idle);
   if (o.json_out) {
     std::cout << out.dump(2) << std::endl;
     return 0;
@@ -1458,6 +1619,7 @@ dispatch_figures:
   os << "  idle share while capacity remained " << fixed(dg.idle_share, 2)
      << "%   target p99 < 50 ms and idle < 2%: " << pass_fail(gap_ok && dg.idle_share < 2.0)
      << "\n";
+  if (idle) print_idle_fleet(os, *idle);
   return 0;
 }
 
@@ -1498,6 +1660,13 @@ int bench_main(int argc, char** argv) {
                  "also run pickup and throughput (the last --agents count) on a JetStream "
                  "cluster of N nodes on this machine, replicas min(3, N), beside its own floor")
       ->check(CLI::Range(2, 7));
+  app.add_option("--idle-agents", o.idle_agents,
+                 "agents started for the idle-fleet phase (their CPU, threads, memory and the "
+                 "server's messages while they wait); 0 skips it")
+      ->check(CLI::Range(0, 5000));
+  app.add_option("--idle-seconds", o.idle_seconds, "how long the idle fleet is watched")
+      ->check(CLI::Range(1, 86400));
+  app.add_flag("--idle-only", o.idle_only, "only the idle-fleet phase");
   app.add_flag("--smoke", o.smoke, "a few samples only: checks the benchmark runs");
   app.add_flag("--json", o.json_out, "print the figures as JSON");
   app.add_flag("--keep", o.keep, "keep the temp dir (server store, agent logs)");
@@ -1509,6 +1678,8 @@ int bench_main(int argc, char** argv) {
     o.sequential = std::min(o.sequential, 3);
     o.agents = {1};
     o.dispatch_seconds = std::min(o.dispatch_seconds, 5);
+    o.idle_agents = std::min(o.idle_agents, 4);
+    o.idle_seconds = std::min(o.idle_seconds, 2);
   }
   try {
     return agency::bench::run(o);

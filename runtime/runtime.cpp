@@ -95,13 +95,16 @@ int run_agent(std::unique_ptr<RoleLogic> logic, int argc, char** argv) {
 
   // Signals go to one thread: blocked before any other thread exists, so
   // nats.c's threads inherit the mask, and read from a signalfd.
-  SignalFd stop_signals({SIGTERM, SIGINT});
+  // SIGUSR2 is the agent's own "done" to that thread, so that it sleeps
+  // until a signal comes instead of waking to look (an idle fleet of
+  // hundreds of agents would wake thousands of times a second).
+  SignalFd stop_signals({SIGTERM, SIGINT, SIGUSR2});
 
   runtime::Agent agent(std::move(logic), options);
   std::atomic<bool> done{false};
   std::thread signals([&] {
     while (!done.load()) {
-      int sig = stop_signals.wait(std::chrono::milliseconds(200));
+      int sig = stop_signals.wait(std::chrono::hours(1));
       if (sig == SIGTERM || sig == SIGINT) {
         agent.request_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
       }
@@ -109,6 +112,7 @@ int run_agent(std::unique_ptr<RoleLogic> logic, int argc, char** argv) {
   });
   int code = agent.run(opts);
   done.store(true);
+  ::kill(::getpid(), SIGUSR2);  // blocked in every thread: the signalfd reads it
   signals.join();
   return code;
 }
