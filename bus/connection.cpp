@@ -360,6 +360,18 @@ bool Connection::connected() const {
   return nc_ != nullptr && natsConnection_Status(nc_.get()) == NATS_CONN_STATUS_CONNECTED;
 }
 
+std::uint64_t Connection::reconnects() const {
+  if (nc_ == nullptr) return 0;
+  natsStatistics* raw = nullptr;
+  if (natsStatistics_Create(&raw) != NATS_OK) return 0;
+  std::uint64_t n = 0;
+  if (natsConnection_GetStats(nc_.get(), raw) == NATS_OK) {
+    natsStatistics_GetCounts(raw, nullptr, nullptr, nullptr, nullptr, &n);
+  }
+  natsStatistics_Destroy(raw);
+  return n;
+}
+
 std::string Connection::connected_url() const {
   std::array<char, 512> url{};
   if (natsConnection_GetConnectedUrl(nc_.get(), url.data(), url.size()) != NATS_OK) return {};

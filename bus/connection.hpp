@@ -100,6 +100,9 @@ class Connection {
   // A fresh reply subject under this connection's inbox prefix.
   [[nodiscard]] std::string new_inbox() const;
   [[nodiscard]] bool connected() const;
+  // How many times the connection was made again after a loss: whatever
+  // was published meanwhile went unheard by its core subscriptions.
+  [[nodiscard]] std::uint64_t reconnects() const;
   // URL of the server we are connected to, without credentials.
   [[nodiscard]] std::string connected_url() const;
 

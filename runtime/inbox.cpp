@@ -100,6 +100,12 @@ Result<std::optional<ReceivedBrief>> BriefInbox::next(std::chrono::milliseconds 
     if (std::find(announced.begin(), announced.end(), true) != announced.end()) {
       recheck_at_ = std::min(recheck_at_, now + limits_.recheck);
     }
+    // Back after a lost connection: what was published meanwhile was not
+    // heard, so every queue is asked now.
+    if (const auto reconnects = connection_->reconnects(); reconnects != reconnects_) {
+      reconnects_ = reconnects;
+      recheck_at_ = now;
+    }
     if (now >= recheck_at_) {
       // Only the queues that may hand something over: an empty look waits
       // its whole kLook, and four of them in a row would keep a brief

@@ -119,6 +119,7 @@ class BriefInbox {
   InboxLimits limits_;
   std::vector<Queue> queues_;  // vocabulary::kPriorities' order
   std::shared_ptr<Bell> bell_;
+  std::uint64_t reconnects_ = 0;  // the connection's count at the last look
   std::vector<Announcer> announcers_;
   BriefPicker picker_;
   std::chrono::steady_clock::time_point recheck_at_{};

@@ -256,6 +256,15 @@ class Agent {
     stop_lateral();
     if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   }
+  // The lateral thread runs for a role with periodic work from the start,
+  // and for any other from its first question: an agent of the pipeline
+  // that is never asked has no thread waiting for questions.
+  void ensure_lateral() {
+    std::lock_guard lock(lateral_mu_);
+    if (lateral_started_ || lateral_stop_) return;
+    lateral_started_ = true;
+    lateral_thread_ = std::thread([this] { lateral_loop(); });
+  }
   void stop_lateral() {
     {
       std::lock_guard lock(lateral_mu_);
@@ -293,6 +302,7 @@ class Agent {
   std::condition_variable lateral_cv_;
   std::deque<Incoming> questions_;  // guarded by lateral_mu_
   bool lateral_stop_ = false;       // guarded by lateral_mu_
+  bool lateral_started_ = false;    // guarded by lateral_mu_
   std::atomic<bool> question_cancel_{false};
   std::thread lateral_thread_;
   // Set by the mail doorbell (and at start): look for mail between briefs.

@@ -1,7 +1,7 @@
 // Agent::start (runtime_agent.hpp), main thread, before any thread of the
 // agent's own runs: agency.yaml and SKILL.md, the engines, the connection,
 // the streams and buckets, the subscriptions and the $SRV service, then the
-// heartbeat and lateral threads.
+// heartbeat thread (and the lateral one, for a role with periodic work).
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -41,7 +41,12 @@ Result<void> Agent::start(const Options& opts) {
   hand_back_orphan();
   write_heartbeat();
   heartbeat_thread_ = std::thread([this] { heartbeat_loop(); });
-  lateral_thread_ = std::thread([this] { lateral_loop(); });
+  bool ticks = false;
+  {
+    std::lock_guard lock(logic_mu_);
+    ticks = logic_->tick_every(ctx_).has_value();
+  }
+  if (ticks) ensure_lateral();
   log_->info("agent ready agent={} role={} engine=\"{}\" skill={}", options_.agent_id,
              options_.role, engine_->label(), ctx_.skill.source.string());
   return {};
@@ -240,6 +245,7 @@ Result<void> Agent::subscribe() {
           questions_.push_back(std::move(m));
         }
         lateral_cv_.notify_all();
+        ensure_lateral();
       });
   if (!ask) return ask.error();
   ask_sub_.emplace(std::move(*ask));
