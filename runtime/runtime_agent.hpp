@@ -141,6 +141,8 @@ class Agent {
   bool wait_for_record(ReceivedBrief& received, const std::string& stage, std::uint32_t attempt,
                        v1::Task& task);
   // Taken up again after its agent stopped mid-turn: the engine is told.
+  // A replayed brief's move whose event may not have been stored (main thread).
+  void restore_move_event(const Intake& in);
   void note_interruption(ReceivedBrief& received, const std::string& stage);
   // The status names the brief, then says busy; a NAK drops it again.
   void claim(ReceivedBrief& received, std::chrono::system_clock::time_point fetched_at);

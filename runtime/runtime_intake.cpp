@@ -78,6 +78,10 @@ std::optional<Agent::Handled> Agent::take_in(ReceivedBrief& received, Intake& in
   }
   if (in.task.stage() != in.stage || entered > in.attempt) {
     // A replay: the task has already moved on from this stage and attempt.
+    // Delivered again, it may follow a run that wrote the record and then
+    // failed to store the event: the event is stored now (its msg id
+    // drops it if it was).
+    if (received.delivery.deliveries > 1) restore_move_event(in);
     log_->info("replayed brief skipped task={} stage={} attempt={} task_stage={}", brief.task_id(),
                in.stage, in.attempt, in.task.stage());
     (void)received.message.ack();
@@ -212,6 +216,38 @@ void Agent::claim(ReceivedBrief& received, std::chrono::system_clock::time_point
   }
   set_state(voc::kBusy, received.brief.task_id());
   received.message.on_settle([this](Incoming::Settlement how) { releasing(how); });
+}
+
+void Agent::restore_move_event(const Intake& in) {
+  // This brief's move is the attempt-th time the task left its stage.
+  std::uint32_t exits = 0;
+  for (const auto& h : in.task.history()) {
+    if (h.from() != in.stage || ++exits != in.attempt) continue;
+    // A person's move has its own event, written by whoever moved it.
+    if (h.actor().starts_with(voc::kHumanActorPrefix)) return;
+    v1::TaskEvent event;
+    event.set_task_id(in.task.id());
+    const bool forward =
+        h.to() == pipeline::after(h.from(), true) || h.to() == pipeline::after(h.from(), false);
+    std::string_view kind = h.to() == voc::kDone      ? voc::kEventDone
+                            : h.to() == voc::kBlocked ? voc::kEventBlocked
+                            : forward                 ? voc::kEventStageChanged
+                                                      : voc::kEventBounced;
+    event.set_kind(std::string(kind));
+    event.set_from_stage(h.from());
+    event.set_to_stage(h.to());
+    event.set_actor(h.actor());
+    event.set_reason(h.reason());
+    event.set_project(in.task.project());
+    *event.mutable_at() = h.at();
+    const std::string msg_id =
+        "event:" + in.task.id() + ":" + in.stage + ":" + std::to_string(in.attempt);
+    if (auto r = store_->append_event(event, msg_id); !r) {
+      log_->warn("event of a replayed move not stored task={} stage={} error={}", in.task.id(),
+                 in.stage, r.error().message);
+    }
+    return;
+  }
 }
 
 }  // namespace agency::runtime
