@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <exception>
@@ -65,6 +66,7 @@ struct Connection::CallbackState {
   std::mutex mu;
   std::condition_variable cv;
   bool closed = false;
+  std::atomic<std::uint64_t> reconnects{0};
 };
 
 namespace {
@@ -86,6 +88,7 @@ void on_disconnected(natsConnection* /*nc*/, void* closure) {
 }
 
 void on_reconnected(natsConnection* nc, void* closure) {
+  ++static_cast<CallbackState*>(closure)->reconnects;
   std::array<char, 256> url{};
   natsConnection_GetConnectedUrl(nc, url.data(), url.size());
   emit(closure, "reconnected to " + redact_url(url.data()));
@@ -361,15 +364,7 @@ bool Connection::connected() const {
 }
 
 std::uint64_t Connection::reconnects() const {
-  if (nc_ == nullptr) return 0;
-  natsStatistics* raw = nullptr;
-  if (natsStatistics_Create(&raw) != NATS_OK) return 0;
-  std::uint64_t n = 0;
-  if (natsConnection_GetStats(nc_.get(), raw) == NATS_OK) {
-    natsStatistics_GetCounts(raw, nullptr, nullptr, nullptr, nullptr, &n);
-  }
-  natsStatistics_Destroy(raw);
-  return n;
+  return callbacks_ == nullptr ? 0 : callbacks_->reconnects.load();
 }
 
 std::string Connection::connected_url() const {

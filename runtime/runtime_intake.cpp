@@ -225,23 +225,8 @@ void Agent::restore_move_event(const Intake& in) {
     if (h.from() != in.stage || ++exits != in.attempt) continue;
     // A person's move has its own event, written by whoever moved it.
     if (h.actor().starts_with(voc::kHumanActorPrefix)) return;
-    v1::TaskEvent event;
-    event.set_task_id(in.task.id());
-    const bool forward =
-        h.to() == pipeline::after(h.from(), true) || h.to() == pipeline::after(h.from(), false);
-    std::string_view kind = h.to() == voc::kDone      ? voc::kEventDone
-                            : h.to() == voc::kBlocked ? voc::kEventBlocked
-                            : forward                 ? voc::kEventStageChanged
-                                                      : voc::kEventBounced;
-    event.set_kind(std::string(kind));
-    event.set_from_stage(h.from());
-    event.set_to_stage(h.to());
-    event.set_actor(h.actor());
-    event.set_reason(h.reason());
-    event.set_project(in.task.project());
-    *event.mutable_at() = h.at();
-    const std::string msg_id =
-        "event:" + in.task.id() + ":" + in.stage + ":" + std::to_string(in.attempt);
+    const auto event = stage_event(h, in.task);
+    const auto msg_id = event_msg_id(in.task.id(), in.stage, in.attempt);
     if (auto r = store_->append_event(event, msg_id); !r) {
       log_->warn("event of a replayed move not stored task={} stage={} error={}", in.task.id(),
                  in.stage, r.error().message);

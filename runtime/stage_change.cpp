@@ -55,8 +55,12 @@ bool overtaken(const v1::Task& record, const v1::Brief& brief) {
 
 bool StageChange::closes() const { return next == voc::kDone || next == voc::kBlocked; }
 
+std::string event_msg_id(std::string_view task_id, std::string_view stage, std::uint32_t attempt) {
+  return "event:" + std::string(task_id) + ":" + std::string(stage) + ":" + std::to_string(attempt);
+}
+
 std::string StageChange::event_msg_id() const {
-  return "event:" + task_id + ":" + stage + ":" + std::to_string(attempt);
+  return agency::event_msg_id(task_id, stage, attempt);
 }
 
 std::string StageChange::work_log_msg_id() const {
@@ -149,22 +153,42 @@ bool record_stage_change(v1::Task& record, const StageChange& change,
   return true;
 }
 
+namespace {
+v1::TaskEvent move_event(const v1::Task& task, const v1::StageChange& move, bool bounce) {
+  v1::TaskEvent event;
+  event.set_task_id(task.id());
+  std::string_view kind = move.to() == voc::kDone      ? voc::kEventDone
+                          : move.to() == voc::kBlocked ? voc::kEventBlocked
+                          : bounce                     ? voc::kEventBounced
+                                                       : voc::kEventStageChanged;
+  event.set_kind(std::string(kind));
+  event.set_from_stage(move.from());
+  event.set_to_stage(move.to());
+  event.set_actor(move.actor());
+  event.set_reason(move.reason());
+  event.set_project(task.project());
+  *event.mutable_at() = move.at();
+  return event;
+}
+}  // namespace
+
 v1::TaskEvent stage_event(const StageChange& change, const v1::Task& task,
                           const google::protobuf::Timestamp& now) {
-  v1::TaskEvent event;
+  v1::StageChange move;
+  move.set_from(change.stage);
+  move.set_to(change.next);
+  move.set_actor(change.actor);
+  move.set_reason(change.reason);
+  *move.mutable_at() = now;
+  auto event = move_event(task, move, change.decision.bounce);
   event.set_task_id(change.task_id);
-  std::string_view kind = change.next == voc::kDone      ? voc::kEventDone
-                          : change.next == voc::kBlocked ? voc::kEventBlocked
-                          : change.decision.bounce       ? voc::kEventBounced
-                                                         : voc::kEventStageChanged;
-  event.set_kind(std::string(kind));
-  event.set_from_stage(change.stage);
-  event.set_to_stage(change.next);
-  event.set_actor(change.actor);
-  event.set_reason(change.reason);
-  event.set_project(task.project());
-  *event.mutable_at() = now;
   return event;
+}
+
+v1::TaskEvent stage_event(const v1::StageChange& entry, const v1::Task& task) {
+  const bool forward = entry.to() == pipeline::after(entry.from(), true) ||
+                       entry.to() == pipeline::after(entry.from(), false);
+  return move_event(task, entry, !forward);
 }
 
 }  // namespace agency

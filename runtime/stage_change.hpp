@@ -89,4 +89,12 @@ bool overtaken(const v1::Task& record, const v1::Brief& brief);
 v1::TaskEvent stage_event(const StageChange& change, const v1::Task& task,
                           const google::protobuf::Timestamp& now);
 
+// The same event again, from the history entry the change left in the
+// record (a bounce is a move to any stage but the next), for a replay that
+// finds the record moved but cannot tell whether the event was stored.
+v1::TaskEvent stage_event(const v1::StageChange& entry, const v1::Task& task);
+
+// The event's idempotency key: event:<task>:<stage>:<attempt>.
+std::string event_msg_id(std::string_view task_id, std::string_view stage, std::uint32_t attempt);
+
 }  // namespace agency

@@ -253,6 +253,7 @@ TEST_CASE("bus: a connection rides out a server restart on the same store") {
   REQUIRE(c.ok());
   REQUIRE(provision(**c, ProvisionPlan{{"builder"}, 1}).ok());
   REQUIRE((*c)->js_publish("agency.brief.builder", Outgoing{"before", {}}).ok());
+  CHECK((*c)->reconnects() == 0);
 
   REQUIRE(server.server().stop().ok());
   REQUIRE(server.server().restart().ok());
@@ -260,6 +261,7 @@ TEST_CASE("bus: a connection rides out a server restart on the same store") {
     std::unique_lock lock(mu);
     REQUIRE(cv.wait_for(lock, 20s, [&] { return reconnected; }));
   }
+  CHECK((*c)->reconnects() == 1);  // what an inbox reads to ask its queues again
   REQUIRE((*c)->js_publish("agency.brief.builder", Outgoing{"after", {}}).ok());
   auto consumer =
       PullConsumer::bind(**c, "AGENCY_BRIEFS", "briefs-builder", "agency.brief.builder");

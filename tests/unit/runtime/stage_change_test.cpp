@@ -205,5 +205,20 @@ TEST_CASE("stage change: entries_into counts the entries into a stage") {
   CHECK(entries_into(task, "review") == 0);
 }
 
+TEST_CASE("stage change: the event rebuilt from the record's history equals the one sent") {
+  for (bool bounce : {false, true}) {
+    auto task = task_at_qa();
+    auto change =
+        plan_stage_change(task, qa_brief(), "qa", to(bounce ? "ready-for-dev" : "review", bounce),
+                          0, "adversary-1", 3);
+    REQUIRE(change.ok());
+    auto sent = stage_event(*change, task, at(5));
+    REQUIRE(record_stage_change(task, *change, at(5)));
+    auto again = stage_event(task.history(task.history_size() - 1), task);
+    CHECK(again.SerializeAsString() == sent.SerializeAsString());
+    CHECK(event_msg_id(task.id(), "qa", 1) == change->event_msg_id());
+  }
+}
+
 }  // namespace
 }  // namespace agency
