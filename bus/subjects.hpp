@@ -16,6 +16,9 @@ std::string task_event(std::string_view task_id);                   // agency.ev
 std::string ask(std::string_view role);                             // agency.ask.<role>
 std::string mail(std::string_view agent_id);                        // agency.mail.<agent-id>
 std::string usage(std::string_view engine, std::string_view role);  // agency.usage.<engine>.<role>
+// The <role> of the person's own usage, which the accountant reads from
+// their transcripts (agency.usage.claude.human).
+inline constexpr std::string_view kHumanUsage = "human";
 // agency.usage.limits.<engine>: LimitReadings, in the usage stream ("limits"
 // is no engine kind, so the two never mix).
 std::string limits(std::string_view engine);

@@ -167,6 +167,8 @@ Grants agent_grants(const Principal& who, const std::vector<std::string>& roles)
     read_stream(g, subjects::kUsageStream);
     add_unique(g.subscribe, "agency.usage.>");  // the doorbell of new usage
     add_unique(g.publish, "agency.usage.limits.*");
+    // The person's own usage, read from their Claude Code transcripts.
+    add_unique(g.publish, subjects::usage("*", subjects::kHumanUsage));
   }
   if (rights->sends_control) add_unique(g.publish, "agency.control.*");
   if (rights->asks_scale) add_unique(g.publish, std::string(subjects::kUpScale));

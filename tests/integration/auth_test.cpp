@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -22,6 +23,7 @@
 #include "bus/kv.hpp"
 #include "bus/subjects.hpp"
 #include "runtime/git.hpp"
+#include "tests/support/transcript_gen.hpp"
 #include "tests/support/up_mesh.hpp"
 
 namespace agency {
@@ -100,7 +102,16 @@ std::string first_task_id(const std::string& brief_out) {
 }
 
 TEST_CASE("auth: every role does its whole job with its own key, and the server refuses nobody") {
-  Mesh mesh({}, all_roles(1));
+  // The accountant also reads the person's own Claude Code transcripts.
+  Mesh mesh({}, all_roles(1), "    test_command: \"true\"\n",
+            "accountant:\n  transcripts_every_seconds: 1\n  accounts:\n"
+            "    - name: me\n      config_dir: claude\n      plan: max5\n");
+  test::Generator gen;
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  test::write_lines(mesh.dir.path() / "claude" / "projects" / "-work-api" / "s-1.jsonl",
+                    gen.session(now_ms - 3'600'000, "s-1", 5));
   // Everyone is in: each agent's heartbeat is in the fleet bucket.
   auto status_has_all = [&] {
     auto r = mesh.cli({"status", "--json"});
@@ -140,6 +151,20 @@ TEST_CASE("auth: every role does its whole job with its own key, and the server 
   CHECK(made.out.find("lets it in") != std::string::npos);
   Client remote(mesh.url, mesh.dir.path() / "b.creds", "_INBOX.builder-r1");
   CHECK(remote.conn().connected());
+
+  // The person's usage is in the ledger, published with the accountant's key.
+  CHECK_MESSAGE(eventually(30s,
+                           [&] {
+                             auto r = mesh.cli({"usage", "--json"});
+                             auto j = json::parse(r.out, nullptr, false);
+                             if (r.exit_code != 0 || j.is_discarded()) return false;
+                             std::int64_t human = 0;
+                             for (const auto& d : j.value("day_totals", json::array())) {
+                               human += d.at("human").value("output", std::int64_t{0});
+                             }
+                             return human > 0;
+                           }),
+                mesh.cli({"usage"}).out);
 
   const auto refused = violations(mesh.server_log());
   std::string list;
