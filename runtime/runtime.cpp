@@ -1,16 +1,15 @@
 // The role loop (see runtime.hpp): run_agent reads the command line and
-// the environment, blocks the stop signals for every thread but its own
-// signal thread, and runs one Agent (runtime_agent.hpp, which lists the
-// agent's threads and the file of each concern) on the main thread.
+// the environment, blocks the stop signals in every thread (the heartbeat
+// thread reads them from a signalfd), and runs one Agent (runtime_agent.hpp,
+// which lists the agent's threads and the file of each concern) on the main
+// thread.
 #include "runtime/runtime.hpp"
 
 #include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
 #include <cstdlib>
-#include <thread>
 
 #include "bus/signals.hpp"
 #include "bus/vocabulary.hpp"
@@ -93,28 +92,14 @@ int run_agent(std::unique_ptr<RoleLogic> logic, int argc, char** argv) {
     options.in_progress_every = std::chrono::milliseconds(std::atoll(ms));
   }
 
-  // Signals go to one thread: blocked before any other thread exists, so
-  // nats.c's threads inherit the mask, and read from a signalfd.
-  // SIGUSR2 is the agent's own "done" to that thread, so that it sleeps
-  // until a signal comes instead of waking to look (an idle fleet of
-  // hundreds of agents would wake thousands of times a second).
-  SignalFd stop_signals({SIGTERM, SIGINT, SIGUSR2});
+  // The stop signals are blocked before any other thread exists, so nats.c's
+  // threads inherit the mask, and read from a signalfd by the agent's
+  // heartbeat thread (one thread fewer than a reader of their own).
+  SignalFd stop_signals({SIGTERM, SIGINT});
+  opts.stop_signals = &stop_signals;
 
   runtime::Agent agent(std::move(logic), options);
-  std::atomic<bool> done{false};
-  std::thread signals([&] {
-    while (!done.load()) {
-      int sig = stop_signals.wait(std::chrono::hours(1));
-      if (sig == SIGTERM || sig == SIGINT) {
-        agent.request_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      }
-    }
-  });
-  int code = agent.run(opts);
-  done.store(true);
-  ::kill(::getpid(), SIGUSR2);  // blocked in every thread: the signalfd reads it
-  signals.join();
-  return code;
+  return agent.run(opts);
 }
 
 }  // namespace agency

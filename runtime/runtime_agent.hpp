@@ -19,10 +19,11 @@
 //   - main thread: pulls briefs, runs the engine, applies stage changes,
 //     reads mail; owns the Agent and everything in it;
 //   - heartbeat thread: writes AgentStatus to agency-fleet every few seconds
-//     and at once on a state change (reads the status under status_mu_);
+//     and at once on a state change (reads the status under status_mu_),
+//     and turns SIGTERM/SIGINT into a stop request (from the start of
+//     start(), so a stop during a patient connect is heard);
 //   - in-progress thread (only while an engine runs): extends the brief's
 //     ack deadline (InProgress, runtime_agent.cpp);
-//   - signal thread: turns SIGTERM/SIGINT into a stop request;
 //   - lateral thread: answers questions (agency.ask.<role>) with an engine
 //     of its own, so a question never waits for a brief, and runs the
 //     role's periodic tick;
@@ -39,6 +40,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -52,6 +54,7 @@
 #include "agency/v1/fleet.pb.h"
 #include "bus/kv.hpp"
 #include "bus/service.hpp"
+#include "bus/signals.hpp"
 #include "runtime/inbox.hpp"
 #include "runtime/lease.hpp"
 #include "runtime/logging.hpp"
@@ -72,6 +75,9 @@ struct Options {
   std::string engine;
   std::string nats_url;
   std::string state_dir;
+  // SIGTERM and SIGINT, read by the heartbeat thread, which turns them into
+  // a stop request; none in tests that run an Agent in-process.
+  SignalFd* stop_signals = nullptr;
 };
 
 // agency-memory key counting the deferrals of one brief (by its stream
@@ -83,9 +89,14 @@ std::string deferral_key(const ReceivedBrief& received);
 class Agent {
  public:
   Agent(std::unique_ptr<RoleLogic> logic, RuntimeOptions options)
-      : logic_(std::move(logic)), options_(std::move(options)), log_(make_logger(options_.role)) {}
+      : logic_(std::move(logic)), options_(std::move(options)), log_(make_logger(options_.role)) {
+    open_heartbeat_fd();
+  }
 
-  ~Agent() { stop_threads(); }
+  ~Agent() {
+    stop_threads();
+    close_heartbeat_fd();
+  }
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
@@ -204,6 +215,14 @@ class Agent {
   // Heartbeat and main threads (under put_mu_); returns the state written.
   std::string write_heartbeat();
   void heartbeat_loop();
+  // The heartbeat thread's wait: until `until`, or until done() holds,
+  // looked at whenever wake() is called; a stop signal meanwhile becomes a
+  // stop request.
+  void heartbeat_wait(std::chrono::steady_clock::time_point until,
+                      const std::function<bool()>& done);
+  void wake_heartbeat();  // any thread
+  void open_heartbeat_fd();
+  void close_heartbeat_fd();
   // Before the brief in hand is handed back (NAK): the status stops naming
   // it, written at once, so a status that still names it proves it was
   // never handed back (runtime/orphans.hpp). After an ack or a term the
@@ -242,8 +261,11 @@ class Agent {
 
   // --- waking and stopping: any thread.
   void wake() {
-    std::lock_guard lock(wake_mu_);
-    wake_cv_.notify_all();
+    {
+      std::lock_guard lock(wake_mu_);
+      wake_cv_.notify_all();
+    }
+    wake_heartbeat();
   }
   // Waits up to d or until woken; true if a stop was requested.
   bool pause_for(std::chrono::milliseconds d) {
@@ -318,6 +340,13 @@ class Agent {
   std::atomic<bool> cancel_{false};
   std::atomic<bool> kick_{false};
   std::atomic<bool> heartbeat_stop_{false};
+  // Set once the status is first written: the heartbeat thread runs from
+  // the start of start() (for the stop signals) and writes from then on.
+  std::atomic<bool> beating_{false};
+  // An eventfd the heartbeat thread polls beside the stop signals; wake()
+  // adds to it. Made by the constructor, closed by the destructor.
+  int heartbeat_fd_ = -1;
+  SignalFd* stop_signals_ = nullptr;
   std::mutex wake_mu_;
   std::condition_variable wake_cv_;
 

@@ -27,6 +27,10 @@ namespace agency::runtime {
 namespace voc = vocabulary;
 
 Result<void> Agent::start(const Options& opts) {
+  // First, so that a stop signal is heard while the rest waits (a server
+  // not up yet, the bus not provisioned).
+  stop_signals_ = opts.stop_signals;
+  heartbeat_thread_ = std::thread([this] { heartbeat_loop(); });
   if (auto r = load_settings(opts); !r) return r;
   if (auto r = connect(opts); !r) return r;
   if (auto r = open_bus_patiently(); !r) return r;
@@ -40,7 +44,8 @@ Result<void> Agent::start(const Options& opts) {
 
   hand_back_orphan();
   write_heartbeat();
-  heartbeat_thread_ = std::thread([this] { heartbeat_loop(); });
+  beating_.store(true);
+  wake_heartbeat();
   bool ticks = false;
   {
     std::lock_guard lock(logic_mu_);

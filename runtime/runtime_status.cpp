@@ -2,10 +2,16 @@
 // the state, progress comes from engine threads, the heartbeat thread
 // writes the status to agency-fleet every few seconds and at once when it
 // changes; the status lives under status_mu_ and its writes are serialised
-// by put_mu_. At start, the brief a previous process of this id died
-// holding is handed back.
+// by put_mu_. The same thread reads the stop signals. At start, the brief
+// a previous process of this id died holding is handed back.
+#include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <climits>
 
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
@@ -87,8 +93,56 @@ namespace {
 constexpr std::chrono::milliseconds kBusyCoalesce{20};
 }  // namespace
 
+void Agent::open_heartbeat_fd() {
+  heartbeat_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (heartbeat_fd_ < 0) {
+    // Without it the heartbeat still writes, on its period only.
+    log_->warn("eventfd failed: status changes wait for the next heartbeat errno={}", errno);
+  }
+}
+
+void Agent::close_heartbeat_fd() {
+  if (heartbeat_fd_ >= 0) ::close(heartbeat_fd_);
+  heartbeat_fd_ = -1;
+}
+
+void Agent::wake_heartbeat() {
+  if (heartbeat_fd_ < 0) return;
+  const std::uint64_t one = 1;
+  (void)!::write(heartbeat_fd_, &one, sizeof one);  // full (2^64 - 2) only if never read
+}
+
+void Agent::heartbeat_wait(std::chrono::steady_clock::time_point until,
+                           const std::function<bool()>& done) {
+  using Clock = std::chrono::steady_clock;
+  while (!done()) {
+    const auto now = Clock::now();
+    if (now >= until) return;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
+    std::array<pollfd, 2> fds{{{heartbeat_fd_, POLLIN, 0},
+                               {stop_signals_ != nullptr ? stop_signals_->fd() : -1, POLLIN, 0}}};
+    const int n =
+        ::poll(fds.data(), fds.size(), static_cast<int>(std::min<long long>(left, INT_MAX)));
+    if (n < 0 && errno != EINTR) {
+      log_->warn("heartbeat wait failed errno={}", errno);
+      return;  // the caller writes a heartbeat and waits again
+    }
+    if ((fds[0].revents & POLLIN) != 0) {
+      std::uint64_t count = 0;
+      (void)!::read(heartbeat_fd_, &count, sizeof count);
+    }
+    if ((fds[1].revents & POLLIN) != 0) {
+      const int sig = stop_signals_->take();
+      if (sig == SIGTERM || sig == SIGINT) request_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+  }
+}
+
 void Agent::heartbeat_loop() {
   using Clock = std::chrono::steady_clock;
+  // Until start() has written the first status, only the stop signals.
+  heartbeat_wait(Clock::time_point::max(),
+                 [&] { return heartbeat_stop_.load() || beating_.load(); });
   auto next = Clock::now() + options_.heartbeat;
   std::string written;  // the state of the last write
   Clock::time_point written_at;
@@ -97,15 +151,10 @@ void Agent::heartbeat_loop() {
     return status_.state() == vocabulary::kBusy;
   };
   while (!heartbeat_stop_.load()) {
-    {
-      std::unique_lock lock(wake_mu_);
-      wake_cv_.wait_until(lock, next,
-                          [&] { return heartbeat_stop_.load() || status_dirty_.load(); });
-      if (!heartbeat_stop_.load() && written == vocabulary::kBusy &&
-          Clock::now() < written_at + kBusyCoalesce && busy()) {
-        wake_cv_.wait_until(lock, written_at + kBusyCoalesce,
-                            [&] { return heartbeat_stop_.load() || !busy(); });
-      }
+    heartbeat_wait(next, [&] { return heartbeat_stop_.load() || status_dirty_.load(); });
+    if (!heartbeat_stop_.load() && written == vocabulary::kBusy &&
+        Clock::now() < written_at + kBusyCoalesce && busy()) {
+      heartbeat_wait(written_at + kBusyCoalesce, [&] { return heartbeat_stop_.load() || !busy(); });
     }
     if (heartbeat_stop_.load()) break;
     status_dirty_.store(false);
