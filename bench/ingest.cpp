@@ -298,7 +298,7 @@ class TranscriptSet {
 
 fs::path write_config(const fs::path& dir, const fs::path& claude_dir) {
   fs::create_directories(dir);
-  const fs::path file = dir / "agency.yaml";
+  fs::path file = dir / "agency.yaml";
   std::ofstream(file) << "# written by agency-bench-ingest\nstate_dir: state\n"
                          "accountant:\n  time_zone: UTC\n  transcripts_every_seconds: 3600\n"
                          "  accounts:\n    - name: me\n      config_dir: "
@@ -455,17 +455,16 @@ CcusageRun ccusage_once(const Options& o, const fs::path& dir, const fs::path& c
   if (!pid) throw Failure("cannot run " + o.ccusage + ": " + pid.error().message);
   int status = 0;
   ::waitpid(*pid, &status, 0);
-  CcusageRun r;
-  r.ms = ms_between(began, Clock::now());
+  const double ms = ms_between(began, Clock::now());
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     throw Failure("ccusage failed; its errors are in " + err_file.string());
   }
   std::ifstream in(out_file);
-  r.daily = json::parse(in, nullptr, false);
-  if (!r.daily.is_object() || !r.daily.contains("daily")) {
+  json daily = json::parse(in, nullptr, false);
+  if (!daily.is_object() || !daily.contains("daily")) {
     throw Failure("ccusage printed no daily report: " + out_file.string());
   }
-  return r;
+  return CcusageRun{ms, std::move(daily)};
 }
 
 // The days on which the ledger and ccusage differ, as text; empty: equal.
