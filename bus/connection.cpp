@@ -232,7 +232,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const ConnectSettings& sett
     return r.error();
   }
   if (!options.name.empty()) natsOptions_SetName(opts.get(), options.name.c_str());
-  natsOptions_SetSendAsap(opts.get(), true);
+  natsOptions_SetSendAsap(opts.get(), options.send_asap);
   natsOptions_SetAllowReconnect(opts.get(), true);
   natsOptions_SetMaxReconnect(opts.get(), -1);  // forever
   natsOptions_SetReconnectWait(opts.get(), 250);

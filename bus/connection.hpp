@@ -44,6 +44,11 @@ struct ConnectOptions {
   // so that a server with per-agent permissions can keep every other client
   // from reading its replies (docs/STREAMS.md, "Permissions").
   std::string inbox_prefix;
+  // Every write goes to the socket at once: a request's round trip is
+  // ~0.2 ms instead of ~1 ms. Off, nats.c's flusher thread sends what
+  // gathered meanwhile in one write, which suits many publishes in a row
+  // whose answers are not waited for one by one (bus/js_batch.hpp).
+  bool send_asap = true;
   // Told about disconnects and reconnects ("disconnected from ...",
   // "reconnected to ..."). Called on a library thread.
   std::function<void(std::string_view event)> on_event;

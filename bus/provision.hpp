@@ -34,9 +34,9 @@ struct ProvisionPlan {
   // before it is redelivered to another agent of the role.
   std::chrono::seconds ack_wait{30};
   // Create what is missing and leave what exists as it is: an agent's own
-  // check at start. `agency up` and `agency init` set up the mesh (replicas
-  // in a cluster, changed limits); an agent's key may not change streams,
-  // and one with an older agency.yaml must not undo them.
+  // check at start (two requests when nothing is missing). `agency up` and `agency init` set up the
+  // mesh (replicas in a cluster, changed limits); an agent's key may not change streams, and one
+  // with an older agency.yaml must not undo them.
   bool keep_existing = false;
   // No delivery limit is set on the consumer: the runtime counts failed
   // deliveries itself (pipeline.max_deliver), as a rate-limit hand-back

@@ -163,10 +163,17 @@ Result<void> Accountant::start(const RoleContext& ctx) {
   return {};
 }
 
-void Accountant::stop(const RoleContext& /*ctx*/) { subs_.clear(); }
+void Accountant::stop(const RoleContext& /*ctx*/) {
+  subs_.clear();
+  usage_batch_.reset();
+  usage_connection_.reset();
+}
 
 std::optional<std::chrono::milliseconds> Accountant::tick_every(const RoleContext& ctx) const {
   if (usage_behind_) return 0ms;  // the usage stream is not followed to its end yet
+  // The transcripts are read at once when the accountant starts: until
+  // then the person's own use is missing from the ledger.
+  if (!next_transcripts_) return 0ms;
   auto every =
       std::chrono::milliseconds(std::chrono::seconds(settings(ctx).transcripts_every_seconds));
   return std::clamp<std::chrono::milliseconds>(every, 200ms, 5s);
@@ -253,18 +260,13 @@ Result<std::size_t> Accountant::read_transcripts(const RoleContext& ctx) {
     const std::string before = reader.state();
     auto batch = reader.read_new(roots);
     if (!batch) return batch.error();
-    for (const auto& e : batch->entries) {
-      auto sample = sample_from(e, a.name);
-      auto r = ctx.mesh->connection().js_publish(subjects::usage("claude", "human"),
-                                                 codec::encode(sample), sample.id());
-      if (!r) {
-        // Read again next time: nothing is skipped, duplicates are dropped.
-        (void)reader.restore(before);
-        return make_error(r.error().code,
-                          "accountant: storing transcript usage: " + r.error().message);
-      }
-      ++published;
+    if (auto stored = store_samples(ctx, a.name, batch->entries); !stored) {
+      // Read again next time: nothing is skipped, duplicates are dropped.
+      (void)reader.restore(before);
+      return make_error(stored.error().code,
+                        "accountant: storing transcript usage: " + stored.error().message);
     }
+    published += batch->entries.size();
     if (batch->unreadable > 0) {
       log_->warn("transcript lines skipped account={} unreadable={}", a.name, batch->unreadable);
     }
@@ -277,6 +279,41 @@ Result<std::size_t> Accountant::read_transcripts(const RoleContext& ctx) {
   }
   if (published > 0) log_->info("transcript usage stored samples={}", published);
   return published;
+}
+
+Result<void> Accountant::store_samples(const RoleContext& ctx, const std::string& account,
+                                       const std::vector<TranscriptEntry>& entries) {
+  if (entries.empty()) return {};
+  if (!usage_batch_) {
+    // A connection of their own: its acks do not queue behind the agent's
+    // deliveries (the samples coming back live among them), and without
+    // SendAsap a batch leaves in a few large writes.
+    ConnectOptions co;
+    co.name = ctx.agent_id + "-transcripts";
+    co.inbox_prefix = "_INBOX." + ctx.agent_id;
+    co.send_asap = false;
+    auto connection = Connection::open(ctx.mesh->connection().settings(), co);
+    if (!connection) return connection.error();
+    auto batch = JsBatch::open(**connection);
+    if (!batch) return batch.error();
+    usage_connection_ = std::move(*connection);
+    usage_batch_.emplace(std::move(*batch));
+  }
+  const std::string subject = subjects::usage("claude", "human");
+  Result<void> sent;
+  for (const auto& e : entries) {
+    auto sample = sample_from(e, account);
+    sent = usage_batch_->publish(subject, codec::encode(sample), sample.id());
+    if (!sent) break;
+  }
+  // Every ack is waited for, also after a failed send: the next batch
+  // starts with none outstanding.
+  auto acked = usage_batch_->finish();
+  if (sent && acked) return {};
+  // The next batch starts on a fresh connection.
+  usage_batch_.reset();
+  usage_connection_.reset();
+  return sent ? acked.error() : sent.error();
 }
 
 void Accountant::on_usage(Incoming message) {

@@ -3,8 +3,10 @@
 //
 // - Ledger: every UsageSample and LimitReading in AGENCY_USAGE (replayed
 //   at start, then live), plus the human's own Claude Code sessions read
-//   from each account's transcripts every transcripts_every_seconds and
-//   published there as samples (source "transcript", msg id = sample id),
+//   from each account's transcripts at start and then every
+//   transcripts_every_seconds, and published there as samples (source
+//   "transcript", msg id = sample id; all of a read at once on a
+//   connection of their own, every ack checked: bus/js_batch.hpp),
 //   so the stream is the ledger and a restart loses nothing. What it has
 //   read of the transcripts is kept in agency-memory
 //   (accountant.transcripts.<account>).
@@ -36,6 +38,7 @@
 #include <string>
 
 #include "bus/connection.hpp"
+#include "bus/js_batch.hpp"
 #include "roles/accountant/accounting.hpp"
 #include "roles/accountant/transcripts.hpp"
 #include "runtime/role_logic.hpp"
@@ -74,6 +77,11 @@ class Accountant final : public EnginelessRole {
   // Reads every account's transcripts and publishes what is new. Returns
   // how many samples it published.
   Result<std::size_t> read_transcripts(const RoleContext& ctx);
+  // Publishes one account's new transcript entries as samples, all at
+  // once (JsBatch), and returns once the stream has acknowledged every
+  // one; an error when any was not.
+  Result<void> store_samples(const RoleContext& ctx, const std::string& account,
+                             const std::vector<TranscriptEntry>& entries);
   // Asks each account's usage endpoint, when one is configured and due, and
   // stores its utilisation figures as limit readings (which calibrate).
   void poll_usage_endpoints(const RoleContext& ctx);
@@ -93,6 +101,10 @@ class Accountant final : public EnginelessRole {
   std::uint64_t dead_through_ = 0;
   // The last follow_usage stopped at its time budget: tick again at once.
   bool usage_behind_ = false;
+  // Agent thread only: the transcript samples' own connection and batch,
+  // opened with the first samples to store (store_samples).
+  std::unique_ptr<Connection> usage_connection_;
+  std::optional<JsBatch> usage_batch_;
   std::vector<Subscription> subs_;
 };
 

@@ -307,15 +307,12 @@ bool Ledger::add(Entry e) {
   e.account = account_of(e.account);
   e.opus = counts_toward(Window::seven_day_opus, e.model);
   e.sonnet = counts_toward(Window::seven_day_sonnet, e.model);
-  auto& list = by_account_[e.account];
-  if (list.empty() || list.back().at <= e.at) {
-    list.push_back(std::move(e));
-  } else {
-    auto at = std::upper_bound(list.begin(), list.end(), e.at,
-                               [](Time t, const Entry& x) { return t < x.at; });
-    list.insert(at, std::move(e));
+  auto& entries = by_account_[e.account];
+  if (!entries.list.empty() && e.at < entries.list.back().at) {
+    entries.sorted = false;
     ++version_;
   }
+  entries.list.push_back(std::move(e));
   return true;
 }
 
@@ -338,8 +335,14 @@ std::vector<const Entry*> Ledger::entries(std::string_view account) const {
   std::vector<const Entry*> out;
   auto it = by_account_.find(account_of(account));
   if (it == by_account_.end()) return out;
-  out.reserve(it->second.size());
-  for (const auto& e : it->second) {
+  auto& entries = it->second;
+  if (!entries.sorted) {
+    std::stable_sort(entries.list.begin(), entries.list.end(),
+                     [](const Entry& a, const Entry& b) { return a.at < b.at; });
+    entries.sorted = true;
+  }
+  out.reserve(entries.list.size());
+  for (const auto& e : entries.list) {
     if (e.human && agency_session(e.session_id)) continue;
     out.push_back(&e);
   }

@@ -207,6 +207,8 @@ struct WindowState {
   [[nodiscard]] std::int64_t used() const { return sat_add(human, agents); }
 };
 
+// Thread: one at a time, readers too (a read may sort what was added, and
+// keeps the block cache).
 class Ledger {
  public:
   // Accounts as configured (accountant.accounts; none: one named
@@ -286,7 +288,15 @@ class Ledger {
   mutable std::map<std::string, BlockCache, std::less<>> block_cache_;
   std::set<std::string, std::less<>> ids_;
   std::set<std::string, std::less<>> agency_sessions_;
-  std::map<std::string, std::vector<Entry>, std::less<>> by_account_;  // time order
+  // By account, in the order added; put in time order (stably: entries of
+  // the same time stay in the order they came) when next read. Transcript
+  // files come one after another, so many entries arrive out of order: put
+  // in place one by one, each would move every later one.
+  struct Entries {
+    std::vector<Entry> list;
+    bool sorted = true;
+  };
+  mutable std::map<std::string, Entries, std::less<>> by_account_;
   std::map<std::string, std::int64_t, std::less<>> task_tokens_;
   struct Calibration {
     std::optional<std::int64_t> limit;

@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
+#include <future>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "bus/bounds.hpp"
 #include "runtime/json_fields.hpp"
@@ -89,6 +92,43 @@ std::string replace_ill_formed_utf8(std::string_view in) {
   return out;
 }
 
+// Whether `in` is well-formed UTF-8 (the decoder would change nothing).
+bool well_formed_utf8(std::string_view in) {
+  std::size_t i = 0;
+  while (i < in.size()) {
+    const auto b = static_cast<unsigned char>(in[i]);
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t need = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) {
+      need = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      need = 2;
+      if (b == 0xE0) lo = 0xA0;
+      if (b == 0xED) hi = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      need = 3;
+      if (b == 0xF0) lo = 0x90;
+      if (b == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (i + need >= in.size()) return false;  // cut short
+    for (std::size_t k = 1; k <= need; ++k) {
+      const auto c = static_cast<unsigned char>(in[i + k]);
+      if (c < lo || c > hi) return false;
+      lo = 0x80;
+      hi = 0xBF;
+    }
+    i += need + 1;
+  }
+  return true;
+}
+
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -141,11 +181,29 @@ bool is_json_number(std::string_view t) {
 // double is Infinity to JSON.parse: it becomes the largest power of ten a
 // double holds, so its count saturates. nlohmann::json skips a byte order
 // mark at the start; JSON.parse does not (U+FEFF is not JSON whitespace).
-std::optional<std::string> as_json_parse_reads(std::string_view line) {
+// The line itself when none of that changes anything (most lines); else
+// the changed text, kept in `storage`.
+std::optional<std::string_view> as_json_parse_reads(std::string_view line, std::string& storage) {
   if (line.substr(0, 3) == "\xEF\xBB\xBF") return std::nullopt;
-  const std::string text = replace_ill_formed_utf8(line);
-  std::string out;
-  out.reserve(text.size());
+  std::string decoded;
+  std::string_view text = line;
+  if (!well_formed_utf8(line)) {
+    decoded = replace_ill_formed_utf8(line);
+    text = decoded;
+  }
+  // Replacements: text up to `copied` is in storage once one was made.
+  bool changed = false;
+  std::size_t copied = 0;
+  auto replace = [&](std::size_t from, std::size_t to, std::string_view with) {
+    if (!changed) {
+      storage.clear();
+      storage.reserve(text.size());
+      changed = true;
+    }
+    storage.append(text.substr(copied, from - copied));
+    storage.append(with);
+    copied = to;
+  };
   bool in_string = false;
   std::size_t i = 0;
   while (i < text.size()) {
@@ -158,21 +216,18 @@ std::optional<std::string> as_json_parse_reads(std::string_view line) {
         // backslash, then text) is left as it is.
         const long unit = escaped_unit(text, i);
         if (unit < 0xD800 || unit > 0xDFFF) {
-          out.append(text, i, 2);
           i += 2;
           continue;
         }
         const long next = escaped_unit(text, i + 6);
         if (unit <= 0xDBFF && next >= 0xDC00 && next <= 0xDFFF) {
-          out.append(text, i, 12);
           i += 12;
         } else {
-          out += "\\uFFFD";
+          replace(i, i + 6, "\\uFFFD");
           i += 6;
         }
         continue;
       }
-      out += c;
       ++i;
       continue;
     }
@@ -180,23 +235,151 @@ std::optional<std::string> as_json_parse_reads(std::string_view line) {
       in_string = true;
     } else if (c == '-' || (c >= '0' && c <= '9')) {
       std::size_t end = i;
+      bool exponent = false;
       while (end < text.size() &&
              std::string_view("0123456789+-.eE").find(text[end]) != std::string_view::npos) {
+        exponent = exponent || text[end] == 'e' || text[end] == 'E';
         ++end;
       }
-      const std::string token = text.substr(i, end - i);
-      if (is_json_number(token) && std::isinf(std::strtod(token.c_str(), nullptr))) {
-        out += c == '-' ? "-1e308" : "1e308";
-      } else {
-        out += token;
+      const std::string_view token = text.substr(i, end - i);
+      // Without an exponent only 309 digits or more reach Infinity.
+      if ((exponent || token.size() > 300) && is_json_number(token) &&
+          std::isinf(std::strtod(std::string(token).c_str(), nullptr))) {
+        replace(i, end, c == '-' ? "-1e308" : "1e308");
       }
       i = end;
       continue;
     }
-    out += c;
     ++i;
   }
-  return out;
+  if (changed) {
+    storage.append(text.substr(copied));
+    return std::string_view(storage);
+  }
+  if (!decoded.empty()) {
+    storage = std::move(decoded);
+    return std::string_view(storage);
+  }
+  return line;
+}
+
+// Whether JSON.parse takes `line`, for a line without a \u escape: what
+// as_json_parse_reads and nlohmann::json decide of it, without building
+// anything. Inside a string any byte past ASCII is fine (ill-formed UTF-8
+// decodes to U+FFFD); outside one it is not JSON. The escapes left are
+// \" \\ \/ \b \f \n \r \t; whitespace is space, tab, CR and LF; a number
+// too large for a double is a number.
+bool plain_json(std::string_view t) {
+  if (t.substr(0, 3) == "\xEF\xBB\xBF") return false;
+  const std::size_t n = t.size();
+  std::size_t i = 0;
+  auto skip_space = [&] {
+    while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r')) ++i;
+  };
+  auto string_here = [&] {  // at its opening quote
+    ++i;
+    while (i < n) {
+      const auto c = static_cast<unsigned char>(t[i]);
+      if (c == '"') {
+        ++i;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c == '\\') {
+        if (i + 1 >= n || std::string_view("\"\\/bfnrt").find(t[i + 1]) == std::string_view::npos) {
+          return false;
+        }
+        i += 2;
+        continue;
+      }
+      ++i;
+    }
+    return false;
+  };
+  auto digits = [&] {
+    const std::size_t from = i;
+    while (i < n && t[i] >= '0' && t[i] <= '9') ++i;
+    return i > from;
+  };
+  auto number_here = [&] {
+    if (t[i] == '-') ++i;
+    if (i < n && t[i] == '0') {
+      ++i;
+    } else if (!digits()) {
+      return false;
+    }
+    if (i < n && t[i] == '.') {
+      ++i;
+      if (!digits()) return false;
+    }
+    if (i < n && (t[i] == 'e' || t[i] == 'E')) {
+      ++i;
+      if (i < n && (t[i] == '+' || t[i] == '-')) ++i;
+      if (!digits()) return false;
+    }
+    return true;
+  };
+  auto word_here = [&](std::string_view word) {
+    if (t.substr(i, word.size()) != word) return false;
+    i += word.size();
+    return true;
+  };
+  auto key_here = [&] {  // a member's name and its colon
+    skip_space();
+    if (i >= n || t[i] != '"' || !string_here()) return false;
+    skip_space();
+    if (i >= n || t[i] != ':') return false;
+    ++i;
+    return true;
+  };
+  std::string open;  // the containers we are in: '{' or '['
+  bool want_value = true;
+  while (true) {
+    if (want_value) {
+      skip_space();
+      if (i >= n) return false;
+      const char c = t[i];
+      bool ok = true;
+      if (c == '{' || c == '[') {
+        ++i;
+        skip_space();
+        const char close = c == '{' ? '}' : ']';
+        if (i < n && t[i] == close) {
+          ++i;  // empty: a whole value
+        } else {
+          open.push_back(c);
+          if (c == '{' && !key_here()) return false;
+          continue;  // its first value
+        }
+      } else if (c == '"') {
+        ok = string_here();
+      } else if (c == '-' || (c >= '0' && c <= '9')) {
+        ok = number_here();
+      } else if (c == 't') {
+        ok = word_here("true");
+      } else if (c == 'f') {
+        ok = word_here("false");
+      } else if (c == 'n') {
+        ok = word_here("null");
+      } else {
+        ok = false;
+      }
+      if (!ok) return false;
+      want_value = false;
+    }
+    skip_space();
+    if (open.empty()) return i == n;
+    if (i >= n) return false;
+    const char c = t[i++];
+    if (c == ',') {
+      if (open.back() == '{' && !key_here()) return false;
+      want_value = true;
+    } else if ((c == '}' && open.back() == '{') || (c == ']' && open.back() == '[')) {
+      open.pop_back();
+    } else {
+      return false;
+    }
+  }
 }
 
 // ccusage's timestamp: the pattern its schema demands, then what
@@ -308,16 +491,17 @@ bool fits_ccusage_schema(const json& j) {
          absent_or(*usage, "cache_read_input_tokens", is_number);
 }
 
-enum class LineKind { usage, other, unreadable };
+}  // namespace
 
-LineKind read_line(std::string_view line, TranscriptEntry& e) {
-  auto text = as_json_parse_reads(line);
-  if (!text) return LineKind::unreadable;
-  json j = json::parse(*text, nullptr, false);
-  if (j.is_discarded()) return LineKind::unreadable;
-  if (!fits_ccusage_schema(j)) return LineKind::other;
+TranscriptLine read_transcript_line(std::string_view line, TranscriptEntry& e) {
+  std::string storage;
+  auto text = as_json_parse_reads(line, storage);
+  if (!text) return TranscriptLine::unreadable;
+  json j = json::parse(text->begin(), text->end(), nullptr, false);
+  if (j.is_discarded()) return TranscriptLine::unreadable;
+  if (!fits_ccusage_schema(j)) return TranscriptLine::other;
   auto at = ccusage_timestamp(json_text(j, "timestamp"));
-  if (!at) return LineKind::other;
+  if (!at) return TranscriptLine::other;
   const json& msg = j["message"];
   const json& usage = msg["usage"];
   e.message_id = json_text(msg, "id");
@@ -331,14 +515,22 @@ LineKind read_line(std::string_view line, TranscriptEntry& e) {
   e.cache_creation_tokens = token_count(usage, "cache_creation_input_tokens");
   e.cache_read_tokens = token_count(usage, "cache_read_input_tokens");
   if (auto c = j.find("costUSD"); c != j.end()) e.cost_usd = c->get<double>();
-  return LineKind::usage;
+  return TranscriptLine::usage;
 }
 
-}  // namespace
+TranscriptLine scan_transcript_line(std::string_view line, TranscriptEntry& e) {
+  // A line counts only with a member named usage, and JSON spells that
+  // name "usage" or with \u escapes (no other escape makes a letter).
+  if (::memmem(line.data(), line.size(), "\"usage\"", 7) == nullptr &&
+      ::memmem(line.data(), line.size(), "\\u", 2) == nullptr) {
+    return plain_json(line) ? TranscriptLine::other : TranscriptLine::unreadable;
+  }
+  return read_transcript_line(line, e);
+}
 
 std::optional<TranscriptEntry> parse_transcript_line(std::string_view line) {
   TranscriptEntry e;
-  if (read_line(line, e) != LineKind::usage) return std::nullopt;
+  if (read_transcript_line(line, e) != TranscriptLine::usage) return std::nullopt;
   return e;
 }
 
@@ -364,8 +556,84 @@ std::vector<fs::path> transcript_roots(const std::optional<std::string>& claude_
   return out;
 }
 
+namespace {
+
+// One line of a transcript to read, and what it read as.
+struct PendingLine {
+  std::size_t file = 0;  // index into the files read
+  std::uintmax_t offset = 0;
+  std::string_view text;
+  TranscriptLine kind = TranscriptLine::other;
+  TranscriptEntry entry;
+};
+
+// Lines end as Node's readline ends them: at \n, \r\n, or a lone \r. Every
+// line but blank ones, from `whole` (which ends with \n) at file offset
+// `base`.
+void split_lines(std::string_view whole, std::size_t file, std::uintmax_t base,
+                 std::vector<PendingLine>& out) {
+  std::size_t start = 0;
+  std::size_t newline = std::string_view::npos;  // the next \n at or after start, once found
+  while (start < whole.size()) {
+    if (newline == std::string_view::npos || newline < start) newline = whole.find('\n', start);
+    std::size_t end = newline;
+    std::size_t next = newline + 1;
+    if (const auto cr = whole.substr(start, newline - start).find('\r');
+        cr != std::string_view::npos) {
+      end = start + cr;
+      next = end + (end + 1 == newline ? 2 : 1);
+    }
+    const std::string_view line = whole.substr(start, end - start);
+    if (line.find_first_not_of(" \t\f\v") != std::string_view::npos) {
+      PendingLine l;
+      l.file = file;
+      l.offset = base + start;
+      l.text = line;
+      out.push_back(std::move(l));
+    }
+    start = next;
+  }
+}
+
+// Reads every line: on this thread, or, for a large read, split by bytes
+// over up to four threads (the lines' order is kept; each line is read on
+// its own, so the threads share nothing).
+void read_lines(std::vector<PendingLine>& lines, std::size_t bytes) {
+  auto read = [&lines](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i) {
+      lines[i].kind = scan_transcript_line(lines[i].text, lines[i].entry);
+    }
+  };
+  constexpr std::size_t kBytesPerThread = 1 << 20;
+  const std::size_t threads = std::min<std::size_t>(
+      {4, std::max(1U, std::thread::hardware_concurrency()), 1 + bytes / kBytesPerThread});
+  if (threads <= 1) {
+    read(0, lines.size());
+    return;
+  }
+  std::vector<std::future<void>> helpers;
+  std::size_t from = 0;
+  std::size_t seen = 0;
+  for (std::size_t i = 0; i < lines.size() && helpers.size() + 1 < threads; ++i) {
+    seen += lines[i].text.size();
+    if (seen * threads >= bytes * (helpers.size() + 1)) {
+      helpers.push_back(std::async(std::launch::async, read, from, i + 1));
+      from = i + 1;
+    }
+  }
+  read(from, lines.size());
+  for (auto& h : helpers) h.get();  // rethrows what a helper threw
+}
+
+}  // namespace
+
 Result<TranscriptReader::Batch> TranscriptReader::read_new(const std::vector<fs::path>& roots) {
   Batch batch;
+  std::vector<fs::path> paths;
+  std::vector<std::uintmax_t> bases;  // each chunk's offset in its file
+  std::vector<std::string> chunks;
+  std::vector<PendingLine> lines;
+  std::size_t bytes = 0;
   for (const auto& root : roots) {
     std::error_code ec;
     std::vector<fs::path> files;
@@ -396,31 +664,30 @@ Result<TranscriptReader::Batch> TranscriptReader::read_new(const std::vector<fs:
       const auto last_newline = chunk.rfind('\n');
       if (last_newline == std::string::npos) continue;
       ++batch.files;
-      std::string_view whole(chunk.data(), last_newline + 1);
-      const std::uintmax_t base = mark.offset;
-      mark.offset += whole.size();
-      std::size_t start = 0;
-      while (start < whole.size()) {
-        // Lines end as Node's readline ends them: at \n, \r\n, or a lone \r.
-        auto end = whole.find_first_of("\r\n", start);
-        std::string_view line = whole.substr(start, end - start);
-        const std::uintmax_t line_offset = base + start;
-        start = end + (whole.compare(end, 2, "\r\n") == 0 ? 2 : 1);
-        if (line.find_first_not_of(" \t\f\v") == std::string_view::npos) continue;
-        TranscriptEntry entry;
-        const LineKind kind = read_line(line, entry);
-        if (kind == LineKind::unreadable) ++batch.unreadable;
-        if (kind != LineKind::usage) continue;
-        const std::string key = dedup_key(entry);
-        if (!key.empty() && !seen_.insert(key).second) {
-          ++batch.duplicates;
-          continue;
-        }
-        entry.file = path;
-        entry.offset = line_offset;
-        batch.entries.push_back(std::move(entry));
-      }
+      chunk.resize(last_newline + 1);
+      bases.push_back(mark.offset);
+      mark.offset += chunk.size();
+      bytes += chunk.size();
+      paths.push_back(path);
+      chunks.push_back(std::move(chunk));
     }
+  }
+  // The chunks no longer move: the lines point into them.
+  for (std::size_t f = 0; f < chunks.size(); ++f) {
+    split_lines(chunks[f], f, bases[f], lines);
+  }
+  read_lines(lines, bytes);
+  for (auto& line : lines) {
+    if (line.kind == TranscriptLine::unreadable) ++batch.unreadable;
+    if (line.kind != TranscriptLine::usage) continue;
+    const std::string key = dedup_key(line.entry);
+    if (!key.empty() && !seen_.insert(key).second) {
+      ++batch.duplicates;
+      continue;
+    }
+    line.entry.file = paths[line.file];
+    line.entry.offset = line.offset;
+    batch.entries.push_back(std::move(line.entry));
   }
   return batch;
 }

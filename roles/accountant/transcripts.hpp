@@ -20,7 +20,8 @@
 // fraction is cut, a negative count reads 0, a huge one saturates; the day
 // totals equal ccusage's for every count a real transcript holds.
 //
-// Thread: one thread at a time per TranscriptReader.
+// Thread: one thread at a time per TranscriptReader (a large read splits
+// its lines over a few threads of its own, joined before it returns).
 #pragma once
 
 #include <chrono>
@@ -52,6 +53,20 @@ struct TranscriptEntry {
   std::filesystem::path file;
   std::uintmax_t offset = 0;  // of the line in the file: tells apart lines without ids
 };
+
+// What a line is to the reader: a usage entry; a line that does not count
+// (user lines, summaries, lines that fail ccusage's schema); or no JSON to
+// JSON.parse.
+enum class TranscriptLine { usage, other, unreadable };
+
+// One line, parsed whole: the reference reading. `out` is filled for a
+// usage line.
+TranscriptLine read_transcript_line(std::string_view line, TranscriptEntry& out);
+// The same verdict and entry, quicker, as TranscriptReader reads: a line
+// that cannot hold a member named usage (neither "usage" nor a \u escape
+// in its text) is only checked for being JSON, by a scan that builds
+// nothing. tests/unit/roles/transcripts_test.cpp holds the two equal.
+TranscriptLine scan_transcript_line(std::string_view line, TranscriptEntry& out);
 
 // One transcript line; nullopt for lines ccusage does not count (user
 // lines, summaries, lines that fail its schema) and for lines that are not

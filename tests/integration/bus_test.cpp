@@ -1,5 +1,6 @@
 // The bus primitives against a real nats-server: JetStream publish with
-// Nats-Msg-Id, request/reply, KV compare-and-set and watch, reconnects.
+// Nats-Msg-Id, batches of them with every ack checked, request/reply, KV
+// compare-and-set and watch, reconnects.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include "agency/v1/task.pb.h"
 #include "bus/codec.hpp"
 #include "bus/consumer.hpp"
+#include "bus/js_batch.hpp"
 #include "bus/kv.hpp"
 #include "bus/provision.hpp"
 #include "bus/subjects.hpp"
@@ -301,6 +303,118 @@ TEST_CASE("bus: a consumer may deliver while a message waits or is out unacknowl
   REQUIRE(again->size() == 1);
   REQUIRE((*again)[0].ack().ok());
   CHECK_FALSE(consumer->may_deliver().value());
+}
+
+std::uint64_t stored_on(Connection& c, const std::string& subject) {
+  auto counts = stream_subjects(c, subjects::kUsageStream, subject);
+  REQUIRE(counts.ok());
+  return counts->empty() ? 0 : counts->front().messages;
+}
+
+TEST_CASE("bus: a JsBatch publishes thousands without waiting for each ack, and counts every ack") {
+  test::NatsServer server;
+  auto c = server.connect();
+  REQUIRE(provision(*c, agency::config::provision_plan(agency::config::Config{}, {})).ok());
+  JsBatchOptions options;
+  options.window = 64;  // far fewer than the batch: publish waits for room
+  auto batch = JsBatch::open(*c, options);
+  REQUIRE(batch.ok());
+  const std::string subject = "agency.usage.claude.batch";
+  auto publish = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      REQUIRE(batch
+                  ->publish(subject, Outgoing{"sample " + std::to_string(i), {}},
+                            "u-" + std::to_string(i))
+                  .ok());
+      CHECK(batch->outstanding() <= 64);
+    }
+  };
+  publish(0, 3000);
+  auto first = batch->finish();
+  REQUIRE_MESSAGE(first.ok(), first.error().message);
+  CHECK(first->stored == 3000);
+  CHECK(first->duplicates == 0);
+  CHECK(batch->outstanding() == 0);
+  CHECK(stored_on(*c, subject) == 3000);
+
+  // The same msg ids again are duplicates; new ones among them are stored.
+  publish(2990, 3010);
+  auto second = batch->finish();
+  REQUIRE_MESSAGE(second.ok(), second.error().message);
+  CHECK(second->stored == 10);
+  CHECK(second->duplicates == 10);
+  CHECK(stored_on(*c, subject) == 3010);
+  // In the order published.
+  auto messages = replay(*c, subjects::kUsageStream, subject, 10, 3001);
+  REQUIRE(messages.ok());
+  REQUIRE(messages->size() == 10);
+  CHECK(messages->front().data() == "sample 3000");
+  CHECK(messages->back().data() == "sample 3009");
+}
+
+TEST_CASE("bus: a JsBatch reports every publish the stream refused, and goes on afterwards") {
+  test::NatsServer server;
+  auto c = server.connect();
+  ProvisionPlan plan = agency::config::provision_plan(agency::config::Config{}, {});
+  plan.usage_bytes = 1024;
+  REQUIRE(provision(*c, plan).ok());
+  auto batch = JsBatch::open(*c);
+  REQUIRE(batch.ok());
+
+  SUBCASE("no stream for the subject") {
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(batch->publish("nowhere.stored", Outgoing{"x", {}}, "n-" + std::to_string(i)).ok());
+    }
+    auto r = batch->finish();
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == errc::not_found);
+    CHECK(r.error().message.find("3 of 3") != std::string::npos);
+    CHECK(r.error().message.find("agency init") != std::string::npos);
+  }
+  SUBCASE("one message too large among good ones") {
+    const std::string subject = "agency.usage.claude.batch";
+    for (int i = 0; i < 5; ++i) {
+      const std::string data = i == 2 ? std::string(64 * 1024, 'x') : "small";
+      REQUIRE(batch->publish(subject, Outgoing{data, {}}, "m-" + std::to_string(i)).ok());
+    }
+    auto r = batch->finish();
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == errc::jetstream);
+    CHECK(r.error().message.find("1 of 5") != std::string::npos);
+    CHECK(r.error().message.find("m-2") != std::string::npos);
+    CHECK(stored_on(*c, subject) == 4);
+  }
+  // The failures were said once: the next batch starts clean.
+  REQUIRE(batch->publish("agency.usage.claude.after", Outgoing{"ok", {}}, "a-1").ok());
+  auto after = batch->finish();
+  REQUIRE_MESSAGE(after.ok(), after.error().message);
+  CHECK(after->stored == 1);
+}
+
+TEST_CASE("bus: a JsBatch publish that is never acknowledged fails after ack_wait") {
+  test::NatsServer server;
+  auto c = server.connect();
+  // A plain subscriber that never answers: the publish has a listener
+  // (no "no responders") but no ack comes.
+  auto silent = c->subscribe("silent.>", {}, [](Incoming) {});
+  REQUIRE(silent.ok());
+  REQUIRE(c->flush(5s).ok());
+  JsBatchOptions options;
+  options.window = 1;
+  options.ack_wait = 200ms;
+  auto batch = JsBatch::open(*c, options);
+  REQUIRE(batch.ok());
+  const auto began = std::chrono::steady_clock::now();
+  REQUIRE(batch->publish("silent.one", Outgoing{"1", {}}, "s-1").ok());
+  // The window is full: the second waits for the first to run out.
+  REQUIRE(batch->publish("silent.two", Outgoing{"2", {}}, "s-2").ok());
+  auto r = batch->finish();
+  const auto took = std::chrono::steady_clock::now() - began;
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == errc::timeout);
+  CHECK(r.error().message.find("2 of 2") != std::string::npos);
+  CHECK(took >= 400ms);
+  CHECK(took < 5s);
 }
 
 }  // namespace

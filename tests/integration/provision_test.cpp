@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,8 @@
 
 namespace agency {
 namespace {
+
+using namespace std::chrono_literals;
 
 struct StreamFacts {
   int64_t created = 0;
@@ -128,6 +132,54 @@ TEST_CASE("provision: a stream with the wrong retention is an error that says wh
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == errc::config);
   CHECK(r.error().message.find("nats stream rm AGENCY_BRIEFS") != std::string::npos);
+}
+
+TEST_CASE("provision: an agent's check at start is two requests, and makes only what is missing") {
+  test::NatsServer server;
+  auto c = server.connect();
+  ProvisionPlan plan = config::provision_plan(config::Config{}, {"custom-role"});
+  REQUIRE(provision(*c, plan).ok());
+  // Changed since `agency init`: an agent's check must leave it.
+  jsStreamInfo* raw = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  REQUIRE(js_GetStreamInfo(&raw, c->js(), "AGENCY_EVENTS", nullptr, &code) == NATS_OK);
+  nats::StreamInfoPtr events(raw);
+  jsStreamConfig changed = *events->Config;
+  changed.MaxAge = 7LL * 24 * 3600 * 1000000000LL;
+  nats::StreamInfoPtr updated;
+  REQUIRE(js_UpdateStream(nats::out(updated), c->js(), &changed, nullptr, &code) == NATS_OK);
+
+  // Every JetStream API request the check makes, seen from another connection.
+  auto watcher = server.connect("watcher");
+  std::atomic<int> requests{0};
+  auto sub = watcher->subscribe("$JS.API.>", {}, [&](Incoming) { requests.fetch_add(1); });
+  REQUIRE(sub.ok());
+  REQUIRE(watcher->flush(5s).ok());
+  plan.keep_existing = true;
+  auto again = provision(*c, plan);
+  REQUIRE_MESSAGE(again.ok(), again.error().message);
+  REQUIRE(c->flush(5s).ok());
+  REQUIRE(watcher->flush(5s).ok());
+  CHECK(requests.load() == 2);
+  CHECK(again->created.empty());
+  CHECK(again->updated.empty());
+  CHECK(facts(*c, "AGENCY_EVENTS").max_age == 7LL * 24 * 3600 * 1000000000LL);
+
+  // A stream and a queue gone: the check makes them again, and only them.
+  const std::string queue = subjects::brief_consumer("planner", "human");
+  REQUIRE(js_DeleteStream(c->js(), "AGENCY_LOGS", nullptr, &code) == NATS_OK);
+  REQUIRE(js_DeleteConsumer(c->js(), "AGENCY_BRIEFS", queue.c_str(), nullptr, &code) == NATS_OK);
+  auto repaired = provision(*c, plan);
+  REQUIRE_MESSAGE(repaired.ok(), repaired.error().message);
+  CHECK(repaired->created ==
+        std::vector<std::string>{"stream AGENCY_LOGS", "consumer AGENCY_BRIEFS/" + queue});
+  CHECK(facts(*c, "AGENCY_LOGS").max_age == 400LL * 24 * 3600 * 1000000000LL);
+
+  // A role name no queue can carry is refused.
+  plan.roles.emplace_back("bad role");
+  auto refused = provision(*c, plan);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == errc::config);
 }
 
 }  // namespace

@@ -5,11 +5,14 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/transcript_gen.hpp"
 
 namespace agency {
 namespace {
@@ -249,4 +252,192 @@ TEST_CASE("transcripts: lines end where Node's readline ends them") {
   CHECK(batch->unreadable == 1);
 }
 
+}  // namespace agency
+
+namespace agency {
+namespace {
+
+// What a reading of one line comes to, for comparing two readings.
+std::string reading(TranscriptLine kind, const TranscriptEntry& e) {
+  if (kind == TranscriptLine::other) return "other";
+  if (kind == TranscriptLine::unreadable) return "unreadable";
+  return json{{"message_id", e.message_id},
+              {"request_id", e.request_id},
+              {"session_id", e.session_id},
+              {"model", e.model},
+              {"cwd", e.cwd},
+              {"at", e.at.time_since_epoch().count()},
+              {"input", e.input_tokens},
+              {"output", e.output_tokens},
+              {"cache_creation", e.cache_creation_tokens},
+              {"cache_read", e.cache_read_tokens},
+              {"cost", e.cost_usd ? json(*e.cost_usd) : json(nullptr)}}
+      .dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// Every line through both readings; returns how many were usage lines.
+std::size_t check_scan_equals_read(const std::vector<std::string>& lines) {
+  std::size_t usage = 0;
+  for (const auto& line : lines) {
+    TranscriptEntry full;
+    TranscriptEntry quick;
+    const auto full_kind = read_transcript_line(line, full);
+    const auto quick_kind = scan_transcript_line(line, quick);
+    CAPTURE(line);
+    REQUIRE(reading(quick_kind, quick) == reading(full_kind, full));
+    if (full_kind == TranscriptLine::usage) ++usage;
+  }
+  return usage;
+}
+
+// Lines the quick scan decides alone (no "usage", no \u): JSON or not, as
+// JSON.parse says.
+const std::vector<std::string>& tricky_lines() {
+  static const std::vector<std::string> lines = {
+      R"({"type":"user","message":{"role":"user","content":"hi"}})",
+      R"({"type":"summary","summary":"x","leafUuid":"y"})",
+      "{not json",
+      "{}",
+      "[]",
+      "[1, 2, 3]",
+      "\"text\"",
+      "-0",
+      "0",
+      "01",
+      "1.",
+      ".5",
+      "1e",
+      "1e+",
+      "1e400",
+      "-1E-400",
+      "+1",
+      "-",
+      "true",
+      "truex",
+      "nul",
+      "null ",
+      " \t{\"a\":1}\t ",
+      "\f{\"a\":1}",
+      "{\"a\":1}\f",
+      "{\"a\":1}x",
+      "{\"a\":1,}",
+      "[1,]",
+      "[,1]",
+      "{,}",
+      "{\"a\"}",
+      "{\"a\":}",
+      "{\"a\" 1}",
+      "{\"a\":1 \"b\":2}",
+      "{\"a\":[1,{\"b\":[]}],\"c\":{}}",
+      "{\"a\":[1,{\"b\":[]}],\"c\":{}}}",
+      "{\"a\":[1,{\"b\":[}],\"c\":{}}",
+      "[[[[[[[[[[]]]]]]]]]]",
+      "[[[[[[[[[[]]]]]]]]]",
+      "{\"a\":\"tab\there\"}",
+      std::string("{\"a\":\"nul\0here\"}", 16),
+      "{\"a\":\"\\\"quoted\\\" \\\\ \\/ \\b\\f\\n\\r\\t\"}",
+      "{\"a\":\"\\x\"}",
+      "{\"a\":\"\\",
+      "{\"a\":\"open",
+      "{\"a\":\"caf\xC3\xA9\"}",
+      "{\"a\":\"cut \xC3\"}",
+      "{\"a\":\"bad \xFF\xFE byte\"}",
+      "{\"a\":\"surrogate \xED\xA0\x80 bytes\"}",
+      "{\"a\":1}\xC3\xA9",
+      "\xC3\xA9{\"a\":1}",
+      "\xEF\xBB\xBF{\"a\":1}",
+      "{\"a\":tru}",
+      "{\"a\":NaN}",
+      "{\"a\":Infinity}",
+      "{'a':1}",
+      "{\"a\":1}{\"b\":2}",
+      "{\"usag\":{\"input_tokens\":1,\"output_tokens\":2}}",
+      // With "usage" or \u: the full reading decides, the scan must agree.
+      R"({"message":{"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"us\u0061ge":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"\u0075sage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"a":"\u001b[32m green \u001b[0m"})",
+      R"({"a":"\ud83d"})",
+      R"({"a":"text mentions \"usage\" in quotes"})",
+      R"({"usage":1})",
+  };
+  return lines;
+}
+
+TEST_CASE("transcripts: the quick scan reads every line as the full parse does") {
+  std::vector<std::string> lines = tricky_lines();
+  // The fuzz corpus: lines that once broke the reader.
+  const std::filesystem::path corpus =
+      std::filesystem::path(AGENCY_SOURCE_DIR) / "tests/fuzz/corpus/transcripts";
+  for (const auto& file : std::filesystem::directory_iterator(corpus)) {
+    std::ifstream in(file.path(), std::ios::binary);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+  }
+  // Sessions as Claude Code writes them, and the odd lines of the parity
+  // tests (each one a case ccusage decides one way or the other).
+  test::Generator gen;
+  for (int s = 0; s < 4; ++s) {
+    const auto session =
+        gen.session(1'794'949'200'000 + s * 3'600'000LL, "s-" + std::to_string(s), 30);
+    lines.insert(lines.end(), session.begin(), session.end());
+  }
+  for (const auto& odd : gen.odd_lines(1'794'949'200'000, "s-odd")) {
+    for (const auto& l : odd.lines) {
+      // Lines as the reader splits them: at \r too.
+      std::size_t from = 0;
+      while (from <= l.size()) {
+        const auto cut = std::min(l.find('\r', from), l.size());
+        lines.push_back(l.substr(from, cut - from));
+        from = cut + 1;
+      }
+    }
+  }
+  const std::size_t base = lines.size();
+  CHECK(check_scan_equals_read(lines) > 100);
+
+  // Each line broken in small ways: cut short, a byte dropped, one put in,
+  // one changed, "usage" renamed; mostly not JSON any more, or no longer
+  // counting, and both readings must still agree.
+  std::mt19937 rng(20261203);
+  const std::string bytes = "{}[]\",:\\u0123456789eE.-+ tfn\t\x01\x7f\x80\xC3\xA9\xEF\xBB\xBF";
+  auto any = [&](std::size_t n) {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
+  };
+  std::vector<std::string> broken;
+  for (std::size_t k = 0; k < base; ++k) {
+    const std::string& l = lines[k];
+    if (l.empty()) continue;
+    for (int m = 0; m < 12; ++m) {
+      std::string b = l;
+      switch (m % 6) {
+        case 0:
+          b.resize(any(b.size()));
+          break;
+        case 1:
+          b.erase(any(b.size()), 1);
+          break;
+        case 2:
+          b.insert(any(b.size() + 1), 1, bytes[any(bytes.size())]);
+          break;
+        case 3:
+          b[any(b.size())] = bytes[any(bytes.size())];
+          break;
+        case 4:
+          if (auto at = b.find("\"usage\""); at != std::string::npos) b.replace(at, 7, "\"usag\"");
+          b[any(b.size())] = bytes[any(bytes.size())];
+          break;
+        default: {
+          // Two changes at once.
+          b[any(b.size())] = bytes[any(bytes.size())];
+          b.insert(any(b.size() + 1), 1, bytes[any(bytes.size())]);
+        }
+      }
+      broken.push_back(std::move(b));
+    }
+  }
+  CHECK(broken.size() > 10 * base / 2);
+  check_scan_equals_read(broken);
+}
+
+}  // namespace
 }  // namespace agency
