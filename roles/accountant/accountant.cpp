@@ -299,7 +299,7 @@ Result<void> Accountant::store_samples(const RoleContext& ctx, const std::string
     usage_connection_ = std::move(*connection);
     usage_batch_.emplace(std::move(*batch));
   }
-  const std::string subject = subjects::usage("claude", "human");
+  const std::string subject = subjects::usage("claude", subjects::kHumanUsage);
   Result<void> sent;
   for (const auto& e : entries) {
     auto sample = sample_from(e, account);
