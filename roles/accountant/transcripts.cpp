@@ -675,7 +675,9 @@ TranscriptLine read(std::string_view t, TranscriptEntry& e) {
     Role role;
     bool text_ok = true;  // an item: its last "text" is absent or a string
   };
-  std::vector<Frame> open;
+  // The containers the scan is in; kept between lines (no allocation per line).
+  thread_local std::vector<Frame> open;
+  open.clear();
   // The field a value in the current place fills, and the role a container
   // there takes; reset what a member named again replaces.
   auto place = [&](Kind kind) -> std::pair<Field*, Role> {
@@ -751,8 +753,8 @@ TranscriptLine read(std::string_view t, TranscriptEntry& e) {
       if (c == '{' || c == '[') {
         const Kind kind = c == '{' ? Kind::object : Kind::array;
         const auto [field, role] = place(kind);
-        if (field != nullptr)
-          *field = Field{kind, {}};  // a container where the schema wants a scalar
+        // A container where the schema wants a scalar: its kind fails the check.
+        if (field != nullptr) *field = Field{kind, {}};
         ++i;
         open.push_back({c, role});
         skip_space();
