@@ -360,6 +360,48 @@ const std::vector<std::string>& tricky_lines() {
       R"({"a":"\ud83d"})",
       R"({"a":"text mentions \"usage\" in quotes"})",
       R"({"usage":1})",
+      // \u escapes in a line without "usage": JSON.parse takes any four hex
+      // digits; an escape of a letter of "usage" sends the line to the full
+      // reading.
+      R"({"type":"user","a":"\u001b[0m \ud83d \ude00 \uD83D\uDE00 \uFFFF"})",
+      R"({"a":"\u001"})",
+      R"({"a":"\u00zz"})",
+      R"({"a":"\u"})",
+      R"({"message":{"\u0075sage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"usag\u0065":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"\u0055sage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      // Read straight from the text: members named twice (the last counts),
+      // containers where a figure belongs, escapes in strings and names.
+      R"({"message":{"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z","message":5})",
+      R"({"message":5,"message":{"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"usage":{"input_tokens":1,"output_tokens":2},"usage":{"input_tokens":3}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"usage":{"input_tokens":1,"input_tokens":"x","output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"usage":{"input_tokens":"x","input_tokens":7,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"cwd":{},"message":{"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"cwd":[],"cwd":"/w","message":{"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"id":"","usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"model":null,"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"usage":{"input_tokens":1,"output_tokens":2,"cache_read_input_tokens":[1]}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"content":[{"text":"a","text":1}],"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"content":[{"text":1,"text":"a"},[],{}],"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"content":[1],"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"content":[],"content":"x","usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"usage":{"input_tokens":1.9,"output_tokens":-4,"cache_creation_input_tokens":1e400,"cache_read_input_tokens":18446744073709551616}},"timestamp":"2026-01-01T00:00:00Z","costUSD":-1e999})",
+      R"({"message":{"usage":{"input_tokens":-0,"output_tokens":9223372036854775808,"cache_creation_input_tokens":-9223372036854775809}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"message":{"id":"m\"1\\\/\t","usage":{"input_tokens":1,"output_tokens":2}},"requestId":"r\/1","sessionId":"s\n","cwd":"c\\","timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"mess\/age":{"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"version":"1.2.3x","message":{"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"version":"1.2","message":{"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"isApiErrorMessage":null,"message":{"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"timestamp":5,"message":{"usage":{"input_tokens":1,"output_tokens":2}}})",
+      R"({"timestamp":"2026-01-01T00:00:00Z","timestamp":"nope","message":{"usage":{"input_tokens":1,"output_tokens":2}}})",
+      R"([{"message":{"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"}])",
+      R"({"a":{"message":{"usage":{"input_tokens":1,"output_tokens":2}}},"timestamp":"2026-01-01T00:00:00Z"})",
+      "{\"message\":{\"model\":\"caf\xC3\xA9\",\"usage\":{\"input_tokens\":1,\"output_tokens\":2}},"
+      "\"timestamp\":\"2026-01-01T00:00:00Z\"}",
+      "{\"message\":{\"model\":\"bad "
+      "\xC3\",\"usage\":{\"input_tokens\":1,\"output_tokens\":2}},\"timestamp\":\"2026-01-01T00:00:"
+      "00Z\"}",
   };
   return lines;
 }
