@@ -117,7 +117,9 @@ root, db_path, tracked_path, out_path, only_path = sys.argv[1:]
 only = open(only_path).read().split()
 only = None if only == ['all'] else set(only)
 product = re.compile(r'(bus|runtime|cli|bench|roles/[^/]+)/[^/]+\.cpp$')
-extra_defs = {'bench/bench.cpp': ['-DAGENCY_BENCH_BUILD_TYPE="tidy"']}
+extra_defs = {'bench/bench.cpp': ['-DAGENCY_BENCH_BUILD_TYPE="tidy"'],
+              'bench/ingest.cpp': ['-DAGENCY_BENCH_BUILD_TYPE="tidy"',
+                                   f'-DAGENCY_SOURCE_DIR="{root}"']}
 entries, donor, have = [], None, set()
 for e in json.load(open(db_path)):
     path = os.path.normpath(os.path.join(e['directory'], e['file']))
