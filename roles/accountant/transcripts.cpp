@@ -861,6 +861,9 @@ TranscriptLine read_transcript_line(std::string_view line, TranscriptEntry& e) {
   std::string storage;
   auto text = as_json_parse_reads(line, storage);
   if (!text) return TranscriptLine::unreadable;
+  // A raw NUL is JSON nowhere (JSON.parse refuses it), but nlohmann takes
+  // it for the end of the input and would read what comes before it.
+  if (text->find('\0') != std::string_view::npos) return TranscriptLine::unreadable;
   json j = json::parse(text->begin(), text->end(), nullptr, false);
   if (j.is_discarded()) return TranscriptLine::unreadable;
   if (!fits_ccusage_schema(j)) return TranscriptLine::other;
