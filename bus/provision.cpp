@@ -257,38 +257,33 @@ Result<void> ensure_consumer(Connection& c, const std::string& role, std::string
   return {};
 }
 
-// Every priority's queue of a role (subjects::brief_consumer).
-Result<void> ensure_consumers(Connection& c, const std::string& role, const ProvisionPlan& plan,
-                              ProvisionReport* report) {
-  // Config's form of a role name: the consumer names add '@' and a priority,
-  // which no such name contains.
+// Config's form of a role name: the consumer names add '@' and a priority,
+// which no such name contains.
+Result<void> check_role_name(const std::string& role) {
   const bool ok = !role.empty() && std::all_of(role.begin(), role.end(), [](char ch) {
     return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '-' || ch == '_';
   });
-  if (!ok) {
-    return make_error(errc::config, "role name '" + role +
-                                        "' cannot name a brief queue: use letters, digits, "
-                                        "'-' and '_'");
-  }
+  if (ok) return {};
+  return make_error(errc::config, "role name '" + role +
+                                      "' cannot name a brief queue: use letters, digits, "
+                                      "'-' and '_'");
+}
+
+// Every priority's queue of a role (subjects::brief_consumer).
+Result<void> ensure_consumers(Connection& c, const std::string& role, const ProvisionPlan& plan,
+                              ProvisionReport* report) {
+  if (auto r = check_role_name(role); !r) return r;
   for (auto priority : vocabulary::kPriorities) {
     if (auto r = ensure_consumer(c, role, priority, plan, report); !r) return r;
   }
   return {};
 }
 
-// The role names of a plan, each once, checked as ensure_consumers checks
-// them.
+// The role names of a plan, each once, each checked.
 Result<std::vector<std::string>> plan_roles(const ProvisionPlan& plan) {
   std::vector<std::string> roles;
   for (const auto& role : plan.roles) {
-    const bool ok = !role.empty() && std::all_of(role.begin(), role.end(), [](char ch) {
-      return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '-' || ch == '_';
-    });
-    if (!ok) {
-      return make_error(errc::config, "role name '" + role +
-                                          "' cannot name a brief queue: use letters, digits, "
-                                          "'-' and '_'");
-    }
+    if (auto r = check_role_name(role); !r) return r.error();
     if (std::find(roles.begin(), roles.end(), role) == roles.end()) roles.push_back(role);
   }
   return roles;
