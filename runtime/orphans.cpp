@@ -11,6 +11,7 @@
 #include "bus/kv.hpp"
 #include "bus/subjects.hpp"
 #include "bus/vocabulary.hpp"
+#include "runtime/stage_change.hpp"
 #include "runtime/tasks.hpp"
 
 namespace agency::orphans {
@@ -66,6 +67,25 @@ Verdict judge(const v1::AgentStatus& last, const std::vector<v1::AgentStatus>& f
                     " ago, ack wait " + std::to_string(wait.count()) + " s)"};
 }
 
+std::optional<std::string> moved_on(const v1::AgentStatus& last, const v1::Task& task) {
+  if (!last.brief_stage().empty()) {
+    const std::uint32_t attempt = std::max<std::uint32_t>(1, last.brief_attempt());
+    if (!moved_past(task, last.brief_stage(), attempt)) return std::nullopt;
+    return "task " + task.id() + " moved on from " + last.brief_stage() + " attempt " +
+           std::to_string(attempt) + ", the brief " + last.agent_id() + " held (it is at " +
+           task.stage() + " now)";
+  }
+  if (!is_set(last.since())) return std::nullopt;
+  const auto since = to_time_point(last.since());
+  for (const auto& change : task.history()) {
+    if (to_time_point(change.at()) > since) {
+      return "task " + task.id() + " moved on after " + last.agent_id() + " took it up (to " +
+             change.to() + ")";
+    }
+  }
+  return std::nullopt;
+}
+
 std::string claim_id(std::string_view ack_subject) {
   return "interrupted:" + std::string(ack_subject);
 }
@@ -111,15 +131,7 @@ Result<HandBack> hand_back(Connection& connection, const v1::AgentStatus& last,
   if (voc::is_end(task.stage())) {
     return HandBack{false, "task " + task.id() + " is " + task.stage() + " already"};
   }
-  if (is_set(last.since())) {
-    const auto since = to_time_point(last.since());
-    for (const auto& change : task.history()) {
-      if (to_time_point(change.at()) > since) {
-        return HandBack{false, "task " + task.id() + " moved on after " + last.agent_id() +
-                                   " took it up (to " + change.to() + ")"};
-      }
-    }
-  }
+  if (auto moved = moved_on(last, task)) return HandBack{false, std::move(*moved)};
   auto event = interrupted_event(last, task, actor, cause, now);
   auto claimed = connection.js_publish(subjects::task_event(task.id()), codec::encode(event),
                                        claim_id(last.brief_ack_subject()));

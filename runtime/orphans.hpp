@@ -31,6 +31,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,6 +71,13 @@ v1::TaskEvent interrupted_event(const v1::AgentStatus& last, const v1::Task& tas
 // The msg id that makes the event the claim on the NAK.
 std::string claim_id(std::string_view ack_subject);
 
+// Why `task` (its record as read now) has moved on from the brief `last`
+// held, or nothing when it has not: the record passed the brief's stage and
+// attempt (AgentStatus.brief_stage). A status without them (an older agent)
+// is judged by time: a change after last.since, which may also be the change
+// that sent the brief, written just after it was taken up.
+std::optional<std::string> moved_on(const v1::AgentStatus& last, const v1::Task& task);
+
 struct HandBack {
   bool handed_back = false;
   std::string why;  // a person's sentence either way
@@ -77,7 +85,7 @@ struct HandBack {
 
 // judge(), then the claim, then the NAK. `task` is the task's record as read
 // now: a task that is done or blocked, or that moved on since the agent
-// took it up (a history change after last.since), is left alone.
+// took it up (moved_on()), is left alone.
 Result<HandBack> hand_back(Connection& connection, const v1::AgentStatus& last,
                            const std::vector<v1::AgentStatus>& fleet, const v1::Task& task,
                            std::chrono::seconds ack_wait, std::string_view actor,

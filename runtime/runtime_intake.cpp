@@ -209,6 +209,8 @@ void Agent::claim(ReceivedBrief& received, std::chrono::system_clock::time_point
     // (the sweeper hands back only a brief the status names).
     std::lock_guard lock(status_mu_);
     status_.set_brief_ack_subject(std::string(received.message.reply()));
+    status_.set_brief_stage(received.brief.stage());
+    status_.set_brief_attempt(std::max<std::uint32_t>(1, received.brief.attempt()));
     if (!status_.has_brief_progress_at() ||
         to_time_point(status_.brief_progress_at()) < fetched_at) {
       *status_.mutable_brief_progress_at() = to_timestamp(fetched_at);

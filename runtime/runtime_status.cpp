@@ -30,6 +30,8 @@ void Agent::set_state(std::string_view state, const std::string& task_id) {
     status_.set_task_id(task_id);
     if (task_id.empty()) {
       status_.clear_brief_ack_subject();
+      status_.clear_brief_stage();
+      status_.clear_brief_attempt();
       status_.clear_brief_progress_at();
     }
     *status_.mutable_since() = now_timestamp();
@@ -73,6 +75,8 @@ void Agent::release_brief() {
     std::lock_guard lock(status_mu_);
     if (status_.brief_ack_subject().empty()) return;
     status_.clear_brief_ack_subject();
+    status_.clear_brief_stage();
+    status_.clear_brief_attempt();
     status_.clear_brief_progress_at();
   }
   write_heartbeat();

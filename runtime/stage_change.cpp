@@ -21,6 +21,11 @@ std::uint32_t entries_into(const v1::Task& task, std::string_view stage) {
   return n;
 }
 
+bool moved_past(const v1::Task& task, std::string_view stage, std::uint32_t attempt) {
+  const std::uint32_t entered = entries_into(task, stage);
+  return entered > attempt || (entered == attempt && task.stage() != stage);
+}
+
 void fit_brief(v1::Brief& brief, std::size_t max_bytes) {
   for (std::string* text :
        {brief.mutable_context(), brief.mutable_objective(), brief.mutable_done_when()}) {

@@ -27,6 +27,11 @@ constexpr std::size_t kMostSummaryBytes = 64 * 1024;
 // How many times the task entered `stage` (its attempt number there).
 std::uint32_t entries_into(const v1::Task& task, std::string_view stage);
 
+// Whether the record has moved past a brief for `stage` at `attempt`: it
+// entered the stage again since, or left it after that attempt. A record
+// still behind the brief (the stage before has not written it yet) has not.
+bool moved_past(const v1::Task& task, std::string_view stage, std::uint32_t attempt);
+
 // A brief agency publishes fits its stream (limits.brief_bytes): the
 // engine's context for the next stage is cut first, then the objective.
 void fit_brief(v1::Brief& brief, std::size_t max_bytes);

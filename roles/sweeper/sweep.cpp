@@ -8,6 +8,7 @@
 
 #include "bus/vocabulary.hpp"
 #include "roles/sweeper/settings.hpp"
+#include "runtime/stage_change.hpp"
 
 namespace agency::roles::sweep {
 namespace {
@@ -358,7 +359,14 @@ Plan sweep(const Input& in, Memory memory) {
     if (memory.redelivered.count(key) != 0) continue;
     const v1::Task* task = task_of(s.task_id());
     if (task == nullptr || is_end(*task)) continue;
-    if (!seen.stage.empty()) {
+    if (!s.brief_stage().empty()) {
+      // The brief's own stage and attempt: the record may still be behind
+      // it when the agent went busy, so neither times nor the stage first
+      // seen can tell.
+      if (moved_past(*task, s.brief_stage(), std::max<std::uint32_t>(1, s.brief_attempt()))) {
+        continue;
+      }
+    } else if (!seen.stage.empty()) {
       if (task->stage() != seen.stage || task->history_size() != seen.history_size) continue;
     } else if (is_set(s.since()) && moved_after(*task, to_time(s.since()))) {
       continue;
@@ -541,6 +549,8 @@ std::string to_json(const Memory& m) {
                 {"last_progress_at", ns_of(s.status.last_progress_at())},
                 {"heartbeat_at", ns_of(s.status.heartbeat_at())},
                 {"brief_ack_subject", s.status.brief_ack_subject()},
+                {"brief_stage", s.status.brief_stage()},
+                {"brief_attempt", s.status.brief_attempt()},
                 {"seen_at", ns_of(s.seen_at)},
                 {"stage", s.stage},
                 {"history_size", s.history_size}};
@@ -576,6 +586,8 @@ std::optional<Memory> memory_from_json(const std::string& text) {
       seen.status.set_state(s.value("state", ""));
       seen.status.set_task_id(s.value("task_id", ""));
       seen.status.set_brief_ack_subject(s.value("brief_ack_subject", ""));
+      seen.status.set_brief_stage(s.value("brief_stage", ""));
+      seen.status.set_brief_attempt(s.value("brief_attempt", std::uint32_t{0}));
       if (auto v = s.value("since", std::int64_t{0}); v != 0) {
         *seen.status.mutable_since() = timestamp_of_ns(v);
       }

@@ -318,6 +318,36 @@ TEST_CASE("sweep: a dead agent's brief is redelivered once, and only when nobody
     in.tasks = {t};
     CHECK(of_kind(sweep(in, plan.memory), kRedelivered).size() == 1);
   }
+  SUBCASE("the brief's own stage and attempt decide, where the status names them") {
+    // The walk saw the agent busy while the record was still behind the
+    // brief (at ready-for-prep); the planner's record came later.
+    auto busy = agent("builder-1", "busy", "t-2", kT0, kT0 + 1s, kT0);
+    busy.set_brief_stage("ready-for-dev");
+    busy.set_brief_attempt(1);
+    auto behind = task("t-2", {"ready-for-prep"});
+    auto in = input(kT0 + 1s);
+    in.fleet = {busy};
+    in.tasks = {behind};
+    auto plan = sweep(in, {});
+    REQUIRE(plan.memory.seen.count("builder-1") == 1);
+    CHECK(plan.memory.seen.at("builder-1").stage == "ready-for-prep");
+
+    in.now = kT0 + 40s;
+    in.fleet = {};
+    in.tasks = {t};
+    CHECK(of_kind(sweep(in, plan.memory), kRedelivered).size() == 1);
+    auto moved = t;
+    add_stage(moved, "qa");
+    in.tasks = {moved};
+    CHECK(acts(sweep(in, plan.memory)).empty());
+    // And so across a restart of the sweeper (its memory as JSON).
+    auto restored = memory_from_json(to_json(plan.memory));
+    REQUIRE(restored.has_value());
+    CHECK(restored->seen.at("builder-1").status.brief_stage() == "ready-for-dev");
+    CHECK(restored->seen.at("builder-1").status.brief_attempt() == 1);
+    in.tasks = {t};
+    CHECK(of_kind(sweep(in, *restored), kRedelivered).size() == 1);
+  }
   SUBCASE("not for an agent that held no brief") {
     auto in = input(kT0 + 40s);
     in.tasks = {t};

@@ -95,6 +95,57 @@ TEST_CASE("orphans: the event names who stopped, how far it got and that the bri
   CHECK(orphans::claim_id(s.brief_ack_subject()) == "interrupted:" + s.brief_ack_subject());
 }
 
+v1::Task task_through(const std::vector<std::pair<std::string, Clock::time_point>>& changes) {
+  v1::Task t;
+  t.set_id("t-1");
+  t.set_stage("ready-for-prep");
+  for (const auto& [to, at] : changes) {
+    auto* h = t.add_history();
+    h->set_from(t.stage());
+    h->set_to(to);
+    *h->mutable_at() = to_timestamp(at);
+    t.set_stage(to);
+  }
+  return t;
+}
+
+TEST_CASE("orphans: the brief's stage and attempt tell whether the task moved on, not times") {
+  auto s = held(1s);
+  *s.mutable_since() = to_timestamp(kNow - 10s);
+  s.set_brief_stage("ready-for-dev");
+  s.set_brief_attempt(1);
+  // The builder went busy waiting for the record, which the planner wrote
+  // after it: the change that sent the brief is later than since.
+  auto sent = task_through({{"ready-for-dev", kNow - 9s}});
+  CHECK_FALSE(orphans::moved_on(s, sent).has_value());
+  // Still behind the brief (the planner has not written it yet).
+  CHECK_FALSE(orphans::moved_on(s, task_through({})).has_value());
+  // Past it: on to qa, or back in the stage for a second attempt.
+  auto on = orphans::moved_on(s, task_through({{"ready-for-dev", kNow - 9s}, {"qa", kNow - 5s}}));
+  REQUIRE(on.has_value());
+  CHECK(on->find("moved on from ready-for-dev attempt 1") != std::string::npos);
+  CHECK(on->find("at qa now") != std::string::npos);
+  CHECK(orphans::moved_on(
+            s, task_through(
+                   {{"ready-for-dev", kNow - 9s}, {"qa", kNow - 5s}, {"ready-for-dev", kNow - 3s}}))
+            .has_value());
+  // The second attempt's holder has not been overtaken by that record.
+  s.set_brief_attempt(2);
+  CHECK_FALSE(orphans::moved_on(s, task_through({{"ready-for-dev", kNow - 9s},
+                                                 {"qa", kNow - 5s},
+                                                 {"ready-for-dev", kNow - 3s}}))
+                  .has_value());
+}
+
+TEST_CASE("orphans: an older agent's status without the brief's stage is judged by time") {
+  auto s = held(1s);
+  *s.mutable_since() = to_timestamp(kNow - 10s);
+  CHECK_FALSE(orphans::moved_on(s, task_through({{"ready-for-dev", kNow - 11s}})).has_value());
+  auto later = orphans::moved_on(s, task_through({{"ready-for-dev", kNow - 11s}, {"qa", kNow}}));
+  REQUIRE(later.has_value());
+  CHECK(later->find("(to qa)") != std::string::npos);
+}
+
 TEST_CASE("orphans: an interruption counts only until the task moves") {
   v1::TaskEvent created, interrupted, moved;
   created.set_kind("created");
