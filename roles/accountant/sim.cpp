@@ -142,6 +142,19 @@ const SimResult* find(const std::vector<SimResult>& results, std::string_view po
   return nullptr;
 }
 
+// A policy's unused total as a multiple of the oracle's bound.
+double vs_oracle(const SimResult& r, const SimResult& oracle) {
+  if (oracle.unused_total() <= 0) return r.unused_total() <= 0 ? 1.0 : HUGE_VAL;
+  return static_cast<double>(r.unused_total()) / static_cast<double>(oracle.unused_total());
+}
+
+std::string times(double x) {
+  if (!std::isfinite(x)) return "inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2fx", x);
+  return buf;
+}
+
 }  // namespace
 
 double SimWeek::utilization() const { return pct(used, limit); }
@@ -159,6 +172,8 @@ std::string_view sim_policy_name(SimPolicy p) {
       return "fixed";
     case SimPolicy::agency:
       return "agency";
+    case SimPolicy::oracle:
+      return "oracle";
   }
   return "agency";
 }
@@ -210,7 +225,11 @@ std::vector<SimRequest> sim_human_trace(const SimSetup& s) {
   return out;
 }
 
-SimResult simulate(const SimSetup& s, SimPolicy policy) {
+namespace {
+
+// The accountant's config the simulation runs with: one account with the
+// setup's limits, its weekly reset at the setup's start.
+config::Accountant sim_accountant(const SimSetup& s) {
   config::Accountant cfg = s.policy;
   cfg.enabled = true;
   cfg.accounts.clear();
@@ -223,6 +242,62 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
   account.reset_hour = start_local.hour;
   account.reset_minute = start_local.minute;
   cfg.accounts.push_back(account);
+  return cfg;
+}
+
+// Every weekly window the period meets, with its use read at its last
+// moment from `ledger`, and the lowest use of a complete one.
+void sim_weeks(const SimSetup& s, const Ledger& ledger, SimResult& r) {
+  const Time end = sim_end(s);
+  for (Time t = s.start; t < end;) {
+    const Span span = ledger.window(kAccount, Window::seven_day, t).span;
+    const Time last = std::min(span.end, end) - std::chrono::microseconds(1);
+    const auto w = ledger.window(kAccount, Window::seven_day, last);
+    r.weeks.push_back(SimWeek{span, w.used(), w.limit, span.start >= s.start && span.end <= end});
+    t = span.end;
+  }
+  const bool any_complete =
+      std::any_of(r.weeks.begin(), r.weeks.end(), [](const SimWeek& w) { return w.complete; });
+  r.weekly_utilization = 100;
+  for (const auto& w : r.weeks) {
+    if (w.complete || !any_complete) {
+      r.weekly_utilization = std::min(r.weekly_utilization, w.utilization());
+    }
+  }
+}
+
+// Both windows' unused area over the period, and what their even pace
+// offered in it.
+void sim_unused(const SimSetup& s, std::span<const Entry* const> entries, SimResult& r) {
+  const Time end = sim_end(s);
+  const auto five = steps(entries, Window::five_hour, s.start, end, s.unused_step);
+  const auto seven = steps(entries, Window::seven_day, s.start, end, s.unused_step);
+  r.unused_five_hour = unused_area(five, Window::five_hour, s.five_hour, s.unused_step);
+  r.unused_seven_day = unused_area(seven, Window::seven_day, s.seven_day, s.unused_step);
+  const double period = seconds_of(end - s.start);
+  r.offered_five_hour = sat_round(static_cast<double>(s.five_hour) * period /
+                                  static_cast<double>(window_length(Window::five_hour).count()));
+  r.offered_seven_day = sat_round(static_cast<double>(s.seven_day) * period /
+                                  static_cast<double>(window_length(Window::seven_day).count()));
+}
+
+Entry sim_entry(std::string id, Time at, std::int64_t tokens, bool human) {
+  Entry e;
+  e.id = std::move(id);
+  e.at = at;
+  e.account = kAccount;
+  e.model = kModel;
+  e.engine = "claude";
+  e.human = human;
+  e.tokens.input = tokens;
+  return e;
+}
+
+}  // namespace
+
+SimResult simulate(const SimSetup& s, SimPolicy policy) {
+  if (policy == SimPolicy::oracle) return sim_oracle(s);
+  const config::Accountant cfg = sim_accountant(s);
   Ledger ledger(cfg);
 
   SimResult r;
@@ -249,19 +324,13 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
   }
 
   auto entry = [&](Time at, std::int64_t tokens, const Agent* by) {
-    Entry e;
-    e.id = (by ? "a" : "h") + std::to_string(r.agent_calls + r.human_requests);
-    e.at = at;
-    e.account = kAccount;
-    e.model = kModel;
-    e.engine = "claude";
-    e.human = by == nullptr;
+    Entry e = sim_entry((by ? "a" : "h") + std::to_string(r.agent_calls + r.human_requests), at,
+                        tokens, by == nullptr);
     if (by != nullptr) {
       e.role = by->role;
       e.agent_id = by->id;
       e.task_id = by->task;
     }
-    e.tokens.input = tokens;
     ledger.add(std::move(e));
   };
 
@@ -311,23 +380,8 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
     a.next = now + s.step;
   }
 
-  // Every weekly window the period meets, read at its last moment.
   const auto entries = ledger.entries(kAccount);
-  for (Time t = s.start; t < end;) {
-    const Span span = ledger.window(kAccount, Window::seven_day, t).span;
-    const Time last = std::min(span.end, end) - std::chrono::microseconds(1);
-    const auto w = ledger.window(kAccount, Window::seven_day, last);
-    r.weeks.push_back(SimWeek{span, w.used(), w.limit, span.start >= s.start && span.end <= end});
-    t = span.end;
-  }
-  const bool any_complete =
-      std::any_of(r.weeks.begin(), r.weeks.end(), [](const SimWeek& w) { return w.complete; });
-  r.weekly_utilization = 100;
-  for (const auto& w : r.weeks) {
-    if (w.complete || !any_complete) {
-      r.weekly_utilization = std::min(r.weekly_utilization, w.utilization());
-    }
-  }
+  sim_weeks(s, ledger, r);
 
   double sum = 0;
   for (const auto& b : five_hour_blocks(entries)) {
@@ -336,22 +390,91 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
     sum += pct(sat_add(b.human, b.agents), s.five_hour);
   }
   r.five_hour_mean = r.five_hour_blocks == 0 ? 0 : sum / static_cast<double>(r.five_hour_blocks);
+  sim_unused(s, entries, r);
+  return r;
+}
 
-  const auto five = steps(entries, Window::five_hour, s.start, end, s.unused_step);
-  const auto seven = steps(entries, Window::seven_day, s.start, end, s.unused_step);
-  r.unused_five_hour = unused_area(five, Window::five_hour, s.five_hour, s.unused_step);
-  r.unused_seven_day = unused_area(seven, Window::seven_day, s.seven_day, s.unused_step);
-  const double period = seconds_of(end - s.start);
-  r.offered_five_hour = sat_round(static_cast<double>(s.five_hour) * period /
-                                  static_cast<double>(window_length(Window::five_hour).count()));
-  r.offered_seven_day = sat_round(static_cast<double>(s.seven_day) * period /
-                                  static_cast<double>(window_length(Window::seven_day).count()));
+SimResult sim_oracle(const SimSetup& s) {
+  SimResult r;
+  r.policy = std::string(sim_policy_name(SimPolicy::oracle));
+  r.bound = true;
+  const Time end = sim_end(s);
+  Ledger ledger(sim_accountant(s));
+  if (s.unused_step.count() <= 0 || end <= s.start) return r;
+
+  // The person's use per unused-area step, every request served.
+  const auto count =
+      static_cast<std::size_t>((end - s.start + s.unused_step - minutes(1)) / s.unused_step);
+  std::vector<std::int64_t> human(count, 0);
+  for (const auto& q : sim_human_trace(s)) {
+    human[static_cast<std::size_t>((q.at - s.start) / s.unused_step)] += q.tokens;
+    ledger.add(sim_entry("h" + std::to_string(r.human_requests++), q.at, q.tokens, true));
+    r.human_tokens = sat_add(r.human_tokens, q.tokens);
+  }
+
+  // The fleet's most per step, and each window's even pace per step.
+  const auto calls = (s.unused_step + s.step - minutes(1)) / s.step;
+  const double capacity = static_cast<double>(std::max(0, s.agents)) * static_cast<double>(calls) *
+                          static_cast<double>(s.call_max_tokens);
+  auto pace = [&](Window w, std::int64_t limit) {
+    return static_cast<double>(limit) * seconds_of(s.unused_step) /
+           static_cast<double>(window_length(w).count());
+  };
+  const double p5 = pace(Window::five_hour, s.five_hour);
+  const double p7 = pace(Window::seven_day, s.seven_day);
+
+  // Each weekly window's budget, filled to p7 first, then towards p5.
+  std::vector<double> fleet(count, 0);
+  for (Time t = s.start; t < end;) {
+    const Span span = ledger.window(kAccount, Window::seven_day, t).span;
+    const auto first = static_cast<std::size_t>(
+        (std::max(span.start, s.start) - s.start + s.unused_step - minutes(1)) / s.unused_step);
+    const auto last = std::min(count, static_cast<std::size_t>((std::min(span.end, end) - s.start +
+                                                                s.unused_step - minutes(1)) /
+                                                               s.unused_step));
+    double budget = static_cast<double>(s.seven_day);
+    for (std::size_t u = first; u < last; ++u) budget -= static_cast<double>(human[u]);
+    for (const double up_to : {p7, p5}) {
+      double want = 0;
+      std::vector<double> room(last > first ? last - first : 0, 0);
+      for (std::size_t u = first; u < last; ++u) {
+        const double use = static_cast<double>(human[u]) + fleet[u];
+        room[u - first] = std::clamp(std::min(up_to - use, capacity - fleet[u]), 0.0, capacity);
+        want += room[u - first];
+      }
+      // Every token of one level is worth the same: a share of each room.
+      const double share = want <= 0 ? 0 : std::clamp(budget / want, 0.0, 1.0);
+      for (std::size_t u = first; u < last; ++u) fleet[u] += room[u - first] * share;
+      budget -= want * share;
+    }
+    t = span.end;
+  }
+
+  // The unused area as unused_area() sums it, from the exact shares, and
+  // rounded down: a policy's figure (rounded to the nearest) is never
+  // below it. The weeks book the fleet's whole tokens at each step's start.
+  double unused_five = 0;
+  double unused_seven = 0;
+  for (std::size_t u = 0; u < count; ++u) {
+    const double use = static_cast<double>(human[u]) + fleet[u];
+    unused_five += std::max(0.0, p5 - use);
+    unused_seven += std::max(0.0, p7 - use);
+    const auto tokens = static_cast<std::int64_t>(std::floor(fleet[u]));
+    if (tokens <= 0) continue;
+    ledger.add(sim_entry("a" + std::to_string(u), s.start + s.unused_step * static_cast<int>(u),
+                         tokens, false));
+    r.agent_tokens = sat_add(r.agent_tokens, tokens);
+  }
+  sim_weeks(s, ledger, r);
+  sim_unused(s, ledger.entries(kAccount), r);
+  r.unused_five_hour = static_cast<std::int64_t>(std::floor(unused_five));
+  r.unused_seven_day = static_cast<std::int64_t>(std::floor(unused_seven));
   return r;
 }
 
 std::vector<SimResult> simulate(const SimSetup& setup) {
   std::vector<SimResult> out;
-  for (auto p : {SimPolicy::greedy, SimPolicy::fixed, SimPolicy::agency}) {
+  for (auto p : {SimPolicy::greedy, SimPolicy::fixed, SimPolicy::agency, SimPolicy::oracle}) {
     out.push_back(simulate(setup, p));
   }
   return out;
@@ -362,19 +485,22 @@ std::string sim_table(const SimSetup& s, const std::vector<SimResult>& results) 
 
   std::vector<std::vector<std::string>> rows = {
       {"policy", "weekly used", "5-h blocks (mean)", "unused 5 h", "unused 7 d", "unused total",
-       "person's requests", "denied", "tasks done", "agent tokens"}};
+       "x oracle", "person's requests", "denied", "tasks done", "agent tokens"}};
+  const auto* bound = find(results, "oracle");
   for (const auto& r : results) {
     std::string weekly;
     for (const auto& w : r.weeks) {
       if (!weekly.empty()) weekly += " / ";
       weekly += percent(w.utilization()) + (w.complete ? "" : "*");
     }
-    rows.push_back({r.policy, weekly, percent(r.five_hour_mean),
+    const char* none = "-";
+    rows.push_back({r.policy, weekly, r.bound ? none : percent(r.five_hour_mean),
                     millions(r.unused_five_hour) + " (" + percent(r.unused_five_hour_pct()) + ")",
                     millions(r.unused_seven_day) + " (" + percent(r.unused_seven_day_pct()) + ")",
                     millions(r.unused_total()) + " (" + percent(r.unused_total_pct()) + ")",
+                    bound == nullptr ? none : times(vs_oracle(r, *bound)),
                     std::to_string(r.human_requests), std::to_string(r.human_denied),
-                    std::to_string(r.tasks_done), millions(r.agent_tokens)});
+                    r.bound ? none : std::to_string(r.tasks_done), millions(r.agent_tokens)});
   }
   std::vector<std::size_t> width(rows.front().size(), 0);
   for (const auto& row : rows) {
@@ -415,6 +541,14 @@ std::string sim_table(const SimSetup& s, const std::vector<SimResult>& results) 
                   met(a->unused_total() < f->unused_total()));
     out += target;
   }
+  if (a != nullptr && bound != nullptr) {
+    char versus[300];
+    std::snprintf(versus, sizeof versus,
+                  "agency's unused total is %.2fx the oracle's bound (%s), which no schedule that "
+                  "serves the person can go below.\n",
+                  vs_oracle(*a, *bound), millions(bound->unused_total()).c_str());
+    out += versus;
+  }
   out += "`agency sim --help` explains the columns.\n";
   return out;
 }
@@ -449,6 +583,7 @@ std::string sim_json(const SimSetup& s, const std::vector<SimResult>& results) {
                             {"release_seven_day_minutes", p.release_seven_day_minutes},
                             {"human_idle_minutes", p.human_idle_minutes}}}};
   nlohmann::json policies = nlohmann::json::array();
+  const auto* bound = find(results, "oracle");
   for (const auto& r : results) {
     nlohmann::json weeks = nlohmann::json::array();
     for (const auto& w : r.weeks) {
@@ -459,7 +594,11 @@ std::string sim_json(const SimSetup& s, const std::vector<SimResult>& results) {
                        {"utilization", w.utilization()},
                        {"complete", w.complete}});
     }
+    nlohmann::json versus = nullptr;
+    if (bound != nullptr && std::isfinite(vs_oracle(r, *bound))) versus = vs_oracle(r, *bound);
     policies.push_back({{"policy", r.policy},
+                        {"bound", r.bound},
+                        {"unused_vs_oracle", versus},
                         {"weekly_utilization", r.weekly_utilization},
                         {"weeks", weeks},
                         {"five_hour_blocks", r.five_hour_blocks},
@@ -552,6 +691,15 @@ the books for all three):
   agency  accounting::decide() at batch priority with the accountant's rules (the config
           defaults unless the options below change them); a deferred agent asks again at
           the retry_at the verdict gives.
+  oracle  not a policy: the least unused total any schedule of the fleet's calls can leave
+          while serving every request of the person, knowing the whole week in advance
+          (a lower bound: a relaxation solved exactly, see roles/accountant/sim.hpp). Each
+          10-minute step takes at most what the agents can call in it (agents x calls per
+          step x the largest call), each weekly window at most its limit less the person's
+          use; the budget fills every step up to the weekly even pace first (a token there
+          lowers both windows' unused area), then towards the five-hour pace. The
+          five-hour limit, whole calls and the task order are left out, which only lowers
+          the bound. Its 5-h blocks and tasks are not simulated (-).
   The person's requests go whenever they fit under the limit of every window (human
   priority: only the limit) and are denied otherwise.
 
@@ -566,6 +714,7 @@ Columns:
                      of all the even pace offered over the period. Use above the even share in
                      one step does not make up for a step below it.
   unused total       the sum of both windows' unused areas (the figure to minimise).
+  x oracle           unused total as a multiple of the oracle's bound (1.00x: nothing to gain).
   person's requests  requests the person made; denied: those that did not fit under a limit.
   tasks done         backlog tasks the fleet finished.
   agent tokens       counted tokens the fleet used.

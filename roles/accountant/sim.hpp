@@ -11,6 +11,9 @@
 //           nothing known of the person, no reserve, no release;
 //   agency  accounting::decide() with the configured rules, agent work at
 //           batch priority; a deferred agent asks again at retry_at.
+//   oracle  not a policy but the bound beside them (sim_oracle): the least
+//           unused area any schedule of the fleet's calls can leave, knowing
+//           the whole week, without denying the person.
 //
 // The person's requests go whenever they fit under the limit of every
 // window (Priority::human: only the limit) and are denied otherwise; a
@@ -81,7 +84,7 @@ struct SimSetup {
 // The defaults above, start and the UTC time zone filled in.
 SimSetup default_sim_setup();
 
-enum class SimPolicy { greedy, fixed, agency };
+enum class SimPolicy { greedy, fixed, agency, oracle };
 std::string_view sim_policy_name(SimPolicy p);
 
 // One request of the person.
@@ -103,6 +106,8 @@ struct SimWeek {
 
 struct SimResult {
   std::string policy;
+  // The oracle's row: a bound, not a run (no calls, tasks or blocks).
+  bool bound = false;
   std::vector<SimWeek> weeks;
   // The lowest use of a complete weekly window, percent of its limit (of
   // the partial ones when no window is complete).
@@ -133,8 +138,25 @@ struct SimResult {
 };
 
 SimResult simulate(const SimSetup& setup, SimPolicy policy);
-// The three policies on the same week, greedy, fixed, agency.
+// The three policies on the same week, greedy, fixed, agency, and the
+// oracle's bound.
 std::vector<SimResult> simulate(const SimSetup& setup);
+
+// The oracle: a lower bound on the unused area (five_hour + seven_day) of
+// every schedule of the fleet's calls that serves every request of the
+// person, causal or not. It knows the person's whole week (sim_human_trace)
+// and solves a relaxation exactly: per unused-area step u the fleet adds
+// a[u] >= 0 tokens, at most its capacity there (each agent one call per
+// step of at most call_max_tokens: agents x ceil(unused_step / step) x
+// call_max_tokens), and in each weekly window at most the limit less the
+// person's use in it. The five-hour limit, whole calls and the task order
+// are dropped, so every real schedule is one of the relaxation's and
+// leaves at least as much unused. The relaxation's objective, per step
+// max(0, p5 - use) + max(0, p7 - use) (p = the even pace of each window,
+// p7 < p5), falls by 2 per token below p7 and by 1 between p7 and p5: a
+// fractional knapsack, solved by filling every step to p7 first (as far as
+// capacity and the week's budget go), then towards p5.
+SimResult sim_oracle(const SimSetup& setup);
 
 // The setup in words, a table, and what the table says about the issue's
 // target (agency: >= 95% of every weekly limit, no denial, less unused

@@ -1,5 +1,6 @@
 // agency sim (the accountant's command, through its catalog entry): a week of a person's use and an
-// agent backlog against one account's limits, under no accountant, a fixed pace and agency's rules.
+// agent backlog against one account's limits, under no accountant, a fixed pace and agency's rules,
+// beside the oracle's bound.
 // Needs no server and no config: the accountant's code runs in process.
 #include <iostream>
 #include <memory>
@@ -20,9 +21,11 @@ void add_sim_command(CLI::App& app, GlobalOptions& global) {
       "Replay a week, deterministic for a seed (no server needed): a person and an agent\n"
       "fleet with an endless backlog share one account's five_hour and seven_day limits,\n"
       "under three policies: greedy (no accountant), fixed (the fleet paces its own use)\n"
-      "and agency (the accountant's lease rules). Prints per policy the weekly use, the\n"
-      "five-hour blocks' use, the unused area per window, the person's denied requests,\n"
-      "tasks done and agent tokens; docs/BENCHMARKS.md has the table for the defaults.");
+      "and agency (the accountant's lease rules), beside the oracle: the least unused area\n"
+      "any schedule that serves the person could leave, knowing the week in advance.\n"
+      "Prints per policy the weekly use, the five-hour blocks' use, the unused area per\n"
+      "window and as a multiple of the oracle's, the person's denied requests, tasks done\n"
+      "and agent tokens; docs/BENCHMARKS.md has the table for the defaults.");
   cmd->footer("\n" + accounting::sim_explained());
   cmd->add_option("--seed", setup->seed, "seed of every random draw (person, tasks, calls)")
       ->capture_default_str();

@@ -33,7 +33,7 @@ const std::vector<SimResult>& default_week() {
 TEST_CASE("sim: agency uses the week without denying the person, greedy denies them") {
   const auto setup = default_sim_setup();
   const auto& results = default_week();
-  REQUIRE(results.size() == 3);
+  REQUIRE(results.size() == 4);
   const auto& greedy = of(results, "greedy");
   const auto& fixed = of(results, "fixed");
   const auto& agency = of(results, "agency");
@@ -152,17 +152,86 @@ TEST_CASE("sim: a seed gives one week, another seed another") {
   CHECK((c.human_tokens != a.human_tokens || c.agent_tokens != a.agent_tokens));
 }
 
+TEST_CASE("sim: no policy leaves less unused than the oracle's bound, on any seed") {
+  // Seeds 1-80 in docs/BENCHMARKS.md (agency sim --seed N); a quarter of
+  // them here, so the sanitizer build stays quick.
+  for (std::uint64_t seed = 1; seed <= 80; seed += 4) {
+    auto setup = default_sim_setup();
+    setup.seed = seed;
+    const auto results = simulate(setup);
+    const auto& oracle = of(results, "oracle");
+    CAPTURE(seed);
+    CHECK(oracle.bound);
+    CHECK(oracle.human_denied == 0);
+    for (const auto& r : results) {
+      CAPTURE(r.policy);
+      CHECK(r.unused_total() >= oracle.unused_total());
+    }
+    // Its schedule keeps to the weekly limit and serves the same person.
+    for (const auto& w : oracle.weeks) CHECK(w.used <= w.limit);
+    CHECK(oracle.human_tokens == of(results, "agency").human_tokens);
+  }
+}
+
+// A day without the person (a Saturday, no weekend session).
+SimSetup quiet_day() {
+  auto s = default_sim_setup();
+  s.start = Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 28));
+  s.days = 1;
+  s.weekend_chance = 0;
+  return s;
+}
+
+TEST_CASE("sim: the oracle fills every step to both paces when the fleet can") {
+  const auto s = quiet_day();
+  REQUIRE(sim_human_trace(s).empty());
+  const auto oracle = simulate(s, SimPolicy::oracle);
+  // 4 agents x 2 calls of 60,000 per 10 minutes is more than the five-hour
+  // pace (133,333 a step), and a day's use is far from the weekly limit.
+  CHECK(oracle.unused_five_hour == 0);
+  CHECK(oracle.unused_seven_day == 0);
+  CHECK(oracle.agent_tokens == 144 * 133'333);
+  // The policies leave some.
+  CHECK(simulate(s, SimPolicy::agency).unused_total() > 0);
+}
+
+TEST_CASE("sim: the oracle is bound by the fleet's capacity per step and by the weekly budget") {
+  auto s = quiet_day();
+  s.agents = 1;
+  s.call_max_tokens = 20'000;  // 40,000 a step: past the weekly pace, short of the five-hour one
+  auto oracle = simulate(s, SimPolicy::oracle);
+  CHECK(oracle.unused_seven_day == 0);
+  // 144 steps x (133,333.3 - 40,000).
+  CHECK(oracle.unused_five_hour == 13'440'000);
+  CHECK(oracle.agent_tokens == 144 * 40'000);
+
+  // A weekly limit of 2,000,000 over a day: its pace is 1,984 a step; the
+  // budget fills that and spreads the rest evenly towards the five-hour pace.
+  s = quiet_day();
+  s.seven_day = 2'000'000;
+  oracle = simulate(s, SimPolicy::oracle);
+  CHECK(oracle.unused_seven_day == 0);
+  CHECK(oracle.agent_tokens >= 2'000'000 - 144);
+  CHECK(oracle.agent_tokens <= 2'000'000);
+  CHECK(oracle.unused_five_hour ==
+        doctest::Approx(144.0 * 4'000'000 * 600 / 18'000 - 2'000'000).epsilon(1e-6));
+}
+
 TEST_CASE("sim: the table and the JSON carry every policy") {
   auto setup = default_sim_setup();
   setup.days = 1;
   const auto results = simulate(setup);
   const auto table = sim_table(setup, results);
-  for (const char* policy : {"| greedy", "| fixed", "| agency"}) {
+  for (const char* policy : {"| greedy", "| fixed", "| agency", "| oracle"}) {
     CHECK(table.find(policy) != std::string::npos);
   }
   const auto json = nlohmann::json::parse(sim_json(setup, results));
-  REQUIRE(json["policies"].size() == 3);
+  REQUIRE(json["policies"].size() == 4);
   CHECK(json["policies"][2]["policy"] == "agency");
+  CHECK(json["policies"][2]["bound"] == false);
+  CHECK(json["policies"][3]["policy"] == "oracle");
+  CHECK(json["policies"][3]["bound"] == true);
+  CHECK(json["policies"][3]["unused_vs_oracle"] == 1.0);
   CHECK(json["policies"][2]["human_requests"] == results[2].human_requests);
   CHECK(json["setup"]["seven_day_limit"] == setup.seven_day);
   // One day from the reset is a part of a weekly window, and says so.
