@@ -318,7 +318,9 @@ TEST_CASE("cli: watch shows a brief published by a plain client as one readable 
   CHECK(std::count(out.begin(), out.end(), '\n') == 1);
 }
 
-TEST_CASE("cli: sim needs no server and prints the three policies as JSON, bad options exit 2") {
+TEST_CASE(
+    "cli: sim needs no server and prints the three policies and the oracle as JSON, bad options "
+    "exit 2") {
   test::TempDir dir;
   auto r = agency_cli({"sim", "--json", "--days", "2", "--seed", "7"}, "", dir);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
@@ -329,10 +331,18 @@ TEST_CASE("cli: sim needs no server and prints the three policies as JSON, bad o
   for (const auto& p : out.at("policies")) {
     policies.push_back(p.at("policy").get<std::string>());
     CHECK(p.at("human_requests").get<int>() > 0);
-    CHECK(p.at("unused_total").get<std::int64_t>() > 0);
+    // Two days of a week's budget: the oracle can fill every step, the
+    // policies do not.
+    if (!p.at("bound").get<bool>()) CHECK(p.at("unused_total").get<std::int64_t>() > 0);
   }
-  CHECK(policies == std::vector<std::string>{"greedy", "fixed", "agency"});
+  CHECK(policies == std::vector<std::string>{"greedy", "fixed", "agency", "oracle"});
   CHECK(out.at("policies").at(2).at("human_denied") == 0);
+  // The oracle is a bound: no policy leaves less unused.
+  const auto bound = out.at("policies").at(3).at("unused_total").get<std::int64_t>();
+  CHECK(out.at("policies").at(3).at("bound") == true);
+  for (const auto& p : out.at("policies")) {
+    CHECK(p.at("unused_total").get<std::int64_t>() >= bound);
+  }
 
   auto bad = agency_cli({"sim", "--days", "0"}, "", dir);
   CHECK(bad.exit_code == 2);
