@@ -7,7 +7,9 @@
 #include <random>
 #include <utility>
 
+#include "roles/accountant/ledger_io.hpp"
 #include "roles/accountant/settings.hpp"
+#include "runtime/limits.hpp"
 #include "runtime/localtime.hpp"
 
 namespace agency::accounting {
@@ -190,8 +192,17 @@ SimSetup default_sim_setup() {
 }
 
 std::vector<SimRequest> sim_human_trace(const SimSetup& s) {
-  std::mt19937_64 rng(mix(s.seed, 0));
   const Time end = sim_end(s);
+  if (s.person) {
+    std::vector<SimRequest> out;
+    for (const auto& q : *s.person) {
+      if (q.at >= s.start && q.at < end) out.push_back(q);
+    }
+    std::stable_sort(out.begin(), out.end(),
+                     [](const SimRequest& a, const SimRequest& b) { return a.at < b.at; });
+    return out;
+  }
+  std::mt19937_64 rng(mix(s.seed, 0));
   const std::string& zone = s.policy.time_zone;
   const auto first = to_local(s.start, zone);
   std::vector<SimRequest> out;
@@ -216,7 +227,7 @@ std::vector<SimRequest> sim_human_trace(const SimSetup& s) {
            m += draw(rng, s.human_min_gap_minutes, s.human_max_gap_minutes)) {
         const Time at = *midnight + minutes(m) + seconds(draw(rng, 0, 59));
         const auto tokens = draw(rng, s.human_min_tokens, s.human_max_tokens);
-        if (at >= s.start && at < end) out.push_back({at, tokens});
+        if (at >= s.start && at < end) out.push_back({at, tokens, {}});
       }
     }
   }
@@ -480,6 +491,124 @@ std::vector<SimResult> simulate(const SimSetup& setup) {
   return out;
 }
 
+std::int64_t PersonTrace::tokens() const {
+  std::int64_t sum = 0;
+  for (const auto& q : requests) sum = sat_add(sum, q.tokens);
+  return sum;
+}
+
+PersonTrace export_person_trace(const Ledger& ledger, std::string_view account, Time now,
+                                bool* complete) {
+  PersonTrace t;
+  t.account = ledger.account_of(account);
+  const Span current = ledger.window(t.account, Window::seven_day, now).span;
+  const auto entries = ledger.entries(t.account);
+  const bool any_before = !entries.empty() && entries.front()->at < current.start;
+  t.span = any_before ? ledger
+                            .window(t.account, Window::seven_day,
+                                    current.start - std::chrono::microseconds(1))
+                            .span
+                      : Span{current.start, now};
+  if (complete != nullptr) *complete = any_before;
+  // The limits as they stand now (configured, plan or calibrated).
+  t.five_hour = ledger.window(t.account, Window::five_hour, now).limit;
+  t.seven_day = ledger.window(t.account, Window::seven_day, now).limit;
+  for (const Entry* e : entries) {
+    if (!e->human || e->at < t.span.start || e->at >= t.span.end) continue;
+    t.requests.push_back({e->at, e->tokens.counted(), e->model});
+  }
+  return t;
+}
+
+namespace {
+constexpr const char* kTraceFormat = "agency-person-trace/1";
+}  // namespace
+
+std::string person_trace_json(const PersonTrace& t) {
+  nlohmann::json requests = nlohmann::json::array();
+  for (const auto& q : t.requests) {
+    requests.push_back({{"at", rfc3339(q.at)}, {"tokens", q.tokens}, {"model", q.model}});
+  }
+  return nlohmann::json{{"format", kTraceFormat},
+                        {"account", t.account},
+                        {"from", rfc3339(t.span.start)},
+                        {"to", rfc3339(t.span.end)},
+                        {"five_hour_limit", t.five_hour},
+                        {"seven_day_limit", t.seven_day},
+                        {"requests", requests}}
+      .dump(1);
+}
+
+Result<PersonTrace> parse_person_trace(std::string_view text) {
+  using nlohmann::json;
+  auto bad = [](const std::string& why) {
+    return make_error(errc::bad_payload, "not a person trace (" + std::string(kTraceFormat) +
+                                             ", from agency usage --export-person-trace): " + why);
+  };
+  const json in = json::parse(text, nullptr, false);
+  if (in.is_discarded() || !in.is_object()) return bad("not a JSON object");
+  if (in.value("format", json()) != kTraceFormat) {
+    return bad("\"format\" is not \"" + std::string(kTraceFormat) + "\"");
+  }
+  auto time_of = [](const json& v) -> std::optional<Time> {
+    if (!v.is_string()) return std::nullopt;
+    auto t = limits::parse_rfc3339(v.get<std::string>());
+    if (!t) return std::nullopt;
+    return *t;
+  };
+  auto count = [](const json& v) -> std::optional<std::int64_t> {
+    if (!v.is_number_integer()) return std::nullopt;
+    const auto n = v.get<std::int64_t>();
+    if (n < 0 || n > kMaxTokens) return std::nullopt;
+    return n;
+  };
+  PersonTrace t;
+  if (!in.value("account", json()).is_string()) return bad("\"account\" is not a string");
+  t.account = in["account"].get<std::string>();
+  const auto from = time_of(in.value("from", json()));
+  const auto to = time_of(in.value("to", json()));
+  if (!from || !to) return bad("\"from\" and \"to\" must be RFC 3339 times");
+  if (*to <= *from || *to - *from > hours(24 * 28)) {
+    return bad("\"to\" must be after \"from\", by at most 28 days");
+  }
+  t.span = Span{*from, *to};
+  for (const char* key : {"five_hour_limit", "seven_day_limit"}) {
+    const auto n = count(in.value(key, json(0)));
+    if (!n) return bad(std::string("\"") + key + "\" is not a token count");
+    (std::string_view(key) == "five_hour_limit" ? t.five_hour : t.seven_day) = *n;
+  }
+  const json requests = in.value("requests", json());
+  if (!requests.is_array()) return bad("\"requests\" is not a list");
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const json& q = requests[i];
+    const std::string where = "request " + std::to_string(i + 1);
+    if (!q.is_object()) return bad(where + " is not an object");
+    const auto at = time_of(q.value("at", json()));
+    if (!at || *at < *from || *at >= *to) {
+      return bad(where + ": \"at\" is not an RFC 3339 time within from..to");
+    }
+    const auto tokens = count(q.value("tokens", json()));
+    if (!tokens) return bad(where + ": \"tokens\" is not a token count");
+    const json model = q.value("model", json(""));
+    if (!model.is_string()) return bad(where + ": \"model\" is not a string");
+    t.requests.push_back({*at, *tokens, model.get<std::string>()});
+  }
+  std::stable_sort(t.requests.begin(), t.requests.end(),
+                   [](const SimRequest& a, const SimRequest& b) { return a.at < b.at; });
+  return t;
+}
+
+void use_person_trace(SimSetup& s, const PersonTrace& t, const std::string& from) {
+  s.person = t.requests;
+  s.person_from = from + " (account " + t.account + ")";
+  s.start = t.span.start;
+  const auto length = t.span.end - t.span.start;
+  s.days = static_cast<int>(
+      std::max<std::int64_t>(1, (length + hours(24) - std::chrono::seconds(1)) / hours(24)));
+  if (t.five_hour > 0) s.five_hour = t.five_hour;
+  if (t.seven_day > 0) s.seven_day = t.seven_day;
+}
+
 std::string sim_table(const SimSetup& s, const std::vector<SimResult>& results) {
   std::string out = sim_parameters(s) + "\n";
 
@@ -555,33 +684,35 @@ std::string sim_table(const SimSetup& s, const std::vector<SimResult>& results) 
 
 std::string sim_json(const SimSetup& s, const std::vector<SimResult>& results) {
   const auto& p = s.policy;
-  nlohmann::json setup = {{"seed", s.seed},
-                          {"days", s.days},
-                          {"start", rfc3339(s.start)},
-                          {"step_minutes", s.step.count()},
-                          {"unused_step_minutes", s.unused_step.count()},
-                          {"five_hour_limit", s.five_hour},
-                          {"seven_day_limit", s.seven_day},
-                          {"human",
-                           {{"time_zone", p.time_zone},
-                            {"weekday_sessions", {"09:00-12:30", "13:30-18:00"}},
-                            {"session_jitter_minutes", s.session_jitter_minutes},
-                            {"weekend_chance", s.weekend_chance},
-                            {"gap_minutes", {s.human_min_gap_minutes, s.human_max_gap_minutes}},
-                            {"request_tokens", {s.human_min_tokens, s.human_max_tokens}}}},
-                          {"fleet",
-                           {{"agents", s.agents},
-                            {"call_tokens", {s.call_min_tokens, s.call_max_tokens}},
-                            {"task_tokens", {s.task_min_tokens, s.task_max_tokens}}}},
-                          {"agency_policy",
-                           {{"priority", "batch"},
-                            {"reserve", p.reserve},
-                            {"burst", p.burst},
-                            {"night", hhmm(p.night_from_minute) + "-" + hhmm(p.night_to_minute)},
-                            {"night_weight", p.night_weight},
-                            {"release_five_hour_minutes", p.release_five_hour_minutes},
-                            {"release_seven_day_minutes", p.release_seven_day_minutes},
-                            {"human_idle_minutes", p.human_idle_minutes}}}};
+  nlohmann::json setup = {
+      {"seed", s.seed},
+      {"days", s.days},
+      {"start", rfc3339(s.start)},
+      {"step_minutes", s.step.count()},
+      {"unused_step_minutes", s.unused_step.count()},
+      {"five_hour_limit", s.five_hour},
+      {"seven_day_limit", s.seven_day},
+      {"human",
+       {{"time_zone", p.time_zone},
+        {"weekday_sessions", {"09:00-12:30", "13:30-18:00"}},
+        {"session_jitter_minutes", s.session_jitter_minutes},
+        {"weekend_chance", s.weekend_chance},
+        {"gap_minutes", {s.human_min_gap_minutes, s.human_max_gap_minutes}},
+        {"request_tokens", {s.human_min_tokens, s.human_max_tokens}},
+        {"person_trace", s.person ? nlohmann::json(s.person_from) : nlohmann::json(nullptr)}}},
+      {"fleet",
+       {{"agents", s.agents},
+        {"call_tokens", {s.call_min_tokens, s.call_max_tokens}},
+        {"task_tokens", {s.task_min_tokens, s.task_max_tokens}}}},
+      {"agency_policy",
+       {{"priority", "batch"},
+        {"reserve", p.reserve},
+        {"burst", p.burst},
+        {"night", hhmm(p.night_from_minute) + "-" + hhmm(p.night_to_minute)},
+        {"night_weight", p.night_weight},
+        {"release_five_hour_minutes", p.release_five_hour_minutes},
+        {"release_seven_day_minutes", p.release_seven_day_minutes},
+        {"human_idle_minutes", p.human_idle_minutes}}}};
   nlohmann::json policies = nlohmann::json::array();
   const auto* bound = find(results, "oracle");
   for (const auto& r : results) {
@@ -645,16 +776,33 @@ std::string sim_parameters(const SimSetup& s) {
                              p.release_five_hour_minutes == defaults.release_five_hour_minutes &&
                              p.release_seven_day_minutes == defaults.release_seven_day_minutes &&
                              p.human_idle_minutes == defaults.human_idle_minutes;
+  char person[800];
+  if (s.person) {
+    std::snprintf(person, sizeof person,
+                  "  Person: replayed from %s: %zu requests, %s tokens, %.0f%% of the weekly\n"
+                  "    limit (the drawn person's parameters do not apply).\n",
+                  s.person_from.c_str(), trace.size(), thousands(human).c_str(),
+                  pct(human, s.seven_day * s.days / 7));
+  } else {
+    std::snprintf(
+        person, sizeof person,
+        "  Person (%s): weekdays 09:00-12:30 and 13:30-18:00, each edge moved by up to %d min;\n"
+        "    a weekend day has one 30-90 min session starting 10:00-20:00 with chance %.2f;\n"
+        "    in a session a request every %d-%d min (plus 0-59 s) of %s-%s counted tokens,\n"
+        "    uniform. With seed %llu: %zu requests, %s tokens, %.0f%% of the weekly limit.\n",
+        p.time_zone.empty() ? "local time" : p.time_zone.c_str(), s.session_jitter_minutes,
+        s.weekend_chance, s.human_min_gap_minutes, s.human_max_gap_minutes,
+        thousands(s.human_min_tokens).c_str(), thousands(s.human_max_tokens).c_str(),
+        static_cast<unsigned long long>(s.seed), trace.size(), thousands(human).c_str(),
+        pct(human, s.seven_day * s.days / 7));
+  }
   char buf[2400];
   std::snprintf(
       buf, sizeof buf,
       "  start %s, the account's weekly reset (%d days: %s).\n"
       "  Limits: five_hour %s and seven_day %s counted tokens; the week's limit is %.1f\n"
       "    five-hour windows of the %.1f a week holds, so it binds.\n"
-      "  Person (%s): weekdays 09:00-12:30 and 13:30-18:00, each edge moved by up to %d min;\n"
-      "    a weekend day has one 30-90 min session starting 10:00-20:00 with chance %.2f;\n"
-      "    in a session a request every %d-%d min (plus 0-59 s) of %s-%s counted tokens,\n"
-      "    uniform. With seed %llu: %zu requests, %s tokens, %.0f%% of the weekly limit.\n"
+      "%s"
       "  Fleet: %d agents, each at most one call per %lld min of %s-%s counted tokens: at\n"
       "    full speed %.1f weekly limits a week. A backlog of tasks of %s-%s counted tokens,\n"
       "    worked in order, more than any policy finishes.\n"
@@ -663,15 +811,10 @@ std::string sim_parameters(const SimSetup& s) {
       "  Unused area step %lld min. Random draws: std::mt19937_64 streams seeded from --seed.\n",
       rfc3339(s.start).c_str(), s.days, s.days % 7 == 0 ? "whole weekly windows" : "partly",
       thousands(s.five_hour).c_str(), thousands(s.seven_day).c_str(),
-      static_cast<double>(s.seven_day) / static_cast<double>(s.five_hour), per_window,
-      p.time_zone.empty() ? "local time" : p.time_zone.c_str(), s.session_jitter_minutes,
-      s.weekend_chance, s.human_min_gap_minutes, s.human_max_gap_minutes,
-      thousands(s.human_min_tokens).c_str(), thousands(s.human_max_tokens).c_str(),
-      static_cast<unsigned long long>(s.seed), trace.size(), thousands(human).c_str(),
-      pct(human, s.seven_day * s.days / 7), s.agents, static_cast<long long>(s.step.count()),
-      thousands(s.call_min_tokens).c_str(), thousands(s.call_max_tokens).c_str(),
-      fleet_week / static_cast<double>(s.seven_day), thousands(s.task_min_tokens).c_str(),
-      thousands(s.task_max_tokens).c_str(),
+      static_cast<double>(s.seven_day) / static_cast<double>(s.five_hour), per_window, person,
+      s.agents, static_cast<long long>(s.step.count()), thousands(s.call_min_tokens).c_str(),
+      thousands(s.call_max_tokens).c_str(), fleet_week / static_cast<double>(s.seven_day),
+      thousands(s.task_min_tokens).c_str(), thousands(s.task_max_tokens).c_str(),
       as_configured ? "the config defaults" : "changed by the options", p.reserve, p.burst,
       hhmm(p.night_from_minute).c_str(), hhmm(p.night_to_minute).c_str(), p.night_weight,
       p.release_five_hour_minutes, p.release_seven_day_minutes, p.human_idle_minutes,

@@ -2,7 +2,9 @@
 // agent backlog against one account's limits, under no accountant, a fixed pace and agency's rules,
 // beside the oracle's bound.
 // Needs no server and no config: the accountant's code runs in process.
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 
 #include "roles/accountant/commands.hpp"
@@ -30,26 +32,29 @@ void add_sim_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--seed", setup->seed, "seed of every random draw (person, tasks, calls)")
       ->capture_default_str();
   auto start = std::make_shared<std::string>(accounting::rfc3339(setup->start));
-  cmd->add_option("--start", *start,
-                  "first moment replayed, RFC 3339; it is the account's weekly reset too")
-      ->check(
-          [](const std::string& v) -> std::string {
-            return limits::parse_rfc3339(v) ? "" : "not an RFC 3339 time (2026-11-26T18:00:00Z)";
-          },
-          "TIME")
-      ->capture_default_str();
-  cmd->add_option("--days", setup->days, "days to replay from the weekly reset")
-      ->check(CLI::Range(1, 28))
-      ->capture_default_str();
+  auto* start_opt =
+      cmd->add_option("--start", *start,
+                      "first moment replayed, RFC 3339; it is the account's weekly reset too")
+          ->check(
+              [](const std::string& v) -> std::string {
+                return limits::parse_rfc3339(v) ? ""
+                                                : "not an RFC 3339 time (2026-11-26T18:00:00Z)";
+              },
+              "TIME")
+          ->capture_default_str();
+  auto* days_opt = cmd->add_option("--days", setup->days, "days to replay from the weekly reset")
+                       ->check(CLI::Range(1, 28))
+                       ->capture_default_str();
   cmd->add_option("--agents", setup->agents, "agents in the fleet")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  cmd->add_option("--five-hour", setup->five_hour, "five-hour limit, counted tokens")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  cmd->add_option("--seven-day", setup->seven_day, "weekly limit, counted tokens")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  auto* five_opt =
+      cmd->add_option("--five-hour", setup->five_hour, "five-hour limit, counted tokens")
+          ->check(CLI::PositiveNumber)
+          ->capture_default_str();
+  auto* seven_opt = cmd->add_option("--seven-day", setup->seven_day, "weekly limit, counted tokens")
+                        ->check(CLI::PositiveNumber)
+                        ->capture_default_str();
   cmd->add_option("--reserve", setup->policy.reserve,
                   "agency rules: share of each window kept for the person")
       ->check(CLI::Range(0.0, 0.9))
@@ -74,9 +79,31 @@ void add_sim_command(CLI::App& app, GlobalOptions& global) {
                   "agency rules: minutes the person must be idle before the release")
       ->check(CLI::Range(0, 1440))
       ->capture_default_str();
+  auto trace_file = std::make_shared<std::string>();
+  auto* trace_opt =
+      cmd->add_option("--person-trace", *trace_file,
+                      "replay a real person's week instead of the drawn one: a file written by "
+                      "`agency usage --export-person-trace` (its week and, where known, its "
+                      "limits; --five-hour and --seven-day still override those)")
+          ->type_name("FILE")
+          ->excludes(start_opt)
+          ->excludes(days_opt);
   cmd->add_flag("--json", global.json, "print the setup and the results as JSON");
-  cmd->callback([&global, setup, start] {
+  cmd->callback([&global, setup, start, trace_file, trace_opt, five_opt, seven_opt] {
     setup->start = *limits::parse_rfc3339(*start);
+    if (trace_opt->count() > 0) {
+      std::ifstream in(*trace_file, std::ios::binary);
+      if (!in) fail(make_error(errc::config, "cannot read the person trace " + *trace_file));
+      const std::string text((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+      auto trace = accounting::parse_person_trace(text);
+      if (!trace) fail(make_error(errc::config, *trace_file + ": " + trace.error().message));
+      const auto five_hour = setup->five_hour;
+      const auto seven_day = setup->seven_day;
+      accounting::use_person_trace(*setup, *trace, *trace_file);
+      if (five_opt->count() > 0) setup->five_hour = five_hour;
+      if (seven_opt->count() > 0) setup->seven_day = seven_day;
+    }
     const auto results = accounting::simulate(*setup);
     std::cout << (global.json ? accounting::sim_json(*setup, results) + "\n"
                               : accounting::sim_table(*setup, results));

@@ -16,6 +16,8 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "agency/v1/usage.pb.h"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
@@ -26,6 +28,7 @@
 #include "roles/accountant/ledger_io.hpp"
 #include "roles/accountant/report.hpp"
 #include "roles/accountant/settings.hpp"
+#include "roles/accountant/sim.hpp"
 #include "runtime/command_line.hpp"
 #include "runtime/process.hpp"
 
@@ -41,6 +44,7 @@ struct UsageOptions {
   int days = 7;
   std::string chart;
   std::string account;
+  std::string person_trace;  // --export-person-trace FILE
 };
 
 struct StatuslineOptions {
@@ -118,6 +122,39 @@ Result<catalog::UsageView> console_usage(Connection& connection, const config::C
 
 namespace {
 
+// --export-person-trace: the person's last complete week (or the current one
+// so far) as `agency sim --person-trace` reads it.
+void export_trace(const GlobalOptions& global, const accounting::Ledger& ledger,
+                  const UsageOptions& opts, Clock::time_point now) {
+  bool complete = false;
+  const auto trace = accounting::export_person_trace(ledger, opts.account, now, &complete);
+  {
+    std::ofstream out(opts.person_trace, std::ios::binary | std::ios::trunc);
+    out << accounting::person_trace_json(trace) << "\n";
+    out.close();
+    if (!out) fail(make_error(errc::io, "cannot write the person trace to " + opts.person_trace));
+  }
+  if (global.json) {
+    nlohmann::json j = {{"file", opts.person_trace},
+                        {"account", trace.account},
+                        {"from", accounting::rfc3339(trace.span.start)},
+                        {"to", accounting::rfc3339(trace.span.end)},
+                        {"complete_week", complete},
+                        {"requests", trace.requests.size()},
+                        {"tokens", trace.tokens()}};
+    std::cout << text::terminal_safe_json(j.dump()) << "\n";
+    return;
+  }
+  std::cout << text::terminal_safe(
+      "wrote " + std::to_string(trace.requests.size()) + " requests of the person (" +
+      accounting::thousands(trace.tokens()) + " counted tokens) of account " + trace.account +
+      ", " +
+      (complete ? "the week " : "the current week so far (the ledger holds no complete one), ") +
+      accounting::rfc3339(trace.span.start) + " to " + accounting::rfc3339(trace.span.end) +
+      ", to " + opts.person_trace + "\nreplay it: agency sim --person-trace " + opts.person_trace +
+      "\n");
+}
+
 void run_usage(const GlobalOptions& global, const UsageOptions& opts) {
   const auto cfg = usage_config(global);
   const auto& settings = config::accountant(cfg);
@@ -137,6 +174,10 @@ void run_usage(const GlobalOptions& global, const UsageOptions& opts) {
       cfg.limits.usage_bytes));
   if (shown) std::cerr << "\r\033[K" << std::flush;
   const auto now = Clock::now();
+  if (!opts.person_trace.empty()) {
+    export_trace(global, ledger, opts, now);
+    return;
+  }
   auto report = accounting::build_report(ledger, now, opts.days, opts.account);
   if (!opts.chart.empty()) {
     write_chart(opts.chart, accounting::chart_svg(ledger, now, opts.days, opts.account));
@@ -224,7 +265,8 @@ constexpr const char* kUsageHelp =
     "Examples:\n"
     "  agency usage\n"
     "  agency usage --json --days 30\n"
-    "  agency usage --chart usage.svg --days 7 --account work";
+    "  agency usage --chart usage.svg --days 7 --account work\n"
+    "  agency usage --export-person-trace week.json && agency sim --person-trace week.json";
 
 constexpr const char* kStatuslineHelp =
     "Claude Code runs its statusLine command on every update with a JSON object on\n"
@@ -262,6 +304,11 @@ void add_usage_command(CLI::App& app, GlobalOptions& global) {
       ->type_name("FILE");
   cmd->add_option("--account", opts->account, "only this account of accountant.accounts")
       ->type_name("NAME");
+  cmd->add_option("--export-person-trace", opts->person_trace,
+                  "write the person's own requests of the last complete weekly window (of "
+                  "--account, else the first) to FILE, for `agency sim --person-trace FILE`; "
+                  "no report")
+      ->type_name("FILE");
   cmd->add_flag("--json", global.json, "print the report as JSON");
   cmd->callback([&global, opts, cmd] {
     if (cmd->get_subcommands().empty()) run_usage(global, *opts);

@@ -29,6 +29,7 @@
 #include "roles/accountant/ledger_io.hpp"
 #include "roles/accountant/settings.hpp"
 #include "runtime/config.hpp"
+#include "runtime/limits.hpp"
 #include "runtime/localtime.hpp"
 #include "tests/support/model_server.hpp"
 #include "tests/support/pipeline.hpp"
@@ -541,6 +542,80 @@ TEST_CASE("accountant: the usage endpoint's utilisation calibrates the limit") {
   CHECK(weekly.span.end - weekly.span.start == std::chrono::hours(24 * 7));
   // The week ends at the reset the endpoint gave.
   CHECK(accounting::rfc3339(weekly.span.end) == reset);
+}
+
+TEST_CASE("accountant: the person's exported week replays in agency sim to the same totals") {
+  Pipeline p(kScenario, {},
+             "accountant:\n  time_zone: UTC\n  accounts:\n    - name: me\n      plan: max5\n");
+  // The person twice a day over the past two weeks, an agent beside them.
+  const auto now = std::chrono::system_clock::now();
+  std::vector<std::pair<std::chrono::system_clock::time_point, std::int64_t>> human;
+  for (int half_days = 2; half_days <= 28; ++half_days) {
+    const auto at = now - std::chrono::hours(12) * half_days;
+    const std::int64_t tokens = 1000 + 37 * half_days;
+    v1::UsageSample s;
+    s.set_id("tx:person-" + std::to_string(half_days));
+    s.set_engine("claude");
+    s.set_model("claude-sonnet-4-5");
+    s.set_account("me");
+    s.set_input_tokens(tokens);
+    s.set_source("transcript");
+    *s.mutable_at() = to_timestamp(at);
+    REQUIRE(
+        p.connection()
+            .js_publish(subjects::usage("claude", subjects::kHumanUsage), codec::encode(s), s.id())
+            .ok());
+    human.emplace_back(at, tokens);
+  }
+  publish_agent_usage(p, "u-agent-1", 50'000);
+
+  const auto file = p.dir() / "week.json";
+  auto exported =
+      test::run({bin("agency"), "--config", (p.dir() / "agency.yaml").string(), "--nats",
+                 p.server().url(), "usage", "--export-person-trace", file.string(), "--json"},
+                {}, 60s);
+  REQUIRE_MESSAGE(exported.exit_code == 0, exported.err);
+  const auto summary = nlohmann::json::parse(exported.out);
+  CHECK(summary.at("account") == "me");
+  CHECK(summary.at("complete_week") == true);
+  const auto from = *limits::parse_rfc3339(summary.at("from").get<std::string>());
+  const auto to = *limits::parse_rfc3339(summary.at("to").get<std::string>());
+  CHECK(to - from == std::chrono::hours(24 * 7));
+  // What the person used in that week, by the samples published.
+  int requests = 0;
+  std::int64_t tokens = 0;
+  for (const auto& [at, n] : human) {
+    if (at >= from && at < to) {
+      ++requests;
+      tokens += n;
+    }
+  }
+  REQUIRE(requests >= 13);
+  CHECK(summary.at("requests") == requests);
+  CHECK(summary.at("tokens") == tokens);
+
+  auto sim = test::run({bin("agency"), "sim", "--person-trace", file.string(), "--json"}, {}, 60s);
+  REQUIRE_MESSAGE(sim.exit_code == 0, sim.err);
+  const auto out = nlohmann::json::parse(sim.out);
+  CHECK(out.at("setup").at("start") == summary.at("from"));
+  CHECK(out.at("setup").at("days") == 7);
+  CHECK(out.at("setup").at("human").at("person_trace").get<std::string>().find("week.json") !=
+        std::string::npos);
+  for (const auto& policy : out.at("policies")) {
+    CAPTURE(policy.at("policy"));
+    CHECK(policy.at("human_requests") == requests);
+    if (policy.at("human_denied") == 0) CHECK(policy.at("human_tokens") == tokens);
+  }
+  CHECK(out.at("policies").at(2).at("human_denied") == 0);       // agency
+  CHECK(out.at("policies").at(3).at("human_tokens") == tokens);  // the oracle
+
+  // A file that is not a trace: a clear error, exit 2, nothing printed.
+  std::ofstream(p.dir() / "bad.json") << "{\"format\": \"something else\"}";
+  auto bad =
+      test::run({bin("agency"), "sim", "--person-trace", (p.dir() / "bad.json").string()}, {}, 60s);
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("not a person trace") != std::string::npos);
+  CHECK(bad.out.empty());
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <string>
@@ -14,6 +15,8 @@
 
 namespace agency::accounting {
 namespace {
+
+using namespace std::chrono_literals;
 
 const SimResult& of(const std::vector<SimResult>& results, const std::string& policy) {
   for (const auto& r : results) {
@@ -215,6 +218,98 @@ TEST_CASE("sim: the oracle is bound by the fleet's capacity per step and by the 
   CHECK(oracle.agent_tokens <= 2'000'000);
   CHECK(oracle.unused_five_hour ==
         doctest::Approx(144.0 * 4'000'000 * 600 / 18'000 - 2'000'000).epsilon(1e-6));
+}
+
+TEST_CASE("sim: a person trace goes to JSON and back unchanged, and bad ones say what is wrong") {
+  PersonTrace t;
+  t.account = "work";
+  t.span = Span{Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 19)) + 18h,
+                Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 26)) + 18h};
+  t.five_hour = 4'000'000;
+  t.seven_day = 40'000'000;
+  t.requests = {{t.span.start + 90min, 12'000, "claude-opus-4-1"},
+                {t.span.start + 26h, 3'500, "claude-sonnet-4-5"}};
+  auto back = parse_person_trace(person_trace_json(t));
+  REQUIRE_MESSAGE(back.ok(), back.error().message);
+  CHECK(back->account == "work");
+  CHECK(back->span.start == t.span.start);
+  CHECK(back->span.end == t.span.end);
+  CHECK(back->five_hour == 4'000'000);
+  CHECK(back->seven_day == 40'000'000);
+  REQUIRE(back->requests.size() == 2);
+  CHECK(back->requests[1].at == t.requests[1].at);
+  CHECK(back->requests[1].tokens == 3'500);
+  CHECK(back->requests[0].model == "claude-opus-4-1");
+  CHECK(back->tokens() == 15'500);
+
+  auto json = nlohmann::json::parse(person_trace_json(t));
+  auto refused = [&](const std::function<void(nlohmann::json&)>& change) {
+    auto j = json;
+    change(j);
+    auto r = parse_person_trace(j.dump());
+    REQUIRE_FALSE(r.ok());
+    return r.error().message;
+  };
+  CHECK(refused([](auto& j) { j["format"] = "v2"; }).find("\"format\"") != std::string::npos);
+  CHECK(refused([](auto& j) { j["to"] = j["from"]; }).find("after") != std::string::npos);
+  CHECK(refused([](auto& j) { j["requests"][1]["tokens"] = -5; }).find("request 2") !=
+        std::string::npos);
+  CHECK(refused([](auto& j) {
+          j["requests"][0]["at"] = "2026-12-30T00:00:00Z";
+        }).find("within from..to") != std::string::npos);
+  CHECK(refused([](auto& j) { j["seven_day_limit"] = "many"; }).find("seven_day_limit") !=
+        std::string::npos);
+  CHECK_FALSE(parse_person_trace("not json").ok());
+}
+
+TEST_CASE("sim: the exported week is the person's last complete one, the fleet left out") {
+  // One account, its weekly reset Thursday 18:00 UTC.
+  config::Accountant cfg;
+  cfg.enabled = true;
+  cfg.time_zone = "UTC";
+  config::Account account;
+  account.name = "sim";
+  account.five_hour = 4'000'000;
+  account.seven_day = 40'000'000;
+  account.reset_weekday = 4;
+  account.reset_hour = 18;
+  cfg.accounts = {account};
+  Ledger ledger(cfg);
+  const Time reset = Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 26)) + 18h;
+  auto add = [&](const std::string& id, Time at, std::int64_t tokens, bool human) {
+    Entry e;
+    e.id = id;
+    e.at = at;
+    e.account = "sim";
+    e.model = "claude-sonnet-4-5";
+    e.human = human;
+    e.tokens.input = tokens;
+    REQUIRE(ledger.add(e));
+  };
+  add("h-before", reset - 8 * 24h, 1'000, true);  // the week before last
+  add("h-1", reset - 6 * 24h, 2'000, true);
+  add("h-2", reset - 1h, 3'000, true);
+  add("a-1", reset - 2h, 50'000, false);
+  add("h-now", reset + 1h, 4'000, true);  // this week, not complete
+  bool complete = false;
+  auto t = export_person_trace(ledger, "sim", reset + 2h, &complete);
+  CHECK(complete);
+  CHECK(t.span.start == reset - 7 * 24h);
+  CHECK(t.span.end == reset);
+  REQUIRE(t.requests.size() == 2);
+  CHECK(t.tokens() == 5'000);
+
+  // Replayed, the person is that week's, and every policy meets them.
+  auto setup = default_sim_setup();
+  use_person_trace(setup, t, "week.json");
+  CHECK(setup.start == t.span.start);
+  CHECK(setup.days == 7);
+  for (const auto& r : simulate(setup)) {
+    CAPTURE(r.policy);
+    CHECK(r.human_requests == 2);
+    CHECK(r.human_tokens == 5'000);
+  }
+  CHECK(sim_table(setup, simulate(setup)).find("replayed from week.json") != std::string::npos);
 }
 
 TEST_CASE("sim: the table and the JSON carry every policy") {
