@@ -22,7 +22,8 @@ using std::chrono::seconds;
 namespace {
 
 constexpr const char* kAccount = "sim";
-constexpr const char* kModel = "claude-sonnet-4-5";
+constexpr const char* kSonnet = "claude-sonnet-4-5";
+constexpr const char* kOpus = "claude-opus-4-1";
 constexpr const char* kRoles[] = {"builder", "reviewer", "planner", "scout"};
 
 // Seeds for the separate streams (person, tasks, each agent): splitmix64,
@@ -45,16 +46,24 @@ double unit(std::mt19937_64& rng) {
   return static_cast<double>(rng() >> 11) * 0x1.0p-53;  // [0, 1)
 }
 
+// Sonnet with chance `sonnet_share`, else Opus; no draw when it is sure.
+std::string model_of(std::mt19937_64& rng, double sonnet_share) {
+  if (sonnet_share >= 1) return kSonnet;
+  if (sonnet_share <= 0) return kOpus;
+  return unit(rng) < sonnet_share ? kSonnet : kOpus;
+}
+
 Time sim_end(const SimSetup& s) { return s.start + hours(24) * s.days; }
 
 double seconds_of(Time::duration d) { return duration<double>(d).count(); }
 
 // Whether `tokens` more fit under the limit of every enforced window the
 // model counts toward; else the latest reset among those that refuse.
-std::optional<Time> over_limit(const std::vector<WindowState>& ws, std::int64_t tokens) {
+std::optional<Time> over_limit(const std::vector<WindowState>& ws, std::int64_t tokens,
+                               std::string_view model) {
   std::optional<Time> reset;
   for (const auto& w : ws) {
-    if (w.limit <= 0 || !counts_toward(w.window, kModel)) continue;
+    if (w.limit <= 0 || !counts_toward(w.window, model)) continue;
     if (sat_add(sat_add(w.used(), w.leased), tokens) > w.limit) {
       reset = reset ? std::max(*reset, w.span.end) : w.span.end;
     }
@@ -68,21 +77,22 @@ struct Decision {
 };
 
 // Greedy: anything that fits goes; a refusal names the reset.
-Decision greedy(const std::vector<WindowState>& ws, std::int64_t tokens) {
-  if (auto reset = over_limit(ws, tokens)) return {false, *reset};
+Decision greedy(const std::vector<WindowState>& ws, std::int64_t tokens, std::string_view model) {
+  if (auto reset = over_limit(ws, tokens, model)) return {false, *reset};
   return {};
 }
 
 // Fixed pace: the fleet's own use in every window at most limit x the
 // elapsed share of it, and the limit.
-Decision fixed(const std::vector<WindowState>& ws, std::int64_t tokens, Time now) {
+Decision fixed(const std::vector<WindowState>& ws, std::int64_t tokens, Time now,
+               std::string_view model) {
   Decision d;
-  if (auto reset = over_limit(ws, tokens)) {
+  if (auto reset = over_limit(ws, tokens, model)) {
     d.go = false;
     d.retry = *reset;
   }
   for (const auto& w : ws) {
-    if (w.limit <= 0 || !counts_toward(w.window, kModel)) continue;
+    if (w.limit <= 0 || !counts_toward(w.window, model)) continue;
     const double length = seconds_of(w.span.end - w.span.start);
     const double share = std::clamp(seconds_of(now - w.span.start) / length, 0.0, 1.0);
     const double need = static_cast<double>(sat_add(w.agents, tokens));
@@ -97,8 +107,8 @@ Decision fixed(const std::vector<WindowState>& ws, std::int64_t tokens, Time now
 }
 
 Decision agency(const config::Accountant& cfg, const std::vector<WindowState>& ws,
-                std::int64_t tokens, Time now) {
-  const Verdict v = decide(cfg, ws, Ask{Priority::batch, tokens, kModel}, now);
+                std::int64_t tokens, Time now, std::string_view model) {
+  const Verdict v = decide(cfg, ws, Ask{Priority::batch, tokens, std::string(model)}, now);
   if (v.granted) return {};
   return {false, v.retry_at.value_or(now)};
 }
@@ -107,8 +117,10 @@ struct Agent {
   std::string id;
   std::string role;
   std::mt19937_64 rng;
+  std::mt19937_64 model_rng;  // its calls' models, a stream of their own
   Time next;
   std::int64_t call = 0;  // the size of the call it is about to make
+  std::string model;      // and its model
   std::string task;
   std::int64_t task_left = 0;
 };
@@ -162,8 +174,10 @@ std::string times(double x) {
 double SimWeek::utilization() const { return pct(used, limit); }
 double SimResult::unused_five_hour_pct() const { return pct(unused_five_hour, offered_five_hour); }
 double SimResult::unused_seven_day_pct() const { return pct(unused_seven_day, offered_seven_day); }
+double SimResult::unused_sonnet_pct() const { return pct(unused_sonnet, offered_sonnet); }
 double SimResult::unused_total_pct() const {
-  return pct(unused_total(), sat_add(offered_five_hour, offered_seven_day));
+  return pct(unused_total(),
+             sat_add(sat_add(offered_five_hour, offered_seven_day), offered_sonnet));
 }
 
 std::string_view sim_policy_name(SimPolicy p) {
@@ -227,12 +241,15 @@ std::vector<SimRequest> sim_human_trace(const SimSetup& s) {
            m += draw(rng, s.human_min_gap_minutes, s.human_max_gap_minutes)) {
         const Time at = *midnight + minutes(m) + seconds(draw(rng, 0, 59));
         const auto tokens = draw(rng, s.human_min_tokens, s.human_max_tokens);
-        if (at >= s.start && at < end) out.push_back({at, tokens, {}});
+        if (at >= s.start && at < end) out.push_back({at, tokens, kSonnet});
       }
     }
   }
   std::stable_sort(out.begin(), out.end(),
                    [](const SimRequest& a, const SimRequest& b) { return a.at < b.at; });
+  // The models, in time order, from a stream of their own.
+  std::mt19937_64 models(mix(s.seed, 1000));
+  for (auto& q : out) q.model = model_of(models, s.human_sonnet_share);
   return out;
 }
 
@@ -248,6 +265,7 @@ config::Accountant sim_accountant(const SimSetup& s) {
   account.name = kAccount;
   account.five_hour = s.five_hour;
   account.seven_day = s.seven_day;
+  account.seven_day_sonnet = s.seven_day_sonnet;
   const auto start_local = to_local(s.start, cfg.time_zone);
   account.reset_weekday = start_local.weekday;
   account.reset_hour = start_local.hour;
@@ -264,7 +282,9 @@ void sim_weeks(const SimSetup& s, const Ledger& ledger, SimResult& r) {
     const Span span = ledger.window(kAccount, Window::seven_day, t).span;
     const Time last = std::min(span.end, end) - std::chrono::microseconds(1);
     const auto w = ledger.window(kAccount, Window::seven_day, last);
-    r.weeks.push_back(SimWeek{span, w.used(), w.limit, span.start >= s.start && span.end <= end});
+    const auto sonnet = ledger.window(kAccount, Window::seven_day_sonnet, last);
+    r.weeks.push_back(SimWeek{span, w.used(), w.limit, sonnet.used(), sonnet.limit,
+                              span.start >= s.start && span.end <= end});
     t = span.end;
   }
   const bool any_complete =
@@ -290,14 +310,22 @@ void sim_unused(const SimSetup& s, std::span<const Entry* const> entries, SimRes
                                   static_cast<double>(window_length(Window::five_hour).count()));
   r.offered_seven_day = sat_round(static_cast<double>(s.seven_day) * period /
                                   static_cast<double>(window_length(Window::seven_day).count()));
+  if (s.seven_day_sonnet > 0) {
+    const auto sonnet = steps(entries, Window::seven_day_sonnet, s.start, end, s.unused_step);
+    r.unused_sonnet =
+        unused_area(sonnet, Window::seven_day_sonnet, s.seven_day_sonnet, s.unused_step);
+    r.offered_sonnet =
+        sat_round(static_cast<double>(s.seven_day_sonnet) * period /
+                  static_cast<double>(window_length(Window::seven_day_sonnet).count()));
+  }
 }
 
-Entry sim_entry(std::string id, Time at, std::int64_t tokens, bool human) {
+Entry sim_entry(std::string id, Time at, std::int64_t tokens, bool human, std::string model) {
   Entry e;
   e.id = std::move(id);
   e.at = at;
   e.account = kAccount;
-  e.model = kModel;
+  e.model = model.empty() ? std::string(kSonnet) : std::move(model);
   e.engine = "claude";
   e.human = human;
   e.tokens.input = tokens;
@@ -328,15 +356,17 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
     a.role = kRoles[i % std::size(kRoles)];
     a.id = a.role + "-" + std::to_string(i + 1);
     a.rng.seed(mix(s.seed, 2 + i));
+    a.model_rng.seed(mix(s.seed, 2000 + i));
     // Staggered over the first step, as agents that started at different times.
     a.next = s.start + s.step * static_cast<int>(i) / static_cast<int>(agents.size());
     a.call = draw(a.rng, s.call_min_tokens, s.call_max_tokens);
+    a.model = model_of(a.model_rng, s.agent_sonnet_share);
     take_task(a);
   }
 
-  auto entry = [&](Time at, std::int64_t tokens, const Agent* by) {
+  auto entry = [&](Time at, std::int64_t tokens, const std::string& model, const Agent* by) {
     Entry e = sim_entry((by ? "a" : "h") + std::to_string(r.agent_calls + r.human_requests), at,
-                        tokens, by == nullptr);
+                        tokens, by == nullptr, model);
     if (by != nullptr) {
       e.role = by->role;
       e.agent_id = by->id;
@@ -358,21 +388,23 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
     if (now >= end) break;
     const auto ws = ledger.windows(kAccount, now);
     if (person) {
-      const auto tokens = human[next_human++].tokens;
+      const auto& request = human[next_human++];
+      const auto tokens = request.tokens;
+      const std::string model = request.model.empty() ? std::string(kSonnet) : request.model;
       ++r.human_requests;
-      if (over_limit(ws, tokens)) {
+      if (over_limit(ws, tokens, model)) {
         ++r.human_denied;
         r.human_denied_tokens = sat_add(r.human_denied_tokens, tokens);
       } else {
-        entry(now, tokens, nullptr);
+        entry(now, tokens, model, nullptr);
         r.human_tokens = sat_add(r.human_tokens, tokens);
       }
       continue;
     }
     Agent& a = *due;
-    const Decision d = policy == SimPolicy::greedy  ? greedy(ws, a.call)
-                       : policy == SimPolicy::fixed ? fixed(ws, a.call, now)
-                                                    : agency(cfg, ws, a.call, now);
+    const Decision d = policy == SimPolicy::greedy  ? greedy(ws, a.call, a.model)
+                       : policy == SimPolicy::fixed ? fixed(ws, a.call, now, a.model)
+                                                    : agency(cfg, ws, a.call, now, a.model);
     if (!d.go) {
       ++r.agent_deferrals;
       // Asking again at once would be refused again: wait at least a minute.
@@ -380,7 +412,7 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
       continue;
     }
     ++r.agent_calls;
-    entry(now, a.call, &a);
+    entry(now, a.call, a.model, &a);
     r.agent_tokens = sat_add(r.agent_tokens, a.call);
     a.task_left -= a.call;
     if (a.task_left <= 0) {
@@ -388,6 +420,7 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
       take_task(a);
     }
     a.call = draw(a.rng, s.call_min_tokens, s.call_max_tokens);
+    a.model = model_of(a.model_rng, s.agent_sonnet_share);
     a.next = now + s.step;
   }
 
@@ -417,9 +450,14 @@ SimResult sim_oracle(const SimSetup& s) {
   const auto count =
       static_cast<std::size_t>((end - s.start + s.unused_step - minutes(1)) / s.unused_step);
   std::vector<std::int64_t> human(count, 0);
+  std::vector<std::int64_t> human_sonnet(count, 0);
   for (const auto& q : sim_human_trace(s)) {
-    human[static_cast<std::size_t>((q.at - s.start) / s.unused_step)] += q.tokens;
-    ledger.add(sim_entry("h" + std::to_string(r.human_requests++), q.at, q.tokens, true));
+    const auto u = static_cast<std::size_t>((q.at - s.start) / s.unused_step);
+    human[u] += q.tokens;
+    if (counts_toward(Window::seven_day_sonnet, q.model.empty() ? kSonnet : q.model)) {
+      human_sonnet[u] += q.tokens;
+    }
+    ledger.add(sim_entry("h" + std::to_string(r.human_requests++), q.at, q.tokens, true, q.model));
     r.human_tokens = sat_add(r.human_tokens, q.tokens);
   }
 
@@ -434,32 +472,42 @@ SimResult sim_oracle(const SimSetup& s) {
   const double p5 = pace(Window::five_hour, s.five_hour);
   const double p7 = pace(Window::seven_day, s.seven_day);
 
-  // Each weekly window's budget, filled to p7 first, then towards p5.
-  std::vector<double> fleet(count, 0);
+  // The weekly windows the period meets, as ranges of steps [first, last).
+  std::vector<std::pair<std::size_t, std::size_t>> weeks;
   for (Time t = s.start; t < end;) {
     const Span span = ledger.window(kAccount, Window::seven_day, t).span;
-    const auto first = static_cast<std::size_t>(
-        (std::max(span.start, s.start) - s.start + s.unused_step - minutes(1)) / s.unused_step);
-    const auto last = std::min(count, static_cast<std::size_t>((std::min(span.end, end) - s.start +
-                                                                s.unused_step - minutes(1)) /
-                                                               s.unused_step));
-    double budget = static_cast<double>(s.seven_day);
-    for (std::size_t u = first; u < last; ++u) budget -= static_cast<double>(human[u]);
-    for (const double up_to : {p7, p5}) {
-      double want = 0;
-      std::vector<double> room(last > first ? last - first : 0, 0);
-      for (std::size_t u = first; u < last; ++u) {
-        const double use = static_cast<double>(human[u]) + fleet[u];
-        room[u - first] = std::clamp(std::min(up_to - use, capacity - fleet[u]), 0.0, capacity);
-        want += room[u - first];
-      }
-      // Every token of one level is worth the same: a share of each room.
-      const double share = want <= 0 ? 0 : std::clamp(budget / want, 0.0, 1.0);
-      for (std::size_t u = first; u < last; ++u) fleet[u] += room[u - first] * share;
-      budget -= want * share;
-    }
+    auto step_at = [&](Time at) {
+      return std::min(count, static_cast<std::size_t>((at - s.start + s.unused_step - minutes(1)) /
+                                                      s.unused_step));
+    };
+    weeks.emplace_back(step_at(std::max(span.start, s.start)), step_at(std::min(span.end, end)));
     t = span.end;
   }
+  // Each week's budget (its limit less the person's use) filled level by
+  // level: every step to the first level, then to the next.
+  auto fill = [&](const std::vector<std::int64_t>& person, std::int64_t limit,
+                  std::initializer_list<double> levels) {
+    std::vector<double> fleet(count, 0);
+    for (const auto& [first, last] : weeks) {
+      double budget = static_cast<double>(limit);
+      for (std::size_t u = first; u < last; ++u) budget -= static_cast<double>(person[u]);
+      for (const double up_to : levels) {
+        double want = 0;
+        std::vector<double> room(last > first ? last - first : 0, 0);
+        for (std::size_t u = first; u < last; ++u) {
+          const double use = static_cast<double>(person[u]) + fleet[u];
+          room[u - first] = std::clamp(std::min(up_to - use, capacity - fleet[u]), 0.0, capacity);
+          want += room[u - first];
+        }
+        // Every token of one level is worth the same: a share of each room.
+        const double share = want <= 0 ? 0 : std::clamp(budget / want, 0.0, 1.0);
+        for (std::size_t u = first; u < last; ++u) fleet[u] += room[u - first] * share;
+        budget -= want * share;
+      }
+    }
+    return fleet;
+  };
+  const std::vector<double> fleet = fill(human, s.seven_day, {p7, p5});
 
   // The unused area as unused_area() sums it, from the exact shares, and
   // rounded down: a policy's figure (rounded to the nearest) is never
@@ -472,14 +520,33 @@ SimResult sim_oracle(const SimSetup& s) {
     unused_seven += std::max(0.0, p7 - use);
     const auto tokens = static_cast<std::int64_t>(std::floor(fleet[u]));
     if (tokens <= 0) continue;
+    // Booked as Opus: the Sonnet window's share is bounded on its own below.
     ledger.add(sim_entry("a" + std::to_string(u), s.start + s.unused_step * static_cast<int>(u),
-                         tokens, false));
+                         tokens, false, kOpus));
     r.agent_tokens = sat_add(r.agent_tokens, tokens);
   }
   sim_weeks(s, ledger, r);
   sim_unused(s, ledger.entries(kAccount), r);
   r.unused_five_hour = static_cast<std::int64_t>(std::floor(unused_five));
   r.unused_seven_day = static_cast<std::int64_t>(std::floor(unused_seven));
+  if (s.seven_day_sonnet > 0) {
+    // Any fleet token may be Sonnet: filled to the Sonnet pace on the
+    // Sonnet budget alone, a bound of that window's area by itself.
+    const double ps = pace(Window::seven_day_sonnet, s.seven_day_sonnet);
+    const std::vector<double> sonnet = fill(human_sonnet, s.seven_day_sonnet, {ps});
+    double unused_sonnet = 0;
+    for (std::size_t u = 0; u < count; ++u) {
+      unused_sonnet += std::max(0.0, ps - static_cast<double>(human_sonnet[u]) - sonnet[u]);
+    }
+    r.unused_sonnet = static_cast<std::int64_t>(std::floor(unused_sonnet));
+    for (std::size_t w = 0; w < weeks.size() && w < r.weeks.size(); ++w) {
+      double used = 0;
+      for (std::size_t u = weeks[w].first; u < weeks[w].second; ++u) {
+        used += static_cast<double>(human_sonnet[u]) + std::floor(sonnet[u]);
+      }
+      r.weeks[w].sonnet_used = static_cast<std::int64_t>(used);
+    }
+  }
   return r;
 }
 
@@ -612,15 +679,20 @@ void use_person_trace(SimSetup& s, const PersonTrace& t, const std::string& from
 std::string sim_table(const SimSetup& s, const std::vector<SimResult>& results) {
   std::string out = sim_parameters(s) + "\n";
 
+  const bool sonnet = s.seven_day_sonnet > 0;
   std::vector<std::vector<std::string>> rows = {
-      {"policy", "weekly used", "5-h blocks (mean)", "unused 5 h", "unused 7 d", "unused total",
-       "x oracle", "person's requests", "denied", "tasks done", "agent tokens"}};
+      {"policy", sonnet ? "weekly used (sonnet)" : "weekly used", "5-h blocks (mean)", "unused 5 h",
+       "unused 7 d", "unused total", "x oracle", "person's requests", "denied", "tasks done",
+       "agent tokens"}};
+  if (sonnet) rows.front().insert(rows.front().begin() + 5, "unused sonnet 7 d");
   const auto* bound = find(results, "oracle");
   for (const auto& r : results) {
     std::string weekly;
     for (const auto& w : r.weeks) {
       if (!weekly.empty()) weekly += " / ";
-      weekly += percent(w.utilization()) + (w.complete ? "" : "*");
+      weekly += percent(w.utilization());
+      if (sonnet) weekly += " (" + percent(pct(w.sonnet_used, w.sonnet_limit)) + ")";
+      weekly += w.complete ? "" : "*";
     }
     const char* none = "-";
     rows.push_back({r.policy, weekly, r.bound ? none : percent(r.five_hour_mean),
@@ -630,6 +702,10 @@ std::string sim_table(const SimSetup& s, const std::vector<SimResult>& results) 
                     bound == nullptr ? none : times(vs_oracle(r, *bound)),
                     std::to_string(r.human_requests), std::to_string(r.human_denied),
                     r.bound ? none : std::to_string(r.tasks_done), millions(r.agent_tokens)});
+    if (sonnet) {
+      rows.back().insert(rows.back().begin() + 5,
+                         millions(r.unused_sonnet) + " (" + percent(r.unused_sonnet_pct()) + ")");
+    }
   }
   std::vector<std::size_t> width(rows.front().size(), 0);
   for (const auto& row : rows) {
@@ -692,6 +768,8 @@ std::string sim_json(const SimSetup& s, const std::vector<SimResult>& results) {
       {"unused_step_minutes", s.unused_step.count()},
       {"five_hour_limit", s.five_hour},
       {"seven_day_limit", s.seven_day},
+      {"seven_day_sonnet_limit", s.seven_day_sonnet},
+      {"sonnet_share", {{"agents", s.agent_sonnet_share}, {"person", s.human_sonnet_share}}},
       {"human",
        {{"time_zone", p.time_zone},
         {"weekday_sessions", {"09:00-12:30", "13:30-18:00"}},
@@ -723,6 +801,8 @@ std::string sim_json(const SimSetup& s, const std::vector<SimResult>& results) {
                        {"used", w.used},
                        {"limit", w.limit},
                        {"utilization", w.utilization()},
+                       {"sonnet_used", w.sonnet_used},
+                       {"sonnet_limit", w.sonnet_limit},
                        {"complete", w.complete}});
     }
     nlohmann::json versus = nullptr;
@@ -736,6 +816,8 @@ std::string sim_json(const SimSetup& s, const std::vector<SimResult>& results) {
                         {"five_hour_mean_utilization", r.five_hour_mean},
                         {"unused_five_hour", r.unused_five_hour},
                         {"unused_seven_day", r.unused_seven_day},
+                        {"unused_seven_day_sonnet", r.unused_sonnet},
+                        {"offered_seven_day_sonnet", r.offered_sonnet},
                         {"unused_total", r.unused_total()},
                         {"offered_five_hour", r.offered_five_hour},
                         {"offered_seven_day", r.offered_seven_day},
@@ -776,6 +858,17 @@ std::string sim_parameters(const SimSetup& s) {
                              p.release_five_hour_minutes == defaults.release_five_hour_minutes &&
                              p.release_seven_day_minutes == defaults.release_seven_day_minutes &&
                              p.human_idle_minutes == defaults.human_idle_minutes;
+  std::string models;
+  if (s.seven_day_sonnet > 0 || s.agent_sonnet_share < 1 || s.human_sonnet_share < 1) {
+    char line[400];
+    std::snprintf(line, sizeof line,
+                  "  Models: %.0f%% of the fleet's calls and %.0f%% of the person's requests on "
+                  "Sonnet, the rest\n    on Opus; Sonnet's own weekly limit: %s.\n",
+                  100 * std::clamp(s.agent_sonnet_share, 0.0, 1.0),
+                  100 * std::clamp(s.human_sonnet_share, 0.0, 1.0),
+                  s.seven_day_sonnet > 0 ? thousands(s.seven_day_sonnet).c_str() : "none");
+    models = line;
+  }
   char person[800];
   if (s.person) {
     std::snprintf(person, sizeof person,
@@ -803,6 +896,7 @@ std::string sim_parameters(const SimSetup& s) {
       "  Limits: five_hour %s and seven_day %s counted tokens; the week's limit is %.1f\n"
       "    five-hour windows of the %.1f a week holds, so it binds.\n"
       "%s"
+      "%s"
       "  Fleet: %d agents, each at most one call per %lld min of %s-%s counted tokens: at\n"
       "    full speed %.1f weekly limits a week. A backlog of tasks of %s-%s counted tokens,\n"
       "    worked in order, more than any policy finishes.\n"
@@ -811,10 +905,11 @@ std::string sim_parameters(const SimSetup& s) {
       "  Unused area step %lld min. Random draws: std::mt19937_64 streams seeded from --seed.\n",
       rfc3339(s.start).c_str(), s.days, s.days % 7 == 0 ? "whole weekly windows" : "partly",
       thousands(s.five_hour).c_str(), thousands(s.seven_day).c_str(),
-      static_cast<double>(s.seven_day) / static_cast<double>(s.five_hour), per_window, person,
-      s.agents, static_cast<long long>(s.step.count()), thousands(s.call_min_tokens).c_str(),
-      thousands(s.call_max_tokens).c_str(), fleet_week / static_cast<double>(s.seven_day),
-      thousands(s.task_min_tokens).c_str(), thousands(s.task_max_tokens).c_str(),
+      static_cast<double>(s.seven_day) / static_cast<double>(s.five_hour), per_window,
+      models.c_str(), person, s.agents, static_cast<long long>(s.step.count()),
+      thousands(s.call_min_tokens).c_str(), thousands(s.call_max_tokens).c_str(),
+      fleet_week / static_cast<double>(s.seven_day), thousands(s.task_min_tokens).c_str(),
+      thousands(s.task_max_tokens).c_str(),
       as_configured ? "the config defaults" : "changed by the options", p.reserve, p.burst,
       hhmm(p.night_from_minute).c_str(), hhmm(p.night_to_minute).c_str(), p.night_weight,
       p.release_five_hour_minutes, p.release_seven_day_minutes, p.human_idle_minutes,
@@ -856,7 +951,8 @@ Columns:
                      tokens used in that step, summed (docs/ACCOUNTING.md); in tokens and as %
                      of all the even pace offered over the period. Use above the even share in
                      one step does not make up for a step below it.
-  unused total       the sum of both windows' unused areas (the figure to minimise).
+  unused sonnet 7 d  with --seven-day-sonnet: the Sonnet window's unused area, the same way.
+  unused total       the sum of the windows' unused areas (the figure to minimise).
   x oracle           unused total as a multiple of the oracle's bound (1.00x: nothing to gain).
   person's requests  requests the person made; denied: those that did not fit under a limit.
   tasks done         backlog tasks the fleet finished.

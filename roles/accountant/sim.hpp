@@ -61,6 +61,14 @@ struct SimSetup {
   // five-hour windows fit in a week, the week's limit is 10 of them.
   std::int64_t five_hour = 4'000'000;
   std::int64_t seven_day = 40'000'000;
+  // The model window: a weekly limit on Sonnet alone (0: none, the
+  // default), and the share of the fleet's calls and of the person's
+  // requests on Sonnet; the rest go to Opus, which the Sonnet window does
+  // not count. Each call's model is drawn from a stream of its own, so
+  // these leave every other draw of a seed as it was.
+  std::int64_t seven_day_sonnet = 0;
+  double agent_sonnet_share = 1.0;
+  double human_sonnet_share = 1.0;
 
   // The person (wall clock of policy.time_zone): on weekdays two sessions,
   // 09:00-12:30 and 13:30-18:00, each edge moved by up to
@@ -133,6 +141,8 @@ struct SimWeek {
   Span span;
   std::int64_t used = 0;
   std::int64_t limit = 0;
+  std::int64_t sonnet_used = 0;  // the Sonnet window's, same span (its limit 0: none)
+  std::int64_t sonnet_limit = 0;
   bool complete = false;                     // the whole window lies in the simulated period
   [[nodiscard]] double utilization() const;  // percent
 };
@@ -151,8 +161,10 @@ struct SimResult {
   // what the even pace offered in it (limit x period / window length).
   std::int64_t unused_five_hour = 0;
   std::int64_t unused_seven_day = 0;
+  std::int64_t unused_sonnet = 0;  // the Sonnet window's, when it has a limit
   std::int64_t offered_five_hour = 0;
   std::int64_t offered_seven_day = 0;
+  std::int64_t offered_sonnet = 0;
   int human_requests = 0;
   int human_denied = 0;
   std::int64_t human_tokens = 0;  // of the requests that went
@@ -163,10 +175,11 @@ struct SimResult {
   std::int64_t agent_tokens = 0;
 
   [[nodiscard]] std::int64_t unused_total() const {
-    return sat_add(unused_five_hour, unused_seven_day);
+    return sat_add(sat_add(unused_five_hour, unused_seven_day), unused_sonnet);
   }
   [[nodiscard]] double unused_five_hour_pct() const;
   [[nodiscard]] double unused_seven_day_pct() const;
+  [[nodiscard]] double unused_sonnet_pct() const;
   [[nodiscard]] double unused_total_pct() const;
 };
 
@@ -188,7 +201,10 @@ std::vector<SimResult> simulate(const SimSetup& setup);
 // max(0, p5 - use) + max(0, p7 - use) (p = the even pace of each window,
 // p7 < p5), falls by 2 per token below p7 and by 1 between p7 and p5: a
 // fractional knapsack, solved by filling every step to p7 first (as far as
-// capacity and the week's budget go), then towards p5.
+// capacity and the week's budget go), then towards p5. With a Sonnet
+// window its area is bounded on its own the same way (every fleet token
+// may be Sonnet, the budget is its limit less the person's Sonnet use) and
+// added: the least of a sum is at least the sum of the least of each.
 SimResult sim_oracle(const SimSetup& setup);
 
 // The setup in words, a table, and what the table says about the issue's

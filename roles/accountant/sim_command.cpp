@@ -55,6 +55,20 @@ void add_sim_command(CLI::App& app, GlobalOptions& global) {
   auto* seven_opt = cmd->add_option("--seven-day", setup->seven_day, "weekly limit, counted tokens")
                         ->check(CLI::PositiveNumber)
                         ->capture_default_str();
+  cmd->add_option("--seven-day-sonnet", setup->seven_day_sonnet,
+                  "weekly limit on Sonnet alone, counted tokens (0: none); the lease rules "
+                  "apply it as in the fleet")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--agent-sonnet-share", setup->agent_sonnet_share,
+                  "share of the fleet's calls on Sonnet, the rest on Opus")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  cmd->add_option("--person-sonnet-share", setup->human_sonnet_share,
+                  "share of the drawn person's requests on Sonnet, the rest on Opus (a "
+                  "--person-trace keeps its own models)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd->add_option("--reserve", setup->policy.reserve,
                   "agency rules: share of each window kept for the person")
       ->check(CLI::Range(0.0, 0.9))

@@ -312,6 +312,53 @@ TEST_CASE("sim: the exported week is the person's last complete one, the fleet l
   CHECK(sim_table(setup, simulate(setup)).find("replayed from week.json") != std::string::npos);
 }
 
+TEST_CASE("sim: a Sonnet window binds, the lease rules keep to it, and the oracle bounds it") {
+  auto s = default_sim_setup();
+  s.seven_day_sonnet = 20'000'000;
+  s.agent_sonnet_share = 1.0;  // every fleet call on Sonnet
+  s.human_sonnet_share = 0.3;
+  const auto results = simulate(s);
+  INFO(sim_table(s, results));
+  const auto& agency = of(results, "agency");
+  const auto& oracle = of(results, "oracle");
+  REQUIRE(agency.weeks.size() == 1);
+  const auto& week = agency.weeks.front();
+  CHECK(week.sonnet_limit == 20'000'000);
+  // The Sonnet window, not the weekly one, stops the fleet.
+  CHECK(week.sonnet_used <= week.sonnet_limit);
+  CHECK(week.sonnet_used >= week.sonnet_limit * 95 / 100);
+  CHECK(week.used < week.limit * 80 / 100);
+  CHECK(agency.human_denied == 0);
+  CHECK(agency.unused_sonnet > 0);
+  CHECK(agency.offered_sonnet > 0);
+  for (const auto& r : results) {
+    CAPTURE(r.policy);
+    for (const auto& w : r.weeks) CHECK(w.sonnet_used <= w.sonnet_limit);
+    CHECK(r.unused_total() >= oracle.unused_total());
+    CHECK(r.unused_total() == r.unused_five_hour + r.unused_seven_day + r.unused_sonnet);
+  }
+  CHECK(sim_table(s, results).find("unused sonnet 7 d") != std::string::npos);
+  auto json = nlohmann::json::parse(sim_json(s, results));
+  CHECK(json["setup"]["seven_day_sonnet_limit"] == 20'000'000);
+  CHECK(json["policies"][2]["unused_seven_day_sonnet"] == agency.unused_sonnet);
+}
+
+TEST_CASE("sim: a Sonnet window that never binds changes nothing") {
+  auto s = default_sim_setup();
+  const auto before = simulate(s);
+  s.seven_day_sonnet = 1'000'000'000;
+  const auto after = simulate(s);
+  REQUIRE(before.size() == after.size());
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    CAPTURE(before[i].policy);
+    CHECK(after[i].unused_five_hour == before[i].unused_five_hour);
+    CHECK(after[i].unused_seven_day == before[i].unused_seven_day);
+    CHECK(after[i].agent_tokens == before[i].agent_tokens);
+    CHECK(after[i].human_denied == before[i].human_denied);
+    CHECK(after[i].tasks_done == before[i].tasks_done);
+  }
+}
+
 TEST_CASE("sim: the table and the JSON carry every policy") {
   auto setup = default_sim_setup();
   setup.days = 1;
