@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "roles/accountant/commands.hpp"
+#include "roles/accountant/person_trace.hpp"
 #include "roles/accountant/sim.hpp"
 #include "runtime/command_line.hpp"
 #include "runtime/limits.hpp"

@@ -26,6 +26,7 @@
 #include "roles/accountant/chart.hpp"
 #include "roles/accountant/commands.hpp"
 #include "roles/accountant/ledger_io.hpp"
+#include "roles/accountant/person_trace.hpp"
 #include "roles/accountant/report.hpp"
 #include "roles/accountant/settings.hpp"
 #include "roles/accountant/sim.hpp"

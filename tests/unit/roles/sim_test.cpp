@@ -2,6 +2,7 @@
 // pace on the same week. The relations docs/BENCHMARKS.md reports (the
 // issue's target) must hold for the defaults.
 #include "roles/accountant/sim.hpp"
+#include "roles/accountant/person_trace.hpp"
 
 #include <doctest/doctest.h>
 
