@@ -384,6 +384,15 @@ WindowState Ledger::window(std::string_view account_name, Window w, Time now) co
   return window_of(account_name, w, now, entries(account_name));
 }
 
+namespace {
+
+// Whether the entry counts toward `w` (its model's flags, set by add).
+bool counted_in(const Entry& e, Window w) {
+  return !(w == Window::seven_day_opus && !e.opus) && !(w == Window::seven_day_sonnet && !e.sonnet);
+}
+
+}  // namespace
+
 WindowState Ledger::window_of(std::string_view account_name, Window w, Time now,
                               const std::vector<const Entry*>& list) const {
   WindowState s;
@@ -468,13 +477,40 @@ WindowState Ledger::window_of(std::string_view account_name, Window w, Time now,
                                 [](const Entry* e, Time t) { return e->at < t; });
   for (auto it = first; it != list.end() && (*it)->at < s.span.end; ++it) {
     if ((*it)->at > now) continue;
-    if ((w == Window::seven_day_opus && !(*it)->opus) ||
-        (w == Window::seven_day_sonnet && !(*it)->sonnet)) {
-      continue;
-    }
+    if (!counted_in(**it, w)) continue;
     auto& sum = (*it)->human ? s.human : s.agents;
     sum = sat_add(sum, (*it)->tokens.counted());
     if ((*it)->human) s.last_human = (*it)->at;
+  }
+  // The person's likely use before the reset: the same hours a week before,
+  // the busiest of the same hours (at most 24) on the past seven days, and
+  // for the time left their rate of the last day and their rate so far in
+  // the span (over at least a day).
+  {
+    auto human_between = [&](Time from, Time to) {
+      std::int64_t sum = 0;
+      auto it = std::lower_bound(list.begin(), list.end(), from,
+                                 [](const Entry* e, Time t) { return e->at < t; });
+      for (; it != list.end() && (*it)->at < to && (*it)->at <= now; ++it) {
+        if ((*it)->human && counted_in(**it, w)) sum = sat_add(sum, (*it)->tokens.counted());
+      }
+      return sum;
+    };
+    const Time end = std::max(s.span.end, now);
+    const double left = duration<double>(end - now).count();
+    const double elapsed = std::max(duration<double>(now - s.span.start).count(), 86400.0);
+    const auto last_day = static_cast<double>(human_between(now - hours(24), now + hours(1)));
+    s.human_expected = std::max({human_between(now - hours(24 * 7), end - hours(24 * 7)),
+                                 sat_round(last_day * left / 86400.0),
+                                 sat_round(static_cast<double>(s.human) * left / elapsed)});
+    // The next day at most: the busiest of the same clock hours on each of
+    // the past seven days (an afternoon is as heavy as the heaviest lately).
+    const Time day_end = std::min(end, now + hours(24));
+    for (int d = 1; d <= 7; ++d) {
+      s.human_expected =
+          std::max(s.human_expected, human_between(now - hours(24 * d), day_end - hours(24 * d)));
+    }
+    s.at = now;
   }
   s.leased = leased(s.account, w);
   return s;
@@ -608,9 +644,18 @@ double weighted(const config::Accountant& policy, Span span, const std::vector<S
 
 double reserve_share(const config::Accountant& policy, const WindowState& w, Priority p, Time now) {
   if (p == Priority::human) return 0;
-  if (p != Priority::batch || w.limit <= 0) return policy.reserve;
+  if (w.limit <= 0) return policy.reserve;
+  // A person whose own use before the reset is likely to pass the reserve
+  // keeps that much instead, half again over, so agents never take it. Asked
+  // about a later moment, the time left is shorter and so is their use.
+  double expected = 1.5 * static_cast<double>(w.human_expected) / static_cast<double>(w.limit);
+  if (now > w.at && w.span.end > w.at) {
+    expected *= std::max(0.0, duration<double>(w.span.end - now) / (w.span.end - w.at));
+  }
+  expected = std::min(1.0, expected);
+  double share = std::max(policy.reserve, expected);
+  if (p != Priority::batch) return share;
   const double hours_left = std::max(0.0, duration<double>(w.span.end - now).count() / 3600.0);
-  double share = policy.reserve;
   // What the person could still use before the reset, at half again their
   // busiest hour of the past week, is all the reserve needs to hold; the
   // rest would expire unused. Without any history nothing is assumed.
@@ -627,9 +672,11 @@ double reserve_share(const config::Accountant& policy, const WindowState& w, Pri
   if (w.last_human && now - *w.last_human < minutes(policy.human_idle_minutes)) {
     return share;  // someone is at work: the reserve stays theirs
   }
+  // The release gives away what would expire, but not the person's likely
+  // use before the reset: a lunch break is not the end of a working day.
   const double left =
       duration<double>(w.span.end - now).count() / duration<double>(seconds(release)).count();
-  return std::min(share, policy.reserve * std::clamp(left, 0.0, 1.0));
+  return std::min(share, std::max(policy.reserve * std::clamp(left, 0.0, 1.0), expected));
 }
 
 // Tokens an ask of priority p may bring the window's use up to at `t`.
@@ -686,7 +733,7 @@ Verdict decide(const config::Accountant& policy, std::span<const WindowState> wi
     } else if (need >
                static_cast<double>(w.limit) * (1 - reserve_share(policy, w, ask.priority, now))) {
       char pct[16];
-      std::snprintf(pct, sizeof pct, "%.0f%%", policy.reserve * 100);
+      std::snprintf(pct, sizeof pct, "%.0f%%", reserve_share(policy, w, ask.priority, now) * 100);
       rule = "the human's reserve: the last " + std::string(pct) + " of " + name +
              " is not leased to " + std::string(priority_name(ask.priority)) + " work (" + usage +
              ")";

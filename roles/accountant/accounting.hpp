@@ -204,6 +204,13 @@ struct WindowState {
   std::int64_t leased = 0;           // granted, not yet settled
   std::optional<Time> last_human;    // the person's latest use in the span
   std::int64_t human_peak_hour = 0;  // the person's busiest clock hour of the past week
+  // The person's likely use before the reset, counting toward this window:
+  // the largest of what they used over the same hours a week earlier, the
+  // busiest of the same clock hours (at most the next 24) on each of the
+  // past seven days, and for the time left their rate of the last 24 hours
+  // and their rate so far in the span (over at least a day).
+  std::int64_t human_expected = 0;
+  Time at{};  // the moment the state was read (human_expected shrinks after it)
   [[nodiscard]] std::int64_t used() const { return sat_add(human, agents); }
 };
 
@@ -332,7 +339,8 @@ struct Verdict {
 // The lease rules, for every window the model counts toward (windows with
 // limit 0 are not enforced):
 //   human        only the limit itself;
-//   interactive  the reserve: agents never take the last `reserve` of a window;
+//   interactive  the reserve: agents never take the last `reserve` of a
+//                window, nor the last 1.5 x human_expected when that is more;
 //   scheduled    the reserve, and pacing: use by now at most the share of
 //                the limit the elapsed part of the window is, plus a burst
 //                of `burst` x limit (the reserve caps it);
@@ -340,9 +348,9 @@ struct Verdict {
 //                work: the reserve holds at most what the person could
 //                still use before the reset at 1.5 x their busiest hour of
 //                the past week (over at least human_idle_minutes), and
-//                shrinks to nothing over the last release_* before the
-//                reset while the person has used nothing for
-//                human_idle_minutes; the pace counts night hours
+//                shrinks over the last release_* before the reset while
+//                the person has used nothing for human_idle_minutes (never
+//                below 1.5 x human_expected); the pace counts night hours
 //                night_weight times (batch work prefers the night).
 // A deferral's retry_at is the first minute at which the same ask passes.
 Verdict decide(const config::Accountant& policy, std::span<const WindowState> windows,

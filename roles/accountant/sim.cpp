@@ -251,6 +251,28 @@ std::vector<SimRequest> sim_human_trace(const SimSetup& s) {
   return out;
 }
 
+std::vector<SimRequest> sim_human_history(const SimSetup& s) {
+  std::vector<SimRequest> out;
+  for (int w = s.history_weeks; w >= 1; --w) {
+    const auto back = hours(24 * 7) * w;
+    std::vector<SimRequest> week;
+    if (s.person) {
+      week = sim_human_trace(s);
+      for (auto& q : week) q.at -= back;
+    } else {
+      SimSetup past = s;
+      past.seed = mix(s.seed, 3000 + static_cast<std::uint64_t>(w));
+      past.start = s.start - back;
+      past.days = 7;
+      week = sim_human_trace(past);
+    }
+    for (auto& q : week) {
+      if (q.at < s.start) out.push_back(std::move(q));
+    }
+  }
+  return out;
+}
+
 namespace {
 
 // The accountant's config the simulation runs with: one account with the
@@ -372,6 +394,14 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
     }
     ledger.add(std::move(e));
   };
+
+  // The person's past weeks, as the ledger of a running accountant has them.
+  {
+    std::size_t n = 0;
+    for (auto& q : sim_human_history(s)) {
+      ledger.add(sim_entry("p" + std::to_string(n++), q.at, q.tokens, true, q.model));
+    }
+  }
 
   std::size_t next_human = 0;
   for (;;) {
@@ -657,7 +687,8 @@ std::string sim_json(const SimSetup& s, const std::vector<SimResult>& results) {
         {"weekend_chance", s.weekend_chance},
         {"gap_minutes", {s.human_min_gap_minutes, s.human_max_gap_minutes}},
         {"request_tokens", {s.human_min_tokens, s.human_max_tokens}},
-        {"person_trace", s.person ? nlohmann::json(s.person_from) : nlohmann::json(nullptr)}}},
+        {"person_trace", s.person ? nlohmann::json(s.person_from) : nlohmann::json(nullptr)},
+        {"history_weeks", s.history_weeks}}},
       {"fleet",
        {{"agents", s.agents},
         {"call_tokens", {s.call_min_tokens, s.call_max_tokens}},
@@ -749,27 +780,34 @@ std::string sim_parameters(const SimSetup& s) {
                   s.seven_day_sonnet > 0 ? thousands(s.seven_day_sonnet).c_str() : "none");
     models = line;
   }
-  char person[800];
+  const std::string history =
+      s.history_weeks <= 0
+          ? "The ledger starts empty: nothing of the person's pattern is known."
+          : "The ledger holds " + std::to_string(s.history_weeks) + " week" +
+                (s.history_weeks == 1 ? "" : "s") + " of their use before the start" +
+                (s.person ? " (this week repeated)." : " (drawn alike).");
+  char person[900];
   if (s.person) {
     std::snprintf(person, sizeof person,
                   "  Person: replayed from %s: %zu requests, %s tokens, %.0f%% of the weekly\n"
-                  "    limit (the drawn person's parameters do not apply).\n",
+                  "    limit (the drawn person's parameters do not apply). %s\n",
                   s.person_from.c_str(), trace.size(), thousands(human).c_str(),
-                  pct(human, s.seven_day * s.days / 7));
+                  pct(human, s.seven_day * s.days / 7), history.c_str());
   } else {
     std::snprintf(
         person, sizeof person,
         "  Person (%s): weekdays 09:00-12:30 and 13:30-18:00, each edge moved by up to %d min;\n"
         "    a weekend day has one 30-90 min session starting 10:00-20:00 with chance %.2f;\n"
         "    in a session a request every %d-%d min (plus 0-59 s) of %s-%s counted tokens,\n"
-        "    uniform. With seed %llu: %zu requests, %s tokens, %.0f%% of the weekly limit.\n",
+        "    uniform. With seed %llu: %zu requests, %s tokens, %.0f%% of the weekly limit.\n"
+        "    %s\n",
         p.time_zone.empty() ? "local time" : p.time_zone.c_str(), s.session_jitter_minutes,
         s.weekend_chance, s.human_min_gap_minutes, s.human_max_gap_minutes,
         thousands(s.human_min_tokens).c_str(), thousands(s.human_max_tokens).c_str(),
         static_cast<unsigned long long>(s.seed), trace.size(), thousands(human).c_str(),
-        pct(human, s.seven_day * s.days / 7));
+        pct(human, s.seven_day * s.days / 7), history.c_str());
   }
-  char buf[2400];
+  char buf[2600];
   std::snprintf(
       buf, sizeof buf,
       "  start %s, the account's weekly reset (%d days: %s).\n"

@@ -96,6 +96,12 @@ struct SimSetup {
   // night and weekly reset read in UTC.
   config::Accountant policy;
 
+  // Weeks of the person's own use the ledger holds before the start, as a
+  // running accountant's does: the agency rules learn the person's pattern
+  // from it. Drawn like the week (from streams of their own), or a
+  // --person-trace's week repeated. The oracle needs none: it knows the week.
+  int history_weeks = 1;
+
   // A real person's requests (agency sim --person-trace) in place of the
   // drawn ones above; `person_from` names where they came from.
   std::optional<std::vector<SimRequest>> person;
@@ -111,6 +117,10 @@ std::string_view sim_policy_name(SimPolicy p);
 // The person's requests over the setup's days, in time order: setup.person
 // within them when set, else drawn.
 std::vector<SimRequest> sim_human_trace(const SimSetup& setup);
+
+// The person's requests of the `history_weeks` weeks before the start, in
+// time order.
+std::vector<SimRequest> sim_human_history(const SimSetup& setup);
 
 // One weekly window met in the simulated period.
 struct SimWeek {

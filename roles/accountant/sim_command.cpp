@@ -70,6 +70,12 @@ void add_sim_command(CLI::App& app, GlobalOptions& global) {
                   "--person-trace keeps its own models)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  cmd->add_option("--history-weeks", setup->history_weeks,
+                  "weeks of the person's own use in the ledger before the start, as a running "
+                  "accountant has them (drawn, or the --person-trace's week repeated); the agency "
+                  "rules learn the person's pattern from them")
+      ->check(CLI::Range(0, 4))
+      ->capture_default_str();
   cmd->add_option("--reserve", setup->policy.reserve,
                   "agency rules: share of each window kept for the person")
       ->check(CLI::Range(0.0, 0.9))

@@ -274,6 +274,69 @@ TEST_CASE("accounting: scheduled work is paced evenly toward the reset") {
   CHECK(decide(p, ws, Ask{Priority::interactive, 10'000, "m"}, now).granted);
 }
 
+TEST_CASE("accounting: the person's likely use before the reset is kept for them") {
+  auto p = policy_utc();  // weekly reset Monday 00:00 UTC
+  p.accounts.front().seven_day = 1'000'000;
+  const Time now = utc(2026, 11, 26, 8);  // Thursday; the window is 11-23 to 11-30
+  SUBCASE("the same hours a week before") {
+    Ledger ledger(p);
+    CHECK(ledger.add(entry("last-thu", utc(2026, 11, 19, 10), 100'000, true)));
+    CHECK(ledger.add(entry("last-fri", utc(2026, 11, 20, 10), 200'000, true)));
+    CHECK(ledger.add(entry("too-early", utc(2026, 11, 19, 7), 500'000, true)));
+    CHECK(ledger.add(entry("an-agent", utc(2026, 11, 20, 11), 700'000)));
+    CHECK(ledger.add(entry("this-mon", utc(2026, 11, 23, 10), 50'000, true)));
+    CHECK(ledger.add(entry("agents", utc(2026, 11, 24, 10), 400'000)));
+    auto w = ledger.window("default", Window::seven_day, now);
+    // 300,000 a week before; the rate so far gives 50,000 x 88 h / 80 h.
+    CHECK(w.human_expected == 300'000);
+    CHECK(w.at == now);
+    // The reserve is 1.5 x 300,000 = 45% of the limit, not 20%: agents may
+    // bring the window's use to 550,000.
+    std::vector<WindowState> ws = {w};
+    CHECK(decide(p, ws, Ask{Priority::interactive, 90'000, "m"}, now).granted);
+    auto refused = decide(p, ws, Ask{Priority::interactive, 110'000, "m"}, now);
+    CHECK_FALSE(refused.granted);
+    CHECK(refused.reason.find("the last 45%") != std::string::npos);
+    CHECK(decide(p, ws, Ask{Priority::human, 500'000, "m"}, now).granted);
+  }
+  SUBCASE("the last day's rate for the time left") {
+    Ledger ledger(p);
+    CHECK(ledger.add(entry("yesterday", utc(2026, 11, 25, 12), 240'000, true)));
+    auto w = ledger.window("default", Window::seven_day, now);
+    CHECK(w.human_expected == 240'000 * 88 / 24);
+    // A day later the same hours two days before are the busiest: 240,000,
+    // more than the rate over the span so far (240,000 x 64 h / 104 h).
+    auto later = ledger.window("default", Window::seven_day, now + 24h);
+    CHECK(later.human_expected == 240'000);
+    // More than a week later none of it is seen.
+    CHECK(ledger.window("default", Window::seven_day, utc(2026, 12, 3, 13)).human_expected == 0);
+  }
+  SUBCASE("only use that counts toward the window") {
+    p.accounts.front().seven_day_sonnet = 1'000'000;
+    Ledger ledger(p);
+    CHECK(ledger.add(entry("opus", utc(2026, 11, 25, 12), 240'000, true, "claude-opus-4-1")));
+    CHECK(ledger.window("default", Window::seven_day_sonnet, now).human_expected == 0);
+    CHECK(ledger.window("default", Window::seven_day, now).human_expected > 0);
+  }
+}
+
+TEST_CASE("accounting: the kept share shrinks with the time left, and a deferral says when") {
+  auto p = policy_utc();
+  const Time start = utc(2026, 11, 23, 0);
+  WindowState w = weekly_state(start, 1'000'000, 700'000);
+  w.at = start + 24h;
+  w.human_expected = 300'000;  // 45% kept at `at`
+  std::vector<WindowState> ws = {w};
+  auto wait = decide(p, ws, Ask{Priority::interactive, 10'000, "m"}, w.at);
+  CHECK_FALSE(wait.granted);
+  // Kept: 0.45 x (end - t) / 6 days; 710,000 fits once that is 29%, after
+  // 0.356 of the six days: 51.3 hours.
+  REQUIRE(wait.retry_at.has_value());
+  CHECK(*wait.retry_at >= w.at + 51h);
+  CHECK(*wait.retry_at <= w.at + 52h);
+  CHECK(decide(p, ws, Ask{Priority::interactive, 10'000, "m"}, w.at + 52h).granted);
+}
+
 TEST_CASE("accounting: near the reset the reserve is released to batch work only") {
   auto p = policy_utc();  // release_seven_day_minutes 720
   const Time start = utc(2026, 11, 23, 0);
@@ -300,6 +363,15 @@ TEST_CASE("accounting: near the reset the reserve is released to batch work only
     last[0].last_human = ws[0].span.end - 7min;
     CHECK_FALSE(decide(p, last, Ask{Priority::batch, 10'000, "m"}, ws[0].span.end - 5min).granted);
     CHECK(decide(p, last, Ask{Priority::batch, 5'000, "m"}, ws[0].span.end - 5min).granted);
+  }
+  // The release never goes below 1.5 x the person's likely use before the
+  // reset: 1.5 x 20,000 is 3% where the release leaves 1.67%.
+  {
+    auto likely = ws;
+    likely[0].human_expected = 20'000;
+    likely[0].at = now;
+    CHECK_FALSE(decide(p, likely, Ask{Priority::batch, 80'000, "m"}, now).granted);
+    CHECK(decide(p, likely, Ask{Priority::batch, 60'000, "m"}, now).granted);
   }
   // Twelve hours before, the whole reserve still holds for batch too.
   CHECK_FALSE(

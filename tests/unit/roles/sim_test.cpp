@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -376,6 +377,51 @@ TEST_CASE("sim: a Sonnet window that never binds changes nothing") {
     CHECK(after[i].human_denied == before[i].human_denied);
     CHECK(after[i].tasks_done == before[i].tasks_done);
   }
+}
+
+TEST_CASE("sim: a heavy Sonnet user is not denied once the ledger knows their week") {
+  // The person's own Sonnet use is about 62% of the Sonnet limit; the 20%
+  // reserve alone does not cover it.
+  auto s = default_sim_setup();
+  s.seven_day_sonnet = 10'000'000;
+  s.agent_sonnet_share = 1.0;
+  s.human_sonnet_share = 0.5;
+  const auto known = simulate(s, SimPolicy::agency);
+  CAPTURE(sim_table(s, {known}));
+  REQUIRE(known.weeks.size() == 1);
+  CHECK(known.human_denied == 0);
+  CHECK(known.weeks.front().sonnet_used <= s.seven_day_sonnet);
+  CHECK(known.weeks.front().sonnet_used >= s.seven_day_sonnet * 95 / 100);
+  // With an empty ledger nothing tells the weekend from the working days:
+  // the fleet takes in the weekend what the person needs later.
+  s.history_weeks = 0;
+  const auto blind = simulate(s, SimPolicy::agency);
+  CHECK(blind.human_denied > 0);
+}
+
+TEST_CASE("sim: the person's history lies before the start, drawn alike or the trace repeated") {
+  auto s = default_sim_setup();
+  s.history_weeks = 2;
+  const auto past = sim_human_history(s);
+  REQUIRE_FALSE(past.empty());
+  CHECK(std::is_sorted(past.begin(), past.end(),
+                       [](const SimRequest& a, const SimRequest& b) { return a.at < b.at; }));
+  CHECK(past.front().at >= s.start - 14 * 24h);
+  CHECK(past.back().at < s.start);
+  const auto week = sim_human_trace(s);
+  CHECK(past.size() > week.size());  // two weeks of a similar person
+  CHECK(past.size() < 3 * week.size());
+  // A replayed person's week is repeated, a week back each time.
+  s.person = week;
+  s.history_weeks = 1;
+  const auto repeated = sim_human_history(s);
+  REQUIRE(repeated.size() == week.size());
+  for (std::size_t i = 0; i < week.size(); ++i) {
+    CHECK(repeated[i].at == week[i].at - 7 * 24h);
+    CHECK(repeated[i].tokens == week[i].tokens);
+  }
+  s.history_weeks = 0;
+  CHECK(sim_human_history(s).empty());
 }
 
 TEST_CASE("sim: the table and the JSON carry every policy") {
