@@ -327,6 +327,54 @@ const std::vector<Block>& Ledger::blocks_of(const std::string& account,
   return cache.blocks;
 }
 
+const Ledger::Sums& Ledger::sums_of(const std::string& account,
+                                    const std::vector<const Entry*>& list) const {
+  auto& sums = sums_[account];
+  if (sums.version != version_ || sums.seen > list.size() || sums.prefix[0].empty()) {
+    sums = Sums{version_, 0, {}};
+    for (auto& p : sums.prefix) p.assign(1, 0);
+  }
+  for (std::size_t i = sums.seen; i < list.size(); ++i) {
+    const Entry& e = *list[i];
+    const std::int64_t n = e.tokens.counted();
+    const std::size_t by = e.human ? 0 : 3;
+    for (std::size_t k = 0; k < 3; ++k) {
+      const bool counts = k == 0 || (k == 1 && e.opus) || (k == 2 && e.sonnet);
+      for (std::size_t j = 0; j < 2; ++j) {
+        auto& prefix = sums.prefix[3 * j + k];
+        prefix.push_back(sat_add(prefix.back(), counts && by == 3 * j ? n : 0));
+      }
+    }
+  }
+  sums.seen = list.size();
+  return sums;
+}
+
+std::int64_t Ledger::peak_hour_of(const std::string& account, const std::vector<const Entry*>& list,
+                                  Time now) const {
+  if (peak_cache_.account == account && peak_cache_.now == now && peak_cache_.version == version_ &&
+      peak_cache_.size == list.size()) {
+    return peak_cache_.value;
+  }
+  std::int64_t peak = 0;
+  std::int64_t hour_sum = 0;
+  Time hour_start{};
+  auto from = std::lower_bound(list.begin(), list.end(), now - hours(24 * 7),
+                               [](const Entry* e, Time t) { return e->at < t; });
+  for (auto it = from; it != list.end() && (*it)->at <= now; ++it) {
+    if (!(*it)->human) continue;
+    const Time h = floor_hour((*it)->at);
+    if (h != hour_start) {
+      hour_start = h;
+      hour_sum = 0;
+    }
+    hour_sum = sat_add(hour_sum, (*it)->tokens.counted());
+    peak = std::max(peak, hour_sum);
+  }
+  peak_cache_ = {account, now, version_, list.size(), peak};
+  return peak;
+}
+
 bool Ledger::agency_session(std::string_view session_id) const {
   return !session_id.empty() && agency_sessions_.find(session_id) != agency_sessions_.end();
 }
@@ -456,51 +504,46 @@ WindowState Ledger::window_of(std::string_view account_name, Window w, Time now,
     }
     s.span = weekly_span(now, reset, observed_reset);
   }
-  // The person's busiest clock hour of the past week.
-  {
-    std::int64_t hour_sum = 0;
-    Time hour_start{};
-    auto from = std::lower_bound(list.begin(), list.end(), now - hours(24 * 7),
-                                 [](const Entry* e, Time t) { return e->at < t; });
-    for (auto it = from; it != list.end() && (*it)->at <= now; ++it) {
-      if (!(*it)->human) continue;
-      const Time h = floor_hour((*it)->at);
-      if (h != hour_start) {
-        hour_start = h;
-        hour_sum = 0;
-      }
-      hour_sum = sat_add(hour_sum, (*it)->tokens.counted());
-      s.human_peak_hour = std::max(s.human_peak_hour, hour_sum);
+  // Sums over spans of the entries up to now, from the running sums.
+  const auto& sums = sums_of(s.account, list);
+  const std::size_t k = w == Window::seven_day_opus ? 1 : w == Window::seven_day_sonnet ? 2 : 0;
+  const auto& human = sums.prefix[k];
+  const auto& agents = sums.prefix[3 + k];
+  auto index = [&](Time t) {
+    return static_cast<std::size_t>(
+        std::lower_bound(list.begin(), list.end(), t,
+                         [](const Entry* e, Time at) { return e->at < at; }) -
+        list.begin());
+  };
+  const auto until = static_cast<std::size_t>(
+      std::upper_bound(list.begin(), list.end(), now,
+                       [](Time at, const Entry* e) { return at < e->at; }) -
+      list.begin());
+  auto between = [&](const std::vector<std::int64_t>& prefix, Time from, Time to) {
+    const std::size_t a = std::min(index(from), until);
+    const std::size_t b = std::min(index(to), until);
+    return b > a ? prefix[b] - prefix[a] : std::int64_t{0};
+  };
+  s.human_peak_hour = peak_hour_of(s.account, list, now);
+  s.human = between(human, s.span.start, s.span.end);
+  s.agents = between(agents, s.span.start, s.span.end);
+  for (auto i = std::min(index(s.span.end), until); i > index(s.span.start); --i) {
+    const Entry& e = *list[i - 1];
+    if (e.human && counted_in(e, w)) {
+      s.last_human = e.at;
+      break;
     }
-  }
-  auto first = std::lower_bound(list.begin(), list.end(), s.span.start,
-                                [](const Entry* e, Time t) { return e->at < t; });
-  for (auto it = first; it != list.end() && (*it)->at < s.span.end; ++it) {
-    if ((*it)->at > now) continue;
-    if (!counted_in(**it, w)) continue;
-    auto& sum = (*it)->human ? s.human : s.agents;
-    sum = sat_add(sum, (*it)->tokens.counted());
-    if ((*it)->human) s.last_human = (*it)->at;
   }
   // The person's likely use before the reset: the same hours a week before,
   // the busiest of the same hours (at most 24) on the past seven days, and
   // for the time left their rate of the last day and their rate so far in
   // the span (over at least a day).
   {
-    auto human_between = [&](Time from, Time to) {
-      std::int64_t sum = 0;
-      auto it = std::lower_bound(list.begin(), list.end(), from,
-                                 [](const Entry* e, Time t) { return e->at < t; });
-      for (; it != list.end() && (*it)->at < to && (*it)->at <= now; ++it) {
-        if ((*it)->human && counted_in(**it, w)) sum = sat_add(sum, (*it)->tokens.counted());
-      }
-      return sum;
-    };
     const Time end = std::max(s.span.end, now);
     const double left = duration<double>(end - now).count();
     const double elapsed = std::max(duration<double>(now - s.span.start).count(), 86400.0);
-    const auto last_day = static_cast<double>(human_between(now - hours(24), now + hours(1)));
-    s.human_expected = std::max({human_between(now - hours(24 * 7), end - hours(24 * 7)),
+    const auto last_day = static_cast<double>(between(human, now - hours(24), now + hours(1)));
+    s.human_expected = std::max({between(human, now - hours(24 * 7), end - hours(24 * 7)),
                                  sat_round(last_day * left / 86400.0),
                                  sat_round(static_cast<double>(s.human) * left / elapsed)});
     // The next day at most: the busiest of the same clock hours on each of
@@ -508,7 +551,7 @@ WindowState Ledger::window_of(std::string_view account_name, Window w, Time now,
     const Time day_end = std::min(end, now + hours(24));
     for (int d = 1; d <= 7; ++d) {
       s.human_expected =
-          std::max(s.human_expected, human_between(now - hours(24 * d), day_end - hours(24 * d)));
+          std::max(s.human_expected, between(human, now - hours(24 * d), day_end - hours(24 * d)));
     }
     s.at = now;
   }

@@ -18,6 +18,7 @@
 // Thread: none of this is shared; a Ledger belongs to one thread.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -293,6 +294,29 @@ class Ledger {
     std::vector<Block> blocks;
   };
   mutable std::map<std::string, BlockCache, std::less<>> block_cache_;
+  // Counted tokens of an account's entries summed from the first
+  // (prefix[k][i]: the first i entries): the person's for every model (k 0),
+  // Opus (1) and Sonnet (2), the agents' likewise (3, 4, 5). Extended and
+  // recomputed as the blocks are: every lease reads many spans of them.
+  struct Sums {
+    std::uint64_t version = 0;
+    std::size_t seen = 0;
+    std::array<std::vector<std::int64_t>, 6> prefix;
+  };
+  mutable std::map<std::string, Sums, std::less<>> sums_;
+  const Sums& sums_of(const std::string& account, const std::vector<const Entry*>& list) const;
+  // The person's busiest clock hour of the week before `now`, kept for the
+  // next window asked about at the same moment.
+  struct PeakCache {
+    std::string account;
+    Time now{};
+    std::uint64_t version = 0;
+    std::size_t size = 0;
+    std::int64_t value = 0;
+  };
+  mutable PeakCache peak_cache_;
+  std::int64_t peak_hour_of(const std::string& account, const std::vector<const Entry*>& list,
+                            Time now) const;
   std::set<std::string, std::less<>> ids_;
   std::set<std::string, std::less<>> agency_sessions_;
   // By account, in the order added; put in time order (stably: entries of
