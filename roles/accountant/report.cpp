@@ -188,6 +188,7 @@ Report build_report(const Ledger& ledger, Time now, int days, std::string_view a
       if (state.limit <= 0 && state.used() == 0) continue;
       r.windows.push_back(window_report(state, entries, now));
     }
+    if (auto week = last_week(ledger, a.name, now)) r.last_weeks.push_back(std::move(*week));
   }
 
   const Time since = now - hours(24) * r.days;
@@ -242,6 +243,28 @@ std::string report_json(const Report& r) {
                               {"limit_at", w.limit_at ? json(rfc3339(*w.limit_at)) : json(nullptr)},
                               {"offered", w.offered},
                               {"unused", w.unused}});
+  }
+  out["last_week"] = json::array();
+  for (const auto& w : r.last_weeks) {
+    out["last_week"].push_back({{"account", w.account},
+                                {"start", rfc3339(w.span.start)},
+                                {"end", rfc3339(w.span.end)},
+                                {"seven_day_limit", w.seven_day_limit},
+                                {"used", w.used},
+                                {"used_pct", w.used_pct()},
+                                {"human", w.human},
+                                {"person_requests", w.person_requests},
+                                // Refused requests of the person are not in the ledger yet.
+                                {"person_denied", nullptr},
+                                {"sonnet_limit", w.sonnet_limit},
+                                {"sonnet_used", w.sonnet_used},
+                                {"unused_five_hour", w.unused_five_hour},
+                                {"unused_seven_day", w.unused_seven_day},
+                                {"unused_sonnet", w.unused_sonnet},
+                                {"unused_total", w.unused_total()},
+                                {"oracle", w.oracle},
+                                {"unused_vs_oracle", w.vs_oracle()},
+                                {"fleet_step_max", w.fleet_step_max}});
   }
   auto rows = [](const std::vector<SpendRow>& list, const char* key) {
     json a = json::array();
@@ -324,6 +347,11 @@ std::string report_text(const Report& r) {
                       s.open ? pct(w.pace) : "-", projected, resets, unused, s.limit_source});
     }
     out += table(rows, {false, false, true, true, true, true, true, false, false, true, false});
+  }
+  for (const auto& w : r.last_weeks) {
+    out += "\nLast week, account " + w.account + " (" + local_stamp(w.span.start, r.time_zone) +
+           " to " + local_stamp(w.span.end, r.time_zone) + "): " + last_week_line(w) +
+           "; the person's refused requests are not recorded yet.\n";
   }
 
   auto spend = [&](const std::vector<SpendRow>& list, const char* title, std::size_t top) {

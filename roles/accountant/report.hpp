@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "roles/accountant/accounting.hpp"
+#include "roles/accountant/last_week.hpp"
 
 namespace agency::accounting {
 
@@ -59,9 +60,11 @@ struct Report {
   std::string time_zone;              // accountant.time_zone (empty: the machine's)
   std::string account;                // the one account shown; empty: all
   std::vector<WindowReport> windows;  // per account, windows with a limit or use
-  std::vector<SpendRow> roles;        // most counted tokens first
-  std::vector<SpendRow> tasks;        // most first; the text shows the top ones
-  std::vector<DayRow> day_totals;     // oldest first, days with any use (as ccusage daily)
+  // Per account, its last complete weekly window against the oracle's bound.
+  std::vector<LastWeek> last_weeks;
+  std::vector<SpendRow> roles;     // most counted tokens first
+  std::vector<SpendRow> tasks;     // most first; the text shows the top ones
+  std::vector<DayRow> day_totals;  // oldest first, days with any use (as ccusage daily)
   // Usage messages left out of the ledger (ledger_io.hpp, read_usage): how
   // many, and the latest few with their reasons.
   std::uint64_t refused = 0;

@@ -273,10 +273,6 @@ std::vector<SimRequest> sim_human_history(const SimSetup& s) {
   return out;
 }
 
-namespace {
-
-// The accountant's config the simulation runs with: one account with the
-// setup's limits, its weekly reset at the setup's start.
 config::Accountant sim_accountant(const SimSetup& s) {
   config::Accountant cfg = s.policy;
   cfg.enabled = true;
@@ -293,6 +289,8 @@ config::Accountant sim_accountant(const SimSetup& s) {
   cfg.accounts.push_back(account);
   return cfg;
 }
+
+namespace {
 
 // Every weekly window the period meets, with its use read at its last
 // moment from `ledger`, and the lowest use of a complete one.
@@ -454,6 +452,11 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
 
   const auto entries = ledger.entries(kAccount);
   sim_weeks(s, ledger, r);
+  if (s.keep_entries) {
+    for (const Entry* e : entries) {
+      if (e->at >= s.start && e->at < end) r.entries.push_back(*e);
+    }
+  }
 
   double sum = 0;
   for (const auto& b : five_hour_blocks(entries)) {

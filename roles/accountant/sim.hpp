@@ -101,6 +101,9 @@ struct SimSetup {
   // from it. Drawn like the week (from streams of their own), or a
   // --person-trace's week repeated. The oracle needs none: it knows the week.
   int history_weeks = 1;
+  // Keep the run's ledger entries of the period in SimResult::entries (a
+  // test feeds them to a real accountant).
+  bool keep_entries = false;
 
   // A real person's requests (agency sim --person-trace) in place of the
   // drawn ones above; `person_from` names where they came from.
@@ -117,6 +120,10 @@ std::string_view sim_policy_name(SimPolicy p);
 // The person's requests over the setup's days, in time order: setup.person
 // within them when set, else drawn.
 std::vector<SimRequest> sim_human_trace(const SimSetup& setup);
+
+// The accountant's config the simulation runs with: one account, "sim",
+// with the setup's limits, its weekly reset at the setup's start.
+config::Accountant sim_accountant(const SimSetup& setup);
 
 // The person's requests of the `history_weeks` weeks before the start, in
 // time order.
@@ -159,6 +166,9 @@ struct SimResult {
   int agent_deferrals = 0;  // asks the policy or the limits sent back to wait
   int tasks_done = 0;
   std::int64_t agent_tokens = 0;
+  // The ledger's entries of the period, the person's and the fleet's, in
+  // time order: only with setup.keep_entries, and not for the oracle.
+  std::vector<Entry> entries;
 
   [[nodiscard]] std::int64_t unused_total() const {
     return sat_add(sat_add(unused_five_hour, unused_seven_day), unused_sonnet);

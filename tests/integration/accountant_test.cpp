@@ -28,6 +28,7 @@
 #include "roles/accountant/accounting.hpp"
 #include "roles/accountant/ledger_io.hpp"
 #include "roles/accountant/settings.hpp"
+#include "roles/accountant/sim.hpp"
 #include "runtime/config.hpp"
 #include "runtime/limits.hpp"
 #include "runtime/localtime.hpp"
@@ -542,6 +543,73 @@ TEST_CASE("accountant: the usage endpoint's utilisation calibrates the limit") {
   CHECK(weekly.span.end - weekly.span.start == std::chrono::hours(24 * 7));
   // The week ends at the reset the endpoint gave.
   CHECK(accounting::rfc3339(weekly.span.end) == reset);
+}
+
+TEST_CASE("accountant: last week's unused area from the stream equals the sim's for its ledger") {
+  using namespace std::chrono;
+  // The week before this one, Monday 00:00 UTC to Monday 00:00 UTC.
+  const auto today = floor<days>(system_clock::now());
+  const auto monday = today - days((weekday(today).c_encoding() + 6) % 7);
+  auto setup = accounting::default_sim_setup();
+  setup.start = time_point_cast<system_clock::duration>(sys_days(monday) - days(7));
+  setup.keep_entries = true;
+  const auto run = accounting::simulate(setup, accounting::SimPolicy::agency);
+  const auto bound = accounting::simulate(setup, accounting::SimPolicy::oracle);
+  REQUIRE(run.entries.size() > 1000);
+
+  Pipeline p(kScenario, {},
+             "accountant:\n  time_zone: UTC\n  accounts:\n    - name: sim\n"
+             "      weekly_reset: \"mon 00:00\"\n      five_hour: 4000000\n"
+             "      seven_day: 40000000\n");
+  // The sim's ledger as the fleet and the transcripts would publish it.
+  for (const auto& e : run.entries) {
+    v1::UsageSample s;
+    s.set_id("sim:" + e.id);
+    s.set_engine("claude");
+    s.set_model(e.model);
+    s.set_account("sim");
+    s.set_input_tokens(e.tokens.input);
+    *s.mutable_at() = to_timestamp(e.at);
+    if (e.human) {
+      s.set_source("transcript");
+    } else {
+      s.set_role(e.role);
+      s.set_agent_id(e.agent_id);
+      s.set_task_id(e.task_id);
+      s.set_started_by_agency(true);
+      s.set_source("engine");
+    }
+    const auto subject =
+        subjects::usage("claude", e.human ? std::string(subjects::kHumanUsage) : e.role);
+    REQUIRE(p.connection().js_publish(subject, codec::encode(s), s.id()).ok());
+  }
+
+  auto usage = test::run({bin("agency"), "--config", (p.dir() / "agency.yaml").string(), "--nats",
+                          p.server().url(), "usage", "--account", "sim", "--json"},
+                         {}, 60s);
+  REQUIRE_MESSAGE(usage.exit_code == 0, usage.err);
+  const auto out = nlohmann::json::parse(usage.out);
+  REQUIRE(out.at("last_week").size() == 1);
+  const auto& week = out.at("last_week").at(0);
+  CHECK(week.at("start") == accounting::rfc3339(setup.start));
+  CHECK(week.at("unused_five_hour") == run.unused_five_hour);
+  CHECK(week.at("unused_seven_day") == run.unused_seven_day);
+  CHECK(week.at("unused_total") == run.unused_total());
+  CHECK(week.at("used") == run.weeks.front().used);
+  CHECK(week.at("person_requests") == run.human_requests - run.human_denied);
+  CHECK(week.at("person_denied").is_null());
+  // The bound with the fleet no faster than its busiest step: at least the
+  // sim's (a fleet at full speed), at most what the week left.
+  CHECK(week.at("oracle").get<std::int64_t>() >= bound.unused_total());
+  CHECK(week.at("oracle").get<std::int64_t>() <= run.unused_total());
+  CHECK(week.at("unused_vs_oracle").get<double>() >= 1.0);
+
+  auto text = test::run({bin("agency"), "--config", (p.dir() / "agency.yaml").string(), "--nats",
+                         p.server().url(), "usage", "--account", "sim"},
+                        {}, 60s);
+  REQUIRE_MESSAGE(text.exit_code == 0, text.err);
+  CHECK(text.out.find("Last week, account sim") != std::string::npos);
+  CHECK(text.out.find("x the oracle's") != std::string::npos);
 }
 
 TEST_CASE("accountant: the person's exported week replays in agency sim to the same totals") {

@@ -2,6 +2,7 @@
 // pace on the same week. The relations docs/BENCHMARKS.md reports (the
 // issue's target) must hold for the defaults.
 #include "roles/accountant/sim.hpp"
+#include "roles/accountant/last_week.hpp"
 #include "roles/accountant/person_trace.hpp"
 
 #include <doctest/doctest.h>
@@ -422,6 +423,35 @@ TEST_CASE("sim: the person's history lies before the start, drawn alike or the t
   }
   s.history_weeks = 0;
   CHECK(sim_human_history(s).empty());
+}
+
+TEST_CASE("sim: the live last-week figure of the sim's own ledger is the sim's figure") {
+  auto s = default_sim_setup();
+  s.keep_entries = true;
+  const auto agency = simulate(s, SimPolicy::agency);
+  const auto oracle = simulate(s, SimPolicy::oracle);
+  REQUIRE_FALSE(agency.entries.empty());
+  Ledger ledger(sim_accountant(s));
+  for (const auto& e : agency.entries) CHECK(ledger.add(e));
+  const Time end = s.start + 7 * 24h;
+  // In the week still under way there is no complete one.
+  CHECK_FALSE(last_week(ledger, "sim", end - 1h).has_value());
+  const auto week = last_week(ledger, "sim", end + 1h);
+  REQUIRE(week.has_value());
+  CHECK(week->span.start == s.start);
+  CHECK(week->span.end == end);
+  CHECK(week->unused_five_hour == agency.unused_five_hour);
+  CHECK(week->unused_seven_day == agency.unused_seven_day);
+  CHECK(week->unused_total() == agency.unused_total());
+  CHECK(week->used == agency.weeks.front().used);
+  CHECK(week->person_requests == agency.human_requests - agency.human_denied);
+  // The bound: the fleet no faster than its busiest step, so at least the
+  // sim's (its fleet at full speed), and never above what agency left.
+  CHECK(week->fleet_step_max > 0);
+  CHECK(week->oracle >= oracle.unused_total());
+  CHECK(week->oracle <= week->unused_total());
+  CHECK(week->vs_oracle() >= 1.0);
+  CHECK(last_week_line(*week).find("x the oracle's") != std::string::npos);
 }
 
 TEST_CASE("sim: the table and the JSON carry every policy") {
