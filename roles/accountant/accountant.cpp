@@ -81,6 +81,7 @@ v1::UsageSample sample_from(const TranscriptEntry& e, const std::string& account
   s.set_source("transcript");
   s.set_message_id(e.message_id);
   s.set_request_id(e.request_id);
+  s.set_api_error(e.api_error);
   return s;
 }
 

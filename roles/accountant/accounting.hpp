@@ -95,7 +95,8 @@ struct Entry {
   std::string task_id;
   std::string project;
   std::string session_id;
-  bool human = false;  // read from a transcript agency did not start
+  bool human = false;      // read from a transcript agency did not start
+  bool api_error = false;  // UsageSample.api_error: a refused request
   TokenCounts tokens;
   double cost_usd = 0;
   // Set by Ledger::add from the model: whether it counts toward the model

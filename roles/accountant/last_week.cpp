@@ -41,7 +41,6 @@ std::optional<LastWeek> last_week(const Ledger& ledger, std::string_view account
   w.used = seven.used();
   w.human = seven.human;
   w.sonnet_used = sonnet.used();
-  w.person_requests = static_cast<int>(trace.requests.size());
 
   std::vector<const Entry*> week;
   for (const Entry* e : ledger.entries(w.account)) {
@@ -59,7 +58,9 @@ std::optional<LastWeek> last_week(const Ledger& ledger, std::string_view account
   std::vector<const Entry*> fleet;
   for (const Entry* e : week) {
     if (!e->human) fleet.push_back(e);
+    if (e->human && e->api_error) ++w.person_refused;
   }
+  w.person_requests = static_cast<int>(trace.requests.size()) - w.person_refused;
   for (const auto& st : steps(fleet, Window::seven_day, w.span.start, w.span.end, kUnusedStep)) {
     w.fleet_step_max = std::max(w.fleet_step_max, st.agents);
   }
@@ -80,9 +81,10 @@ std::optional<LastWeek> last_week(const Ledger& ledger, std::string_view account
 std::string last_week_line(const LastWeek& w) {
   char buf[400];
   std::snprintf(buf, sizeof buf,
-                "%.1f%% of the weekly limit used, unused area %s (%.2fx the oracle's %s)",
+                "%.1f%% of the weekly limit used, unused area %s (%.2fx the oracle's %s), the "
+                "person refused %d time%s",
                 w.used_pct(), tokens_short(w.unused_total()).c_str(), w.vs_oracle(),
-                tokens_short(w.oracle).c_str());
+                tokens_short(w.oracle).c_str(), w.person_refused, w.person_refused == 1 ? "" : "s");
   return buf;
 }
 

@@ -22,8 +22,11 @@ struct LastWeek {
   std::int64_t sonnet_limit = 0;  // 0: no Sonnet window known
   std::int64_t used = 0;          // counted toward seven_day in the week
   std::int64_t sonnet_used = 0;
-  std::int64_t human = 0;  // the person's part of `used`
-  int person_requests = 0;
+  std::int64_t human = 0;   // the person's part of `used`
+  int person_requests = 0;  // that went through
+  // The person's requests refused in the week: errors Claude Code wrote in
+  // their own sessions in place of an answer (a usage limit, an overload).
+  int person_refused = 0;
   // Unused area per window over the week (10-minute steps, as the sim).
   std::int64_t unused_five_hour = 0;
   std::int64_t unused_seven_day = 0;
@@ -45,8 +48,8 @@ struct LastWeek {
 // or weekly window is unknown (no area without a limit).
 std::optional<LastWeek> last_week(const Ledger& ledger, std::string_view account, Time now);
 
-// "last week: 99.5% used, unused area 106.4M (1.09x the oracle's 97.7M),
-// the person denied ..." as `agency usage` prints it.
+// "99.5% of the weekly limit used, unused area 106M (1.09x the oracle's
+// 98M), the person refused 0 times", as `agency usage` prints it.
 std::string last_week_line(const LastWeek& week);
 
 }  // namespace agency::accounting

@@ -89,6 +89,7 @@ Entry entry_from(const v1::UsageSample& s) {
   e.project = s.project();
   e.session_id = s.session_id();
   e.human = !s.started_by_agency();
+  e.api_error = s.api_error();
   e.tokens.input = s.input_tokens();
   e.tokens.output = s.output_tokens();
   e.tokens.cache_creation = s.cache_creation_tokens();

@@ -254,8 +254,7 @@ std::string report_json(const Report& r) {
                                 {"used_pct", w.used_pct()},
                                 {"human", w.human},
                                 {"person_requests", w.person_requests},
-                                // Refused requests of the person are not in the ledger yet.
-                                {"person_denied", nullptr},
+                                {"person_refused", w.person_refused},
                                 {"sonnet_limit", w.sonnet_limit},
                                 {"sonnet_used", w.sonnet_used},
                                 {"unused_five_hour", w.unused_five_hour},
@@ -351,7 +350,7 @@ std::string report_text(const Report& r) {
   for (const auto& w : r.last_weeks) {
     out += "\nLast week, account " + w.account + " (" + local_stamp(w.span.start, r.time_zone) +
            " to " + local_stamp(w.span.end, r.time_zone) + "): " + last_week_line(w) +
-           "; the person's refused requests are not recorded yet.\n";
+           " (errors in their own sessions: usage limits, overloads).\n";
   }
 
   auto spend = [&](const std::vector<SpendRow>& list, const char* title, std::size_t top) {

@@ -495,6 +495,7 @@ TranscriptLine read(std::string_view t, TranscriptEntry& e) {
   e.cache_creation_tokens = line.creation.kind == Kind::number ? count_of(line.creation.text) : 0;
   e.cache_read_tokens = line.read.kind == Kind::number ? count_of(line.read.text) : 0;
   if (line.cost.kind == Kind::number) e.cost_usd = double_of(line.cost.text);
+  e.api_error = line.api_error.kind == Kind::boolean && line.api_error.text.starts_with('t');
   return TranscriptLine::usage;
 }
 

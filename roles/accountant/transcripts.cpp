@@ -425,6 +425,8 @@ TranscriptLine read_transcript_line(std::string_view line, TranscriptEntry& e) {
   e.cache_creation_tokens = token_count(usage, "cache_creation_input_tokens");
   e.cache_read_tokens = token_count(usage, "cache_read_input_tokens");
   if (auto c = j.find("costUSD"); c != j.end()) e.cost_usd = c->get<double>();
+  auto error = j.find("isApiErrorMessage");
+  e.api_error = error != j.end() && error->is_boolean() && error->get<bool>();
   return TranscriptLine::usage;
 }
 

@@ -52,6 +52,9 @@ struct TranscriptEntry {
   std::string cwd;
   std::filesystem::path file;
   std::uintmax_t offset = 0;  // of the line in the file: tells apart lines without ids
+  // isApiErrorMessage: Claude Code's own message in place of an answer the
+  // API refused (a usage limit, an overload).
+  bool api_error = false;
 };
 
 // What a line is to the reader: a usage entry; a line that does not count

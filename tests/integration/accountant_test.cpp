@@ -584,6 +584,22 @@ TEST_CASE("accountant: last week's unused area from the stream equals the sim's 
     REQUIRE(p.connection().js_publish(subject, codec::encode(s), s.id()).ok());
   }
 
+  // One request of the person refused: the error line Claude Code writes.
+  {
+    v1::UsageSample s;
+    s.set_id("tx:refused");
+    s.set_engine("claude");
+    s.set_model("<synthetic>");
+    s.set_account("sim");
+    s.set_source("transcript");
+    s.set_api_error(true);
+    *s.mutable_at() = to_timestamp(setup.start + hours(24 * 4 + 10));
+    REQUIRE(
+        p.connection()
+            .js_publish(subjects::usage("claude", subjects::kHumanUsage), codec::encode(s), s.id())
+            .ok());
+  }
+
   auto usage = test::run({bin("agency"), "--config", (p.dir() / "agency.yaml").string(), "--nats",
                           p.server().url(), "usage", "--account", "sim", "--json"},
                          {}, 60s);
@@ -597,7 +613,7 @@ TEST_CASE("accountant: last week's unused area from the stream equals the sim's 
   CHECK(week.at("unused_total") == run.unused_total());
   CHECK(week.at("used") == run.weeks.front().used);
   CHECK(week.at("person_requests") == run.human_requests - run.human_denied);
-  CHECK(week.at("person_denied").is_null());
+  CHECK(week.at("person_refused") == 1);
   // The bound with the fleet no faster than its busiest step: at least the
   // sim's (a fleet at full speed), at most what the week left.
   CHECK(week.at("oracle").get<std::int64_t>() >= bound.unused_total());
@@ -610,6 +626,7 @@ TEST_CASE("accountant: last week's unused area from the stream equals the sim's 
   REQUIRE_MESSAGE(text.exit_code == 0, text.err);
   CHECK(text.out.find("Last week, account sim") != std::string::npos);
   CHECK(text.out.find("x the oracle's") != std::string::npos);
+  CHECK(text.out.find("the person refused 1 time ") != std::string::npos);
 }
 
 TEST_CASE("accountant: the person's exported week replays in agency sim to the same totals") {

@@ -452,6 +452,23 @@ TEST_CASE("sim: the live last-week figure of the sim's own ledger is the sim's f
   CHECK(week->oracle <= week->unused_total());
   CHECK(week->vs_oracle() >= 1.0);
   CHECK(last_week_line(*week).find("x the oracle's") != std::string::npos);
+  CHECK(week->person_refused == 0);
+  // A request of the person the API refused (Claude Code's error message in
+  // place of an answer, 0 tokens) is counted as refused, not as a request.
+  Entry refused;
+  refused.id = "tx:refused";
+  refused.at = s.start + 4 * 24h + 10h;
+  refused.account = "sim";
+  refused.model = "<synthetic>";
+  refused.human = true;
+  refused.api_error = true;
+  CHECK(ledger.add(refused));
+  const auto again = last_week(ledger, "sim", end + 1h);
+  REQUIRE(again.has_value());
+  CHECK(again->person_refused == 1);
+  CHECK(again->person_requests == week->person_requests);
+  CHECK(again->unused_total() == week->unused_total());
+  CHECK(last_week_line(*again).find("the person refused 1 time") != std::string::npos);
 }
 
 TEST_CASE("sim: the table and the JSON carry every policy") {

@@ -155,7 +155,13 @@ TEST_CASE("transcripts: odd lines ccusage counts are counted") {
     CHECK(parse_transcript_line(with("/parentUuid", nullptr)));
     CHECK(parse_transcript_line(with("/message/stop_reason", nullptr)));
     CHECK(parse_transcript_line(with("/version", "2.0.14-beta")));
-    CHECK(parse_transcript_line(with("/isApiErrorMessage", true)));
+    // An error Claude Code wrote in place of an answer counts (0 tokens) and
+    // says it was one: the person's refused request.
+    auto refused = parse_transcript_line(with("/isApiErrorMessage", true));
+    REQUIRE(refused);
+    CHECK(refused->api_error);
+    CHECK_FALSE(parse_transcript_line(with("/isApiErrorMessage", false))->api_error);
+    CHECK_FALSE(parse_transcript_line(good_line().dump())->api_error);
     CHECK(parse_transcript_line(
         with("/message/content", json::array({json::object(), json::array(), {{"id", 1}}}))));
     auto cost = parse_transcript_line(with("/costUSD", 0.25));
@@ -271,7 +277,8 @@ std::string reading(TranscriptLine kind, const TranscriptEntry& e) {
               {"output", e.output_tokens},
               {"cache_creation", e.cache_creation_tokens},
               {"cache_read", e.cache_read_tokens},
-              {"cost", e.cost_usd ? json(*e.cost_usd) : json(nullptr)}}
+              {"cost", e.cost_usd ? json(*e.cost_usd) : json(nullptr)},
+              {"api_error", e.api_error}}
       .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -393,6 +400,9 @@ const std::vector<std::string>& tricky_lines() {
       R"({"version":"1.2.3x","message":{"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
       R"({"version":"1.2","message":{"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
       R"({"isApiErrorMessage":null,"message":{"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"isApiErrorMessage":true,"message":{"model":"<synthetic>","usage":{"input_tokens":0,"output_tokens":0}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"isApiErrorMessage":false,"isApiErrorMessage":true,"message":{"usage":{"input_tokens":0,"output_tokens":0}},"timestamp":"2026-01-01T00:00:00Z"})",
+      R"({"isApiErrorMessage":true,"isApiErrorMessage":false,"message":{"usage":{"input_tokens":0,"output_tokens":0}},"timestamp":"2026-01-01T00:00:00Z"})",
       R"({"timestamp":5,"message":{"usage":{"input_tokens":1,"output_tokens":2}}})",
       R"({"timestamp":"2026-01-01T00:00:00Z","timestamp":"nope","message":{"usage":{"input_tokens":1,"output_tokens":2}}})",
       R"([{"message":{"usage":{"input_tokens":1,"output_tokens":2}},"timestamp":"2026-01-01T00:00:00Z"}])",
