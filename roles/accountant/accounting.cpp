@@ -337,13 +337,12 @@ const Ledger::Sums& Ledger::sums_of(const std::string& account,
   for (std::size_t i = sums.seen; i < list.size(); ++i) {
     const Entry& e = *list[i];
     const std::int64_t n = e.tokens.counted();
-    const std::size_t by = e.human ? 0 : 3;
+    const bool counts[3] = {true, e.opus, e.sonnet};
     for (std::size_t k = 0; k < 3; ++k) {
-      const bool counts = k == 0 || (k == 1 && e.opus) || (k == 2 && e.sonnet);
-      for (std::size_t j = 0; j < 2; ++j) {
-        auto& prefix = sums.prefix[3 * j + k];
-        prefix.push_back(sat_add(prefix.back(), counts && by == 3 * j ? n : 0));
-      }
+      auto& human = sums.prefix[k];
+      auto& agents = sums.prefix[3 + k];
+      human.push_back(sat_add(human.back(), e.human && counts[k] ? n : 0));
+      agents.push_back(sat_add(agents.back(), !e.human && counts[k] ? n : 0));
     }
   }
   sums.seen = list.size();
@@ -527,7 +526,8 @@ WindowState Ledger::window_of(std::string_view account_name, Window w, Time now,
   s.human_peak_hour = peak_hour_of(s.account, list, now);
   s.human = between(human, s.span.start, s.span.end);
   s.agents = between(agents, s.span.start, s.span.end);
-  for (auto i = std::min(index(s.span.end), until); i > index(s.span.start); --i) {
+  const std::size_t span_first = index(s.span.start);
+  for (auto i = std::min(index(s.span.end), until); i > span_first; --i) {
     const Entry& e = *list[i - 1];
     if (e.human && counted_in(e, w)) {
       s.last_human = e.at;
