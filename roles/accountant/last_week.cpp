@@ -42,10 +42,17 @@ std::optional<LastWeek> last_week(const Ledger& ledger, std::string_view account
   w.human = seven.human;
   w.sonnet_used = sonnet.used();
 
+  // The week's entries, the fleet's apart: its busiest step is the
+  // capacity the bound allows it.
   std::vector<const Entry*> week;
+  std::vector<const Entry*> fleet;
   for (const Entry* e : ledger.entries(w.account)) {
-    if (e->at >= w.span.start && e->at < w.span.end) week.push_back(e);
+    if (e->at < w.span.start || e->at >= w.span.end) continue;
+    week.push_back(e);
+    if (!e->human) fleet.push_back(e);
+    if (e->human && e->api_error) ++w.person_refused;
   }
+  w.person_requests = static_cast<int>(trace.requests.size());
   auto area = [&](Window window, std::int64_t limit) {
     return unused_area(steps(week, window, w.span.start, w.span.end, kUnusedStep), window, limit,
                        kUnusedStep);
@@ -54,13 +61,6 @@ std::optional<LastWeek> last_week(const Ledger& ledger, std::string_view account
   w.unused_seven_day = area(Window::seven_day, w.seven_day_limit);
   if (w.sonnet_limit > 0) w.unused_sonnet = area(Window::seven_day_sonnet, w.sonnet_limit);
 
-  // The fleet's most in one step: the capacity the bound allows it.
-  std::vector<const Entry*> fleet;
-  for (const Entry* e : week) {
-    if (!e->human) fleet.push_back(e);
-    if (e->human && e->api_error) ++w.person_refused;
-  }
-  w.person_requests = static_cast<int>(trace.requests.size()) - w.person_refused;
   for (const auto& st : steps(fleet, Window::seven_day, w.span.start, w.span.end, kUnusedStep)) {
     w.fleet_step_max = std::max(w.fleet_step_max, st.agents);
   }

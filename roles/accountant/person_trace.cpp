@@ -35,7 +35,9 @@ PersonTrace export_person_trace(const Ledger& ledger, std::string_view account, 
   t.five_hour = ledger.window(t.account, Window::five_hour, now).limit;
   t.seven_day = ledger.window(t.account, Window::seven_day, now).limit;
   for (const Entry* e : entries) {
-    if (!e->human || e->at < t.span.start || e->at >= t.span.end) continue;
+    // A refused request (Claude Code's error in place of an answer) used
+    // nothing: it is not one to replay.
+    if (!e->human || e->api_error || e->at < t.span.start || e->at >= t.span.end) continue;
     t.requests.push_back({e->at, e->tokens.counted(), e->model});
   }
   return t;
@@ -124,8 +126,12 @@ void use_person_trace(SimSetup& s, const PersonTrace& t, const std::string& from
   s.person_from = from + " (account " + t.account + ")";
   s.start = t.span.start;
   const auto length = t.span.end - t.span.start;
-  s.days = static_cast<int>(
-      std::max<std::int64_t>(1, (length + hours(24) - std::chrono::seconds(1)) / hours(24)));
+  // A weekly window across a daylight saving change is an hour short or
+  // long: still one week, not eight days.
+  s.days = length >= hours(24 * 7 - 1) && length <= hours(24 * 7 + 1)
+               ? 7
+               : static_cast<int>(std::max<std::int64_t>(
+                     1, (length + hours(24) - std::chrono::seconds(1)) / hours(24)));
   if (t.five_hour > 0) s.five_hour = t.five_hour;
   if (t.seven_day > 0) s.seven_day = t.seven_day;
 }

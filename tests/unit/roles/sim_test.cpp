@@ -310,6 +310,17 @@ TEST_CASE("sim: the exported week is the person's last complete one, the fleet l
   add("h-2", reset - 1h, 3'000, true);
   add("a-1", reset - 2h, 50'000, false);
   add("h-now", reset + 1h, 4'000, true);  // this week, not complete
+  {
+    // A request the API refused used nothing: it is not exported.
+    Entry refused;
+    refused.id = "h-refused";
+    refused.at = reset - 3h;
+    refused.account = "sim";
+    refused.model = "<synthetic>";
+    refused.human = true;
+    refused.api_error = true;
+    REQUIRE(ledger.add(refused));
+  }
   bool complete = false;
   auto t = export_person_trace(ledger, "sim", reset + 2h, &complete);
   CHECK(complete);
@@ -330,6 +341,20 @@ TEST_CASE("sim: the exported week is the person's last complete one, the fleet l
     CHECK(r.human_tokens == 5'000);
   }
   CHECK(sim_table(setup, results).find("replayed from week.json") != std::string::npos);
+
+  // A weekly window across a daylight saving change (an hour short or long)
+  // is still one week; a week so far is its days rounded up.
+  for (auto length : {7 * 24h - 1h, 7 * 24h + 1h}) {
+    auto dst = t;
+    dst.span.end = dst.span.start + length;
+    auto replay = default_sim_setup();
+    use_person_trace(replay, dst, "week.json");
+    CHECK(replay.days == 7);
+  }
+  auto so_far = t;
+  so_far.span.end = so_far.span.start + 3 * 24h + 2h;
+  use_person_trace(setup, so_far, "week.json");
+  CHECK(setup.days == 4);
 }
 
 TEST_CASE("sim: a Sonnet window binds, the lease rules keep to it, and the oracle bounds it") {
