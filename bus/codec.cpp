@@ -44,8 +44,8 @@ using text::invalid_utf8_at;
 // Every message of agency.v1. Naming each default instance here keeps its
 // .pb.cc object (and so its descriptor) in the link even though the schemas
 // live in a static library; new_message() looks types up in this list.
-const std::array<const pb::Message*, 21>& prototypes() {
-  static const std::array<const pb::Message*, 21> all = {
+const std::array<const pb::Message*, 22>& prototypes() {
+  static const std::array<const pb::Message*, 22> all = {
       &v1::Brief::default_instance(),       &v1::Task::default_instance(),
       &v1::StageChange::default_instance(), &v1::TaskEvent::default_instance(),
       &v1::AgentStatus::default_instance(), &v1::Question::default_instance(),
@@ -56,7 +56,7 @@ const std::array<const pb::Message*, 21>& prototypes() {
       &v1::Header::default_instance(),      &v1::DeadLetter::default_instance(),
       &v1::Control::default_instance(),     &v1::LimitReading::default_instance(),
       &v1::FleetEvent::default_instance(),  &v1::ScaleRequest::default_instance(),
-      &v1::ScaleReply::default_instance(),
+      &v1::ScaleReply::default_instance(),  &v1::UsageSamples::default_instance(),
   };
   return all;
 }

@@ -39,7 +39,7 @@ struct Family {
   std::string_view type;
 };
 
-constexpr std::array<Family, 13> kFamilies = {{
+constexpr std::array<Family, 14> kFamilies = {{
     {"agency.brief.", 1, "agency.v1.Brief"},
     {"agency.brief.", 2, "agency.v1.Brief"},  // agency.brief.<role>.<priority>
     {"agency.event.task.", 1, "agency.v1.TaskEvent"},
@@ -47,6 +47,7 @@ constexpr std::array<Family, 13> kFamilies = {{
     {"agency.ask.", 1, "agency.v1.Question"},
     {"agency.mail.", 1, "agency.v1.Mail"},
     {"agency.usage.limits.", 1, "agency.v1.LimitReading"},
+    {"agency.usage.samples.", 1, "agency.v1.UsageSamples"},
     {"agency.usage.", 2, "agency.v1.UsageSample"},
     {"agency.log.", 1, "agency.v1.WorkLog"},
     {"agency.dead.", 1, "agency.v1.DeadLetter"},
@@ -73,6 +74,7 @@ std::string usage(std::string_view engine, std::string_view role) {
   return out;
 }
 std::string limits(std::string_view engine) { return join("agency.usage.limits.", engine); }
+std::string usage_samples(std::string_view engine) { return join("agency.usage.samples.", engine); }
 std::string work_log(std::string_view project) { return join("agency.log.", project); }
 std::string dead(std::string_view role) { return join("agency.dead.", role); }
 std::string control(std::string_view target) { return join("agency.control.", target); }

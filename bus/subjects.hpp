@@ -22,6 +22,9 @@ inline constexpr std::string_view kHumanUsage = "human";
 // agency.usage.limits.<engine>: LimitReadings, in the usage stream ("limits"
 // is no engine kind, so the two never mix).
 std::string limits(std::string_view engine);
+// agency.usage.samples.<engine>: UsageSamples, many samples in one message
+// (the accountant's transcript ingest; "samples" is no engine kind either).
+std::string usage_samples(std::string_view engine);
 std::string work_log(std::string_view project);  // agency.log.<project>
 std::string dead(std::string_view role);         // agency.dead.<role>
 std::string control(std::string_view target);    // agency.control.<agent-id|role|all>

@@ -261,13 +261,23 @@ Result<std::size_t> Accountant::read_transcripts(const RoleContext& ctx) {
     const std::string before = reader.state();
     auto batch = reader.read_new(roots);
     if (!batch) return batch.error();
-    if (auto stored = store_samples(ctx, a.name, batch->entries); !stored) {
+    std::vector<accounting::Entry> sound;
+    auto stored = store_samples(ctx, a.name, batch->entries, sound);
+    if (!stored) {
       // Read again next time: nothing is skipped, duplicates are dropped.
       (void)reader.restore(before);
       return make_error(stored.error().code,
                         "accountant: storing transcript usage: " + stored.error().message);
     }
     published += batch->entries.size();
+    {
+      // In the stream now: into the ledger (the live subscription passes
+      // our own messages by).
+      std::lock_guard lock(mu_);
+      if (ledger_) {
+        for (auto& e : sound) ledger_->add(std::move(e));
+      }
+    }
     if (batch->unreadable > 0) {
       log_->warn("transcript lines skipped account={} unreadable={}", a.name, batch->unreadable);
     }
@@ -283,7 +293,8 @@ Result<std::size_t> Accountant::read_transcripts(const RoleContext& ctx) {
 }
 
 Result<void> Accountant::store_samples(const RoleContext& ctx, const std::string& account,
-                                       const std::vector<TranscriptEntry>& entries) {
+                                       const std::vector<TranscriptEntry>& entries,
+                                       std::vector<accounting::Entry>& sound) {
   if (entries.empty()) return {};
   if (!usage_batch_) {
     // A connection of their own: its acks do not queue behind the agent's
@@ -300,13 +311,45 @@ Result<void> Accountant::store_samples(const RoleContext& ctx, const std::string
     usage_connection_ = std::move(*connection);
     usage_batch_.emplace(std::move(*batch));
   }
-  const std::string subject = subjects::usage("claude", subjects::kHumanUsage);
+  // Many samples per message, each message at most limits.usage_bytes (what
+  // every reader accepts): the stream stores a few hundred messages for a
+  // year of transcripts, not one per request. The same lines make the same
+  // messages, so a message sent again after a failure has the same msg id.
+  const std::string subject = subjects::usage_samples("claude");
+  const auto most = static_cast<std::size_t>(std::max<std::int64_t>(usage_bytes_, 1024));
   Result<void> sent;
+  v1::UsageSamples message;
+  std::size_t bytes = 0;
+  auto send = [&] {
+    if (message.samples_size() == 0) return;
+    const std::string id =
+        "txs:" + message.samples(0).id() + ":" + std::to_string(message.samples_size());
+    sent = usage_batch_->publish(subject, codec::encode(message), id);
+    message.Clear();
+    bytes = 0;
+  };
+  const auto now = Clock::now();
   for (const auto& e : entries) {
     auto sample = sample_from(e, account);
-    sent = usage_batch_->publish(subject, codec::encode(sample), sample.id());
+    if (accounting::sample_problem(sample, now)) {
+      // A line with a figure out of range goes alone, as a single sample,
+      // so the ledger's readers refuse it (a dead letter with the reason)
+      // and not the sound samples it would share a message with.
+      sent = usage_batch_->publish(subjects::usage("claude", subjects::kHumanUsage),
+                                   codec::encode(sample), sample.id());
+      if (!sent) break;
+      continue;
+    }
+    sound.push_back(accounting::entry_from(sample));
+    // A repeated field's element: its tag, its length (at most 3 bytes
+    // here), its bytes.
+    const std::size_t size = sample.ByteSizeLong() + 4;
+    if (bytes + size > most) send();
     if (!sent) break;
+    *message.add_samples() = std::move(sample);
+    bytes += size;
   }
+  if (sent) send();
   // Every ack is waited for, also after a failed send: the next batch
   // starts with none outstanding.
   auto acked = usage_batch_->finish();
@@ -320,11 +363,20 @@ Result<void> Accountant::store_samples(const RoleContext& ctx, const std::string
 void Accountant::on_usage(Incoming message) {
   // A refused message is only skipped here: a live message has no stream
   // sequence to file it by once; follow_usage files it.
+  // Our own transcript samples are in the ledger already (read_transcripts
+  // adds them once the stream has them); a message that only claims to be
+  // one is read by follow_usage like every other.
+  static const std::string own_samples = subjects::usage_samples("claude");
+  if (message.subject() == own_samples) {
+    if (auto id = find_header(message.headers(), "Nats-Msg-Id"); id && id->starts_with("txs:")) {
+      return;
+    }
+  }
   auto record = accounting::read_usage(message, usage_bytes_);
   if (!record) return;
   std::lock_guard lock(mu_);
   if (!ledger_) return;  // the replay that follows reads it
-  if (record->entry) ledger_->add(std::move(*record->entry));
+  for (auto& e : record->entries) ledger_->add(std::move(e));
   if (record->reading) ledger_->observe(*record->reading);
 }
 

@@ -36,6 +36,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "bus/connection.hpp"
 #include "bus/js_batch.hpp"
@@ -77,11 +78,14 @@ class Accountant final : public EnginelessRole {
   // Reads every account's transcripts and publishes what is new. Returns
   // how many samples it published.
   Result<std::size_t> read_transcripts(const RoleContext& ctx);
-  // Publishes one account's new transcript entries as samples, all at
-  // once (JsBatch), and returns once the stream has acknowledged every
-  // one; an error when any was not.
+  // Publishes one account's new transcript entries as samples, many to a
+  // message (UsageSamples), all at once (JsBatch), and returns once the
+  // stream has acknowledged every message; an error when any was not.
+  // `sound`: the entries of the samples the ledger's readers take (a sample
+  // with a figure out of range is sent alone, to be refused on its own).
   Result<void> store_samples(const RoleContext& ctx, const std::string& account,
-                             const std::vector<TranscriptEntry>& entries);
+                             const std::vector<TranscriptEntry>& entries,
+                             std::vector<accounting::Entry>& sound);
   // Asks each account's usage endpoint, when one is configured and due, and
   // stores its utilisation figures as limit readings (which calibrate).
   void poll_usage_endpoints(const RoleContext& ctx);

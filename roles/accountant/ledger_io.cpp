@@ -16,6 +16,7 @@ namespace agency::accounting {
 namespace {
 
 constexpr std::string_view kLimitsPrefix = "agency.usage.limits.";
+constexpr std::string_view kSamplesPrefix = "agency.usage.samples.";
 
 // The windows LimitReading.window may name (usage.proto); empty: not said.
 constexpr std::string_view kApiWindows[] = {"requests", "tokens", "input_tokens", "output_tokens"};
@@ -176,7 +177,8 @@ std::optional<std::string> reading_problem(const v1::LimitReading& r, Time publi
 Result<UsageRecord> read_usage(std::string_view subject, std::string_view data,
                                const Headers& headers, Time published, std::int64_t max_bytes) {
   const bool reading = subject.starts_with(kLimitsPrefix);
-  const char* what = reading ? "limit reading" : "usage sample";
+  const bool samples = subject.starts_with(kSamplesPrefix);
+  const char* what = reading ? "limit reading" : samples ? "usage samples" : "usage sample";
   if (static_cast<std::int64_t>(data.size()) > max_bytes) {
     return refused(std::string(what) + " of " + std::to_string(data.size()) +
                    " bytes is over limits.usage_bytes (" + std::to_string(max_bytes) + ")");
@@ -189,10 +191,25 @@ Result<UsageRecord> read_usage(std::string_view subject, std::string_view data,
     out.reading = reading_from(*r, published);
     return out;
   }
+  if (samples) {
+    auto batch = codec::decode<v1::UsageSamples>(data, headers);
+    if (!batch) return refused("unreadable usage samples: " + batch.error().message);
+    const int n = batch->samples_size();
+    if (n == 0) return refused("usage samples refused: the message holds no sample");
+    out.entries.reserve(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      if (auto p = sample_problem(batch->samples(i), published)) {
+        return refused("usage samples refused, sample " + std::to_string(i + 1) + " of " +
+                       std::to_string(n) + ": " + *p);
+      }
+      out.entries.push_back(entry_from(batch->samples(i)));
+    }
+    return out;
+  }
   auto s = codec::decode<v1::UsageSample>(data, headers);
   if (!s) return refused("unreadable usage sample: " + s.error().message);
   if (auto p = sample_problem(*s, published)) return refused("usage sample refused: " + *p);
-  out.entry = entry_from(*s);
+  out.entries.push_back(entry_from(*s));
   return out;
 }
 
@@ -218,7 +235,7 @@ std::uint64_t take_usage(
       if (on_invalid) on_invalid(m, record.error().message);
       continue;
     }
-    if (record->entry) ledger.add(std::move(*record->entry));
+    for (auto& e : record->entries) ledger.add(std::move(e));
     if (record->reading) ledger.observe(*record->reading);
   }
   return next;

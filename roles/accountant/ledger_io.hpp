@@ -62,16 +62,19 @@ std::optional<Reading> reading_from(const v1::LimitReading& r, Time published);
 std::optional<std::string> sample_problem(const v1::UsageSample& s, Time published);
 std::optional<std::string> reading_problem(const v1::LimitReading& r, Time published);
 
-// One message of AGENCY_USAGE as the ledger takes it: a sample, a reading
-// of a window it keeps, or neither (a reading of an API window).
+// One message of AGENCY_USAGE as the ledger takes it: a sample, the
+// samples of a UsageSamples, a reading of a window it keeps, or none of
+// these (a reading of an API window).
 struct UsageRecord {
-  std::optional<Entry> entry;
+  std::vector<Entry> entries;
   std::optional<Reading> reading;
 };
 
 // The one check: errc::bad_payload, with the reason, for a message over
 // `max_bytes` (agency.yaml limits.usage_bytes), one that does not decode
-// as the subject's type, or one with a figure out of its range.
+// as the subject's type, or one with a figure out of its range (in a
+// UsageSamples: any of its samples, named by its place; the whole message
+// is refused).
 Result<UsageRecord> read_usage(std::string_view subject, std::string_view data,
                                const Headers& headers, Time published, std::int64_t max_bytes);
 // Same for a received message: `published` is the stream's timestamp of a

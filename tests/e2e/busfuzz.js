@@ -528,6 +528,7 @@ export const CATEGORIES = [
     },
   },
   { name: "usage.binary-1mib", weight: 0.05, make: (rng, ctx) => ({ kind: "js", subject: `agency.usage.${rng.pick(ctx.engines)}.${rng.pick(ctx.roles)}`, data: junk(rng, ctx.maxPayload - 8192), expect: "dead" }) },
+  { name: "samples.random-bytes", weight: 1, make: (rng, ctx) => ({ kind: "js", subject: `agency.usage.samples.${rng.pick(ctx.engines)}`, data: junk(rng, rng.range(1, 1024)), expect: "dead" }) },
   { name: "limits.random-bytes", weight: 1.5, make: (rng, ctx) => ({ kind: "js", subject: `agency.usage.limits.${rng.pick(ctx.engines)}`, data: junk(rng, rng.range(1, 1024)), expect: "dead" }) },
   {
     // Readings no engine reports: negative or absurd utilization, negative

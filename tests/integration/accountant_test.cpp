@@ -138,10 +138,15 @@ TEST_CASE(
   test::write_lines(config_dir / "projects" / "-work-web" / "s-2.jsonl",
                     gen.session(t0 + 27LL * 3600 * 1000, "s-2", 25));
 
-  // Every transcript sample published, deduplicated by the stream or not.
+  // Every transcript sample published, deduplicated by the stream or not:
+  // many to a message (UsageSamples), as the ledger's readers read them.
   std::atomic<int> published{0};
-  auto sub = p.connection().subscribe("agency.usage.claude.human", {},
-                                      [&](Incoming) { published.fetch_add(1); });
+  std::atomic<int> messages{0};
+  auto sub = p.connection().subscribe("agency.usage.samples.claude", {}, [&](Incoming m) {
+    auto read = accounting::read_usage(m, config::Limits{}.usage_bytes);
+    if (read) published.fetch_add(static_cast<int>(read->entries.size()));
+    messages.fetch_add(1);
+  });
   REQUIRE(sub.ok());
 
   p.start("accountant", "accountant-1");
@@ -201,6 +206,8 @@ TEST_CASE(
   }
   const int first_read = published.load();
   CHECK(first_read > 0);
+  // Far fewer messages than samples: the stream stores batches.
+  CHECK(messages.load() * 10 <= first_read);
 
   // Killed, more lines written meanwhile, restarted: only the new lines are
   // published, and the ledger equals ccusage again.
@@ -443,6 +450,42 @@ TEST_CASE(
   CHECK(report.at("refused").at("count") == 5);
   CHECK(report.at("refused").at("latest").back().at("reason").get<std::string>().find("cost_usd") !=
         std::string::npos);
+}
+
+TEST_CASE(
+    "accountant: a transcript line out of range is a dead letter alone, the samples it was read "
+    "with count") {
+  Pipeline p(kScenario, {},
+             "accountant:\n  transcripts_every_seconds: 1\n  time_zone: UTC\n  accounts:\n"
+             "    - name: me\n      config_dir: claude\n");
+  const auto config_dir = p.dir() / "claude";
+  test::Generator gen;
+  const std::int64_t t0 = 1'794'949'200'000;  // 2026-11-18 21:00 UTC
+  auto lines = gen.session(t0, "s-1", 20);
+  // A line dated 2019: before any engine agency reads, so the ledger's
+  // readers refuse it (ccusage counts it, on its own day).
+  const std::int64_t old_ms = 1'546'300'800'000;  // 2019-01-01 00:00 UTC
+  lines.insert(lines.begin() + 5,
+               gen.assistant(old_ms, "claude-sonnet-4-20250514", "msg_old", "req_old", "s-1"));
+  test::write_lines(config_dir / "projects" / "-work-api" / "s-1.jsonl", lines);
+  auto theirs = test::ccusage_daily(config_dir, "UTC");
+  REQUIRE(theirs.erase("2019-01-01") == 1);
+
+  p.start("accountant", "accountant-1");
+  auto letters = wait_for_letters(p, 1);
+  REQUIRE(letters.size() == 1);
+  CHECK(letters[0].original_subject() == subjects::usage("claude", subjects::kHumanUsage));
+  CHECK(letters[0].payload().find("msg_old") != std::string::npos);
+  CHECK_MESSAGE(letters[0].reason().find("before 2020") != std::string::npos, letters[0].reason());
+  // Every other sample reached the ledger, in batches the readers took.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!same_days(ledger_days(p), theirs) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(200ms);  // polling the ledger, with a deadline
+  }
+  CHECK(same_days(ledger_days(p), theirs));
+  auto ledger = accounting::replay_ledger(p.connection(), accountant_config(p));
+  REQUIRE(ledger.ok());
+  CHECK(ledger->rejected_count() == 1);
 }
 
 TEST_CASE("accountant: a task past its token budget is blocked by the runaway guard") {

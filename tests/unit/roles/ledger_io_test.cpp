@@ -11,6 +11,7 @@
 
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
+#include "bus/subjects.hpp"
 #include "roles/accountant/ledger_io.hpp"
 #include "roles/accountant/settings.hpp"
 
@@ -83,12 +84,12 @@ bool names(const std::string& text, const std::string& part) {
 TEST_CASE("ledger_io: a sound sample and reading reach the ledger as sent") {
   auto s = read_sample(good_sample());
   REQUIRE_MESSAGE(s.ok(), s.error().message);
-  REQUIRE(s->entry.has_value());
+  REQUIRE(s->entries.size() == 1);
   CHECK_FALSE(s->reading.has_value());
-  CHECK(s->entry->tokens.input == 1200);
-  CHECK(s->entry->tokens.cache_read == 9000);
-  CHECK(s->entry->cost_usd == doctest::Approx(0.12));
-  CHECK(s->entry->at == kPublished - 5s);
+  CHECK(s->entries[0].tokens.input == 1200);
+  CHECK(s->entries[0].tokens.cache_read == 9000);
+  CHECK(s->entries[0].cost_usd == doctest::Approx(0.12));
+  CHECK(s->entries[0].at == kPublished - 5s);
 
   auto r = read_reading(good_reading());
   REQUIRE_MESSAGE(r.ok(), r.error().message);
@@ -126,7 +127,7 @@ TEST_CASE("ledger_io: a sound sample and reading reach the ledger as sent") {
   auto a = read_reading(api);
   REQUIRE(a.ok());
   CHECK_FALSE(a->reading.has_value());
-  CHECK_FALSE(a->entry.has_value());
+  CHECK(a->entries.empty());
 }
 
 TEST_CASE("ledger_io: each token figure of a sample is 0 to 10^12") {
@@ -264,7 +265,48 @@ TEST_CASE("ledger_io: the JSON a client publishes is held to the same ranges") {
       R"({"id":"j-2","inputTokens":"700","startedByAgency":true,"at":"2026-11-23T11:00:00Z"})";
   auto ok = read_usage("agency.usage.claude.builder", fine, {}, kPublished, kBytes);
   REQUIRE_MESSAGE(ok.ok(), ok.error().message);
-  CHECK(ok->entry->tokens.input == 700);
+  REQUIRE(ok->entries.size() == 1);
+  CHECK(ok->entries[0].tokens.input == 700);
+}
+
+TEST_CASE("ledger_io: a UsageSamples message brings each of its samples, or none when one is out") {
+  v1::UsageSamples batch;
+  for (int i = 1; i <= 3; ++i) {
+    auto s = good_sample();
+    s.set_id("tx:m" + std::to_string(i) + ":r");
+    s.set_input_tokens(100 * i);
+    *batch.add_samples() = s;
+  }
+  const auto subject = subjects::usage_samples("claude");
+  CHECK(subjects::message_type_for(subject) == "agency.v1.UsageSamples");
+  auto all = read(subject, batch);
+  REQUIRE_MESSAGE(all.ok(), all.error().message);
+  REQUIRE(all->entries.size() == 3);
+  CHECK(all->entries[0].id == "tx:m1:r");
+  CHECK(all->entries[2].tokens.input == 300);
+
+  // Into a ledger: three entries; the same message again adds none.
+  Ledger ledger(config::Accountant{});
+  auto again = read(subject, batch);
+  REQUIRE(again.ok());
+  for (const auto& e : all->entries) ledger.add(e);
+  for (const auto& e : again->entries) ledger.add(e);
+  CHECK(ledger.size() == 3);
+
+  // One sample out of range refuses the message, naming the sample.
+  batch.mutable_samples(1)->set_output_tokens(-5);
+  const auto why = reason(read(subject, batch));
+  CHECK(names(why, "sample 2 of 3"));
+  CHECK(names(why, "output_tokens -5"));
+  // Over limits.usage_bytes as a whole, though each sample is small.
+  batch.mutable_samples(1)->set_output_tokens(5);
+  CHECK(names(reason(read(subject, batch, 200)), "over limits.usage_bytes"));
+  // None at all is refused too (nothing a reader of ours sends).
+  CHECK_FALSE(read(subject, v1::UsageSamples{}).ok());
+  CHECK(names(reason(read_usage(subject, R"({"samples":[]})", {}, kPublished, kBytes)),
+              "holds no sample"));
+  // A single sample's bytes on the batch subject do not decode as a batch.
+  CHECK_FALSE(read(subject, good_sample()).ok());
 }
 
 TEST_CASE("ledger_io: the ledger counts what it refuses and keeps only the latest reasons") {
