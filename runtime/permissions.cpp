@@ -167,7 +167,9 @@ Grants agent_grants(const Principal& who, const std::vector<std::string>& roles)
     read_stream(g, subjects::kUsageStream);
     add_unique(g.subscribe, "agency.usage.>");  // the doorbell of new usage
     add_unique(g.publish, "agency.usage.limits.*");
-    // The person's own usage, read from their Claude Code transcripts.
+    // The person's own usage, read from their Claude Code transcripts: many
+    // samples to a message, and a sample out of range alone.
+    add_unique(g.publish, subjects::usage_samples("*"));
     add_unique(g.publish, subjects::usage("*", subjects::kHumanUsage));
   }
   if (rights->sends_control) add_unique(g.publish, "agency.control.*");

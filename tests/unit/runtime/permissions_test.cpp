@@ -82,6 +82,8 @@ TEST_CASE("permissions: only the accountant answers budget, only the sweeper sen
   CHECK(has(agent("accountant-1", "accountant").subscribe, "agency.budget.>"));
   CHECK(has(agent("accountant-1", "accountant").publish, "agency.usage.limits.*"));
   CHECK(has(agent("accountant-1", "accountant").publish, "agency.usage.*.human"));
+  CHECK(has(agent("accountant-1", "accountant").publish, "agency.usage.samples.*"));
+  CHECK_FALSE(has(agent("builder-1", "builder").publish, "agency.usage.samples.*"));
   CHECK_FALSE(has(agent("builder-1", "builder").publish, "agency.usage.*.human"));
   CHECK(has(agent("sweeper-1", "sweeper").publish, "agency.control.*"));
   CHECK(has(agent("sweeper-1", "sweeper").publish, "$JS.ACK.AGENCY_BRIEFS.>"));
