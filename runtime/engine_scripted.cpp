@@ -101,6 +101,11 @@ question:
       {context}
 mail:
   - summary: "scripted: read the mail"
+auditor:
+  - text: |
+      Scripted suggestions (agency's scripted engine, no model): a model reads
+      the figures and findings above and suggests changes grounded in them.
+    summary: "scripted: no model read the audit"
 )yaml";
 
 struct Failure {

@@ -22,6 +22,7 @@ struct RoleRights {
   std::string_view briefs_also{};   // one more role it briefs ("" none)
   bool answers_budget = false;      // serves agency.budget.*
   bool reads_usage = false;         // replays AGENCY_USAGE, publishes limits
+  bool reads_ledger = false;        // replays AGENCY_USAGE, publishes nothing there
   bool sends_control = false;       // agency.control.*
   bool asks_scale = false;          // agency.up.scale
   bool follows_streams = false;     // durable consumers on limits streams (triggers)
@@ -29,7 +30,7 @@ struct RoleRights {
   bool answers_for_others = false;  // replies to questions someone else was asked
 };
 
-constexpr std::array<RoleRights, 6> kRights = {{
+constexpr std::array<RoleRights, 7> kRights = {{
     {.role = "accountant", .event_family = "budget", .answers_budget = true, .reads_usage = true},
     {.role = "dispatcher",
      .event_family = "dispatch",
@@ -44,6 +45,7 @@ constexpr std::array<RoleRights, 6> kRights = {{
      .hands_back_any = true,
      .answers_for_others = true},
     {.role = "synthesizer", .event_family = "digest"},
+    {.role = "auditor", .event_family = "audit", .reads_ledger = true},
     {.role = "scout", .event_family = "scout", .briefs_also = "planner"},
     // The pipeline roles' rights come from pipeline.hpp; the proxy answers
     // questions, as every role may.
@@ -172,6 +174,7 @@ Grants agent_grants(const Principal& who, const std::vector<std::string>& roles)
     add_unique(g.publish, subjects::usage_samples("*"));
     add_unique(g.publish, subjects::usage("*", subjects::kHumanUsage));
   }
+  if (rights->reads_ledger) read_stream(g, subjects::kUsageStream);
   if (rights->sends_control) add_unique(g.publish, "agency.control.*");
   if (rights->asks_scale) add_unique(g.publish, std::string(subjects::kUpScale));
   if (rights->follows_streams) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <system_error>
 
 #include "bus/vocabulary.hpp"
@@ -185,6 +186,31 @@ Result<std::filesystem::path> scratch_dir(const RoleContext& ctx, std::string_vi
   std::filesystem::create_directories(dir, ec);
   if (ec) return make_error(errc::io, "cannot create " + dir.string() + ": " + ec.message());
   return dir;
+}
+
+Result<std::filesystem::path> write_dated_file(const std::filesystem::path& dir,
+                                               const std::string& date, const std::string& text) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(errc::io, "cannot create " + dir.string() + ": " + ec.message());
+  fs::path path = dir / (date + ".md");
+  for (int n = 2; fs::exists(path); ++n) path = dir / (date + "-" + std::to_string(n) + ".md");
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return make_error(errc::io, "cannot write " + tmp.string());
+    out << text;
+    out.flush();
+    if (!out) return make_error(errc::io, "cannot write " + tmp.string());
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    return make_error(errc::io,
+                      "cannot move " + tmp.string() + " to " + path.string() + ": " + ec.message());
+  }
+  return path;
 }
 
 std::string tail(std::string_view text, std::size_t max_bytes) {

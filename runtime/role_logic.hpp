@@ -184,6 +184,12 @@ std::uint32_t attempt_in(const v1::Task& task, std::string_view stage);
 // roles that change no repository.
 Result<std::filesystem::path> scratch_dir(const RoleContext& ctx, std::string_view task_id);
 
+// Writes `text` to <dir>/<date>.md, or <date>-2.md ... when one of that date
+// exists (a second report the same day keeps the first), through a
+// temporary file and a rename, creating `dir`. The path written.
+Result<std::filesystem::path> write_dated_file(const std::filesystem::path& dir,
+                                               const std::string& date, const std::string& text);
+
 // The last `max_bytes` of `text`, cut on a UTF-8 character boundary, with a
 // note when something was cut.
 std::string tail(std::string_view text, std::size_t max_bytes);

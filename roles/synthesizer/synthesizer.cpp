@@ -89,33 +89,6 @@ bool is_date(std::string_view text) {
   return true;
 }
 
-Result<void> write_file(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return make_error(errc::io, "cannot write " + tmp.string());
-    out << text;
-    out.flush();
-    if (!out) return make_error(errc::io, "cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    return make_error(errc::io,
-                      "cannot move " + tmp.string() + " to " + path.string() + ": " + ec.message());
-  }
-  return {};
-}
-
-// <dir>/<date>.md, or <date>-2.md ... when a digest of that date exists (a
-// second digest brief the same day keeps the first).
-fs::path free_path(const fs::path& dir, const std::string& date) {
-  fs::path path = dir / (date + ".md");
-  for (int n = 2; fs::exists(path); ++n) path = dir / (date + "-" + std::to_string(n) + ".md");
-  return path;
-}
-
 std::size_t project_count(const std::vector<v1::WorkLog>& logs) {
   std::set<std::string> names;
   for (const auto& log : logs) names.insert(project_name(log));
@@ -419,14 +392,11 @@ Result<Decision> Synthesizer::finish(const RoleContext& ctx, const Turn& turn,
     date = *today;
   }
 
-  fs::path dir = digest_dir(ctx);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return make_error(errc::io, "cannot create " + dir.string() + ": " + ec.message());
-  fs::path path = free_path(dir, date);
   std::string summary = answer_without_block(outcome.text);
   if (summary.find_first_not_of(" \n\t\r") == std::string::npos) summary = outcome.block.summary;
-  if (auto r = write_file(path, render_digest(date, summary, logs_)); !r) return r.error();
+  auto written = write_dated_file(digest_dir(ctx), date, render_digest(date, summary, logs_));
+  if (!written) return written.error();
+  const fs::path& path = *written;
 
   const std::size_t projects = project_count(logs_);
   Decision d;

@@ -6,6 +6,8 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "agency/v1/ask.pb.h"
@@ -14,6 +16,7 @@
 #include "bus/consumer.hpp"
 #include "runtime/mesh.hpp"
 #include "tests/support/pipeline.hpp"
+#include "tests/support/run.hpp"
 
 namespace agency::test {
 namespace {
@@ -400,6 +403,66 @@ builder:
   const std::string text = read_file(path);
   CHECK(text.find("Greet the readers") != std::string::npos);
   CHECK(text.find(task_id) != std::string::npos);
+}
+
+TEST_CASE(
+    "lateral: the auditor audits a done task and the ledger, and agency audit says the same") {
+  Pipeline p(R"yaml(
+builder:
+  - write:
+      path: GREETING.md
+      content: hello
+auditor:
+  - text: "Scripted suggestion (no model): keep the builder's spend where it is."
+)yaml",
+             scripted_roles({"planner", "builder", "adversary", "reviewer", "auditor"}),
+             "auditor:\n  time_zone: UTC\n");
+  p.start_fleet();
+  p.plain_publish("agency.brief.planner", "Greet the readers");
+  auto task_id = p.task_with_objective("Greet the readers");
+  REQUIRE(!task_id.empty());
+  REQUIRE(p.wait_for_stage(task_id, "done", 90s).has_value());
+
+  // From the bus alone, no auditor running: the task is one of the day's
+  // done tasks, every pipeline role spent tokens on it.
+  auto cli = test::run({bin("agency"), "--config", (p.dir() / "agency.yaml").string(), "--nats",
+                        p.server().url(), "audit", "--json", "--hours", "1"},
+                       {}, 60s);
+  REQUIRE_MESSAGE(cli.exit_code == 0, cli.err);
+  const auto j = nlohmann::json::parse(cli.out);
+  CHECK(j.at("tasks").at("done").get<int>() >= 1);
+  std::set<std::string> roles;
+  for (const auto& r : j.at("roles")) {
+    roles.insert(r.at("role").get<std::string>());
+    CHECK(r.at("median").get<std::int64_t>() > 0);
+  }
+  for (const char* role : {"planner", "builder", "adversary", "reviewer"})
+    CHECK(roles.count(role) == 1);
+  // A bad --since is a clear error.
+  auto bad = test::run({bin("agency"), "--config", (p.dir() / "agency.yaml").string(), "--nats",
+                        p.server().url(), "audit", "--since", "yesterday"},
+                       {}, 60s);
+  CHECK(bad.exit_code != 0);
+  CHECK(bad.err.find("--since yesterday: not a date") != std::string::npos);
+
+  // The role, as the nightly schedule runs it: a brief, the file, an event.
+  p.start("auditor", "auditor-1");
+  p.plain_publish("agency.brief.auditor", "Audit the fleet");
+  auto audit_task = p.task_with_objective("Audit the fleet");
+  REQUIRE_MESSAGE(!audit_task.empty(), p.agent("auditor-1").err());
+  auto audited = p.wait_for_stage(audit_task, "done", 60s);
+  REQUIRE_MESSAGE(audited.has_value(), p.agent("auditor-1").err());
+  auto event = wait_for_event(p.connection(), "audit", "audit");
+  REQUIRE(event.has_value());
+  const std::string path = audited->attachments().at("audit");
+  CHECK(std::filesystem::path(path).parent_path() == p.dir() / "state" / "audits");
+  const std::string text = read_file(path);
+  CHECK(text.find("# Audit, ") == 0);
+  CHECK(text.find("| builder | ") != std::string::npos);
+  CHECK(text.find("## Findings") != std::string::npos);
+  // The engine's answer under the figures (the scenario's, labelled).
+  CHECK_MESSAGE(text.find("## Suggestions\n\nScripted suggestion (no model)") != std::string::npos,
+                text);
 }
 
 TEST_CASE("lateral: the sweeper hands a dead agent's brief to another agent at once") {

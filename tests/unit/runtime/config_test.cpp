@@ -744,7 +744,7 @@ TEST_CASE("config: agency.example.yaml in the repository parses") {
   CHECK(demo->repo == (root / "demo").lexically_normal());
   CHECK(demo->test_command == "make test");
   for (const auto& name : kPipeline) CHECK(c->role(name) != nullptr);
-  for (const char* name : {"proxy", "sweeper", "scout", "synthesizer", "accountant"}) {
+  for (const char* name : {"proxy", "sweeper", "scout", "synthesizer", "accountant", "auditor"}) {
     CHECK(c->role(name) != nullptr);
   }
   CHECK(agency::config::accountant(*c).enabled);

@@ -84,6 +84,10 @@ TEST_CASE("permissions: only the accountant answers budget, only the sweeper sen
   CHECK(has(agent("accountant-1", "accountant").publish, "agency.usage.*.human"));
   CHECK(has(agent("accountant-1", "accountant").publish, "agency.usage.samples.*"));
   CHECK_FALSE(has(agent("builder-1", "builder").publish, "agency.usage.samples.*"));
+  // The auditor reads the ledger and publishes nothing into it.
+  CHECK(has(agent("auditor-1", "auditor").publish, "agency.event.audit"));
+  CHECK_FALSE(has(agent("auditor-1", "auditor").publish, "agency.usage.samples.*"));
+  CHECK_FALSE(has(agent("auditor-1", "auditor").publish, "agency.usage.limits.*"));
   CHECK_FALSE(has(agent("builder-1", "builder").publish, "agency.usage.*.human"));
   CHECK(has(agent("sweeper-1", "sweeper").publish, "agency.control.*"));
   CHECK(has(agent("sweeper-1", "sweeper").publish, "$JS.ACK.AGENCY_BRIEFS.>"));

@@ -1,0 +1,321 @@
+// The auditor's figures and rules (see audit.hpp, docs/AUDIT.md).
+#include "roles/auditor/audit.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "bus/clock.hpp"
+#include "bus/vocabulary.hpp"
+#include "runtime/localtime.hpp"
+#include "runtime/pipeline.hpp"
+
+namespace agency::audit {
+
+namespace voc = vocabulary;
+using accounting::thousands;
+
+namespace {
+
+// The refused requests a finding lists by time, at most.
+constexpr std::size_t kMostTimes = 5;
+// The bounce reasons a finding quotes, at most, and their length.
+constexpr std::size_t kMostReasons = 3;
+constexpr std::size_t kReasonChars = 160;
+
+bool within(const Input& in, Time t) { return t >= in.from && t < in.to; }
+
+Time at_of(const v1::StageChange& c) { return to_time_point(c.at()); }
+
+// A move back: a role's fail verdict (not a person's move, not a close).
+bool is_bounce(const v1::StageChange& c) {
+  if (c.actor().starts_with(voc::kHumanActorPrefix)) return false;
+  if (c.to() == voc::kDone || c.to() == voc::kBlocked) return false;
+  if (!pipeline::is_work_stage(c.from()) || !pipeline::is_work_stage(c.to())) return false;
+  return c.to() != pipeline::after(c.from(), true) && c.to() != pipeline::after(c.from(), false);
+}
+
+// The move that closed the task (its last one), when it closed as `stage`.
+const v1::StageChange* closing(const v1::Task& t, std::string_view stage) {
+  if (t.stage() != stage || t.history_size() == 0) return nullptr;
+  const auto& last = t.history(t.history_size() - 1);
+  return last.to() == stage ? &last : nullptr;
+}
+
+std::int64_t median(std::vector<std::int64_t> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string cut(std::string s) {
+  if (s.size() > kReasonChars) s = s.substr(0, kReasonChars) + "...";
+  for (char& c : s) {
+    if (c == '\n' || c == '\r' || c == '|') c = ' ';
+  }
+  return s;
+}
+
+std::string fixed(double v, int digits) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+void tasks(const Input& in, const Rules& rules, Report& r, std::set<std::string>& done_ids) {
+  for (const auto& t : in.tasks) {
+    if (const auto* c = closing(t, voc::kDone); c != nullptr && within(in, at_of(*c))) {
+      ++r.done;
+      done_ids.insert(t.id());
+    }
+    if (const auto* c = closing(t, voc::kBlocked); c != nullptr && within(in, at_of(*c))) {
+      ++r.blocked;
+      // The accountant's refusal of a task past its token budget.
+      if (t.blocked_reason().starts_with("runaway guard")) {
+        ++r.runaway;
+        r.findings.push_back({"runaway", "blocked by the runaway guard: " + cut(t.blocked_reason()),
+                              {"task " + t.id()}});
+      }
+    }
+    std::uint32_t here = 0;
+    std::vector<std::string> reasons;
+    for (const auto& c : t.history()) {
+      if (!is_bounce(c) || !within(in, at_of(c))) continue;
+      ++here;
+      reasons.push_back(c.from() + " -> " + c.to() + ": " + cut(c.reason()));
+    }
+    if (here == 0) continue;
+    r.bounces += here;
+    ++r.bounced_tasks;
+    if (t.bounces() >= rules.bounces) {
+      std::string text = "sent back " + std::to_string(t.bounces()) + " times (rule: " +
+                         std::to_string(rules.bounces) + " or more)";
+      for (std::size_t i = reasons.size() > kMostReasons ? reasons.size() - kMostReasons : 0;
+           i < reasons.size(); ++i) {
+        text += "; " + reasons[i];
+      }
+      r.findings.push_back({"bounces", text, {"task " + t.id()}});
+    }
+  }
+}
+
+void role_tokens(const Input& in, const Rules& rules, const std::set<std::string>& done_ids,
+                 Report& r) {
+  // Tokens per (role, task) over the whole ledger: a task done in the
+  // window may have started before it.
+  std::map<std::string, std::map<std::string, std::int64_t>> by_role;
+  for (const auto* e : in.ledger->all()) {
+    if (e->human || e->task_id.empty() || e->role.empty()) continue;
+    if (done_ids.count(e->task_id) == 0) continue;
+    by_role[e->role][e->task_id] += e->tokens.counted();
+  }
+  for (const auto& [role, per_task] : by_role) {
+    RoleTokens rt;
+    rt.role = role;
+    std::vector<std::int64_t> figures;
+    for (const auto& [task, n] : per_task) {
+      figures.push_back(n);
+      rt.total += n;
+      rt.max = std::max(rt.max, n);
+    }
+    rt.tasks = figures.size();
+    rt.median = median(figures);
+    r.roles.push_back(rt);
+    if (rt.tasks < rules.norm_tasks || rt.median <= 0) continue;
+    for (const auto& [task, n] : per_task) {
+      const double times = static_cast<double>(n) / static_cast<double>(rt.median);
+      if (times <= rules.token_outlier) continue;
+      r.findings.push_back({"tokens",
+                            role + " spent " + thousands(n) + " tokens on the task, " +
+                                fixed(times, 1) + "x the role's median of " +
+                                thousands(rt.median) + " over " + std::to_string(rt.tasks) +
+                                " done tasks (rule: over " + fixed(rules.token_outlier, 1) + "x)",
+                            {"task " + task}});
+    }
+  }
+}
+
+void sessions(const Input& in, const Rules& rules, Report& r) {
+  struct Seen {
+    std::size_t calls = 0;
+    std::int64_t read = 0;
+    std::int64_t in = 0;
+    std::string role;
+  };
+  std::map<std::string, Seen> by_session;
+  for (const auto* e : in.ledger->all()) {
+    if (!within(in, e->at)) continue;
+    if (e->human) {
+      auto& p = r.person;
+      if (e->api_error) {
+        ++p.refused;
+        if (p.refused_at.size() < kMostTimes) p.refused_at.push_back(accounting::rfc3339(e->at));
+        continue;
+      }
+      ++p.requests;
+      p.tokens += e->tokens.counted();
+      ++p.by_hour[to_local(e->at, in.time_zone).hour % 24];
+      continue;
+    }
+    r.agent_tokens += e->tokens.counted();
+    if (e->session_id.empty()) continue;
+    auto& s = by_session[e->session_id];
+    ++s.calls;
+    s.read += e->tokens.cache_read;
+    s.in += e->tokens.input + e->tokens.cache_creation + e->tokens.cache_read;
+    if (s.role.empty()) s.role = e->role;
+  }
+  r.sessions = by_session.size();
+  for (const auto& [id, s] : by_session) {
+    if (s.calls < rules.session_calls || s.in <= 0) continue;
+    const double share = static_cast<double>(s.read) / static_cast<double>(s.in);
+    if (share >= rules.cache_read_share) continue;
+    r.findings.push_back(
+        {"cache",
+         (s.role.empty() ? std::string("an agent") : s.role) + "'s session read " +
+             fixed(100 * share, 0) + "% of its input from the prompt cache over " +
+             std::to_string(s.calls) + " calls (rule: under " +
+             fixed(100 * rules.cache_read_share, 0) + "%): each call paid for its context again",
+         {"session " + id}});
+  }
+  if (r.person.refused > 0) {
+    std::string text = "the person's own sessions were refused " +
+                       std::to_string(r.person.refused) +
+                       " times (a usage limit or an overload; rule: any)";
+    for (const auto& t : r.person.refused_at) text += "; " + t;
+    r.findings.push_back({"person-refused", text, {}});
+  }
+}
+
+void weeks(const Input& in, const Rules& rules, Report& r) {
+  for (const auto& a : in.ledger->accounts()) {
+    auto w = accounting::last_week(*in.ledger, a.name, in.to);
+    if (!w) continue;
+    r.weeks.push_back(*w);
+    if (w->oracle > 0 && w->vs_oracle() > rules.unused_vs_oracle) {
+      r.findings.push_back({"capacity",
+                            "account " + a.name + ": last week left " +
+                                thousands(w->unused_total()) + " tokens of area unused, " +
+                                fixed(w->vs_oracle(), 2) + "x the oracle's bound of " +
+                                thousands(w->oracle) + " (rule: over " +
+                                fixed(rules.unused_vs_oracle, 2) + "x)",
+                            {}});
+    }
+  }
+}
+
+}  // namespace
+
+Report run(const Input& input, const Rules& rules) {
+  Report r;
+  r.from = input.from;
+  r.to = input.to;
+  std::set<std::string> done_ids;
+  tasks(input, rules, r, done_ids);
+  if (input.ledger != nullptr) {
+    role_tokens(input, rules, done_ids, r);
+    sessions(input, rules, r);
+    weeks(input, rules, r);
+  }
+  return r;
+}
+
+std::string markdown(const Report& r, std::string_view suggestions) {
+  std::string out = "# Audit, " + accounting::rfc3339(r.from) + " to " +
+                    accounting::rfc3339(r.to) + "\n\n## Figures\n\n";
+  out += "- Tasks: " + std::to_string(r.done) + " done, " + std::to_string(r.blocked) +
+         " blocked (" + std::to_string(r.runaway) + " by the runaway guard); " +
+         std::to_string(r.bounces) + " bounces on " + std::to_string(r.bounced_tasks) +
+         " tasks.\n";
+  out += "- Agents: " + thousands(r.agent_tokens) + " tokens in " + std::to_string(r.sessions) +
+         " engine sessions.\n";
+  const auto& p = r.person;
+  out += "- The person: " + std::to_string(p.requests) + " requests, " + thousands(p.tokens) +
+         " tokens, refused " + std::to_string(p.refused) + " times.";
+  int busiest = -1;
+  for (int h = 0; h < 24; ++h) {
+    if (p.by_hour[h] > 0 && (busiest < 0 || p.by_hour[h] > p.by_hour[busiest])) busiest = h;
+  }
+  if (busiest >= 0) {
+    out += " Busiest hour " + std::to_string(busiest) + ":00 (" +
+           std::to_string(p.by_hour[busiest]) + " requests).";
+  }
+  out += "\n";
+  for (const auto& w : r.weeks) {
+    out += "- Last week, account " + w.account + ": " + accounting::last_week_line(w) + "\n";
+  }
+  if (!r.roles.empty()) {
+    out += "\n| role | done tasks | median tokens | most | total |\n|---|---|---|---|---|\n";
+    for (const auto& rt : r.roles) {
+      out += "| " + rt.role + " | " + std::to_string(rt.tasks) + " | " + thousands(rt.median) +
+             " | " + thousands(rt.max) + " | " + thousands(rt.total) + " |\n";
+    }
+  }
+  out += "\n## Findings\n\n";
+  if (r.findings.empty()) out += "None: every figure is within its rule (docs/AUDIT.md).\n";
+  for (const auto& f : r.findings) {
+    out += "- **" + f.rule + "**: " + f.text;
+    if (!f.refs.empty()) {
+      out += " (";
+      for (std::size_t i = 0; i < f.refs.size(); ++i) out += (i > 0 ? ", " : "") + f.refs[i];
+      out += ")";
+    }
+    out += "\n";
+  }
+  if (!suggestions.empty()) {
+    out += "\n## Suggestions\n\n" + std::string(suggestions);
+    if (out.back() != '\n') out += "\n";
+  }
+  return out;
+}
+
+nlohmann::json to_json(const Report& r) {
+  using json = nlohmann::json;
+  json roles = json::array();
+  for (const auto& rt : r.roles) {
+    roles.push_back({{"role", rt.role},
+                     {"tasks", rt.tasks},
+                     {"median", rt.median},
+                     {"max", rt.max},
+                     {"total", rt.total}});
+  }
+  json findings = json::array();
+  for (const auto& f : r.findings) {
+    findings.push_back({{"rule", f.rule}, {"text", f.text}, {"refs", f.refs}});
+  }
+  json weeks = json::array();
+  for (const auto& w : r.weeks) {
+    weeks.push_back({{"account", w.account},
+                     {"from", accounting::rfc3339(w.span.start)},
+                     {"to", accounting::rfc3339(w.span.end)},
+                     {"used_pct", w.used_pct()},
+                     {"unused", w.unused_total()},
+                     {"oracle", w.oracle},
+                     {"unused_vs_oracle", w.vs_oracle()},
+                     {"person_refused", w.person_refused}});
+  }
+  const auto& p = r.person;
+  return {{"from", accounting::rfc3339(r.from)},
+          {"to", accounting::rfc3339(r.to)},
+          {"tasks",
+           {{"done", r.done},
+            {"blocked", r.blocked},
+            {"runaway", r.runaway},
+            {"bounces", r.bounces},
+            {"bounced_tasks", r.bounced_tasks}}},
+          {"roles", roles},
+          {"agents", {{"tokens", r.agent_tokens}, {"sessions", r.sessions}}},
+          {"person",
+           {{"requests", p.requests},
+            {"tokens", p.tokens},
+            {"refused", p.refused},
+            {"refused_at", p.refused_at},
+            {"by_hour", std::vector<int>(std::begin(p.by_hour), std::end(p.by_hour))}}},
+          {"last_week", weeks},
+          {"findings", findings}};
+}
+
+}  // namespace agency::audit

@@ -1,0 +1,13 @@
+// The auditor's command of `agency`, added through its catalog entry
+// (runtime/catalog.hpp): `agency audit` (audit_command.cpp).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "runtime/command_line.hpp"
+
+namespace agency::audit {
+
+void add_audit_command(CLI::App& app, cli::GlobalOptions& global);
+
+}  // namespace agency::audit
