@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bus/consumer.hpp"
@@ -151,15 +152,31 @@ TEST_CASE("provision: an agent's check at start is two requests, and makes only 
 
   // Every JetStream API request the check makes, seen from another connection.
   auto watcher = server.connect("watcher");
+  // The handler runs on the watcher's delivery thread, after a flush may
+  // have returned: a last message from the checking connection, delivered
+  // in order after its requests, says every request has been counted.
+  const std::string sentinel = "$JS.API.AGENCY-TEST-SENTINEL";
   std::atomic<int> requests{0};
-  auto sub = watcher->subscribe("$JS.API.>", {}, [&](Incoming) { requests.fetch_add(1); });
+  std::atomic<bool> all_seen{false};
+  auto sub = watcher->subscribe("$JS.API.>", {}, [&](Incoming m) {
+    if (m.subject() == sentinel) {
+      all_seen = true;
+    } else {
+      requests.fetch_add(1);
+    }
+  });
   REQUIRE(sub.ok());
   REQUIRE(watcher->flush(5s).ok());
   plan.keep_existing = true;
   auto again = provision(*c, plan);
   REQUIRE_MESSAGE(again.ok(), again.error().message);
+  REQUIRE(c->publish(sentinel, Outgoing{"", {}}).ok());
   REQUIRE(c->flush(5s).ok());
-  REQUIRE(watcher->flush(5s).ok());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!all_seen && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);  // polling the handler's flag, with a deadline
+  }
+  REQUIRE(all_seen.load());
   CHECK(requests.load() == 2);
   CHECK(again->created.empty());
   CHECK(again->updated.empty());
