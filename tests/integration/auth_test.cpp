@@ -37,7 +37,7 @@ using json = nlohmann::json;
 std::string all_roles(int count) {
   std::vector<std::pair<std::string, int>> roles;
   for (const char* role : {"planner", "builder", "adversary", "reviewer", "integrator",
-                           "accountant", "dispatcher", "sweeper", "proxy"}) {
+                           "accountant", "dispatcher", "sweeper", "proxy", "auditor"}) {
     roles.emplace_back(role, count);
   }
   return test::roles_block(roles);
@@ -165,6 +165,19 @@ TEST_CASE("auth: every role does its whole job with its own key, and the server 
                              return human > 0;
                            }),
                 mesh.cli({"usage"}).out);
+
+  // The auditor reads every task record and the ledger with its own key.
+  auto audit = mesh.cli({"brief", "auditor", "Audit the fleet"});
+  REQUIRE_MESSAGE(audit.exit_code == 0, audit.err);
+  const std::string audit_id = first_task_id(audit.out + audit.err);
+  REQUIRE_MESSAGE(!audit_id.empty(), audit.out);
+  CHECK_MESSAGE(eventually(60s,
+                           [&] {
+                             auto r = mesh.cli({"task", "show", audit_id, "--json"});
+                             return r.exit_code == 0 &&
+                                    r.out.find("\"stage\":\"done\"") != std::string::npos;
+                           }),
+                mesh.cli({"task", "show", audit_id}).out);
 
   const auto refused = violations(mesh.server_log());
   std::string list;
