@@ -76,7 +76,8 @@ void tasks(const Input& in, const Rules& rules, Report& r, std::set<std::string>
       // The accountant's refusal of a task past its token budget.
       if (t.blocked_reason().starts_with("runaway guard")) {
         ++r.runaway;
-        r.findings.push_back({"runaway", "blocked by the runaway guard: " + cut(t.blocked_reason()),
+        r.findings.push_back({"runaway",
+                              "blocked by the runaway guard: " + cut(t.blocked_reason()),
                               {"task " + t.id()}});
       }
     }
@@ -91,8 +92,8 @@ void tasks(const Input& in, const Rules& rules, Report& r, std::set<std::string>
     r.bounces += here;
     ++r.bounced_tasks;
     if (t.bounces() >= rules.bounces) {
-      std::string text = "sent back " + std::to_string(t.bounces()) + " times (rule: " +
-                         std::to_string(rules.bounces) + " or more)";
+      std::string text = "sent back " + std::to_string(t.bounces()) +
+                         " times (rule: " + std::to_string(rules.bounces) + " or more)";
       for (std::size_t i = reasons.size() > kMostReasons ? reasons.size() - kMostReasons : 0;
            i < reasons.size(); ++i) {
         text += "; " + reasons[i];
@@ -130,9 +131,9 @@ void role_tokens(const Input& in, const Rules& rules, const std::set<std::string
       if (times <= rules.token_outlier) continue;
       r.findings.push_back({"tokens",
                             role + " spent " + thousands(n) + " tokens on the task, " +
-                                fixed(times, 1) + "x the role's median of " +
-                                thousands(rt.median) + " over " + std::to_string(rt.tasks) +
-                                " done tasks (rule: over " + fixed(rules.token_outlier, 1) + "x)",
+                                fixed(times, 1) + "x the role's median of " + thousands(rt.median) +
+                                " over " + std::to_string(rt.tasks) + " done tasks (rule: over " +
+                                fixed(rules.token_outlier, 1) + "x)",
                             {"task " + task}});
     }
   }
@@ -173,13 +174,13 @@ void sessions(const Input& in, const Rules& rules, Report& r) {
     if (s.calls < rules.session_calls || s.in <= 0) continue;
     const double share = static_cast<double>(s.read) / static_cast<double>(s.in);
     if (share >= rules.cache_read_share) continue;
-    r.findings.push_back(
-        {"cache",
-         (s.role.empty() ? std::string("an agent") : s.role) + "'s session read " +
-             fixed(100 * share, 0) + "% of its input from the prompt cache over " +
-             std::to_string(s.calls) + " calls (rule: under " +
-             fixed(100 * rules.cache_read_share, 0) + "%): each call paid for its context again",
-         {"session " + id}});
+    r.findings.push_back({"cache",
+                          (s.role.empty() ? std::string("an agent") : s.role) + "'s session read " +
+                              fixed(100 * share, 0) + "% of its input from the prompt cache over " +
+                              std::to_string(s.calls) + " calls (rule: under " +
+                              fixed(100 * rules.cache_read_share, 0) +
+                              "%): each call paid for its context again",
+                          {"session " + id}});
   }
   if (r.person.refused > 0) {
     std::string text = "the person's own sessions were refused " +
@@ -196,13 +197,12 @@ void weeks(const Input& in, const Rules& rules, Report& r) {
     if (!w) continue;
     r.weeks.push_back(*w);
     if (w->oracle > 0 && w->vs_oracle() > rules.unused_vs_oracle) {
-      r.findings.push_back({"capacity",
-                            "account " + a.name + ": last week left " +
-                                thousands(w->unused_total()) + " tokens of area unused, " +
-                                fixed(w->vs_oracle(), 2) + "x the oracle's bound of " +
-                                thousands(w->oracle) + " (rule: over " +
-                                fixed(rules.unused_vs_oracle, 2) + "x)",
-                            {}});
+      r.findings.push_back(
+          {"capacity",
+           "account " + a.name + ": last week left " + thousands(w->unused_total()) +
+               " tokens of area unused, " + fixed(w->vs_oracle(), 2) + "x the oracle's bound of " +
+               thousands(w->oracle) + " (rule: over " + fixed(rules.unused_vs_oracle, 2) + "x)",
+           {}});
     }
   }
 }
@@ -224,12 +224,11 @@ Report run(const Input& input, const Rules& rules) {
 }
 
 std::string markdown(const Report& r, std::string_view suggestions) {
-  std::string out = "# Audit, " + accounting::rfc3339(r.from) + " to " +
-                    accounting::rfc3339(r.to) + "\n\n## Figures\n\n";
+  std::string out = "# Audit, " + accounting::rfc3339(r.from) + " to " + accounting::rfc3339(r.to) +
+                    "\n\n## Figures\n\n";
   out += "- Tasks: " + std::to_string(r.done) + " done, " + std::to_string(r.blocked) +
          " blocked (" + std::to_string(r.runaway) + " by the runaway guard); " +
-         std::to_string(r.bounces) + " bounces on " + std::to_string(r.bounced_tasks) +
-         " tasks.\n";
+         std::to_string(r.bounces) + " bounces on " + std::to_string(r.bounced_tasks) + " tasks.\n";
   out += "- Agents: " + thousands(r.agent_tokens) + " tokens in " + std::to_string(r.sessions) +
          " engine sessions.\n";
   const auto& p = r.person;

@@ -62,8 +62,8 @@ struct RoleTokens {
 };
 
 struct Finding {
-  std::string rule;  // the rule's name in docs/AUDIT.md
-  std::string text;  // the figure and what it is against
+  std::string rule;               // the rule's name in docs/AUDIT.md
+  std::string text;               // the figure and what it is against
   std::vector<std::string> refs;  // tasks ("task t-1") or sessions ("session s-1")
 };
 
@@ -71,8 +71,8 @@ struct Finding {
 // entries: their transcripts).
 struct Person {
   int requests = 0;
-  std::int64_t tokens = 0;  // counted
-  int refused = 0;          // errors Claude Code wrote in place of an answer
+  std::int64_t tokens = 0;              // counted
+  int refused = 0;                      // errors Claude Code wrote in place of an answer
   std::vector<std::string> refused_at;  // the first few, RFC 3339
   int by_hour[24] = {};                 // requests per local hour of day
 };
@@ -82,8 +82,8 @@ struct Report {
   Time to;
   std::size_t done = 0;
   std::size_t blocked = 0;
-  std::size_t runaway = 0;      // blocked by the accountant's runaway guard
-  std::uint32_t bounces = 0;    // sent back in the window, all tasks
+  std::size_t runaway = 0;    // blocked by the accountant's runaway guard
+  std::uint32_t bounces = 0;  // sent back in the window, all tasks
   std::size_t bounced_tasks = 0;
   std::vector<RoleTokens> roles;
   std::size_t sessions = 0;  // agents' engine sessions with calls in the window

@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <optional>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "bus/clock.hpp"
@@ -88,9 +88,9 @@ void run_audit(const GlobalOptions& global, const AuditOptions& opts) {
   int hours = opts.hours > 0 ? opts.hours : s.window_hours;
   if (!opts.since.empty()) {
     const auto from = since_time(opts.since, s.time_zone);
-    if (from >= now) fail(make_error(errc::config, "--since " + opts.since + " is not in the past"));
-    hours = static_cast<int>(
-        std::chrono::ceil<std::chrono::hours>(now - from).count());
+    if (from >= now)
+      fail(make_error(errc::config, "--since " + opts.since + " is not in the past"));
+    hours = static_cast<int>(std::chrono::ceil<std::chrono::hours>(now - from).count());
   }
   auto conn = must(connect_cli(global, "agency-audit"));
   auto report = must(roles::audit_from_bus(*conn, *cfg, now, hours));
@@ -111,13 +111,14 @@ void run_audit(const GlobalOptions& global, const AuditOptions& opts) {
 void add_audit_command(CLI::App& app, GlobalOptions& global) {
   auto opts = std::make_shared<AuditOptions>();
   auto* cmd = app.add_subcommand(
-      "audit", "The fleet's effectiveness: figures and findings from the task records and the "
-               "usage ledger (docs/AUDIT.md)");
+      "audit",
+      "The fleet's effectiveness: figures and findings from the task records and the "
+      "usage ledger (docs/AUDIT.md)");
   cmd->footer(kAuditHelp);
   auto* hours = cmd->add_option("--hours", opts->hours,
                                 "the hours before now to audit (default auditor.window_hours)")
-                   ->type_name("N")
-                   ->check(CLI::Range(1, 24 * 400));
+                    ->type_name("N")
+                    ->check(CLI::Range(1, 24 * 400));
   cmd->add_option("--since", opts->since, "audit from this date or RFC 3339 time until now")
       ->type_name("DATE")
       ->excludes(hours);

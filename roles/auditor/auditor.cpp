@@ -49,10 +49,12 @@ Result<audit::Report> audit_from_bus(Connection& connection, const config::Confi
   auto store = TaskStore::open(connection, static_cast<std::size_t>(config.limits.task_bytes));
   if (!store) return store.error();
   auto tasks = store->list();
-  if (!tasks) return make_error(tasks.error().code, "reading the task records: " + tasks.error().message);
+  if (!tasks)
+    return make_error(tasks.error().code, "reading the task records: " + tasks.error().message);
   auto ledger = accounting::replay_ledger(connection, config::accountant(config), {},
                                           config.limits.usage_bytes);
-  if (!ledger) return make_error(ledger.error().code, "reading the ledger: " + ledger.error().message);
+  if (!ledger)
+    return make_error(ledger.error().code, "reading the ledger: " + ledger.error().message);
   const auto& s = config::auditor(config);
   audit::Input in;
   in.to = now;
@@ -72,8 +74,8 @@ std::optional<Decision> Auditor::precheck(const RoleContext& ctx, const v1::Brie
                                           const v1::Task& task) {
   load_error_.reset();
   if (ctx.mesh != nullptr && ctx.config != nullptr) {
-    auto report =
-        audit_from_bus(ctx.mesh->connection(), *ctx.config, Clock::now(), settings(ctx).window_hours);
+    auto report = audit_from_bus(ctx.mesh->connection(), *ctx.config, Clock::now(),
+                                 settings(ctx).window_hours);
     if (!report) {
       load_error_ = report.error();
       return std::nullopt;
@@ -114,13 +116,13 @@ Result<Turn> Auditor::prepare(const RoleContext& ctx, const v1::Brief& brief,
   return turn;
 }
 
-Result<Decision> Auditor::finish(const RoleContext& ctx, const Turn& turn,
-                                 const Outcome& outcome) {
+Result<Decision> Auditor::finish(const RoleContext& ctx, const Turn& turn, const Outcome& outcome) {
   if (outcome.verdict != "pass") {
     // The figures are worth having without suggestions.
-    const std::string why = outcome.verdict.empty()
-                                ? "the engine gave no verdict (docs/OUTCOME.md): " + reason_of(outcome)
-                                : "the engine reports " + outcome.verdict + ": " + reason_of(outcome);
+    const std::string why =
+        outcome.verdict.empty()
+            ? "the engine gave no verdict (docs/OUTCOME.md): " + reason_of(outcome)
+            : "the engine reports " + outcome.verdict + ": " + reason_of(outcome);
     return write(ctx, turn.brief, turn.task, {}, why);
   }
   std::string suggestions = answer_without_block(outcome.text);

@@ -10,9 +10,9 @@ using Item = Reader::Item;
 
 constexpr std::array<std::string_view, 5> kAuditorKeys = {"dir", "window_hours", "suggestions",
                                                           "time_zone", "rules"};
-constexpr std::array<std::string_view, 6> kRuleKeys = {
-    "token_outlier",  "norm_tasks",    "bounces",
-    "cache_read_share", "session_calls", "unused_vs_oracle"};
+constexpr std::array<std::string_view, 6> kRuleKeys = {"token_outlier", "norm_tasks",
+                                                       "bounces",       "cache_read_share",
+                                                       "session_calls", "unused_vs_oracle"};
 
 void rules(Reader& r, const Item& section, audit::Rules& out) {
   if (!r.section_map(section, kRuleKeys)) return;

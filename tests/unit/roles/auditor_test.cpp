@@ -143,7 +143,8 @@ TEST_CASE("audit: a done task over the role's median x the rule is a finding, at
   CHECK(count(audit_of(tasks, ledger, rules), "tokens") == 0);
 }
 
-TEST_CASE("audit: a task sent back the rule's times is a finding with the reasons, once less none") {
+TEST_CASE(
+    "audit: a task sent back the rule's times is a finding with the reasons, once less none") {
   Ledger ledger(agency::config::Accountant{});
   agency::v1::Task t;
   t.set_id("t-b");
@@ -205,8 +206,10 @@ TEST_CASE("audit: an agent session under the cache-read share is a finding, at i
   // s-2 reads 90% from the cache.
   for (int i = 0; i < 5; ++i) {
     const auto at = kFrom + std::chrono::minutes(10 * i);
-    REQUIRE(ledger.add(agent_entry("s1-" + std::to_string(i), "t-1", "builder", 100, at, "s-1", 100)));
-    REQUIRE(ledger.add(agent_entry("s2-" + std::to_string(i), "t-2", "builder", 10, at, "s-2", 90)));
+    REQUIRE(
+        ledger.add(agent_entry("s1-" + std::to_string(i), "t-1", "builder", 100, at, "s-1", 100)));
+    REQUIRE(
+        ledger.add(agent_entry("s2-" + std::to_string(i), "t-2", "builder", 10, at, "s-2", 90)));
   }
   Rules rules;
   rules.cache_read_share = 0.5;
@@ -298,7 +301,8 @@ TEST_CASE("auditor: the audit file holds the figures, with the engine's suggesti
     CHECK(turn->brief.context().find("**runaway**") != std::string::npos);
     CHECK(turn->prompt.find("blocked by the runaway guard") != std::string::npos);
     auto o = agency::test::outcome("pass", "1 suggestion");
-    o.text = "- Raise t-r's budget or split it (runaway, task t-r).\n\n```agency\nverdict: pass\n```\n";
+    o.text =
+        "- Raise t-r's budget or split it (runaway, task t-r).\n\n```agency\nverdict: pass\n```\n";
     auto d = auditor.finish(bench.ctx, *turn, o);
     REQUIRE_MESSAGE(d.ok(), d.error().message);
     CHECK(d->next_stage == voc::kDone);
