@@ -51,12 +51,18 @@ std::int64_t median(std::vector<std::int64_t> v) {
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-std::string cut(std::string s) {
-  if (s.size() > kReasonChars) s = s.substr(0, kReasonChars) + "...";
+// Text from a record or a sample (anyone who can publish wrote it) as one
+// line of a markdown table or list: no line breaks, no cell separators.
+std::string one_line(std::string s) {
   for (char& c : s) {
     if (c == '\n' || c == '\r' || c == '|') c = ' ';
   }
   return s;
+}
+
+std::string cut(std::string s) {
+  if (s.size() > kReasonChars) s = s.substr(0, kReasonChars) + "...";
+  return one_line(std::move(s));
 }
 
 std::string fixed(double v, int digits) {
@@ -115,7 +121,7 @@ void role_tokens(const Input& in, const Rules& rules, const std::set<std::string
   }
   for (const auto& [role, per_task] : by_role) {
     RoleTokens rt;
-    rt.role = role;
+    rt.role = one_line(role);
     std::vector<std::int64_t> figures;
     for (const auto& [task, n] : per_task) {
       figures.push_back(n);
@@ -130,11 +136,11 @@ void role_tokens(const Input& in, const Rules& rules, const std::set<std::string
       const double times = static_cast<double>(n) / static_cast<double>(rt.median);
       if (times <= rules.token_outlier) continue;
       r.findings.push_back({"tokens",
-                            role + " spent " + thousands(n) + " tokens on the task, " +
+                            rt.role + " spent " + thousands(n) + " tokens on the task, " +
                                 fixed(times, 1) + "x the role's median of " + thousands(rt.median) +
                                 " over " + std::to_string(rt.tasks) + " done tasks (rule: over " +
                                 fixed(rules.token_outlier, 1) + "x)",
-                            {"task " + task}});
+                            {"task " + one_line(task)}});
     }
   }
 }
@@ -180,7 +186,7 @@ void sessions(const Input& in, const Rules& rules, Report& r) {
                               std::to_string(s.calls) + " calls (rule: under " +
                               fixed(100 * rules.cache_read_share, 0) +
                               "%): each call paid for its context again",
-                          {"session " + id}});
+                          {"session " + one_line(id)}});
   }
   if (r.person.refused > 0) {
     std::string text = "the person's own sessions were refused " +

@@ -95,7 +95,9 @@ void run_audit(const GlobalOptions& global, const AuditOptions& opts) {
   auto conn = must(connect_cli(global, "agency-audit"));
   auto report = must(roles::audit_from_bus(*conn, *cfg, now, hours));
   if (global.json) {
-    std::cout << text::terminal_safe_json(to_json(report).dump(2)) << "\n";
+    std::cout << text::terminal_safe_json(
+                     to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace))
+              << "\n";
     return;
   }
   std::cout << text::terminal_safe(markdown(report));

@@ -334,3 +334,20 @@ TEST_CASE("auditor: the audit file holds the figures, with the engine's suggesti
     CHECK(read(path).find("No suggestions: auditor.suggestions is false.") != std::string::npos);
   }
 }
+
+TEST_CASE("audit: names a publisher chose stay on one line of the file") {
+  Ledger ledger(agency::config::Accountant{});
+  std::vector<agency::v1::Task> tasks;
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = "t-" + std::to_string(i);
+    tasks.push_back(done_task(id, kFrom + 2h));
+    REQUIRE(ledger.add(
+        agent_entry("e-" + id, id, "bad\n| role", i == 2 ? 9000 : 1000, kFrom + 1h, "s\r\n1")));
+  }
+  const auto r = audit_of(tasks, ledger);
+  const auto md = agency::audit::markdown(r);
+  CHECK(md.find("| bad   role | 3 | 1,000 | 9,000 | 11,000 |\n") != std::string::npos);
+  REQUIRE(count(r, "tokens") == 1);
+  CHECK(first(r, "tokens")->text.find("bad   role spent 9,000") == 0);
+  CHECK(md.find("bad\n") == std::string::npos);
+}
