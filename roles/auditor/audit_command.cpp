@@ -88,8 +88,9 @@ void run_audit(const GlobalOptions& global, const AuditOptions& opts) {
   int hours = opts.hours > 0 ? opts.hours : s.window_hours;
   if (!opts.since.empty()) {
     const auto from = since_time(opts.since, s.time_zone);
-    if (from >= now)
+    if (from >= now) {
       fail(make_error(errc::config, "--since " + opts.since + " is not in the past"));
+    }
     hours = static_cast<int>(std::chrono::ceil<std::chrono::hours>(now - from).count());
   }
   auto conn = must(connect_cli(global, "agency-audit"));

@@ -49,12 +49,14 @@ Result<audit::Report> audit_from_bus(Connection& connection, const config::Confi
   auto store = TaskStore::open(connection, static_cast<std::size_t>(config.limits.task_bytes));
   if (!store) return store.error();
   auto tasks = store->list();
-  if (!tasks)
+  if (!tasks) {
     return make_error(tasks.error().code, "reading the task records: " + tasks.error().message);
+  }
   auto ledger = accounting::replay_ledger(connection, config::accountant(config), {},
                                           config.limits.usage_bytes);
-  if (!ledger)
+  if (!ledger) {
     return make_error(ledger.error().code, "reading the ledger: " + ledger.error().message);
+  }
   const auto& s = config::auditor(config);
   audit::Input in;
   in.to = now;
