@@ -104,6 +104,9 @@ struct Outcome {
   std::int64_t context_tokens = 0;
   // Tools the engine was refused (claude's permission_denials), one line each.
   std::vector<std::string> denials;
+  // Requests the engine sent again after an error (claude's api_retry, an
+  // HTTP engine's retries after a 5xx or a broken connection).
+  int retries = 0;
   std::chrono::milliseconds duration{0};
 };
 

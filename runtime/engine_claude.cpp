@@ -94,6 +94,7 @@ struct Stream {
   std::vector<LimitReading> limits;
   std::optional<SystemClock::time_point> rejected_until;
   std::int64_t context_tokens = 0;
+  int retries = 0;  // api_retry lines other than the 429 that stops the call
   // Usage per assistant message, for a call cut short before its result.
   std::map<std::string, Usage> partial;
   std::vector<std::string> unreadable;  // lines that were not JSON (kept short)
@@ -154,6 +155,7 @@ class ClaudeEngine final : public CliEngine {
     out.model = s.model.empty() ? config_.model : s.model;
     out.limits = s.limits;
     out.context_tokens = s.context_tokens;
+    out.retries = s.retries;
 
     auto refused = [&](std::string detail, std::optional<SystemClock::time_point> until) {
       RateLimit rl;
@@ -358,6 +360,7 @@ class ClaudeEngine final : public CliEngine {
         }
         return false;
       }
+      ++s.retries;
       if (progress) {
         progress("API error " + std::to_string(json_count(j, "error_status")) +
                  ", claude retries (" + std::to_string(json_count(j, "attempt")) + "/" +

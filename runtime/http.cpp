@@ -342,6 +342,7 @@ Result<ApiAnswer> call_api(const ApiCall& call, const std::atomic<bool>& cancel,
   const auto now = std::chrono::system_clock::now();
   ApiAnswer answer;
   answer.limits = limits::from_headers(response.headers, now);
+  answer.attempts = exchange->attempts;
   const long status = response.status;
   if (status >= 200 && status < 300) {
     answer.response = std::move(response);
@@ -399,12 +400,14 @@ Result<Outcome> run_turn(const ApiCall& call, const std::string& model, const Re
   if (answer->refused) {
     answer->refused->model = model;
     answer->refused->duration = took;
+    answer->refused->retries = std::max(0, answer->attempts - 1);
     return std::move(*answer->refused);
   }
   auto outcome = read(call, answer->response.body);
   if (!outcome) return outcome.error();
   outcome->limits = std::move(answer->limits);
   outcome->duration = took;
+  outcome->retries = std::max(0, answer->attempts - 1);
   return with_block(std::move(*outcome), who);
 }
 

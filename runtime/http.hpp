@@ -94,6 +94,7 @@ struct ApiAnswer {
   std::optional<Outcome> refused;
   // Every answer's limit readings (anthropic-ratelimit-*, x-ratelimit-*).
   std::vector<LimitReading> limits;
+  int attempts = 0;  // requests sent (post_with_retries)
 };
 
 // Sends the call with retries and sorts the answer. Errors: a 4xx other

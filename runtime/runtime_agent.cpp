@@ -175,7 +175,12 @@ Agent::Handled Agent::work(ReceivedBrief& received, Intake& in) {
     return Handled::handed_back;
   }
   settle_lease(lease, brief, outcome);
-  if (!outcome) return fail(received, &in.task, "engine: " + outcome.error().message);
+  if (!outcome) {
+    Outcome none;
+    none.session_id = turn->session_id;
+    publish_usage(*turn, none, engine_started, outcome.error().message);
+    return fail(received, &in.task, "engine: " + outcome.error().message);
+  }
   report_turn(*turn, *outcome, engine_started);
   if (outcome->rate_limit) return wait_out_rate_limit(received, *outcome);
   for (const auto& denial : outcome->denials) {

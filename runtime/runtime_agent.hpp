@@ -175,8 +175,11 @@ class Agent {
   // Usage, limit readings and the session of a turn that ran.
   void report_turn(const Turn& turn, const Outcome& outcome,
                    std::chrono::system_clock::time_point started);
+  // A call that failed (`failed` set: what the engine said) is a sample
+  // too, with the tokens it reported (none) and the error, so the auditor
+  // counts a session's errors (usage.proto).
   void publish_usage(const Turn& turn, const Outcome& outcome,
-                     std::chrono::system_clock::time_point started);
+                     std::chrono::system_clock::time_point started, std::string_view failed = {});
   void publish_limits(const Outcome& outcome);
   void keep_session(const Outcome& outcome);
   // The engine session to resume: read from agency-memory once.

@@ -2,9 +2,11 @@
 // thread (briefs and mail), and what every turn reports: usage samples and
 // limit readings (also from the lateral thread's turns), the engine session
 // (main thread).
+#include <algorithm>
 #include <cstdlib>
 
 #include "agency/v1/usage.pb.h"
+#include "bus/bounds.hpp"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
 #include "bus/subjects.hpp"
@@ -13,6 +15,21 @@
 #include "runtime/runtime_settings.hpp"
 
 namespace agency::runtime {
+
+namespace {
+
+// What a failed call's sample keeps of the error: one line, this long at
+// most, so a sample stays far under limits.usage_bytes.
+constexpr std::size_t kSampleErrorBytes = 512;
+
+std::string error_line(std::string_view text) {
+  std::string out(bounds::utf8_prefix(text, kSampleErrorBytes));
+  std::replace_if(
+      out.begin(), out.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  return out;
+}
+
+}  // namespace
 
 Result<Outcome> Agent::run_engine(const Turn& turn,
                                   std::chrono::system_clock::time_point& started) {
@@ -89,7 +106,7 @@ void Agent::publish_limits(const Outcome& outcome) {
 }
 
 void Agent::publish_usage(const Turn& turn, const Outcome& outcome,
-                          std::chrono::system_clock::time_point started) {
+                          std::chrono::system_clock::time_point started, std::string_view failed) {
   v1::UsageSample sample;
   sample.set_id(ids::make("u"));
   sample.set_engine(engine_->kind());
@@ -107,6 +124,14 @@ void Agent::publish_usage(const Turn& turn, const Outcome& outcome,
   sample.set_session_id(outcome.session_id);
   sample.set_started_by_agency(true);
   sample.set_source("engine");
+  sample.set_context_tokens(outcome.context_tokens);
+  sample.set_denials(static_cast<std::int32_t>(outcome.denials.size()));
+  sample.set_retries(outcome.retries);
+  if (!failed.empty()) {
+    sample.set_error(error_line(failed));
+  } else if (outcome.rate_limit) {
+    sample.set_error(error_line("rate limited: " + outcome.rate_limit->detail));
+  }
   *sample.mutable_at() = to_timestamp(started);  // when the call started (usage.proto)
   auto r = connection_->js_publish(subjects::usage(engine_->kind(), options_.role),
                                    codec::encode(sample), sample.id());

@@ -99,6 +99,13 @@ struct Entry {
   bool api_error = false;  // UsageSample.api_error: a refused request
   TokenCounts tokens;
   double cost_usd = 0;
+  // What an agent's call showed of its session (usage.proto; the auditor's
+  // per-session figures): context after it, tools refused, retries, and
+  // the error of a call that gave no answer.
+  std::int64_t context_tokens = 0;
+  int denials = 0;
+  int retries = 0;
+  std::string error;
   // Set by Ledger::add from the model: whether it counts toward the model
   // windows (asked for every entry of every window on every lease).
   bool opus = false;

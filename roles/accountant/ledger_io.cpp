@@ -96,6 +96,10 @@ Entry entry_from(const v1::UsageSample& s) {
   e.tokens.cache_creation = s.cache_creation_tokens();
   e.tokens.cache_read = s.cache_read_tokens();
   e.cost_usd = s.cost_usd();
+  e.context_tokens = s.context_tokens();
+  e.denials = s.denials();
+  e.retries = s.retries();
+  e.error = s.error();
   return e;
 }
 
@@ -127,6 +131,9 @@ std::optional<std::string> sample_problem(const v1::UsageSample& s, Time publish
            thousands(static_cast<std::int64_t>(kMaxCostUsd));
   }
   if (auto p = out_of("duration_ms", s.duration_ms(), 0, kMaxDurationMs)) return p;
+  if (auto p = out_of("context_tokens", s.context_tokens(), 0, kMaxTokens)) return p;
+  if (auto p = out_of("denials", s.denials(), 0, kMaxCount)) return p;
+  if (auto p = out_of("retries", s.retries(), 0, kMaxCount)) return p;
   if (!s.has_at()) return std::string("at is not set (when the call started)");
   if (!plausible_time(s.at(), published)) {
     return "at " + std::to_string(s.at().seconds()) + " s is before 2020 or more than " +

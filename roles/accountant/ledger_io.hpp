@@ -38,6 +38,8 @@ inline constexpr std::int64_t kMaxTokens = 1'000'000'000'000;
 inline constexpr double kMaxCostUsd = 1'000'000;
 // A sample's duration_ms: a week.
 inline constexpr std::int64_t kMaxDurationMs = 7LL * 24 * 3600 * 1000;
+// A sample's denials and retries: far above what one call could make.
+inline constexpr std::int64_t kMaxCount = 1'000'000;
 // Times (a sample's at, a reading's at) are no earlier than this
 // (2020-01-01T00:00:00Z, before any engine agency reads existed) ...
 inline constexpr std::int64_t kEarliestEpochSeconds = 1'577'836'800;

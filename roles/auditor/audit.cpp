@@ -24,6 +24,8 @@ constexpr std::size_t kMostTimes = 5;
 // The bounce reasons a finding quotes, at most, and their length.
 constexpr std::size_t kMostReasons = 3;
 constexpr std::size_t kReasonChars = 160;
+// The sessions the markdown's table shows, at most (the JSON has all).
+constexpr std::size_t kMostSessions = 10;
 
 bool within(const Input& in, Time t) { return t >= in.from && t < in.to; }
 
@@ -145,12 +147,59 @@ void role_tokens(const Input& in, const Rules& rules, const std::set<std::string
   }
 }
 
+std::string session_ref(const Session& s) {
+  return s.id.starts_with("agent ") ? s.id : "session " + s.id;
+}
+
+std::string who(const Session& s) { return s.role.empty() ? std::string("an agent") : s.role; }
+
+void session_findings(const Rules& rules, const Session& s, Report& r) {
+  const std::vector<std::string> refs{one_line(session_ref(s))};
+  if (!s.id.starts_with("agent ") && s.calls >= rules.session_calls &&
+      s.cache_read_share < rules.cache_read_share) {
+    r.findings.push_back({"cache",
+                          who(s) + "'s session read " + fixed(100 * s.cache_read_share, 0) +
+                              "% of its input from the prompt cache over " +
+                              std::to_string(s.calls) + " calls (rule: under " +
+                              fixed(100 * rules.cache_read_share, 0) +
+                              "%): each call paid for its context again",
+                          refs});
+  }
+  if (s.context_limit > 0) {
+    const double share = static_cast<double>(s.context_max) / static_cast<double>(s.context_limit);
+    if (share > rules.context_share) {
+      r.findings.push_back({"context",
+                            who(s) + "'s session reached " + thousands(s.context_max) +
+                                " tokens of context, " + fixed(100 * share, 0) +
+                                "% of its rotation limit of " + thousands(s.context_limit) +
+                                " (rule: over " + fixed(100 * rules.context_share, 0) +
+                                "%): every call near the limit pays for the whole context",
+                            refs});
+    }
+  }
+  if (s.denials > rules.denials) {
+    r.findings.push_back({"denials",
+                          who(s) + "'s engine was refused " + std::to_string(s.denials) +
+                              " tool calls by its permissions (rule: over " +
+                              std::to_string(rules.denials) +
+                              "): the role's permission_mode or allowed_tools keep it from "
+                              "work it tries to do",
+                          refs});
+  }
+  if (s.errors + s.retries > rules.errors) {
+    std::string text = who(s) + "'s session had " + std::to_string(s.errors) +
+                       " failed calls and " + std::to_string(s.retries) + " retries (rule: over " +
+                       std::to_string(rules.errors) + " together)";
+    if (!s.last_error.empty()) text += "; the last error: " + cut(s.last_error);
+    r.findings.push_back({"errors", text, refs});
+  }
+}
+
 void sessions(const Input& in, const Rules& rules, Report& r) {
   struct Seen {
-    std::size_t calls = 0;
+    Session s;
     std::int64_t read = 0;
-    std::int64_t in = 0;
-    std::string role;
+    std::int64_t input = 0;
   };
   std::map<std::string, Seen> by_session;
   for (const auto* e : in.ledger->all()) {
@@ -168,25 +217,35 @@ void sessions(const Input& in, const Rules& rules, Report& r) {
       continue;
     }
     r.agent_tokens += e->tokens.counted();
-    if (e->session_id.empty()) continue;
-    auto& s = by_session[e->session_id];
+    const std::string key = e->session_id.empty() ? "agent " + e->agent_id : e->session_id;
+    if (e->session_id.empty() && e->error.empty() && e->denials == 0 && e->retries == 0) continue;
+    auto& seen = by_session[key];
+    Session& s = seen.s;
     ++s.calls;
-    s.read += e->tokens.cache_read;
-    s.in += e->tokens.input + e->tokens.cache_creation + e->tokens.cache_read;
-    if (s.role.empty()) s.role = e->role;
+    s.tokens += e->tokens.counted();
+    seen.read += e->tokens.cache_read;
+    seen.input += e->tokens.input + e->tokens.cache_creation + e->tokens.cache_read;
+    s.context_max = std::max(s.context_max, e->context_tokens);
+    s.denials += e->denials;
+    s.retries += e->retries;
+    if (!e->error.empty()) {
+      ++s.errors;
+      s.last_error = e->error;
+    }
+    if (s.role.empty()) s.role = one_line(e->role);
+    if (s.agent_id.empty()) s.agent_id = one_line(e->agent_id);
   }
-  r.sessions = by_session.size();
-  for (const auto& [id, s] : by_session) {
-    if (s.calls < rules.session_calls || s.in <= 0) continue;
-    const double share = static_cast<double>(s.read) / static_cast<double>(s.in);
-    if (share >= rules.cache_read_share) continue;
-    r.findings.push_back({"cache",
-                          (s.role.empty() ? std::string("an agent") : s.role) + "'s session read " +
-                              fixed(100 * share, 0) + "% of its input from the prompt cache over " +
-                              std::to_string(s.calls) + " calls (rule: under " +
-                              fixed(100 * rules.cache_read_share, 0) +
-                              "%): each call paid for its context again",
-                          {"session " + one_line(id)}});
+  for (auto& [id, seen] : by_session) {
+    Session& s = seen.s;
+    s.id = id;
+    if (!id.starts_with("agent ")) ++r.sessions;
+    s.cache_read_share =
+        seen.input > 0 ? static_cast<double>(seen.read) / static_cast<double>(seen.input) : 1.0;
+    auto limit = in.rotation_limits.find(s.role);
+    s.context_limit =
+        limit != in.rotation_limits.end() && limit->second > 0 ? limit->second : kContextWindow;
+    session_findings(rules, s, r);
+    r.session_figures.push_back(std::move(s));
   }
   if (r.person.refused > 0) {
     std::string text = "the person's own sessions were refused " +
@@ -235,8 +294,18 @@ std::string markdown(const Report& r, std::string_view suggestions) {
   out += "- Tasks: " + std::to_string(r.done) + " done, " + std::to_string(r.blocked) +
          " blocked (" + std::to_string(r.runaway) + " by the runaway guard); " +
          std::to_string(r.bounces) + " bounces on " + std::to_string(r.bounced_tasks) + " tasks.\n";
+  int errors = 0;
+  int retries = 0;
+  int denials = 0;
+  for (const auto& s : r.session_figures) {
+    errors += s.errors;
+    retries += s.retries;
+    denials += s.denials;
+  }
   out += "- Agents: " + thousands(r.agent_tokens) + " tokens in " + std::to_string(r.sessions) +
-         " engine sessions.\n";
+         " engine sessions; " + std::to_string(errors) + " failed calls, " +
+         std::to_string(retries) + " retries, " + std::to_string(denials) +
+         " tool calls refused by permissions.\n";
   const auto& p = r.person;
   out += "- The person: " + std::to_string(p.requests) + " requests, " + thousands(p.tokens) +
          " tokens, refused " + std::to_string(p.refused) + " times.";
@@ -257,6 +326,27 @@ std::string markdown(const Report& r, std::string_view suggestions) {
     for (const auto& rt : r.roles) {
       out += "| " + rt.role + " | " + std::to_string(rt.tasks) + " | " + thousands(rt.median) +
              " | " + thousands(rt.max) + " | " + thousands(rt.total) + " |\n";
+    }
+  }
+  if (!r.session_figures.empty()) {
+    std::vector<const Session*> top;
+    for (const auto& s : r.session_figures) top.push_back(&s);
+    std::sort(top.begin(), top.end(),
+              [](const Session* a, const Session* b) { return a->tokens > b->tokens; });
+    if (top.size() > kMostSessions) top.resize(kMostSessions);
+    out +=
+        "\n| session | role | calls | tokens | cache read | largest context | refused tools "
+        "| failed calls | retries |\n|---|---|---|---|---|---|---|---|---|\n";
+    for (const auto* s : top) {
+      out += "| " + one_line(s->id) + " | " + s->role + " | " + std::to_string(s->calls) + " | " +
+             thousands(s->tokens) + " | " + fixed(100 * s->cache_read_share, 0) + "% | " +
+             thousands(s->context_max) + " of " + thousands(s->context_limit) + " | " +
+             std::to_string(s->denials) + " | " + std::to_string(s->errors) + " | " +
+             std::to_string(s->retries) + " |\n";
+    }
+    if (r.session_figures.size() > kMostSessions) {
+      out += "\n(the " + std::to_string(kMostSessions) + " sessions that spent most of " +
+             std::to_string(r.session_figures.size()) + "; `agency audit --json` has all)\n";
     }
   }
   out += "\n## Findings\n\n";
@@ -291,6 +381,21 @@ nlohmann::json to_json(const Report& r) {
   for (const auto& f : r.findings) {
     findings.push_back({{"rule", f.rule}, {"text", f.text}, {"refs", f.refs}});
   }
+  json sessions = json::array();
+  for (const auto& s : r.session_figures) {
+    sessions.push_back({{"id", s.id},
+                        {"role", s.role},
+                        {"agent_id", s.agent_id},
+                        {"calls", s.calls},
+                        {"tokens", s.tokens},
+                        {"cache_read_share", s.cache_read_share},
+                        {"context_max", s.context_max},
+                        {"context_limit", s.context_limit},
+                        {"denials", s.denials},
+                        {"retries", s.retries},
+                        {"errors", s.errors},
+                        {"last_error", s.last_error}});
+  }
   json weeks = json::array();
   for (const auto& w : r.weeks) {
     weeks.push_back({{"account", w.account},
@@ -313,6 +418,7 @@ nlohmann::json to_json(const Report& r) {
             {"bounced_tasks", r.bounced_tasks}}},
           {"roles", roles},
           {"agents", {{"tokens", r.agent_tokens}, {"sessions", r.sessions}}},
+          {"sessions", sessions},
           {"person",
            {{"requests", p.requests},
             {"tokens", p.tokens},

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,13 @@ struct Rules {
   double cache_read_share = 0.5;
   // ... over at least this many calls.
   std::size_t session_calls = 5;
+  // A session whose context passed this share of its role's rotation limit
+  // (session_max_tokens; the model's context window when it never rotates).
+  double context_share = 0.9;
+  // A session with more tool calls refused by permissions than this ...
+  int denials = 0;
+  // ... or more failed calls and retries than this.
+  int errors = 2;
   // Last week's unused area over this many times the oracle's bound.
   double unused_vs_oracle = 1.5;
 };
@@ -49,6 +57,31 @@ struct Input {
   std::vector<v1::Task> tasks;
   const accounting::Ledger* ledger = nullptr;
   std::string time_zone;  // for the person's hours; empty: the machine's
+  // Each role's rotation limit (roles.<role>.session_max_tokens); a role not
+  // here, or 0 (never rotates), is measured against kContextWindow.
+  std::map<std::string, std::int64_t> rotation_limits;
+};
+
+// The context window a session that never rotates is measured against:
+// the models agency's engines run have at least this many tokens.
+inline constexpr std::int64_t kContextWindow = 200'000;
+
+// One agent engine session in the window, from its calls' samples. Calls
+// without a session id (a first call that failed) count under the agent,
+// as "agent <id>".
+struct Session {
+  std::string id;
+  std::string role;
+  std::string agent_id;
+  std::size_t calls = 0;
+  std::int64_t tokens = 0;         // counted
+  double cache_read_share = 0;     // of its input (input + cache creation + cache read)
+  std::int64_t context_max = 0;    // the largest context after a call
+  std::int64_t context_limit = 0;  // its role's rotation limit (or kContextWindow)
+  int denials = 0;                 // tool calls refused by permissions
+  int retries = 0;                 // requests the engine sent again
+  int errors = 0;                  // calls that gave no answer
+  std::string last_error;
 };
 
 // One role's tokens per done task (input + output + cache creation: what
@@ -88,6 +121,7 @@ struct Report {
   std::vector<RoleTokens> roles;
   std::size_t sessions = 0;  // agents' engine sessions with calls in the window
   std::int64_t agent_tokens = 0;
+  std::vector<Session> session_figures;  // by session id
   Person person;
   std::vector<accounting::LastWeek> weeks;  // each account's last complete week
   std::vector<Finding> findings;

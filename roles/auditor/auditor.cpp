@@ -64,6 +64,7 @@ Result<audit::Report> audit_from_bus(Connection& connection, const config::Confi
   in.tasks = std::move(*tasks);
   in.ledger = &*ledger;
   in.time_zone = s.time_zone;
+  for (const auto& role : config.roles) in.rotation_limits[role.name] = role.session_max_tokens;
   return audit::run(in, s.rules);
 }
 

@@ -10,9 +10,9 @@ using Item = Reader::Item;
 
 constexpr std::array<std::string_view, 5> kAuditorKeys = {"dir", "window_hours", "suggestions",
                                                           "time_zone", "rules"};
-constexpr std::array<std::string_view, 6> kRuleKeys = {"token_outlier", "norm_tasks",
-                                                       "bounces",       "cache_read_share",
-                                                       "session_calls", "unused_vs_oracle"};
+constexpr std::array<std::string_view, 9> kRuleKeys = {
+    "token_outlier", "norm_tasks", "bounces", "cache_read_share", "session_calls",
+    "context_share", "denials",    "errors",  "unused_vs_oracle"};
 
 void rules(Reader& r, const Item& section, audit::Rules& out) {
   if (!r.section_map(section, kRuleKeys)) return;
@@ -28,6 +28,12 @@ void rules(Reader& r, const Item& section, audit::Rules& out) {
       if (auto v = r.number_value(item, 0, 1)) out.cache_read_share = *v;
     } else if (key == "session_calls") {
       if (auto v = r.int_value(item, 1, 100000)) out.session_calls = static_cast<std::size_t>(*v);
+    } else if (key == "context_share") {
+      if (auto v = r.number_value(item, 0, 1)) out.context_share = *v;
+    } else if (key == "denials") {
+      if (auto v = r.int_value(item, 0, 100000)) out.denials = static_cast<int>(*v);
+    } else if (key == "errors") {
+      if (auto v = r.int_value(item, 0, 100000)) out.errors = static_cast<int>(*v);
     } else if (key == "unused_vs_oracle") {
       if (auto v = r.number_value(item, 1, 1000)) out.unused_vs_oracle = *v;
     }

@@ -213,6 +213,15 @@ TEST_CASE("claude engine: the builder writes through Claude Code, commits, resum
     CHECK(samples[i].agent_id() == "builder-1");
     CHECK(samples[i].started_by_agency());
     CHECK(samples[i].cost_usd() > 0);
+    // What the auditor reads of the session (usage.proto): the last
+    // request's context, nothing refused, retried or failed.
+    const auto& last = requests[static_cast<std::size_t>(2 * i + 1)];
+    CAPTURE(last.dump());
+    CHECK(samples[i].context_tokens() > 0);
+    CHECK(samples[i].context_tokens() <= want.input + want.cache_write + want.cache_read);
+    CHECK(samples[i].denials() == 0);
+    CHECK(samples[i].retries() == 0);
+    CHECK(samples[i].error().empty());
   }
   CHECK(samples[0].task_id() == first);
   CHECK(samples[1].task_id() == second);
@@ -282,6 +291,15 @@ TEST_CASE("claude engine: 429s put the builder in rate-limited and the task stil
   CHECK(reading->status() == "rejected");
   CHECK(reading->agent_id() == "builder-1");
   CHECK(reading->has_resets_at());
+
+  // Each refused call is a usage sample whose error says so (the auditor
+  // counts them per session); the call that answered has none.
+  auto samples = claude_samples(p.connection(), 4);
+  REQUIRE(samples.size() == 4);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(samples[static_cast<std::size_t>(i)].error().starts_with("rate limited: "));
+  }
+  CHECK(samples[3].error().empty());
 }
 
 // The engine alone, without the fleet: one turn in a scratch directory.
@@ -357,6 +375,22 @@ TEST_CASE("claude engine: a plain 429 waits the configured time and a 500 is an 
   auto failed = d.run();
   REQUIRE_FALSE(failed.ok());
   CHECK(failed.error().message.find("500") != std::string::npos);
+}
+
+TEST_CASE("claude engine: a 500 Claude Code retries is counted as a retry of the call") {
+  test::TempDir scratch;
+  test::ModelServer server(
+      scratch.path(),
+      {{"replies", {{{"status", 500}, {"error", {{"type", "api_error"}, {"message", "boom"}}}}}},
+       {"default", {{"text", agency_block("looked")}}}});
+  Direct d(server.url());
+  d.turn.env["CLAUDE_CODE_MAX_RETRIES"] = "1";
+  auto out = d.run();
+  REQUIRE_MESSAGE(out.ok(), (out ? "" : out.error().message));
+  CHECK(out->verdict == "pass");
+  CHECK(out->retries == 1);
+  CHECK(out->context_tokens > 0);
+  CHECK(out->denials.empty());
 }
 
 TEST_CASE("claude engine: a lost session is replaced by a new one in the same turn") {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "bus/clock.hpp"
@@ -71,8 +72,9 @@ Entry agent_entry(const std::string& id, const std::string& task, const std::str
 }
 
 Report audit_of(const std::vector<agency::v1::Task>& tasks, const Ledger& ledger,
-                const Rules& rules = {}) {
+                const Rules& rules = {}, std::map<std::string, std::int64_t> rotation = {}) {
   Input in;
+  in.rotation_limits = std::move(rotation);
   in.from = kFrom;
   in.to = kTo;
   in.tasks = tasks;
@@ -225,6 +227,86 @@ TEST_CASE("audit: an agent session under the cache-read share is a finding, at i
   // Fewer calls than the rule asks for: no figure to judge.
   rules.session_calls = 6;
   CHECK(count(audit_of({}, ledger, rules), "cache") == 0);
+}
+
+TEST_CASE("audit: a session past the share of its rotation limit is a finding, at it none") {
+  Ledger ledger(agency::config::Accountant{});
+  // The builder rotates at 150,000: 135,000 is 90% of it. The reviewer
+  // never rotates (0) and is measured against the context window.
+  auto call = [&](const std::string& id, const std::string& role, const std::string& session,
+                  std::int64_t context, Time at) {
+    Entry e = agent_entry(id, "t-1", role, 100, at, session);
+    e.context_tokens = context;
+    REQUIRE(ledger.add(e));
+  };
+  call("c-1", "builder", "s-b", 40'000, kFrom + 1h);
+  call("c-2", "builder", "s-b", 135'000, kFrom + 2h);
+  call("c-3", "reviewer", "s-r", 180'000, kFrom + 2h);
+  const std::map<std::string, std::int64_t> limits{{"builder", 150'000}, {"reviewer", 0}};
+  Rules rules;
+  rules.context_share = 0.9;
+  auto r = audit_of({}, ledger, rules, limits);
+  CHECK(count(r, "context") == 0);  // 90% and 180,000 of 200,000: not over 90%
+  REQUIRE(r.session_figures.size() == 2);
+  CHECK(r.session_figures[0].id == "s-b");
+  CHECK(r.session_figures[0].context_max == 135'000);
+  CHECK(r.session_figures[0].context_limit == 150'000);
+  CHECK(r.session_figures[1].context_limit == agency::audit::kContextWindow);
+  rules.context_share = 0.89;
+  r = audit_of({}, ledger, rules, limits);
+  REQUIRE(count(r, "context") == 2);
+  CHECK(first(r, "context")->refs == std::vector<std::string>{"session s-b"});
+  CHECK(first(r, "context")
+            ->text.find("135,000 tokens of context, 90% of its rotation limit of "
+                        "150,000") != std::string::npos);
+  CHECK(agency::audit::markdown(r).find("| s-b | builder | 2 |") != std::string::npos);
+}
+
+TEST_CASE("audit: tool calls refused by permissions past the rule are a finding") {
+  Ledger ledger(agency::config::Accountant{});
+  Entry e = agent_entry("d-1", "t-1", "builder", 100, kFrom + 1h, "s-1");
+  e.denials = 2;
+  REQUIRE(ledger.add(e));
+  REQUIRE(ledger.add(agent_entry("d-2", "t-2", "builder", 100, kFrom + 1h, "s-2")));
+  Rules rules;
+  rules.denials = 2;
+  CHECK(count(audit_of({}, ledger, rules), "denials") == 0);  // 2 is not over 2
+  rules.denials = 1;
+  auto r = audit_of({}, ledger, rules);
+  REQUIRE(count(r, "denials") == 1);
+  CHECK(first(r, "denials")->refs == std::vector<std::string>{"session s-1"});
+  CHECK(first(r, "denials")->text.find("refused 2 tool calls") != std::string::npos);
+  CHECK(agency::audit::to_json(r)["sessions"][0]["denials"] == 2);
+}
+
+TEST_CASE("audit: failed calls and retries past the rule are a finding, with the last error") {
+  Ledger ledger(agency::config::Accountant{});
+  Entry retried = agent_entry("f-1", "t-1", "builder", 100, kFrom + 1h, "s-1");
+  retried.retries = 1;
+  REQUIRE(ledger.add(retried));
+  Entry failed = agent_entry("f-2", "t-1", "builder", 0, kFrom + 2h, "s-1");
+  failed.error = "claude reported an error (error_during_execution)";
+  REQUIRE(ledger.add(failed));
+  // A first call that failed has no session: it counts under its agent.
+  Entry first_call = agent_entry("f-3", "t-2", "builder", 0, kFrom + 3h);
+  first_call.error = "engine: timed out";
+  REQUIRE(ledger.add(first_call));
+  Rules rules;
+  rules.errors = 2;
+  auto r = audit_of({}, ledger, rules);
+  CHECK(count(r, "errors") == 0);  // 1 failed call and 1 retry: not over 2
+  CHECK(r.sessions == 1);          // the agent's bucket is no engine session
+  rules.errors = 1;
+  r = audit_of({}, ledger, rules);
+  REQUIRE(count(r, "errors") == 1);
+  CHECK(first(r, "errors")->refs == std::vector<std::string>{"session s-1"});
+  CHECK(first(r, "errors")->text.find("1 failed calls and 1 retries") != std::string::npos);
+  CHECK(first(r, "errors")->text.find("error_during_execution") != std::string::npos);
+  rules.errors = 0;
+  r = audit_of({}, ledger, rules);
+  REQUIRE(count(r, "errors") == 2);
+  CHECK(r.findings.front().refs == std::vector<std::string>{"agent builder-1"});
+  CHECK(agency::audit::markdown(r).find("2 failed calls, 1 retries") != std::string::npos);
 }
 
 TEST_CASE("audit: the person's refused requests are a finding, none without any") {

@@ -151,6 +151,31 @@ TEST_CASE("ledger_io: each token figure of a sample is 0 to 10^12") {
   CHECK(names(reason(read_sample(s)), "output_tokens"));
 }
 
+TEST_CASE("ledger_io: a sample's session figures reach the ledger, and out of range refuse it") {
+  auto s = good_sample();
+  s.set_context_tokens(120'000);
+  s.set_denials(2);
+  s.set_retries(kMaxCount);
+  s.set_error("claude reported an error");
+  auto read = read_sample(s);
+  REQUIRE_MESSAGE(read.ok(), read.error().message);
+  const auto& e = read->entries.at(0);
+  CHECK(e.context_tokens == 120'000);
+  CHECK(e.denials == 2);
+  CHECK(e.retries == kMaxCount);
+  CHECK(e.error == "claude reported an error");
+
+  s = good_sample();
+  s.set_context_tokens(-1);
+  CHECK(names(reason(read_sample(s)), "context_tokens -1 is outside 0.."));
+  s = good_sample();
+  s.set_denials(-3);
+  CHECK(names(reason(read_sample(s)), "denials -3 is outside 0..1,000,000"));
+  s = good_sample();
+  s.set_retries(static_cast<std::int32_t>(kMaxCount + 1));
+  CHECK(names(reason(read_sample(s)), "retries 1000001 is outside 0..1,000,000"));
+}
+
 TEST_CASE("ledger_io: cost, duration, time and id of a sample") {
   for (double bad : {-0.01, kMaxCostUsd * 2, std::nan(""), std::numeric_limits<double>::infinity(),
                      -std::numeric_limits<double>::infinity()}) {
