@@ -172,7 +172,7 @@ namespace agency::catalog::entries {
 RoleInfo auditor() {
   RoleInfo info("auditor");
   info.settings = config::read_auditor;
-  info.commands = {audit::add_audit_command};
+  info.commands = {audit::add_audit_command, experiment::add_experiment_command};
   return info;
 }
 }  // namespace agency::catalog::entries
