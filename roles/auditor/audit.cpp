@@ -256,6 +256,49 @@ void sessions(const Input& in, const Rules& rules, Report& r) {
   }
 }
 
+// Each unused spell runs from the agent turning idle to its next engine
+// call (or the window's end), counted within the window.
+void idle_hours(const Input& in, const Rules& rules, Report& r) {
+  if (in.unused.empty()) return;
+  std::map<std::string, std::vector<Time>> calls;  // by agent, in time order
+  for (const auto* e : in.ledger->all()) {
+    if (!e->human && !e->agent_id.empty()) calls[e->agent_id].push_back(e->at);
+  }
+  std::map<std::string, Report::Idle> by_role;
+  std::set<std::string> seen;
+  for (const auto& s : in.unused) {
+    if (!seen.insert(s.agent_id + "@" + accounting::rfc3339(s.since)).second) continue;
+    Time end = std::min(in.to, s.until.value_or(in.to));
+    if (auto it = calls.find(s.agent_id); it != calls.end()) {
+      auto next = std::lower_bound(it->second.begin(), it->second.end(), s.since);
+      if (next != it->second.end()) end = std::min(end, *next);
+    }
+    const Time start = std::max(s.since, in.from);
+    if (end <= start) continue;
+    auto& idle = by_role[s.role];
+    idle.role = one_line(s.role);
+    idle.hours += std::chrono::duration<double, std::ratio<3600>>(end - start).count();
+    const std::string agent = one_line(s.agent_id);
+    if (std::find(idle.agents.begin(), idle.agents.end(), agent) == idle.agents.end()) {
+      idle.agents.push_back(agent);
+    }
+  }
+  for (auto& [role, idle] : by_role) {
+    if (idle.hours > rules.unused_hours) {
+      std::vector<std::string> refs;
+      for (const auto& a : idle.agents) refs.push_back("agent " + a);
+      r.findings.push_back({"unused",
+                            idle.role + " agents idled " + fixed(idle.hours, 1) +
+                                " hours while pacing allowed work and nothing was queued for "
+                                "them (rule: over " +
+                                fixed(rules.unused_hours, 1) + " h): a standing order for " +
+                                idle.role + " (dispatcher.standing_orders) would have used them",
+                            refs});
+    }
+    r.idle.push_back(std::move(idle));
+  }
+}
+
 void weeks(const Input& in, const Rules& rules, Report& r) {
   for (const auto& a : in.ledger->accounts()) {
     auto w = accounting::last_week(*in.ledger, a.name, in.to);
@@ -283,6 +326,7 @@ Report run(const Input& input, const Rules& rules) {
   if (input.ledger != nullptr) {
     role_tokens(input, rules, done_ids, r);
     sessions(input, rules, r);
+    idle_hours(input, rules, r);
     weeks(input, rules, r);
   }
   return r;
@@ -318,6 +362,15 @@ std::string markdown(const Report& r, std::string_view suggestions) {
            std::to_string(p.by_hour[busiest]) + " requests).";
   }
   out += "\n";
+  if (!r.idle.empty()) {
+    out += "- Idle while pacing allowed work, nothing queued:";
+    for (std::size_t i = 0; i < r.idle.size(); ++i) {
+      out += std::string(i > 0 ? ";" : "") + " " + r.idle[i].role + " " +
+             fixed(r.idle[i].hours, 1) + " h (" + std::to_string(r.idle[i].agents.size()) +
+             " agents)";
+    }
+    out += ".\n";
+  }
   for (const auto& w : r.weeks) {
     out += "- Last week, account " + w.account + ": " + accounting::last_week_line(w) + "\n";
   }
@@ -396,6 +449,10 @@ nlohmann::json to_json(const Report& r) {
                         {"errors", s.errors},
                         {"last_error", s.last_error}});
   }
+  json idle = json::array();
+  for (const auto& i : r.idle) {
+    idle.push_back({{"role", i.role}, {"hours", i.hours}, {"agents", i.agents}});
+  }
   json weeks = json::array();
   for (const auto& w : r.weeks) {
     weeks.push_back({{"account", w.account},
@@ -419,6 +476,7 @@ nlohmann::json to_json(const Report& r) {
           {"roles", roles},
           {"agents", {{"tokens", r.agent_tokens}, {"sessions", r.sessions}}},
           {"sessions", sessions},
+          {"idle", idle},
           {"person",
            {{"requests", p.requests},
             {"tokens", p.tokens},

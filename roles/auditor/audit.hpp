@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,22 @@ struct Rules {
   int errors = 2;
   // Last week's unused area over this many times the oracle's bound.
   double unused_vs_oracle = 1.5;
+  // A role's agents idle over this many hours (together) in the window
+  // while pacing allowed work and nothing was queued for them.
+  double unused_hours = 1.0;
+};
+
+// An idle spell the dispatcher recorded (its `unused` event): an agent of a
+// stage role idle with nothing queued while pacing allowed work, and no
+// standing order for its role.
+struct UnusedSpell {
+  std::string agent_id;
+  std::string role;
+  Time since;  // when the agent turned idle
+  // When the spell is known to have ended at the latest: the agent's next
+  // state in agency-fleet, or, for an agent gone from it, when the event
+  // was recorded (what was seen). Unset: idle still.
+  std::optional<Time> until;
 };
 
 struct Input {
@@ -60,6 +77,7 @@ struct Input {
   // Each role's rotation limit (roles.<role>.session_max_tokens); a role not
   // here, or 0 (never rotates), is measured against kContextWindow.
   std::map<std::string, std::int64_t> rotation_limits;
+  std::vector<UnusedSpell> unused;
 };
 
 // The context window a session that never rotates is measured against:
@@ -122,6 +140,14 @@ struct Report {
   std::size_t sessions = 0;  // agents' engine sessions with calls in the window
   std::int64_t agent_tokens = 0;
   std::vector<Session> session_figures;  // by session id
+  // Hours each role's agents idled while pacing allowed work: from the
+  // dispatcher's `unused` events to the agent's next engine call.
+  struct Idle {
+    std::string role;
+    double hours = 0;
+    std::vector<std::string> agents;
+  };
+  std::vector<Idle> idle;
   Person person;
   std::vector<accounting::LastWeek> weeks;  // each account's last complete week
   std::vector<Finding> findings;

@@ -37,8 +37,9 @@ running auditor, and prints the figures and the findings of the rules
 (docs/AUDIT.md): tokens per done task per role against the role's median,
 bounces and their reasons, tasks blocked by the runaway guard, each agent
 session's calls, cache reads, largest context against its rotation limit,
-tools refused by permissions, failed calls and retries, the person's
-refused requests, and last week's unused capacity against the oracle. The auditor role writes the
+tools refused by permissions, failed calls and retries, the hours agents
+idled while pacing allowed work, the person's refused requests, and last
+week's unused capacity against the oracle. The auditor role writes the
 same report nightly, with its engine's suggestions, to
 <state_dir>/audits/<date>.md; the newest one is named at the end.
 

@@ -3,12 +3,18 @@
 
 #include <cstdio>
 
+#include "agency/v1/event.pb.h"
 #include "bus/clock.hpp"
+#include "bus/codec.hpp"
+#include "bus/consumer.hpp"
+#include "bus/kv.hpp"
+#include "bus/subjects.hpp"
 #include "bus/vocabulary.hpp"
 #include "roles/accountant/ledger_io.hpp"
 #include "roles/accountant/settings.hpp"
 #include "roles/auditor/commands.hpp"
 #include "runtime/catalog.hpp"
+#include "runtime/limits.hpp"
 #include "runtime/localtime.hpp"
 #include "runtime/mesh.hpp"
 #include "runtime/tasks.hpp"
@@ -24,6 +30,51 @@ namespace {
 const config::Auditor& settings(const RoleContext& ctx) {
   static const config::Auditor defaults;
   return ctx.config != nullptr ? config::auditor(*ctx.config) : defaults;
+}
+
+// Dispatch events read at most: more than a month of a busy fleet's.
+constexpr std::size_t kMostDispatchEvents = 200000;
+// An idle spell that began this long before the window is not counted.
+constexpr auto kUnusedReach = std::chrono::hours(24 * 7);
+
+// The dispatcher's `unused` events whose spell may reach into the window
+// from `from`: agents idle with nothing queued while pacing allowed work.
+// Each spell's end, where agency-fleet tells it, from the agent's status.
+Result<std::vector<audit::UnusedSpell>> unused_spells(Connection& connection,
+                                                      Clock::time_point from) {
+  std::map<std::string, v1::AgentStatus> fleet;
+  if (auto kv = KeyValue::open(connection, subjects::kFleetBucket); kv) {
+    if (auto keys = kv->keys(); keys) {
+      for (const auto& key : *keys) {
+        auto entry = kv->get(key);
+        if (!entry) continue;
+        if (auto status = codec::decode<v1::AgentStatus>(entry->value); status) {
+          fleet[status->agent_id()] = std::move(*status);
+        }
+      }
+    }
+  }
+  auto messages = replay(connection, subjects::kEventsStream, subjects::fleet_event("dispatch"),
+                         kMostDispatchEvents);
+  if (!messages) return messages.error();
+  std::vector<audit::UnusedSpell> out;
+  for (const auto& m : *messages) {
+    auto event = codec::decode<v1::FleetEvent>(m.data(), m.headers());
+    if (!event || event->kind() != "unused") continue;  // anyone may publish there
+    auto since = event->details().find("since");
+    auto role = event->details().find("role");
+    if (since == event->details().end() || role == event->details().end()) continue;
+    auto t = limits::parse_rfc3339(since->second);
+    if (!t || *t < from - kUnusedReach) continue;
+    audit::UnusedSpell spell{event->agent_id(), role->second, *t, std::nullopt};
+    if (auto now = fleet.find(event->agent_id()); now == fleet.end()) {
+      spell.until = event->has_at() ? to_time_point(event->at()) : *t;
+    } else if (to_time_point(now->second.since()) > *t) {
+      spell.until = to_time_point(now->second.since());
+    }
+    out.push_back(std::move(spell));
+  }
+  return out;
 }
 
 std::string date_in(Clock::time_point t, std::string_view zone) {
@@ -65,6 +116,12 @@ Result<audit::Report> audit_from_bus(Connection& connection, const config::Confi
   in.ledger = &*ledger;
   in.time_zone = s.time_zone;
   for (const auto& role : config.roles) in.rotation_limits[role.name] = role.session_max_tokens;
+  auto unused = unused_spells(connection, in.from);
+  if (!unused) {
+    return make_error(unused.error().code,
+                      "reading the dispatcher's events: " + unused.error().message);
+  }
+  in.unused = std::move(*unused);
   return audit::run(in, s.rules);
 }
 

@@ -265,8 +265,7 @@ std::size_t ModeResult::briefs_passed() const {
 }
 
 bool ModeResult::all_finished() const {
-  return std::all_of(briefs.begin(), briefs.end(),
-                     [](const BriefResult& b) { return b.finished; });
+  return std::all_of(briefs.begin(), briefs.end(), [](const BriefResult& b) { return b.finished; });
 }
 
 std::string ModeResult::status() const {
@@ -276,9 +275,8 @@ std::string ModeResult::status() const {
 }
 
 bool Report::passed() const {
-  return !modes.empty() && std::all_of(modes.begin(), modes.end(), [](const ModeResult& m) {
-    return m.status() == "passed";
-  });
+  return !modes.empty() && std::all_of(modes.begin(), modes.end(),
+                                       [](const ModeResult& m) { return m.status() == "passed"; });
 }
 
 namespace {
@@ -296,8 +294,8 @@ std::optional<double> ratio(double a, double b) {
 }
 
 double pass_rate(const ModeResult& m) {
-  return m.checks() == 0 ? 0 : static_cast<double>(m.checks_passed()) /
-                                   static_cast<double>(m.checks());
+  return m.checks() == 0 ? 0
+                         : static_cast<double>(m.checks_passed()) / static_cast<double>(m.checks());
 }
 
 std::string times(std::optional<double> v) { return v ? fixed(*v, 2) + "x" : "-"; }
@@ -310,22 +308,19 @@ std::vector<std::string> answers(const ModeResult& m, const ModeResult& single) 
           ? " (single " + single.status() + ", " + m.mode + " " + m.status() + ")"
           : "";
   if (auto t = ratio(m.wall_seconds, single.wall_seconds)) {
-    out.push_back("More time-efficient than a single agent? " +
-                  std::string(*t < 1 ? "yes" : "no") + ": " + fixed(*t, 2) +
-                  "x single's wall time" + caveat + ".");
+    out.push_back("More time-efficient than a single agent? " + std::string(*t < 1 ? "yes" : "no") +
+                  ": " + fixed(*t, 2) + "x single's wall time" + caveat + ".");
   }
   const double mine = pass_rate(m);
   const double theirs = pass_rate(single);
-  out.push_back("As effective as a single agent? " +
-                std::string(mine >= theirs ? "yes" : "no") + ": " +
-                std::to_string(m.checks_passed()) + "/" + std::to_string(m.checks()) +
+  out.push_back("As effective as a single agent? " + std::string(mine >= theirs ? "yes" : "no") +
+                ": " + std::to_string(m.checks_passed()) + "/" + std::to_string(m.checks()) +
                 " done_when checks passed against single's " +
                 std::to_string(single.checks_passed()) + "/" + std::to_string(single.checks()) +
                 ".");
   if (auto k = ratio(static_cast<double>(m.tokens), static_cast<double>(single.tokens))) {
-    out.push_back("As token-efficient as a single agent? " +
-                  std::string(*k <= 1 ? "yes" : "no") + ": " + fixed(*k, 2) +
-                  "x single's tokens" + caveat + ".");
+    out.push_back("As token-efficient as a single agent? " + std::string(*k <= 1 ? "yes" : "no") +
+                  ": " + fixed(*k, 2) + "x single's tokens" + caveat + ".");
   }
   return out;
 }
@@ -334,8 +329,8 @@ std::vector<std::string> answers(const ModeResult& m, const ModeResult& single) 
 
 std::string table(const Report& r) {
   const ModeResult* single = single_of(r);
-  const std::vector<std::string> head = {"mode",   "status",  "wall",    "tokens",
-                                         "calls",  "checks",  "briefs",  "bounces",
+  const std::vector<std::string> head = {"mode",           "status",          "wall",   "tokens",
+                                         "calls",          "checks",          "briefs", "bounces",
                                          "time vs single", "tokens vs single"};
   std::vector<std::vector<std::string>> rows;
   for (const auto& m : r.modes) {
@@ -374,8 +369,9 @@ std::string table(const Report& r) {
       out += pad(row[i], width[i], i >= 2) + (i + 1 < row.size() ? "  " : "\n");
     }
   }
-  out += "\ntokens: input + output + cache creation of every engine call of the mode's fleet "
-         "(its usage samples); checks: done_when commands that passed in the result\n";
+  out +=
+      "\ntokens: input + output + cache creation of every engine call of the mode's fleet "
+      "(its usage samples); checks: done_when commands that passed in the result\n";
   // What failed, not averaged away: each brief and check that did not pass.
   for (const auto& m : r.modes) {
     if (!m.error.empty()) {

@@ -35,12 +35,12 @@ struct Brief {
 // A brief set (a YAML file; docs/EXPERIMENTS.md has its keys).
 struct BriefSet {
   std::filesystem::path file;
-  std::string name;                     // default: the file's stem
-  std::filesystem::path project;        // a directory: a git repository or plain files
-  std::string test_command;             // the project's, for builder and adversary
+  std::string name;                             // default: the file's stem
+  std::filesystem::path project;                // a directory: a git repository or plain files
+  std::string test_command;                     // the project's, for builder and adversary
   std::optional<std::filesystem::path> config;  // engines and role settings
   std::map<std::string, std::filesystem::path> mode_configs;  // per mode, instead of config
-  int timeout_minutes = 30;             // per mode
+  int timeout_minutes = 30;                                   // per mode
   std::vector<Brief> briefs;
 };
 

@@ -88,9 +88,9 @@ Examples:
 
 // Variables of ours the mode's `agency up` must not see: they would point
 // it (and its agents) at another server or key than its own.
-constexpr std::string_view kDropped[] = {"NATS_URL=",   "NATS_CONTEXT=",  "NATS_NKEY=",
-                                         "NATS_CREDS=", "NATS_CA=",       "AGENCY_CONFIG=",
-                                         "AGENCY_AGENT_ID=", "AGENCY_NATS_URL="};
+constexpr std::string_view kDropped[] = {
+    "NATS_URL=", "NATS_CONTEXT=",  "NATS_NKEY=",       "NATS_CREDS=",
+    "NATS_CA=",  "AGENCY_CONFIG=", "AGENCY_AGENT_ID=", "AGENCY_NATS_URL="};
 
 // How long a mode's `agency up` may take to say it runs.
 constexpr auto kStartLimit = 120s;
@@ -224,7 +224,8 @@ Result<std::string> mode_config(const std::optional<fs::path>& base, const Brief
   out["roles"] = roles;
   YAML::Emitter e;
   e << out;
-  if (!e.good()) return make_error(errc::internal, "writing the mode's agency.yaml: " + e.GetLastError());
+  if (!e.good())
+    return make_error(errc::internal, "writing the mode's agency.yaml: " + e.GetLastError());
   return "# Written by agency experiment for mode " + mode + " of " + set.file.string() +
          (base ? " from " + base->string() : std::string(" (built-in default engines)")) + "\n" +
          e.c_str() + "\n";
@@ -239,8 +240,8 @@ Result<std::string> copy_project(const fs::path& from, const fs::path& to) {
   auto top = git::run({"git", "rev-parse", "--show-toplevel"}, from, 30s);
   const auto lines = git::output_lines(top.output);
   std::error_code ec;
-  const bool repository = top.exit_code == 0 && !lines.empty() &&
-                          fs::equivalent(fs::path(lines.front()), from, ec);
+  const bool repository =
+      top.exit_code == 0 && !lines.empty() && fs::equivalent(fs::path(lines.front()), from, ec);
   if (repository) {
     auto cloned = git::run({"git", "clone", "-q", "--no-hardlinks", from.string(), to.string()},
                            to.parent_path(), 600s);
@@ -320,12 +321,12 @@ class Mesh {
     cv_.wait_for(lock, kStartLimit, [&] { return running_ || ended_; });
     if (running_) return {};
     if (ended_) {
-      return make_error(errc::io, "agency up ended before it ran: " + why_ + " (log: " +
-                                      (dir_ / "up.log").string() + ")");
+      return make_error(errc::io, "agency up ended before it ran: " + why_ +
+                                      " (log: " + (dir_ / "up.log").string() + ")");
     }
     return make_error(errc::timeout, "agency up did not say it runs within " +
-                                         std::to_string(kStartLimit.count()) + " s (log: " +
-                                         (dir_ / "up.log").string() + ")");
+                                         std::to_string(kStartLimit.count()) +
+                                         " s (log: " + (dir_ / "up.log").string() + ")");
   }
 
   void stop() {
@@ -350,8 +351,8 @@ Result<std::unique_ptr<Connection>> connect_mesh(const config::Config& cfg) {
   std::ifstream in(cfg.state_dir / "nats.url");
   std::string url;
   if (!in || !std::getline(in, url) || url.empty()) {
-    return make_error(errc::io, "the mode's agency up wrote no " +
-                                    (cfg.state_dir / "nats.url").string());
+    return make_error(errc::io,
+                      "the mode's agency up wrote no " + (cfg.state_dir / "nats.url").string());
   }
   ConnectSettings settings;
   settings.servers = {url};
@@ -367,9 +368,9 @@ Result<std::unique_ptr<Connection>> connect_mesh(const config::Config& cfg) {
 std::optional<SystemClock::time_point> ended_at(const v1::Task& t) {
   if (t.history_size() == 0) return std::nullopt;
   const auto& at = t.history(t.history_size() - 1).at();
-  return SystemClock::time_point(std::chrono::seconds(at.seconds()) +
-                                 std::chrono::duration_cast<SystemClock::duration>(
-                                     std::chrono::nanoseconds(at.nanos())));
+  return SystemClock::time_point(
+      std::chrono::seconds(at.seconds()) +
+      std::chrono::duration_cast<SystemClock::duration>(std::chrono::nanoseconds(at.nanos())));
 }
 
 // Every check of a brief in a worktree of `ref`.
@@ -414,8 +415,7 @@ Result<void> drive(const BriefSet& set, const std::string& mode, const config::C
     brief.set_project(set.name);
     auto sent = send_brief(**conn, cfg, brief_role(mode), brief, "experiment");
     if (!sent) {
-      return make_error(sent.error().code,
-                        "sending \"" + b.title + "\": " + sent.error().message);
+      return make_error(sent.error().code, "sending \"" + b.title + "\": " + sent.error().message);
     }
     BriefResult r;
     r.title = b.title;
@@ -544,14 +544,13 @@ ModeResult run_mode(const GlobalOptions& global, const BriefSet& set, const std:
     std::string ref = *branch;
     if (mode == kSingle) {
       const std::string task_branch = git::branch_for(r.task_id);
-      if (git::run({"git", "rev-parse", "--verify", "-q", task_branch}, repo, 30s).exit_code ==
-          0) {
+      if (git::run({"git", "rev-parse", "--verify", "-q", task_branch}, repo, 30s).exit_code == 0) {
         ref = task_branch;
       }
     }
     r.checks = run_checks(repo, ref, dir / ("check-" + std::to_string(i + 1)), set.briefs[i]);
-    const auto passed = std::count_if(r.checks.begin(), r.checks.end(),
-                                      [](const Check& c) { return c.passed; });
+    const auto passed =
+        std::count_if(r.checks.begin(), r.checks.end(), [](const Check& c) { return c.passed; });
     say("[" + mode + "] " + r.task_id + ": " + std::to_string(passed) + "/" +
         std::to_string(r.checks.size()) + " checks passed on " + ref);
   }
@@ -591,8 +590,8 @@ void run_experiment(const GlobalOptions& global, const Options& opts) {
   }
   std::ofstream(report.dir / "report.json") << to_json(report).dump(2) << '\n';
   if (global.json) {
-    std::cout << text::terminal_safe_json(to_json(report).dump(
-                     2, ' ', false, nlohmann::json::error_handler_t::replace))
+    std::cout << text::terminal_safe_json(
+                     to_json(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace))
               << '\n';
   } else {
     std::cout << text::terminal_safe(table(report));

@@ -10,9 +10,9 @@ using Item = Reader::Item;
 
 constexpr std::array<std::string_view, 5> kAuditorKeys = {"dir", "window_hours", "suggestions",
                                                           "time_zone", "rules"};
-constexpr std::array<std::string_view, 9> kRuleKeys = {
+constexpr std::array<std::string_view, 10> kRuleKeys = {
     "token_outlier", "norm_tasks", "bounces", "cache_read_share", "session_calls",
-    "context_share", "denials",    "errors",  "unused_vs_oracle"};
+    "context_share", "denials",    "errors",  "unused_vs_oracle", "unused_hours"};
 
 void rules(Reader& r, const Item& section, audit::Rules& out) {
   if (!r.section_map(section, kRuleKeys)) return;
@@ -36,6 +36,8 @@ void rules(Reader& r, const Item& section, audit::Rules& out) {
       if (auto v = r.int_value(item, 0, 100000)) out.errors = static_cast<int>(*v);
     } else if (key == "unused_vs_oracle") {
       if (auto v = r.number_value(item, 1, 1000)) out.unused_vs_oracle = *v;
+    } else if (key == "unused_hours") {
+      if (auto v = r.number_value(item, 0, 24 * 400)) out.unused_hours = *v;
     }
   }
 }

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <functional>
 
+#include <google/protobuf/util/time_util.h>
+
 #include "agency/v1/event.pb.h"
 #include "agency/v1/scale.pb.h"
 #include "agency/v1/task.pb.h"
@@ -22,6 +24,7 @@
 #include "runtime/localtime.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/mesh.hpp"
+#include "runtime/pipeline.hpp"
 
 namespace agency::roles {
 
@@ -39,6 +42,11 @@ constexpr std::string_view kRotationKeyPrefix = "dispatcher.rotation.";
 // judged only after three looks (at most this long), so a role still
 // starting is not "below min".
 constexpr auto kScaleGrace = 15s;
+// How often an idle agent without a standing order is looked at again while
+// pacing keeps it idle or work is queued for it (each look asks the
+// accountant), and the idle spells remembered at most.
+constexpr auto kUnusedRecheck = std::chrono::minutes(5);
+constexpr std::size_t kMostSpells = 10000;
 
 const config::Dispatcher& settings(const RoleContext& ctx) {
   return config::dispatcher(*ctx.config);
@@ -227,6 +235,7 @@ void Dispatcher::consider(const v1::AgentStatus& agent) {
   const std::string& role = agent.role();
   if (std::none_of(d.standing_orders.begin(), d.standing_orders.end(),
                    [&](const config::StandingOrder& o) { return o.role == role; })) {
+    note_unused(agent);
     return;
   }
   auto consumers = ctx_->mesh->brief_consumers();
@@ -289,6 +298,44 @@ void Dispatcher::consider(const v1::AgentStatus& agent) {
              why,
          {{"role", role}, {"project", plan->project}, {"brief", brief.id()}},
          "dispatch:order:" + spell);
+}
+
+void Dispatcher::note_unused(const v1::AgentStatus& agent) {
+  const std::string& role = agent.role();
+  const auto stage = pipeline::stage_of(role);
+  if (stage.empty() || pipeline::is_landing(stage)) return;  // no engine work to idle from
+  const std::string spell = agent.agent_id() + "@" + std::to_string(nanos(agent.since()));
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    if (recorded_unused_.count(spell) != 0) return;
+    auto& checked = unused_checked_[spell];
+    if (checked != std::chrono::steady_clock::time_point{} && now - checked < kUnusedRecheck) {
+      return;
+    }
+    checked = now;
+    if (unused_checked_.size() > kMostSpells) unused_checked_.clear();
+  }
+  auto consumers = ctx_->mesh->brief_consumers();
+  if (!consumers) return;
+  for (const auto& c : *consumers) {
+    auto queue = subjects::brief_queue(c.filter_subject);
+    if (queue && queue->role == role && c.pending > 0) return;  // work is on its way
+  }
+  std::string why;
+  if (!capacity(std::string(voc::kBatch), why)) return;  // pacing keeps it idle: not unused
+  {
+    std::lock_guard lock(mu_);
+    if (!recorded_unused_.insert(spell).second) return;
+    if (recorded_unused_.size() > kMostSpells) recorded_unused_.clear();
+  }
+  record("unused", agent.agent_id(), "",
+         agent.agent_id() +
+             " idle with nothing queued while pacing allows work (no standing "
+             "order for " +
+             role + "); " + why,
+         {{"role", role}, {"since", google::protobuf::util::TimeUtil::ToString(agent.since())}},
+         "dispatch:unused:" + spell);
 }
 
 std::string Dispatcher::look_at_fleet() {

@@ -83,6 +83,10 @@ class Dispatcher final : public EnginelessRole {
   // also while the dispatcher was down.
   void follow_triggers();
   std::string look_at_fleet();
+  // An idle agent of a stage role with no standing order: when nothing is
+  // queued for it and pacing would allow work, an `unused` event (once per
+  // idle spell): capacity the auditor counts as idled away (docs/AUDIT.md).
+  void note_unused(const v1::AgentStatus& agent);
   void record(const std::string& kind, const std::string& agent_id, const std::string& task_id,
               const std::string& reason, const std::map<std::string, std::string>& details = {},
               const std::string& msg_id = {});
@@ -92,6 +96,10 @@ class Dispatcher final : public EnginelessRole {
   std::mutex mu_;
   dispatch::Rotation rotation_;
   std::set<std::string> recorded_idle_;  // agent + idle-since: "left idle" said once
+  // Idle spells of agents without a standing order: when each was last
+  // looked at (a probe at most every kUnusedRecheck), and those recorded.
+  std::map<std::string, std::chrono::steady_clock::time_point> unused_checked_;
+  std::set<std::string> recorded_unused_;
   std::map<std::string, dispatch::ScaleState> scale_states_;
   std::map<std::string, dispatch::Cron> crons_;  // by schedule name
   std::chrono::steady_clock::time_point next_look_{};

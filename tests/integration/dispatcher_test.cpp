@@ -5,6 +5,8 @@
 #include <signal.h>
 
 #include <chrono>
+
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
@@ -17,6 +19,7 @@
 #include "bus/provision.hpp"
 #include "bus/subjects.hpp"
 #include "tests/support/pipeline.hpp"
+#include "tests/support/run.hpp"
 
 namespace agency {
 namespace {
@@ -258,6 +261,54 @@ TEST_CASE("dispatcher: a task event published while it was down still triggers o
   int triggers = 0;
   for (const auto& e : dispatch_events(p)) triggers += e.kind() == "trigger" ? 1 : 0;
   CHECK(triggers == 1);
+}
+
+TEST_CASE(
+    "dispatcher: an agent idle with nothing to do while pacing allows is unused capacity, "
+    "and the audit counts its hours") {
+  // The planner has a standing order; the builder has none, and nothing is
+  // queued for it.
+  Pipeline p(kScenario, {},
+             "accountant:\n  time_zone: UTC\n  accounts:\n    - name: default\n"
+             "      five_hour: 100000000\n      seven_day: 1000000000\n"
+             "dispatcher:\n  standing_orders:\n    - role: planner\n"
+             "      objective: \"Tidy {project}\"\n      projects: [demo]\n"
+             "auditor:\n  time_zone: UTC\n  rules:\n    unused_hours: 0\n");
+  p.start("accountant", "accountant-1");
+  p.wait_for_accountant();
+  p.start("dispatcher", "dispatcher-1");
+  p.start("builder", "builder-1");
+  auto unused = wait_for_event(p, "unused");
+  REQUIRE(unused.has_value());
+  CHECK(unused->agent_id() == "builder-1");
+  CHECK(unused->details().at("role") == "builder");
+  CHECK(unused->reason().find("no standing order for builder") != std::string::npos);
+  CHECK(unused->reason().find("accountant: granted") != std::string::npos);
+  // Recorded once per idle spell, however often the dispatcher looks.
+  p.start("planner", "planner-1");
+  REQUIRE(wait_for_event(p, "order").has_value());
+  std::size_t count = 0;
+  for (const auto& e : dispatch_events(p)) {
+    count += e.kind() == "unused" ? 1 : 0;
+    CHECK_FALSE((e.kind() == "unused" && e.agent_id() == "planner-1"));
+  }
+  CHECK(count == 1);
+
+  // The audit: the builder's idle time since, against a rule of 0 hours.
+  auto cli = test::run({test::bin("agency"), "--config", (p.dir() / "agency.yaml").string(),
+                        "--nats", p.server().url(), "audit", "--json", "--hours", "1"},
+                       {}, 60s);
+  REQUIRE_MESSAGE(cli.exit_code == 0, cli.err);
+  const nlohmann::json j = nlohmann::json::parse(cli.out);
+  REQUIRE(j.at("idle").size() == 1);
+  CHECK(j["idle"][0]["role"] == "builder");
+  CHECK(j["idle"][0]["agents"] == nlohmann::json::array({"builder-1"}));
+  const double hours = j["idle"][0]["hours"];
+  CHECK(hours > 0);
+  CHECK(hours < 0.5);
+  bool finding = false;
+  for (const auto& f : j.at("findings")) finding |= f.at("rule") == "unused";
+  CHECK(finding);
 }
 
 }  // namespace

@@ -28,10 +28,9 @@ using namespace std::chrono_literals;
 const fs::path kExample = fs::path(AGENCY_SOURCE_DIR) / "examples" / "experiment";
 
 // The environment of a person with no server of their own configured.
-const std::map<std::string, std::string> kPlainEnv = {{"NATS_URL", ""},   {"NATS_CONTEXT", ""},
-                                                      {"NATS_NKEY", ""},  {"NATS_CREDS", ""},
-                                                      {"NATS_CA", ""},    {"AGENCY_CONFIG", ""},
-                                                      {"AGENCY_AGENT_ID", ""}};
+const std::map<std::string, std::string> kPlainEnv = {
+    {"NATS_URL", ""}, {"NATS_CONTEXT", ""},  {"NATS_NKEY", ""},      {"NATS_CREDS", ""},
+    {"NATS_CA", ""},  {"AGENCY_CONFIG", ""}, {"AGENCY_AGENT_ID", ""}};
 
 const json& mode_of(const json& report, const std::string& mode) {
   for (const auto& m : report["modes"]) {
@@ -54,12 +53,12 @@ Spent ledger_of(const fs::path& mode_dir) {
   const fs::path config = mode_dir / "agency.yaml";
   std::map<std::string, std::string> env = kPlainEnv;
   env["AGENCY_CONFIG"] = config.string();
-  test::Child up({test::agency_binary(), "up", "--no-fleet", "--no-console", "--config",
-                  config.string()},
-                 mode_dir, env);
+  test::Child up(
+      {test::agency_binary(), "up", "--no-fleet", "--no-console", "--config", config.string()},
+      mode_dir, env);
   REQUIRE_MESSAGE(up.wait_for_output("running; Ctrl-C", 60s), up.err());
-  auto usage = test::run({test::agency_binary(), "--config", config.string(), "usage", "--json"},
-                         env, 60s);
+  auto usage =
+      test::run({test::agency_binary(), "--config", config.string(), "usage", "--json"}, env, 60s);
   up.signal(SIGTERM);
   up.wait(30s);
   REQUIRE_MESSAGE(usage.exit_code == 0, usage.err);
@@ -76,8 +75,9 @@ Spent ledger_of(const fs::path& mode_dir) {
   return s;
 }
 
-TEST_CASE("experiment: three modes on the shipped set; a failed mode is reported failed, and "
-          "the tokens equal each mode's ledger") {
+TEST_CASE(
+    "experiment: three modes on the shipped set; a failed mode is reported failed, and "
+    "the tokens equal each mode's ledger") {
   test::TempDir dir;
   const fs::path run_dir = dir.path() / "run";
   auto r = test::run({test::agency_binary(), "experiment", (kExample / "greetings.yaml").string(),
@@ -138,10 +138,10 @@ TEST_CASE("experiment: three modes on the shipped set; a failed mode is reported
   // The same figures as a table for a person, with the failure spelled out.
   std::ifstream saved(run_dir / "report.json");
   CHECK(json::parse(saved)["modes"].size() == 3);
-  auto table = test::run({test::agency_binary(), "experiment",
-                          (kExample / "greetings.yaml").string(), "--dir",
-                          (dir.path() / "again").string(), "--modes", "single"},
-                         kPlainEnv, 120s);
+  auto table =
+      test::run({test::agency_binary(), "experiment", (kExample / "greetings.yaml").string(),
+                 "--dir", (dir.path() / "again").string(), "--modes", "single"},
+                kPlainEnv, 120s);
   CHECK(table.exit_code == 1);
   CHECK(table.out.find("\nsingle  FAILED") != std::string::npos);
   CHECK(table.out.find("failed: grep -qx hello hello.txt (exit 1)") != std::string::npos);
@@ -170,9 +170,9 @@ TEST_CASE("experiment: a brief set or a mode it cannot run is refused with what 
   // A run folder that holds something is not reused.
   fs::create_directories(dir.path() / "used");
   std::ofstream(dir.path() / "used" / "x") << "x";
-  r = test::run({test::agency_binary(), "experiment", set.string(), "--dir",
-                 (dir.path() / "used").string()},
-                kPlainEnv, 30s);
+  r = test::run(
+      {test::agency_binary(), "experiment", set.string(), "--dir", (dir.path() / "used").string()},
+      kPlainEnv, 30s);
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("is not empty") != std::string::npos);
 }

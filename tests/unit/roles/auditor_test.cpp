@@ -309,6 +309,40 @@ TEST_CASE("audit: failed calls and retries past the rule are a finding, with the
   CHECK(agency::audit::markdown(r).find("2 failed calls, 1 retries") != std::string::npos);
 }
 
+TEST_CASE("audit: hours idled while pacing allowed work count to the next call, past the rule") {
+  Ledger ledger(agency::config::Accountant{});
+  // builder-1 idle from 2 h before the window (counted from its start) to
+  // its next engine call 3 h in; builder-2 idle 1 h, gone from the fleet
+  // after (its spell known to end then); reviewer-1 idle 30 minutes
+  // before the window's end, still idle.
+  REQUIRE(ledger.add(agent_entry("n-1", "t-1", "builder", 100, kFrom + 3h)));
+  Input in;
+  in.from = kFrom;
+  in.to = kTo;
+  in.ledger = &ledger;
+  in.time_zone = "UTC";
+  in.unused = {{"builder-1", "builder", kFrom - 2h, std::nullopt},
+               {"builder-2", "builder", kFrom + 5h, kFrom + 6h},
+               {"builder-2", "builder", kFrom + 5h, kFrom + 6h},  // the same spell twice
+               {"reviewer-1", "reviewer", kTo - 30min, std::nullopt}};
+  Rules rules;
+  rules.unused_hours = 4.0;
+  auto r = agency::audit::run(in, rules);
+  REQUIRE(r.idle.size() == 2);
+  CHECK(r.idle[0].role == "builder");
+  CHECK(r.idle[0].hours == doctest::Approx(4.0));
+  CHECK(r.idle[0].agents == std::vector<std::string>{"builder-1", "builder-2"});
+  CHECK(r.idle[1].hours == doctest::Approx(0.5));
+  CHECK(count(r, "unused") == 0);  // 4 hours is not over 4
+  rules.unused_hours = 3.9;
+  r = agency::audit::run(in, rules);
+  REQUIRE(count(r, "unused") == 1);
+  CHECK(first(r, "unused")->refs == std::vector<std::string>{"agent builder-1", "agent builder-2"});
+  CHECK(first(r, "unused")->text.find("builder agents idled 4.0 hours") != std::string::npos);
+  CHECK(agency::audit::markdown(r).find("builder 4.0 h (2 agents); reviewer 0.5 h") !=
+        std::string::npos);
+}
+
 TEST_CASE("audit: the person's refused requests are a finding, none without any") {
   Ledger ledger(agency::config::Accountant{});
   Entry h = agent_entry("h-1", "", "", 2000, kFrom + 9h + 5min);

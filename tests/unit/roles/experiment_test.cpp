@@ -27,8 +27,8 @@ std::string error_of(const fs::path& p) {
   return r.error().message;
 }
 
-ModeResult mode(const std::string& name, double wall, std::int64_t tokens,
-                std::vector<bool> checks, bool finished = true) {
+ModeResult mode(const std::string& name, double wall, std::int64_t tokens, std::vector<bool> checks,
+                bool finished = true) {
   ModeResult m;
   m.mode = name;
   m.wall_seconds = wall;
@@ -46,11 +46,12 @@ ModeResult mode(const std::string& name, double wall, std::int64_t tokens,
 TEST_CASE("experiment: a brief set is read with its paths relative to it") {
   agency::test::TempDir dir;
   std::ofstream(dir.path() / "fleet.yaml") << "roles: {}\n";
-  auto p = write_set(dir,
-                     "name: greet\nproject: proj\nconfig: fleet.yaml\nmodes:\n  team: {config: "
-                     "fleet.yaml}\nbriefs:\n  - objective: Write hello.txt\n    done_when: test "
-                     "-f hello.txt\n  - title: Two\n    objective: Write b\n    done_when: [\"true\", "
-                     "\"test -f b\"]\n");
+  auto p =
+      write_set(dir,
+                "name: greet\nproject: proj\nconfig: fleet.yaml\nmodes:\n  team: {config: "
+                "fleet.yaml}\nbriefs:\n  - objective: Write hello.txt\n    done_when: test "
+                "-f hello.txt\n  - title: Two\n    objective: Write b\n    done_when: [\"true\", "
+                "\"test -f b\"]\n");
   auto set = read_brief_set(p);
   REQUIRE_MESSAGE(set.ok(), set.error().message);
   CHECK(set->name == "greet");
@@ -67,20 +68,25 @@ TEST_CASE("experiment: a brief set is read with its paths relative to it") {
 TEST_CASE("experiment: a brief set that cannot run says where and what to change") {
   agency::test::TempDir dir;
   CHECK(error_of(write_set(dir, "briefs: []\n")).find("project is missing") != std::string::npos);
-  CHECK(error_of(write_set(dir, "project: proj\nbriefs: []\n")).find("briefs is missing or empty") !=
-        std::string::npos);
+  CHECK(
+      error_of(write_set(dir, "project: proj\nbriefs: []\n")).find("briefs is missing or empty") !=
+      std::string::npos);
   CHECK(error_of(write_set(dir, "project: proj\nbriefs:\n  - done_when: [x]\n"))
             .find("set.yaml:3: briefs[0]: objective is missing") != std::string::npos);
-  CHECK(error_of(write_set(dir, "project: proj\nbriefs:\n  - objective: a\n    done_when: [\"\"]\n"))
-            .find("a done_when command is empty") != std::string::npos);
-  CHECK(error_of(write_set(dir, "project: proj\nmodes: {swarm: {}}\nbriefs:\n  - objective: a\n    "
-                                "done_when: [x]\n"))
+  CHECK(
+      error_of(write_set(dir, "project: proj\nbriefs:\n  - objective: a\n    done_when: [\"\"]\n"))
+          .find("a done_when command is empty") != std::string::npos);
+  CHECK(error_of(write_set(dir,
+                           "project: proj\nmodes: {swarm: {}}\nbriefs:\n  - objective: a\n    "
+                           "done_when: [x]\n"))
             .find("is not a mode: single, pipeline or team") != std::string::npos);
-  CHECK(error_of(write_set(dir, "project: proj\ncolour: red\nbriefs:\n  - objective: a\n    "
-                                "done_when: [x]\n"))
+  CHECK(error_of(write_set(dir,
+                           "project: proj\ncolour: red\nbriefs:\n  - objective: a\n    "
+                           "done_when: [x]\n"))
             .find("colour") != std::string::npos);
-  CHECK(error_of(write_set(dir, "project: proj\nconfig: none.yaml\nbriefs:\n  - objective: a\n    "
-                                "done_when: [x]\n"))
+  CHECK(error_of(write_set(dir,
+                           "project: proj\nconfig: none.yaml\nbriefs:\n  - objective: a\n    "
+                           "done_when: [x]\n"))
             .find("none.yaml is not a file") != std::string::npos);
   CHECK(error_of(write_set(dir, "project: [\n")).find("not valid YAML") != std::string::npos);
 }
