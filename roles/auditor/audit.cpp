@@ -202,9 +202,11 @@ void sessions(const Input& in, const Rules& rules, Report& r) {
     std::int64_t input = 0;
   };
   std::map<std::string, Seen> by_session;
+  std::vector<const accounting::Entry*> person;
   for (const auto* e : in.ledger->all()) {
     if (!within(in, e->at)) continue;
     if (e->human) {
+      person.push_back(e);
       auto& p = r.person;
       if (e->api_error) {
         ++p.refused;
@@ -247,11 +249,21 @@ void sessions(const Input& in, const Rules& rules, Report& r) {
     session_findings(rules, s, r);
     r.session_figures.push_back(std::move(s));
   }
+  for (const auto& b : accounting::five_hour_blocks(person)) {
+    const bool refused = std::any_of(person.begin(), person.end(), [&](const auto* e) {
+      return e->api_error && e->at >= b.start && e->at < b.end;
+    });
+    if (refused) r.person.limited_blocks.push_back(accounting::rfc3339(b.start));
+  }
   if (r.person.refused > 0) {
     std::string text = "the person's own sessions were refused " +
                        std::to_string(r.person.refused) +
                        " times (a usage limit or an overload; rule: any)";
     for (const auto& t : r.person.refused_at) text += "; " + t;
+    if (!r.person.limited_blocks.empty()) {
+      text += "; in " + std::to_string(r.person.limited_blocks.size()) +
+              " five-hour blocks, from " + r.person.limited_blocks.front();
+    }
     r.findings.push_back({"person-refused", text, {}});
   }
 }
@@ -482,6 +494,7 @@ nlohmann::json to_json(const Report& r) {
             {"tokens", p.tokens},
             {"refused", p.refused},
             {"refused_at", p.refused_at},
+            {"limited_blocks", p.limited_blocks},
             {"by_hour", std::vector<int>(std::begin(p.by_hour), std::end(p.by_hour))}}},
           {"last_week", weeks},
           {"findings", findings}};

@@ -125,7 +125,11 @@ struct Person {
   std::int64_t tokens = 0;              // counted
   int refused = 0;                      // errors Claude Code wrote in place of an answer
   std::vector<std::string> refused_at;  // the first few, RFC 3339
-  int by_hour[24] = {};                 // requests per local hour of day
+  // The person's five-hour blocks (as ccusage forms them) in which a
+  // request was refused: the windows where they hit a limit. RFC 3339
+  // starts.
+  std::vector<std::string> limited_blocks;
+  int by_hour[24] = {};  // requests per local hour of day
 };
 
 struct Report {

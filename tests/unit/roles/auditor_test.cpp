@@ -365,6 +365,21 @@ TEST_CASE("audit: the person's refused requests are a finding, none without any"
   CHECK(r.person.refused == 1);
   REQUIRE(count(r, "person-refused") == 1);
   CHECK(first(r, "person-refused")->text.find("2026-11-23T09:05:00Z") != std::string::npos);
+  // The windows where they hit a limit: the five-hour blocks holding a
+  // refusal, and not the blocks without one.
+  CHECK(r.person.limited_blocks == std::vector<std::string>{"2026-11-23T09:00:00Z"});
+  Entry later = h;
+  later.id = "h-3";
+  later.at = kFrom + 20h;
+  REQUIRE(ledger.add(later));
+  Entry again = refused;
+  again.id = "h-4";
+  again.at = kFrom + 14h + 30min;
+  REQUIRE(ledger.add(again));
+  r = audit_of({}, ledger);
+  CHECK(r.person.limited_blocks ==
+        std::vector<std::string>{"2026-11-23T09:00:00Z", "2026-11-23T14:00:00Z"});
+  CHECK(first(r, "person-refused")->text.find("in 2 five-hour blocks") != std::string::npos);
 }
 
 TEST_CASE("audit: last week's unused area over the oracle x the rule is a finding, at it none") {
