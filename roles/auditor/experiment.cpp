@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "bus/vocabulary.hpp"
+#include "roles/accountant/accounting.hpp"
 #include "runtime/config_reader.hpp"
 #include "runtime/pipeline.hpp"
 #include "runtime/yaml_error.hpp"
@@ -18,6 +19,7 @@ namespace agency::experiment {
 
 namespace fs = std::filesystem;
 namespace voc = vocabulary;
+using accounting::thousands;
 using config::Reader;
 
 namespace {
@@ -28,16 +30,6 @@ constexpr std::array<std::string_view, 1> kModeKeys = {"config"};
 constexpr std::array<std::string_view, 3> kBriefKeys = {"title", "objective", "done_when"};
 // Most briefs in one set: each is a task in every mode.
 constexpr std::size_t kMostBriefs = 100;
-
-std::string thousands(std::int64_t v) {
-  std::string digits = std::to_string(v < 0 ? -v : v);
-  std::string out;
-  for (std::size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return v < 0 ? "-" + out : out;
-}
 
 std::string fixed(double v, int digits) {
   char buf[48];
