@@ -224,8 +224,9 @@ Result<std::string> mode_config(const std::optional<fs::path>& base, const Brief
   out["roles"] = roles;
   YAML::Emitter e;
   e << out;
-  if (!e.good())
+  if (!e.good()) {
     return make_error(errc::internal, "writing the mode's agency.yaml: " + e.GetLastError());
+  }
   return "# Written by agency experiment for mode " + mode + " of " + set.file.string() +
          (base ? " from " + base->string() : std::string(" (built-in default engines)")) + "\n" +
          e.c_str() + "\n";
