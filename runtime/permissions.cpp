@@ -148,6 +148,9 @@ Grants agent_grants(const Principal& who, const std::vector<std::string>& roles)
   }
   add_unique(g.publish, "agency.log.*");
   add_unique(g.publish, "agency.usage.*." + who.role);
+  // The limits its engine saw (a rate_limit_event, headers, a refusal), for
+  // the accountant's calibration: any role's engine may see one.
+  add_unique(g.publish, "agency.usage.limits.*");
   add_unique(g.publish, "agency.dead.>");
   // Leases from the accountant; questions to any role, and its own role's.
   add_unique(g.publish, std::string(subjects::kBudgetLease));
@@ -168,7 +171,6 @@ Grants agent_grants(const Principal& who, const std::vector<std::string>& roles)
   if (rights->reads_usage) {
     read_stream(g, subjects::kUsageStream);
     add_unique(g.subscribe, "agency.usage.>");  // the doorbell of new usage
-    add_unique(g.publish, "agency.usage.limits.*");
     // The person's own usage, read from their Claude Code transcripts: many
     // samples to a message, and a sample out of range alone.
     add_unique(g.publish, subjects::usage_samples("*"));

@@ -60,6 +60,9 @@ TEST_CASE("permissions: an agent's grants name its own queues, mailbox, heartbea
   CHECK(has(g.publish, "agency.brief.adversary"));
   CHECK(has(g.publish, "agency.brief.adversary.*"));
   CHECK(has(g.publish, "agency.usage.*.builder"));
+  // The limit readings its engine saw (runtime_turn.cpp publishes them on
+  // agency.usage.limits.<engine>).
+  CHECK(has(g.publish, "agency.usage.limits.*"));
   // ... and nothing of another's.
   for (const auto& s : g.publish) {
     CHECK_MESSAGE(s.find("mail-builder-1") == std::string::npos, s);
@@ -84,10 +87,11 @@ TEST_CASE("permissions: only the accountant answers budget, only the sweeper sen
   CHECK(has(agent("accountant-1", "accountant").publish, "agency.usage.*.human"));
   CHECK(has(agent("accountant-1", "accountant").publish, "agency.usage.samples.*"));
   CHECK_FALSE(has(agent("builder-1", "builder").publish, "agency.usage.samples.*"));
-  // The auditor reads the ledger and publishes nothing into it.
+  // The auditor reads the ledger and adds only what its own engine spent
+  // and saw, as every agent does.
   CHECK(has(agent("auditor-1", "auditor").publish, "agency.event.audit"));
   CHECK_FALSE(has(agent("auditor-1", "auditor").publish, "agency.usage.samples.*"));
-  CHECK_FALSE(has(agent("auditor-1", "auditor").publish, "agency.usage.limits.*"));
+  CHECK_FALSE(has(agent("auditor-1", "auditor").publish, "agency.usage.*.human"));
   CHECK_FALSE(has(agent("builder-1", "builder").publish, "agency.usage.*.human"));
   CHECK(has(agent("sweeper-1", "sweeper").publish, "agency.control.*"));
   CHECK(has(agent("sweeper-1", "sweeper").publish, "$JS.ACK.AGENCY_BRIEFS.>"));
