@@ -244,6 +244,12 @@ Result<std::string> copy_project(const fs::path& from, const fs::path& to) {
   const bool repository =
       top.exit_code == 0 && !lines.empty() && fs::equivalent(fs::path(lines.front()), from, ec);
   if (repository) {
+    // What the clone leaves out, said once per mode: work not committed.
+    auto dirty = git::run({"git", "status", "--porcelain", "--untracked-files=no"}, from, 30s);
+    if (dirty.exit_code == 0 && !git::output_lines(dirty.output).empty()) {
+      say("note: " + from.string() +
+          " has changes not committed; the copy holds its last commit only");
+    }
     auto cloned = git::run({"git", "clone", "-q", "--no-hardlinks", from.string(), to.string()},
                            to.parent_path(), 600s);
     if (cloned.exit_code != 0) {
@@ -572,6 +578,16 @@ void run_experiment(const GlobalOptions& global, const Options& opts) {
   if (fs::exists(report.dir, ec) && !fs::is_empty(report.dir, ec)) {
     refuse(make_error(errc::config, "--dir " + report.dir.string() +
                                         " is not empty: each run needs a folder of its own"));
+  }
+  // Copying a project into a folder inside it would copy the copy.
+  const auto project = fs::weakly_canonical(set.project, ec);
+  const auto run = fs::weakly_canonical(report.dir, ec);
+  auto [p_end, r_at] = std::mismatch(project.begin(), project.end(), run.begin(), run.end());
+  if (p_end == project.end()) {
+    refuse(make_error(errc::config, "--dir " + report.dir.string() + " is inside the project " +
+                                        set.project.string() +
+                                        ": each mode copies the project, so the run must be "
+                                        "elsewhere"));
   }
   fs::create_directories(report.dir, ec);
   if (ec) fail(make_error(errc::io, "cannot make " + report.dir.string() + ": " + ec.message()));

@@ -76,8 +76,8 @@ Spent ledger_of(const fs::path& mode_dir) {
 }
 
 TEST_CASE(
-    "experiment: three modes on the shipped set; a failed mode is reported failed, and "
-    "the tokens equal each mode's ledger") {
+    "experiment: three modes on the shipped set, a failed mode reported failed, the tokens "
+    "equal to each mode's ledger") {
   test::TempDir dir;
   const fs::path run_dir = dir.path() / "run";
   auto r = test::run({test::agency_binary(), "experiment", (kExample / "greetings.yaml").string(),
@@ -166,6 +166,13 @@ TEST_CASE("experiment: a brief set or a mode it cannot run is refused with what 
                 kPlainEnv, 30s);
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("'swarm' is not a mode: single, pipeline or team") != std::string::npos);
+
+  // A run folder inside the project would be copied into itself.
+  r = test::run({test::agency_binary(), "experiment", set.string(), "--dir",
+                 (dir.path() / "proj" / "run").string()},
+                kPlainEnv, 30s);
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("is inside the project") != std::string::npos);
 
   // A run folder that holds something is not reused.
   fs::create_directories(dir.path() / "used");
