@@ -54,13 +54,27 @@ std::string env(const char* name) {
   return v == nullptr ? std::string() : std::string(v);
 }
 
+// What a sample keeps of a transcript line's names and ids. Claude Code's
+// are far shorter; a line with longer ones (a broken or hostile file) still
+// counts its tokens, and its sample stays far under limits.usage_bytes: a
+// sample the stream refused would be read again, and refused, forever.
+constexpr std::size_t kMostNameBytes = 512;
+
+std::string bounded(std::string_view s) {
+  return std::string(bounds::utf8_prefix(s, kMostNameBytes));
+}
+
 // The sample a transcript line becomes: the human's usage, counted once
 // per message id + request id (the same id on a re-read is a duplicate in
 // the stream's window and in the ledger).
 v1::UsageSample sample_from(const TranscriptEntry& e, const std::string& account) {
   v1::UsageSample s;
   if (!e.message_id.empty() && !e.request_id.empty()) {
-    s.set_id("tx:" + e.message_id + ":" + e.request_id);
+    const std::string ids = e.message_id + ":" + e.request_id;
+    // Ids too long to keep are told apart by their hash.
+    s.set_id(ids.size() <= kMostNameBytes ? "tx:" + ids
+                                          : "tx:#" + std::to_string(std::hash<std::string>{}(ids)) +
+                                                ":" + std::to_string(ids.size()));
   } else {
     // Lines without ids count every time they are written (ccusage does
     // the same): the file and the line's place tell them apart.
@@ -68,19 +82,19 @@ v1::UsageSample sample_from(const TranscriptEntry& e, const std::string& account
              std::to_string(e.offset));
   }
   s.set_engine("claude");
-  s.set_model(e.model);
+  s.set_model(bounded(e.model));
   s.set_input_tokens(e.input_tokens);
   s.set_output_tokens(e.output_tokens);
   s.set_cache_creation_tokens(e.cache_creation_tokens);
   s.set_cache_read_tokens(e.cache_read_tokens);
   s.set_cost_usd(e.cost_usd.value_or(0));
-  s.set_session_id(e.session_id);
+  s.set_session_id(bounded(e.session_id));
   s.set_started_by_agency(false);
   *s.mutable_at() = to_timestamp(e.at);
   s.set_account(account);
   s.set_source("transcript");
-  s.set_message_id(e.message_id);
-  s.set_request_id(e.request_id);
+  s.set_message_id(bounded(e.message_id));
+  s.set_request_id(bounded(e.request_id));
   s.set_api_error(e.api_error);
   return s;
 }

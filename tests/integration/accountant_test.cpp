@@ -488,6 +488,36 @@ TEST_CASE(
   CHECK(ledger->rejected_count() == 1);
 }
 
+TEST_CASE(
+    "accountant: a transcript line with names too long for a sample still counts, and the "
+    "lines after it too") {
+  Pipeline p(kScenario, {},
+             "accountant:\n  transcripts_every_seconds: 1\n  time_zone: UTC\n  accounts:\n"
+             "    - name: me\n      config_dir: claude\n");
+  const auto config_dir = p.dir() / "claude";
+  test::Generator gen;
+  const std::int64_t t0 = 1'794'949'200'000;  // 2026-11-18 21:00 UTC
+  auto lines = gen.session(t0, "s-1", 10);
+  // A model name and ids of 40,000 bytes each: a sample holding them whole
+  // would be over the stream's largest message, refused and read again
+  // at every look, and no line after it would ever be stored.
+  const std::string long_name(40'000, 'x');
+  lines.insert(lines.begin() + 3, gen.assistant(t0 + 90'000, "claude-sonnet-4-" + long_name,
+                                                "msg_" + long_name, "req_" + long_name, "s-1"));
+  test::write_lines(config_dir / "projects" / "-work-api" / "s-1.jsonl", lines);
+  auto theirs = test::ccusage_daily(config_dir, "UTC");
+
+  p.start("accountant", "accountant-1");
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!same_days(ledger_days(p), theirs) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(200ms);  // polling the ledger, with a deadline
+  }
+  CHECK(same_days(ledger_days(p), theirs));
+  auto dead = replay(p.connection(), std::string(subjects::kDeadStream), "agency.dead.>", 10);
+  REQUIRE(dead.ok());
+  CHECK(dead->empty());
+}
+
 TEST_CASE("accountant: a task past its token budget is blocked by the runaway guard") {
   Pipeline p(kScenario, {}, "accountant:\n  time_zone: UTC\n");
   p.start("accountant", "accountant-1");
