@@ -33,7 +33,7 @@ v1::DeadLetter make_dead_letter(std::string_view subject, const Headers& headers
                                 std::size_t keep_bytes = kDeadLetterKeepBytes);
 
 // Publishes it on agency.dead.<role>. A message from a stream gets the
-// Nats-Msg-Id dead:<stream>:<sequence>, so a crash between this and the
+// Nats-Msg-Id dead:<original subject>:<stream sequence>, so a crash between this and the
 // original's ack does not file it twice.
 Result<PubAck> publish_dead_letter(Connection& connection, const v1::DeadLetter& letter);
 

@@ -1,5 +1,6 @@
 // Ids people read and type: a short prefix, then a time-sortable base32
-// suffix (48 bits of milliseconds, 40 random bits): t-01JD3Q8ZK4X7M2PA.
+// suffix (milliseconds in 10 characters, then 30 random bits in 6):
+// t-01JD3Q8ZK4X7M2PA.
 #pragma once
 
 #include <cstdint>
