@@ -401,6 +401,17 @@ void print_epic_tree(const TaskStore& store, const v1::Task& epic) {
   }
 }
 
+// Whether the task's project lands (its walk has ready-to-land): as
+// agency.yaml says; a project it does not know, or no config, lands.
+bool project_lands(const GlobalOptions& global, const std::string& project) {
+  auto cfg = config::load(global.config_path);
+  if (!cfg) return true;
+  for (const auto& p : cfg->projects) {
+    if (p.name == project) return p.lands();
+  }
+  return true;
+}
+
 void run_task_show(const GlobalOptions& global, const std::string& id) {
   auto conn = must(connect_cli(global, "agency-task"));
   auto store = must(TaskStore::open(*conn));
@@ -440,6 +451,13 @@ void run_task_show(const GlobalOptions& global, const std::string& id) {
     for (const auto& d : t.depends_on()) after += (after.empty() ? "" : ", ") + d;
     std::cout << "after    " << safe(after) << '\n';
   }
+  // The way it walks, where it is (a closed task: where it closed from).
+  std::string at = t.stage();
+  if ((at == vocabulary::kBlocked || at == vocabulary::kCancelled) && t.history_size() > 0) {
+    at = t.history(t.history_size() - 1).from();
+  }
+  std::cout << "pipeline " << pipeline::draw(at, project_lands(global, t.project()))
+            << (at != t.stage() ? " (" + safe(t.stage()) + " there)" : std::string()) << '\n';
   std::cout << "bounces  " << t.bounces() << '\n'
             << "created  " << time_text(t.created_at()) << '\n'
             << "updated  " << time_text(t.updated_at()) << '\n';

@@ -49,6 +49,23 @@ std::vector<std::string_view> work_stages() {
   return out;
 }
 
+std::string draw(std::string_view at, bool lands) {
+  std::string out;
+  auto add = [&](std::string_view stage) {
+    if (!out.empty()) out += " > ";
+    const bool here = stage == at;
+    out += here ? "[" : "";
+    out += stage;
+    out += here ? "]" : "";
+  };
+  for (const auto& s : kStages) {
+    if (s.landing && !lands) continue;
+    add(s.name);
+  }
+  add(vocabulary::kDone);
+  return out;
+}
+
 std::vector<std::string_view> all_stages() {
   auto out = work_stages();
   out.push_back(kSplit);

@@ -70,4 +70,10 @@ std::vector<std::string_view> all_stages();
 // The roles of the table, in order.
 std::vector<std::string_view> roles();
 
+// The way a task walks, for a person: the table's stages (without the
+// landing rows when `lands` is false), then done, with `at` in brackets:
+// "ready-for-prep > [ready-for-dev] > qa > review > ready-to-land > done".
+// A stage outside the walk (blocked, split, ...) marks nothing.
+std::string draw(std::string_view at, bool lands = true);
+
 }  // namespace agency::pipeline

@@ -257,6 +257,9 @@ TEST_CASE("cli: control bytes a publisher chose are shown escaped, never sent to
     CHECK_FALSE(terminal_control_in(shown.out));
     CHECK(shown.out.find("title\\x1b]0;pwned\\x07 \\u009b31m\\x7f\\rhidden\n") !=
           std::string::npos);
+    // The way it walks, where it is.
+    CHECK(shown.out.find("\npipeline [ready-for-prep] > ready-for-dev > qa > review > ") !=
+          std::string::npos);
 
     auto as_json = agency_cli({"task", "show", task_id, "--json"}, server.url(), dir);
     REQUIRE_MESSAGE(as_json.exit_code == 0, as_json.err);

@@ -52,6 +52,15 @@ TEST_CASE("pipeline: each stage's role, each role's stage and the stage after, f
   CHECK(walked == pipeline::kStages.size());
 }
 
+TEST_CASE("pipeline: a task's walk is drawn with where it is, the landing rows as it lands") {
+  CHECK(pipeline::draw("qa") ==
+        "ready-for-prep > ready-for-dev > [qa] > review > ready-to-land > done");
+  CHECK(pipeline::draw("review", false) == "ready-for-prep > ready-for-dev > qa > [review] > done");
+  CHECK(pipeline::draw("done", false) == "ready-for-prep > ready-for-dev > qa > review > [done]");
+  // Outside the walk (an epic waiting for its sub-tasks): nothing marked.
+  CHECK(pipeline::draw("split").find('[') == std::string::npos);
+}
+
 TEST_CASE("pipeline: the stage names are the table's, then the epic's two, then the three ends") {
   CHECK(voc::join(pipeline::work_stages()) ==
         "ready-for-prep, ready-for-dev, qa, review, ready-to-land");
