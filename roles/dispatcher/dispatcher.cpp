@@ -304,6 +304,9 @@ void Dispatcher::note_unused(const v1::AgentStatus& agent) {
   const std::string& role = agent.role();
   const auto stage = pipeline::stage_of(role);
   if (stage.empty() || pipeline::is_landing(stage)) return;  // no engine work to idle from
+  // A spell too young to matter is looked at again by a later full look.
+  const auto after = std::chrono::seconds(settings(*ctx_).unused_after_seconds);
+  if (Clock::now() - to_time_point(agent.since()) < after) return;
   const std::string spell = agent.agent_id() + "@" + std::to_string(nanos(agent.since()));
   const auto now = std::chrono::steady_clock::now();
   {

@@ -9,8 +9,9 @@ namespace {
 
 using Item = Reader::Item;
 
-constexpr std::array<std::string_view, 6> kDispatcherKeys = {
-    "every_seconds", "standing_orders", "schedules", "triggers", "instances", "order_estimate"};
+constexpr std::array<std::string_view, 7> kDispatcherKeys = {
+    "every_seconds", "standing_orders", "schedules",           "triggers",
+    "instances",     "order_estimate",  "unused_after_seconds"};
 
 constexpr std::array<std::string_view, 5> kOrderKeys = {"role", "objective", "projects", "priority",
                                                         "token_budget"};
@@ -34,6 +35,8 @@ Dispatcher dispatcher(Reader& r, const Item& section, std::map<std::string, Inst
       if (auto v = r.int_value(item, 1, 3600)) d.every_seconds = *v;
     } else if (key == "order_estimate") {
       if (auto v = r.tokens_value(item)) d.order_estimate = *v;
+    } else if (key == "unused_after_seconds") {
+      if (auto v = r.int_value(item, 0, 86400)) d.unused_after_seconds = *v;
     } else if (key == "standing_orders") {
       for (const auto& entry : r.list_of_maps(item, "[{role: scout, objective: ...}]")) {
         StandingOrder o;

@@ -57,6 +57,10 @@ struct Dispatcher {
   std::vector<Trigger> triggers;
   // The estimate a standing order's lease probe asks capacity for.
   std::int64_t order_estimate = 50000;
+  // An idle spell is looked at for unused capacity (an `unused` event) once
+  // it is this old: the short idles between two briefs of a busy pipeline
+  // cost no consumer listing and no probe.
+  int unused_after_seconds = 60;
 };
 
 // The section as read, or its defaults when the file has none.

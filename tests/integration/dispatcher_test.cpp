@@ -271,7 +271,7 @@ TEST_CASE(
   Pipeline p(kScenario, {},
              "accountant:\n  time_zone: UTC\n  accounts:\n    - name: default\n"
              "      five_hour: 100000000\n      seven_day: 1000000000\n"
-             "dispatcher:\n  standing_orders:\n    - role: planner\n"
+             "dispatcher:\n  unused_after_seconds: 1\n  standing_orders:\n    - role: planner\n"
              "      objective: \"Tidy {project}\"\n      projects: [demo]\n"
              "auditor:\n  time_zone: UTC\n  rules:\n    unused_hours: 0\n");
   p.start("accountant", "accountant-1");
