@@ -44,19 +44,20 @@ using text::invalid_utf8_at;
 // Every message of agency.v1. Naming each default instance here keeps its
 // .pb.cc object (and so its descriptor) in the link even though the schemas
 // live in a static library; new_message() looks types up in this list.
-const std::array<const pb::Message*, 22>& prototypes() {
-  static const std::array<const pb::Message*, 22> all = {
-      &v1::Brief::default_instance(),       &v1::Task::default_instance(),
-      &v1::StageChange::default_instance(), &v1::TaskEvent::default_instance(),
-      &v1::AgentStatus::default_instance(), &v1::Question::default_instance(),
-      &v1::Source::default_instance(),      &v1::Answer::default_instance(),
-      &v1::Mail::default_instance(),        &v1::UsageSample::default_instance(),
-      &v1::Lease::default_instance(),       &v1::LeaseReply::default_instance(),
-      &v1::Settle::default_instance(),      &v1::WorkLog::default_instance(),
-      &v1::Header::default_instance(),      &v1::DeadLetter::default_instance(),
-      &v1::Control::default_instance(),     &v1::LimitReading::default_instance(),
-      &v1::FleetEvent::default_instance(),  &v1::ScaleRequest::default_instance(),
-      &v1::ScaleReply::default_instance(),  &v1::UsageSamples::default_instance(),
+const std::array<const pb::Message*, 23>& prototypes() {
+  static const std::array<const pb::Message*, 23> all = {
+      &v1::Brief::default_instance(),         &v1::Task::default_instance(),
+      &v1::StageChange::default_instance(),   &v1::TaskEvent::default_instance(),
+      &v1::AgentStatus::default_instance(),   &v1::Question::default_instance(),
+      &v1::Source::default_instance(),        &v1::Answer::default_instance(),
+      &v1::Mail::default_instance(),          &v1::UsageSample::default_instance(),
+      &v1::Lease::default_instance(),         &v1::LeaseReply::default_instance(),
+      &v1::Settle::default_instance(),        &v1::WorkLog::default_instance(),
+      &v1::Header::default_instance(),        &v1::DeadLetter::default_instance(),
+      &v1::Control::default_instance(),       &v1::LimitReading::default_instance(),
+      &v1::FleetEvent::default_instance(),    &v1::ScaleRequest::default_instance(),
+      &v1::ScaleReply::default_instance(),    &v1::UsageSamples::default_instance(),
+      &v1::PipelineStage::default_instance(),
   };
   return all;
 }

@@ -456,7 +456,12 @@ void run_task_show(const GlobalOptions& global, const std::string& id) {
   if ((at == vocabulary::kBlocked || at == vocabulary::kCancelled) && t.history_size() > 0) {
     at = t.history(t.history_size() - 1).from();
   }
-  std::cout << "pipeline " << pipeline::draw(at, project_lands(global, t.project()))
+  // A carried pipeline holds its landing stage only when the project lands.
+  const auto walk = pipeline::Pipeline::of(t);
+  const bool lands = !t.pipeline_stages().empty() || project_lands(global, t.project());
+  std::cout << "pipeline "
+            << (walk.name() == pipeline::kDefaultName ? std::string() : safe(walk.name()) + ": ")
+            << walk.draw(at, lands)
             << (at != t.stage() ? " (" + safe(t.stage()) + " there)" : std::string()) << '\n';
   std::cout << "bounces  " << t.bounces() << '\n'
             << "created  " << time_text(t.created_at()) << '\n'
@@ -480,8 +485,20 @@ void run_task_show(const GlobalOptions& global, const std::string& id) {
 
 void run_task_list(const GlobalOptions& global, const std::string& stage, const std::string& epic) {
   if (!stage.empty() && !pipeline::is_stage(stage)) {
-    fail(make_error(errc::config, "no stage '" + stage + "'; the stages are " +
-                                      vocabulary::join(pipeline::all_stages())));
+    // A stage of agency.yaml's pipelines; without a readable file, any
+    // stage name (a task carries its pipeline, whatever the file says now).
+    auto cfg = config::load(global.config_path);
+    auto known = cfg ? cfg->work_stages() : std::vector<std::string>{};
+    const bool ok = cfg ? std::find(known.begin(), known.end(), stage) != known.end()
+                        : vocabulary::is_stage_name(stage);
+    if (!ok) {
+      for (auto s : pipeline::all_stages()) {
+        if (std::find(known.begin(), known.end(), s) == known.end()) known.emplace_back(s);
+      }
+      std::string list;
+      for (const auto& s : known) list += (list.empty() ? "" : ", ") + s;
+      fail(make_error(errc::config, "no stage '" + stage + "'; the stages are " + list));
+    }
   }
   auto conn = must(connect_cli(global, "agency-task"));
   auto store = must(TaskStore::open(*conn));

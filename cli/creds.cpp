@@ -89,7 +89,8 @@ int run_creds(const GlobalOptions& global, const CredsOptions& opts) {
       counts.push_back(std::max(role.count, it == cfg.instances.end() ? 0 : it->second.max));
     }
     must(credentials::ensure_fleet(state_dir, roles, counts));
-    auto text = must(credentials::server_config(state_dir, roles));
+    auto text =
+        must(credentials::server_config(state_dir, roles, permissions::handoffs(cfg.pipelines)));
     must(credentials::write_private(opts.nats_conf, text));
     auto names = must(credentials::known(state_dir));
     summary["nats_conf"] = opts.nats_conf;

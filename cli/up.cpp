@@ -289,6 +289,11 @@ class Scaler {
           " (roles: " + list + ")");
       return reply;
     }
+    if (role->external) {
+      reply.set_reason("role " + name + " is external (roles." + name +
+                       ".external in agency.yaml): you run its agents, agency up starts none");
+      return reply;
+    }
     const auto* rule = instances(name);
     const int max = rule != nullptr ? rule->max : kMaxAgentsPerRole;
     const int now = active(name);
@@ -606,6 +611,7 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
   credentials::MeshAccess access;
   access.state_dir = state_dir;
   for (const auto& role : cfg.roles) access.roles.push_back(role.name);
+  access.handoffs = permissions::handoffs(cfg.pipelines);
   if (nats_url.empty()) {
     if (auto r = prepare_access(cfg, opts, access); !r) {
       report(r.error());
@@ -797,6 +803,15 @@ int run_up(const GlobalOptions& global, const UpOptions& opts) {
     const auto& logs = fleet.logs;
     for (const auto& role : cfg.roles) {
       if (role.count == 0) continue;
+      if (role.external) {
+        out.line(role.name + ": external, not started (you run its agents" +
+                 (access.auth ? "; keys " + (state_dir / "auth").string() + "/" + role.name +
+                                    "-1.creds .. -" + std::to_string(role.count) + ".creds"
+                              : std::string()) +
+                 ")");
+        summary["external"].push_back(role.name);
+        continue;
+      }
       auto command = resolve_role_command(cfg, role, exe_dir);
       if (command.argv.empty()) {
         out.warn(command.problem + "; its " + std::to_string(role.count) +

@@ -110,7 +110,11 @@ Response Api::fleet() const { return ok("{\"agents\":" + array_of(feed_->agents(
 
 Response Api::tasks() const {
   json columns = json::array();
-  for (auto s : pipeline::all_stages()) columns.push_back(std::string(s));
+  // Every stage of agency.yaml's pipelines, then split, pending and the ends.
+  for (const auto& s : config_.work_stages()) columns.push_back(s);
+  for (auto s : pipeline::all_stages()) {
+    if (!pipeline::is_work_stage(s)) columns.push_back(std::string(s));
+  }
   return ok("{\"tasks\":" + array_of(feed_->tasks()) + ",\"columns\":" + columns.dump() + "}");
 }
 

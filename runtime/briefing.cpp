@@ -35,13 +35,16 @@ Result<v1::Brief> prepare_brief(const config::Config& cfg, std::string_view role
   brief.set_origin(std::string(origin));
   fill_brief_defaults(brief, true);
   if (brief.task_id().empty()) brief.set_task_id(ids::task());
-  if (brief.stage().empty()) brief.set_stage(std::string(pipeline::stage_of(role)));
-  if (!brief.stage().empty() && pipeline::role_for_stage(brief.stage()) != role) {
-    const auto owner = pipeline::role_for_stage(brief.stage());
+  // A new task walks the pipeline its project's tasks start on now.
+  const auto& walk = cfg.pipeline_for(brief.project());
+  if (brief.stage().empty()) brief.set_stage(std::string(walk.stage_of(role)));
+  if (!brief.stage().empty() && walk.role_for_stage(brief.stage()) != role) {
+    const auto owner = walk.role_for_stage(brief.stage());
     return make_error(errc::config,
                       owner.empty()
-                          ? "stage '" + brief.stage() + "' is not in the pipeline; its stages: " +
-                                vocabulary::join(pipeline::work_stages())
+                          ? "stage '" + brief.stage() + "' is not in the pipeline " + walk.name() +
+                                (brief.project().empty() ? "" : " of project " + brief.project()) +
+                                "; its stages: " + vocabulary::join(walk.work_stages())
                           : "stage '" + brief.stage() + "' is worked by " + std::string(owner) +
                                 ", not " + role + ": send the brief to " + std::string(owner));
   }
@@ -65,7 +68,10 @@ Result<SentBrief> send_brief(Connection& connection, const config::Config& cfg,
   const std::string role(role_name);
   auto store = TaskStore::open(connection, static_cast<std::size_t>(cfg.limits.task_bytes));
   if (!store) return store.error();
-  auto created = store->create(brief, brief.stage(), origin);
+  const auto& walk = cfg.pipeline_for(brief.project());
+  auto created = store->create(brief, brief.stage(), origin, [&](v1::Task& t) {
+    if (walk.is_work_stage(brief.stage())) walk.stamp(t, cfg.lands(brief.project()));
+  });
   if (!created) return created.error();
   const std::string msg_id = brief.task_id() + ":" +
                              (brief.stage().empty() ? role : brief.stage()) + ":" +

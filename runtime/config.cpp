@@ -19,6 +19,7 @@
 #include "bus/connect.hpp"
 #include "bus/provision.hpp"
 #include "runtime/catalog.hpp"
+#include "runtime/config_pipeline.hpp"
 #include "runtime/git.hpp"
 #include "runtime/yaml_error.hpp"
 
@@ -103,19 +104,20 @@ roles:
     count: 1
 )yaml";
 
-constexpr std::array<std::string_view, 6> kTopKeys = {"state_dir", "nats",     "projects",
-                                                      "roles",     "pipeline", "limits"};
+constexpr std::array<std::string_view, 7> kTopKeys = {"state_dir", "nats",      "projects", "roles",
+                                                      "pipeline",  "pipelines", "limits"};
 constexpr std::array<std::string_view, 6> kLimitsKeys = {"brief_bytes", "question_bytes",
                                                          "mail_bytes",  "usage_bytes",
                                                          "task_bytes",  "dead_letter_keep_bytes"};
 constexpr std::array<std::string_view, 9> kNatsKeys = {
     "url", "host", "port", "monitor_port", "binary", "replicas", "cluster", "auth", "tls"};
 constexpr std::array<std::string_view, 3> kTlsKeys = {"cert", "key", "ca"};
-constexpr std::array<std::string_view, 7> kProjectKeys = {
-    "name", "repo", "default_branch", "test_command", "landing", "land_with", "remote"};
+constexpr std::array<std::string_view, 8> kProjectKeys = {
+    "name", "repo", "default_branch", "test_command", "landing", "land_with", "remote", "pipeline"};
 constexpr std::array<std::string_view, 4> kLandings = {"merge", "push", "pr", "none"};
 constexpr std::array<std::string_view, 2> kLandWith = {"merge", "rebase"};
-constexpr std::array<std::string_view, 22> kRoleKeys = {"count",
+constexpr std::array<std::string_view, 23> kRoleKeys = {"count",
+                                                        "external",
                                                         "engine",
                                                         "model",
                                                         "binary",
@@ -137,8 +139,8 @@ constexpr std::array<std::string_view, 22> kRoleKeys = {"count",
                                                         "retries",
                                                         "rate_limit_wait_seconds",
                                                         "session_max_tokens"};
-constexpr std::array<std::string_view, 3> kPipelineKeys = {"bounce_limit", "max_deliver",
-                                                           "ack_wait_seconds"};
+constexpr std::array<std::string_view, 4> kPipelineKeys = {"bounce_limit", "max_deliver",
+                                                           "ack_wait_seconds", "stages"};
 
 bool is_env_name(std::string_view s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s.front())) != 0) return false;
@@ -221,7 +223,7 @@ class Parser : public Reader {
   // `check_disk`: also check what the file names on the disk (repos,
   // SKILL.md files, role names), as load_file() does.
   Parser(std::string label, fs::path base, bool check_disk)
-      : Reader(std::move(label), std::move(base)), check_disk_(check_disk) {}
+      : Reader(std::move(label), std::move(base)), check_disk_(check_disk), stages_(*this) {}
 
   Config run(const YAML::Node& root) {
     Config c;
@@ -244,7 +246,10 @@ class Parser : public Reader {
         } else if (name == "nats") {
           c.nats = nats(item);
         } else if (name == "pipeline") {
-          c.pipeline = pipeline(item);
+          c.pipeline = pipeline(item, c);
+        } else if (name == "pipelines") {
+          auto named = stages_.pipelines(item);
+          c.pipelines.insert(named.begin(), named.end());
         } else if (name == "limits") {
           c.limits = limits(item);
         } else if (name == "projects") {
@@ -258,6 +263,8 @@ class Parser : public Reader {
       }
     }
     if (!roles_given) c.roles = default_roles();
+    c.pipelines.emplace(pipeline::kDefaultName, pipeline::Pipeline::builtin());
+    stages_.check(c);
     return c;
   }
 
@@ -319,7 +326,7 @@ class Parser : public Reader {
     }
   }
 
-  Pipeline pipeline(const Item& section) {
+  Pipeline pipeline(const Item& section, Config& c) {
     Pipeline p;
     if (section.value.IsNull()) return p;
     if (!section.value.IsMap()) {
@@ -334,6 +341,9 @@ class Parser : public Reader {
         if (auto v = int_value(item, 1, 100)) p.max_deliver = *v;
       } else if (key == "ack_wait_seconds") {
         if (auto v = int_value(item, 1, 3600)) p.ack_wait_seconds = *v;
+      } else if (key == "stages" && !item.value.IsNull()) {
+        c.pipelines.insert_or_assign(std::string(pipeline::kDefaultName),
+                                     stages_.stages(item, std::string(pipeline::kDefaultName)));
       }
     }
     return p;
@@ -430,6 +440,8 @@ class Parser : public Reader {
             fail(item, "must be one of " + join(kLandWith) + ", got " + describe(item.value));
           }
           p.land_with = *v;
+        } else if (key == "pipeline") {
+          p.pipeline = stages_.project_pipeline(item);
         } else if (key == "remote") {
           auto v = string_value(item, "a git remote's name or address");
           if (!v || v->empty() || v->front() == '-') {
@@ -496,7 +508,14 @@ class Parser : public Reader {
              "engine 'command' needs a command: the program and its arguments as a list, "
              "for example command: [./review.sh, '{task_id}']");
       }
-      if (check_disk_) check_role_exists(Item{it->first, YAML::Node(), entry.path}, r);
+      if (r.external && (!r.binary.empty() || !r.skill.empty() || !r.command.empty())) {
+        fail(entry,
+             "an external role's agents are started by you, not by agency up: leave out "
+             "binary, skill and command");
+      }
+      if (check_disk_ && !r.external) {
+        check_role_exists(Item{it->first, YAML::Node(), entry.path}, r);
+      }
       out.push_back(std::move(r));
     }
     return out;
@@ -530,6 +549,8 @@ class Parser : public Reader {
     auto key = item.key.Scalar();
     if (key == "count") {
       if (auto v = int_value(item, 0, 64)) r.count = *v;
+    } else if (key == "external") {
+      if (auto v = bool_value(item)) r.external = *v;
     } else if (key == "engine") {
       if (auto v = string_value(item, "an engine name")) {
         if (!v->empty() && !is_token(*v)) {
@@ -659,6 +680,7 @@ class Parser : public Reader {
   std::vector<Role> default_roles() const { return embedded_default(base_).roles; }
 
   bool check_disk_;
+  PipelineReader stages_;
 };
 
 // Counts documents without building them, stopping at `cap`: yaml-cpp 0.7's
@@ -739,6 +761,49 @@ const Role* Config::role(std::string_view name) const {
   return nullptr;
 }
 
+const pipeline::Pipeline& Config::pipeline_for(std::string_view project_name) const {
+  const Project* p = project(project_name);
+  auto it = pipelines.find(p != nullptr ? std::string_view(p->pipeline) : pipeline::kDefaultName);
+  if (it == pipelines.end()) it = pipelines.find(pipeline::kDefaultName);
+  return it == pipelines.end() ? pipeline::Pipeline::builtin() : it->second;
+}
+
+bool Config::lands(std::string_view project_name) const {
+  const Project* p = project(project_name);
+  return p != nullptr && p->lands();
+}
+
+std::vector<std::string> Config::stage_roles() const {
+  std::vector<std::string> out;
+  auto add = [&](const pipeline::Pipeline& p) {
+    for (auto r : p.roles()) {
+      if (std::find(out.begin(), out.end(), r) == out.end()) out.emplace_back(r);
+    }
+  };
+  if (pipelines.empty()) add(pipeline::Pipeline::builtin());
+  for (const auto& [name, p] : pipelines) add(p);
+  return out;
+}
+
+std::vector<std::string> Config::work_stages() const {
+  // The default pipeline's order, each other stage placed after the one
+  // before it in its own pipeline (a lint between dev and QA shows there).
+  std::vector<std::string> out;
+  auto merge = [&](const pipeline::Pipeline& p) {
+    std::size_t at = 0;
+    for (auto s : p.work_stages()) {
+      auto it = std::find(out.begin(), out.end(), s);
+      if (it == out.end())
+        it = out.insert(out.begin() + static_cast<std::ptrdiff_t>(at), std::string(s));
+      at = static_cast<std::size_t>(it - out.begin()) + 1;
+    }
+  };
+  auto def = pipelines.find(pipeline::kDefaultName);
+  merge(def != pipelines.end() ? def->second : pipeline::Pipeline::builtin());
+  for (const auto& [name, p] : pipelines) merge(p);
+  return out;
+}
+
 namespace {
 
 Result<Config> parse_source(std::string_view yaml_text, const fs::path& source, bool check_disk) {
@@ -797,6 +862,9 @@ ProvisionPlan provision_plan(const Config& config, const std::vector<std::string
   // for its first agent; then the ones asked for (a user's own roles).
   plan.roles = catalog::names();
   plan.roles.insert(plan.roles.end(), roles.begin(), roles.end());
+  // Every role of a pipeline, external ones too: a brief to its stage waits
+  // for the role's first agent.
+  for (const auto& role : config.stage_roles()) plan.roles.push_back(role);
   plan.replicas = config.nats.replicas;
   plan.ack_wait = std::chrono::seconds(config.pipeline.ack_wait_seconds);
   plan.brief_bytes = config.limits.brief_bytes;

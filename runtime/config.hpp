@@ -21,6 +21,7 @@
 
 #include "bus/provision.hpp"
 #include "bus/result.hpp"
+#include "runtime/pipeline.hpp"
 
 namespace agency::config {
 
@@ -70,6 +71,9 @@ struct Project {
   // pushing the default branch there (landing merge is push then). `repo`
   // may be left out.
   bool from_remote = false;
+  // The pipeline its tasks walk: a key of `pipelines`, or "default" (the
+  // fleet's: pipeline.stages, else the built-in one).
+  std::string pipeline = std::string(pipeline::kDefaultName);
   // The project's reviewed work goes through ready-to-land.
   [[nodiscard]] bool lands() const { return landing != "none"; }
 };
@@ -85,6 +89,9 @@ struct Role {
   std::filesystem::path skill;             // SKILL.md; empty: roles/<name>/SKILL.md
   std::vector<std::string> args;           // extra arguments for the binary
   std::map<std::string, std::string> env;  // extra environment for the binary
+  // A role whose agents you run yourself (any language, docs/PROTOCOL.md):
+  // `agency up` provisions its consumers and keys but starts none.
+  bool external = false;
 
   // Engine settings (docs/ENGINES.md); the runtime turns them into an
   // EngineConfig, so this header stays independent of the engines.
@@ -130,6 +137,11 @@ struct Pipeline {
   // before another agent of the role gets it (a dead agent's work returns).
   int ack_wait_seconds = 30;
 };
+
+// The pipelines tasks walk (docs/PIPELINES.md): the fleet's default
+// (pipeline.stages in the file, else the built-in one) under "default",
+// and each of `pipelines:` under its name.
+using Pipelines = std::map<std::string, pipeline::Pipeline, std::less<>>;
 
 // What the mesh accepts from anyone who can publish (docs/OPERATIONS.md,
 // "Limits and dead letters"). Each stream refuses a publish over its limit
@@ -180,6 +192,7 @@ struct Config {
   std::filesystem::path state_dir;
   Nats nats;
   Pipeline pipeline;
+  Pipelines pipelines;  // always holds "default"
   Limits limits;
   std::vector<Project> projects;
   std::vector<Role> roles;
@@ -191,6 +204,16 @@ struct Config {
 
   [[nodiscard]] const Project* project(std::string_view name) const;
   [[nodiscard]] const Role* role(std::string_view name) const;
+  // The pipeline a new task of `project` walks: the project's, else the
+  // default one (also for "" and unknown projects).
+  [[nodiscard]] const pipeline::Pipeline& pipeline_for(std::string_view project) const;
+  // Whether tasks of `project` land (a project whose landing is not none).
+  [[nodiscard]] bool lands(std::string_view project) const;
+  // Every role that works a stage of some pipeline, each once, in the
+  // order the pipelines give them.
+  [[nodiscard]] std::vector<std::string> stage_roles() const;
+  // Every stage name of every pipeline, each once.
+  [[nodiscard]] std::vector<std::string> work_stages() const;
 };
 
 // A role's own section (`name`: the role's name) as its reader left it, or

@@ -214,8 +214,8 @@ Result<bool> ensure_fleet(const fs::path& state_dir, const std::vector<std::stri
   return made;
 }
 
-Result<std::string> server_config(const fs::path& state_dir,
-                                  const std::vector<std::string>& roles) {
+Result<std::string> server_config(const fs::path& state_dir, const std::vector<std::string>& roles,
+                                  const permissions::Handoffs& handoffs) {
   auto names = known(state_dir);
   if (!names) return names.error();
   std::vector<permissions::User> users;
@@ -231,13 +231,13 @@ Result<std::string> server_config(const fs::path& state_dir,
     if (who.kind == permissions::Kind::agent && who.role.empty()) continue;  // a removed role
     users.push_back({std::move(who), std::move(*pub)});
   }
-  return permissions::server_config(users, roles);
+  return permissions::server_config(users, roles, handoffs);
 }
 
 Result<std::string> MeshAccess::server_config() const {
   std::string text;
   if (auth) {
-    auto users = credentials::server_config(state_dir, roles);
+    auto users = credentials::server_config(state_dir, roles, handoffs);
     if (!users) return users.error();
     text += *users;
   }

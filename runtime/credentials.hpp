@@ -14,6 +14,7 @@
 
 #include "bus/connect.hpp"
 #include "bus/result.hpp"
+#include "runtime/permissions.hpp"
 
 namespace agency::credentials {
 
@@ -34,7 +35,8 @@ Result<bool> ensure_fleet(const std::filesystem::path& state_dir,
 
 // The nats-server `authorization` block for every principal with a key.
 Result<std::string> server_config(const std::filesystem::path& state_dir,
-                                  const std::vector<std::string>& roles);
+                                  const std::vector<std::string>& roles,
+                                  const permissions::Handoffs& handoffs = {});
 
 // A CA and a server certificate it signed, for the embedded server's TLS:
 // <state_dir>/tls/{ca.pem, ca.key, server.pem, server.key}, made with the
@@ -52,6 +54,7 @@ struct MeshAccess {
   std::filesystem::path state_dir;
   bool auth = false;
   std::vector<std::string> roles;  // every role of the fleet
+  permissions::Handoffs handoffs;  // what its pipelines let each role brief
   std::filesystem::path tls_ca;    // empty: no TLS
   std::filesystem::path tls_cert;
   std::filesystem::path tls_key;

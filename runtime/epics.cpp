@@ -241,6 +241,9 @@ Result<void> file_subtasks(const Writer& w, const v1::Task& epic, const v1::Brie
         w.store->create(b, waits ? kPending : pipeline::kReadyForDev, w.actor, [&](v1::Task& t) {
           t.set_title(title_from(s.title));
           t.set_parent(epic.id());
+          // The epic's pipeline: its sub-tasks walk the way it would have.
+          t.set_pipeline(epic.pipeline());
+          *t.mutable_pipeline_stages() = epic.pipeline_stages();
           t.set_spec(s.spec.empty() ? b.objective() : s.spec);
           for (std::size_t d : s.depends_on) {
             t.add_depends_on(child_id(epic.id(), d + 1));

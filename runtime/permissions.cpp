@@ -110,7 +110,8 @@ void brief_role(Grants& g, std::string_view role) {
   add_unique(g.publish, subjects::brief(role) + ".*");
 }
 
-Grants agent_grants(const Principal& who, const std::vector<std::string>& roles) {
+Grants agent_grants(const Principal& who, const std::vector<std::string>& roles,
+                    const Handoffs& more) {
   Grants g;
   g.responses = true;  // answers questions, tail requests, $SRV pings
   const RoleRights* rights = rights_of(who.role);
@@ -164,7 +165,7 @@ Grants agent_grants(const Principal& who, const std::vector<std::string>& roles)
   add_unique(g.subscribe, subjects::tail(who.name));
   add_unique(g.subscribe, "$SRV.>");
 
-  for (const auto& role : hands_to(who.role, roles)) brief_role(g, role);
+  for (const auto& role : hands_to(who.role, roles, more)) brief_role(g, role);
 
   if (rights == nullptr) return g;
   if (rights->answers_budget) add_unique(g.subscribe, "agency.budget.>");
@@ -221,7 +222,24 @@ void list(std::ostream& out, std::string_view key, const std::vector<std::string
 
 }  // namespace
 
-std::vector<std::string> hands_to(std::string_view role, const std::vector<std::string>& roles) {
+Handoffs handoffs(const std::map<std::string, pipeline::Pipeline, std::less<>>& pipelines) {
+  Handoffs out;
+  for (const auto& [name, p] : pipelines) {
+    const auto& steps = p.steps();
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      auto& to = out[steps[i].role];
+      for (std::size_t k = 0; k <= i; ++k) add_unique(to, steps[k].role);
+      for (std::size_t j = i + 1; j < steps.size(); ++j) {
+        add_unique(to, steps[j].role);
+        if (!steps[j].landing) break;
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> hands_to(std::string_view role, const std::vector<std::string>& roles,
+                                  const Handoffs& more) {
   std::vector<std::string> out;
   const RoleRights* rights = rights_of(role);
   if (rights != nullptr && rights->briefs_every_role) {
@@ -235,12 +253,16 @@ std::vector<std::string> hands_to(std::string_view role, const std::vector<std::
     if (!rights->briefs_also.empty()) add_unique(out, std::string(rights->briefs_also));
     return out;
   }
-  if (!is_pipeline_role(role)) {
-    // A user's own role this table does not know: it may brief any role,
-    // until its pipeline says where it hands to.
+  const auto configured = more.find(role);
+  if (!is_pipeline_role(role) && configured == more.end()) {
+    // A user's own role no pipeline has: it may brief any role.
     for (const auto& r : roles) add_unique(out, r);
     return out;
   }
+  if (configured != more.end()) {
+    for (const auto& r : configured->second) add_unique(out, r);
+  }
+  if (!is_pipeline_role(role)) return out;
   // A pipeline role: any earlier stage's role (a bounce), its own, the next
   // stage's, and the one after a landing stage that is skipped.
   const auto stages = pipeline::kStages;
@@ -256,14 +278,15 @@ std::vector<std::string> hands_to(std::string_view role, const std::vector<std::
   return out;
 }
 
-Grants grants_for(const Principal& who, const std::vector<std::string>& roles) {
+Grants grants_for(const Principal& who, const std::vector<std::string>& roles,
+                  const Handoffs& more) {
   switch (who.kind) {
     case Kind::admin:
       return Grants{{">"}, {">"}, true};
     case Kind::supervisor:
       return supervisor_grants(roles);
     case Kind::agent:
-      return agent_grants(who, roles);
+      return agent_grants(who, roles, more);
   }
   return {};
 }
@@ -281,13 +304,14 @@ Principal principal_named(std::string_view name, const std::vector<std::string>&
   return p;
 }
 
-std::string server_config(const std::vector<User>& users, const std::vector<std::string>& roles) {
+std::string server_config(const std::vector<User>& users, const std::vector<std::string>& roles,
+                          const Handoffs& more) {
   std::ostringstream out;
   out << "# Written by agency from its permission table (docs/STREAMS.md, \"Permissions\").\n"
       << "# Regenerated whenever a principal is added: edits here are lost.\n"
       << "authorization {\n  users = [\n";
   for (const auto& u : users) {
-    const Grants g = grants_for(u.who, roles);
+    const Grants g = grants_for(u.who, roles, more);
     out << "    # " << u.who.name << (u.who.role.empty() ? "" : " (role " + u.who.role + ")")
         << "\n    {nkey: " << config_string(u.public_key) << ", permissions: {publish: {";
     list(out, "allow", g.publish);

@@ -55,7 +55,15 @@ struct NewTask {
 
 // What a role decided after its engine ran.
 struct Decision {
-  // The stage the task moves to: a brief stage, done or blocked.
+  // The role's verdict on its stage, for a role that leaves the next stage
+  // to the task's pipeline (runtime/stage_change.hpp, route()): pass goes to
+  // the stage after this one, fail to where this stage sends a task back
+  // (on, for an optional stage; blocked for one that sends none back).
+  // none: next_stage says where the task goes.
+  enum class Verdict { none, pass, fail };
+  Verdict verdict = Verdict::none;
+  // The stage the task moves to: a stage of the task's pipeline, done,
+  // blocked or split. Set from the verdict when there is one.
   std::string next_stage;
   // Why, in words (the verdict, the findings, the review's reasons).
   std::string reason;

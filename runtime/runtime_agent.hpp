@@ -147,6 +147,10 @@ class Agent {
   // waiting aside for its record).
   std::optional<Handled> take_in(ReceivedBrief& received, Intake& in);
   std::optional<Handled> load_task(ReceivedBrief& received, Intake& in);
+  // Why `stage` is no stage of this role in `walk`; nothing when it is (or
+  // is empty: a lateral role's brief).
+  [[nodiscard]] std::optional<std::string> stage_problem(const pipeline::Pipeline& walk,
+                                                         const std::string& stage) const;
   std::optional<Handled> catch_up_with_record(ReceivedBrief& received, Intake& in,
                                               std::uint32_t entered);
   bool wait_for_record(ReceivedBrief& received, const std::string& stage, std::uint32_t attempt,

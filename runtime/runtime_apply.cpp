@@ -17,16 +17,12 @@ namespace agency::runtime {
 Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const std::string& stage,
                           Decision decision, std::int64_t tokens) {
   const v1::Brief& brief = received.brief;
-  // A task whose project does not land (none configured, or landing: none)
-  // is done where it would go to ready-to-land.
-  if (pipeline::is_landing(decision.next_stage)) {
-    const config::Project* project = config_.project(task.project());
-    if (project == nullptr || !project->lands()) {
-      decision.next_stage = std::string(pipeline::after(decision.next_stage, false));
-    }
-  }
+  // A task created before tasks carried their pipeline walks the built-in
+  // one, landing as its project's configuration says now; a carried
+  // pipeline holds a landing stage only when the project landed then.
+  const bool lands = !task.pipeline_stages().empty() || config_.lands(task.project());
   auto change = plan_stage_change(task, brief, stage, std::move(decision), tokens,
-                                  options_.agent_id, options_.bounce_limit);
+                                  options_.agent_id, options_.bounce_limit, lands);
   if (!change) return change.error();
 
   // 1. The next brief (a replay of this step is dropped by its msg id).
@@ -34,7 +30,7 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
           next_brief(*change, task, brief, static_cast<std::size_t>(config_.limits.brief_bytes),
                      now_timestamp())) {
     auto ack = connection_->js_publish(
-        subjects::brief(pipeline::role_for_stage(change->next), out->priority()),
+        subjects::brief(pipeline::Pipeline::of(task).role_for_stage(change->next), out->priority()),
         codec::encode(*out), out->id());
     if (!ack) return ack.error();
   }

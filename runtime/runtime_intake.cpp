@@ -34,21 +34,17 @@ std::optional<Agent::Handled> Agent::take_in(ReceivedBrief& received, Intake& in
     brief.set_task_id(
         ids::task_for_message(received.delivery.timestamp_ns, received.delivery.stream_sequence));
   }
-  in.stage = brief.stage().empty() ? std::string(pipeline::stage_of(options_.role)) : brief.stage();
-  if (!in.stage.empty() && pipeline::role_for_stage(in.stage) != options_.role) {
-    const auto owner = pipeline::role_for_stage(in.stage);
-    return fail(received, nullptr,
-                owner.empty() ? "stage " + in.stage + " is not in the pipeline (its stages: " +
-                                    vocabulary::join(pipeline::work_stages()) + ")"
-                              : "stage " + in.stage + " belongs to role " + std::string(owner) +
-                                    ", not " + options_.role,
-                true);
-  }
-  brief.set_stage(in.stage);
   // With one project configured, a brief that names none is for it.
   if (brief.project().empty() && config_.projects.size() == 1) {
     brief.set_project(config_.projects.front().name);
   }
+  // A brief without a stage is for the role's stage in the pipeline its
+  // project's tasks start on; whether the stage is the role's is checked
+  // against the task's own pipeline (load_task).
+  in.stage = brief.stage().empty()
+                 ? std::string(config_.pipeline_for(brief.project()).stage_of(options_.role))
+                 : brief.stage();
+  brief.set_stage(in.stage);
   in.attempt = std::max<std::uint32_t>(1, brief.attempt());
   if (auto settled = load_task(received, in)) return settled;
 
@@ -90,6 +86,18 @@ std::optional<Agent::Handled> Agent::take_in(ReceivedBrief& received, Intake& in
   return std::nullopt;
 }
 
+std::optional<std::string> Agent::stage_problem(const pipeline::Pipeline& walk,
+                                                const std::string& stage) const {
+  if (stage.empty()) return std::nullopt;  // a lateral role's brief
+  const auto owner = walk.role_for_stage(stage);
+  if (owner == options_.role) return std::nullopt;
+  if (owner.empty()) {
+    return "stage " + stage + " is not in the pipeline the task walks (" + walk.name() +
+           "; its stages: " + vocabulary::join(walk.work_stages()) + ")";
+  }
+  return "stage " + stage + " belongs to role " + std::string(owner) + ", not " + options_.role;
+}
+
 std::optional<Agent::Handled> Agent::load_task(ReceivedBrief& received, Intake& in) {
   const v1::Brief& brief = received.brief;
   // Look before creating: a task starts at attempt 1, so a brief with a
@@ -98,6 +106,9 @@ std::optional<Agent::Handled> Agent::load_task(ReceivedBrief& received, Intake& 
   if (auto existing = store_->load(brief.task_id()); existing) {
     in.task = std::move(existing->task);
     task_revision_ = existing->revision;
+    if (auto problem = stage_problem(pipeline::Pipeline::of(in.task), in.stage)) {
+      return fail(received, nullptr, *problem, true);
+    }
   } else if (existing.error().code != errc::not_found) {
     return fail(received, nullptr, existing.error().message);
   } else if (in.attempt > 1) {
@@ -108,7 +119,13 @@ std::optional<Agent::Handled> Agent::load_task(ReceivedBrief& received, Intake& 
                     "this brief",
                 true);
   } else {
-    auto created = store_->create(brief, in.stage, options_.agent_id);
+    // A new task walks the pipeline its project's tasks start on now.
+    const auto& walk = config_.pipeline_for(brief.project());
+    if (auto problem = stage_problem(walk, in.stage))
+      return fail(received, nullptr, *problem, true);
+    auto created = store_->create(brief, in.stage, options_.agent_id, [&](v1::Task& t) {
+      if (walk.is_work_stage(in.stage)) walk.stamp(t, config_.lands(brief.project()));
+    });
     if (!created) return fail(received, nullptr, created.error().message);
     in.task = created->task;
     task_revision_ = created->revision;

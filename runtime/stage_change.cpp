@@ -78,10 +78,51 @@ std::string StageChange::work_log_summary() const {
   return summary;
 }
 
+Decision route(const pipeline::Pipeline& p, std::string_view stage, bool lands, Decision d) {
+  using Verdict = Decision::Verdict;
+  const pipeline::Step* here = p.step(stage);
+  if (here == nullptr && d.verdict != Verdict::none) {
+    // A brief outside the pipeline (a lateral role's): a pass is done, a
+    // fail blocked.
+    d.next_stage = std::string(d.verdict == Verdict::pass ? voc::kDone : voc::kBlocked);
+    d.verdict = Verdict::none;
+    return d;
+  }
+  const bool goes_on = d.verdict == Verdict::pass ||
+                       (d.verdict == Verdict::fail && here != nullptr && here->optional);
+  if (goes_on) {
+    if (d.verdict == Verdict::fail) {
+      d.reason = "the optional stage " + std::string(stage) + " failed; going on: " + d.reason;
+    }
+    d.next_stage = std::string(p.after(stage, lands));
+    d.bounce = false;
+  } else if (d.verdict == Verdict::fail ||
+             (d.bounce && !p.is_work_stage(d.next_stage) && !voc::is_end(d.next_stage))) {
+    const auto back = p.bounce(stage);
+    if (back.empty()) {
+      d.next_stage = std::string(voc::kBlocked);
+      d.reason = "failed at " + std::string(stage) + ", which sends no task back: " + d.reason;
+      d.bounce = false;
+    } else {
+      d.next_stage = std::string(back);
+      d.bounce = true;
+    }
+  } else if (!p.is_stage(d.next_stage) && pipeline::is_work_stage(d.next_stage)) {
+    // A built-in stage this pipeline does not have: the way on.
+    d.next_stage = std::string(p.after(stage, lands));
+  }
+  if (p.is_landing(d.next_stage) && !lands)
+    d.next_stage = std::string(p.after(d.next_stage, false));
+  d.verdict = Verdict::none;
+  return d;
+}
+
 Result<StageChange> plan_stage_change(const v1::Task& task, const v1::Brief& brief,
                                       const std::string& stage, Decision decision,
                                       std::int64_t tokens, const std::string& actor,
-                                      int bounce_limit) {
+                                      int bounce_limit, bool lands) {
+  const auto walk = pipeline::Pipeline::of(task);
+  decision = route(walk, stage, lands, std::move(decision));
   StageChange change;
   change.task_id = brief.task_id();
   change.stage = stage;
@@ -95,8 +136,10 @@ Result<StageChange> plan_stage_change(const v1::Task& task, const v1::Brief& bri
                     std::to_string(bounce_limit) + "), needs a person: " + change.reason;
     change.next = std::string(voc::kBlocked);
   }
-  if (!pipeline::is_stage(change.next)) {
-    return make_error(errc::internal, "role decided an unknown stage '" + change.next + "'");
+  if (!walk.is_stage(change.next)) {
+    return make_error(errc::internal, "role decided a stage '" + change.next +
+                                          "' that is not in the task's pipeline (" +
+                                          voc::join(walk.work_stages()) + ")");
   }
   change.next_attempt = entries_into(task, change.next) + 1;
   change.tokens = tokens;
@@ -108,7 +151,7 @@ Result<StageChange> plan_stage_change(const v1::Task& task, const v1::Brief& bri
 std::optional<v1::Brief> next_brief(const StageChange& change, const v1::Task& task,
                                     const v1::Brief& brief, std::size_t max_bytes,
                                     const google::protobuf::Timestamp& now) {
-  if (!pipeline::is_work_stage(change.next)) return std::nullopt;
+  if (!pipeline::Pipeline::of(task).is_work_stage(change.next)) return std::nullopt;
   v1::Brief out;
   out.set_id(change.task_id + ":" + change.next + ":" + std::to_string(change.next_attempt));
   out.set_project(task.project());
@@ -191,9 +234,7 @@ v1::TaskEvent stage_event(const StageChange& change, const v1::Task& task,
 }
 
 v1::TaskEvent stage_event(const v1::StageChange& entry, const v1::Task& task) {
-  const bool forward = entry.to() == pipeline::after(entry.from(), true) ||
-                       entry.to() == pipeline::after(entry.from(), false);
-  return move_event(task, entry, !forward);
+  return move_event(task, entry, !pipeline::Pipeline::of(task).forward(entry.from(), entry.to()));
 }
 
 }  // namespace agency

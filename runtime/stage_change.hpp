@@ -15,6 +15,7 @@
 #include "agency/v1/brief.pb.h"
 #include "agency/v1/task.pb.h"
 #include "bus/result.hpp"
+#include "runtime/pipeline.hpp"
 #include "runtime/role_logic.hpp"
 
 namespace agency {
@@ -59,13 +60,21 @@ struct StageChange {
   [[nodiscard]] std::string work_log_summary() const;
 };
 
-// Works out the change: the next stage (blocked once the task is sent back
-// more than bounce_limit times), the reason, the bounce count and the next
-// attempt. An unknown stage is an error (errc::internal): nothing is written.
+// Where a decision takes a task of pipeline `p` from `stage`: a verdict
+// becomes the next stage (pass: the stage after; fail: the stage's bounce
+// target, or on for an optional stage, or blocked for a stage that sends
+// nothing back); a stage the pipeline does not have becomes the bounce
+// target (a decision sending the task back) or the stage after; a landing
+// stage is passed over when `lands` is false.
+Decision route(const pipeline::Pipeline& p, std::string_view stage, bool lands, Decision decision);
+
+// Works out the change: the next stage (route() on the task's pipeline;
+// blocked once the task is sent back more than bounce_limit times), the reason, the bounce count
+// and the next attempt. An unknown stage is an error (errc::internal): nothing is written.
 Result<StageChange> plan_stage_change(const v1::Task& task, const v1::Brief& brief,
                                       const std::string& stage, Decision decision,
                                       std::int64_t tokens, const std::string& actor,
-                                      int bounce_limit);
+                                      int bounce_limit, bool lands = true);
 
 // The brief for the next stage (Brief.id task:stage:attempt is its msg id),
 // cut to max_bytes; nullopt when the task goes to done or blocked.

@@ -58,10 +58,12 @@ bool is_epic(const v1::Task& task) { return task.children_size() > 0; }
 std::vector<std::string> move_targets(const v1::Task& task, const config::Config& config) {
   std::vector<std::string> legal;
   if (is_epic(task)) return legal;
-  const config::Project* project = config.project(task.project());
-  const bool lands = project != nullptr && project->lands();
-  for (auto s : pipeline::work_stages()) {
-    if (pipeline::is_landing(s) && !lands) continue;
+  // The task's own pipeline (a carried one holds a landing stage only when
+  // its project landed when it was created).
+  const auto walk = pipeline::Pipeline::of(task);
+  const bool lands = !task.pipeline_stages().empty() || config.lands(task.project());
+  for (auto s : walk.work_stages()) {
+    if (walk.is_landing(s) && !lands) continue;
     legal.emplace_back(s);
   }
   if (task.stage() != voc::kDone) legal.emplace_back(voc::kDone);
@@ -214,7 +216,8 @@ Result<Steered> Steering::hand_to(const StoredTask& current, std::string_view st
   out.to = std::string(stage);
   // The brief after the record: the record is what makes it current, and
   // a brief that failed to go out is sent by running the command again.
-  if (pipeline::is_work_stage(stage)) {
+  const auto walk = pipeline::Pipeline::of(updated->task);
+  if (walk.is_work_stage(stage)) {
     const v1::Task& t = updated->task;
     v1::Brief b;
     b.set_id(t.id() + ":" + std::string(stage) + ":" + std::to_string(attempt));
@@ -232,8 +235,8 @@ Result<Steered> Steering::hand_to(const StoredTask& current, std::string_view st
     b.set_attempt(attempt);
     *b.mutable_created_at() = now;
     fit_brief(b, static_cast<std::size_t>(config_->limits.brief_bytes));
-    auto ack = connection_->js_publish(
-        subjects::brief(pipeline::role_for_stage(stage), b.priority()), codec::encode(b), b.id());
+    auto ack = connection_->js_publish(subjects::brief(walk.role_for_stage(stage), b.priority()),
+                                       codec::encode(b), b.id());
     if (!ack) {
       return make_error(ack.error().code, "task " + t.id() + " is at " + std::string(stage) +
                                               " but its brief was not sent (" +
@@ -339,7 +342,7 @@ Result<Steered> Steering::take_up(const StoredTask& current, std::string_view ki
     out->also = std::move(also);
     return out;
   }
-  if (stage != pipeline::kPending && !pipeline::is_work_stage(stage)) {
+  if (stage != pipeline::kPending && !pipeline::Pipeline::of(t).is_work_stage(stage)) {
     return refused("task " + t.id() + " has no stage to go back to (its history names none); " +
                    "move it with `agency task move " + t.id() + " STAGE`");
   }
@@ -395,10 +398,14 @@ Result<Steered> Steering::move(std::string_view task_id, std::string_view stage,
   if (std::find(legal.begin(), legal.end(), stage) == legal.end()) {
     std::string why =
         stage == voc::kCancelled ? "use `agency task cancel " + t.id() + "` to cancel it"
-        : pipeline::is_landing(stage)
+        // A landing stage the task walks without (its project did not land).
+        : pipeline::Pipeline::of(t).is_landing(stage) ||
+                (!pipeline::Pipeline::of(t).is_work_stage(stage) && pipeline::is_landing(stage))
             ? "its project " + (t.project().empty() ? "(none)" : t.project()) + " does not land"
-        : pipeline::is_stage(stage) ? "a task is never moved to " + std::string(stage) + " by hand"
-                                    : "there is no stage " + std::string(stage);
+        : pipeline::Pipeline::of(t).is_stage(stage)
+            ? "a task is never moved to " + std::string(stage) + " by hand"
+            : "there is no stage " + std::string(stage) + " in its pipeline " +
+                  pipeline::Pipeline::of(t).name();
     return refused("task " + t.id() + " (at " + t.stage() + ") cannot move to " +
                    std::string(stage) + ": " + why + "; it can move to " + joined(legal));
   }
@@ -447,7 +454,7 @@ Result<Steered> Steering::priority(std::string_view task_id, std::string_view pr
   }
   auto set = [&](v1::Task& r) { r.mutable_brief()->set_priority(std::string(priority)); };
   Result<Steered> out = make_error(errc::internal, "");
-  if (pipeline::is_work_stage(t.stage()) && holders(t.id()).empty()) {
+  if (pipeline::Pipeline::of(t).is_work_stage(t.stage()) && holders(t.id()).empty()) {
     // Queued, nobody at work on it: sent again on the new queue; the copy
     // on the old one is skipped as a replay.
     out = hand_to(*current, t.stage(), voc::kEventPriority, reason, {}, set);

@@ -61,7 +61,7 @@ Result<Decision> Adversary::finish(const RoleContext& ctx, const Turn& turn,
   }
   const bool tests_fail = tests && !tests->passed;
   if (outcome.verdict == "pass" && !tests_fail) {
-    d.next_stage = std::string(pipeline::after(pipeline::kQa));
+    d.verdict = Decision::Verdict::pass;
     d.reason = reason;
     d.context = "The adversary found nothing that breaks it: " + reason + "\n";
     if (!outcome.block.findings.empty()) {
@@ -82,8 +82,7 @@ Result<Decision> Adversary::finish(const RoleContext& ctx, const Turn& turn,
                                         : "exit " + std::to_string(tests->exit_code)) +
                 "):\n\n```\n" + tests->report + "```\n";
   }
-  d.next_stage = std::string(pipeline::kReadyForDev);
-  d.bounce = true;
+  d.verdict = Decision::Verdict::fail;
   d.reason = outcome.verdict == "fail" ? "the adversary found problems: " + reason
                                        : std::string("tests failed in qa");
   d.context = "The adversary sent the work back. Fix these:\n\n" + findings;

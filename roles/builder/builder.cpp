@@ -268,7 +268,7 @@ Result<Decision> Builder::finish(const RoleContext& ctx, const Turn& turn, const
   } else {
     done += "\nNo test command is configured for project " + project.name + ".\n";
   }
-  d.next_stage = std::string(pipeline::after(pipeline::kReadyForDev));
+  d.verdict = Decision::Verdict::pass;
   d.reason = reason;
   d.context = "Built: " + done;
   return d;

@@ -54,7 +54,7 @@ Decision wait(std::string reason) {
 
 Decision done(std::string reason, std::string landing) {
   Decision d;
-  d.next_stage = std::string(pipeline::after(pipeline::kReadyToLand));
+  d.verdict = Decision::Verdict::pass;
   d.reason = std::move(reason);
   d.attachments["landing"] = std::move(landing);
   return d;
@@ -62,8 +62,7 @@ Decision done(std::string reason, std::string landing) {
 
 Decision bounce(std::string reason, std::string context, std::string landing) {
   Decision d;
-  d.next_stage = std::string(pipeline::kReadyForDev);
-  d.bounce = true;
+  d.verdict = Decision::Verdict::fail;
   d.reason = std::move(reason);
   d.context = std::move(context);
   d.attachments["landing"] = std::move(landing);

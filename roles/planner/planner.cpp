@@ -70,7 +70,7 @@ Result<Decision> Planner::finish(const RoleContext& /*ctx*/, const Turn& /*turn*
     if (d.spec.find_first_not_of(" \n\t\r") == std::string::npos) {
       return blocked("the planner passed but wrote no spec");
     }
-    d.next_stage = std::string(pipeline::after(pipeline::kReadyForPrep));
+    d.verdict = Decision::Verdict::pass;
     d.reason = reason;
     d.context = outcome.block.summary;
     return d;

@@ -49,14 +49,13 @@ Result<Decision> Reviewer::finish(const RoleContext& /*ctx*/, const Turn& /*turn
   if (!outcome.block.findings.empty()) review += "\n" + findings_list(outcome.block);
   Decision d;
   if (outcome.verdict == "pass") {
-    d.next_stage = std::string(pipeline::after(pipeline::kReview));
+    d.verdict = Decision::Verdict::pass;
     d.reason = reason;
     d.attachments["review"] = review;
     return d;
   }
   if (outcome.verdict == "fail") {
-    d.next_stage = std::string(pipeline::kReadyForDev);
-    d.bounce = true;
+    d.verdict = Decision::Verdict::fail;
     d.reason = "the reviewer sent it back: " + reason;
     d.context = "The reviewer sent the work back:\n\n" + review;
     d.attachments["review"] = review;

@@ -10,19 +10,24 @@ namespace agency::roles {
 namespace voc = vocabulary;
 
 Result<std::unique_ptr<GenericRole>> GenericRole::from_skill(Skill skill) {
-  auto stage_of = [&](const std::string& key, std::string_view fallback) -> Result<std::string> {
+  // `next` and `on_fail` in the SKILL.md's front matter fix where a pass and
+  // a fail go; without them the task's pipeline decides (a pass goes on, a
+  // fail goes where the stage sends work back).
+  auto stage_of = [&](const std::string& key) -> Result<std::string> {
     auto it = skill.extra.find(key);
-    if (it == skill.extra.end() || it->second.empty()) return std::string(fallback);
-    if (!pipeline::is_stage(it->second)) {
+    if (it == skill.extra.end() || it->second.empty()) return std::string();
+    if (!voc::is_stage_name(it->second) || it->second == pipeline::kSplit ||
+        it->second == pipeline::kPending) {
       return make_error(errc::config, skill.source.string() + ": " + key + ": '" + it->second +
-                                          "' is not a stage; use one of " +
-                                          voc::join(pipeline::all_stages()));
+                                          "' is not a stage; use a stage of the pipeline (" +
+                                          voc::join(pipeline::work_stages()) +
+                                          ", ...), done or blocked");
     }
     return it->second;
   };
-  auto next = stage_of("next", voc::kDone);
+  auto next = stage_of("next");
   if (!next) return next.error();
-  auto on_fail = stage_of("on_fail", voc::kBlocked);
+  auto on_fail = stage_of("on_fail");
   if (!on_fail) return on_fail.error();
   return std::unique_ptr<GenericRole>(
       new GenericRole(std::move(skill), std::move(*next), std::move(*on_fail)));
@@ -56,15 +61,17 @@ Result<Decision> GenericRole::finish(const RoleContext& /*ctx*/, const Turn& /*t
   d.attachments[name()] = result;
   if (outcome.verdict == "pass") {
     d.next_stage = next_;
+    if (next_.empty()) d.verdict = Decision::Verdict::pass;
     d.reason = reason;
     d.context = name() + ": " + result;
     return d;
   }
   if (outcome.verdict == "fail") {
     d.next_stage = on_fail_;
+    if (on_fail_.empty()) d.verdict = Decision::Verdict::fail;
     // Back to a stage someone works on again: counts toward the bounce limit
     // so two roles cannot pass a task back and forth for ever.
-    d.bounce = pipeline::is_work_stage(on_fail_);
+    d.bounce = !on_fail_.empty() && !voc::is_end(on_fail_);
     d.reason = name() + " reports fail: " + reason;
     d.context = name() + " sent it back:\n\n" + result;
     return d;

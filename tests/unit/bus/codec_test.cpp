@@ -73,6 +73,12 @@ void fill(v1::Task& m) {
   m.set_project("shop");
   m.set_stage("review");
   m.set_spec("# Spec\n\n- a token bucket per key\n");
+  m.set_pipeline("linted");
+  auto* lint = m.add_pipeline_stages();
+  lint->set_name("lint");
+  lint->set_role("linter");
+  lint->set_bounce("ready-for-dev");
+  lint->set_optional(true);
   m.set_branch("agency/t-01HZX");
   m.set_bounces(2);
   fill(*m.add_history());

@@ -27,7 +27,7 @@ agency::v1::Task built(agency::test::Bench& bench, const std::string& id) {
   write_file(turn->workdir / "GREETING.md", "Hello!\n");
   auto d = builder.finish(bench.ctx, *turn, outcome("pass", "built"));
   REQUIRE(d.ok());
-  REQUIRE(d->next_stage == pipeline::kQa);
+  REQUIRE(agency::test::routed(*d, pipeline::kReadyForDev).next_stage == pipeline::kQa);
   auto task_in_qa = make_task(id, {pipeline::kReadyForPrep, pipeline::kReadyForDev, pipeline::kQa});
   task_in_qa.set_branch(d->branch);
   return task_in_qa;
@@ -62,8 +62,8 @@ TEST_CASE("roles: adversary decisions") {
   SUBCASE("pass and the tests pass -> review") {
     auto d = adversary.finish(bench.ctx, *turn, outcome("pass", "could not break it"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == pipeline::kReview);
-    CHECK_FALSE(d->bounce);
+    CHECK(agency::test::routed(*d, pipeline::kQa).next_stage == pipeline::kReview);
+    CHECK_FALSE(agency::test::routed(*d, pipeline::kQa).bounce);
     CHECK(d->reason == "could not break it");
     REQUIRE(d->attachments.count("adversary-tests") == 1);
     CHECK(d->attachments.at("adversary-tests").find("exit code 0") != std::string::npos);
@@ -73,8 +73,8 @@ TEST_CASE("roles: adversary decisions") {
         bench.ctx, *turn,
         outcome("fail", "two problems", {"empty name crashes", "no newline at end"}));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == pipeline::kReadyForDev);
-    CHECK(d->bounce);
+    CHECK(agency::test::routed(*d, pipeline::kQa).next_stage == pipeline::kReadyForDev);
+    CHECK(agency::test::routed(*d, pipeline::kQa).bounce);
     CHECK(d->reason.find("two problems") != std::string::npos);
     CHECK(d->context.find("- empty name crashes\n- no newline at end\n") != std::string::npos);
     REQUIRE(d->attachments.count("findings") == 1);
@@ -85,8 +85,8 @@ TEST_CASE("roles: adversary decisions") {
     std::filesystem::remove(turn->workdir / "GREETING.md");
     auto d = adversary.finish(bench.ctx, *turn, outcome("pass", "looks fine"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == pipeline::kReadyForDev);
-    CHECK(d->bounce);
+    CHECK(agency::test::routed(*d, pipeline::kQa).next_stage == pipeline::kReadyForDev);
+    CHECK(agency::test::routed(*d, pipeline::kQa).bounce);
     CHECK(d->reason.find("tests failed") != std::string::npos);
     CHECK(d->context.find("$ test -f GREETING.md") != std::string::npos);
     CHECK(d->attachments.at("findings").find("the tests fail (exit 1)") != std::string::npos);
@@ -95,7 +95,7 @@ TEST_CASE("roles: adversary decisions") {
   SUBCASE("blocked -> blocked") {
     auto d = adversary.finish(bench.ctx, *turn, outcome("blocked", "cannot run the service"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kBlocked);
+    CHECK(agency::test::routed(*d, pipeline::kQa).next_stage == voc::kBlocked);
     CHECK(d->reason.find("cannot run the service") != std::string::npos);
   }
   SUBCASE("no verdict -> blocked") {
@@ -103,7 +103,7 @@ TEST_CASE("roles: adversary decisions") {
     o.text = "hmm";
     auto d = adversary.finish(bench.ctx, *turn, o);
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kBlocked);
+    CHECK(agency::test::routed(*d, pipeline::kQa).next_stage == voc::kBlocked);
   }
 }
 
@@ -117,7 +117,7 @@ TEST_CASE("roles: adversary without a project is blocked before any engine runs"
   auto brief = brief_for(task);
   auto pre = adversary.precheck(bench.ctx, brief, task);
   REQUIRE(pre.has_value());
-  CHECK(pre->next_stage == voc::kBlocked);
+  CHECK(agency::test::routed(*pre, pipeline::kQa).next_stage == voc::kBlocked);
   CHECK(pre->reason.find("lists no projects") != std::string::npos);
   CHECK_FALSE(adversary.prepare(bench.ctx, brief, task).ok());
 }

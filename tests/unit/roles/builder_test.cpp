@@ -39,7 +39,7 @@ TEST_CASE("roles: builder without a known project is blocked before any engine r
   auto brief = brief_for(task);
   auto pre = builder.precheck(bench.ctx, brief, task);
   REQUIRE(pre.has_value());
-  CHECK(pre->next_stage == voc::kBlocked);
+  CHECK(agency::test::routed(*pre, pipeline::kReadyForDev).next_stage == voc::kBlocked);
   CHECK(pre->reason.rfind("no project", 0) == 0);
   CHECK(pre->reason.find("'demo'") != std::string::npos);
   // prepare refuses too, should a runtime not ask precheck first.
@@ -68,8 +68,8 @@ TEST_CASE("roles: builder commits, runs the passing tests and hands over to qa")
   engine_writes(*turn);
   auto d = builder.finish(bench.ctx, *turn, outcome("pass", "added the greeting"));
   REQUIRE_MESSAGE(d.ok(), d.error().message);
-  CHECK(d->next_stage == pipeline::kQa);
-  CHECK_FALSE(d->bounce);
+  CHECK(agency::test::routed(*d, pipeline::kReadyForDev).next_stage == pipeline::kQa);
+  CHECK_FALSE(agency::test::routed(*d, pipeline::kReadyForDev).bounce);
   CHECK(d->branch == "agency/t-b1");
   CHECK(d->reason == "added the greeting");
   auto head = trimmed(git_in(turn->workdir, {"rev-parse", "HEAD"}));
@@ -103,7 +103,7 @@ TEST_CASE("roles: builder redelivered after its commit does not commit twice") {
   engine_writes(*again, "Hello again!\n");
   auto second = builder.finish(bench.ctx, *again, outcome("pass", "done"));
   REQUIRE_MESSAGE(second.ok(), second.error().message);
-  CHECK(second->next_stage == pipeline::kQa);
+  CHECK(agency::test::routed(*second, pipeline::kReadyForDev).next_stage == pipeline::kQa);
   CHECK(commits(again->workdir).size() == 1);
   CHECK(trimmed(git_in(again->workdir, {"rev-parse", "HEAD"})) == sha);
   // What goes to qa is the commit, not the rerun's leftovers.
@@ -120,8 +120,8 @@ TEST_CASE("roles: builder with failing tests is sent back to ready-for-dev") {
   engine_writes(*turn);
   auto d = builder.finish(bench.ctx, *turn, outcome("pass", "added"));
   REQUIRE(d.ok());
-  CHECK(d->next_stage == pipeline::kReadyForDev);
-  CHECK(d->bounce);
+  CHECK(agency::test::routed(*d, pipeline::kReadyForDev).next_stage == pipeline::kReadyForDev);
+  CHECK(agency::test::routed(*d, pipeline::kReadyForDev).bounce);
   CHECK(d->reason.find("tests failed (exit 1)") != std::string::npos);
   CHECK(d->context.find("greeting check failed") != std::string::npos);
   CHECK(d->branch == "agency/t-b3");
@@ -142,7 +142,7 @@ TEST_CASE("roles: builder with failing tests is sent back to ready-for-dev") {
   engine_writes(*retry, "Hello, fixed!\n");
   auto fixed = builder.finish(bench.ctx, *retry, outcome("pass", "fixed"));
   REQUIRE(fixed.ok());
-  CHECK(fixed->next_stage == pipeline::kQa);
+  CHECK(agency::test::routed(*fixed, pipeline::kReadyForDev).next_stage == pipeline::kQa);
   CHECK(commits(retry->workdir) ==
         std::vector<std::string>{"agency: Add a greeting (task t-b3, attempt 2)",
                                  "agency: Add a greeting (task t-b3, attempt 1)"});
@@ -158,7 +158,7 @@ TEST_CASE("roles: builder that changed nothing, failed or was blocked is blocked
   SUBCASE("pass without changes") {
     auto d = builder.finish(bench.ctx, *turn, outcome("pass", "all good"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kBlocked);
+    CHECK(agency::test::routed(*d, pipeline::kReadyForDev).next_stage == voc::kBlocked);
     CHECK(d->reason.find("the engine changed nothing") != std::string::npos);
     CHECK(commits(turn->workdir).empty());
   }
@@ -168,21 +168,21 @@ TEST_CASE("roles: builder that changed nothing, failed or was blocked is blocked
     git_in(turn->workdir, {"commit", "--quiet", "-m", "engine's own commit"});
     auto d = builder.finish(bench.ctx, *turn, outcome("pass", "committed myself"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == pipeline::kQa);
+    CHECK(agency::test::routed(*d, pipeline::kReadyForDev).next_stage == pipeline::kQa);
     CHECK(commits(turn->workdir) == std::vector<std::string>{"engine's own commit"});
   }
   SUBCASE("fail") {
     engine_writes(*turn);
     auto d = builder.finish(bench.ctx, *turn, outcome("fail", "cannot be done in this codebase"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kBlocked);
+    CHECK(agency::test::routed(*d, pipeline::kReadyForDev).next_stage == voc::kBlocked);
     CHECK(d->reason.find("cannot be done in this codebase") != std::string::npos);
     CHECK(commits(turn->workdir).empty());
   }
   SUBCASE("blocked") {
     auto d = builder.finish(bench.ctx, *turn, outcome("blocked", "needs an API key"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kBlocked);
+    CHECK(agency::test::routed(*d, pipeline::kReadyForDev).next_stage == voc::kBlocked);
     CHECK(d->reason.find("needs an API key") != std::string::npos);
   }
 }
@@ -196,7 +196,7 @@ TEST_CASE("roles: builder without a test command goes to qa on its commit") {
   engine_writes(*turn);
   auto d = builder.finish(bench.ctx, *turn, outcome("pass", "done"));
   REQUIRE(d.ok());
-  CHECK(d->next_stage == pipeline::kQa);
+  CHECK(agency::test::routed(*d, pipeline::kReadyForDev).next_stage == pipeline::kQa);
   CHECK(d->attachments.count("tests") == 0);
   CHECK(d->context.find("No test command") != std::string::npos);
 }
@@ -256,15 +256,15 @@ TEST_CASE("roles: builder back from landing merges the moved default branch, and
   SUBCASE("an engine that leaves the markers is sent back, nothing committed") {
     auto d = builder.finish(bench.ctx, *again, outcome("pass", "did nothing"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == pipeline::kReadyForDev);
-    CHECK(d->bounce);
+    CHECK(agency::test::routed(*d, pipeline::kReadyForDev).next_stage == pipeline::kReadyForDev);
+    CHECK(agency::test::routed(*d, pipeline::kReadyForDev).bounce);
     CHECK(d->reason == "conflict markers left in GREETING.md");
   }
   SUBCASE("a resolved conflict is committed as the merge, on top of main") {
     engine_writes(*again, "hello from main and from the task\n");
     auto d = builder.finish(bench.ctx, *again, outcome("pass", "resolved"));
     REQUIRE_MESSAGE(d.ok(), d.error().message);
-    CHECK(d->next_stage == pipeline::kQa);
+    CHECK(agency::test::routed(*d, pipeline::kReadyForDev).next_stage == pipeline::kQa);
     // main is an ancestor of the branch now: the landing is a fast merge.
     auto r = git::run({"git", "merge-base", "--is-ancestor", "main", "HEAD"}, again->workdir);
     CHECK(r.exit_code == 0);

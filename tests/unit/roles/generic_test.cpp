@@ -26,8 +26,9 @@ TEST_CASE("roles: generic role takes its name and its stages from the skill") {
   auto role = agency::roles::GenericRole::from_skill(skill_from("name: scribe\n"));
   REQUIRE(role.ok());
   CHECK((*role)->name() == "scribe");
-  CHECK((*role)->next_stage() == voc::kDone);
-  CHECK((*role)->fail_stage() == voc::kBlocked);
+  // Without next and on_fail, the task's pipeline decides.
+  CHECK((*role)->next_stage().empty());
+  CHECK((*role)->fail_stage().empty());
 
   auto routed = agency::roles::GenericRole::from_skill(
       skill_from("name: scribe\nnext: review\non_fail: ready-for-dev\n"));
@@ -35,10 +36,10 @@ TEST_CASE("roles: generic role takes its name and its stages from the skill") {
   CHECK((*routed)->next_stage() == pipeline::kReview);
   CHECK((*routed)->fail_stage() == pipeline::kReadyForDev);
 
-  auto bad = agency::roles::GenericRole::from_skill(skill_from("name: scribe\nnext: shipped\n"));
+  auto bad = agency::roles::GenericRole::from_skill(skill_from("name: scribe\nnext: split\n"));
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.error().code == agency::errc::config);
-  CHECK(bad.error().message.find("'shipped' is not a stage") != std::string::npos);
+  CHECK(bad.error().message.find("'split' is not a stage") != std::string::npos);
   CHECK(bad.error().message.find("scribe/SKILL.md") != std::string::npos);
 }
 
@@ -76,11 +77,17 @@ TEST_CASE("roles: generic role decisions") {
   REQUIRE(plain.ok());
   auto failed = (*plain)->finish(bench.ctx, *turn, outcome("fail", "no"));
   REQUIRE(failed.ok());
-  CHECK(failed->next_stage == voc::kBlocked);
-  CHECK_FALSE(failed->bounce);
+  // Outside the pipeline (a lateral brief): a fail is blocked, a pass done.
+  CHECK(agency::test::routed(*failed, "").next_stage == voc::kBlocked);
+  CHECK_FALSE(agency::test::routed(*failed, "").bounce);
   auto done = (*plain)->finish(bench.ctx, *turn, outcome("pass", "yes"));
   REQUIRE(done.ok());
-  CHECK(done->next_stage == voc::kDone);
+  CHECK(agency::test::routed(*done, "").next_stage == voc::kDone);
+  // At a stage of the pipeline: a pass goes on, a fail goes where the stage
+  // sends work back.
+  CHECK(agency::test::routed(*done, pipeline::kReview).next_stage == pipeline::kReadyToLand);
+  CHECK(agency::test::routed(*failed, pipeline::kReview).next_stage == pipeline::kReadyForDev);
+  CHECK(agency::test::routed(*failed, pipeline::kReview).bounce);
 }
 
 TEST_CASE("roles: generic role finds --skill on its command line") {

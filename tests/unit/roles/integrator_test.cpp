@@ -237,8 +237,8 @@ TEST_CASE("integrator: a conflict bounces to ready-for-dev with the files as fin
   roles::Integrator integrator;
   auto d = integrator.precheck(ctx, brief, task);
   REQUIRE(d.has_value());
-  CHECK(d->next_stage == "ready-for-dev");
-  CHECK(d->bounce);
+  CHECK(agency::test::routed(*d, agency::pipeline::kReadyToLand).next_stage == "ready-for-dev");
+  CHECK(agency::test::routed(*d, agency::pipeline::kReadyToLand).bounce);
   CHECK(d->reason.find("SHARED.md") != std::string::npos);
   CHECK(d->context.find("- SHARED.md") != std::string::npos);
 
@@ -246,7 +246,7 @@ TEST_CASE("integrator: a conflict bounces to ready-for-dev with the files as fin
     project.landing = "none";
     auto none = integrator.precheck(ctx, brief, task);
     REQUIRE(none.has_value());
-    CHECK(none->next_stage == "done");
+    CHECK(agency::test::routed(*none, agency::pipeline::kReadyToLand).next_stage == "done");
   }
 }
 

@@ -48,17 +48,17 @@ TEST_CASE("roles: planner decisions for each verdict") {
     auto d = planner.finish(bench.ctx, *turn,
                             outcome("pass", "spec written", {}, "1. create GREETING.md\n"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == pipeline::kReadyForDev);
+    CHECK(agency::test::routed(*d, pipeline::kReadyForPrep).next_stage == pipeline::kReadyForDev);
     CHECK(d->spec == "1. create GREETING.md\n");
     CHECK(d->reason == "spec written");
-    CHECK_FALSE(d->bounce);
+    CHECK_FALSE(agency::test::routed(*d, pipeline::kReadyForPrep).bounce);
   }
   SUBCASE("pass without a spec field -> the answer is the spec") {
     auto o = outcome("pass", "planned");
     o.text = "## Plan\nCreate GREETING.md.\n\n```agency\nverdict: pass\nsummary: planned\n```\n";
     auto d = planner.finish(bench.ctx, *turn, o);
     REQUIRE(d.ok());
-    CHECK(d->next_stage == pipeline::kReadyForDev);
+    CHECK(agency::test::routed(*d, pipeline::kReadyForPrep).next_stage == pipeline::kReadyForDev);
     CHECK(d->spec == "## Plan\nCreate GREETING.md.\n");
   }
   SUBCASE("pass with nothing written -> blocked") {
@@ -66,19 +66,19 @@ TEST_CASE("roles: planner decisions for each verdict") {
     o.text = "```agency\nverdict: pass\n```";
     auto d = planner.finish(bench.ctx, *turn, o);
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kBlocked);
+    CHECK(agency::test::routed(*d, pipeline::kReadyForPrep).next_stage == voc::kBlocked);
     CHECK(d->reason.find("no spec") != std::string::npos);
   }
   SUBCASE("fail -> blocked with the reason") {
     auto d = planner.finish(bench.ctx, *turn, outcome("fail", "the brief contradicts itself"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kBlocked);
+    CHECK(agency::test::routed(*d, pipeline::kReadyForPrep).next_stage == voc::kBlocked);
     CHECK(d->reason.find("the brief contradicts itself") != std::string::npos);
   }
   SUBCASE("blocked -> blocked") {
     auto d = planner.finish(bench.ctx, *turn, outcome("blocked", "which database?"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kBlocked);
+    CHECK(agency::test::routed(*d, pipeline::kReadyForPrep).next_stage == voc::kBlocked);
     CHECK(d->reason.find("which database?") != std::string::npos);
   }
   SUBCASE("no verdict -> blocked, naming the missing block") {
@@ -86,7 +86,7 @@ TEST_CASE("roles: planner decisions for each verdict") {
     o.text = "I did some thinking.";
     auto d = planner.finish(bench.ctx, *turn, o);
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kBlocked);
+    CHECK(agency::test::routed(*d, pipeline::kReadyForPrep).next_stage == voc::kBlocked);
     CHECK(d->reason.find("no verdict") != std::string::npos);
   }
 }

@@ -45,8 +45,8 @@ TEST_CASE("roles: reviewer decisions") {
   SUBCASE("pass -> ready-to-land") {
     auto d = reviewer.finish(bench.ctx, *turn, outcome("pass", "meets the spec"));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == pipeline::kReadyToLand);
-    CHECK_FALSE(d->bounce);
+    CHECK(agency::test::routed(*d, pipeline::kReview).next_stage == pipeline::kReadyToLand);
+    CHECK_FALSE(agency::test::routed(*d, pipeline::kReview).bounce);
     CHECK(d->reason == "meets the spec");
     CHECK(d->attachments.at("review").find("meets the spec") != std::string::npos);
   }
@@ -54,8 +54,8 @@ TEST_CASE("roles: reviewer decisions") {
     auto d = reviewer.finish(bench.ctx, *turn,
                              outcome("fail", "not what was asked", {"greets in French"}));
     REQUIRE(d.ok());
-    CHECK(d->next_stage == pipeline::kReadyForDev);
-    CHECK(d->bounce);
+    CHECK(agency::test::routed(*d, pipeline::kReview).next_stage == pipeline::kReadyForDev);
+    CHECK(agency::test::routed(*d, pipeline::kReview).bounce);
     CHECK(d->reason.find("not what was asked") != std::string::npos);
     CHECK(d->context.find("- greets in French") != std::string::npos);
     CHECK(d->attachments.at("review").find("greets in French") != std::string::npos);
@@ -65,8 +65,8 @@ TEST_CASE("roles: reviewer decisions") {
     o.block.fields["back_to"] = "ready-for-prep";
     auto d = reviewer.finish(bench.ctx, *turn, o);
     REQUIRE(d.ok());
-    CHECK(d->next_stage == pipeline::kReadyForPrep);
-    CHECK(d->bounce);
+    CHECK(agency::test::routed(*d, pipeline::kReview).next_stage == pipeline::kReadyForPrep);
+    CHECK(agency::test::routed(*d, pipeline::kReview).bounce);
     CHECK(d->context.find("brief asks for English") != std::string::npos);
   }
   SUBCASE("blocked otherwise -> blocked") {
@@ -74,8 +74,8 @@ TEST_CASE("roles: reviewer decisions") {
     o.block.fields["back_to"] = "somewhere";
     auto d = reviewer.finish(bench.ctx, *turn, o);
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kBlocked);
-    CHECK_FALSE(d->bounce);
+    CHECK(agency::test::routed(*d, pipeline::kReview).next_stage == voc::kBlocked);
+    CHECK_FALSE(agency::test::routed(*d, pipeline::kReview).bounce);
     CHECK(d->reason.find("a taste decision for a person") != std::string::npos);
   }
   SUBCASE("no verdict -> blocked") {
@@ -83,6 +83,6 @@ TEST_CASE("roles: reviewer decisions") {
     o.text = "looks ok I guess";
     auto d = reviewer.finish(bench.ctx, *turn, o);
     REQUIRE(d.ok());
-    CHECK(d->next_stage == voc::kBlocked);
+    CHECK(agency::test::routed(*d, pipeline::kReview).next_stage == voc::kBlocked);
   }
 }

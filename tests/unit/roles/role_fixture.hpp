@@ -9,10 +9,17 @@
 
 #include "bus/vocabulary.hpp"
 #include "runtime/role_logic.hpp"
+#include "runtime/stage_change.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/unit/roles/git_repo.hpp"
 
 namespace agency::test {
+
+// Where a role's decision takes a task of the built-in pipeline from
+// `stage` (the runtime routes a verdict by the task's pipeline).
+inline Decision routed(Decision d, std::string_view stage) {
+  return route(pipeline::Pipeline::builtin(), stage, true, std::move(d));
+}
 
 // A task whose history entered `stages` in order (the last is current).
 inline v1::Task make_task(const std::string& id, std::initializer_list<std::string_view> stages,

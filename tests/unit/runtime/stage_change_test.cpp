@@ -182,7 +182,8 @@ TEST_CASE("stage change: done publishes no brief and leaves a work log") {
 TEST_CASE("stage change: an unknown stage is refused before anything is written") {
   auto change = plan_stage_change(task_at_qa(), qa_brief(), "qa", to("shipping"), 0, "a", 3);
   REQUIRE_FALSE(change.ok());
-  CHECK(change.error().message.find("unknown stage 'shipping'") != std::string::npos);
+  CHECK(change.error().message.find("stage 'shipping' that is not in the task's pipeline") !=
+        std::string::npos);
 }
 
 TEST_CASE("stage change: a long reason is cut, and the next brief fits its stream") {
@@ -221,4 +222,130 @@ TEST_CASE("stage change: the event rebuilt from the record's history equals the 
 }
 
 }  // namespace
+}  // namespace agency
+
+namespace agency {
+namespace {
+
+// A task that carries a pipeline with a lint stage between dev and QA and
+// no landing stage (its project does not land).
+v1::Task linted_task_at(const std::string& stage, bool optional_lint = false) {
+  v1::Task t;
+  t.set_id("t-2");
+  t.set_project("web");
+  pipeline::Pipeline p("linted", {{"ready-for-prep", "planner", "", false, false},
+                                  {"ready-for-dev", "builder", "", false, false},
+                                  {"lint", "linter", "ready-for-dev", optional_lint, false},
+                                  {"qa", "adversary", "ready-for-dev", false, false},
+                                  {"review", "reviewer", "ready-for-dev", false, false},
+                                  {"ready-to-land", "integrator", "ready-for-dev", false, true}});
+  p.stamp(t, /*lands=*/false);
+  enter(t, "", "ready-for-prep");
+  enter(t, "ready-for-prep", "ready-for-dev");
+  if (stage != "ready-for-dev") enter(t, "ready-for-dev", stage);
+  return t;
+}
+
+v1::Brief brief_at(const std::string& stage) {
+  v1::Brief b;
+  b.set_task_id("t-2");
+  b.set_stage(stage);
+  b.set_attempt(1);
+  return b;
+}
+
+Decision verdict(Decision::Verdict v) {
+  Decision d;
+  d.verdict = v;
+  d.reason = "because";
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("stage change: a verdict is routed by the pipeline the task carries") {
+  using V = Decision::Verdict;
+  SUBCASE("a pass at dev goes to the lint stage, briefed to its role") {
+    auto task = linted_task_at("ready-for-dev");
+    auto change = plan_stage_change(task, brief_at("ready-for-dev"), "ready-for-dev",
+                                    verdict(V::pass), 0, "builder-1", 3);
+    REQUIRE(change.ok());
+    CHECK(change->next == "lint");
+    CHECK(change->bounces == 0);
+    auto brief = next_brief(*change, task, brief_at("ready-for-dev"), 64 * 1024, at(1));
+    REQUIRE(brief.has_value());
+    CHECK(brief->id() == "t-2:lint:1");
+    CHECK(pipeline::Pipeline::of(task).role_for_stage(brief->stage()) == "linter");
+  }
+  SUBCASE("a fail at lint bounces where the pipeline says") {
+    auto task = linted_task_at("lint");
+    auto change =
+        plan_stage_change(task, brief_at("lint"), "lint", verdict(V::fail), 0, "linter-1", 3);
+    REQUIRE(change.ok());
+    CHECK(change->next == "ready-for-dev");
+    CHECK(change->bounces == 1);
+    CHECK(change->next_attempt == 2);
+    CHECK(stage_event(*change, task, at(1)).kind() == "bounced");
+  }
+  SUBCASE("a fail at an optional stage goes on, the verdict kept in the reason") {
+    auto task = linted_task_at("lint", /*optional_lint=*/true);
+    auto change =
+        plan_stage_change(task, brief_at("lint"), "lint", verdict(V::fail), 0, "linter-1", 3);
+    REQUIRE(change.ok());
+    CHECK(change->next == "qa");
+    CHECK(change->bounces == 0);
+    CHECK(change->reason.find("optional stage lint failed") != std::string::npos);
+  }
+  SUBCASE("the last carried stage passes to done: the landing stage was left out") {
+    auto task = linted_task_at("review");
+    auto change =
+        plan_stage_change(task, brief_at("review"), "review", verdict(V::pass), 0, "reviewer-1", 3);
+    REQUIRE(change.ok());
+    CHECK(change->next == "done");
+  }
+  SUBCASE("a built-in stage the pipeline lacks: a send-back goes to the bounce target") {
+    auto task = linted_task_at("review");
+    task.clear_pipeline_stages();
+    pipeline::Pipeline("short", {{"ready-for-dev", "builder", "", false, false},
+                                 {"review", "reviewer", "ready-for-dev", false, false}})
+        .stamp(task, true);
+    Decision back = to("ready-for-prep", true);
+    auto change = plan_stage_change(task, brief_at("review"), "review", back, 0, "reviewer-1", 3);
+    REQUIRE(change.ok());
+    CHECK(change->next == "ready-for-dev");
+    CHECK(change->bounces == 1);
+  }
+  SUBCASE("a fail at the entry stage, which sends nothing back, blocks the task") {
+    v1::Task task;
+    task.set_id("t-2");
+    pipeline::Pipeline("one", {{"triage", "triager", "", false, false}}).stamp(task, true);
+    enter(task, "", "triage");
+    auto change =
+        plan_stage_change(task, brief_at("triage"), "triage", verdict(V::fail), 0, "triager-1", 3);
+    REQUIRE(change.ok());
+    CHECK(change->next == "blocked");
+    CHECK(change->reason.find("sends no task back") != std::string::npos);
+  }
+  SUBCASE("a task from before pipelines were carried walks the built-in one") {
+    auto task = task_at_qa();
+    auto change = plan_stage_change(task, qa_brief(), "qa", verdict(V::pass), 0, "adversary-1", 3);
+    REQUIRE(change.ok());
+    CHECK(change->next == "review");
+    auto failed = plan_stage_change(task, qa_brief(), "qa", verdict(V::fail), 0, "adversary-1", 3);
+    REQUIRE(failed.ok());
+    CHECK(failed->next == "ready-for-dev");
+    CHECK(failed->bounces == 1);
+  }
+  SUBCASE("without landing, the built-in pipeline's review passes to done") {
+    v1::Task task = task_at_qa();
+    enter(task, "qa", "review");
+    v1::Brief b = qa_brief();
+    b.set_stage("review");
+    auto change = plan_stage_change(task, b, "review", verdict(V::pass), 0, "reviewer-1", 3,
+                                    /*lands=*/false);
+    REQUIRE(change.ok());
+    CHECK(change->next == "done");
+  }
+}
+
 }  // namespace agency
