@@ -57,8 +57,8 @@ std::string earlier_names(const std::vector<pipeline::Step>& earlier) {
 pipeline::Pipeline PipelineReader::stages(const Reader::Item& list, const std::string& name) {
   const std::string example = "[planner, builder, {stage: lint, role: linter}, adversary]";
   if (!list.value.IsSequence() || list.value.size() == 0) {
-    reader_.fail(list, "must be a list of stages, in order (" + example + "), got " +
-                           describe(list.value));
+    reader_.fail(
+        list, "must be a list of stages, in order (" + example + "), got " + describe(list.value));
   }
   std::vector<pipeline::Step> steps;
   for (std::size_t i = 0; i < list.value.size(); ++i) {
@@ -165,15 +165,16 @@ Pipelines PipelineReader::pipelines(const Reader::Item& section) {
   Pipelines out;
   if (section.value.IsNull()) return out;
   if (!section.value.IsMap()) {
-    reader_.fail(section, "must be a map from pipeline name to its stages (checked: {stages: "
-                          "[planner, builder, ...]}), got " +
-                              describe(section.value));
+    reader_.fail(section,
+                 "must be a map from pipeline name to its stages (checked: {stages: "
+                 "[planner, builder, ...]}), got " +
+                     describe(section.value));
   }
   for (auto it = section.value.begin(); it != section.value.end(); ++it) {
     Reader::Item name_at{it->first, YAML::Node(), section.path};
     if (!it->first.IsScalar() || !is_token(it->first.Scalar())) {
-      reader_.fail(name_at, "pipeline names are letters, digits, '-' and '_', got " +
-                                describe(it->first));
+      reader_.fail(name_at,
+                   "pipeline names are letters, digits, '-' and '_', got " + describe(it->first));
     }
     const std::string name = it->first.Scalar();
     Reader::Item entry{it->first, it->second, "pipelines." + name};

@@ -36,8 +36,8 @@ class PipelineReader {
     std::string name;  // the role, or the project's pipeline
   };
   Reader& reader_;
-  std::vector<Use> roles_;      // every stage's role
-  std::vector<Use> projects_;   // every project's pipeline
+  std::vector<Use> roles_;     // every stage's role
+  std::vector<Use> projects_;  // every project's pipeline
 };
 
 }  // namespace agency::config

@@ -120,8 +120,8 @@ TEST_CASE("config pipelines: pipeline.stages changes the fleet's default") {
 TEST_CASE("config pipelines: each invalid pipeline is refused with its line") {
   const std::string roles = "roles:\n  builder:\n  reviewer:\n  linter: {external: true}\n";
   SUBCASE("a role neither built in nor in roles:") {
-    auto msg = error_of("pipeline:\n  stages:\n    - builder\n    - {stage: sec, role: secure}\n" +
-                        roles);
+    auto msg =
+        error_of("pipeline:\n  stages:\n    - builder\n    - {stage: sec, role: secure}\n" + roles);
     CHECK(contains(msg, "agency.yaml:4:"));
     CHECK(contains(msg, "'secure' is not a role of this file"));
     CHECK(contains(msg, "external: true"));
@@ -132,8 +132,9 @@ TEST_CASE("config pipelines: each invalid pipeline is refused with its line") {
         "    - reviewer\n" +
         roles);
     CHECK(contains(msg, "agency.yaml:4:"));
-    CHECK(contains(msg, "'review' is not an earlier stage of this pipeline (earlier: "
-                        "ready-for-dev)"));
+    CHECK(contains(msg,
+                   "'review' is not an earlier stage of this pipeline (earlier: "
+                   "ready-for-dev)"));
   }
   SUBCASE("a bounce from the entry stage") {
     auto msg = error_of(
@@ -181,9 +182,9 @@ TEST_CASE("config pipelines: each invalid pipeline is refused with its line") {
   SUBCASE("an empty list, a stage without a role, an unknown key") {
     CHECK(contains(error_of("pipeline:\n  stages: []\n"), "must be a list of stages"));
     CHECK(contains(error_of("pipeline:\n  stages: [{stage: lint}]\n" + roles), "names no role"));
-    CHECK(contains(error_of("pipeline:\n  stages: [{stage: lint, role: linter, bonce: x}]\n" +
-                            roles),
-                   "did you mean 'bounce'"));
+    CHECK(
+        contains(error_of("pipeline:\n  stages: [{stage: lint, role: linter, bonce: x}]\n" + roles),
+                 "did you mean 'bounce'"));
   }
   SUBCASE("a project naming a pipeline that does not exist") {
     auto msg = error_of("projects:\n  - name: web\n    repo: ./web\n    pipeline: lintd\n");
@@ -196,9 +197,9 @@ TEST_CASE("config pipelines: each invalid pipeline is refused with its line") {
     CHECK(contains(error_of("pipelines:\n  empty: {}\n"), "has no stages"));
   }
   SUBCASE("the landing stage that does not land") {
-    CHECK(contains(error_of("pipeline:\n  stages: [builder, {role: integrator, landing: false}]\n" +
-                            roles),
-                   "always lands"));
+    CHECK(contains(
+        error_of("pipeline:\n  stages: [builder, {role: integrator, landing: false}]\n" + roles),
+        "always lands"));
   }
   SUBCASE("an external role with something agency up would start") {
     CHECK(contains(error_of("roles:\n  linter: {external: true, binary: ./lint}\n"),
@@ -220,8 +221,7 @@ TEST_CASE("pipeline: a task carries its pipeline and is read back from it") {
   auto back = pipeline::Pipeline::of(t);
   CHECK(back.name() == "linted");
   CHECK(back.after("review") == "done");
-  CHECK(back.draw("lint") ==
-        "ready-for-prep > ready-for-dev > [lint] > qa > docs > review > done");
+  CHECK(back.draw("lint") == "ready-for-prep > ready-for-dev > [lint] > qa > docs > review > done");
   // A record without one: the built-in pipeline.
   CHECK(pipeline::Pipeline::of(agency::v1::Task{}) == pipeline::Pipeline::builtin());
 }
