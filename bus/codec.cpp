@@ -663,6 +663,7 @@ Outgoing encode(const pb::Message& message) {
   (void)message.SerializeToString(&out.data);
   out.headers.emplace_back(kTypeHeader, message.GetDescriptor()->full_name());
   out.headers.emplace_back(kContentTypeHeader, kProtobufContentType);
+  out.headers.emplace_back(kProtocolHeader, std::to_string(kProtocolVersion));
   return out;
 }
 
@@ -705,6 +706,16 @@ Result<void> decode_into(pb::Message& out, std::string_view payload, const Heade
       }
       return bad(fmt::format("{} \"{}\" is not an agency message type; expected {}", kTypeHeader,
                              quote(name), type));
+    }
+  }
+
+  if (auto version = find_header(headers, kProtocolHeader)) {
+    const std::string_view v = trim(*version);
+    if (v != std::to_string(kProtocolVersion)) {
+      return bad(fmt::format(
+          "{} \"{}\": this agent speaks protocol {} (docs/PROTOCOL.md, \"Versioning\"); "
+          "a role of another version cannot work in this mesh",
+          kProtocolHeader, quote(v), kProtocolVersion));
     }
   }
 

@@ -14,6 +14,7 @@
 #include <google/protobuf/message.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -24,6 +25,12 @@
 namespace agency::codec {
 
 inline constexpr std::string_view kTypeHeader = "Agency-Type";
+// The protocol version a message is written in (docs/PROTOCOL.md,
+// "Versioning"). Every message agency publishes carries it; a receiver
+// refuses one of another version, and reads one without it (a person's
+// `nats pub`) as its own.
+inline constexpr std::string_view kProtocolHeader = "Agency-Protocol";
+inline constexpr std::uint32_t kProtocolVersion = 1;
 inline constexpr std::string_view kContentTypeHeader = "Content-Type";
 inline constexpr std::string_view kProtobufContentType = "application/protobuf";
 inline constexpr std::string_view kJsonContentType = "application/json";
@@ -31,7 +38,7 @@ inline constexpr std::string_view kTextContentType = "text/plain";
 // Largest payload any receiver accepts (the server's default max_payload).
 inline constexpr std::size_t kMaxPayload = 1024 * 1024;
 
-// Protobuf binary plus the two headers.
+// Protobuf binary plus the three headers.
 Outgoing encode(const google::protobuf::Message& message);
 
 // The protobuf JSON mapping (lowerCamelCase names), on one line.

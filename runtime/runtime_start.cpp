@@ -198,6 +198,7 @@ void Agent::init_status() {
   status_.set_pid(static_cast<int>(::getpid()));
   status_.set_host(ids::host_name());
   status_.set_version(AGENCY_VERSION);
+  status_.set_protocol(codec::kProtocolVersion);
 }
 
 Result<void> Agent::subscribe() {

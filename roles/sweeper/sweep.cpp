@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "bus/codec.hpp"
 #include "bus/vocabulary.hpp"
 #include "roles/sweeper/settings.hpp"
 #include "runtime/stage_change.hpp"
@@ -470,6 +471,26 @@ Plan sweep(const Input& in, Memory memory) {
     it = waiting.count(*it) == 0 ? memory.asked.erase(it) : std::next(it);
   }
 
+  // Protocol: an agent that speaks another version is told to stop, once.
+  for (const auto& s : in.fleet) {
+    if (s.agent_id() == in.self_id || s.protocol() == 0 ||
+        s.protocol() == codec::kProtocolVersion || memory.refused.count(s.agent_id()) != 0) {
+      continue;
+    }
+    Action a = make_action(kProtocolRefused, s.agent_id(), "",
+                           s.agent_id() + " speaks protocol " + std::to_string(s.protocol()) +
+                               "; this mesh speaks " + std::to_string(codec::kProtocolVersion) +
+                               " (docs/PROTOCOL.md, \"Versioning\"): told to stop");
+    a.details["protocol"] = std::to_string(s.protocol());
+    a.details["mesh_protocol"] = std::to_string(codec::kProtocolVersion);
+    a.stop_agent = true;
+    plan.actions.push_back(std::move(a));
+    memory.refused.insert(s.agent_id());
+  }
+  for (auto it = memory.refused.begin(); it != memory.refused.end();) {
+    it = find_agent(in.fleet, *it) == nullptr ? memory.refused.erase(it) : std::next(it);
+  }
+
   // Burn: far above the role's median per task.
   std::map<std::string, std::vector<std::int64_t>> per_role;
   for (const auto& [key, tokens] : in.usage) {
@@ -566,7 +587,7 @@ std::string to_json(const Memory& m) {
   }
   json out = {
       {"seen", seen},     {"nudged", nudged}, {"drained", drained}, {"redelivered", m.redelivered},
-      {"burns", m.burns}, {"loops", m.loops}, {"asked", m.asked}};
+      {"burns", m.burns}, {"loops", m.loops}, {"asked", m.asked},   {"refused", m.refused}};
   return out.dump();
 }
 
@@ -615,6 +636,7 @@ std::optional<Memory> memory_from_json(const std::string& text) {
     m.redelivered = in.value("redelivered", std::set<std::string>{});
     m.burns = in.value("burns", std::set<std::string>{});
     m.loops = in.value("loops", std::set<std::string>{});
+    m.refused = in.value("refused", std::set<std::string>{});
     m.asked = in.value("asked", std::set<std::string>{});
     return m;
   } catch (const json::exception&) {

@@ -16,6 +16,10 @@
 // - question: waited on longer than answer_after -> ask-proxy.
 // - burn: a (task, role) above burn_factor x the role's median -> flagged
 //   once.
+// - protocol: an agent whose status states another protocol version than
+//   this mesh's (docs/PROTOCOL.md, "Versioning") -> protocol-refused: told
+//   to stop, once. A status that states none (0) is left to the
+//   conformance kit.
 // - every walk: a snapshot.
 #pragma once
 
@@ -50,6 +54,7 @@ inline constexpr std::string_view kRedelivered = "redelivered";
 inline constexpr std::string_view kAskProxy = "ask-proxy";
 inline constexpr std::string_view kLoopBlocked = "loop-blocked";
 inline constexpr std::string_view kBurnFlagged = "burn-flagged";
+inline constexpr std::string_view kProtocolRefused = "protocol-refused";
 // What the role records after an ask-proxy action.
 inline constexpr std::string_view kAnswered = "answered";
 inline constexpr std::string_view kNotAnswered = "not-answered";
@@ -137,6 +142,7 @@ struct Memory {
   std::set<std::string> burns;
   std::set<std::string> loops;
   std::set<std::string> asked;
+  std::set<std::string> refused;  // agent ids told to stop for their protocol
 };
 
 struct Action {

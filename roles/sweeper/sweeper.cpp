@@ -267,6 +267,8 @@ void Sweeper::carry_out(const RoleContext& ctx, const sweep::Action& a,
       log_->info("loop not blocked task={}: it is done or blocked already", a.task_id);
       return;
     }
+  } else if (a.kind == sweep::kProtocolRefused) {
+    also(mesh.control(a.agent_id, voc::kStop, a.reason));
   } else if (a.kind == sweep::kAskProxy) {
     ask_proxy(ctx, a);
     return;

@@ -13,6 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bus/codec.hpp"
+#include "bus/connection.hpp"
+#include "bus/subjects.hpp"
 #include "tests/support/up_mesh.hpp"
 
 namespace agency {
@@ -60,8 +63,8 @@ TEST_CASE("custom pipeline: a project's lint stage is walked and bounces where t
   for (const char* r : {"planner", "builder", "adversary", "reviewer"}) {
     roles += std::string("  ") + r + ":\n" + scripted;
   }
-  roles += "  linter:\n    skill: " + (files.path() / "linter" / "SKILL.md").string() + "\n" +
-           scripted;
+  roles +=
+      "  linter:\n    skill: " + (files.path() / "linter" / "SKILL.md").string() + "\n" + scripted;
   // Two projects on one repository: demo walks `linted`, plain the default.
   const std::string projects =
       "    test_command: \"true\"\n    landing: none\n    pipeline: linted\n"
@@ -117,6 +120,37 @@ TEST_CASE("custom pipeline: a project's lint stage is walked and bounces where t
                                "review > [done]") != std::string::npos,
                 shown.out);
   // Every hand-off was granted: nobody was refused.
+  // Versioning: every agent states the protocol it speaks; a brief written
+  // in another version is refused with the reason, into the dead letters.
+  auto status = json::parse(mesh.cli({"status", "--json"}).out, nullptr, false);
+  REQUIRE_FALSE(status.is_discarded());
+  int stated = 0;
+  for (const auto& agent : status.value("agents", json::array())) {
+    CHECK(agent.value("protocol", 0) == static_cast<int>(codec::kProtocolVersion));
+    ++stated;
+  }
+  CHECK(stated >= 5);
+  ConnectSettings settings;
+  settings.servers = {mesh.url};
+  settings.origin = "test";
+  settings.nkey_seed_file = mesh.creds("admin").string();
+  auto admin = Connection::open(settings, {});
+  REQUIRE_MESSAGE(admin.ok(), (admin ? "" : admin.error().describe()));
+  const std::string other = std::to_string(codec::kProtocolVersion + 1);
+  Outgoing newer{"Add b.txt", {{"Content-Type", "text/plain"}, {"Agency-Protocol", other}}};
+  REQUIRE((*admin)->js_publish(subjects::brief("planner"), newer, "newer-1").ok());
+  json letter;
+  REQUIRE(test::eventually(30s, [&] {
+    auto dead = json::parse(mesh.cli({"dead", "--role", "planner", "--json"}).out, nullptr, false);
+    if (dead.is_discarded()) return false;
+    for (const auto& d : dead.is_array() ? dead : dead.value("dead", json::array())) {
+      if (d.dump().find("Agency-Protocol") != std::string::npos) letter = d;
+    }
+    return !letter.is_null();
+  }));
+  CHECK(letter.dump().find("this agent speaks protocol " +
+                           std::to_string(codec::kProtocolVersion)) != std::string::npos);
+
   const auto refused = test::violations(mesh.server_log());
   CHECK_MESSAGE(refused.empty(), (refused.empty() ? std::string() : refused.front()));
 }

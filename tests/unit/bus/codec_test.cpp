@@ -467,6 +467,32 @@ TEST_CASE("codec: headers decide the format") {
   }
 }
 
+TEST_CASE("codec: the protocol version is stated, and another version is refused") {
+  v1::Brief brief;
+  brief.set_objective("do it");
+  const auto out = codec::encode(brief);
+  CHECK(agency::find_header(out.headers, "Agency-Protocol") ==
+        std::to_string(codec::kProtocolVersion));
+  SUBCASE("this version, with spaces, is read") {
+    auto headers = out.headers;
+    for (auto& [k, v] : headers) {
+      if (k == "Agency-Protocol") v = " " + v + " ";
+    }
+    CHECK(codec::decode<v1::Brief>(out.data, headers).ok());
+  }
+  SUBCASE("without the header, as a person's `nats pub` sends it, it is read") {
+    CHECK(codec::decode<v1::Brief>("do it", text_headers()).ok());
+  }
+  SUBCASE("another version is refused, saying which this agent speaks") {
+    const std::string other = std::to_string(codec::kProtocolVersion + 1);
+    auto e = refusal<v1::Brief>("do it", {{"Agency-Protocol", other}});
+    CHECK(has(e, "Agency-Protocol \"" + other + "\""));
+    CHECK(has(e, "this agent speaks protocol " + std::to_string(codec::kProtocolVersion)));
+    CHECK(has(e, "Versioning"));
+    CHECK(has(refusal<v1::Brief>("do it", {{"Agency-Protocol", "one"}}), "\"one\""));
+  }
+}
+
 TEST_CASE("codec: printable protobuf without headers is still protobuf") {
   // A Mail with only a 40-byte body encodes to printable bytes ('*', '(',
   // then the body): exactly what a foreign client may publish bare.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bus/clock.hpp"
+#include "bus/codec.hpp"
 #include "roles/sweeper/settings.hpp"
 #include "roles/sweeper/sweep.hpp"
 #include "roles/sweeper/sweeper.hpp"
@@ -611,5 +612,35 @@ TEST_CASE("sweep: durations for people and settings from agency.yaml") {
 }
 
 TEST_CASE("sweeper: has its name") { CHECK(Sweeper().name() == "sweeper"); }
+
+TEST_CASE("sweep: an agent of another protocol version is told to stop, once") {
+  auto in = input(kT0);
+  auto other = agent("linter-1", "idle", "", kT0, kT0);
+  other.set_protocol(agency::codec::kProtocolVersion + 1);
+  auto same = agent("builder-1", "idle", "", kT0, kT0);
+  same.set_protocol(agency::codec::kProtocolVersion);
+  auto unstated = agent("scribe-1", "idle", "", kT0, kT0);
+  in.fleet = {other, same, unstated};
+  auto plan = sweep(in, {});
+  auto refused = of_kind(plan, kProtocolRefused);
+  REQUIRE(refused.size() == 1);
+  CHECK(refused[0].agent_id == "linter-1");
+  CHECK(refused[0].stop_agent);
+  CHECK(refused[0].details.at("protocol") == std::to_string(agency::codec::kProtocolVersion + 1));
+  CHECK(has(refused[0].reason,
+            "this mesh speaks " + std::to_string(agency::codec::kProtocolVersion)));
+  // Once: the next walk remembers it, across a restart of the sweeper too.
+  CHECK(of_kind(sweep(in, plan.memory), kProtocolRefused).empty());
+  auto restored = memory_from_json(to_json(plan.memory));
+  REQUIRE(restored.has_value());
+  CHECK(of_kind(sweep(in, *restored), kProtocolRefused).empty());
+  // Gone from the fleet, it is forgotten; back with the wrong version, it
+  // is told again.
+  in.fleet = {same};
+  auto gone = sweep(in, plan.memory);
+  CHECK(gone.memory.refused.empty());
+  in.fleet = {other};
+  CHECK(of_kind(sweep(in, gone.memory), kProtocolRefused).size() == 1);
+}
 
 }  // namespace agency::roles::sweep
