@@ -38,8 +38,7 @@
 #include "runtime/git.hpp"
 #include "runtime/process.hpp"
 #include "runtime/tasks.hpp"
-
-extern char** environ;  // NOLINT(readability-redundant-declaration): POSIX, for the child's
+#include "runtime/up_process.hpp"
 
 namespace agency::experiment {
 
@@ -86,14 +85,6 @@ Examples:
   agency experiment set.yaml --json | jq '.modes[] | {mode, status, tokens}'
 )";
 
-// Variables of ours the mode's `agency up` must not see: they would point
-// it (and its agents) at another server or key than its own.
-constexpr std::string_view kDropped[] = {
-    "NATS_URL=", "NATS_CONTEXT=",  "NATS_NKEY=",       "NATS_CREDS=",
-    "NATS_CA=",  "AGENCY_CONFIG=", "AGENCY_AGENT_ID=", "AGENCY_NATS_URL="};
-
-// How long a mode's `agency up` may take to say it runs.
-constexpr auto kStartLimit = 120s;
 // How long one done_when command may run.
 constexpr auto kCheckLimit = std::chrono::seconds(600);
 // What a failed check's output keeps: its last lines, this long at most.
@@ -278,97 +269,8 @@ Result<std::string> copy_project(const fs::path& from, const fs::path& to) {
   return names.front();
 }
 
-// The mode's `agency up`, run on a thread of its own until stopped.
-class Mesh {
- public:
-  Mesh(fs::path dir, fs::path config) : dir_(std::move(dir)), config_(std::move(config)) {}
-  Mesh(const Mesh&) = delete;
-  Mesh& operator=(const Mesh&) = delete;
-  ~Mesh() { stop(); }
-
-  Result<void> start() {
-    std::error_code ec;
-    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (ec) return make_error(errc::internal, "cannot find the agency binary: " + ec.message());
-    ProcessSpec spec;
-    spec.argv = {exe.string(), "up", "--config", config_.string(), "--no-console"};
-    spec.workdir = dir_;
-    for (char** e = environ; *e != nullptr; ++e) {
-      const std::string_view var(*e);
-      bool drop = false;
-      for (auto d : kDropped) drop = drop || var.starts_with(d);
-      if (!drop) spec.env.emplace_back(var);
-    }
-    spec.env.push_back("AGENCY_CONFIG=" + config_.string());
-    log_.open(dir_ / "up.log");
-    thread_ = std::thread([this, spec] {
-      ProcessIo io;
-      io.on_stdout_line = [this](std::string_view line) {
-        std::lock_guard lock(mu_);
-        log_ << line << '\n';
-        log_.flush();
-        if (line.find("running; Ctrl-C") != std::string_view::npos) {
-          running_ = true;
-          cv_.notify_all();
-        }
-        return true;
-      };
-      io.on_stderr_line = [this](std::string_view line) {
-        std::lock_guard lock(mu_);
-        log_ << line << '\n';
-        return true;
-      };
-      auto r = run_process(spec, io, stop_);
-      std::lock_guard lock(mu_);
-      ended_ = true;
-      why_ = r ? r->describe("agency up") : r.error().message;
-      cv_.notify_all();
-    });
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, kStartLimit, [&] { return running_ || ended_; });
-    if (running_) return {};
-    if (ended_) {
-      return make_error(errc::io, "agency up ended before it ran: " + why_ +
-                                      " (log: " + (dir_ / "up.log").string() + ")");
-    }
-    return make_error(errc::timeout, "agency up did not say it runs within " +
-                                         std::to_string(kStartLimit.count()) +
-                                         " s (log: " + (dir_ / "up.log").string() + ")");
-  }
-
-  void stop() {
-    stop_.store(true);
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  fs::path dir_;
-  fs::path config_;
-  std::ofstream log_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool running_ = false;
-  bool ended_ = false;
-  std::string why_;
-};
-
 Result<std::unique_ptr<Connection>> connect_mesh(const config::Config& cfg) {
-  std::ifstream in(cfg.state_dir / "nats.url");
-  std::string url;
-  if (!in || !std::getline(in, url) || url.empty()) {
-    return make_error(errc::io,
-                      "the mode's agency up wrote no " + (cfg.state_dir / "nats.url").string());
-  }
-  ConnectSettings settings;
-  settings.servers = {url};
-  settings.origin = "the mode's agency up";
-  credentials::apply_local_admin(cfg.state_dir, {}, settings);
-  ConnectOptions options;
-  options.name = "agency-experiment";
-  options.mode = ConnectMode::fail_fast;
-  return Connection::open(settings, options);
+  return connect_up(cfg.state_dir, "agency-experiment");
 }
 
 // The record's last move to where it ended, for the wall time.
@@ -533,7 +435,7 @@ ModeResult run_mode(const GlobalOptions& global, const BriefSet& set, const std:
   }
   say("[" + mode + "] starting its mesh in " + dir.string());
   {
-    Mesh mesh(dir, config_file);
+    UpProcess mesh(dir, config_file);
     if (auto started = mesh.start(); !started) {
       m.error = started.error().message;
       return m;
