@@ -31,13 +31,14 @@ void add_status_command(CLI::App& app, GlobalOptions& global);
 void add_task_command(CLI::App& app, GlobalOptions& global);
 void add_dead_command(CLI::App& app, GlobalOptions& global);
 void add_up_command(CLI::App& app, GlobalOptions& global);
-void add_ask_command(CLI::App& app, GlobalOptions& global);      // lateral.cpp
-void add_mail_command(CLI::App& app, GlobalOptions& global);     // lateral.cpp
-void add_doctor_command(CLI::App& app, GlobalOptions& global);   // doctor.cpp
-void add_agent_command(CLI::App& app, GlobalOptions& global);    // agent.cpp
-void add_console_command(CLI::App& app, GlobalOptions& global);  // console.cpp
-void add_creds_command(CLI::App& app, GlobalOptions& global);    // creds.cpp
-void add_join_command(CLI::App& app, GlobalOptions& global);     // join.cpp
+void add_ask_command(CLI::App& app, GlobalOptions& global);          // lateral.cpp
+void add_mail_command(CLI::App& app, GlobalOptions& global);         // lateral.cpp
+void add_doctor_command(CLI::App& app, GlobalOptions& global);       // doctor.cpp
+void add_agent_command(CLI::App& app, GlobalOptions& global);        // agent.cpp
+void add_console_command(CLI::App& app, GlobalOptions& global);      // console.cpp
+void add_creds_command(CLI::App& app, GlobalOptions& global);        // creds.cpp
+void add_join_command(CLI::App& app, GlobalOptions& global);         // join.cpp
+void add_conformance_command(CLI::App& app, GlobalOptions& global);  // conformance.cpp
 // cancel, retry, unblock, move, priority, comment under `agency task`.
 void add_task_steer_commands(CLI::App& task, GlobalOptions& global);  // steer.cpp
 
