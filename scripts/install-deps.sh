@@ -72,4 +72,14 @@ if [[ "${AGENCY_SKIP_NPM:-0}" != 1 ]]; then
   else
     echo "install-deps: JavaScript test clients already installed"
   fi
+  # The example role written in JavaScript (examples/linter-role), which
+  # tests/e2e/linter-role.test.js runs: exactly what its lock file says.
+  if [[ ! -d "$here/examples/linter-role/node_modules/protobufjs" ]] ||
+     [[ ! -d "$here/examples/linter-role/node_modules/@nats-io/transport-node" ]] ||
+     [[ "$here/examples/linter-role/package-lock.json" -nt "$here/examples/linter-role/node_modules" ]]; then
+    echo "install-deps: installing the example JavaScript role's dependencies (npm ci in examples/linter-role)"
+    (cd "$here/examples/linter-role" && npm ci --no-audit --no-fund --loglevel=error)
+  else
+    echo "install-deps: example JavaScript role's dependencies already installed"
+  fi
 fi
