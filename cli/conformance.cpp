@@ -51,9 +51,10 @@ namespace {
 
 // Variables of ours the candidate must not see: the kit gives its own.
 constexpr std::string_view kDropped[] = {
-    "NATS_URL=",       "NATS_CONTEXT=",    "NATS_NKEY=",   "NATS_CREDS=",        "NATS_CA=",
-    "NATS_USER=",      "NATS_PASSWORD=",   "NATS_TOKEN=",  "AGENCY_CONFIG=",     "AGENCY_AGENT_ID=",
-    "AGENCY_ROLE=",    "AGENCY_STATE_DIR=", "AGENCY_NATS_URL=", "AGENCY_HEARTBEAT_MS="};
+    "NATS_URL=",        "NATS_CONTEXT=",       "NATS_NKEY=",     "NATS_CREDS=",
+    "NATS_CA=",         "NATS_USER=",          "NATS_PASSWORD=", "NATS_TOKEN=",
+    "AGENCY_CONFIG=",   "AGENCY_AGENT_ID=",    "AGENCY_ROLE=",   "AGENCY_STATE_DIR=",
+    "AGENCY_NATS_URL=", "AGENCY_HEARTBEAT_MS="};
 
 // The candidate's ack wait: short, so a killed candidate's brief comes back
 // soon.
@@ -82,9 +83,11 @@ bool is_stage_role(std::string_view role) { return !pipeline::stage_of(role).emp
 
 // ---- the candidate --------------------------------------------------------
 
-Candidate::Candidate(std::vector<std::string> argv, std::vector<std::string> env,
-                     fs::path workdir, fs::path log)
-    : argv_(std::move(argv)), env_(std::move(env)), workdir_(std::move(workdir)),
+Candidate::Candidate(std::vector<std::string> argv, std::vector<std::string> env, fs::path workdir,
+                     fs::path log)
+    : argv_(std::move(argv)),
+      env_(std::move(env)),
+      workdir_(std::move(workdir)),
       log_(std::move(log)) {}
 
 Result<void> Candidate::start() {
@@ -151,17 +154,17 @@ Kit::Kit(Options options) : options_(std::move(options)) {}
 Result<void> Kit::setup() {
   const std::string& role = options_.role;
   if (!config::is_token(role)) {
-    return make_error(errc::config, "--role '" + role +
-                                        "' is not a role name (letters, digits, '-' and '_')");
+    return make_error(errc::config,
+                      "--role '" + role + "' is not a role name (letters, digits, '-' and '_')");
   }
   if (role == kBefore || role == kAfter) {
     return make_error(errc::config, "--role " + role + " is the kit's own; name yours otherwise");
   }
   const bool lateral = catalog::find(role) != nullptr && !is_stage_role(role);
-  stage_ = !options_.stage.empty()          ? options_.stage
-           : is_stage_role(role)             ? std::string(pipeline::stage_of(role))
-           : lateral                         ? std::string()
-                                             : role;
+  stage_ = !options_.stage.empty() ? options_.stage
+           : is_stage_role(role)   ? std::string(pipeline::stage_of(role))
+           : lateral               ? std::string()
+                                   : role;
   if (!stage_.empty() && (!voc::is_stage_name(stage_) || pipeline::is_reserved(stage_))) {
     return make_error(errc::config, "the stage '" + stage_ +
                                         "' is no stage name (lowercase letters, digits and '-'): "
@@ -173,7 +176,8 @@ Result<void> Kit::setup() {
   if (dir_.empty()) {
     std::string tmpl = (fs::temp_directory_path(ec) / "agency-conformance-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr) {
-      return make_error(errc::io, "cannot make a folder in " + fs::temp_directory_path(ec).string());
+      return make_error(errc::io,
+                        "cannot make a folder in " + fs::temp_directory_path(ec).string());
     }
     dir_ = tmpl;
   } else if (fs::exists(dir_, ec) && !fs::is_empty(dir_, ec)) {
@@ -183,7 +187,10 @@ Result<void> Kit::setup() {
   dir_ = fs::absolute(dir_, ec);
   if (auto r = write_files(); !r) return r;
   auto cfg = config::load_file(config_file_);
-  if (!cfg) return make_error(errc::internal, "the kit's agency.yaml: " + cfg.error().message);
+  if (!cfg) {
+    return make_error(options_.with_config.empty() ? errc::internal : errc::config,
+                      "the kit's agency.yaml: " + cfg.error().message);
+  }
   config_ = std::move(*cfg);
 
   up_ = std::make_unique<UpProcess>(dir_, config_file_, std::vector<std::string>{"--no-fleet"});
@@ -221,10 +228,10 @@ Result<void> Kit::write_files() {
   fs::create_directories(repo);
   std::ofstream(repo / "README.md") << "A project for agency's conformance kit.\n";
   const auto id = git::identity_env("agency-conformance");
-  for (const auto& argv : std::vector<std::vector<std::string>>{
-           {"git", "init", "-q", "-b", "main"},
-           {"git", "add", "-A"},
-           {"git", "commit", "-q", "-m", "start"}}) {
+  for (const auto& argv :
+       std::vector<std::vector<std::string>>{{"git", "init", "-q", "-b", "main"},
+                                             {"git", "add", "-A"},
+                                             {"git", "commit", "-q", "-m", "start"}}) {
     auto r = git::run(argv, repo, 60s, id);
     if (r.exit_code != 0) return make_error(errc::io, "git in " + repo.string() + ": " + r.output);
   }
@@ -258,6 +265,16 @@ Result<void> Kit::write_files() {
   }
   y << "  " << kBefore << ": {external: true, count: 0}\n"
     << "  " << kAfter << ": {external: true, count: 0}\n";
+  // The proxy answers from a corpus: the project's repository.
+  if (role == "proxy") y << "proxy:\n  corpus:\n    - name: project\n      path: repo\n";
+  // The role's own settings, as the person gave them.
+  if (!options_.with_config.empty()) {
+    std::ifstream in(options_.with_config);
+    if (!in)
+      return make_error(errc::config,
+                        "--with-config: cannot read " + options_.with_config.string());
+    y << "# From " << options_.with_config.string() << ":\n" << in.rdbuf() << "\n";
+  }
   config_file_ = dir_ / "agency.yaml";
   std::ofstream(config_file_) << y.str();
   return {};
@@ -288,8 +305,8 @@ Kit::Counts Kit::counts() {
       if (is(kAfter)) add(out.after, c);
     }
   }
-  if (auto letters = agency::replay(*connection_, subjects::kDeadStream, subjects::dead(options_.role),
-                            10000);
+  if (auto letters =
+          agency::replay(*connection_, subjects::kDeadStream, subjects::dead(options_.role), 10000);
       letters) {
     out.dead = letters->size();
   }
@@ -342,7 +359,8 @@ Result<void> Kit::publish(const v1::Brief& brief, bool as_json, const std::strin
 
 Result<void> Kit::publish_raw(const std::string& data, const Headers& headers,
                               const std::string& msg_id) {
-  auto ack = connection_->js_publish(subjects::brief(options_.role), Outgoing{data, headers}, msg_id);
+  auto ack =
+      connection_->js_publish(subjects::brief(options_.role), Outgoing{data, headers}, msg_id);
   if (!ack) return ack.error();
   return {};
 }
@@ -402,7 +420,8 @@ std::optional<std::string> Kit::not_settled(const std::string& task_id, const Co
   if (!to_after && !to_before && !voc::is_end(move.to()) && move.to() != pipeline::kSplit) {
     return "moved to '" + move.to() + "', which is no stage of the task's pipeline";
   }
-  auto events = agency::replay(*connection_, subjects::kEventsStream, subjects::task_event(task_id), 1000);
+  auto events =
+      agency::replay(*connection_, subjects::kEventsStream, subjects::task_event(task_id), 1000);
   if (!events) return "cannot read the task's events: " + events.error().message;
   int matching = 0;
   for (const auto& m : *events) {
@@ -500,8 +519,9 @@ struct CommandOptions {
 void run_conformance(const GlobalOptions& global, CommandOptions& o) {
   namespace cf = conformance;
   if (o.kit.command.empty()) {
-    report(make_error(errc::config, "give the role's command after --: agency conformance --role "
-                                    "NAME -- COMMAND [ARGS...]"));
+    report(make_error(errc::config,
+                      "give the role's command after --: agency conformance --role "
+                      "NAME -- COMMAND [ARGS...]"));
     throw CLI::RuntimeError(kExitUsage);
   }
   o.kit.timeout = std::chrono::seconds(o.timeout);
@@ -536,8 +556,9 @@ void run_conformance(const GlobalOptions& global, CommandOptions& o) {
     auto r = kit.run_case(name);
     if (!global.json) {
       std::cout << "  " << (r.passed ? "passed" : "FAILED") << "  " << r.name
-                << std::string(r.name.size() < 10 ? 10 - r.name.size() : 1, ' ')
-                << std::fixed << std::setprecision(1) << r.seconds << " s  " << text::terminal_safe(r.detail) << "\n"
+                << std::string(r.name.size() < 10 ? 10 - r.name.size() : 1, ' ') << std::fixed
+                << std::setprecision(1) << r.seconds << " s  " << text::terminal_safe(r.detail)
+                << "\n"
                 << std::flush;
     }
     results.push_back(std::move(r));
@@ -545,9 +566,8 @@ void run_conformance(const GlobalOptions& global, CommandOptions& o) {
   const auto failed = std::count_if(results.begin(), results.end(),
                                     [](const cf::CaseResult& r) { return !r.passed; });
   if (global.json) {
-    json out = {{"role", o.kit.role},       {"stage", kit.stage()},
-                {"agent_id", kit.agent_id()}, {"dir", kit.dir().string()},
-                {"passed", failed == 0},      {"cases", json::array()}};
+    json out = {{"role", o.kit.role},        {"stage", kit.stage()},  {"agent_id", kit.agent_id()},
+                {"dir", kit.dir().string()}, {"passed", failed == 0}, {"cases", json::array()}};
     for (const auto& r : results) {
       out["cases"].push_back(
           {{"case", r.name}, {"passed", r.passed}, {"detail", r.detail}, {"seconds", r.seconds}});
@@ -575,6 +595,9 @@ void add_conformance_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--stage", opts->kit.stage,
                   "its stage (default: a built-in role's own, else the role's name)")
       ->type_name("STAGE");
+  cmd->add_option("--with-config", opts->kit.with_config,
+                  "more agency.yaml sections for the kit's file (the role's own settings)")
+      ->type_name("FILE");
   cmd->add_option("--cases", opts->cases, "only these cases, comma-separated (default: all)")
       ->type_name("LIST");
   cmd->add_option("--dir", opts->kit.dir,

@@ -39,14 +39,15 @@ inline constexpr std::string_view kBefore = "conformance-before";
 inline constexpr std::string_view kAfter = "conformance-after";
 
 // The cases, in the order they run.
-inline constexpr std::string_view kCases[] = {"identity", "plain",   "json",    "duplicate", "replay",
-                                              "bad-input", "control", "kill",    "reconnect"};
+inline constexpr std::string_view kCases[] = {"identity",  "plain",   "json", "duplicate", "replay",
+                                              "bad-input", "control", "kill", "reconnect"};
 
 struct Options {
   std::string role;
-  std::string stage;               // empty: the role's own, else its name
-  std::filesystem::path dir;       // empty: a new folder in the temp dir
-  std::vector<std::string> cases;  // empty: all
+  std::string stage;                  // empty: the role's own, else its name
+  std::filesystem::path dir;          // empty: a new folder in the temp dir
+  std::filesystem::path with_config;  // appended to the kit's agency.yaml
+  std::vector<std::string> cases;     // empty: all
   std::chrono::seconds timeout{60};
   std::vector<std::string> command;
 };

@@ -197,9 +197,9 @@ CaseResult Kit::bad_input() {
   const v1::Brief b = brief_for(*id, objective);
   if (auto r = publish(b, false, b.id()); !r) return failed("cannot publish: " + r.error().message);
   if (auto why = wait_settled(*id, before, options_.timeout)) {
-    return failed(candidate_->alive() ? "the brief after the bad ones: " + *why
-                                      : "the candidate ended (" + candidate_->ended() +
-                                            ") after bad input");
+    return failed(candidate_->alive()
+                      ? "the brief after the bad ones: " + *why
+                      : "the candidate ended (" + candidate_->ended() + ") after bad input");
   }
   if (!candidate_->alive()) return failed("the candidate ended (" + candidate_->ended() + ")");
   const auto deadline = Clock::now() + 10s;
@@ -270,10 +270,13 @@ CaseResult Kit::kill() {
   // Killed once it says it holds the brief (or its brief is in flight).
   const auto deadline = Clock::now() + options_.timeout;
   bool in_hand = false;
-  while (!in_hand && Clock::now() < deadline) {
+  bool done_before = false;
+  while (!in_hand && !done_before && Clock::now() < deadline) {
     auto s = status();
     in_hand = (s && s->task_id() == *id) || counts().own.in_flight > 0;
-    if (!in_hand) std::this_thread::sleep_for(20ms);  // polling for the brief in hand
+    done_before = !in_hand && !not_settled(*id, before).has_value();
+    if (!in_hand && !done_before)
+      std::this_thread::sleep_for(20ms);  // polling for the brief in hand
   }
   const bool mid_turn = in_hand && not_settled(*id, before).has_value();
   candidate_->kill9();
@@ -281,7 +284,10 @@ CaseResult Kit::kill() {
   if (auto why = wait_settled(*id, before, options_.timeout + std::chrono::seconds(10))) {
     return failed("after kill -9 and a restart: " + *why);
   }
-  return passed(std::string(mid_turn ? "killed with the brief in hand" : "killed") +
+  return passed(std::string(mid_turn      ? "killed with the brief in hand"
+                            : done_before ? "killed after it had handed the brief on (too quick "
+                                            "to catch in hand)"
+                                          : "killed") +
                 ", restarted: " + settled_detail(*id));
 }
 
