@@ -160,7 +160,8 @@ Result<void> Kit::setup() {
   if (role == kBefore || role == kAfter) {
     return make_error(errc::config, "--role " + role + " is the kit's own; name yours otherwise");
   }
-  const bool lateral = catalog::find(role) != nullptr && !is_stage_role(role);
+  const auto* info = catalog::find(role);
+  const bool lateral = info != nullptr && info->lateral;
   stage_ = !options_.stage.empty() ? options_.stage
            : is_stage_role(role)   ? std::string(pipeline::stage_of(role))
            : lateral               ? std::string()

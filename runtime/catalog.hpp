@@ -39,6 +39,9 @@ struct RoleInfo {
   // The role's agents ask the accountant for a lease before an engine call
   // (false for the accountant itself, which grants them).
   bool takes_leases = true;
+  // A lateral role: its briefs are requests it settles itself (done or
+  // blocked), so no pipeline gives it a stage (agency.yaml refuses one).
+  bool lateral = false;
   // Reads agency.yaml's section named like the role (its own settings,
   // roles/<name>/settings.hpp) into the config; nullptr: the role has none,
   // and such a key is an unknown key.

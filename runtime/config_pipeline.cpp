@@ -116,10 +116,10 @@ pipeline::Pipeline PipelineReader::stages(const Reader::Item& list, const std::s
       reader_.fail(entry, "the stage " + step.name + " is worked by the " + std::string(b->role) +
                               ", not '" + step.role + "'; give your stage a name of its own");
     }
-    if (own == nullptr && catalog::find(step.role) != nullptr) {
+    if (const auto* info = catalog::find(step.role); info != nullptr && info->lateral) {
       reader_.fail(role_at, "the " + step.role +
-                                " is a lateral role and works no stage; the built-in stage "
-                                "roles are planner, builder, adversary, reviewer and integrator");
+                                " is a lateral role and works no stage (its briefs are "
+                                "requests it settles itself)");
     }
     if (has(steps, step.name)) {
       reader_.fail(entry, "stage '" + step.name + "' is given twice in pipeline " + name);

@@ -618,6 +618,7 @@ std::optional<Decision> Accountant::precheck(const RoleContext& ctx, const v1::B
 namespace agency::catalog::entries {
 RoleInfo accountant() {
   RoleInfo info("accountant");
+  info.lateral = true;
   info.runs_engine = false;
   info.takes_leases = false;
   info.settings = config::read_accountant;

@@ -228,6 +228,7 @@ Result<Decision> Auditor::write(const RoleContext& ctx, const v1::Brief& brief,
 namespace agency::catalog::entries {
 RoleInfo auditor() {
   RoleInfo info("auditor");
+  info.lateral = true;
   info.settings = config::read_auditor;
   info.commands = {audit::add_audit_command, experiment::add_experiment_command};
   return info;

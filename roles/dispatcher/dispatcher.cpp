@@ -583,6 +583,7 @@ std::optional<Decision> Dispatcher::precheck(const RoleContext& /*ctx*/, const v
 namespace agency::catalog::entries {
 RoleInfo dispatcher() {
   RoleInfo info("dispatcher");
+  info.lateral = true;
   info.runs_engine = false;
   info.settings = config::read_dispatcher;
   info.commands = {dispatch::add_dispatch_command};

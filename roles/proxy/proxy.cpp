@@ -570,6 +570,7 @@ Result<Decision> Proxy::finish(const RoleContext& /*ctx*/, const Turn& /*turn*/,
 namespace agency::catalog::entries {
 RoleInfo proxy() {
   RoleInfo info("proxy");
+  info.lateral = true;
   info.answers_questions = true;
   info.settings = config::read_proxy;
   return info;

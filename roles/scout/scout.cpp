@@ -399,6 +399,7 @@ Result<Decision> Scout::decide(const RoleContext& ctx, const Turn& turn, const O
 namespace agency::catalog::entries {
 RoleInfo scout() {
   RoleInfo info("scout");
+  info.lateral = true;
   info.settings = config::read_scout;
   return info;
 }

@@ -391,6 +391,7 @@ Result<Decision> Sweeper::finish(const RoleContext& /*ctx*/, const Turn& /*turn*
 namespace agency::catalog::entries {
 RoleInfo sweeper() {
   RoleInfo info("sweeper");
+  info.lateral = true;
   info.runs_engine = false;
   info.settings = config::read_sweeper;
   return info;

@@ -431,6 +431,7 @@ Result<Decision> Synthesizer::finish(const RoleContext& ctx, const Turn& turn,
 namespace agency::catalog::entries {
 RoleInfo synthesizer() {
   RoleInfo info("synthesizer");
+  info.lateral = true;
   info.settings = config::read_synthesizer;
   return info;
 }
