@@ -39,6 +39,7 @@ void add_console_command(CLI::App& app, GlobalOptions& global);      // console.
 void add_creds_command(CLI::App& app, GlobalOptions& global);        // creds.cpp
 void add_join_command(CLI::App& app, GlobalOptions& global);         // join.cpp
 void add_conformance_command(CLI::App& app, GlobalOptions& global);  // conformance.cpp
+void add_new_role_command(CLI::App& app, GlobalOptions& global);     // new_role.cpp
 // cancel, retry, unblock, move, priority, comment under `agency task`.
 void add_task_steer_commands(CLI::App& task, GlobalOptions& global);  // steer.cpp
 

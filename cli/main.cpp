@@ -42,6 +42,7 @@ int run(int argc, char** argv) {
   agency::cli::add_ask_command(app, global);
   agency::cli::add_mail_command(app, global);
   agency::cli::add_conformance_command(app, global);
+  agency::cli::add_new_role_command(app, global);
   // The commands roles bring (the accountant's usage and sim, the
   // dispatcher's log).
   for (const auto& role : agency::catalog::roles()) {
