@@ -31,12 +31,13 @@ bool within(const Input& in, Time t) { return t >= in.from && t < in.to; }
 
 Time at_of(const v1::StageChange& c) { return to_time_point(c.at()); }
 
-// A move back: a role's fail verdict (not a person's move, not a close).
-bool is_bounce(const v1::StageChange& c) {
+// A move back in the pipeline the task walks: a role's fail verdict (not a
+// person's move, not a close).
+bool is_bounce(const pipeline::Pipeline& walk, const v1::StageChange& c) {
   if (c.actor().starts_with(voc::kHumanActorPrefix)) return false;
   if (c.to() == voc::kDone || c.to() == voc::kBlocked) return false;
-  if (!pipeline::is_work_stage(c.from()) || !pipeline::is_work_stage(c.to())) return false;
-  return c.to() != pipeline::after(c.from(), true) && c.to() != pipeline::after(c.from(), false);
+  if (!walk.is_work_stage(c.from()) || !walk.is_work_stage(c.to())) return false;
+  return !walk.forward(c.from(), c.to());
 }
 
 // The move that closed the task (its last one), when it closed as `stage`.
@@ -91,8 +92,9 @@ void tasks(const Input& in, const Rules& rules, Report& r, std::set<std::string>
     }
     std::uint32_t here = 0;
     std::vector<std::string> reasons;
+    const auto walk = pipeline::Pipeline::of(t);
     for (const auto& c : t.history()) {
-      if (!is_bounce(c) || !within(in, at_of(c))) continue;
+      if (!is_bounce(walk, c) || !within(in, at_of(c))) continue;
       ++here;
       reasons.push_back(c.from() + " -> " + c.to() + ": " + cut(c.reason()));
     }

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "runtime/pipeline.hpp"
+
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -143,6 +145,26 @@ TEST_CASE("audit: a done task over the role's median x the rule is a finding, at
   // Without enough done tasks a role has no norm.
   rules.norm_tasks = 5;
   CHECK(count(audit_of(tasks, ledger, rules), "tokens") == 0);
+}
+
+TEST_CASE("audit: bounces are read in the pipeline the task carries") {
+  Ledger ledger(agency::config::Accountant{});
+  agency::v1::Task t;
+  t.set_id("t-l");
+  agency::pipeline::Pipeline("linted", {{"ready-for-dev", "builder", "", false, false},
+                                        {"lint", "linter", "ready-for-dev", false, false},
+                                        {"qa", "adversary", "ready-for-dev", false, false}})
+      .stamp(t, true);
+  move(t, "", "ready-for-dev", kFrom + 1h);
+  move(t, "ready-for-dev", "lint", kFrom + 2h);
+  move(t, "lint", "ready-for-dev", kFrom + 3h, "lint: trailing spaces");
+  move(t, "ready-for-dev", "lint", kFrom + 4h);
+  move(t, "lint", "qa", kFrom + 5h);
+  auto r = audit_of({t}, ledger, Rules{});
+  // The move into lint and on to qa go forward there; the one back is the
+  // bounce.
+  CHECK(r.bounces == 1);
+  CHECK(r.bounced_tasks == 1);
 }
 
 TEST_CASE(
