@@ -1,51 +1,27 @@
 #!/usr/bin/env node
 // A role of agency written outside it: the linter stage runs a command on each task's branch and hands the task
-// on as docs/PROTOCOL.md says (§N are its sections). README.md says what it leaves out.
+// on as docs/PROTOCOL.md says (§N are its sections). protocol.js holds the plumbing any role needs (schemas, JSON
+// and plain text, agency.yaml, task ids, the connection). README.md says what it leaves out.
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { parseArgs, promisify } from "node:util";
-import { connect, headers, nkeyAuthenticator } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import protobuf from "protobufjs";
+import { AgentStatus, Brief, Control, PROTOCOL, Task, briefProblem, config, connectAs, createdEvent, deadLetter, decode,
+  defaultAgentId, entries, moveEvent, newTask, now, pb, pipelineFor, project, stagesOf, taskIdFor } from "./protocol.js";
 
 const env = process.env, num = (name, dflt) => Number(env[name] || dflt);
 const { values: opt } = parseArgs({ options: { command: { type: "string" }, repo: { type: "string" } } });
-const command = opt.command ?? env.LINT_COMMAND ?? "npm run lint", repo = opt.repo ?? env.LINT_REPO ?? ".";
-const role = env.AGENCY_ROLE || "linter";
-const agentId = env.AGENCY_AGENT_ID || `${role}-${hostname()}-${process.pid}`.replace(/[^\w-]/g, "-");
-const bounceLimit = num("AGENCY_BOUNCE_LIMIT", 3), maxDeliver = num("AGENCY_MAX_DELIVER", 5);
-const BUILTIN = [["ready-for-prep", "planner", ""], ["ready-for-dev", "builder", ""], ["qa", "adversary", "ready-for-dev"],
-  ["review", "reviewer", "ready-for-dev"], ["ready-to-land", "integrator", "ready-for-dev"]]
-  .map(([name, r, bounce]) => ({ name, role: r, bounce })); // the pipeline of a record that carries none
-const stagesOf = (task) => (task.pipelineStages.length ? task.pipelineStages : BUILTIN);
-const entries = (task, stage) => task.history.filter((h) => h.to === stage).length; // = the attempt at it (§3)
+const command = opt.command ?? env.LINT_COMMAND ?? "npm run lint", repoOption = opt.repo ?? env.LINT_REPO;
+const role = env.AGENCY_ROLE || "linter", agentId = defaultAgentId(role), figures = config.pipeline ?? {};
+const bounceLimit = num("AGENCY_BOUNCE_LIMIT", figures.bounce_limit ?? 3);
+const maxDeliver = num("AGENCY_MAX_DELIVER", figures.max_deliver ?? 5);
+const progressMs = num("AGENCY_IN_PROGRESS_MS", Math.min(1e4, ((figures.ack_wait_seconds ?? 30) * 1000) / 3));
 const log = (...a) => console.log(new Date().toISOString(), agentId, ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const now = () => ({ seconds: Math.floor(Date.now() / 1000), nanos: (Date.now() % 1000) * 1e6 });
 const tail = (s, max = 4096) => (Buffer.byteLength(s) <= max ? s : `[...] ${Buffer.from(s).subarray(-max)}`);
-const root = new protobuf.Root(); // the repository's own schemas (§12); google/protobuf/* are protobufjs's
-root.resolvePath = (_, file) => `${env.AGENCY_SCHEMAS || new URL("../../schemas", import.meta.url).pathname}/${file}`;
-await root.load(["brief", "task", "fleet", "control", "dead"].map((f) => `agency/v1/${f}.proto`));
-const [Brief, Task, TaskEvent, AgentStatus, Control, DeadLetter] =
-  ["Brief", "Task", "TaskEvent", "AgentStatus", "Control", "DeadLetter"].map((t) => root.lookupType(`agency.v1.${t}`));
-function pb(type, value, msgID) { // protobuf with the headers agency sends (§12)
-  const h = headers();
-  for (const [k, v] of [["Agency-Type", `agency.v1.${type.name}`], ["Content-Type", "application/protobuf"]]) h.set(k, v);
-  return [type.encode(value).finish(), { headers: h, msgID }];
-}
-function decode(type, data, h, textField) { // protobuf; JSON when it says or looks so; plain text for Control
-  const ct = h?.get("Content-Type") || "", text = Buffer.from(data).toString(), isPb = ct.includes("protobuf");
-  if (ct.includes("json") || (!isPb && text.trimStart().startsWith("{"))) return type.fromObject(JSON.parse(text));
-  return textField && !isPb ? type.create({ [textField]: text.trim() }) : type.decode(data);
-}
-// §1: connect as the agent id, with the NKey seed and the CA when given.
-const seed = env.NATS_NKEY && readFileSync(env.NATS_NKEY, "utf8").match(/^\s*(SU\w+)/m)?.[1];
-if (env.NATS_NKEY && !seed) throw new Error(`${env.NATS_NKEY} holds no NKey user seed (a line starting SU)`);
-const nc = await connect({ servers: (env.NATS_URL || "nats://127.0.0.1:4222").split(","), name: agentId,
-  inboxPrefix: `_INBOX.${agentId}`, maxReconnectAttempts: -1, tls: env.NATS_CA ? { caFile: env.NATS_CA } : undefined,
-  authenticator: seed ? nkeyAuthenticator(new TextEncoder().encode(seed)) : undefined });
+const nc = await connectAs(agentId);
 const js = jetstream(nc), kvm = new Kvm(nc);
 const [tasks, fleet] = await Promise.all(["agency-tasks", "agency-fleet"].map((b) => kvm.open(b)));
 // §2: the role's four queues in priority order, as `agency up` (or `agency init`) made them for its roles.
@@ -53,8 +29,9 @@ const queues = await Promise.all(["human", "interactive", "scheduled", "batch"].
   const name = `briefs-${role}${priority === "scheduled" ? "" : `@${priority}`}`;
   return { priority, consumer: await js.consumers.get("AGENCY_BRIEFS", name) };
 }));
-// §4: the heartbeat. §9: orders (cancel and reload are not supported).
-const status = { agentId, role, pid: process.pid, host: hostname(), version: "0.1.0", engine: "command", state: "idle" };
+// §4: the heartbeat, stating the protocol version (§13). §9: orders (cancel and reload are not supported).
+const status = { agentId, role, pid: process.pid, host: hostname(), version: "0.1.0", engine: "command", state: "idle",
+  protocol: PROTOCOL };
 const beat = () => fleet.put(agentId, AgentStatus.encode({ ...status, heartbeatAt: now() }).finish())
   .catch((e) => log(`heartbeat not written: ${e.message}`));
 function setState(state, taskId = "") {
@@ -77,23 +54,39 @@ for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => (stopping = true)
 process.on("unhandledRejection", (e) => log(`unexpected: ${e?.stack ?? e}`));
 async function dead(m, reason, taskId = "") { // §8: what can never be worked: kept on agency.dead.<role>, then acked
   log(`dead-lettering brief seq=${m.info.streamSequence} task=${taskId}: ${reason}`);
-  const letter = { originalSubject: m.subject, payload: m.data.subarray(0, 4096), payloadSize: m.data.length, role, agentId,
-    taskId, reason: tail(reason), streamSequence: m.info.streamSequence, deliveries: m.info.deliveryCount, at: now() };
-  await js.publish(`agency.dead.${role}`, ...pb(DeadLetter, letter, `dead:${m.subject}:${m.info.streamSequence}`))
+  await js.publish(...deadLetter(m, { role, agentId, taskId, reason: tail(reason) }))
     .then(() => m.ack(), (e) => { log(`dead letter not stored: ${e.message}`); m.nak(5000); });
 }
-const load = (id) => tasks.get(id).then((e) => (e?.operation === "PUT" ? [decode(Task, e.value), e.revision] : [null, 0]));
-// §3: take a brief in and claim it; lint; hand on (§7), or hand the brief back on a failure.
+const load = (id) => tasks.get(id).then((e) => (e?.operation === "PUT" ? [decode(Task, e.value), e.revision] : [null]));
+async function create(brief, walk) { // §3: a KV create (or the record made meanwhile), then its event
+  const task = newTask(brief, walk, agentId);
+  const made = await tasks.create(task.id, Task.encode(task).finish())
+    .then(() => task, async (e) => (await load(task.id))[0] ?? Promise.reject(e));
+  await js.publish(...createdEvent(made));
+  return made;
+}
+// §3: take a brief in (making its task at attempt 1) and claim it; lint; hand on (§7), or hand it back on a failure.
 async function handle(m, priority, fetchedAt) {
   let brief, deliveries = m.info.deliveryCount;
-  try { brief = decode(Brief, m.data, m.headers); } catch (e) { return dead(m, `unreadable brief: ${e.message}`); }
-  const id = brief.taskId, attempt = Math.max(1, brief.attempt);
-  if (!/^[\w-]{1,128}$/.test(id)) return dead(m, "no task_id: the linter works on an existing task's branch");
-  if (deliveries > maxDeliver) return dead(m, `delivered ${deliveries} times without being settled`, id);
+  try {
+    brief = decode(Brief, m.data, m.headers, "objective");
+  } catch (e) { return dead(m, `unreadable brief: ${e.message}`); }
+  if (briefProblem(brief)) return dead(m, `unreadable brief: ${briefProblem(brief)}`, brief.taskId);
+  if (deliveries > maxDeliver) return dead(m, `delivered ${deliveries} times without being settled`, brief.taskId);
   if (priority !== "scheduled") brief.priority = priority;
+  brief.project ||= project("")?.name ?? "";
+  const id = (brief.taskId ||= taskIdFor(m)), attempt = (brief.attempt = Math.max(1, brief.attempt));
+  const walk = pipelineFor(brief.project); // for a brief without a stage: the role's in the project's pipeline
+  const stage = (brief.stage ||= walk.stages.find((s) => s.role === role)?.name ?? "");
   let [task] = await load(id);
-  if (!task) return dead(m, `no task ${id} (the linter creates none)`, id);
-  const steps = stagesOf(task), stage = brief.stage || steps.find((s) => s.role === role)?.name;
+  if (!task) { // made at attempt 1, walking its project's pipeline
+    if (attempt > 1) return dead(m, `no task ${id}, and attempt ${attempt} at ${stage} needs one`, id);
+    if (walk.stages.find((s) => s.name === stage)?.role !== role) {
+      return dead(m, `no task ${id}, and ${stage || "no stage"} is no stage of ${role} in pipeline ${walk.name}`, id);
+    }
+    task = await create(brief, walk);
+  } else if (task.history.length === 1 && deliveries > 1) await js.publish(...createdEvent(task)); // may be missing
+  const steps = stagesOf(task);
   if (steps.find((s) => s.name === stage)?.role !== role) return dead(m, `${stage} is not ${role}'s stage in ${id}`, id);
   if (attempt > entries(task, stage) + 1) return dead(m, `attempt ${attempt} at ${stage} is ahead of task ${id}`, id);
   for (let wait = 1, until = Date.now() + 2000; entries(task, stage) < attempt && Date.now() < until; wait *= 2) {
@@ -106,11 +99,13 @@ async function handle(m, priority, fetchedAt) {
   }
   if (task.stage !== stage || entries(task, stage) > attempt) { // a replay: its change is in the record already
     log(`replayed brief skipped task=${id} stage=${stage} attempt=${attempt} task_stage=${task.stage}`);
+    const move = task.history.filter((h) => h.from === stage)[attempt - 1]; // redelivered: its event may be missing
+    if (move && deliveries > 1) await js.publish(...moveEvent(task, move, attempt));
     return m.ack();
   }
   Object.assign(status, { briefAckSubject: m.reply, briefStage: stage, briefAttempt: attempt, briefProgressAt: fetchedAt });
   await setState("busy", id);
-  const progress = setInterval(() => { status.briefProgressAt = now(); m.working(); }, num("AGENCY_IN_PROGRESS_MS", 1e4));
+  const progress = setInterval(() => { status.briefProgressAt = now(); m.working(); }, progressMs);
   try {
     const { code, output } = await lint(task);
     const verdict = `lint ${code ? `failed (${code})` : "passed"}: ${command}\n${tail(output)}`;
@@ -126,10 +121,13 @@ async function handle(m, priority, fetchedAt) {
     Object.assign(status, { briefAckSubject: "", briefStage: "", briefAttempt: 0, briefProgressAt: null });
   }
 }
-async function lint(task) { // in a fresh detached worktree of the task's branch, removed afterwards
-  const git = (...a) => promisify(execFile)("git", ["-C", repo, ...a]), dir = mkdtempSync(`${tmpdir()}/lint-`);
+async function lint(task) { // in a fresh detached worktree of the task's branch (else the default), removed afterwards
+  const p = project(task.project), repo = repoOption ?? p?.repo ?? ".", dir = mkdtempSync(`${tmpdir()}/lint-`);
+  const git = (...a) => promisify(execFile)("git", ["-C", repo, ...a]);
+  let added = false;
   try {
-    await git("worktree", "add", "--detach", dir, task.branch || `agency/${task.id}`);
+    await git("worktree", "add", "--detach", dir, task.branch || p?.default_branch || "HEAD");
+    added = true;
     return await new Promise((resolve, reject) => {
       const child = spawn("sh", ["-c", command], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
       let output = "";
@@ -137,7 +135,7 @@ async function lint(task) { // in a fresh detached worktree of the task's branch
       child.on("error", reject).on("close", (code, signal) => resolve({ code: code ?? signal, output }));
     });
   } finally {
-    await git("worktree", "remove", "--force", dir).catch((e) => log(`worktree not removed: ${e.message}`));
+    if (added) await git("worktree", "remove", "--force", dir).catch((e) => log(`worktree not removed: ${e.message}`));
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -159,34 +157,33 @@ async function handOn(m, brief, seen, stage, attempt, passed, verdict) {
     const suffix = ["", "scheduled"].includes(out.priority) ? "" : `.${out.priority}`;
     await js.publish(`agency.brief.${to.role}${suffix}`, ...pb(Brief, out, out.id));
   }
-  let written = false; // 2. the record by compare-and-set, unless it has left this stage and attempt meanwhile
+  let written = null; // 2. the record by compare-and-set, unless it has left this stage and attempt meanwhile
   for (let tries = 1; tries <= 32 && !written; tries++) {
     const [task, revision] = await load(id);
     if (task.stage !== stage || entries(task, stage) !== attempt) break;
     task.history.push({ from: stage, to: next, actor: agentId, reason, at: now() }); // bounded: 4 KiB of output
     Object.assign(task, { stage: next, bounces, attachments: { ...task.attachments, lint: verdict }, updatedAt: now(),
       blockedReason: next === "blocked" ? reason : task.blockedReason });
-    written = await tasks.update(id, Task.encode(task).finish(), revision).then(() => true, (e) => {
+    written = await tasks.update(id, Task.encode(task).finish(), revision).then(() => task, (e) => {
       if (tries === 32 || !/wrong last sequence/.test(e.message)) throw e;
     });
   }
-  const kind = ["done", "blocked"].includes(next) ? next : passed || here.optional ? "stage-changed" : "bounced";
   if (!written) log(`result dropped task=${id}: a person moved it meanwhile; their move stands`);
-  else await js.publish(`agency.event.task.${id}`, ...pb(TaskEvent, { taskId: id, kind, fromStage: stage, toStage: next,
-    actor: agentId, reason, at: now(), project: seen.project }, `event:${id}:${stage}:${attempt}`)); // 3. the event
+  else await js.publish(...moveEvent(written, written.history.at(-1), attempt)); // 3. the event
   m.ack(); // 4.
   if (written) log(`stage changed task=${id} from=${stage} to=${next} attempt=${attempt} reason="${reason.split("\n")[0]}"`);
 }
 
 // One brief at a time, from the highest priority queue that may deliver one (§2), looking every second.
 await setState("idle");
-log(`up: role=${role} repo=${repo} command="${command}"`);
+log(`up: role=${role} repo=${repoOption ?? "each task's project's, from AGENCY_CONFIG"} command="${command}"`);
 while (!stopping && !draining) {
   let got = null;
   for (const { priority, consumer } of queues) {
     if (paused || stopping || draining) break; // no new brief from now on
     const fetchedAt = now(), info = await consumer.info().catch((e) => log(`queue ${priority}: ${e.message}`));
-    const m = info?.num_pending + info?.num_ack_pending > 0 && (await consumer.next({ expires: 1000 }).catch(log));
+    const ready = !paused && info?.num_pending + info?.num_ack_pending > 0; // the order may have come meanwhile
+    const m = ready && (await consumer.next({ expires: 1000 }).catch(log));
     if (m && (got = [m, priority, fetchedAt])) break;
   }
   if (got) await handle(...got).catch((e) => log(`brief not handled: ${e.stack}`));
