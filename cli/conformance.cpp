@@ -54,7 +54,7 @@ constexpr std::string_view kDropped[] = {
     "NATS_URL=",        "NATS_CONTEXT=",       "NATS_NKEY=",     "NATS_CREDS=",
     "NATS_CA=",         "NATS_USER=",          "NATS_PASSWORD=", "NATS_TOKEN=",
     "AGENCY_CONFIG=",   "AGENCY_AGENT_ID=",    "AGENCY_ROLE=",   "AGENCY_STATE_DIR=",
-    "AGENCY_NATS_URL=", "AGENCY_HEARTBEAT_MS="};
+    "AGENCY_NATS_URL=", "AGENCY_HEARTBEAT_MS=", "AGENCY_IN_PROGRESS_MS="};
 
 // The candidate's ack wait: short, so a killed candidate's brief comes back
 // soon.
@@ -219,9 +219,15 @@ Result<void> Kit::setup() {
   env.push_back("AGENCY_CONFIG=" + config_file_.string());
   env.push_back("AGENCY_STATE_DIR=" + config_.state_dir.string());
   env.push_back("AGENCY_HEARTBEAT_MS=500");
+  // In-progress acks well within the kit's short ack wait.
+  env.push_back("AGENCY_IN_PROGRESS_MS=" + std::to_string(kAckWaitSeconds * 1000 / 3));
   candidate_ = std::make_unique<Candidate>(options_.command, env, fs::current_path(ec),
                                            dir_ / "candidate.log");
-  return candidate_->start();
+  if (auto r = candidate_->start(); !r) return r;
+  // Every case but identity starts once it is in the fleet (identity says
+  // why when it never is).
+  (void)wait_alive_status(options_.timeout);
+  return {};
 }
 
 Result<void> Kit::write_files() {

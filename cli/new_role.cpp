@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
-#include <map>
 #include <iostream>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -50,14 +50,16 @@ std::string class_name(const std::string& name) {
 std::string fill(std::string text, const std::map<std::string, std::string>& values) {
   for (const auto& [key, value] : values) {
     const std::string mark = "@" + key + "@";
-    for (auto at = text.find(mark); at != std::string::npos; at = text.find(mark, at + value.size())) {
+    for (auto at = text.find(mark); at != std::string::npos;
+         at = text.find(mark, at + value.size())) {
       text.replace(at, mark.size(), value);
     }
   }
   return text;
 }
 
-constexpr const char* kHeader = R"(// The @NAME@ role: it works the stage @STAGE@ of the pipelines that name it
+constexpr const char* kHeader =
+    R"(// The @NAME@ role: it works the stage @STAGE@ of the pipelines that name it
 // (agency.yaml, docs/PIPELINES.md). Its engine gets the SKILL.md's body, the
 // brief and the task, in the task's worktree (a scratch folder for a task
 // without a project), and answers with a verdict (docs/OUTCOME.md): the

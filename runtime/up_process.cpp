@@ -28,8 +28,13 @@ UpProcess::UpProcess(fs::path dir, fs::path config, std::vector<std::string> ext
 Result<void> UpProcess::start(std::chrono::seconds limit) {
   stop();
   std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return make_error(errc::internal, "cannot find the agency binary: " + ec.message());
+  // Rebuilt since it started: the binary at the same path is the one to run.
+  constexpr std::string_view kDeleted = " (deleted)";
+  if (std::string s = exe.string(); s.ends_with(kDeleted)) {
+    exe = s.substr(0, s.size() - kDeleted.size());
+  }
   ProcessSpec spec;
   spec.argv = {exe.string(), "up", "--config", config_.string(), "--no-console"};
   spec.argv.insert(spec.argv.end(), extra_args_.begin(), extra_args_.end());
