@@ -50,11 +50,21 @@ using json = nlohmann::json;
 namespace {
 
 // Variables of ours the candidate must not see: the kit gives its own.
-constexpr std::string_view kDropped[] = {
-    "NATS_URL=",        "NATS_CONTEXT=",       "NATS_NKEY=",     "NATS_CREDS=",
-    "NATS_CA=",         "NATS_USER=",          "NATS_PASSWORD=", "NATS_TOKEN=",
-    "AGENCY_CONFIG=",   "AGENCY_AGENT_ID=",    "AGENCY_ROLE=",   "AGENCY_STATE_DIR=",
-    "AGENCY_NATS_URL=", "AGENCY_HEARTBEAT_MS=", "AGENCY_IN_PROGRESS_MS="};
+constexpr std::string_view kDropped[] = {"NATS_URL=",
+                                         "NATS_CONTEXT=",
+                                         "NATS_NKEY=",
+                                         "NATS_CREDS=",
+                                         "NATS_CA=",
+                                         "NATS_USER=",
+                                         "NATS_PASSWORD=",
+                                         "NATS_TOKEN=",
+                                         "AGENCY_CONFIG=",
+                                         "AGENCY_AGENT_ID=",
+                                         "AGENCY_ROLE=",
+                                         "AGENCY_STATE_DIR=",
+                                         "AGENCY_NATS_URL=",
+                                         "AGENCY_HEARTBEAT_MS=",
+                                         "AGENCY_IN_PROGRESS_MS="};
 
 // The candidate's ack wait: short, so a killed candidate's brief comes back
 // soon.
@@ -277,9 +287,10 @@ Result<void> Kit::write_files() {
   // The role's own settings, as the person gave them.
   if (!options_.with_config.empty()) {
     std::ifstream in(options_.with_config);
-    if (!in)
+    if (!in) {
       return make_error(errc::config,
                         "--with-config: cannot read " + options_.with_config.string());
+    }
     y << "# From " << options_.with_config.string() << ":\n" << in.rdbuf() << "\n";
   }
   config_file_ = dir_ / "agency.yaml";

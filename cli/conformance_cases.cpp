@@ -172,7 +172,10 @@ CaseResult Kit::bad_input() {
   const Counts before = counts();
   // Bytes that are no brief, a JSON brief with a field agency does not
   // know, and a brief of another protocol version.
-  const std::string garbage("\x08\x96\x01\xff\xfe\x00conformance", 17);
+  const std::string garbage(
+      "\x08\x96\x01\xff\xfe\x00"
+      "conformance",
+      17);
   if (auto r = publish_raw(garbage, {{"Content-Type", "application/protobuf"}},
                            "conformance-bad-" + std::to_string(++serial_));
       !r) {
@@ -275,8 +278,9 @@ CaseResult Kit::kill() {
     auto s = status();
     in_hand = (s && s->task_id() == *id) || counts().own.in_flight > 0;
     done_before = !in_hand && !not_settled(*id, before).has_value();
-    if (!in_hand && !done_before)
+    if (!in_hand && !done_before) {
       std::this_thread::sleep_for(20ms);  // polling for the brief in hand
+    }
   }
   const bool mid_turn = in_hand && not_settled(*id, before).has_value();
   candidate_->kill9();

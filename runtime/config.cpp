@@ -793,8 +793,9 @@ std::vector<std::string> Config::work_stages() const {
     std::size_t at = 0;
     for (auto s : p.work_stages()) {
       auto it = std::find(out.begin(), out.end(), s);
-      if (it == out.end())
+      if (it == out.end()) {
         it = out.insert(out.begin() + static_cast<std::ptrdiff_t>(at), std::string(s));
+      }
       at = static_cast<std::size_t>(it - out.begin()) + 1;
     }
   };

@@ -9,6 +9,7 @@ namespace agency::pipeline {
 const Pipeline& Pipeline::builtin() {
   static const Pipeline kBuiltin = [] {
     std::vector<Step> steps;
+    steps.reserve(kStages.size());
     for (const auto& s : kStages) {
       steps.push_back(
           {std::string(s.name), std::string(s.role), std::string(s.bounce), false, s.landing});

@@ -121,8 +121,9 @@ std::optional<Agent::Handled> Agent::load_task(ReceivedBrief& received, Intake& 
   } else {
     // A new task walks the pipeline its project's tasks start on now.
     const auto& walk = config_.pipeline_for(brief.project());
-    if (auto problem = stage_problem(walk, in.stage))
+    if (auto problem = stage_problem(walk, in.stage)) {
       return fail(received, nullptr, *problem, true);
+    }
     auto created = store_->create(brief, in.stage, options_.agent_id, [&](v1::Task& t) {
       if (walk.is_work_stage(in.stage)) walk.stamp(t, config_.lands(brief.project()));
     });

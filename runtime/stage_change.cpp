@@ -111,8 +111,9 @@ Decision route(const pipeline::Pipeline& p, std::string_view stage, bool lands, 
     // A built-in stage this pipeline does not have: the way on.
     d.next_stage = std::string(p.after(stage, lands));
   }
-  if (p.is_landing(d.next_stage) && !lands)
+  if (p.is_landing(d.next_stage) && !lands) {
     d.next_stage = std::string(p.after(d.next_stage, false));
+  }
   d.verdict = Verdict::none;
   return d;
 }

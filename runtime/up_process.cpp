@@ -83,8 +83,9 @@ Result<void> UpProcess::start(std::chrono::seconds limit) {
   cv_.wait_for(lock, limit, [&] { return running_ || ended_; });
   if (running_) return {};
   const std::string log = (dir_ / "up.log").string();
-  if (ended_)
+  if (ended_) {
     return make_error(errc::io, "agency up ended before it ran: " + why_ + " (log: " + log + ")");
+  }
   return make_error(errc::timeout, "agency up did not say it runs within " +
                                        std::to_string(limit.count()) + " s (log: " + log + ")");
 }
