@@ -44,8 +44,8 @@ using text::invalid_utf8_at;
 // Every message of agency.v1. Naming each default instance here keeps its
 // .pb.cc object (and so its descriptor) in the link even though the schemas
 // live in a static library; new_message() looks types up in this list.
-const std::array<const pb::Message*, 23>& prototypes() {
-  static const std::array<const pb::Message*, 23> all = {
+const std::array<const pb::Message*, 24>& prototypes() {
+  static const std::array<const pb::Message*, 24> all = {
       &v1::Brief::default_instance(),         &v1::Task::default_instance(),
       &v1::StageChange::default_instance(),   &v1::TaskEvent::default_instance(),
       &v1::AgentStatus::default_instance(),   &v1::Question::default_instance(),
@@ -57,7 +57,7 @@ const std::array<const pb::Message*, 23>& prototypes() {
       &v1::Control::default_instance(),       &v1::LimitReading::default_instance(),
       &v1::FleetEvent::default_instance(),    &v1::ScaleRequest::default_instance(),
       &v1::ScaleReply::default_instance(),    &v1::UsageSamples::default_instance(),
-      &v1::PipelineStage::default_instance(),
+      &v1::PipelineStage::default_instance(), &v1::AccountLimit::default_instance(),
   };
   return all;
 }
@@ -842,6 +842,14 @@ Result<void> validate(const pb::Message& message) {
     if (l->estimate_tokens() < 0) {
       return bad(fmt::format("agency.v1.Lease.estimate_tokens is {}; use 0 or more",
                              l->estimate_tokens()));
+    }
+    // An agent names at most a handful of accounts; a list longer than this
+    // is no role's configuration.
+    constexpr int kMostAccounts = 32;
+    if (l->accounts_size() > kMostAccounts || l->limited_size() > kMostAccounts) {
+      return bad(
+          fmt::format("agency.v1.Lease names {} accounts and {} limited ones; at most {} each",
+                      l->accounts_size(), l->limited_size(), kMostAccounts));
     }
   }
   return {};

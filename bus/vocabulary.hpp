@@ -79,10 +79,13 @@ inline constexpr std::string_view kEventUnblocked = "unblocked";
 inline constexpr std::string_view kEventMoved = "moved";
 inline constexpr std::string_view kEventPriority = "priority-changed";
 inline constexpr std::string_view kEventComment = "commented";
-inline constexpr std::array<std::string_view, 12> kTaskEventKinds = {
-    kEventCreated,   kEventStageChanged, kEventBounced,   kEventBlocked,
-    kEventDone,      kEventInterrupted,  kEventCancelled, kEventRetried,
-    kEventUnblocked, kEventMoved,        kEventPriority,  kEventComment};
+// The task's work moved to another account or provider (a rate limit, the
+// accountant's routing): a new engine session there, handed the record.
+inline constexpr std::string_view kEventSwitched = "switched";
+inline constexpr std::array<std::string_view, 13> kTaskEventKinds = {
+    kEventCreated,     kEventStageChanged, kEventBounced, kEventBlocked,   kEventDone,
+    kEventInterrupted, kEventCancelled,    kEventRetried, kEventUnblocked, kEventMoved,
+    kEventPriority,    kEventComment,      kEventSwitched};
 // The actor of what a person did: "human:<user>".
 inline constexpr std::string_view kHumanActorPrefix = "human:";
 
