@@ -19,6 +19,7 @@
 #include "bus/connect.hpp"
 #include "bus/provision.hpp"
 #include "runtime/catalog.hpp"
+#include "runtime/config_accounts.hpp"
 #include "runtime/config_pipeline.hpp"
 #include "runtime/git.hpp"
 #include "runtime/yaml_error.hpp"
@@ -116,8 +117,9 @@ constexpr std::array<std::string_view, 8> kProjectKeys = {
     "name", "repo", "default_branch", "test_command", "landing", "land_with", "remote", "pipeline"};
 constexpr std::array<std::string_view, 4> kLandings = {"merge", "push", "pr", "none"};
 constexpr std::array<std::string_view, 2> kLandWith = {"merge", "rebase"};
-constexpr std::array<std::string_view, 23> kRoleKeys = {"count",
+constexpr std::array<std::string_view, 24> kRoleKeys = {"count",
                                                         "external",
+                                                        "engines",
                                                         "engine",
                                                         "model",
                                                         "binary",
@@ -223,7 +225,10 @@ class Parser : public Reader {
   // `check_disk`: also check what the file names on the disk (repos,
   // SKILL.md files, role names), as load_file() does.
   Parser(std::string label, fs::path base, bool check_disk)
-      : Reader(std::move(label), std::move(base)), check_disk_(check_disk), stages_(*this) {}
+      : Reader(std::move(label), std::move(base)),
+        check_disk_(check_disk),
+        stages_(*this),
+        accounts_(*this) {}
 
   Config run(const YAML::Node& root) {
     Config c;
@@ -265,6 +270,7 @@ class Parser : public Reader {
     if (!roles_given) c.roles = default_roles();
     c.pipelines.emplace(pipeline::kDefaultName, pipeline::Pipeline::builtin());
     stages_.check(c);
+    accounts_.check(c);
     return c;
   }
 
@@ -563,6 +569,8 @@ class Parser : public Reader {
       }
     } else if (key == "model") {
       if (auto v = string_value(item, "a model name")) r.model = *v;
+    } else if (key == "engines") {
+      r.engines = accounts_.engines(item);
     } else if (key == "binary") {
       if (auto v = string_value(item, "a program name or path")) r.binary = binary(*v);
     } else if (key == "skill") {
@@ -681,6 +689,7 @@ class Parser : public Reader {
 
   bool check_disk_;
   PipelineReader stages_;
+  AccountsReader accounts_;
 };
 
 // Counts documents without building them, stopping at `cap`: yaml-cpp 0.7's
@@ -757,6 +766,17 @@ const Project* Config::project(std::string_view name) const {
 const Role* Config::role(std::string_view name) const {
   for (const auto& r : roles) {
     if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+const Account* Config::account(std::string_view id) const {
+  const auto slash = id.find('/');
+  const std::string_view name = slash == std::string_view::npos ? id : id.substr(slash + 1);
+  for (const auto& a : accounts) {
+    if (a.name != name) continue;
+    if (slash != std::string_view::npos && a.provider != id.substr(0, slash)) return nullptr;
+    return &a;
   }
   return nullptr;
 }

@@ -78,6 +78,63 @@ struct Project {
   [[nodiscard]] bool lands() const { return landing != "none"; }
 };
 
+// One account of an AI provider (accountant.accounts, docs/ACCOUNTS.md): a
+// subscription whose limits count (the person's and the fleet's use of it
+// together), or an API key paid per token; the identity an engine runs with
+// when it spends it; how many calls it carries at once.
+struct Account {
+  std::string name = "default";  // unique across providers
+  // claude, codex, gemini (subscriptions through their CLIs), openai,
+  // anthropic (API keys).
+  std::string provider = "claude";
+  // The engine's own folder for this account, set in its environment:
+  // claude CLAUDE_CONFIG_DIR, codex CODEX_HOME, gemini GEMINI_CLI_HOME.
+  // Empty: the agent's own (claude: $CLAUDE_CONFIG_DIR, else ~/.claude).
+  std::filesystem::path config_dir;
+  // The environment variable holding the key (openai, anthropic; codex and
+  // gemini take one too). Empty: the engine's usual one.
+  std::string key_env;
+  // claude: pro, max5, max20 (rough limits until calibrated); codex: plus,
+  // pro; gemini: any name. Empty: limits only as given.
+  std::string plan;
+  // Limits in counted tokens; 0: the plan's, else not enforced.
+  std::int64_t five_hour = 0;
+  std::int64_t seven_day = 0;
+  std::int64_t seven_day_opus = 0;
+  std::int64_t seven_day_sonnet = 0;
+  // When the weekly windows reset ("mon 00:00" in accountant.time_zone),
+  // until the plan itself says (statusline, usage endpoint, headers).
+  int reset_weekday = 1;  // 0 = Sunday
+  int reset_hour = 0;
+  int reset_minute = 0;
+  // The usage endpoint (GET, bearer token read from token_file), polled
+  // every accountant.usage_every_seconds; empty: not polled.
+  std::string usage_url;
+  std::filesystem::path token_file;
+  // Engine calls the fleet runs on it at once; 0: no cap; -1 (not given):
+  // the plan's default, set once the section is read (config_accounts.hpp).
+  int concurrency = -1;
+  // API accounts: US dollars the fleet may spend per calendar day and month
+  // (accountant.time_zone); 0: no budget.
+  double budget_usd_per_day = 0;
+  double budget_usd_per_month = 0;
+
+  // "provider/name", as roles' engines and usage samples name it.
+  [[nodiscard]] std::string id() const { return provider + "/" + name; }
+};
+
+// One entry of roles.<name>.engines: an account the role may spend, in its
+// order of preference, and how its engine runs there.
+struct EngineChoice {
+  std::string account;   // "provider/name"
+  std::string provider;  // the engine kind: claude, codex, gemini, openai, anthropic
+  // Empty: the role's own setting when `provider` is the role's first
+  // engine, else the engine's default.
+  std::string model;
+  std::string cli;
+  std::string permission_mode;
+};
+
 struct Role {
   std::string name;    // planner, builder, ... or a user's own
   int count = 1;       // agents `agency up` runs
@@ -92,6 +149,10 @@ struct Role {
   // A role whose agents you run yourself (any language, docs/PROTOCOL.md):
   // `agency up` provisions its consumers and keys but starts none.
   bool external = false;
+  // The accounts its engine calls may spend, in order of preference
+  // (docs/ACCOUNTS.md); `engine` is then the first one's provider. Empty:
+  // one engine, `engine`, on the agent's own identity.
+  std::vector<EngineChoice> engines;
 
   // Engine settings (docs/ENGINES.md); the runtime turns them into an
   // EngineConfig, so this header stays independent of the engines.
@@ -197,6 +258,8 @@ struct Config {
   std::vector<Project> projects;
   std::vector<Role> roles;
   Leases leases;
+  // accountant.accounts; one claude account named default when not given.
+  std::vector<Account> accounts = {Account{}};
   std::map<std::string, Instances> instances;  // by role
   // Each role's own section as its reader left it, by the role's name:
   // read them with section<T>() (or the role's accessor, config::proxy()).
@@ -204,6 +267,8 @@ struct Config {
 
   [[nodiscard]] const Project* project(std::string_view name) const;
   [[nodiscard]] const Role* role(std::string_view name) const;
+  // An account by "provider/name" or by its name alone; nullptr if none.
+  [[nodiscard]] const Account* account(std::string_view id) const;
   // The pipeline a new task of `project` walks: the project's, else the
   // default one (also for "" and unknown projects).
   [[nodiscard]] const pipeline::Pipeline& pipeline_for(std::string_view project) const;

@@ -1,5 +1,7 @@
 #include "roles/accountant/settings.hpp"
 
+#include "runtime/config_accounts.hpp"
+
 #include <array>
 #include <set>
 #include <string_view>
@@ -27,84 +29,6 @@ constexpr std::array<std::string_view, 17> kAccountantKeys = {"accounts",
                                                               "enabled",
                                                               "plan"};
 
-constexpr std::array<std::string_view, 10> kAccountKeys = {
-    "name",           "config_dir",       "plan",         "five_hour", "seven_day",
-    "seven_day_opus", "seven_day_sonnet", "weekly_reset", "usage_url", "token_file"};
-
-std::vector<Account> accounts(Reader& r, const Item& section) {
-  std::vector<Account> out;
-  if (section.value.IsNull()) return out;
-  const std::string example = "[{name: personal, plan: max5, config_dir: ~/.claude}]";
-  if (!section.value.IsSequence()) {
-    r.fail(section, "must be a list of accounts " + example + ", got " + describe(section.value));
-  }
-  std::set<std::string> names;
-  for (size_t i = 0; i < section.value.size(); ++i) {
-    Item entry{YAML::Node(), section.value[i], section.path + "[" + std::to_string(i) + "]"};
-    if (!entry.value.IsMap()) {
-      r.fail(entry, "must be a map " + example + ", got " + describe(entry.value));
-    }
-    Account acc;
-    for (const auto& item : r.entries(entry, kAccountKeys)) {
-      auto key = item.key.Scalar();
-      if (key == "name") {
-        auto v = r.string_value(item, "a name");
-        if (!v || !is_token(*v)) r.fail(item, "must be letters, digits, '-' and '_'");
-        acc.name = *v;
-      } else if (key == "config_dir") {
-        if (auto v = r.string_value(item, "a directory path"); v && !v->empty()) {
-          acc.config_dir = r.resolve(*v);
-        }
-      } else if (key == "plan") {
-        if (auto v = r.string_value(item, "a plan name (pro, max5, max20)")) {
-          if (*v != "pro" && *v != "max5" && *v != "max20" && !v->empty()) {
-            r.fail(item, "must be pro, max5 or max20 (or give the limits in tokens), got " + *v);
-          }
-          acc.plan = *v;
-        }
-      } else if (key == "five_hour") {
-        if (auto v = r.tokens_value(item)) acc.five_hour = *v;
-      } else if (key == "seven_day") {
-        if (auto v = r.tokens_value(item)) acc.seven_day = *v;
-      } else if (key == "seven_day_opus") {
-        if (auto v = r.tokens_value(item)) acc.seven_day_opus = *v;
-      } else if (key == "seven_day_sonnet") {
-        if (auto v = r.tokens_value(item)) acc.seven_day_sonnet = *v;
-      } else if (key == "weekly_reset") {
-        if (auto v = r.string_value(item, "a day and time (thu 18:00)")) {
-          auto space = v->find(' ');
-          std::optional<int> day;
-          std::optional<int> at;
-          if (space != std::string::npos) {
-            day = r.weekday(v->substr(0, space));
-            at = r.minute_of_day(std::string_view(*v).substr(space + 1));
-          }
-          if (!day || !at) {
-            r.fail(item, "must be a weekday and a time (thu 18:00), got " + describe(item.value));
-          }
-          acc.reset_weekday = *day;
-          acc.reset_hour = *at / 60;
-          acc.reset_minute = *at % 60;
-        }
-      } else if (key == "usage_url") {
-        if (auto v = r.string_value(item, "a URL")) acc.usage_url = *v;
-      } else if (key == "token_file") {
-        if (auto v = r.string_value(item, "a file path"); v && !v->empty()) {
-          acc.token_file = r.resolve(*v);
-        }
-      }
-    }
-    if (!names.insert(acc.name).second) {
-      r.fail(entry, "the account '" + acc.name + "' is given twice");
-    }
-    if (!acc.usage_url.empty() && acc.token_file.empty()) {
-      r.fail(entry, "usage_url needs token_file: the file holding the bearer token");
-    }
-    out.push_back(std::move(acc));
-  }
-  return out;
-}
-
 Accountant accountant(Reader& r, const Item& section) {
   Accountant a;
   a.enabled = true;
@@ -113,7 +37,7 @@ Accountant accountant(Reader& r, const Item& section) {
     for (const auto& item : r.entries(section, kAccountantKeys)) {
       auto key = item.key.Scalar();
       if (key == "accounts") {
-        a.accounts = accounts(r, item);
+        a.accounts = AccountsReader(r).accounts(item);
       } else if (key == "enabled") {
         if (auto v = r.bool_value(item)) a.enabled = *v;
       } else if (key == "plan") {
@@ -163,10 +87,10 @@ Accountant accountant(Reader& r, const Item& section) {
     }
   }
   if (a.accounts.empty()) a.accounts.emplace_back();
-  if (plan) {
-    for (auto& account : a.accounts) {
-      if (account.plan.empty()) account.plan = *plan;
-    }
+  for (auto& account : a.accounts) {
+    // The fleet-wide plan names a Claude plan: it is no other provider's.
+    if (plan && account.plan.empty() && account.provider == "claude") account.plan = *plan;
+    if (account.concurrency < 0) account.concurrency = default_concurrency(account);
   }
   return a;
 }
@@ -175,6 +99,8 @@ Accountant accountant(Reader& r, const Item& section) {
 
 void read_accountant(Reader& reader, const Reader::Item& section, Config& config) {
   const Accountant& a = accountant(config) = accountant(reader, section);
+  // The accounts are every agent's too: they run their engines as one.
+  config.accounts = a.accounts;
   // Every agent asks for leases while the section is there.
   config.leases.enabled = a.enabled;
   config.leases.timeout_ms = a.lease_timeout_ms;

@@ -15,30 +15,6 @@
 
 namespace agency::config {
 
-// One subscription the fleet and the human share (accountant.accounts):
-// whose limits count, and where its Claude Code transcripts are.
-struct Account {
-  std::string name = "default";
-  // Its CLAUDE_CONFIG_DIR; empty: $CLAUDE_CONFIG_DIR, else ~/.claude.
-  std::filesystem::path config_dir;
-  // pro, max5 or max20 (rough limits until calibrated); empty: limits only.
-  std::string plan;
-  // Limits in counted tokens; 0: the plan's, else not enforced.
-  std::int64_t five_hour = 0;
-  std::int64_t seven_day = 0;
-  std::int64_t seven_day_opus = 0;
-  std::int64_t seven_day_sonnet = 0;
-  // When the weekly windows reset ("mon 00:00" in accountant.time_zone),
-  // until the plan itself says (statusline, usage endpoint, headers).
-  int reset_weekday = 1;  // 0 = Sunday
-  int reset_hour = 0;
-  int reset_minute = 0;
-  // The usage endpoint (GET, bearer token read from token_file), polled
-  // every accountant.usage_every_seconds; empty: not polled.
-  std::string usage_url;
-  std::filesystem::path token_file;
-};
-
 // The accountant (roles/accountant) and the leases every agent asks it for.
 // The section being present turns leases on.
 struct Accountant {
