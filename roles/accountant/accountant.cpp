@@ -18,6 +18,7 @@
 #include "bus/vocabulary.hpp"
 #include "roles/accountant/commands.hpp"
 #include "roles/accountant/ledger_io.hpp"
+#include "roles/accountant/routing.hpp"
 #include "roles/accountant/settings.hpp"
 #include "runtime/catalog.hpp"
 #include "runtime/http.hpp"
@@ -109,7 +110,9 @@ Result<void> Accountant::start(const RoleContext& ctx) {
   if (auto z = check_time_zone(c.time_zone, "accountant.time_zone"); !z) return z.error();
   for (const auto& a : c.accounts) {
     if (a.plan.empty()) continue;
-    if (auto p = accounting::plan_limits(a.plan, "accountant.accounts." + a.name + ".plan"); !p) {
+    if (auto p =
+            accounting::plan_limits(a.provider, a.plan, "accountant.accounts." + a.name + ".plan");
+        !p) {
       return p.error();
     }
   }
@@ -263,6 +266,9 @@ Result<std::size_t> Accountant::read_transcripts(const RoleContext& ctx) {
   std::size_t published = 0;
   const std::filesystem::path home = env("HOME");
   for (const auto& a : settings(ctx).accounts) {
+    // Claude Code's transcripts; other providers' use is what their engines
+    // report.
+    if (a.provider != "claude") continue;
     std::optional<std::string> dir;
     if (!a.config_dir.empty()) {
       dir = a.config_dir.string();
@@ -390,8 +396,7 @@ void Accountant::on_usage(Incoming message) {
   if (!record) return;
   std::lock_guard lock(mu_);
   if (!ledger_) return;  // the replay that follows reads it
-  for (auto& e : record->entries) ledger_->add(std::move(e));
-  if (record->reading) ledger_->observe(*record->reading);
+  accounting::take_record(*ledger_, std::move(*record));
 }
 
 void Accountant::follow_usage(const RoleContext& ctx) {
@@ -522,26 +527,48 @@ void Accountant::on_lease(Incoming message) {
       }
     }
     if (!runaway) {
-      const auto account = ledger_->account_of(lease->account());
-      auto windows = ledger_->windows(account, now);
+      // The agent's own refusals count at once, before their readings
+      // reach the ledger (at most a day ahead: a reset is never further).
+      for (const auto& limited : lease->limited()) {
+        if (!limited.has_resets_at()) continue;
+        ledger_->refused(limited.account(),
+                         std::min(to_time_point(limited.resets_at()), now + 24h));
+      }
+      const std::vector<std::string> listed(lease->accounts().begin(), lease->accounts().end());
+      auto allowed = accounting::allowed_accounts(*ctx_->config, ledger_->accounts(), lease->role(),
+                                                  listed, lease->account());
+      std::vector<accounting::Candidate> candidates;
+      candidates.reserve(allowed.accounts.size());
+      for (const auto* a : allowed.accounts) {
+        candidates.push_back(accounting::candidate(*ledger_, settings(*ctx_), *a, now));
+      }
       accounting::Ask ask{*priority, lease->estimate_tokens(), lease->model()};
       if (ask.estimate <= 0) ask.estimate = settings(*ctx_).first_estimate;
-      auto verdict = accounting::decide(settings(*ctx_), windows, ask, now);
+      auto routed = accounting::route(settings(*ctx_), candidates, ask, now);
+      auto& verdict = routed.verdict;
       if (verdict.granted && budget > 0) {
         verdict.allowance = std::min(verdict.allowance, budget - spent);
       }
+      for (const auto& u : allowed.unknown) note += "; left out " + u;
       reply.set_granted(verdict.granted);
       reply.set_allowance_tokens(verdict.allowance);
       reply.set_reason(verdict.reason + note);
       if (verdict.retry_at) *reply.mutable_retry_at() = to_timestamp(*verdict.retry_at);
-      if (verdict.granted && !lease->probe()) {
-        const auto expires = now + std::chrono::seconds(settings(*ctx_).lease_ttl_seconds);
-        *reply.mutable_expires_at() = to_timestamp(expires);
-        // Held: what was granted, never more (a hold past a window's room
-        // would defer every other ask until it expires).
-        const std::int64_t hold =
-            verdict.allowance >= 0 ? std::min(ask.estimate, verdict.allowance) : ask.estimate;
-        ledger_->lease(lease->id(), {account, lease->model(), lease->task_id(), hold, expires});
+      if (routed.chosen) {
+        const config::Account& account = *candidates[*routed.chosen].account;
+        // Named as the lease named its accounts: a lease that listed none
+        // gets the bare name it gave (or none), as before accounts routed.
+        reply.set_account(listed.empty() ? lease->account() : account.id());
+        if (!lease->probe()) {
+          const auto expires = now + std::chrono::seconds(settings(*ctx_).lease_ttl_seconds);
+          *reply.mutable_expires_at() = to_timestamp(expires);
+          // Held: what was granted, never more (a hold past a window's room
+          // would defer every other ask until it expires).
+          const std::int64_t hold =
+              verdict.allowance >= 0 ? std::min(ask.estimate, verdict.allowance) : ask.estimate;
+          ledger_->lease(lease->id(),
+                         {account.name, lease->model(), lease->task_id(), hold, expires});
+        }
       }
     }
   }

@@ -227,10 +227,28 @@ void Limits::set(Window w, std::int64_t v) {
   }
 }
 
-Result<Limits> plan_limits(std::string_view plan, std::string_view key) {
+Result<Limits> plan_limits(std::string_view provider, std::string_view plan, std::string_view key) {
   // Starting points only: the plans publish percentages, not tokens. The
   // first utilisation figure seen replaces them (calibrate()).
   Limits l;
+  if (provider == "codex") {
+    // Codex's plans publish no token figures either; these are Claude
+    // Pro's and Max 5x's, until codex's own rate-limit percentages
+    // calibrate them (docs/ACCOUNTS.md).
+    if (plan == "plus") {
+      l.five_hour = 2'000'000;
+      l.seven_day = 20'000'000;
+      return l;
+    }
+    if (plan == "pro") {
+      l.five_hour = 10'000'000;
+      l.seven_day = 100'000'000;
+      return l;
+    }
+    return make_error(errc::config, std::string(key) + ": unknown codex plan '" +
+                                        std::string(plan) + "'; use plus or pro");
+  }
+  if (provider != "claude") return l;  // gemini's plans: limits only as given
   if (plan == "pro") {
     l.five_hour = 2'000'000;
     l.seven_day = 20'000'000;
@@ -289,10 +307,41 @@ Ledger::Ledger(config::Accountant config) : config_(std::move(config)) {
 }
 
 std::string Ledger::account_of(std::string_view account) const {
+  const auto slash = account.find('/');
+  const std::string_view name =
+      slash == std::string_view::npos ? account : account.substr(slash + 1);
   for (const auto& a : config_.accounts) {
-    if (a.name == account) return a.name;
+    if (a.name == name &&
+        (slash == std::string_view::npos || a.provider == account.substr(0, slash))) {
+      return a.name;
+    }
   }
   return config_.accounts.front().name;
+}
+
+void Ledger::refused(std::string_view account, Time until) {
+  auto [it, fresh] = limited_.try_emplace(account_of(account), until);
+  if (!fresh) it->second = std::max(it->second, until);
+}
+
+std::optional<Time> Ledger::limited_until(std::string_view account, Time now) const {
+  auto it = limited_.find(account_of(account));
+  if (it == limited_.end() || it->second <= now) return std::nullopt;
+  return it->second;
+}
+
+int Ledger::running(std::string_view account) const {
+  const std::string name = account_of(account);
+  return static_cast<int>(std::count_if(outstanding_.begin(), outstanding_.end(),
+                                        [&](const auto& kv) { return kv.second.account == name; }));
+}
+
+double Ledger::agents_cost(std::string_view account, Time from, Time to) const {
+  double sum = 0;
+  for (const Entry* e : entries(account_of(account))) {
+    if (!e->human && e->at >= from && e->at < to) sum += e->cost_usd;
+  }
+  return sum;
 }
 
 bool Ledger::add(Entry e) {
@@ -466,7 +515,7 @@ WindowState Ledger::window_of(std::string_view account_name, Window w, Time now,
     s.limit = configured.of(w);
     s.limit_source = "config";
   } else if (!account->plan.empty()) {
-    if (auto p = plan_limits(account->plan, "plan"); p && p->of(w) > 0) {
+    if (auto p = plan_limits(account->provider, account->plan, "plan"); p && p->of(w) > 0) {
       s.limit = p->of(w);
       s.limit_source = "plan " + account->plan + " (until calibrated)";
     }

@@ -159,7 +159,7 @@ struct Limits {
 // Rough starting points per plan (pro, max5, max20), in counted tokens,
 // until a utilisation percentage calibrates them. errc::config for an
 // unknown plan naming `key`.
-Result<Limits> plan_limits(std::string_view plan, std::string_view key);
+Result<Limits> plan_limits(std::string_view provider, std::string_view plan, std::string_view key);
 
 // An official utilisation figure: statusline rate_limits, the usage
 // endpoint, rate-limit headers (LimitReading on agency.usage.limits.*).
@@ -236,6 +236,12 @@ class Ledger {
   bool add(Entry e);
   // A reading: calibrates the window's limit and its reset time.
   void observe(const Reading& r);
+  // An account refused a call until `until` (a rate limit an agent met:
+  // its limit reading with status rejected, or a lease naming it limited).
+  // The latest reset said wins.
+  void refused(std::string_view account, Time until);
+  // When the account takes calls again, if a refusal is still ahead of `now`.
+  [[nodiscard]] std::optional<Time> limited_until(std::string_view account, Time now) const;
 
   // A session agency started: transcript lines of it are the fleet's, not
   // the human's, and are counted once (as the engine reported them).
@@ -243,7 +249,8 @@ class Ledger {
 
   [[nodiscard]] const config::Accountant& config() const { return config_; }
   [[nodiscard]] const std::vector<config::Account>& accounts() const { return config_.accounts; }
-  // The account name usage of `account` counts against.
+  // The account name usage of `account` ("provider/name" or a bare name)
+  // counts against.
   [[nodiscard]] std::string account_of(std::string_view account) const;
 
   [[nodiscard]] WindowState window(std::string_view account, Window w, Time now) const;
@@ -284,6 +291,10 @@ class Ledger {
   void expire(Time now);
   [[nodiscard]] std::int64_t leased(std::string_view account, Window w) const;
   [[nodiscard]] std::int64_t leased_for_task(std::string_view task_id) const;
+  // Calls running on an account now: its granted leases not yet settled.
+  [[nodiscard]] int running(std::string_view account) const;
+  // Dollars the fleet's calls on an account cost in [from, to).
+  [[nodiscard]] double agents_cost(std::string_view account, Time from, Time to) const;
 
  private:
   WindowState window_of(std::string_view account, Window w, Time now,
@@ -344,6 +355,7 @@ class Ledger {
   };
   std::map<std::pair<std::string, Window>, Calibration> calibrations_;
   std::map<std::string, Outstanding, std::less<>> outstanding_;
+  std::map<std::string, Time, std::less<>> limited_;  // by account: refused until
   std::uint64_t rejected_count_ = 0;
   std::deque<Rejected> rejected_;  // the latest, oldest first
 };

@@ -134,7 +134,14 @@ std::vector<Check> doctor_checks(const config::Config& cfg) {
     out.push_back(u);
 
     Check l{"ledger" + who};
-    l.detail = check_ledger(a, l.level, l.fix);
+    if (a.provider == "claude") {
+      l.detail = check_ledger(a, l.level, l.fix);
+    } else {
+      // Only Claude Code leaves transcripts to read; the fleet's use of
+      // other providers is what their engines report.
+      l.level = Level::skip;
+      l.detail = a.id() + ": the fleet's use comes from its engines' samples (no transcripts)";
+    }
     out.push_back(l);
   }
   return out;

@@ -181,6 +181,12 @@ std::optional<std::string> reading_problem(const v1::LimitReading& r, Time publi
   return std::nullopt;
 }
 
+void take_record(Ledger& ledger, UsageRecord record) {
+  for (auto& e : record.entries) ledger.add(std::move(e));
+  if (record.reading) ledger.observe(*record.reading);
+  if (record.refusal) ledger.refused(record.refusal->account, record.refusal->until);
+}
+
 Result<UsageRecord> read_usage(std::string_view subject, std::string_view data,
                                const Headers& headers, Time published, std::int64_t max_bytes) {
   const bool reading = subject.starts_with(kLimitsPrefix);
@@ -196,6 +202,9 @@ Result<UsageRecord> read_usage(std::string_view subject, std::string_view data,
     if (!r) return refused("unreadable limit reading: " + r.error().message);
     if (auto p = reading_problem(*r, published)) return refused("limit reading refused: " + *p);
     out.reading = reading_from(*r, published);
+    if (r->status() == "rejected" && r->has_resets_at()) {
+      out.refusal = Refusal{r->account(), to_time_point(r->resets_at())};
+    }
     return out;
   }
   if (samples) {
@@ -242,8 +251,7 @@ std::uint64_t take_usage(
       if (on_invalid) on_invalid(m, record.error().message);
       continue;
     }
-    for (auto& e : record->entries) ledger.add(std::move(e));
-    if (record->reading) ledger.observe(*record->reading);
+    take_record(ledger, std::move(*record));
   }
   return next;
 }

@@ -67,10 +67,21 @@ std::optional<std::string> reading_problem(const v1::LimitReading& r, Time publi
 // One message of AGENCY_USAGE as the ledger takes it: a sample, the
 // samples of a UsageSamples, a reading of a window it keeps, or none of
 // these (a reading of an API window).
+// A limit reading with status rejected and a reset: the account refused a
+// call until then (Ledger::refused).
+struct Refusal {
+  std::string account;
+  Time until;
+};
+
 struct UsageRecord {
   std::vector<Entry> entries;
   std::optional<Reading> reading;
+  std::optional<Refusal> refusal;
 };
+
+// What a record says, into the ledger: its entries, its reading, its refusal.
+void take_record(Ledger& ledger, UsageRecord record);
 
 // The one check: errc::bad_payload, with the reason, for a message over
 // `max_bytes` (agency.yaml limits.usage_bytes), one that does not decode

@@ -432,8 +432,11 @@ TEST_CASE("accounting: priorities by name, empty is scheduled") {
   CHECK(priority_from_name("urgent") == std::nullopt);
   CHECK(window_from_name("seven_day_sonnet") == Window::seven_day_sonnet);
   CHECK(window_from_name("requests") == std::nullopt);
-  CHECK(plan_limits("max5", "k").value().five_hour > 0);
-  CHECK_FALSE(plan_limits("gold", "k").ok());
+  CHECK(plan_limits("claude", "max5", "k").value().five_hour > 0);
+  CHECK(plan_limits("codex", "plus", "k").value().five_hour > 0);
+  CHECK_FALSE(plan_limits("codex", "max5", "k").ok());
+  CHECK(plan_limits("gemini", "any", "k").value().five_hour == 0);
+  CHECK_FALSE(plan_limits("claude", "gold", "k").ok());
 }
 
 TEST_CASE("accounting: the unused area counts each step's unused share, never a surplus") {
