@@ -1,5 +1,7 @@
 #include "runtime/lease.hpp"
 
+#include <algorithm>
+
 #include "agency/v1/usage.pb.h"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
@@ -26,8 +28,7 @@ LeaseClient::LeaseClient(Connection& connection, const config::Leases& config, s
       role_(std::move(role)),
       estimate_(config.first_estimate) {}
 
-LeaseOutcome LeaseClient::take(const v1::Brief& brief, std::string_view engine,
-                               std::string_view model) {
+LeaseOutcome LeaseClient::take(const v1::Brief& brief, const LeaseAsk& ask) {
   LeaseOutcome out;
   v1::Lease lease;
   lease.set_id(ids::make("lease"));
@@ -36,8 +37,14 @@ LeaseOutcome LeaseClient::take(const v1::Brief& brief, std::string_view engine,
   lease.set_task_id(brief.task_id());
   lease.set_priority(brief.priority().empty() ? "scheduled" : brief.priority());
   lease.set_estimate_tokens(estimate_);
-  lease.set_engine(std::string(engine));
-  lease.set_model(std::string(model));
+  lease.set_engine(std::string(ask.engine));
+  lease.set_model(std::string(ask.model));
+  for (const auto& account : ask.accounts) lease.add_accounts(account);
+  for (const auto& [account, until] : ask.limited) {
+    auto* limited = lease.add_limited();
+    limited->set_account(account);
+    *limited->mutable_resets_at() = to_timestamp(until);
+  }
   auto answer = connection_->request(subjects::kBudgetLease, codec::encode(lease),
                                      std::chrono::milliseconds(config_->timeout_ms));
   if (answer) {
@@ -47,6 +54,12 @@ LeaseOutcome LeaseClient::take(const v1::Brief& brief, std::string_view engine,
       out.reason = reply->reason();
       if (reply->granted()) {
         out.kind = LeaseOutcome::Kind::granted;
+        // Only an account asked for is ever spent: an answer naming
+        // another is not followed (the agent picks, as without a route).
+        if (std::find(ask.accounts.begin(), ask.accounts.end(), reply->account()) !=
+            ask.accounts.end()) {
+          out.account = reply->account();
+        }
       } else if (reply->has_retry_at()) {
         out.kind = LeaseOutcome::Kind::deferred;
         out.retry_at = to_time_point(reply->retry_at());

@@ -16,6 +16,8 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "agency/v1/brief.pb.h"
 #include "bus/connection.hpp"
@@ -35,6 +37,18 @@ struct LeaseOutcome {
   std::string lease_id;
   std::chrono::system_clock::time_point retry_at;
   std::string reason;
+  // granted: the account to spend, one of those asked for; empty when the
+  // lease named none or the accountant did not route it (the agent picks).
+  std::string account;
+};
+
+// What the agent asks for besides the brief: which accounts it may spend,
+// in order, and which of them it saw refuse a call, until when.
+struct LeaseAsk {
+  std::string_view engine;
+  std::string_view model;
+  std::vector<std::string> accounts;
+  std::vector<std::pair<std::string, std::chrono::system_clock::time_point>> limited;
 };
 
 class LeaseClient {
@@ -43,7 +57,7 @@ class LeaseClient {
               std::string role);
 
   // Asks before an engine call for `brief`'s task.
-  LeaseOutcome take(const v1::Brief& brief, std::string_view engine, std::string_view model);
+  LeaseOutcome take(const v1::Brief& brief, const LeaseAsk& ask);
   // After the call: tells the accountant what the lease cost, and counts it
   // against the fallback allowance when there was no accountant.
   void settle(const LeaseOutcome& lease, const v1::Brief& brief, const Usage& usage);

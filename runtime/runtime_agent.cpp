@@ -5,6 +5,8 @@
 #include <functional>
 #include <random>
 
+#include <google/protobuf/util/time_util.h>
+
 #include "bus/clock.hpp"
 #include "bus/vocabulary.hpp"
 #include "runtime/runtime_agent.hpp"
@@ -13,6 +15,7 @@ namespace agency::runtime {
 namespace {
 
 using namespace std::chrono_literals;
+using google::protobuf::util::TimeUtil;
 namespace voc = vocabulary;
 
 // Tells the server, every `every`, that a brief is still being worked on, so
@@ -157,32 +160,59 @@ Agent::Handled Agent::work(ReceivedBrief& received, Intake& in) {
   logic_lock.unlock();
   if (!turn) return fail(received, &in.task, "preparing the work: " + turn.error().message);
   turn->env = engine_env(*turn);
-  turn->session_id = session();
 
+  // One call per account until one answers: a rate limit on one account
+  // sends the same brief to the next the role allows at once; it waits only
+  // when every one has refused (take_lease), until the first reset.
+  std::string why_moved;
+  const AccountRoutes::Route* route = nullptr;
   std::optional<LeaseOutcome> lease;
-  if (auto settled = take_lease(received, stage, lease)) return *settled;
-
-  log_->info("engine start task={} stage={} attempt={} engine=\"{}\"", brief.task_id(), stage,
-             in.attempt, engine_->label());
+  Turn call;
   std::chrono::system_clock::time_point engine_started;
-  auto outcome = run_engine(*turn, engine_started);
+  Result<Outcome> outcome = make_error(errc::internal, "no engine call");
+  for (std::size_t tries = 0; tries <= routes_->routes().size(); ++tries) {
+    lease.reset();
+    if (auto settled = take_lease(received, stage, lease, route)) return *settled;
+    call = *turn;
+    enter_account(call, in.task, *route, why_moved);
+    log_->info("engine start task={} stage={} attempt={} engine=\"{}\"{}", brief.task_id(), stage,
+               in.attempt, route->engine->label(),
+               route->account.empty() ? "" : " account=" + route->account);
+    outcome = run_engine(call, *route, engine_started);
 
-  if (interrupted()) {
+    if (interrupted()) {
+      settle_lease(lease, brief, outcome);
+      log_->info("handing back brief on {} task={} stage={}", stop_.load() ? "stop" : "cancel",
+                 brief.task_id(), stage);
+      defer(received, 0ms);
+      return Handled::handed_back;
+    }
     settle_lease(lease, brief, outcome);
-    log_->info("handing back brief on {} task={} stage={}", stop_.load() ? "stop" : "cancel",
-               brief.task_id(), stage);
-    defer(received, 0ms);
-    return Handled::handed_back;
+    if (!outcome) {
+      Outcome none;
+      none.session_id = call.session_id;
+      publish_usage(call, *route, none, engine_started, outcome.error().message);
+      return fail(received, &in.task, "engine: " + outcome.error().message);
+    }
+    report_turn(call, *route, *outcome, engine_started);
+    if (!outcome->rate_limit) break;
+    const auto& limit = *outcome->rate_limit;
+    if (route->account.empty()) return wait_out_rate_limit(received, limit.resets_at, limit.detail);
+    routes_->refused(route->account, limit.resets_at);
+    why_moved =
+        route->account + " rate-limited until " + TimeUtil::ToString(to_timestamp(limit.resets_at));
+    log_->warn(
+        "rate limited task={} account={} resets_at={} detail=\"{}\"; trying the next account",
+        brief.task_id(), route->account, TimeUtil::ToString(to_timestamp(limit.resets_at)),
+        limit.detail);
+    // The refused account is where the task's work was last: the next one
+    // takes it over with the hand-over, and says why.
+    in.task.set_account(route->account);
   }
-  settle_lease(lease, brief, outcome);
-  if (!outcome) {
-    Outcome none;
-    none.session_id = turn->session_id;
-    publish_usage(*turn, none, engine_started, outcome.error().message);
-    return fail(received, &in.task, "engine: " + outcome.error().message);
+  if (!outcome || outcome->rate_limit) {
+    return wait_out_rate_limit(received, std::chrono::system_clock::now() + 1s,
+                               "every account refused");
   }
-  report_turn(*turn, *outcome, engine_started);
-  if (outcome->rate_limit) return wait_out_rate_limit(received, *outcome);
   for (const auto& denial : outcome->denials) {
     log_->warn(
         "engine was refused a tool task={} tool=\"{}\" (the role's permission_mode or "
@@ -191,20 +221,21 @@ Agent::Handled Agent::work(ReceivedBrief& received, Intake& in) {
   }
   set_progress("deciding next stage");
   logic_lock.lock();
-  auto decision = logic_->finish(ctx_, *turn, *outcome);
+  auto decision = logic_->finish(ctx_, call, *outcome);
   logic_lock.unlock();
   if (!decision) return fail(received, &in.task, decision.error().message);
   const std::int64_t tokens = outcome->usage.input_tokens + outcome->usage.output_tokens +
                               outcome->usage.cache_creation_tokens;
-  if (auto r = apply(received, in.task, stage, std::move(*decision), tokens); !r) {
+  if (auto r = apply(received, in.task, stage, std::move(*decision), tokens, route->account); !r) {
     return fail(received, &in.task, "applying the stage change: " + r.error().message);
   }
   return Handled::done;
 }
 
-Agent::Handled Agent::wait_out_rate_limit(ReceivedBrief& received, const Outcome& outcome) {
+Agent::Handled Agent::wait_out_rate_limit(ReceivedBrief& received,
+                                          std::chrono::system_clock::time_point until,
+                                          const std::string& detail) {
   const std::string& task_id = received.brief.task_id();
-  auto until = outcome.rate_limit->resets_at;
   auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
       until - std::chrono::system_clock::now());
   // Stagger wake-ups so a rate-limited fleet does not return in step:
@@ -218,8 +249,7 @@ Agent::Handled Agent::wait_out_rate_limit(ReceivedBrief& received, const Outcome
     *status_.mutable_resumes_at() = to_timestamp(std::chrono::system_clock::now() + wait);
   }
   set_state(voc::kRateLimited, task_id);
-  log_->warn("rate limited task={} resume_in_ms={} detail=\"{}\"", task_id, wait.count(),
-             outcome.rate_limit->detail);
+  log_->warn("rate limited task={} resume_in_ms={} detail=\"{}\"", task_id, wait.count(), detail);
   defer(received, wait);
   pause_for(wait);
   {

@@ -6,7 +6,7 @@
 //   runtime_start.cpp     start(): configuration, engines, NATS, subscriptions
 //   runtime_agent.cpp     the brief loop (main thread) and handle(): one brief's steps
 //   runtime_intake.cpp    taking a brief in: its task record, replays, claiming it
-//   runtime_lease.cpp     the accountant's lease around an engine turn
+//   runtime_lease.cpp     the accountant's lease around an engine turn, and its account
 //   runtime_turn.cpp      an engine turn: run, cancel, usage, limits, session
 //   runtime_apply.cpp     writing a stage change (stage_change.hpp), new tasks, work logs
 //   runtime_settle.cpp    a failed brief: NAK with backoff, deferrals, dead letters
@@ -55,6 +55,7 @@
 #include "bus/kv.hpp"
 #include "bus/service.hpp"
 #include "bus/signals.hpp"
+#include "runtime/accounts.hpp"
 #include "runtime/inbox.hpp"
 #include "runtime/lease.hpp"
 #include "runtime/logging.hpp"
@@ -138,8 +139,10 @@ class Agent {
   Handled handle(ReceivedBrief received, std::chrono::system_clock::time_point fetched_at);
   // The engine's turn on a claimed brief, and the decision it leads to.
   Handled work(ReceivedBrief& received, Intake& in);
-  // A rate-limited turn: the brief goes back until the limit resets.
-  Handled wait_out_rate_limit(ReceivedBrief& received, const Outcome& outcome);
+  // A rate-limited turn, with no other account to go to: the brief goes
+  // back until `until`.
+  Handled wait_out_rate_limit(ReceivedBrief& received, std::chrono::system_clock::time_point until,
+                              const std::string& detail);
 
   // --- intake and claiming (runtime_intake.cpp), main thread.
   // The brief's task record, created for a first attempt; nullopt when the
@@ -165,34 +168,45 @@ class Agent {
   // --- leases (runtime_lease.cpp), main thread.
   // nullopt: go on to the engine (with *lease when one was taken); else how
   // the brief was settled (refused, or deferred until there is budget).
+  // `route`: the account to spend (the lease's, else the agent's pick).
   std::optional<Handled> take_lease(ReceivedBrief& received, const std::string& stage,
-                                    std::optional<LeaseOutcome>& lease);
+                                    std::optional<LeaseOutcome>& lease,
+                                    const AccountRoutes::Route*& route);
+  // The turn on `route`: its identity, its session, and when the task's
+  // work comes from another account, a new session with the hand-over
+  // (and a "switched" event; `why`: what moved it, if the agent knows).
+  void enter_account(Turn& turn, const v1::Task& task, const AccountRoutes::Route& route,
+                     const std::string& why);
   void settle_lease(const std::optional<LeaseOutcome>& lease, const v1::Brief& brief,
                     const Result<Outcome>& outcome);
 
   // --- engine turns (runtime_turn.cpp), main thread (the lateral thread
   // has its own engine and calls only engine_env and the publishers).
-  // Runs engine_ on the turn, cancelled by a stop or a `cancel` control.
-  Result<Outcome> run_engine(const Turn& turn, std::chrono::system_clock::time_point& started);
+  // Runs the route's engine on the turn, cancelled by a stop or a `cancel`
+  // control; the status names the account meanwhile.
+  Result<Outcome> run_engine(const Turn& turn, const AccountRoutes::Route& route,
+                             std::chrono::system_clock::time_point& started);
   // After run_engine: a stop, or a `cancel` (consumed), ended the turn.
   bool interrupted() { return stop_.load() || control_cancel_.exchange(false); }
   // Usage, limit readings and the session of a turn that ran.
-  void report_turn(const Turn& turn, const Outcome& outcome,
+  void report_turn(const Turn& turn, const AccountRoutes::Route& route, const Outcome& outcome,
                    std::chrono::system_clock::time_point started);
   // A call that failed (`failed` set: what the engine said) is a sample
   // too, with the tokens it reported (none) and the error, so the auditor
   // counts a session's errors (usage.proto).
-  void publish_usage(const Turn& turn, const Outcome& outcome,
+  void publish_usage(const Turn& turn, const AccountRoutes::Route& route, const Outcome& outcome,
                      std::chrono::system_clock::time_point started, std::string_view failed = {});
-  void publish_limits(const Outcome& outcome);
-  void keep_session(const Outcome& outcome);
-  // The engine session to resume: read from agency-memory once.
-  const std::string& session();
+  void publish_limits(const AccountRoutes::Route& route, const Outcome& outcome);
+  void keep_session(const std::string& account, const Outcome& outcome);
+  // The engine session to resume on `account` (a session belongs to one):
+  // read from agency-memory once.
+  const std::string& session(const std::string& account = {});
   std::map<std::string, std::string> engine_env(const Turn& turn) const;
 
   // --- the stage change (runtime_apply.cpp), main thread.
+  // `account`: the account the turn spent, kept on the record.
   Result<void> apply(ReceivedBrief& received, const v1::Task& task, const std::string& stage,
-                     Decision decision, std::int64_t tokens = 0);
+                     Decision decision, std::int64_t tokens = 0, const std::string& account = {});
   // Who writes an epic's sub-tasks and moves it on: this agent.
   [[nodiscard]] epics::Writer epic_writer();
   void write_work_log(const v1::Task& task, const std::string& outcome, const std::string& summary,
@@ -313,7 +327,10 @@ class Agent {
   // Set in start(), read by every thread after.
   config::Config config_;
   RoleContext ctx_;
-  std::unique_ptr<Engine> engine_;
+  // The engines, one per account the role may spend (runtime/accounts.hpp);
+  // engine() is the first, whose label the status shows.
+  std::optional<AccountRoutes> routes_;
+  Engine& engine() const { return *routes_->first().engine; }
   std::unique_ptr<Connection> connection_;
   std::optional<TaskStore> store_;
   std::optional<KeyValue> fleet_;
@@ -322,11 +339,10 @@ class Agent {
   std::optional<Mesh> mesh_;
   std::optional<PullConsumer> mail_;
   EngineConfig engine_config_;
-  // The lateral thread's engine (a second instance of the same kind).
-  std::unique_ptr<Engine> question_engine_;
+  // The lateral thread's engines (second instances, the same accounts).
+  std::optional<AccountRoutes> question_routes_;
   // Leases before engine calls, when agency.yaml has an accountant section.
   std::optional<LeaseClient> lease_client_;
-  std::string engine_config_model_;
   // Serialises every call into logic_ (see the top of this file).
   std::mutex logic_mu_;
   std::mutex lateral_mu_;
@@ -371,8 +387,9 @@ class Agent {
   std::uint64_t deferrals_ = 0;
   // Why fail() gave up on the brief in hand, for the brief endpoint's stats.
   std::string failure_;
-  std::string session_id_;
-  bool session_loaded_ = false;
+  // Engine sessions by account ("" for an agent without accounts), as
+  // loaded from agency-memory.
+  std::map<std::string, std::string, std::less<>> sessions_;
   std::int64_t session_max_tokens_ = 150000;
   std::thread heartbeat_thread_;
 

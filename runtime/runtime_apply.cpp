@@ -15,7 +15,7 @@
 namespace agency::runtime {
 
 Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const std::string& stage,
-                          Decision decision, std::int64_t tokens) {
+                          Decision decision, std::int64_t tokens, const std::string& account) {
   const v1::Brief& brief = received.brief;
   // A task created before tasks carried their pipeline walks the built-in
   // one, landing as its project's configuration says now; a carried
@@ -42,7 +42,14 @@ Result<void> Agent::apply(ReceivedBrief& received, const v1::Task& task, const s
   auto now = now_timestamp();
   StoredTask known{task, task_revision_};
   auto updated = store_->update(
-      change->task_id, [&](v1::Task& t) { return record_stage_change(t, *change, now); }, &known);
+      change->task_id,
+      [&](v1::Task& t) {
+        // The account whose session worked it (a later turn on another
+        // one starts with the hand-over).
+        if (!account.empty()) t.set_account(account);
+        return record_stage_change(t, *change, now);
+      },
+      &known);
   if (!updated) return updated.error();
   if (const auto* person = moved_by_person(updated->task, task)) {
     // A person moved the task while this stage worked on it (agency task

@@ -97,18 +97,25 @@ void Agent::answer(Incoming message) {
   } else {
     Turn& turn = std::get<Turn>(*plan);
     turn.env = engine_env(turn);
+    // Questions go to the first account this thread has not seen refuse.
+    const AccountRoutes::Route* route = question_routes_->pick(std::chrono::system_clock::now());
+    if (route == nullptr) route = &question_routes_->first();
+    for (const auto& [name, value] : route->env) turn.env[name] = value;
     question_cancel_.store(false);
     const auto started = std::chrono::system_clock::now();
-    auto outcome = question_engine_->run(turn, nullptr, question_cancel_);
+    auto outcome = route->engine->run(turn, nullptr, question_cancel_);
     if (!outcome) {
       out.set_text("the " + options_.role +
                    "'s engine failed on the question: " + outcome.error().message);
       out.set_confidence(0);
       failure = out.text();
     } else {
-      publish_usage(turn, *outcome, started);
-      publish_limits(*outcome);
+      publish_usage(turn, *route, *outcome, started);
+      publish_limits(*route, *outcome);
       if (outcome->rate_limit) {
+        if (!route->account.empty()) {
+          question_routes_->refused(route->account, outcome->rate_limit->resets_at);
+        }
         out.set_text("the " + options_.role + " is rate limited until " +
                      TimeUtil::ToString(to_timestamp(outcome->rate_limit->resets_at)) +
                      "; ask again then (" + outcome->rate_limit->detail + ")");

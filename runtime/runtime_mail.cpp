@@ -51,9 +51,13 @@ void Agent::handle_mail() {
     return;
   }
   turn->env = engine_env(*turn);
-  turn->session_id = session();
+  // Mail runs on the first account that has not refused the agent.
+  const AccountRoutes::Route* route = routes_->pick(std::chrono::system_clock::now());
+  if (route == nullptr) route = &routes_->first();
+  for (const auto& [name, value] : route->env) turn->env[name] = value;
+  turn->session_id = session(route->account);
   std::chrono::system_clock::time_point started;
-  auto outcome = run_engine(*turn, started);
+  auto outcome = run_engine(*turn, *route, started);
   if (interrupted()) {
     hand_back(0ms);
     counted({});
@@ -65,8 +69,9 @@ void Agent::handle_mail() {
     counted("engine: " + outcome.error().message);
     return;
   }
-  report_turn(*turn, *outcome, started);
+  report_turn(*turn, *route, *outcome, started);
   if (outcome->rate_limit) {
+    if (!route->account.empty()) routes_->refused(route->account, outcome->rate_limit->resets_at);
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
         outcome->rate_limit->resets_at - std::chrono::system_clock::now());
     log_->warn("rate limited reading mail resume_in_ms={}", wait.count());

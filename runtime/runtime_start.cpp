@@ -53,7 +53,7 @@ Result<void> Agent::start(const Options& opts) {
   }
   if (ticks) ensure_lateral();
   log_->info("agent ready agent={} role={} engine=\"{}\" skill={}", options_.agent_id,
-             options_.role, engine_->label(), ctx_.skill.source.string());
+             options_.role, engine().label(), ctx_.skill.source.string());
   return {};
 }
 
@@ -77,13 +77,12 @@ Result<void> Agent::load_settings(const Options& opts) {
   EngineSettings settings = engine_settings(opts.engine, role_cfg, *skill);
   session_max_tokens_ = settings.session_max_tokens;
   const EngineConfig& ec = settings.engine;
-  auto engine = make_engine(ec);
-  if (!engine) return engine.error();
-  engine_ = std::move(*engine);
-  engine_config_model_ = ec.model;
-  auto question_engine = make_engine(ec);
-  if (!question_engine) return question_engine.error();
-  question_engine_ = std::move(*question_engine);
+  auto routes = AccountRoutes::make(ec, config_, role_cfg);
+  if (!routes) return routes.error();
+  routes_ = std::move(*routes);
+  auto question_routes = AccountRoutes::make(ec, config_, role_cfg);
+  if (!question_routes) return question_routes.error();
+  question_routes_ = std::move(*question_routes);
   engine_config_ = ec;
   options_.bounce_limit = config_.pipeline.bounce_limit;
   options_.max_deliver = config_.pipeline.max_deliver;
@@ -194,7 +193,7 @@ void Agent::init_status() {
   status_.set_role(options_.role);
   status_.set_state(std::string(voc::kIdle));
   *status_.mutable_since() = now_timestamp();
-  status_.set_engine(engine_->label());
+  status_.set_engine(engine().label());
   status_.set_pid(static_cast<int>(::getpid()));
   status_.set_host(ids::host_name());
   status_.set_version(AGENCY_VERSION);
@@ -286,7 +285,7 @@ Result<void> Agent::start_service() {
                                          {{"role", options_.role},
                                           {"state", std::string(voc::kIdle)},
                                           {"task", ""},
-                                          {"engine", engine_->label()}});
+                                          {"engine", engine().label()}});
   if (!service) return service.error();
   service_ = std::move(*service);
   serving_.store(true, std::memory_order_release);

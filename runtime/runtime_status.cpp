@@ -40,7 +40,7 @@ void Agent::set_state(std::string_view state, const std::string& task_id) {
     service_->set_metadata({{"role", options_.role},
                             {"state", std::string(state)},
                             {"task", task_id},
-                            {"engine", engine_->label()}});
+                            {"engine", engine().label()}});
   }
   status_dirty_.store(true);
   wake();

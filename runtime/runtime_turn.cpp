@@ -31,20 +31,29 @@ std::string error_line(std::string_view text) {
 
 }  // namespace
 
-Result<Outcome> Agent::run_engine(const Turn& turn,
+Result<Outcome> Agent::run_engine(const Turn& turn, const AccountRoutes::Route& route,
                                   std::chrono::system_clock::time_point& started) {
   // A cancel that came while the brief was taken in ends the turn at once.
   cancel_.store(stop_.load() || control_cancel_.load());
   started = std::chrono::system_clock::now();
-  return engine_->run(
+  {
+    std::lock_guard lock(status_mu_);
+    status_.set_account(route.account);
+  }
+  auto outcome = route.engine->run(
       turn, [this](std::string_view p) { set_progress(p); }, cancel_);
+  {
+    std::lock_guard lock(status_mu_);
+    status_.clear_account();
+  }
+  return outcome;
 }
 
-void Agent::report_turn(const Turn& turn, const Outcome& outcome,
+void Agent::report_turn(const Turn& turn, const AccountRoutes::Route& route, const Outcome& outcome,
                         std::chrono::system_clock::time_point started) {
-  publish_usage(turn, outcome, started);
-  publish_limits(outcome);
-  keep_session(outcome);
+  publish_usage(turn, route, outcome, started);
+  publish_limits(route, outcome);
+  keep_session(route.account, outcome);
 }
 
 std::map<std::string, std::string> Agent::engine_env(const Turn& turn) const {
@@ -60,17 +69,31 @@ std::map<std::string, std::string> Agent::engine_env(const Turn& turn) const {
   return engine_environment(turn, around);
 }
 
-const std::string& Agent::session() {
-  if (!session_loaded_) {
-    if (auto stored = memory_->get("session." + options_.agent_id); stored) {
-      session_id_ = stored->value;
-    }
-    session_loaded_ = true;
-  }
-  return session_id_;
+namespace {
+
+// agency-memory's key of an agent's session on an account: the agent's own
+// for none, else one per account ("claude/max-1" -> ".claude.max-1").
+std::string session_key(const std::string& agent_id, const std::string& account) {
+  std::string key = "session." + agent_id;
+  if (account.empty()) return key;
+  std::string suffix = account;
+  std::replace(suffix.begin(), suffix.end(), '/', '.');
+  return key + "." + suffix;
 }
 
-void Agent::keep_session(const Outcome& outcome) {
+}  // namespace
+
+const std::string& Agent::session(const std::string& account) {
+  auto it = sessions_.find(account);
+  if (it == sessions_.end()) {
+    std::string stored;
+    if (auto got = memory_->get(session_key(options_.agent_id, account)); got) stored = got->value;
+    it = sessions_.emplace(account, std::move(stored)).first;
+  }
+  return it->second;
+}
+
+void Agent::keep_session(const std::string& account, const Outcome& outcome) {
   if (outcome.session_id.empty()) return;
   std::string next = outcome.session_id;
   if (session_max_tokens_ > 0 && outcome.context_tokens > session_max_tokens_) {
@@ -80,16 +103,18 @@ void Agent::keep_session(const Outcome& outcome) {
                outcome.session_id, outcome.context_tokens, session_max_tokens_);
     next.clear();
   }
-  if (next == session_id_) return;
-  session_id_ = next;
-  (void)memory_->put("session." + options_.agent_id, next);
+  std::string& current = sessions_[account];
+  if (next == current) return;
+  current = next;
+  (void)memory_->put(session_key(options_.agent_id, account), next);
 }
 
-void Agent::publish_limits(const Outcome& outcome) {
+void Agent::publish_limits(const AccountRoutes::Route& route, const Outcome& outcome) {
   for (const auto& l : outcome.limits) {
     v1::LimitReading reading;
-    reading.set_engine(engine_->kind());
+    reading.set_engine(route.engine->kind());
     reading.set_model(outcome.model);
+    reading.set_account(route.account);
     reading.set_agent_id(options_.agent_id);
     reading.set_role(options_.role);
     reading.set_window(l.window);
@@ -100,16 +125,19 @@ void Agent::publish_limits(const Outcome& outcome) {
     reading.set_status(l.status);
     reading.set_source(l.source);
     *reading.mutable_at() = now_timestamp();
-    auto r = connection_->js_publish(subjects::limits(engine_->kind()), codec::encode(reading));
+    auto r =
+        connection_->js_publish(subjects::limits(route.engine->kind()), codec::encode(reading));
     if (!r) log_->warn("limit reading not stored error={}", r.error().message);
   }
 }
 
-void Agent::publish_usage(const Turn& turn, const Outcome& outcome,
-                          std::chrono::system_clock::time_point started, std::string_view failed) {
+void Agent::publish_usage(const Turn& turn, const AccountRoutes::Route& route,
+                          const Outcome& outcome, std::chrono::system_clock::time_point started,
+                          std::string_view failed) {
   v1::UsageSample sample;
   sample.set_id(ids::make("u"));
-  sample.set_engine(engine_->kind());
+  sample.set_engine(route.engine->kind());
+  sample.set_account(route.account);
   sample.set_model(outcome.model);
   sample.set_role(options_.role);
   sample.set_agent_id(options_.agent_id);
@@ -133,7 +161,7 @@ void Agent::publish_usage(const Turn& turn, const Outcome& outcome,
     sample.set_error(error_line("rate limited: " + outcome.rate_limit->detail));
   }
   *sample.mutable_at() = to_timestamp(started);  // when the call started (usage.proto)
-  auto r = connection_->js_publish(subjects::usage(engine_->kind(), options_.role),
+  auto r = connection_->js_publish(subjects::usage(route.engine->kind(), options_.role),
                                    codec::encode(sample), sample.id());
   if (!r) log_->warn("usage sample not stored error={}", r.error().message);
   std::lock_guard lock(status_mu_);

@@ -15,6 +15,10 @@
 // Script (JSON):
 //   {"replies": [<reply>, ...],   consumed in order, one per model request
 //    "default": <reply>,          once they are used up (default: text "ok")
+//    "keys": {"<key>": {"replies": [...], "default": <reply>}},  a queue of
+//                   its own for requests with that credential (x-api-key or
+//                   a bearer token), e.g. one per account's config dir; the
+//                   log names the key of such a request ("key")
 //    "usage_endpoint": {"token": "...", "answer": {...}}}  GET /api/oauth/usage
 //                   answers `answer` to "Authorization: Bearer <token>" with
 //                   anthropic-beta oauth-2025-04-20, else 401
@@ -84,8 +88,8 @@ class ModelServer {
   // answered), "usage" (as reported, Anthropic names:
   // input_tokens, output_tokens, cache_creation_input_tokens,
   // cache_read_input_tokens), "kind" ("anthropic", "openai", "responses",
-  // "gemini", "other")}. For gemini, "model" and "stream" come from the
-  // path (<model>:streamGenerateContent).
+  // "gemini", "other"), "key" (for a key of script.keys)}. For gemini,
+  // "model" and "stream" come from the path (<model>:streamGenerateContent).
   [[nodiscard]] std::vector<nlohmann::json> requests() const;
 
  private:

@@ -24,6 +24,7 @@ function argument(name) {
 const logPath = argument('--log');
 let script = { replies: [] };
 let next = 0; // index of the next reply in script.replies
+let nextByKey = {}; // the same per scripted key (script.keys)
 let count = 0; // requests seen
 const log = [];
 
@@ -31,8 +32,9 @@ function load(text) {
   const parsed = JSON.parse(text);
   if (!parsed || typeof parsed !== 'object') throw new Error('the script must be a JSON object');
   script = { replies: parsed.replies || [], default: parsed.default,
-    usage_endpoint: parsed.usage_endpoint };
+    usage_endpoint: parsed.usage_endpoint, keys: parsed.keys || {} };
   next = 0;
+  nextByKey = {};
 }
 
 if (argument('--script')) load(fs.readFileSync(argument('--script'), 'utf8'));
@@ -42,7 +44,25 @@ function record(entry) {
   if (logPath) fs.appendFileSync(logPath, JSON.stringify(entry) + '\n');
 }
 
-function takeReply() {
+// The credential a request came with: x-api-key, else a bearer token.
+function keyOf(req) {
+  if (req.headers['x-api-key']) return req.headers['x-api-key'];
+  const bearer = /^Bearer (.+)$/.exec(req.headers.authorization || '');
+  return bearer ? bearer[1] : '';
+}
+
+// The next reply for a request with `key`: its own queue when the script
+// has one for it (script.keys), else the common one.
+function takeReply(key) {
+  const own = script.keys[key];
+  if (own) {
+    const i = nextByKey[key] || 0;
+    if (i < (own.replies || []).length) {
+      nextByKey[key] = i + 1;
+      return own.replies[i];
+    }
+    return own.default || script.default || { text: 'ok' };
+  }
   if (next < script.replies.length) return script.replies[next++];
   return script.default || { text: 'ok' };
 }
@@ -404,7 +424,9 @@ function handle(req, res, bodyText) {
       countTokens ? { totalTokens: 10 + Math.floor(bodyText.length / 100) } : {});
     return;
   }
-  const reply = takeReply();
+  const key = keyOf(req);
+  if (script.keys[key]) entry.key = key; // a scripted key: a test's, never a real one
+  const reply = takeReply(key);
   const answer = () => {
     if (reply.drop) {
       entry.status = 0;
