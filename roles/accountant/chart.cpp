@@ -132,6 +132,7 @@ struct Column {
 
 struct Panel {
   std::string account;
+  std::string id;  // "provider/name", for the header
   WindowState state;
   double offered = 0;  // per step
   std::vector<Column> columns;
@@ -304,6 +305,7 @@ std::string chart_svg(const Ledger& ledger, Time now, int days, std::string_view
     for (const auto& state : ledger.windows(a.name, now)) {
       if (state.limit <= 0) continue;
       panels.push_back(make_panel(ledger, a.name, state, entries, from, to));
+      panels.back().id = a.id();
     }
   }
 
@@ -352,7 +354,8 @@ std::string chart_svg(const Ledger& ledger, Time now, int days, std::string_view
     const std::string name(window_name(s.window));
 
     const auto projected = projected_share(s, now);
-    svg += "<g class=\"panel\" data-account=\"" + escape(p.account) + "\" data-window=\"" + name +
+    svg += "<g class=\"panel\" data-account=\"" + escape(p.account) + "\" data-account-id=\"" +
+           escape(p.id) + "\" data-window=\"" + name +
            (projected ? "\" data-projected=\"" + exact(*projected) : std::string()) +
            "\" data-unused=\"" + std::to_string(p.unused) + "\" data-offered=\"" +
            std::to_string(p.offered_total) + "\" data-step-width=\"" +
@@ -368,7 +371,7 @@ std::string chart_svg(const Ledger& ledger, Time now, int days, std::string_view
     char head[352];
     std::snprintf(head, sizeof head,
                   "%s \xC2\xB7 %s \xC2\xB7 limit %s \xC2\xB7 %.1f%% used now%s \xC2\xB7 %s",
-                  escape(p.account).c_str(), name.c_str(),
+                  escape(p.id).c_str(), name.c_str(),
                   tokens_short(static_cast<double>(s.limit)).c_str(),
                   100.0 * static_cast<double>(s.used()) / static_cast<double>(s.limit), at_reset,
                   s.open ? ("resets " + stamp(s.span.end, zone)).c_str()

@@ -22,8 +22,11 @@ namespace agency::accounting {
 // A running window's header also projects it to its reset: the share of the
 // limit used by then at its rate so far (data-projected, 1.0 = the limit).
 //
-// For tests and scripts each panel is <g class="panel"> with data-account,
-// data-window, data-projected, data-unused and data-offered (tokens over the range),
+// The panel's header names the account as "provider/name".
+//
+// For tests and scripts each panel is <g class="panel"> with data-account
+// (the name), data-account-id ("provider/name"), data-window,
+// data-projected, data-unused and data-offered (tokens over the range),
 // data-step-width (x pixels of one 10-minute step) and data-token-height
 // (y pixels of one token per step); its shading is <path class="unused">.
 std::string chart_svg(const Ledger& ledger, Time now, int days, std::string_view account = {});

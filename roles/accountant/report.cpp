@@ -7,6 +7,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "roles/accountant/routing.hpp"
+#include "runtime/config_accounts.hpp"
 #include "runtime/localtime.hpp"
 
 namespace agency::accounting {
@@ -172,6 +174,85 @@ WindowReport window_report(const WindowState& s, std::span<const Entry* const> e
   return wr;
 }
 
+// The person's reserve and the agents' headroom of a window with a limit
+// (report.hpp says how): decide() itself answers the headroom, so the
+// figure is what a lease would get.
+void add_headroom(WindowReport& wr, const config::Accountant& policy, Time now) {
+  const auto& s = wr.state;
+  if (s.limit <= 0) return;
+  const double limit = static_cast<double>(s.limit);
+  const double expected = std::min(1.0, 1.5 * static_cast<double>(s.human_expected) / limit);
+  wr.reserve = sat_round(limit * std::max(policy.reserve, expected));
+  Ask ask;
+  ask.priority = Priority::interactive;
+  ask.estimate = 0;
+  ask.model = s.window == Window::seven_day_opus     ? "opus"
+              : s.window == Window::seven_day_sonnet ? "sonnet"
+                                                     : "";
+  const auto verdict = decide(policy, std::span<const WindowState>(&s, 1), ask, now);
+  wr.headroom = verdict.granted ? std::max<std::int64_t>(0, verdict.allowance) : 0;
+}
+
+AccountReport account_report(const Ledger& ledger, const config::Account& a,
+                             const std::vector<WindowReport>& windows, Time now) {
+  AccountReport ar;
+  ar.name = a.name;
+  ar.provider = a.provider;
+  ar.id = a.id();
+  ar.plan = a.plan;
+  ar.api = config::is_api_provider(a.provider);
+  ar.concurrency = std::max(0, a.concurrency);
+  ar.limited_until = ledger.limited_until(a.name, now);
+  for (const auto& w : windows) {
+    if (w.state.account != a.name || !w.headroom) continue;
+    if (w.state.window != Window::five_hour && w.state.window != Window::seven_day) continue;
+    if (!ar.headroom || *w.headroom < *ar.headroom) {
+      ar.headroom = w.headroom;
+      ar.headroom_window = w.state.window;
+    }
+  }
+  if (ar.api) {
+    const Calendar cal = calendar(ledger.config(), now);
+    ar.spent_today_usd = ledger.agents_cost(a.name, cal.day_start, now);
+    ar.spent_month_usd = ledger.agents_cost(a.name, cal.month_start, now);
+    ar.budget_usd_per_day = a.budget_usd_per_day;
+    ar.budget_usd_per_month = a.budget_usd_per_month;
+  }
+  return ar;
+}
+
+// Per provider, in the order the accounts come.
+std::vector<ProviderReport> provider_reports(const std::vector<AccountReport>& accounts) {
+  std::vector<ProviderReport> out;
+  for (const auto& a : accounts) {
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const ProviderReport& p) { return p.provider == a.provider; });
+    if (it == out.end()) {
+      out.push_back(ProviderReport{});
+      it = std::prev(out.end());
+      it->provider = a.provider;
+      it->in_use = 0;
+    }
+    auto& p = *it;
+    if (p.accounts > 0 && (p.concurrency == 0 || a.concurrency == 0)) {
+      p.concurrency = 0;  // one account without a cap: the provider has none
+    } else {
+      p.concurrency += a.concurrency;
+    }
+    ++p.accounts;
+    if (a.headroom) p.headroom = sat_add(p.headroom.value_or(0), *a.headroom);
+    p.in_use = p.in_use && a.in_use ? std::optional<int>(*p.in_use + *a.in_use) : std::nullopt;
+    p.agents += a.agents;
+    p.cost_usd = sat_add(p.cost_usd, a.cost_usd);
+    p.calls += a.calls;
+    p.share += a.share;
+    p.api = p.api || a.api;
+    p.spent_today_usd = sat_add(p.spent_today_usd, a.spent_today_usd);
+    p.spent_month_usd = sat_add(p.spent_month_usd, a.spent_month_usd);
+  }
+  return out;
+}
+
 }  // namespace
 
 Report build_report(const Ledger& ledger, Time now, int days, std::string_view account) {
@@ -180,15 +261,29 @@ Report build_report(const Ledger& ledger, Time now, int days, std::string_view a
   r.days = std::max(days, 1);
   r.time_zone = ledger.config().time_zone;
   r.account = account.empty() ? std::string() : ledger.account_of(account);
-  for (const auto& a : ledger.accounts()) {
-    if (!r.account.empty() && a.name != r.account) continue;
-    const auto entries = ledger.entries(a.name);
-    for (const auto& state : ledger.windows(a.name, now)) {
+  // Accounts grouped by provider, the first one's provider first.
+  std::vector<const config::Account*> shown;
+  for (const auto& first : ledger.accounts()) {
+    const bool seen = std::any_of(shown.begin(), shown.end(), [&](const config::Account* a) {
+      return a->provider == first.provider;
+    });
+    if (seen) continue;
+    for (const auto& a : ledger.accounts()) {
+      if (a.provider == first.provider && (r.account.empty() || a.name == r.account)) {
+        shown.push_back(&a);
+      }
+    }
+  }
+  for (const config::Account* a : shown) {
+    const auto entries = ledger.entries(a->name);
+    for (const auto& state : ledger.windows(a->name, now)) {
       // A model window nobody has a limit for or used says nothing.
       if (state.limit <= 0 && state.used() == 0) continue;
       r.windows.push_back(window_report(state, entries, now));
+      add_headroom(r.windows.back(), ledger.config(), now);
     }
-    if (auto week = last_week(ledger, a.name, now)) r.last_weeks.push_back(std::move(*week));
+    if (auto week = last_week(ledger, a->name, now)) r.last_weeks.push_back(std::move(*week));
+    r.accounts.push_back(account_report(ledger, *a, r.windows, now));
   }
 
   const Time since = now - hours(24) * r.days;
@@ -196,7 +291,34 @@ Report build_report(const Ledger& ledger, Time now, int days, std::string_view a
   std::map<std::string, SpendRow> tasks;
   std::map<std::string, DayRow> by_day;
   LocalDates dates(r.time_zone);
-  const auto entries = r.account.empty() ? ledger.all() : ledger.entries(r.account);
+  // The share each account carried is of the whole fleet's work, also
+  // when the report shows one account.
+  const auto every = ledger.all();
+  std::int64_t fleet_counted = 0;
+  {
+    auto from = std::lower_bound(every.begin(), every.end(), since,
+                                 [](const Entry* e, Time t) { return e->at < t; });
+    for (auto it = from; it != every.end() && (*it)->at <= now; ++it) {
+      const Entry& e = **it;
+      if (e.human) continue;
+      fleet_counted = sat_add(fleet_counted, e.tokens.counted());
+      for (auto& a : r.accounts) {
+        if (a.name != e.account) continue;
+        a.agents += e.tokens;
+        a.cost_usd = sat_add(a.cost_usd, e.cost_usd);
+        if (a.calls < std::numeric_limits<int>::max()) ++a.calls;
+      }
+    }
+  }
+  for (auto& a : r.accounts) {
+    if (fleet_counted > 0) {
+      a.share =
+          100.0 * static_cast<double>(a.agents.counted()) / static_cast<double>(fleet_counted);
+    }
+  }
+  r.providers = provider_reports(r.accounts);
+
+  const auto entries = r.account.empty() ? every : ledger.entries(r.account);
   auto first = std::lower_bound(entries.begin(), entries.end(), since,
                                 [](const Entry* e, Time t) { return e->at < t; });
   for (auto it = first; it != entries.end() && (*it)->at <= now; ++it) {
@@ -218,15 +340,92 @@ Report build_report(const Ledger& ledger, Time now, int days, std::string_view a
   return r;
 }
 
+namespace {
+
+// Per account (and per provider when there are several): headroom, calls
+// running now, a rate limit met, the fleet's use and its share, API spend.
+std::string accounts_table(const Report& r) {
+  auto calls_now = [](const std::optional<int>& in_use, int cap) {
+    if (!in_use) return std::string("-");
+    return std::to_string(*in_use) + (cap > 0 ? " of " + std::to_string(cap) : ", no cap");
+  };
+  auto spend = [](bool api, double today, double day_budget, double month, double month_budget) {
+    if (!api) return std::string("-");
+    return money(today) + (day_budget > 0 ? " of " + money(day_budget) : std::string()) +
+           " today, " + money(month) +
+           (month_budget > 0 ? " of " + money(month_budget) : std::string()) + " this month";
+  };
+  std::vector<std::vector<std::string>> rows = {
+      {"ACCOUNT", "PLAN", "HEADROOM", "CALLS NOW", "RATE-LIMITED", "AGENTS", "SHARE", "API SPEND"}};
+  const bool subtotals = r.providers.size() > 1;
+  for (std::size_t i = 0; i < r.accounts.size(); ++i) {
+    const auto& a = r.accounts[i];
+    std::string headroom = "-";
+    if (a.headroom) {
+      headroom =
+          tokens_short(*a.headroom) + (*a.headroom_window == Window::five_hour ? " (5h)" : " (7d)");
+    }
+    rows.push_back({a.id, a.plan.empty() ? "-" : a.plan, headroom,
+                    calls_now(a.in_use, a.concurrency),
+                    a.limited_until ? "until " + local_stamp(*a.limited_until, r.time_zone) : "-",
+                    tokens_short(a.agents.counted()), pct(a.share),
+                    spend(a.api, a.spent_today_usd, a.budget_usd_per_day, a.spent_month_usd,
+                          a.budget_usd_per_month)});
+    const bool last_of_provider =
+        i + 1 == r.accounts.size() || r.accounts[i + 1].provider != a.provider;
+    if (!subtotals || !last_of_provider) continue;
+    for (const auto& p : r.providers) {
+      if (p.provider != a.provider) continue;
+      rows.push_back({p.provider + " (" + std::to_string(p.accounts) +
+                          (p.accounts == 1 ? " account)" : " accounts)"),
+                      "", p.headroom ? tokens_short(*p.headroom) : "-",
+                      calls_now(p.in_use, p.concurrency), "", tokens_short(p.agents.counted()),
+                      pct(p.share), spend(p.api, p.spent_today_usd, 0, p.spent_month_usd, 0)});
+    }
+  }
+  return table(rows, {false, false, true, true, false, true, true, false});
+}
+
+}  // namespace
+
+void count_in_use(Report& r, const std::optional<std::vector<std::string>>& running,
+                  std::string_view error) {
+  r.fleet_read = running.has_value();
+  r.fleet_error = running         ? std::string()
+                  : error.empty() ? std::string("not read")
+                                  : std::string(error);
+  for (auto& a : r.accounts) {
+    if (!running) {
+      a.in_use.reset();
+      continue;
+    }
+    // An account named by its id, or by its bare name (unique across
+    // providers, config_accounts.hpp).
+    a.in_use = static_cast<int>(
+        std::count_if(running->begin(), running->end(),
+                      [&](const std::string& named) { return named == a.id || named == a.name; }));
+  }
+  r.providers = provider_reports(r.accounts);
+}
+
 std::string report_json(const Report& r) {
   json out = {{"now", rfc3339(r.now)},
               {"days", r.days},
               {"time_zone", r.time_zone},
               {"account", r.account}};
+  auto optional_tokens = [](const std::optional<std::int64_t>& v) {
+    return v ? json(*v) : json(nullptr);
+  };
   out["windows"] = json::array();
   for (const auto& w : r.windows) {
     const auto& s = w.state;
+    const AccountReport* of = nullptr;
+    for (const auto& a : r.accounts) {
+      if (a.name == s.account) of = &a;
+    }
     out["windows"].push_back({{"account", s.account},
+                              {"account_id", of ? json(of->id) : json(nullptr)},
+                              {"provider", of ? json(of->provider) : json(nullptr)},
                               {"window", std::string(window_name(s.window))},
                               {"open", s.open},
                               {"start", rfc3339(s.span.start)},
@@ -242,8 +441,67 @@ std::string report_json(const Report& r) {
                               {"projected", w.projected},
                               {"limit_at", w.limit_at ? json(rfc3339(*w.limit_at)) : json(nullptr)},
                               {"offered", w.offered},
-                              {"unused", w.unused}});
+                              {"unused", w.unused},
+                              {"reserve", optional_tokens(w.reserve)},
+                              {"headroom", optional_tokens(w.headroom)}});
   }
+  out["accounts"] = json::array();
+  for (const auto& a : r.accounts) {
+    json windows = json::array();
+    for (const auto& w : r.windows) {
+      if (w.state.account != a.name) continue;
+      windows.push_back({{"window", std::string(window_name(w.state.window))},
+                         {"limit", w.state.limit},
+                         {"used", w.state.used()},
+                         {"leased", w.state.leased},
+                         {"reserve", optional_tokens(w.reserve)},
+                         {"headroom", optional_tokens(w.headroom)},
+                         {"resets_at", rfc3339(w.state.span.end)}});
+    }
+    json item = {
+        {"account", a.name},
+        {"id", a.id},
+        {"provider", a.provider},
+        {"plan", a.plan},
+        {"api", a.api},
+        {"windows", windows},
+        {"headroom", optional_tokens(a.headroom)},
+        {"headroom_window",
+         a.headroom_window ? json(std::string(window_name(*a.headroom_window))) : json(nullptr)},
+        {"limited_until", a.limited_until ? json(rfc3339(*a.limited_until)) : json(nullptr)},
+        {"concurrency", a.concurrency},
+        {"in_use", a.in_use ? json(*a.in_use) : json(nullptr)},
+        {"agents", tokens_json(a.agents)},
+        {"calls", a.calls},
+        {"cost_usd", a.cost_usd},
+        {"share_pct", a.share}};
+    if (a.api) {
+      item["spent_today_usd"] = a.spent_today_usd;
+      item["spent_month_usd"] = a.spent_month_usd;
+      item["budget_usd_per_day"] = a.budget_usd_per_day;
+      item["budget_usd_per_month"] = a.budget_usd_per_month;
+    }
+    out["accounts"].push_back(std::move(item));
+  }
+  out["providers"] = json::array();
+  for (const auto& p : r.providers) {
+    json item = {{"provider", p.provider},
+                 {"accounts", p.accounts},
+                 {"headroom", optional_tokens(p.headroom)},
+                 {"concurrency", p.concurrency},
+                 {"in_use", p.in_use ? json(*p.in_use) : json(nullptr)},
+                 {"agents", tokens_json(p.agents)},
+                 {"calls", p.calls},
+                 {"cost_usd", p.cost_usd},
+                 {"share_pct", p.share}};
+    if (p.api) {
+      item["spent_today_usd"] = p.spent_today_usd;
+      item["spent_month_usd"] = p.spent_month_usd;
+    }
+    out["providers"].push_back(std::move(item));
+  }
+  out["live_fleet"] = {{"read", r.fleet_read},
+                       {"error", r.fleet_error.empty() ? json(nullptr) : json(r.fleet_error)}};
   out["last_week"] = json::array();
   for (const auto& w : r.last_weeks) {
     out["last_week"].push_back({{"account", w.account},
@@ -298,6 +556,12 @@ std::string report_json(const Report& r) {
 }
 
 std::string report_text(const Report& r) {
+  auto account_id = [&](const std::string& name) {
+    for (const auto& a : r.accounts) {
+      if (a.name == name) return a.id;
+    }
+    return name;
+  };
   const std::string zone = r.time_zone.empty() ? std::string("local time") : r.time_zone;
   std::string out = "Usage at " + local_stamp(r.now, r.time_zone) + " (" + zone + ")" +
                     (r.account.empty() ? std::string() : ", account " + r.account) + "\n\n";
@@ -308,8 +572,8 @@ std::string report_text(const Report& r) {
         "ingest-statusline`.\n";
   } else {
     std::vector<std::vector<std::string>> rows = {{"ACCOUNT", "WINDOW", "LIMIT", "HUMAN", "AGENTS",
-                                                   "USED", "PACE", "PROJECTED", "RESETS", "UNUSED",
-                                                   "LIMIT FROM"}};
+                                                   "USED", "HEADROOM", "PACE", "PROJECTED",
+                                                   "RESETS", "UNUSED", "LIMIT FROM"}};
     for (const auto& w : r.windows) {
       const auto& s = w.state;
       const bool limited = s.limit > 0;
@@ -340,13 +604,16 @@ std::string report_text(const Report& r) {
           unused += share;
         }
       }
-      rows.push_back({s.account, std::string(window_name(s.window)),
+      rows.push_back({account_id(s.account), std::string(window_name(s.window)),
                       limited ? tokens_short(s.limit) : "-", tokens_short(s.human),
                       tokens_short(s.agents), limited ? pct(w.utilization) : "-",
-                      s.open ? pct(w.pace) : "-", projected, resets, unused, s.limit_source});
+                      w.headroom ? tokens_short(*w.headroom) : "-", s.open ? pct(w.pace) : "-",
+                      projected, resets, unused, s.limit_source});
     }
-    out += table(rows, {false, false, true, true, true, true, true, false, false, true, false});
+    out +=
+        table(rows, {false, false, true, true, true, true, true, true, false, false, true, false});
   }
+  if (!r.accounts.empty()) out += "\n" + accounts_table(r);
   for (const auto& w : r.last_weeks) {
     out += "\nLast week, account " + w.account + " (" + local_stamp(w.span.start, r.time_zone) +
            " to " + local_stamp(w.span.end, r.time_zone) + "): " + last_week_line(w) +
@@ -399,8 +666,15 @@ std::string report_text(const Report& r) {
       "toward a limit).\nUSED: share of the limit used. PACE: share of the window elapsed, "
       "where even use would be.\nPROJECTED: use at the reset at the window's rate so far. "
       "UNUSED: what the even pace offered so\nfar that nobody used (share of the offered). "
-      "Roles, tasks and days: the last " +
+      "HEADROOM: what agents may still lease: the limit\nless the person's reserve, what is "
+      "used and what is leased (an account: its tighter of 5h and 7d).\nSHARE: of the "
+      "fleet's counted tokens, every account's, the person's left out. Roles, tasks, days,\n"
+      "AGENTS and SHARE: the last " +
       range + ".\n";
+  if (!r.accounts.empty() && !r.fleet_error.empty()) {
+    out += "CALLS NOW shows -: the live fleet (agency-fleet) could not be read: " + r.fleet_error +
+           ".\n";
+  }
   return out;
 }
 

@@ -1,7 +1,9 @@
 // What `agency usage` shows: per window the limit, the person's and the
-// fleet's use, utilisation, the reset, the pace, the projected use at the
-// reset and the unused area so far; spend per role and per task; day
-// totals. Built from a Ledger, so it needs no running accountant. Also the
+// fleet's use, utilisation, headroom, the reset, the pace, the projected use
+// at the reset and the unused area so far; per account and provider the
+// headroom, the calls running, a rate limit met, API spend against its
+// budgets and the share of the fleet's work it carried; spend per role and
+// per task; day totals. Built from a Ledger, so it needs no running accountant. Also the
 // pure half of `agency usage ingest-statusline`: reading Claude Code's
 // statusline JSON and the line it prints back.
 #pragma once
@@ -38,6 +40,61 @@ struct WindowReport {
   // 10-minute steps) and what of it nobody used (accounting::unused_area).
   std::int64_t offered = 0;
   std::int64_t unused = 0;
+  // Without a limit both stay nullopt. reserve: the tokens of the limit
+  // agents leave to the person now, limit x max(accountant.reserve,
+  // 1.5 x human_expected / limit) (the interactive reserve, decide()).
+  // headroom: what agents may still lease now, the largest interactive ask
+  // decide() grants: limit - reserve - used - leased, never below 0.
+  std::optional<std::int64_t> reserve;
+  std::optional<std::int64_t> headroom;
+};
+
+// One configured account: what it has left, what runs on it, what it
+// carried of the fleet's work over the report's days.
+struct AccountReport {
+  std::string name;      // as in accountant.accounts ("max-1")
+  std::string provider;  // claude, codex, gemini, openai, anthropic
+  std::string id;        // "claude/max-1"
+  std::string plan;
+  bool api = false;  // paid per token (openai, anthropic)
+  // The smallest headroom of its five_hour and seven_day windows (every
+  // model counts toward both) and which window that is; nullopt when
+  // neither has a limit.
+  std::optional<std::int64_t> headroom;
+  std::optional<Window> headroom_window;
+  std::optional<Time> limited_until;  // a rate limit met, while still ahead
+  int concurrency = 0;                // engine calls at once; 0: no cap
+  // Agents of the live fleet (agency-fleet) whose status names this
+  // account; nullopt until count_in_use() reads them, or when it could not.
+  std::optional<int> in_use;
+  // The fleet's (not the person's) use of it over the report's days.
+  TokenCounts agents;
+  double cost_usd = 0;
+  int calls = 0;
+  double share = 0;  // percent of every account's agents' counted tokens
+  // API accounts: dollars the fleet spent today and this month
+  // (accountant.time_zone) against their budgets (0: none).
+  double spent_today_usd = 0;
+  double spent_month_usd = 0;
+  double budget_usd_per_day = 0;
+  double budget_usd_per_month = 0;
+};
+
+// The accounts of one provider summed.
+struct ProviderReport {
+  std::string provider;
+  int accounts = 0;
+  // Sum of the accounts' headroom; nullopt when none has one.
+  std::optional<std::int64_t> headroom;
+  int concurrency = 0;  // sum of the caps; 0 when any account has none
+  std::optional<int> in_use;
+  TokenCounts agents;
+  double cost_usd = 0;
+  int calls = 0;
+  double share = 0;
+  bool api = false;  // any of them paid per token
+  double spent_today_usd = 0;
+  double spent_month_usd = 0;
 };
 
 struct SpendRow {
@@ -60,6 +117,14 @@ struct Report {
   std::string time_zone;              // accountant.time_zone (empty: the machine's)
   std::string account;                // the one account shown; empty: all
   std::vector<WindowReport> windows;  // per account, windows with a limit or use
+  // The accounts shown in configured order, grouped by provider (the
+  // provider of the first account first), and per provider their sums.
+  std::vector<AccountReport> accounts;
+  std::vector<ProviderReport> providers;
+  // Whether count_in_use() read the live fleet, and why it could not
+  // (empty: it read it, or was not asked to).
+  bool fleet_read = false;
+  std::string fleet_error;
   // Per account, its last complete weekly window against the oracle's bound.
   std::vector<LastWeek> last_weeks;
   std::vector<SpendRow> roles;     // most counted tokens first
@@ -74,6 +139,12 @@ struct Report {
 // `account` empty: every configured account; else only that one (usage of
 // other accounts is left out of the spend and day tables too).
 Report build_report(const Ledger& ledger, Time now, int days, std::string_view account = {});
+// Calls in use per account from the live fleet: `running` holds each
+// agent's AgentStatus.account ("provider/name", or a bare name; empty
+// between calls). nullopt: the fleet could not be read, `error` says why;
+// in_use stays unknown.
+void count_in_use(Report& report, const std::optional<std::vector<std::string>>& running,
+                  std::string_view error = {});
 // Stable field names; times RFC 3339 UTC (docs: /work/notes/usage-docs.md).
 std::string report_json(const Report& report);
 // Aligned tables a person reads: windows, roles, top tasks, days.

@@ -18,9 +18,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agency/v1/fleet.pb.h"
 #include "agency/v1/usage.pb.h"
 #include "bus/clock.hpp"
 #include "bus/codec.hpp"
+#include "bus/kv.hpp"
 #include "bus/subjects.hpp"
 #include "bus/text.hpp"
 #include "roles/accountant/chart.hpp"
@@ -64,10 +66,12 @@ void check_account(const config::Accountant& settings, const std::string& accoun
   if (account.empty()) return;
   std::string known;
   for (const auto& a : settings.accounts) {
-    if (a.name == account) return;
-    known += (known.empty() ? "" : ", ") + a.name;
+    if (a.name == account || a.id() == account) return;
+    known += (known.empty() ? "" : ", ") + a.id();
   }
-  if (settings.accounts.empty() && account == "default") return;
+  if (settings.accounts.empty() && (account == "default" || account == config::Account{}.id())) {
+    return;
+  }
   fail(make_error(
       errc::config,
       "no account '" + account + "' in accountant.accounts (" +
@@ -107,6 +111,33 @@ void write_chart(const std::string& path, const std::string& svg) {
   }
 }
 
+// The account of the engine call each live agent runs now (AgentStatus.account;
+// empty between calls): the replayed ledger sees no leases, the fleet's
+// heartbeats do. An error when agency-fleet cannot be read.
+Result<std::vector<std::string>> running_accounts(const Connection& connection) {
+  auto fleet = KeyValue::open(connection, subjects::kFleetBucket);
+  if (!fleet) return fleet.error();
+  auto keys = fleet->keys();
+  if (!keys) return keys.error();
+  std::vector<std::string> out;
+  for (const auto& key : *keys) {
+    auto entry = fleet->get(key);
+    if (!entry) continue;  // expired between keys() and get()
+    auto status = codec::decode<v1::AgentStatus>(entry->value);
+    if (status && !status->account().empty()) out.push_back(status->account());
+  }
+  return out;
+}
+
+void count_live(accounting::Report& report, const Connection& connection) {
+  auto running = running_accounts(connection);
+  if (running) {
+    accounting::count_in_use(report, *running);
+  } else {
+    accounting::count_in_use(report, std::nullopt, running.error().message);
+  }
+}
+
 }  // namespace
 
 Result<catalog::UsageView> console_usage(Connection& connection, const config::Config& config,
@@ -116,7 +147,9 @@ Result<catalog::UsageView> console_usage(Connection& connection, const config::C
   if (!ledger) return ledger.error();
   const auto now = Clock::now();
   catalog::UsageView view;
-  view.report_json = accounting::report_json(accounting::build_report(*ledger, now, days));
+  auto report = accounting::build_report(*ledger, now, days);
+  count_live(report, connection);
+  view.report_json = accounting::report_json(report);
   view.chart_svg = accounting::chart_svg(*ledger, now, days);
   return view;
 }
@@ -180,6 +213,7 @@ void run_usage(const GlobalOptions& global, const UsageOptions& opts) {
     return;
   }
   auto report = accounting::build_report(ledger, now, opts.days, opts.account);
+  count_live(report, *conn);
   if (!opts.chart.empty()) {
     write_chart(opts.chart, accounting::chart_svg(ledger, now, opts.days, opts.account));
     std::cerr << "chart written to " << opts.chart << "\n";
@@ -257,7 +291,20 @@ constexpr const char* kUsageHelp =
     "  UNUSED      tokens the even pace offered since the window's start that nobody\n"
     "              used, summed per 10-minute step (docs/ACCOUNTING.md, \"Unused area\"),\n"
     "              and their share of what was offered\n"
+    "  HEADROOM    what agents may still lease now: LIMIT less the person's reserve\n"
+    "              (accountant.reserve, or 1.5 x their expected use before the reset when\n"
+    "              more), less what is used and leased; never below 0\n"
     "  LIMIT FROM  calibrated (from a utilisation %), config, plan, or unknown\n"
+    "Then one row per account (provider/name), and per provider a subtotal when there are\n"
+    "several:\n"
+    "  HEADROOM     the tighter of its five_hour and seven_day headroom\n"
+    "  CALLS NOW    agents of the live fleet running an engine call on it, of its\n"
+    "               concurrency cap; '-' when agency-fleet cannot be read\n"
+    "  RATE-LIMITED until when a rate limit an agent met holds it\n"
+    "  AGENTS       the fleet's counted tokens on it over --days; SHARE: of every\n"
+    "               account's (the person's own use left out)\n"
+    "  API SPEND    openai and anthropic accounts: dollars today and this month\n"
+    "               (accountant.time_zone) of their budgets\n"
     "Then spend per role and the top tasks (counted tokens, the four token kinds, calls,\n"
     "cost) and the day totals in accountant.time_zone, over --days.\n"
     "The chart: per account and window with a limit, use per 10 minutes stacked\n"
@@ -266,7 +313,7 @@ constexpr const char* kUsageHelp =
     "Examples:\n"
     "  agency usage\n"
     "  agency usage --json --days 30\n"
-    "  agency usage --chart usage.svg --days 7 --account work\n"
+    "  agency usage --chart usage.svg --days 7 --account claude/work\n"
     "  agency usage --export-person-trace week.json && agency sim --person-trace week.json";
 
 constexpr const char* kStatuslineHelp =
@@ -303,7 +350,8 @@ void add_usage_command(CLI::App& app, GlobalOptions& global) {
   cmd->add_option("--chart", opts->chart,
                   "also write a chart to FILE (.svg, or .png with rsvg-convert installed)")
       ->type_name("FILE");
-  cmd->add_option("--account", opts->account, "only this account of accountant.accounts")
+  cmd->add_option("--account", opts->account,
+                  "only this account of accountant.accounts (its name or provider/name)")
       ->type_name("NAME");
   cmd->add_option("--export-person-trace", opts->person_trace,
                   "write the person's own requests of the last complete weekly window (of "

@@ -276,6 +276,239 @@ TEST_CASE("report: closed block, early window, reached limit, accounts, time zon
   }
 }
 
+// ---------------------------------------------------------------- accounts
+
+config::Account account(std::string provider, std::string name, std::int64_t five_hour,
+                        std::int64_t seven_day, int concurrency) {
+  config::Account a;
+  a.provider = std::move(provider);
+  a.name = std::move(name);
+  a.five_hour = five_hour;
+  a.seven_day = seven_day;
+  a.concurrency = concurrency;
+  return a;
+}
+
+Entry on(std::string account_id, std::string id, Time at, std::int64_t tokens, bool human = false,
+         double cost = 0.25) {
+  Entry e = entry(std::move(id), at, tokens, human, human ? "" : "builder");
+  e.account = std::move(account_id);
+  e.cost_usd = cost;
+  return e;
+}
+
+// Two claude subscriptions, a codex one and an OpenAI key, configured out
+// of provider order; Monday 2026-11-23, 12:30 UTC.
+Ledger fleet_ledger() {
+  config::Accountant c;
+  c.enabled = true;
+  c.time_zone = "UTC";
+  c.accounts.push_back(account("claude", "max-1", 100'000, 1'000'000, 2));
+  c.accounts.push_back(account("codex", "plus", 200'000, 0, 0));
+  c.accounts.push_back(account("claude", "pro-2", 50'000, 500'000, 1));
+  auto api = account("openai", "api", 0, 0, 0);
+  api.budget_usd_per_day = 5;
+  api.budget_usd_per_month = 50;
+  c.accounts.push_back(api);
+  Ledger l(c);
+  l.add(on("claude/max-1", "h1", utc(2026, 11, 23, 10, 5), 20'000, true));  // the person's
+  l.add(on("claude/max-1", "m1", utc(2026, 11, 23, 10, 30), 30'000));
+  l.add(on("max-1", "m2", utc(2026, 11, 23, 11, 10), 10'000));  // a bare name counts too
+  l.add(on("claude/pro-2", "p1", utc(2026, 11, 23, 11, 0), 20'000));
+  l.add(on("codex/plus", "c1", utc(2026, 11, 23, 11, 30), 30'000));
+  l.add(on("openai/api", "o1", utc(2026, 11, 23, 9, 0), 10'000, false, 1.5));
+  l.add(on("openai/api", "o2", utc(2026, 11, 20, 9, 0), 10'000, false, 2.0));  // this month
+  l.add(on("openai/api", "o3", utc(2026, 10, 30, 9, 0), 10'000, false, 4.0));  // last month
+  l.refused("claude/pro-2", utc(2026, 11, 23, 15));
+  return l;
+}
+
+const AccountReport* find_account(const Report& r, std::string_view id) {
+  for (const auto& a : r.accounts) {
+    if (a.id == id) return &a;
+  }
+  return nullptr;
+}
+
+TEST_CASE("report: per account and provider, headroom, share, rate limit, calls now") {
+  auto ledger = fleet_ledger();
+  const Time now = utc(2026, 11, 23, 12, 30);
+  auto r = build_report(ledger, now, 7);
+
+  // Grouped by provider, the first account's provider first.
+  REQUIRE(r.accounts.size() == 4);
+  CHECK(r.accounts[0].id == "claude/max-1");
+  CHECK(r.accounts[1].id == "claude/pro-2");
+  CHECK(r.accounts[2].id == "codex/plus");
+  CHECK(r.accounts[3].id == "openai/api");
+  // The window table in the same order.
+  std::vector<std::string> window_accounts;
+  for (const auto& w : r.windows) {
+    if (window_accounts.empty() || window_accounts.back() != w.state.account) {
+      window_accounts.push_back(w.state.account);
+    }
+  }
+  CHECK(window_accounts == std::vector<std::string>{"max-1", "pro-2", "plus", "api"});
+
+  // The fleet's counted tokens over 7 days: 40k + 20k + 30k + 20k (October's
+  // 10k is older); the person's 20k is no part of it.
+  const auto* max1 = find_account(r, "claude/max-1");
+  const auto* pro2 = find_account(r, "claude/pro-2");
+  const auto* plus = find_account(r, "codex/plus");
+  const auto* api = find_account(r, "openai/api");
+  REQUIRE(max1 != nullptr);
+  REQUIRE(pro2 != nullptr);
+  REQUIRE(plus != nullptr);
+  REQUIRE(api != nullptr);
+  CHECK(max1->agents.counted() == 40'000);
+  CHECK(max1->calls == 2);
+  CHECK(max1->share == doctest::Approx(100.0 * 40 / 110));
+  CHECK(pro2->share == doctest::Approx(100.0 * 20 / 110));
+  CHECK(plus->share == doctest::Approx(100.0 * 30 / 110));
+  CHECK(api->share == doctest::Approx(100.0 * 20 / 110));
+
+  // pro-2 has no use of the person's: the reserve is accountant.reserve,
+  // 20% of the limit. five_hour 50k - 10k - 20k, seven_day 500k - 100k - 20k.
+  const auto* pro_five = find_window(r, Window::five_hour, "pro-2");
+  const auto* pro_week = find_window(r, Window::seven_day, "pro-2");
+  REQUIRE(pro_five != nullptr);
+  REQUIRE(pro_week != nullptr);
+  CHECK(pro_five->reserve == 10'000);
+  CHECK(pro_five->headroom == 20'000);
+  CHECK(pro_week->headroom == 380'000);
+  CHECK(pro2->headroom == 20'000);
+  CHECK(pro2->headroom_window == Window::five_hour);
+  // max-1: the person's use may hold back more than 20%; what is left is
+  // the limit less that reserve and the 60k used.
+  const auto* max_five = find_window(r, Window::five_hour, "max-1");
+  REQUIRE(max_five != nullptr);
+  REQUIRE(max_five->reserve.has_value());
+  REQUIRE(max_five->headroom.has_value());
+  CHECK(*max_five->reserve >= 20'000);
+  CHECK(*max_five->headroom ==
+        doctest::Approx(std::max<std::int64_t>(0, 100'000 - *max_five->reserve - 60'000))
+            .epsilon(0.0001));
+  CHECK(*max_five->headroom <= 20'000);
+  // codex: only five_hour has a limit, 200k - 40k - 30k.
+  CHECK(plus->headroom == 130'000);
+  CHECK_FALSE(api->headroom.has_value());
+
+  // The rate limit pro-2 met holds it until 15:00; the others are free.
+  REQUIRE(pro2->limited_until.has_value());
+  CHECK(*pro2->limited_until == utc(2026, 11, 23, 15));
+  CHECK_FALSE(max1->limited_until.has_value());
+  // Past the reset it is no longer shown.
+  CHECK_FALSE(find_account(build_report(ledger, utc(2026, 11, 23, 15, 1), 7), "claude/pro-2")
+                  ->limited_until.has_value());
+
+  // The API key: today's $1.50 and this month's $3.50 of its budgets.
+  CHECK(api->api);
+  CHECK(api->spent_today_usd == doctest::Approx(1.5));
+  CHECK(api->spent_month_usd == doctest::Approx(3.5));
+
+  // Per provider: claude sums its two accounts.
+  REQUIRE(r.providers.size() == 3);
+  CHECK(r.providers[0].provider == "claude");
+  CHECK(r.providers[0].accounts == 2);
+  CHECK(r.providers[0].agents.counted() == 60'000);
+  CHECK(r.providers[0].share == doctest::Approx(100.0 * 60 / 110));
+  CHECK(r.providers[0].headroom == sat_add(*max1->headroom, std::int64_t{20'000}));
+  CHECK(r.providers[0].concurrency == 3);
+  CHECK(r.providers[1].provider == "codex");
+  CHECK(r.providers[1].concurrency == 0);  // no cap
+  CHECK(r.providers[2].spent_month_usd == doctest::Approx(3.5));
+
+  SUBCASE("calls now from the live fleet") {
+    count_in_use(
+        r, std::vector<std::string>{"claude/max-1", "max-1", "codex/plus", "claude/nope", ""});
+    CHECK(r.fleet_read);
+    CHECK(find_account(r, "claude/max-1")->in_use == 2);
+    CHECK(find_account(r, "claude/pro-2")->in_use == 0);
+    CHECK(find_account(r, "codex/plus")->in_use == 1);
+    CHECK(r.providers[0].in_use == 2);
+    auto j = nlohmann::json::parse(report_json(r));
+    CHECK(j.at("accounts").at(0).at("in_use") == 2);
+    CHECK(j.at("providers").at(0).at("in_use") == 2);
+    CHECK(j.at("live_fleet").at("read") == true);
+    const auto text = report_text(r);
+    CHECK(text.find("2 of 2") != std::string::npos);
+    CHECK(text.find("1, no cap") != std::string::npos);
+    CHECK(text.find("could not be read") == std::string::npos);
+  }
+  SUBCASE("the live fleet cannot be read") {
+    count_in_use(r, std::nullopt, "no server at nats://127.0.0.1:4222");
+    CHECK_FALSE(r.fleet_read);
+    CHECK_FALSE(find_account(r, "claude/max-1")->in_use.has_value());
+    auto j = nlohmann::json::parse(report_json(r));
+    CHECK(j.at("accounts").at(0).at("in_use").is_null());
+    CHECK(j.at("providers").at(0).at("in_use").is_null());
+    CHECK(j.at("live_fleet").at("read") == false);
+    CHECK(j.at("live_fleet").at("error") == "no server at nats://127.0.0.1:4222");
+    CHECK(report_text(r).find("could not be read: no server") != std::string::npos);
+  }
+  SUBCASE("JSON") {
+    auto j = nlohmann::json::parse(report_json(r));
+    const auto& a = j.at("accounts").at(1);
+    CHECK(a.at("account") == "pro-2");
+    CHECK(a.at("id") == "claude/pro-2");
+    CHECK(a.at("provider") == "claude");
+    CHECK(a.at("headroom") == 20'000);
+    CHECK(a.at("headroom_window") == "five_hour");
+    CHECK(a.at("limited_until") == "2026-11-23T15:00:00Z");
+    CHECK(a.at("concurrency") == 1);
+    CHECK(a.at("agents").at("counted") == 20'000);
+    CHECK(a.at("share_pct").get<double>() == doctest::Approx(100.0 * 20 / 110));
+    CHECK_FALSE(a.contains("spent_today_usd"));  // a subscription
+    const auto& five = a.at("windows").at(0);
+    CHECK(five.at("window") == "five_hour");
+    CHECK(five.at("limit") == 50'000);
+    CHECK(five.at("used") == 20'000);
+    CHECK(five.at("reserve") == 10'000);
+    CHECK(five.at("headroom") == 20'000);
+    CHECK(j.at("accounts").at(0).at("limited_until").is_null());
+    CHECK(j.at("accounts").at(0).at("in_use").is_null());  // not counted yet
+    CHECK(j.at("live_fleet").at("read") == false);
+    CHECK(j.at("live_fleet").at("error").is_null());
+    const auto& key = j.at("accounts").at(3);
+    CHECK(key.at("headroom").is_null());
+    CHECK(key.at("spent_today_usd").get<double>() == doctest::Approx(1.5));
+    CHECK(key.at("budget_usd_per_month").get<double>() == doctest::Approx(50));
+    const auto& claude = j.at("providers").at(0);
+    CHECK(claude.at("provider") == "claude");
+    CHECK(claude.at("accounts") == 2);
+    CHECK(claude.at("agents").at("counted") == 60'000);
+    // The window rows keep their keys and name the account's id too.
+    bool seen = false;
+    for (const auto& w : j.at("windows")) {
+      if (w.at("account") != "pro-2" || w.at("window") != "five_hour") continue;
+      seen = true;
+      CHECK(w.at("account_id") == "claude/pro-2");
+      CHECK(w.at("provider") == "claude");
+      CHECK(w.at("headroom") == 20'000);
+    }
+    CHECK(seen);
+  }
+  SUBCASE("text") {
+    const auto text = report_text(r);
+    CHECK(text.find("HEADROOM") != std::string::npos);
+    CHECK(text.find("claude/pro-2") != std::string::npos);
+    CHECK(text.find("claude (2 accounts)") != std::string::npos);
+    CHECK(text.find("codex (1 account)") != std::string::npos);
+    CHECK(text.find("until Mon 11-23 15:00") != std::string::npos);
+    CHECK(text.find("20k (5h)") != std::string::npos);
+    CHECK(text.find("$1.50 of $5.00 today, $3.50 of $50.00 this month") != std::string::npos);
+    CHECK(text.find("18.2%") != std::string::npos);              // pro-2's and the key's share
+    CHECK(text.find("54.5%") != std::string::npos);              // claude's
+    CHECK(text.find("could not be read") == std::string::npos);  // not asked
+  }
+  SUBCASE("one account shown, its share still of the whole fleet") {
+    auto only = build_report(ledger, now, 7, "claude/pro-2");
+    REQUIRE(only.accounts.size() == 1);
+    CHECK(only.accounts[0].share == doctest::Approx(100.0 * 20 / 110));
+    CHECK(report_text(only).find("(1 account)") == std::string::npos);  // one provider
+  }
+}
+
 // ---------------------------------------------------------------- chart
 
 struct PanelView {
@@ -353,6 +586,8 @@ TEST_CASE("chart: a panel per window with a limit, the unused area shaded") {
   CHECK(five.body.find("class=\"pace\"") != std::string::npos);
   CHECK(five.body.find("class=\"block\"") != std::string::npos);  // the block from 10:00
   CHECK(five.body.find("60.0% used") != std::string::npos);
+  CHECK(five.body.find("data-account-id=\"claude/default\"") != std::string::npos);
+  CHECK(five.body.find("claude/default \xC2\xB7 five_hour") != std::string::npos);  // the header
   // The projection to the reset: 60% in 2.5 of the block's 5 hours.
   CHECK(attribute(five.body, "data-projected") == doctest::Approx(1.2));
   CHECK(five.body.find("120% by the reset at this rate") != std::string::npos);
