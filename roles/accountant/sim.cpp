@@ -7,7 +7,9 @@
 #include <random>
 #include <utility>
 
+#include "roles/accountant/routing.hpp"
 #include "roles/accountant/settings.hpp"
+#include "runtime/config_accounts.hpp"
 #include "runtime/localtime.hpp"
 
 namespace agency::accounting {
@@ -102,13 +104,6 @@ Decision fixed(const std::vector<WindowState>& ws, std::int64_t tokens, Time now
     d.go = false;
   }
   return d;
-}
-
-Decision agency(const config::Accountant& cfg, const std::vector<WindowState>& ws,
-                std::int64_t tokens, Time now, std::string_view model) {
-  const Verdict v = decide(cfg, ws, Ask{Priority::batch, tokens, std::string(model)}, now);
-  if (v.granted) return {};
-  return {false, v.retry_at.value_or(now)};
 }
 
 struct Agent {
@@ -277,74 +272,149 @@ config::Accountant sim_accountant(const SimSetup& s) {
   config::Accountant cfg = s.policy;
   cfg.enabled = true;
   cfg.accounts.clear();
-  config::Account account;
-  account.name = kAccount;
-  account.five_hour = s.five_hour;
-  account.seven_day = s.seven_day;
-  account.seven_day_sonnet = s.seven_day_sonnet;
+  if (s.accounts.empty()) {
+    config::Account account;
+    account.name = kAccount;
+    account.five_hour = s.five_hour;
+    account.seven_day = s.seven_day;
+    account.seven_day_sonnet = s.seven_day_sonnet;
+    account.concurrency = 0;
+    cfg.accounts.push_back(account);
+  } else {
+    cfg.accounts = s.accounts;
+  }
   const auto start_local = to_local(s.start, cfg.time_zone);
-  account.reset_weekday = start_local.weekday;
-  account.reset_hour = start_local.hour;
-  account.reset_minute = start_local.minute;
-  cfg.accounts.push_back(account);
+  for (auto& account : cfg.accounts) {
+    account.reset_weekday = start_local.weekday;
+    account.reset_hour = start_local.hour;
+    account.reset_minute = start_local.minute;
+    if (account.concurrency < 0) account.concurrency = config::default_concurrency(account);
+  }
   return cfg;
+}
+
+std::size_t sim_person_account(const SimSetup& s) {
+  const auto& accounts = s.accounts;
+  if (accounts.empty()) return 0;
+  if (!s.person_account.empty()) {
+    for (std::size_t i = 0; i < accounts.size(); ++i) {
+      if (accounts[i].id() == s.person_account || accounts[i].name == s.person_account) return i;
+    }
+  }
+  for (std::size_t i = 0; i < accounts.size(); ++i) {
+    if (accounts[i].provider == "claude") return i;
+  }
+  return 0;
+}
+
+Result<std::vector<config::Account>> sim_accounts(std::string_view spec) {
+  std::vector<config::Account> out;
+  std::size_t from = 0;
+  while (from <= spec.size()) {
+    auto comma = spec.find(',', from);
+    if (comma == std::string_view::npos) comma = spec.size();
+    const std::string item(spec.substr(from, comma - from));
+    from = comma + 1;
+    const auto slash = item.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == item.size()) {
+      return make_error(errc::config, "--accounts: '" + item +
+                                          "' is not provider/plan (claude/max5, codex/plus)");
+    }
+    config::Account a;
+    a.provider = item.substr(0, slash);
+    a.plan = item.substr(slash + 1);
+    if (a.provider != "claude" && a.provider != "codex") {
+      return make_error(errc::config, "--accounts: '" + item +
+                                          "': the simulation knows the plans of claude and codex");
+    }
+    auto limits = plan_limits(a.provider, a.plan, "--accounts " + item);
+    if (!limits) return limits.error();
+    a.five_hour = limits->five_hour;
+    a.seven_day = limits->seven_day;
+    a.name = a.plan;
+    for (int n = 2; std::any_of(out.begin(), out.end(),
+                                [&](const config::Account& o) { return o.name == a.name; });
+         ++n) {
+      a.name = a.plan + "-" + std::to_string(n);
+    }
+    out.push_back(std::move(a));
+  }
+  return out;
 }
 
 namespace {
 
-// Every weekly window the period meets, with its use read at its last
-// moment from `ledger`, and the lowest use of a complete one.
-void sim_weeks(const SimSetup& s, const Ledger& ledger, SimResult& r) {
+// Every weekly window of `account` the period meets, with its use read at
+// its last moment from `ledger`, and the lowest use of a complete one.
+void sim_weeks(const SimSetup& s, const Ledger& ledger, std::string_view account,
+               std::vector<SimWeek>& weeks, double& utilization) {
   const Time end = sim_end(s);
   for (Time t = s.start; t < end;) {
-    const Span span = ledger.window(kAccount, Window::seven_day, t).span;
+    const Span span = ledger.window(account, Window::seven_day, t).span;
     const Time last = std::min(span.end, end) - std::chrono::microseconds(1);
-    const auto w = ledger.window(kAccount, Window::seven_day, last);
-    const auto sonnet = ledger.window(kAccount, Window::seven_day_sonnet, last);
-    r.weeks.push_back(SimWeek{span, w.used(), w.limit, sonnet.used(), sonnet.limit,
-                              span.start >= s.start && span.end <= end});
+    const auto w = ledger.window(account, Window::seven_day, last);
+    const auto sonnet = ledger.window(account, Window::seven_day_sonnet, last);
+    weeks.push_back(SimWeek{span, w.used(), w.limit, sonnet.used(), sonnet.limit,
+                            span.start >= s.start && span.end <= end});
     t = span.end;
   }
   const bool any_complete =
-      std::any_of(r.weeks.begin(), r.weeks.end(), [](const SimWeek& w) { return w.complete; });
-  r.weekly_utilization = 100;
-  for (const auto& w : r.weeks) {
-    if (w.complete || !any_complete) {
-      r.weekly_utilization = std::min(r.weekly_utilization, w.utilization());
-    }
+      std::any_of(weeks.begin(), weeks.end(), [](const SimWeek& w) { return w.complete; });
+  utilization = 100;
+  for (const auto& w : weeks) {
+    if (w.complete || !any_complete) utilization = std::min(utilization, w.utilization());
   }
 }
 
-// Both windows' unused area over the period, and what their even pace
-// offered in it.
-void sim_unused(const SimSetup& s, std::span<const Entry* const> entries, SimResult& r) {
+void sim_weeks(const SimSetup& s, const Ledger& ledger, SimResult& r) {
+  sim_weeks(s, ledger, kAccount, r.weeks, r.weekly_utilization);
+}
+
+// One account's unused area over the period, per window with a limit, and
+// what their even pace offered in it.
+void sim_unused(const SimSetup& s, std::span<const Entry* const> entries, SimAccount& a) {
   const Time end = sim_end(s);
-  const auto five = steps(entries, Window::five_hour, s.start, end, s.unused_step);
-  const auto seven = steps(entries, Window::seven_day, s.start, end, s.unused_step);
-  r.unused_five_hour = unused_area(five, Window::five_hour, s.five_hour, s.unused_step);
-  r.unused_seven_day = unused_area(seven, Window::seven_day, s.seven_day, s.unused_step);
   const double period = seconds_of(end - s.start);
-  r.offered_five_hour = sat_round(static_cast<double>(s.five_hour) * period /
-                                  static_cast<double>(window_length(Window::five_hour).count()));
-  r.offered_seven_day = sat_round(static_cast<double>(s.seven_day) * period /
-                                  static_cast<double>(window_length(Window::seven_day).count()));
-  if (s.seven_day_sonnet > 0) {
-    const auto sonnet = steps(entries, Window::seven_day_sonnet, s.start, end, s.unused_step);
-    r.unused_sonnet =
-        unused_area(sonnet, Window::seven_day_sonnet, s.seven_day_sonnet, s.unused_step);
-    r.offered_sonnet =
-        sat_round(static_cast<double>(s.seven_day_sonnet) * period /
-                  static_cast<double>(window_length(Window::seven_day_sonnet).count()));
+  auto offered = [&](Window w, std::int64_t limit) {
+    return sat_round(static_cast<double>(limit) * period /
+                     static_cast<double>(window_length(w).count()));
+  };
+  auto unused = [&](Window w, std::int64_t limit) {
+    return unused_area(steps(entries, w, s.start, end, s.unused_step), w, limit, s.unused_step);
+  };
+  a.unused_five_hour = unused(Window::five_hour, a.five_hour);
+  a.unused_seven_day = unused(Window::seven_day, a.seven_day);
+  a.offered_five_hour = offered(Window::five_hour, a.five_hour);
+  a.offered_seven_day = offered(Window::seven_day, a.seven_day);
+  if (a.seven_day_sonnet > 0) {
+    a.unused_sonnet = unused(Window::seven_day_sonnet, a.seven_day_sonnet);
+    a.offered_sonnet = offered(Window::seven_day_sonnet, a.seven_day_sonnet);
   }
 }
 
-Entry sim_entry(std::string id, Time at, std::int64_t tokens, bool human, std::string model) {
+// The single account's unused area (the oracle's ledger).
+void sim_unused(const SimSetup& s, std::span<const Entry* const> entries, SimResult& r) {
+  SimAccount a;
+  a.five_hour = s.five_hour;
+  a.seven_day = s.seven_day;
+  a.seven_day_sonnet = s.seven_day_sonnet;
+  sim_unused(s, entries, a);
+  r.unused_five_hour = a.unused_five_hour;
+  r.unused_seven_day = a.unused_seven_day;
+  r.unused_sonnet = a.unused_sonnet;
+  r.offered_five_hour = a.offered_five_hour;
+  r.offered_seven_day = a.offered_seven_day;
+  r.offered_sonnet = a.offered_sonnet;
+}
+
+Entry sim_entry(std::string id, Time at, std::int64_t tokens, bool human, std::string model,
+                const config::Account* account = nullptr) {
   Entry e;
   e.id = std::move(id);
   e.at = at;
-  e.account = kAccount;
+  e.account = account == nullptr ? std::string(kAccount) : account->name;
   e.model = model.empty() ? std::string(kSonnet) : std::move(model);
-  e.engine = "claude";
+  e.engine = account == nullptr ? std::string("claude") : account->provider;
   e.human = human;
   e.tokens.input = tokens;
   return e;
@@ -356,11 +426,19 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
   if (policy == SimPolicy::oracle) return sim_oracle(s);
   const config::Accountant cfg = sim_accountant(s);
   Ledger ledger(cfg);
+  // Every role lists the accounts in this order.
+  const std::vector<config::Account>& accounts = cfg.accounts;
+  const std::size_t person_at = sim_person_account(s);
+  const config::Account& person_account = accounts[person_at];
 
   SimResult r;
   r.policy = std::string(sim_policy_name(policy));
   const Time end = sim_end(s);
   const auto human = sim_human_trace(s);
+  r.accounts.resize(accounts.size());
+  // When each account's calls end: a call takes one step, and an account
+  // carries at most its concurrency of them at once.
+  std::vector<std::vector<Time>> calls_until(accounts.size());
 
   std::mt19937_64 task_rng(mix(s.seed, 1));
   int tasks_taken = 0;
@@ -382,14 +460,16 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
     take_task(a);
   }
 
-  auto entry = [&](Time at, std::int64_t tokens, const std::string& model, const Agent* by) {
+  auto entry = [&](Time at, std::int64_t tokens, const std::string& model, const Agent* by,
+                   const config::Account& account) {
     Entry e = sim_entry((by ? "a" : "h") + std::to_string(r.agent_calls + r.human_requests), at,
-                        tokens, by == nullptr, model);
+                        tokens, by == nullptr, model, &account);
     if (by != nullptr) {
       e.role = by->role;
       e.agent_id = by->id;
       e.task_id = by->task;
     }
+    if (s.keep_entries) r.entries.push_back(e);
     ledger.add(std::move(e));
   };
 
@@ -397,9 +477,42 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
   {
     std::size_t n = 0;
     for (auto& q : sim_human_history(s)) {
-      ledger.add(sim_entry("p" + std::to_string(n++), q.at, q.tokens, true, q.model));
+      ledger.add(
+          sim_entry("p" + std::to_string(n++), q.at, q.tokens, true, q.model, &person_account));
     }
   }
+
+  // Where an agent's call goes now: the account's index, else when to ask
+  // again. agency routes as the accountant does (route()); greedy and fixed
+  // take the first account whose own rule lets the call go.
+  struct Where {
+    std::optional<std::size_t> account;
+    Time retry;
+  };
+  auto where = [&](const Agent& a, Time now) -> Where {
+    if (policy == SimPolicy::agency) {
+      std::vector<Candidate> candidates;
+      candidates.reserve(accounts.size());
+      for (std::size_t i = 0; i < accounts.size(); ++i) {
+        auto c = candidate(ledger, cfg, accounts[i], now);
+        c.running = static_cast<int>(std::count_if(calls_until[i].begin(), calls_until[i].end(),
+                                                   [&](Time t) { return t > now; }));
+        candidates.push_back(std::move(c));
+      }
+      const Route route_to = route(cfg, candidates, Ask{Priority::batch, a.call, a.model}, now);
+      if (route_to.chosen) return {route_to.chosen, now};
+      return {std::nullopt, route_to.verdict.retry_at.value_or(now)};
+    }
+    std::optional<Time> retry;
+    for (std::size_t i = 0; i < accounts.size(); ++i) {
+      const auto ws = ledger.windows(accounts[i].name, now);
+      const Decision d = policy == SimPolicy::greedy ? greedy(ws, a.call, a.model)
+                                                     : fixed(ws, a.call, now, a.model);
+      if (d.go) return {i, now};
+      retry = retry ? std::min(*retry, d.retry) : d.retry;
+    }
+    return {std::nullopt, retry.value_or(now)};
+  };
 
   std::size_t next_human = 0;
   for (;;) {
@@ -412,8 +525,8 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
     if (!person && due == agents.end()) break;
     const Time now = person ? human[next_human].at : due->next;
     if (now >= end) break;
-    const auto ws = ledger.windows(kAccount, now);
     if (person) {
+      const auto ws = ledger.windows(person_account.name, now);
       const auto& request = human[next_human++];
       const auto tokens = request.tokens;
       const std::string model = request.model.empty() ? std::string(kSonnet) : request.model;
@@ -422,23 +535,27 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
         ++r.human_denied;
         r.human_denied_tokens = sat_add(r.human_denied_tokens, tokens);
       } else {
-        entry(now, tokens, model, nullptr);
+        entry(now, tokens, model, nullptr, person_account);
         r.human_tokens = sat_add(r.human_tokens, tokens);
       }
       continue;
     }
     Agent& a = *due;
-    const Decision d = policy == SimPolicy::greedy  ? greedy(ws, a.call, a.model)
-                       : policy == SimPolicy::fixed ? fixed(ws, a.call, now, a.model)
-                                                    : agency(cfg, ws, a.call, now, a.model);
-    if (!d.go) {
+    for (auto& ends : calls_until) std::erase_if(ends, [&](Time t) { return t <= now; });
+    const Where w = where(a, now);
+    if (!w.account) {
       ++r.agent_deferrals;
       // Asking again at once would be refused again: wait at least a minute.
-      a.next = std::max(d.retry, now + minutes(1));
+      a.next = std::max(w.retry, now + minutes(1));
       continue;
     }
+    const std::size_t k = *w.account;
+    auto& share = r.accounts[k];
+    ++share.agent_calls;
+    if (k > 0) ++share.passed_over;
+    calls_until[k].push_back(now + s.step);
+    entry(now, a.call, a.model, &a, accounts[k]);
     ++r.agent_calls;
-    entry(now, a.call, a.model, &a);
     r.agent_tokens = sat_add(r.agent_tokens, a.call);
     a.task_left -= a.call;
     if (a.task_left <= 0) {
@@ -450,29 +567,61 @@ SimResult simulate(const SimSetup& s, SimPolicy policy) {
     a.next = now + s.step;
   }
 
-  const auto entries = ledger.entries(kAccount);
-  sim_weeks(s, ledger, r);
-  if (s.keep_entries) {
-    for (const Entry* e : entries) {
-      if (e->at >= s.start && e->at < end) r.entries.push_back(*e);
-    }
-  }
-
   double sum = 0;
-  for (const auto& b : five_hour_blocks(entries)) {
-    if (b.start < s.start || b.start >= end) continue;
-    ++r.five_hour_blocks;
-    sum += pct(sat_add(b.human, b.agents), s.five_hour);
+  for (std::size_t i = 0; i < accounts.size(); ++i) {
+    const auto& account = accounts[i];
+    auto& share = r.accounts[i];
+    share.id = account.id();
+    share.plan = account.plan;
+    share.person = i == person_at;
+    share.five_hour = ledger.window(account.name, Window::five_hour, s.start).limit;
+    share.seven_day = ledger.window(account.name, Window::seven_day, s.start).limit;
+    share.seven_day_sonnet = ledger.window(account.name, Window::seven_day_sonnet, s.start).limit;
+    sim_weeks(s, ledger, account.name, share.weeks, share.weekly_utilization);
+    const auto entries = ledger.entries(account.name);
+    for (const Entry* e : entries) {
+      if (e->at < s.start || e->at >= end) continue;
+      auto& tokens = e->human ? share.human_tokens : share.agent_tokens;
+      tokens = sat_add(tokens, e->tokens.counted());
+    }
+    for (const auto& b : five_hour_blocks(entries)) {
+      if (b.start < s.start || b.start >= end) continue;
+      ++r.five_hour_blocks;
+      sum += pct(sat_add(b.human, b.agents), share.five_hour);
+    }
+    sim_unused(s, entries, share);
+    r.unused_five_hour = sat_add(r.unused_five_hour, share.unused_five_hour);
+    r.unused_seven_day = sat_add(r.unused_seven_day, share.unused_seven_day);
+    r.unused_sonnet = sat_add(r.unused_sonnet, share.unused_sonnet);
+    r.offered_five_hour = sat_add(r.offered_five_hour, share.offered_five_hour);
+    r.offered_seven_day = sat_add(r.offered_seven_day, share.offered_seven_day);
+    r.offered_sonnet = sat_add(r.offered_sonnet, share.offered_sonnet);
   }
+  r.weeks = r.accounts[person_at].weeks;
+  r.weekly_utilization = r.accounts[person_at].weekly_utilization;
   r.five_hour_mean = r.five_hour_blocks == 0 ? 0 : sum / static_cast<double>(r.five_hour_blocks);
-  sim_unused(s, entries, r);
   return r;
+}
+
+std::vector<SimResult> simulate_accounts(const SimSetup& setup) {
+  std::vector<SimResult> out;
+  out.push_back(simulate(setup, SimPolicy::agency));
+  if (setup.accounts.size() > 1) {
+    SimSetup alone = setup;
+    const auto& person = setup.accounts[sim_person_account(setup)];
+    alone.accounts = {person};
+    alone.person_account = person.id();
+    out.push_back(simulate(alone, SimPolicy::agency));
+    out.back().policy = "agency, " + person.id() + " alone";
+  }
+  return out;
 }
 
 SimResult sim_oracle(const SimSetup& s) {
   SimResult r;
   r.policy = std::string(sim_policy_name(SimPolicy::oracle));
   r.bound = true;
+  if (!s.accounts.empty()) return r;  // a bound for one account only
   const Time end = sim_end(s);
   Ledger ledger(sim_accountant(s));
   if (s.unused_step.count() <= 0 || end <= s.start) return r;
@@ -589,7 +738,101 @@ std::vector<SimResult> simulate(const SimSetup& setup) {
   return out;
 }
 
+namespace {
+
+// A table of rows, the first one the head, columns padded.
+std::string grid(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& row) {
+    std::string l = "|";
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      l += ' ' + row[i] + std::string(width[i] - row[i].size(), ' ') + " |";
+    }
+    return l + "\n";
+  };
+  std::string out = line(rows.front());
+  std::string rule = "|";
+  for (auto w : width) rule += std::string(w + 2, '-') + "|";
+  out += rule + "\n";
+  for (std::size_t i = 1; i < rows.size(); ++i) out += line(rows[i]);
+  return out;
+}
+
+// Several accounts: a row per account and run, the run's totals, and the
+// fleet's work against the run on the person's account alone.
+std::string sim_accounts_table(const SimSetup& s, const std::vector<SimResult>& results) {
+  std::string out = sim_parameters(s) + "\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"run", "account", "limits 5 h / 7 d", "weekly used", "person", "agents",
+       "agent calls (passed over)", "unused 5 h", "unused 7 d", "unused total"}};
+  for (const auto& r : results) {
+    std::int64_t offered = 0;
+    std::int64_t human = 0;
+    std::int64_t limit = 0;
+    for (const auto& a : r.accounts) {
+      std::string weekly;
+      for (const auto& w : a.weeks) {
+        if (!weekly.empty()) weekly += " / ";
+        weekly += percent(w.utilization()) + (w.complete ? "" : "*");
+      }
+      rows.push_back({r.policy, a.id + (a.person ? " (person)" : ""),
+                      millions(a.five_hour) + " / " + millions(a.seven_day), weekly,
+                      millions(a.human_tokens), millions(a.agent_tokens),
+                      std::to_string(a.agent_calls) + " (" + std::to_string(a.passed_over) + ")",
+                      millions(a.unused_five_hour), millions(a.unused_seven_day),
+                      millions(a.unused_total()) + " (" +
+                          percent(pct(a.unused_total(), a.offered_total())) + ")"});
+      offered = sat_add(offered, a.offered_total());
+      human = sat_add(human, a.human_tokens);
+      limit = sat_add(limit, a.seven_day);
+    }
+    if (r.accounts.size() < 2) continue;
+    const std::int64_t used = sat_add(human, r.agent_tokens);
+    rows.push_back(
+        {r.policy, "all", "- / " + millions(limit), percent(pct(used, limit * s.days / 7)),
+         millions(human), millions(r.agent_tokens), std::to_string(r.agent_calls),
+         millions(r.unused_five_hour), millions(r.unused_seven_day),
+         millions(r.unused_total()) + " (" + percent(pct(r.unused_total(), offered)) + ")"});
+  }
+  out += grid(rows);
+  if (std::any_of(results.begin(), results.end(), [](const SimResult& r) {
+        return std::any_of(r.weeks.begin(), r.weeks.end(),
+                           [](const SimWeek& w) { return !w.complete; });
+      })) {
+    out += "* a weekly window only partly simulated (--days).\n";
+  }
+  out += "\n";
+  for (const auto& r : results) {
+    char line[400];
+    std::snprintf(line, sizeof line,
+                  "%s: %d tasks done, %s agent tokens in %d calls (%d asks deferred); the "
+                  "person: %d requests, %d denied.\n",
+                  r.policy.c_str(), r.tasks_done, millions(r.agent_tokens).c_str(), r.agent_calls,
+                  r.agent_deferrals, r.human_requests, r.human_denied);
+    out += line;
+  }
+  if (results.size() > 1 && results[1].agent_tokens > 0) {
+    const auto& all = results[0];
+    const auto& alone = results[1];
+    char line[400];
+    std::snprintf(line, sizeof line,
+                  "The fleet's work on every account against the person's account alone: %.2fx "
+                  "the tokens, %d tasks against %d.\n",
+                  static_cast<double>(all.agent_tokens) / static_cast<double>(alone.agent_tokens),
+                  all.tasks_done, alone.tasks_done);
+    out += line;
+  }
+  out += "`agency sim --help` explains the columns.\n";
+  return out;
+}
+
+}  // namespace
+
 std::string sim_table(const SimSetup& s, const std::vector<SimResult>& results) {
+  if (!s.accounts.empty()) return sim_accounts_table(s, results);
   std::string out = sim_parameters(s) + "\n";
 
   const bool sonnet = s.seven_day_sonnet > 0;
@@ -721,7 +964,37 @@ std::string sim_json(const SimSetup& s, const std::vector<SimResult>& results) {
     }
     nlohmann::json versus = nullptr;
     if (bound != nullptr && std::isfinite(vs_oracle(r, *bound))) versus = vs_oracle(r, *bound);
+    nlohmann::json shares = nlohmann::json::array();
+    for (const auto& a : r.accounts) {
+      nlohmann::json account_weeks = nlohmann::json::array();
+      for (const auto& w : a.weeks) {
+        account_weeks.push_back({{"start", rfc3339(w.span.start)},
+                                 {"used", w.used},
+                                 {"limit", w.limit},
+                                 {"utilization", w.utilization()},
+                                 {"complete", w.complete}});
+      }
+      shares.push_back({{"account", a.id},
+                        {"plan", a.plan},
+                        {"person", a.person},
+                        {"five_hour_limit", a.five_hour},
+                        {"seven_day_limit", a.seven_day},
+                        {"seven_day_sonnet_limit", a.seven_day_sonnet},
+                        {"weeks", account_weeks},
+                        {"weekly_utilization", a.weekly_utilization},
+                        {"human_tokens", a.human_tokens},
+                        {"agent_tokens", a.agent_tokens},
+                        {"agent_calls", a.agent_calls},
+                        {"passed_over", a.passed_over},
+                        {"unused_five_hour", a.unused_five_hour},
+                        {"unused_seven_day", a.unused_seven_day},
+                        {"unused_seven_day_sonnet", a.unused_sonnet},
+                        {"unused_total", a.unused_total()},
+                        {"offered_total", a.offered_total()},
+                        {"unused_total_pct", pct(a.unused_total(), a.offered_total())}});
+    }
     policies.push_back({{"policy", r.policy},
+                        {"accounts", shares},
                         {"bound", r.bound},
                         {"unused_vs_oracle", versus},
                         {"weekly_utilization", r.weekly_utilization},
@@ -747,6 +1020,12 @@ std::string sim_json(const SimSetup& s, const std::vector<SimResult>& results) {
                         {"tasks_done", r.tasks_done},
                         {"agent_tokens", r.agent_tokens}});
   }
+  if (!s.accounts.empty()) {
+    nlohmann::json accounts = nlohmann::json::array();
+    for (const auto& a : sim_accountant(s).accounts) accounts.push_back(a.id());
+    setup["accounts"] = accounts;
+    setup["person_account"] = s.accounts[sim_person_account(s)].id();
+  }
   return nlohmann::json{{"setup", setup}, {"policies", policies}}.dump(2);
 }
 
@@ -763,6 +1042,37 @@ std::string sim_parameters(const SimSetup& s) {
                             (s.call_min_tokens + s.call_max_tokens) / 2.0 * week_minutes /
                             static_cast<double>(s.step.count());
   const double per_window = 7.0 * 24 / 5;
+  // The person's account's weekly limit, and all accounts' together.
+  std::int64_t person_week = s.seven_day;
+  std::int64_t all_weeks = s.seven_day;
+  char limits[1200];
+  if (s.accounts.empty()) {
+    std::snprintf(
+        limits, sizeof limits,
+        "  Limits: five_hour %s and seven_day %s counted tokens; the week's limit is %.1f\n"
+        "    five-hour windows of the %.1f a week holds, so it binds.\n",
+        thousands(s.five_hour).c_str(), thousands(s.seven_day).c_str(),
+        static_cast<double>(s.seven_day) / static_cast<double>(s.five_hour), per_window);
+  } else {
+    const auto cfg = sim_accountant(s);
+    const std::size_t person_at = sim_person_account(s);
+    std::string list;
+    all_weeks = 0;
+    for (std::size_t i = 0; i < cfg.accounts.size(); ++i) {
+      const auto& a = cfg.accounts[i];
+      if (i == person_at) person_week = a.seven_day;
+      all_weeks = sat_add(all_weeks, a.seven_day);
+      list += "    " + std::to_string(i + 1) + ". " + a.id() + " (" +
+              (a.plan.empty() ? "no plan" : "plan " + a.plan) + "): five_hour " +
+              thousands(a.five_hour) + ", seven_day " + thousands(a.seven_day) + ", concurrency " +
+              std::to_string(a.concurrency) + (i == person_at ? "; the person's" : "") + "\n";
+    }
+    std::snprintf(limits, sizeof limits,
+                  "  Accounts, in the order every role's engines list them (agency routes each "
+                  "call with\n    route(); greedy and fixed take the first whose rule lets it "
+                  "go):\n%s",
+                  list.c_str());
+  }
   const auto& p = s.policy;
   const config::Accountant defaults;
   const bool as_configured = p.reserve == defaults.reserve && p.burst == defaults.burst &&
@@ -795,7 +1105,7 @@ std::string sim_parameters(const SimSetup& s) {
                   "  Person: replayed from %s: %zu requests, %s tokens, %.0f%% of the weekly\n"
                   "    limit (the drawn person's parameters do not apply). %s\n",
                   s.person_from.c_str(), trace.size(), thousands(human).c_str(),
-                  pct(human, s.seven_day * s.days / 7), history.c_str());
+                  pct(human, person_week * s.days / 7), history.c_str());
   } else {
     std::snprintf(
         person, sizeof person,
@@ -808,14 +1118,13 @@ std::string sim_parameters(const SimSetup& s) {
         s.weekend_chance, s.human_min_gap_minutes, s.human_max_gap_minutes,
         thousands(s.human_min_tokens).c_str(), thousands(s.human_max_tokens).c_str(),
         static_cast<unsigned long long>(s.seed), trace.size(), thousands(human).c_str(),
-        pct(human, s.seven_day * s.days / 7), history.c_str());
+        pct(human, person_week * s.days / 7), history.c_str());
   }
-  char buf[2600];
+  char buf[4200];
   std::snprintf(
       buf, sizeof buf,
       "  start %s, the account's weekly reset (%d days: %s).\n"
-      "  Limits: five_hour %s and seven_day %s counted tokens; the week's limit is %.1f\n"
-      "    five-hour windows of the %.1f a week holds, so it binds.\n"
+      "%s"
       "%s"
       "%s"
       "  Fleet: %d agents, each at most one call per %lld min of %s-%s counted tokens: at\n"
@@ -824,12 +1133,10 @@ std::string sim_parameters(const SimSetup& s) {
       "  agency rules (%s): reserve %g, burst %g, night %s-%s weighted %g,\n"
       "    release %d min (five_hour) / %d min (seven_day) after %d idle minutes.\n"
       "  Unused area step %lld min. Random draws: std::mt19937_64 streams seeded from --seed.\n",
-      rfc3339(s.start).c_str(), s.days, s.days % 7 == 0 ? "whole weekly windows" : "partly",
-      thousands(s.five_hour).c_str(), thousands(s.seven_day).c_str(),
-      static_cast<double>(s.seven_day) / static_cast<double>(s.five_hour), per_window,
+      rfc3339(s.start).c_str(), s.days, s.days % 7 == 0 ? "whole weekly windows" : "partly", limits,
       models.c_str(), person, s.agents, static_cast<long long>(s.step.count()),
       thousands(s.call_min_tokens).c_str(), thousands(s.call_max_tokens).c_str(),
-      fleet_week / static_cast<double>(s.seven_day), thousands(s.task_min_tokens).c_str(),
+      fleet_week / static_cast<double>(all_weeks), thousands(s.task_min_tokens).c_str(),
       thousands(s.task_max_tokens).c_str(),
       as_configured ? "the config defaults" : "changed by the options", p.reserve, p.burst,
       hhmm(p.night_from_minute).c_str(), hhmm(p.night_to_minute).c_str(), p.night_weight,
@@ -861,6 +1168,17 @@ the books for all three):
           the bound. Its 5-h blocks and tasks are not simulated (-).
   The person's requests go whenever they fit under the limit of every window (human
   priority: only the limit) and are denied otherwise.
+
+Several accounts (--accounts claude/max5,claude/pro,codex/plus): every role lists them
+in that order, as roles.<role>.engines would; each agent call goes where
+accounting::route() sends it (the first account with room: under its concurrency cap,
+and decide() grants on its own windows), else it waits for the earliest retry_at. The
+person uses one account (--person-account; default the first claude account). The run
+is agency's rules on all the accounts, then the same person, backlog and calls on the
+person's account alone; a row per account and run (limits, weekly used, the person's
+and the fleet's tokens, agent calls and how many of them passed over an earlier account,
+unused area per window and in total) and a row `all` with the run's totals. The oracle
+is not computed for several accounts; --accounts with one account runs it alone.
 
 Columns:
   weekly used        counted tokens (person + fleet) in each weekly window at its end, % of

@@ -24,15 +24,25 @@
 // stream per agent for its calls), drawn without library distributions, so
 // a seed gives the same week on every platform and the three policies meet
 // the same person, the same tasks and the same calls.
+//
+// Several accounts (SimSetup::accounts, `agency sim --accounts`, issue 23):
+// every role lists them all in the given order, as roles.<role>.engines
+// would, and each call of an agent goes where accounting::route() sends it
+// (agency) or to the first account whose rule lets it go (greedy, fixed);
+// the person uses one of them. Each account keeps its own windows and its
+// own unused area; simulate_accounts() runs the same week and backlog on
+// all of them and on the person's account alone.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "bus/result.hpp"
 #include "roles/accountant/accounting.hpp"
 #include "roles/accountant/settings.hpp"
 
@@ -109,7 +119,24 @@ struct SimSetup {
   // drawn ones above; `person_from` names where they came from.
   std::optional<std::vector<SimRequest>> person;
   std::string person_from;
+
+  // Several accounts, in the order every role's engines list them (empty:
+  // one claude account, "sim", with the limits above). Limits not given
+  // are the plan's (plan_limits); every weekly reset is at `start`;
+  // concurrency -1 is the plan's default. The oracle is for one account.
+  std::vector<config::Account> accounts;
+  // The account the person uses ("provider/name" or a name); empty: the
+  // first claude account, else the first.
+  std::string person_account;
 };
+
+// `agency sim --accounts`: "claude/max5,claude/pro,codex/plus", each
+// provider/plan (claude pro, max5, max20; codex plus, pro), limits the
+// plan's; an account is named after its plan ("pro", a second one "pro-2").
+Result<std::vector<config::Account>> sim_accounts(std::string_view spec);
+
+// Index in sim_accountant(setup).accounts of the person's account.
+std::size_t sim_person_account(const SimSetup& setup);
 
 // The defaults above, start and the UTC time zone filled in.
 SimSetup default_sim_setup();
@@ -122,7 +149,8 @@ std::string_view sim_policy_name(SimPolicy p);
 std::vector<SimRequest> sim_human_trace(const SimSetup& setup);
 
 // The accountant's config the simulation runs with: one account, "sim",
-// with the setup's limits, its weekly reset at the setup's start.
+// with the setup's limits, or setup.accounts; every weekly reset at the
+// setup's start.
 config::Accountant sim_accountant(const SimSetup& setup);
 
 // The person's requests of the `history_weeks` weeks before the start, in
@@ -140,10 +168,42 @@ struct SimWeek {
   [[nodiscard]] double utilization() const;  // percent
 };
 
+// One account's share of a run (every run has at least one).
+struct SimAccount {
+  std::string id;  // provider/name
+  std::string plan;
+  bool person = false;         // the person's account
+  std::int64_t five_hour = 0;  // its limits
+  std::int64_t seven_day = 0;
+  std::int64_t seven_day_sonnet = 0;
+  std::vector<SimWeek> weeks;
+  double weekly_utilization = 0;  // as SimResult's, of this account
+  std::int64_t human_tokens = 0;  // in the period
+  std::int64_t agent_tokens = 0;
+  int agent_calls = 0;
+  // Agent calls that went here after the accounts before it in the role's
+  // list had no room.
+  int passed_over = 0;
+  std::int64_t unused_five_hour = 0;
+  std::int64_t unused_seven_day = 0;
+  std::int64_t unused_sonnet = 0;
+  std::int64_t offered_five_hour = 0;
+  std::int64_t offered_seven_day = 0;
+  std::int64_t offered_sonnet = 0;
+  [[nodiscard]] std::int64_t unused_total() const {
+    return sat_add(sat_add(unused_five_hour, unused_seven_day), unused_sonnet);
+  }
+  [[nodiscard]] std::int64_t offered_total() const {
+    return sat_add(sat_add(offered_five_hour, offered_seven_day), offered_sonnet);
+  }
+};
+
 struct SimResult {
   std::string policy;
   // The oracle's row: a bound, not a run (no calls, tasks or blocks).
   bool bound = false;
+  // The person's account's weekly windows (with several accounts,
+  // `accounts` has each one's).
   std::vector<SimWeek> weeks;
   // The lowest use of a complete weekly window, percent of its limit (of
   // the partial ones when no window is complete).
@@ -151,7 +211,8 @@ struct SimResult {
   int five_hour_blocks = 0;
   double five_hour_mean = 0;  // mean use of the five-hour blocks, percent of the limit
   // The unused area over the whole period (steps() + unused_area()) and
-  // what the even pace offered in it (limit x period / window length).
+  // what the even pace offered in it (limit x period / window length),
+  // summed over the accounts.
   std::int64_t unused_five_hour = 0;
   std::int64_t unused_seven_day = 0;
   std::int64_t unused_sonnet = 0;  // the Sonnet window's, when it has a limit
@@ -167,8 +228,11 @@ struct SimResult {
   int tasks_done = 0;
   std::int64_t agent_tokens = 0;
   // The ledger's entries of the period, the person's and the fleet's, in
-  // time order: only with setup.keep_entries, and not for the oracle.
+  // the order they went in (time order): only with setup.keep_entries, and
+  // not for the oracle.
   std::vector<Entry> entries;
+  // Each account's share, in the roles' order (the oracle: none).
+  std::vector<SimAccount> accounts;
 
   [[nodiscard]] std::int64_t unused_total() const {
     return sat_add(sat_add(unused_five_hour, unused_seven_day), unused_sonnet);
@@ -183,6 +247,10 @@ SimResult simulate(const SimSetup& setup, SimPolicy policy);
 // The three policies on the same week, greedy, fixed, agency, and the
 // oracle's bound.
 std::vector<SimResult> simulate(const SimSetup& setup);
+// Several accounts: agency's rules routing over all of setup.accounts
+// (policy "agency"), then the same person, backlog and calls on the
+// person's account alone (policy "agency, <id> alone").
+std::vector<SimResult> simulate_accounts(const SimSetup& setup);
 
 // The oracle: a lower bound on the unused area (five_hour + seven_day) of
 // every schedule of the fleet's calls that serves every request of the
@@ -205,7 +273,8 @@ SimResult sim_oracle(const SimSetup& setup);
 
 // The setup in words, a table, and what the table says about the issue's
 // target (agency: >= 95% of every weekly limit, no denial, less unused
-// area than both baselines).
+// area than both baselines); with several accounts, a row per account and
+// run, and the fleet's work against the run on one account.
 std::string sim_table(const SimSetup& setup, const std::vector<SimResult>& results);
 std::string sim_json(const SimSetup& setup, const std::vector<SimResult>& results);
 

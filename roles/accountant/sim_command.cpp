@@ -1,6 +1,7 @@
 // agency sim (the accountant's command, through its catalog entry): a week of a person's use and an
 // agent backlog against one account's limits, under no accountant, a fixed pace and agency's rules,
-// beside the oracle's bound.
+// beside the oracle's bound; with --accounts, agency's routing over several accounts against the
+// person's account alone.
 // Needs no server and no config: the accountant's code runs in process.
 #include <fstream>
 #include <iostream>
@@ -28,7 +29,9 @@ void add_sim_command(CLI::App& app, GlobalOptions& global) {
       "any schedule that serves the person could leave, knowing the week in advance.\n"
       "Prints per policy the weekly use, the five-hour blocks' use, the unused area per\n"
       "window and as a multiple of the oracle's, the person's denied requests, tasks done\n"
-      "and agent tokens; docs/BENCHMARKS.md has the table for the defaults.");
+      "and agent tokens; docs/BENCHMARKS.md has the table for the defaults. With --accounts\n"
+      "the fleet routes over several accounts: each account's use and unused area, against\n"
+      "the same week on the person's account alone.");
   cmd->footer("\n" + accounting::sim_explained());
   cmd->add_option("--seed", setup->seed, "seed of every random draw (person, tasks, calls)")
       ->capture_default_str();
@@ -109,26 +112,56 @@ void add_sim_command(CLI::App& app, GlobalOptions& global) {
           ->type_name("FILE")
           ->excludes(start_opt)
           ->excludes(days_opt);
+  auto accounts = std::make_shared<std::string>();
+  auto* accounts_opt =
+      cmd->add_option("--accounts", *accounts,
+                      "several accounts, in the order every role's engines list them: "
+                      "provider/plan,... (claude pro|max5|max20, codex plus|pro; limits the "
+                      "plan's). Runs agency's routing over all of them, then the same week on "
+                      "the person's account alone, and prints each account's use and unused area; "
+                      "e.g. claude/max5,claude/pro,codex/plus")
+          ->type_name("LIST")
+          ->excludes(five_opt)
+          ->excludes(seven_opt);
+  cmd->add_option("--person-account", setup->person_account,
+                  "with --accounts: the account the person uses, provider/name (an account is "
+                  "named after its plan: claude/max5, a second one claude/max5-2); default the "
+                  "first claude account")
+      ->needs(accounts_opt);
   cmd->add_flag("--json", global.json, "print the setup and the results as JSON");
-  cmd->callback([&global, setup, start, trace_file, trace_opt, five_opt, seven_opt] {
-    setup->start = *limits::parse_rfc3339(*start);
-    if (trace_opt->count() > 0) {
-      std::ifstream in(*trace_file, std::ios::binary);
-      if (!in) fail(make_error(errc::config, "cannot read the person trace " + *trace_file));
-      const std::string text((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-      auto trace = accounting::parse_person_trace(text);
-      if (!trace) fail(make_error(errc::config, *trace_file + ": " + trace.error().message));
-      const auto five_hour = setup->five_hour;
-      const auto seven_day = setup->seven_day;
-      accounting::use_person_trace(*setup, *trace, *trace_file);
-      if (five_opt->count() > 0) setup->five_hour = five_hour;
-      if (seven_opt->count() > 0) setup->seven_day = seven_day;
-    }
-    const auto results = accounting::simulate(*setup);
-    std::cout << (global.json ? accounting::sim_json(*setup, results) + "\n"
-                              : accounting::sim_table(*setup, results));
-  });
+  cmd->callback(
+      [&global, setup, start, trace_file, trace_opt, five_opt, seven_opt, accounts, accounts_opt] {
+        setup->start = *limits::parse_rfc3339(*start);
+        if (accounts_opt->count() > 0) {
+          auto parsed = accounting::sim_accounts(*accounts);
+          if (!parsed) fail(parsed.error());
+          setup->accounts = std::move(*parsed);
+          if (!setup->person_account.empty()) {
+            const auto& person = setup->accounts[accounting::sim_person_account(*setup)];
+            if (person.id() != setup->person_account && person.name != setup->person_account) {
+              fail(make_error(errc::config, "--person-account " + setup->person_account +
+                                                " is not one of --accounts"));
+            }
+          }
+        }
+        if (trace_opt->count() > 0) {
+          std::ifstream in(*trace_file, std::ios::binary);
+          if (!in) fail(make_error(errc::config, "cannot read the person trace " + *trace_file));
+          const std::string text((std::istreambuf_iterator<char>(in)),
+                                 std::istreambuf_iterator<char>());
+          auto trace = accounting::parse_person_trace(text);
+          if (!trace) fail(make_error(errc::config, *trace_file + ": " + trace.error().message));
+          const auto five_hour = setup->five_hour;
+          const auto seven_day = setup->seven_day;
+          accounting::use_person_trace(*setup, *trace, *trace_file);
+          if (five_opt->count() > 0) setup->five_hour = five_hour;
+          if (seven_opt->count() > 0) setup->seven_day = seven_day;
+        }
+        const auto results = setup->accounts.empty() ? accounting::simulate(*setup)
+                                                     : accounting::simulate_accounts(*setup);
+        std::cout << (global.json ? accounting::sim_json(*setup, results) + "\n"
+                                  : accounting::sim_table(*setup, results));
+      });
 }
 
 }  // namespace agency::accounting

@@ -4,6 +4,7 @@
 #include "roles/accountant/sim.hpp"
 #include "roles/accountant/last_week.hpp"
 #include "roles/accountant/person_trace.hpp"
+#include "roles/accountant/routing.hpp"
 
 #include <doctest/doctest.h>
 
@@ -494,6 +495,208 @@ TEST_CASE("sim: the live last-week figure of the sim's own ledger is the sim's f
   CHECK(again->person_requests == week->person_requests);
   CHECK(again->unused_total() == week->unused_total());
   CHECK(last_week_line(*again).find("the person refused 1 time") != std::string::npos);
+}
+
+// Issue 23: two Claude accounts of different plans and a Codex one, every
+// role listing them in that order; the person on the first.
+SimSetup three_accounts() {
+  auto s = default_sim_setup();
+  auto accounts = sim_accounts("claude/max5,claude/pro,codex/plus");
+  REQUIRE(accounts.ok());
+  s.accounts = *accounts;
+  s.keep_entries = true;
+  return s;
+}
+
+const std::vector<SimResult>& three_accounts_week() {
+  static const std::vector<SimResult> results = simulate_accounts(three_accounts());
+  return results;
+}
+
+TEST_CASE(
+    "sim: --accounts names each account after its plan, and rejects what it cannot simulate") {
+  const auto three = sim_accounts("claude/max5,claude/pro,codex/plus");
+  REQUIRE(three.ok());
+  REQUIRE(three->size() == 3);
+  CHECK((*three)[0].id() == "claude/max5");
+  CHECK((*three)[1].id() == "claude/pro");
+  CHECK((*three)[2].id() == "codex/plus");
+  CHECK((*three)[0].seven_day == 100'000'000);
+  CHECK((*three)[1].seven_day == 20'000'000);
+  CHECK((*three)[2].five_hour == 2'000'000);
+  const auto twice = sim_accounts("claude/pro,claude/pro");
+  REQUIRE(twice.ok());
+  CHECK((*twice)[1].id() == "claude/pro-2");
+  CHECK_FALSE(sim_accounts("claude/gold").ok());
+  CHECK_FALSE(sim_accounts("openai/pro").ok());
+  CHECK_FALSE(sim_accounts("max5").ok());
+  CHECK_FALSE(sim_accounts("claude/max5,").ok());
+
+  auto s = default_sim_setup();
+  s.accounts = *three;
+  CHECK(sim_person_account(s) == 0);
+  s.person_account = "claude/pro";
+  CHECK(sim_person_account(s) == 1);
+  s.accounts = {(*three)[2], (*three)[1]};
+  s.person_account.clear();
+  CHECK(sim_person_account(s) == 1);  // the first claude account
+}
+
+TEST_CASE(
+    "sim: each call goes to the first account with room, codex only when neither claude has") {
+  const auto s = three_accounts();
+  const auto& results = three_accounts_week();
+  REQUIRE(results.size() == 2);
+  const auto& routed = results[0];
+  INFO(sim_table(s, results));
+  REQUIRE(routed.accounts.size() == 3);
+  CHECK(routed.human_denied == 0);
+  // The person uses their account only; every account carried the fleet.
+  CHECK(routed.accounts[0].person);
+  CHECK(routed.accounts[0].human_tokens == routed.human_tokens);
+  CHECK(routed.accounts[1].human_tokens == 0);
+  CHECK(routed.accounts[2].human_tokens == 0);
+  for (const auto& a : routed.accounts) {
+    CAPTURE(a.id);
+    CHECK(a.agent_calls > 0);
+    for (const auto& w : a.weeks) CHECK(w.used <= w.limit);
+  }
+  // The pacing, not the limit, sends calls past max5: it ends the week used.
+  CHECK(routed.accounts[0].weekly_utilization >= 95.0);
+  CHECK(routed.accounts[1].passed_over == routed.accounts[1].agent_calls);
+
+  // Replayed in the order the calls went in, on a ledger of its own: the
+  // account each call went to granted it, every account before it in the
+  // list would have deferred it.
+  const config::Accountant cfg = sim_accountant(s);
+  Ledger ledger(cfg);
+  {
+    std::size_t n = 0;
+    for (const auto& q : sim_human_history(s)) {
+      Entry e;
+      e.id = "p" + std::to_string(n++);
+      e.at = q.at;
+      e.account = cfg.accounts[0].name;
+      e.model = q.model.empty() ? "claude-sonnet-4-5" : q.model;
+      e.human = true;
+      e.tokens.input = q.tokens;
+      REQUIRE(ledger.add(e));
+    }
+  }
+  REQUIRE(
+      routed.entries.size() ==
+      static_cast<std::size_t>(routed.agent_calls + routed.human_requests - routed.human_denied));
+  std::vector<int> calls(cfg.accounts.size(), 0);
+  int on_codex = 0;
+  for (const auto& e : routed.entries) {
+    if (!e.human) {
+      std::size_t k = 0;
+      while (k < cfg.accounts.size() && cfg.accounts[k].name != e.account) ++k;
+      REQUIRE(k < cfg.accounts.size());
+      std::vector<Candidate> candidates;
+      for (std::size_t i = 0; i <= k; ++i) {
+        candidates.push_back(candidate(ledger, cfg, cfg.accounts[i], e.at));
+      }
+      const Route to =
+          route(cfg, candidates, Ask{Priority::batch, e.tokens.counted(), e.model}, e.at);
+      CAPTURE(rfc3339(e.at));
+      CAPTURE(to.verdict.reason);
+      REQUIRE(to.chosen.has_value());
+      CHECK(*to.chosen == k);
+      CHECK(to.passed.size() == k);
+      ++calls[k];
+      if (cfg.accounts[k].provider == "codex") ++on_codex;
+    }
+    REQUIRE(ledger.add(e));
+  }
+  for (std::size_t k = 0; k < calls.size(); ++k) CHECK(calls[k] == routed.accounts[k].agent_calls);
+  CHECK(on_codex > 0);
+}
+
+TEST_CASE("sim: each account's unused area is its own, and they sum to the run's") {
+  const auto s = three_accounts();
+  for (const auto& r : three_accounts_week()) {
+    CAPTURE(r.policy);
+    std::int64_t five = 0;
+    std::int64_t seven = 0;
+    std::int64_t offered = 0;
+    std::int64_t agents = 0;
+    int calls = 0;
+    for (const auto& a : r.accounts) {
+      CAPTURE(a.id);
+      // From the run's entries of that account alone, with its limits.
+      std::vector<const Entry*> mine;
+      for (const auto& e : r.entries) {
+        if (a.id.ends_with("/" + e.account)) mine.push_back(&e);
+      }
+      const Time end = s.start + 7 * 24h;
+      CHECK(a.unused_five_hour == unused_area(steps(mine, Window::five_hour, s.start, end, 10min),
+                                              Window::five_hour, a.five_hour, 10min));
+      CHECK(a.unused_seven_day == unused_area(steps(mine, Window::seven_day, s.start, end, 10min),
+                                              Window::seven_day, a.seven_day, 10min));
+      CHECK(a.unused_total() > 0);
+      CHECK(a.unused_total() < a.offered_total());
+      REQUIRE(a.weeks.size() == 1);
+      CHECK(a.weeks.front().used == a.human_tokens + a.agent_tokens);
+      five += a.unused_five_hour;
+      seven += a.unused_seven_day;
+      offered += a.offered_total();
+      agents += a.agent_tokens;
+      calls += a.agent_calls;
+    }
+    CHECK(r.unused_five_hour == five);
+    CHECK(r.unused_seven_day == seven);
+    CHECK(r.offered_five_hour + r.offered_seven_day == offered);
+    CHECK(r.agent_tokens == agents);
+    CHECK(r.agent_calls == calls);
+  }
+}
+
+TEST_CASE("sim: the same backlog on the person's account alone does less work") {
+  const auto& results = three_accounts_week();
+  REQUIRE(results.size() == 2);
+  const auto& routed = results[0];
+  const auto& alone = results[1];
+  INFO(sim_table(three_accounts(), results));
+  CHECK(alone.policy == "agency, claude/max5 alone");
+  REQUIRE(alone.accounts.size() == 1);
+  CHECK(alone.accounts[0].id == "claude/max5");
+  // The same person, not denied either way.
+  CHECK(alone.human_requests == routed.human_requests);
+  CHECK(alone.human_denied == 0);
+  CHECK(alone.human_tokens == routed.human_tokens);
+  CHECK(alone.agent_tokens < routed.agent_tokens);
+  CHECK(alone.tasks_done < routed.tasks_done);
+  // The two extra accounts' weekly limits (40M) are most of the difference.
+  CHECK(routed.agent_tokens - alone.agent_tokens > 30'000'000);
+
+  // The table and the JSON carry each account of each run.
+  const auto s = three_accounts();
+  const auto table = sim_table(s, results);
+  for (const char* row : {"| claude/max5 (person)", "| claude/pro", "| codex/plus", "| all"}) {
+    CHECK(table.find(row) != std::string::npos);
+  }
+  const auto json = nlohmann::json::parse(sim_json(s, results));
+  CHECK(json["setup"]["accounts"].size() == 3);
+  CHECK(json["setup"]["person_account"] == "claude/max5");
+  REQUIRE(json["policies"].size() == 2);
+  CHECK(json["policies"][0]["accounts"].size() == 3);
+  CHECK(json["policies"][0]["accounts"][2]["account"] == "codex/plus");
+  CHECK(json["policies"][0]["accounts"][2]["agent_calls"] == routed.accounts[2].agent_calls);
+  CHECK(json["policies"][1]["accounts"].size() == 1);
+}
+
+TEST_CASE("sim: one account given as --accounts is the run on it alone") {
+  auto s = three_accounts();
+  s.days = 2;
+  const auto both = simulate_accounts(s);
+  REQUIRE(both.size() == 2);
+  s.accounts.resize(1);
+  const auto one = simulate_accounts(s);
+  REQUIRE(one.size() == 1);
+  CHECK(one[0].agent_tokens == both[1].agent_tokens);
+  CHECK(one[0].unused_total() == both[1].unused_total());
+  CHECK(one[0].tasks_done == both[1].tasks_done);
 }
 
 TEST_CASE("sim: the table and the JSON carry every policy") {
