@@ -527,16 +527,21 @@ void Accountant::on_lease(Incoming message) {
       }
     }
     if (!runaway) {
-      // The agent's own refusals count at once, before their readings
-      // reach the ledger (at most a day ahead: a reset is never further).
-      for (const auto& limited : lease->limited()) {
-        if (!limited.has_resets_at()) continue;
-        ledger_->refused(limited.account(),
-                         std::min(to_time_point(limited.resets_at()), now + 24h));
-      }
       const std::vector<std::string> listed(lease->accounts().begin(), lease->accounts().end());
-      auto allowed = accounting::allowed_accounts(*ctx_->config, ledger_->accounts(), lease->role(),
-                                                  listed, lease->account());
+      auto allowed =
+          accounting::allowed_accounts(*ctx_->config, lease->role(), listed, lease->account());
+      // The agent's own refusals count at once, before their readings
+      // reach the ledger: only of accounts it may spend, at most a week
+      // ahead (no window is longer).
+      for (const auto& limited : lease->limited()) {
+        const config::Account* a = ctx_->config->account(limited.account());
+        if (!limited.has_resets_at() || a == nullptr ||
+            std::find(allowed.accounts.begin(), allowed.accounts.end(), a) ==
+                allowed.accounts.end()) {
+          continue;
+        }
+        ledger_->refused(a->name, std::min(to_time_point(limited.resets_at()), now + 7 * 24h));
+      }
       std::vector<accounting::Candidate> candidates;
       candidates.reserve(allowed.accounts.size());
       for (const auto* a : allowed.accounts) {

@@ -320,6 +320,13 @@ std::string Ledger::account_of(std::string_view account) const {
 }
 
 void Ledger::refused(std::string_view account, Time until) {
+  // An account nobody configured is not the first one's to carry (as its
+  // usage would be): a refusal names the account it happened on.
+  if (!account.empty() && account_of(account) != account &&
+      !std::any_of(config_.accounts.begin(), config_.accounts.end(),
+                   [&](const config::Account& a) { return a.id() == account; })) {
+    return;
+  }
   auto [it, fresh] = limited_.try_emplace(account_of(account), until);
   if (!fresh) it->second = std::max(it->second, until);
 }

@@ -17,12 +17,17 @@ std::string dollars(double v) {
 
 }  // namespace
 
-Route route(const config::Accountant& policy, std::span<const Candidate> candidates,
-            const Ask& ask, Time now) {
+Route route(const config::Accountant& policy, std::span<const Candidate> candidates, const Ask& ask,
+            Time now) {
   Route r;
   std::optional<Time> earliest;
+  // One account to choose from (a fleet without accounts): its reasons as
+  // they always read, without naming it.
+  const bool several = candidates.size() > 1;
+  std::string alone;
   auto pass = [&](const Candidate& c, const std::string& why, Time retry) {
     r.passed.push_back(c.account->id() + ": " + why);
+    alone = why;
     if (!earliest || retry < *earliest) earliest = retry;
   };
   for (std::size_t i = 0; i < candidates.size(); ++i) {
@@ -60,7 +65,7 @@ Route route(const config::Accountant& policy, std::span<const Candidate> candida
     }
     r.chosen = i;
     r.verdict = std::move(v);
-    r.verdict.reason = c.account->id() + ": " + r.verdict.reason;
+    if (several) r.verdict.reason = c.account->id() + ": " + r.verdict.reason;
     if (!r.passed.empty()) {
       std::string before;
       for (const auto& p : r.passed) before += (before.empty() ? "" : "; ") + p;
@@ -77,24 +82,13 @@ Route route(const config::Accountant& policy, std::span<const Candidate> candida
   r.verdict.retry_at = earliest;
   std::string reason;
   for (const auto& p : r.passed) reason += (reason.empty() ? "" : "; ") + p;
-  r.verdict.reason = candidates.size() == 1 ? reason : "no account has room: " + reason;
+  r.verdict.reason = several ? "no account has room: " + reason : alone;
   return r;
 }
 
-Allowed allowed_accounts(const config::Config& config, std::span<const config::Account> accounts,
-                         std::string_view role, std::span<const std::string> listed,
-                         std::string_view fallback) {
+Allowed allowed_accounts(const config::Config& config, std::string_view role,
+                         std::span<const std::string> listed, std::string_view fallback) {
   Allowed out;
-  auto find = [&](std::string_view id) -> const config::Account* {
-    const auto slash = id.find('/');
-    const std::string_view name = slash == std::string_view::npos ? id : id.substr(slash + 1);
-    for (const auto& a : accounts) {
-      if (a.name != name) continue;
-      if (slash != std::string_view::npos && a.provider != id.substr(0, slash)) return nullptr;
-      return &a;
-    }
-    return nullptr;
-  };
   const config::Role* configured = config.role(role);
   auto role_allows = [&](const config::Account& a) {
     if (configured == nullptr || configured->engines.empty()) return true;
@@ -102,7 +96,7 @@ Allowed allowed_accounts(const config::Config& config, std::span<const config::A
                        [&](const config::EngineChoice& e) { return e.account == a.id(); });
   };
   auto add = [&](std::string_view id) {
-    const config::Account* a = find(id);
+    const config::Account* a = config.account(id);
     if (a == nullptr) {
       out.unknown.push_back(std::string(id) + ": no such account");
       return;
@@ -118,7 +112,7 @@ Allowed allowed_accounts(const config::Config& config, std::span<const config::A
   for (const auto& id : listed) add(id);
   if (listed.empty()) {
     if (fallback.empty()) {
-      if (!accounts.empty()) out.accounts.push_back(&accounts.front());
+      if (!config.accounts.empty()) out.accounts.push_back(&config.accounts.front());
     } else {
       add(fallback);
     }

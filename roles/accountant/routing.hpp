@@ -55,8 +55,8 @@ struct Route {
 // end at any moment and nobody tells the waiting agent.
 inline constexpr std::chrono::seconds kSlotRetry{5};
 
-Route route(const config::Accountant& policy, std::span<const Candidate> candidates,
-            const Ask& ask, Time now);
+Route route(const config::Accountant& policy, std::span<const Candidate> candidates, const Ask& ask,
+            Time now);
 
 // The accounts a lease may spend: those it lists (Lease.accounts, names
 // "provider/name" or bare names) that are configured, of the role's own
@@ -68,9 +68,8 @@ struct Allowed {
   std::vector<const config::Account*> accounts;
   std::vector<std::string> unknown;  // named but not usable, with why
 };
-Allowed allowed_accounts(const config::Config& config, std::span<const config::Account> accounts,
-                         std::string_view role, std::span<const std::string> listed,
-                         std::string_view fallback);
+Allowed allowed_accounts(const config::Config& config, std::string_view role,
+                         std::span<const std::string> listed, std::string_view fallback);
 
 // The start of the calendar day and month around `now` and their ends, in
 // accountant.time_zone (API budgets).

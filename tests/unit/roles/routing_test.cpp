@@ -205,7 +205,9 @@ TEST_CASE("routing: an API account past its day's budget waits for the next day"
   CHECK_FALSE(r.chosen.has_value());
   REQUIRE(r.verdict.retry_at.has_value());
   CHECK(*r.verdict.retry_at == utc(2026, 12, 3, 0));
-  CHECK(r.verdict.reason == "openai/team-key: spent $5.25 of its $5.00 today");
+  // One account to choose from: its reason as it always reads.
+  CHECK(r.verdict.reason == "spent $5.25 of its $5.00 today");
+  CHECK(r.passed[0] == "openai/team-key: spent $5.25 of its $5.00 today");
 }
 
 TEST_CASE("routing: the ledger's spend, refusals and running calls make the candidate") {
@@ -235,6 +237,12 @@ TEST_CASE("routing: the ledger's spend, refusals and running calls make the cand
   // A later, earlier reset does not shorten the refusal.
   ledger.refused("max-1", kNow + 5min);
   CHECK(*ledger.limited_until("max-1", kNow) == kNow + 10min);
+  // A refusal of an account nobody configured limits none (it is not the
+  // first account's, as unnamed usage would be).
+  ledger.refused("claude/ghost", kNow + 1h);
+  ledger.refused("ghost", kNow + 1h);
+  CHECK_FALSE(ledger.limited_until("team-key", kNow).has_value());
+  CHECK(*ledger.limited_until("max-1", kNow) == kNow + 10min);
 }
 
 TEST_CASE("routing: a lease can only be answered with an account the role allows") {
@@ -253,12 +261,11 @@ roles:
 )",
                               "/srv/agency.yaml");
   REQUIRE(parsed.ok());
-  const auto& accounts = config::accountant(*parsed).accounts;
   const std::vector<std::string> role_list = {"claude/max-1", "claude/pro-2", "codex/plus"};
 
   // An agent asking for an account outside its role's list gets none of it.
   std::vector<std::string> asked = {"claude/other", "claude/nope", "codex/plus", "gemini/plus"};
-  auto allowed = allowed_accounts(*parsed, accounts, "builder", asked, "");
+  auto allowed = allowed_accounts(*parsed, "builder", asked, "");
   REQUIRE(allowed.accounts.size() == 1);
   CHECK(allowed.accounts[0]->id() == "codex/plus");
   REQUIRE(allowed.unknown.size() == 3);
@@ -272,7 +279,7 @@ roles:
       if (rng() % 2 == 0) ask_for.emplace_back(id);
     }
     if (ask_for.empty()) continue;  // the lease names none: the next case
-    auto a = allowed_accounts(*parsed, accounts, "builder", ask_for, "");
+    auto a = allowed_accounts(*parsed, "builder", ask_for, "");
     std::vector<Candidate> c;
     for (const auto* acc : a.accounts) {
       Candidate k;
@@ -298,11 +305,10 @@ TEST_CASE("routing: a lease naming no accounts spends the one it names, else the
 )",
                               "/srv/agency.yaml");
   REQUIRE(parsed.ok());
-  const auto& accounts = config::accountant(*parsed).accounts;
-  auto none = allowed_accounts(*parsed, accounts, "builder", {}, "");
+  auto none = allowed_accounts(*parsed, "builder", {}, "");
   REQUIRE(none.accounts.size() == 1);
   CHECK(none.accounts[0]->name == "work");
-  auto named = allowed_accounts(*parsed, accounts, "builder", {}, "home");
+  auto named = allowed_accounts(*parsed, "builder", {}, "home");
   REQUIRE(named.accounts.size() == 1);
   CHECK(named.accounts[0]->name == "home");
 }
