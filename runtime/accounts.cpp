@@ -76,8 +76,8 @@ Result<AccountRoutes> AccountRoutes::make(const EngineConfig& base, const config
     }
     auto engine = make_engine(ec);
     if (!engine) return engine.error();
-    out.routes_.push_back(
-        Route{account->id(), account->provider, std::move(*engine), ec.model, identity_env(*account)});
+    out.routes_.push_back(Route{account->id(), account->provider, std::move(*engine), ec.model,
+                                identity_env(*account)});
   }
   return out;
 }
@@ -149,8 +149,8 @@ std::string branch_log(const std::filesystem::path& repo, const std::string& bra
   auto log = git::run({"git", "log", "--oneline", "--no-decorate", base + ".." + branch}, repo,
                       std::chrono::seconds(30));
   if (log.exit_code != 0 || log.output.empty()) return {};
-  auto stat = git::run({"git", "diff", "--stat", base + "..." + branch}, repo,
-                       std::chrono::seconds(30));
+  auto stat =
+      git::run({"git", "diff", "--stat", base + "..." + branch}, repo, std::chrono::seconds(30));
   std::string out = "Commits:\n" + log.output;
   if (stat.exit_code == 0 && !stat.output.empty()) out += "\nFiles changed:\n" + stat.output;
   return out;

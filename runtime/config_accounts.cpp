@@ -9,11 +9,21 @@ namespace {
 
 using Item = Reader::Item;
 
-constexpr std::array<std::string_view, 15> kAccountKeys = {
-    "name",           "provider",         "config_dir",   "key_env",   "plan",
-    "five_hour",      "seven_day",        "seven_day_opus", "seven_day_sonnet",
-    "weekly_reset",   "usage_url",        "token_file",   "concurrency",
-    "budget_usd_per_day", "budget_usd_per_month"};
+constexpr std::array<std::string_view, 15> kAccountKeys = {"name",
+                                                           "provider",
+                                                           "config_dir",
+                                                           "key_env",
+                                                           "plan",
+                                                           "five_hour",
+                                                           "seven_day",
+                                                           "seven_day_opus",
+                                                           "seven_day_sonnet",
+                                                           "weekly_reset",
+                                                           "usage_url",
+                                                           "token_file",
+                                                           "concurrency",
+                                                           "budget_usd_per_day",
+                                                           "budget_usd_per_month"};
 
 constexpr std::array<std::string_view, 4> kEngineKeys = {"account", "model", "cli",
                                                          "permission_mode"};
@@ -149,8 +159,9 @@ std::vector<Account> AccountsReader::accounts(const Item& section) const {
       if (auto problem = plan_problem(acc.provider, acc.plan)) r.fail(*plan_at, *problem);
     }
     if (!names.insert(acc.name).second) {
-      r.fail(entry, "the account '" + acc.name + "' is given twice (names are unique across "
-                    "providers)");
+      r.fail(entry, "the account '" + acc.name +
+                        "' is given twice (names are unique across "
+                        "providers)");
     }
     if (!acc.usage_url.empty() && acc.token_file.empty()) {
       r.fail(entry, "usage_url needs token_file: the file holding the bearer token");
@@ -209,8 +220,7 @@ std::vector<EngineChoice> AccountsReader::engines(const Item& list) {
     }
     choice.provider = choice.account.substr(0, slash);
     if (!is_provider(choice.provider)) {
-      r.fail(account_at, "the provider must be one of " + providers() + ", got " +
-                             choice.provider);
+      r.fail(account_at, "the provider must be one of " + providers() + ", got " + choice.provider);
     }
     if (!is_token(choice.account.substr(slash + 1))) {
       r.fail(account_at, "an account's name is letters, digits, '-' and '_', got " +
@@ -243,8 +253,7 @@ void AccountsReader::check(Config& config) const {
       }
       if (account->provider != choice.provider) {
         reader_.fail(use.at, "the account " + account->name + " is a " + account->provider +
-                                 " account, not " + choice.provider + ": name it " +
-                                 account->id());
+                                 " account, not " + choice.provider + ": name it " + account->id());
       }
     }
     if (!role.engines.empty()) {
@@ -252,8 +261,7 @@ void AccountsReader::check(Config& config) const {
         reader_.fail(uses_[next - role.engines.size()].at,
                      "roles." + role.name + ".engine is " + role.engine +
                          " but its first engine is a " + role.engines.front().provider +
-                         " account; leave engine out or put a " + role.engine +
-                         " account first");
+                         " account; leave engine out or put a " + role.engine + " account first");
       }
       role.engine = role.engines.front().provider;
     }

@@ -42,10 +42,10 @@ std::string agency_block(const std::string& summary) {
 
 // One builder assignment through Claude Code: write the file, then say so.
 std::vector<json> claude_writes(const std::string& content, int delay_ms = 0) {
-  json write = {{"tool_use", json::array({{{"name", "Write"},
-                                           {"input",
-                                            {{"file_path", "{cwd}/GREETING.md"},
-                                             {"content", content}}}}})}};
+  json write = {
+      {"tool_use",
+       json::array({{{"name", "Write"},
+                     {"input", {{"file_path", "{cwd}/GREETING.md"}, {"content", content}}}}})}};
   json pass = {{"text", agency_block("wrote GREETING.md")}};
   if (delay_ms > 0) {
     write["delay_ms"] = delay_ms;
@@ -56,9 +56,9 @@ std::vector<json> claude_writes(const std::string& content, int delay_ms = 0) {
 
 // The same through Codex's shell tool.
 std::vector<json> codex_writes(const std::string& content) {
-  return {{{"tool_use", json::array({{{"name", "exec_command"},
-                                      {"input",
-                                       {{"cmd", "printf '" + content + "\\n' > GREETING.md"}}}}})}},
+  return {{{"tool_use",
+            json::array({{{"name", "exec_command"},
+                          {"input", {{"cmd", "printf '" + content + "\\n' > GREETING.md"}}}}})}},
           {{"text", agency_block("wrote GREETING.md")}}};
 }
 
@@ -163,8 +163,8 @@ TEST_CASE("accounts: a 429 on the first Claude account sends the builder to the 
                        "}\n"
                        "    - {name: pro-2, plan: pro, config_dir: " +
                        pro_dir.string() + "}\n");
-  p.set_agent_env({{"ANTHROPIC_BASE_URL", server.url()},
-                   {"HOME", (scratch.path() / "home").string()}});
+  p.set_agent_env(
+      {{"ANTHROPIC_BASE_URL", server.url()}, {"HOME", (scratch.path() / "home").string()}});
   p.start("accountant", "accountant-1");
   p.wait_for_accountant();
   p.start_fleet();
@@ -196,8 +196,9 @@ TEST_CASE("accounts: a 429 on the first Claude account sends the builder to the 
   CHECK(log.find("lease deferred") == std::string::npos);
   auto moved = switches(p, task_id);
   REQUIRE(moved.size() == 1);
-  CHECK(moved[0].reason().starts_with("from claude/max-1 to claude/pro-2: claude/max-1 "
-                                      "rate-limited until "));
+  CHECK(
+      moved[0].reason().starts_with("from claude/max-1 to claude/pro-2: claude/max-1 "
+                                    "rate-limited until "));
 
   // Each call's sample names its account; the refusal is a reading of max-1.
   auto samples = builder_samples(p.connection(), 2);
@@ -322,8 +323,8 @@ TEST_CASE("accounts: with a cap of one call, two builders never run on the accou
                    "accountant:\n  time_zone: UTC\n  accounts:\n"
                    "    - {name: solo, plan: pro, concurrency: 1, config_dir: " +
                        solo_dir.string() + "}\n");
-  p.set_agent_env({{"ANTHROPIC_BASE_URL", server.url()},
-                   {"HOME", (scratch.path() / "home").string()}});
+  p.set_agent_env(
+      {{"ANTHROPIC_BASE_URL", server.url()}, {"HOME", (scratch.path() / "home").string()}});
   p.start("accountant", "accountant-1");
   p.wait_for_accountant();
   for (const char* id : {"builder-1", "builder-2"}) p.start("builder", id);
@@ -339,13 +340,12 @@ TEST_CASE("accounts: with a cap of one call, two builders never run on the accou
     brief.set_project("demo");
     brief.set_objective("Say hello, one call at a time");
     brief.set_stage("ready-for-dev");
-    REQUIRE(p.connection()
-                .js_publish("agency.brief.builder", codec::encode(brief), brief.id())
-                .ok());
+    REQUIRE(
+        p.connection().js_publish("agency.brief.builder", codec::encode(brief), brief.id()).ok());
   }
   for (const auto& id : ids) {
-    INFO("builder-1: " << p.agent("builder-1").err() << "\nbuilder-2: "
-                       << p.agent("builder-2").err());
+    INFO("builder-1: " << p.agent("builder-1").err()
+                       << "\nbuilder-2: " << p.agent("builder-2").err());
     REQUIRE(p.wait_for_stage(id, "done", 120s).has_value());
   }
   auto samples = builder_samples(p.connection(), 2);

@@ -110,8 +110,8 @@ TEST_CASE("accounts: each invalid account or engine list is refused with its lin
   CHECK(error_of(head + "roles:\n  builder:\n    engine: codex\n    engines: [claude/max-1]\n")
             .find("roles.builder.engine is codex but its first engine is a claude account") !=
         std::string::npos);
-  CHECK(error_of(head + "roles:\n  builder:\n    engines: [{model: x}]\n")
-            .find("needs account") != std::string::npos);
+  CHECK(error_of(head + "roles:\n  builder:\n    engines: [{model: x}]\n").find("needs account") !=
+        std::string::npos);
   // Without an accountant section there is one account, claude/default.
   CHECK(error_of("roles:\n  builder:\n    engines: [claude/max-1]\n")
             .find("(the accounts are claude/default)") != std::string::npos);
