@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <set>
 
 #include "agency/v1/event.pb.h"
 #include "agency/v1/usage.pb.h"
@@ -202,6 +203,7 @@ Result<void> Accountant::tick(const RoleContext& ctx) {
     std::lock_guard lock(mu_);
     if (ledger_) ledger_->expire(Clock::now());
   }
+  release_gone_agents(ctx);
   follow_usage(ctx);
   const auto now = std::chrono::steady_clock::now();
   if (next_transcripts_ && now < *next_transcripts_) return {};
@@ -210,6 +212,37 @@ Result<void> Accountant::tick(const RoleContext& ctx) {
   poll_usage_endpoints(ctx);
   if (!read) return read.error();
   return {};
+}
+
+void Accountant::release_gone_agents(const RoleContext& ctx) {
+  const auto steady = std::chrono::steady_clock::now();
+  if (steady < next_gone_check_) return;
+  next_gone_check_ = steady + kGoneCheckEvery;
+  std::set<std::string> holders;
+  {
+    std::lock_guard lock(mu_);
+    if (!ledger_) return;
+    holders = ledger_->holders();
+  }
+  if (holders.empty()) return;
+  auto fleet = ctx.mesh->fleet();
+  if (!fleet) return;  // nothing known: the leases expire on their own
+  const auto now = Clock::now();
+  std::set<std::string> alive;
+  for (const auto& s : *fleet) {
+    // A status without a heartbeat time (a role of one's own may write
+    // none) cannot be judged: taken as alive.
+    if (!s.has_heartbeat_at() || now - to_time_point(s.heartbeat_at()) < kGoneAfter) {
+      alive.insert(s.agent_id());
+    }
+  }
+  std::lock_guard lock(mu_);
+  for (const auto& agent : holders) {
+    if (alive.count(agent) != 0) continue;
+    if (auto dropped = ledger_->release(agent); dropped > 0) {
+      log_->info("leases of a gone agent released agent={} leases={}", agent, dropped);
+    }
+  }
 }
 
 void Accountant::poll_usage_endpoints(const RoleContext& ctx) {
@@ -527,6 +560,14 @@ void Accountant::on_lease(Incoming message) {
       }
     }
     if (!runaway) {
+      // What this agent still holds was never settled: it died mid-call
+      // and came back (a probe takes nothing and releases nothing).
+      if (!lease->probe()) {
+        if (auto dropped = ledger_->release(lease->agent_id()); dropped > 0) {
+          log_->info("unsettled leases of a restarted agent released agent={} leases={}",
+                     bounds::utf8_prefix(lease->agent_id(), 128), dropped);
+        }
+      }
       const std::vector<std::string> listed(lease->accounts().begin(), lease->accounts().end());
       auto allowed =
           accounting::allowed_accounts(*ctx_->config, lease->role(), listed, lease->account());
@@ -571,8 +612,8 @@ void Accountant::on_lease(Incoming message) {
           // would defer every other ask until it expires).
           const std::int64_t hold =
               verdict.allowance >= 0 ? std::min(ask.estimate, verdict.allowance) : ask.estimate;
-          ledger_->lease(lease->id(),
-                         {account.name, lease->model(), lease->task_id(), hold, expires});
+          ledger_->lease(lease->id(), {account.name, lease->model(), lease->task_id(), hold,
+                                       expires, lease->agent_id()});
         }
       }
     }

@@ -96,6 +96,12 @@ class Accountant final : public EnginelessRole {
   std::optional<accounting::Ledger> ledger_;
   std::map<std::string, TranscriptReader> readers_;  // by account
   std::optional<std::chrono::steady_clock::time_point> next_transcripts_;
+  // Leases of agents whose heartbeat is gone are released (their calls'
+  // concurrency slots with them), looked at this often.
+  static constexpr std::chrono::seconds kGoneCheckEvery{10};
+  static constexpr std::chrono::seconds kGoneAfter{30};
+  std::chrono::steady_clock::time_point next_gone_check_{};
+  void release_gone_agents(const RoleContext& ctx);
   std::map<std::string, std::chrono::steady_clock::time_point> next_endpoint_poll_;
   // agency.yaml limits.usage_bytes.
   std::int64_t usage_bytes_ = config::Limits{}.usage_bytes;

@@ -637,6 +637,20 @@ void Ledger::settle(std::string_view id) {
   if (auto it = outstanding_.find(id); it != outstanding_.end()) outstanding_.erase(it);
 }
 
+std::size_t Ledger::release(std::string_view agent_id) {
+  if (agent_id.empty()) return 0;
+  return std::erase_if(outstanding_,
+                       [&](const auto& kv) { return kv.second.agent_id == agent_id; });
+}
+
+std::set<std::string> Ledger::holders() const {
+  std::set<std::string> out;
+  for (const auto& [id, o] : outstanding_) {
+    if (!o.agent_id.empty()) out.insert(o.agent_id);
+  }
+  return out;
+}
+
 void Ledger::expire(Time now) {
   std::erase_if(outstanding_, [&](const auto& kv) { return kv.second.expires <= now; });
 }

@@ -285,10 +285,18 @@ class Ledger {
     std::string task_id;
     std::int64_t tokens = 0;
     Time expires;
+    std::string agent_id;  // who holds it
   };
   void lease(std::string id, Outstanding o);
   void settle(std::string_view id);
   void expire(Time now);
+  // An agent's leases end with it: a new ask of its own (an agent works one
+  // call at a time, so what it still holds was never settled: it died
+  // mid-call) or its heartbeat gone. Frees what they held, the concurrency
+  // slot included, before lease_ttl_seconds would. The number dropped.
+  std::size_t release(std::string_view agent_id);
+  // The agents holding leases now.
+  [[nodiscard]] std::set<std::string> holders() const;
   [[nodiscard]] std::int64_t leased(std::string_view account, Window w) const;
   [[nodiscard]] std::int64_t leased_for_task(std::string_view task_id) const;
   // Calls running on an account now: its granted leases not yet settled.

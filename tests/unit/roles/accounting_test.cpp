@@ -206,8 +206,8 @@ TEST_CASE("accounting: sums saturate at the int64 range instead of wrapping") {
   REQUIRE(st.size() == 1);
   CHECK(st[0].agents == kTop);
   CHECK(unused_area(st, Window::five_hour, kTop, 10min) >= 0);
-  ledger.lease("l-1", {"default", "claude-sonnet-4-5", "t-1", kTop, now + 1h});
-  ledger.lease("l-2", {"default", "claude-sonnet-4-5", "t-1", kTop, now + 1h});
+  ledger.lease("l-1", {"default", "claude-sonnet-4-5", "t-1", kTop, now + 1h, "builder-1"});
+  ledger.lease("l-2", {"default", "claude-sonnet-4-5", "t-1", kTop, now + 1h, "builder-2"});
   CHECK(ledger.leased("default", Window::five_hour) == kTop);
   CHECK(ledger.leased_for_task("t-1") == kTop);
   CHECK(calibrate(kTop, 1).value() == kTop);
@@ -216,8 +216,8 @@ TEST_CASE("accounting: sums saturate at the int64 range instead of wrapping") {
 TEST_CASE("accounting: leases outstanding count until settled or expired") {
   Ledger ledger(policy_utc());
   const Time t = utc(2026, 11, 23, 9);
-  ledger.lease("l1", {"", "claude-sonnet-4-5", "t-1", 500, t + 30min});
-  ledger.lease("l2", {"", "claude-opus-4-1", "t-2", 300, t + 5min});
+  ledger.lease("l1", {"", "claude-sonnet-4-5", "t-1", 500, t + 30min, "builder-1"});
+  ledger.lease("l2", {"", "claude-opus-4-1", "t-2", 300, t + 5min, "builder-2"});
   CHECK(ledger.leased("default", Window::seven_day) == 800);
   CHECK(ledger.leased("default", Window::seven_day_opus) == 300);
   CHECK(ledger.leased_for_task("t-1") == 500);

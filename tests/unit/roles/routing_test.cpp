@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -221,7 +222,7 @@ TEST_CASE("routing: the ledger's spend, refusals and running calls make the cand
   ledger.add(spent("b", "team-key", utc(2026, 12, 1, 9), 1000, 10));  // yesterday: this month only
   ledger.add(spent("c", "claude/max-1", utc(2026, 12, 2, 9), 5000));
   ledger.refused("claude/max-1", kNow + 10min);
-  ledger.lease("l1", {"max-1", "claude-sonnet-4-5", "t-1", 100, kNow + 30min});
+  ledger.lease("l1", {"max-1", "claude-sonnet-4-5", "t-1", 100, kNow + 30min, "builder-1"});
 
   auto api = candidate(ledger, p, p.accounts[1], kNow);
   CHECK(api.spent_today_usd == doctest::Approx(2.5));
@@ -237,6 +238,13 @@ TEST_CASE("routing: the ledger's spend, refusals and running calls make the cand
   // A later, earlier reset does not shorten the refusal.
   ledger.refused("max-1", kNow + 5min);
   CHECK(*ledger.limited_until("max-1", kNow) == kNow + 10min);
+  // An agent's unsettled lease ends with it: its slot is free again.
+  ledger.lease("l2", {"max-1", "claude-sonnet-4-5", "t-2", 100, kNow + 30min, "builder-2"});
+  CHECK(ledger.running("max-1") == 2);
+  CHECK(ledger.holders() == std::set<std::string>{"builder-1", "builder-2"});
+  CHECK(ledger.release("builder-2") == 1);
+  CHECK(ledger.release("builder-2") == 0);
+  CHECK(ledger.running("max-1") == 1);
   // A refusal of an account nobody configured limits none (it is not the
   // first account's, as unnamed usage would be).
   ledger.refused("claude/ghost", kNow + 1h);
