@@ -114,6 +114,10 @@ void write_chart(const std::string& path, const std::string& svg) {
 // The account of the engine call each live agent runs now (AgentStatus.account;
 // empty between calls): the replayed ledger sees no leases, the fleet's
 // heartbeats do. An error when agency-fleet cannot be read.
+// A status whose heartbeat is older than this is a gone agent's (the
+// accountant releases such an agent's leases after as long).
+constexpr std::chrono::seconds kGone{30};
+
 Result<std::vector<std::string>> running_accounts(const Connection& connection) {
   auto fleet = KeyValue::open(connection, subjects::kFleetBucket);
   if (!fleet) return fleet.error();
@@ -124,7 +128,13 @@ Result<std::vector<std::string>> running_accounts(const Connection& connection) 
     auto entry = fleet->get(key);
     if (!entry) continue;  // expired between keys() and get()
     auto status = codec::decode<v1::AgentStatus>(entry->value);
-    if (status && !status->account().empty()) out.push_back(status->account());
+    if (!status || status->account().empty()) continue;
+    // A killed agent's last status still names the call it died in.
+    if (status->has_heartbeat_at() &&
+        Clock::now() - to_time_point(status->heartbeat_at()) > kGone) {
+      continue;
+    }
+    out.push_back(status->account());
   }
   return out;
 }
