@@ -355,7 +355,9 @@ TEST_CASE("accounts: with a cap of one call, two builders never run on the accou
   });
   const auto start0 = to_time_point(samples[0].at());
   const auto start1 = to_time_point(samples[1].at());
-  CHECK(samples[0].agent_id() != samples[1].agent_id());
+  // Either builder may have done both (the one held back finds its brief
+  // taken by the other once it is handed back): the calls never overlap,
+  // and the log says the cap held one back.
   CHECK(start0 + std::chrono::milliseconds(samples[0].duration_ms()) <= start1);
   // The second builder was held back by the cap, not by anything else.
   const std::string logs = p.agent("builder-1").err() + p.agent("builder-2").err();
