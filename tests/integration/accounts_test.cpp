@@ -331,7 +331,10 @@ TEST_CASE("accounts: with a cap of one call, two builders never run on the accou
   p.start("adversary", "adversary-1");
   p.start("reviewer", "reviewer-1");
 
-  // Two briefs straight to the builders, so both arrive at once.
+  // Both builders ready, then two briefs straight to them, so both arrive
+  // at once.
+  REQUIRE(p.wait_for_agent_state("builder-1", "idle"));
+  REQUIRE(p.wait_for_agent_state("builder-2", "idle"));
   const std::vector<std::string> ids = {"t-capped-one", "t-capped-two"};
   for (const auto& id : ids) {
     v1::Brief brief;
