@@ -37,8 +37,8 @@ LeaseOutcome LeaseClient::take(const v1::Brief& brief, const LeaseAsk& ask) {
   lease.set_task_id(brief.task_id());
   lease.set_priority(brief.priority().empty() ? "scheduled" : brief.priority());
   lease.set_estimate_tokens(estimate_);
-  lease.set_engine(std::string(ask.engine));
-  lease.set_model(std::string(ask.model));
+  lease.set_engine(ask.engine);
+  lease.set_model(ask.model);
   for (const auto& account : ask.accounts) lease.add_accounts(account);
   for (const auto& [account, until] : ask.limited) {
     auto* limited = lease.add_limited();

@@ -45,8 +45,8 @@ struct LeaseOutcome {
 // What the agent asks for besides the brief: which accounts it may spend,
 // in order, and which of them it saw refuse a call, until when.
 struct LeaseAsk {
-  std::string_view engine;
-  std::string_view model;
+  std::string engine;
+  std::string model;
   std::vector<std::string> accounts;
   std::vector<std::pair<std::string, std::chrono::system_clock::time_point>> limited;
 };
