@@ -770,17 +770,6 @@ const Role* Config::role(std::string_view name) const {
   return nullptr;
 }
 
-const Account* Config::account(std::string_view id) const {
-  const auto slash = id.find('/');
-  const std::string_view name = slash == std::string_view::npos ? id : id.substr(slash + 1);
-  for (const auto& a : accounts) {
-    if (a.name != name) continue;
-    if (slash != std::string_view::npos && a.provider != id.substr(0, slash)) return nullptr;
-    return &a;
-  }
-  return nullptr;
-}
-
 const pipeline::Pipeline& Config::pipeline_for(std::string_view project_name) const {
   const Project* p = project(project_name);
   auto it = pipelines.find(p != nullptr ? std::string_view(p->pipeline) : pipeline::kDefaultName);

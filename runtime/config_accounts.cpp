@@ -63,6 +63,17 @@ std::optional<std::string> plan_problem(std::string_view provider, std::string_v
 
 }  // namespace
 
+const Account* Config::account(std::string_view id) const {
+  const auto slash = id.find('/');
+  const std::string_view name = slash == std::string_view::npos ? id : id.substr(slash + 1);
+  for (const auto& a : accounts) {
+    if (a.name != name) continue;
+    if (slash != std::string_view::npos && a.provider != id.substr(0, slash)) return nullptr;
+    return &a;
+  }
+  return nullptr;
+}
+
 bool is_api_provider(std::string_view provider) {
   return provider == "openai" || provider == "anthropic";
 }
