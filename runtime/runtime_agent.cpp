@@ -210,8 +210,10 @@ Agent::Handled Agent::work(ReceivedBrief& received, Intake& in) {
     in.task.set_account(route->account);
   }
   if (!outcome || outcome->rate_limit) {
-    return wait_out_rate_limit(received, std::chrono::system_clock::now() + 1s,
-                               "every account refused");
+    // Every account refused in this delivery: wait for the first reset.
+    auto earliest = std::chrono::system_clock::now() + 1s;
+    (void)routes_->pick(std::chrono::system_clock::now(), &earliest);
+    return wait_out_rate_limit(received, earliest, "every account of the role refused");
   }
   for (const auto& denial : outcome->denials) {
     log_->warn(
